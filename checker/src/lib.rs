@@ -4,8 +4,12 @@
 //!
 //! - [`history`]: events, and operations paired from them by Jepsen's rules.
 //! - [`verdict`]: `valid` / `invalid` / `unknown`.
+//! - [`model`]: sequential specifications (registers, kv, mutex, set, queues).
+//! - [`linear`]: the linearizability checker (WGL search, split by key).
 
 pub mod history;
+pub mod linear;
+pub mod model;
 pub mod verdict;
 
 pub use history::{Event, EventType, History, Operation, Outcome, Process, Value};
