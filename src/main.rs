@@ -3,7 +3,6 @@
 //! `main` only maps results to exit codes (DESIGN.md): 0 valid, 1 invalid,
 //! 2 unknown, 3 the run itself failed, 64 bad arguments or input.
 
-mod check;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -39,8 +38,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Check recorded histories for linearizability or transactional anomalies
-    Check(check::CheckArgs),
+    /// Print the version (the `check` command lands with the checker)
+    Version,
 }
 
 fn main() -> ExitCode {
@@ -70,7 +69,10 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Check(args) => check::run(args),
+        Command::Version => {
+            println!("faultline {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
