@@ -3,7 +3,6 @@
 //! `main` only maps results to exit codes (DESIGN.md): 0 valid, 1 invalid,
 //! 2 unknown, 3 the run itself failed, 64 bad arguments or input.
 
-
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 

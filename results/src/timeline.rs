@@ -94,7 +94,11 @@ pub fn render_html(page_title: &str, timelines: &[Timeline]) -> String {
 }
 
 fn render_one(html: &mut String, t: &Timeline) {
-    let _ = write!(html, "<section><h2>{}</h2>\n<ol class=\"why\">", escape(&t.title));
+    let _ = write!(
+        html,
+        "<section><h2>{}</h2>\n<ol class=\"why\">",
+        escape(&t.title)
+    );
     for line in &t.explanation {
         let _ = write!(html, "<li>{}</li>", escape(line));
     }
@@ -125,21 +129,21 @@ fn render_one(html: &mut String, t: &Timeline) {
     let width = LEFT + ncols * COL_W + 20;
     let height = TOP + lanes.len() as u32 * LANE_H + 10;
 
-    let _ = write!(
+    let _ = writeln!(
         html,
         "<div class=\"chart\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" \
-         height=\"{height}\" role=\"img\" aria-label=\"operations per process over time\">\n"
+         height=\"{height}\" role=\"img\" aria-label=\"operations per process over time\">"
     );
-    let _ = write!(
+    let _ = writeln!(
         html,
-        "<text x=\"{LEFT}\" y=\"16\" class=\"axis\">real time (event order) →</text>\n"
+        "<text x=\"{LEFT}\" y=\"16\" class=\"axis\">real time (event order) →</text>"
     );
     for (i, p) in lanes.iter().enumerate() {
         let y = TOP + i as u32 * LANE_H;
-        let _ = write!(
+        let _ = writeln!(
             html,
             "<text x=\"8\" y=\"{}\" class=\"lane\">process {}</text>\
-             <line x1=\"{LEFT}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" class=\"grid\"/>\n",
+             <line x1=\"{LEFT}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" class=\"grid\"/>",
             y + BAR_H / 2 + 5,
             escape(p),
             width - 10,
@@ -163,11 +167,11 @@ fn render_one(html: &mut String, t: &Timeline) {
             Role::Other => ("other", String::new()),
         };
         let open = if op.end.is_none() { " open" } else { "" };
-        let _ = write!(
+        let _ = writeln!(
             html,
             "<g class=\"op {class}{open}\"><title>{}</title>\
              <rect x=\"{x0}\" y=\"{y}\" width=\"{w}\" height=\"{BAR_H}\" rx=\"3\"/>\
-             <text x=\"{}\" y=\"{}\">{}</text></g>\n",
+             <text x=\"{}\" y=\"{}\">{}</text></g>",
             escape(&op.detail),
             x0 + 4,
             y + BAR_H / 2 + 4,
@@ -265,7 +269,10 @@ mod tests {
         assert!(html.starts_with("<!doctype html>"));
         assert!(html.contains("#1 write 1") && html.contains("#2 write 2"));
         assert!(html.contains("class=\"op fail\""));
-        assert!(html.contains("class=\"op tried open\""), "info op drawn open-ended");
+        assert!(
+            html.contains("class=\"op tried open\""),
+            "info op drawn open-ended"
+        );
         assert!(html.contains("&lt;line 3&gt;"), "details are escaped");
         assert!(html.contains("key &quot;x&quot;"));
         // process lanes in numeric order: 0, 1, 2, 10
