@@ -110,7 +110,7 @@ impl<S: Eq + Clone> Cache<S> {
             i = (i + 1) & mask;
         }
         let idx = self.len;
-        if idx % CHUNK_ENTRIES == 0 {
+        if idx.is_multiple_of(CHUNK_ENTRIES) {
             // Reserved, not touched: small searches stay cheap.
             self.chunks
                 .push(Vec::with_capacity(CHUNK_ENTRIES * self.words));

@@ -185,7 +185,7 @@ pub(crate) fn search<M: Model>(
 
     loop {
         steps += 1;
-        if steps % CHECK_EVERY == 0 {
+        if steps.is_multiple_of(CHECK_EVERY) {
             let bytes = cache.bytes() + stack.capacity() * std::mem::size_of::<Frame<M::State>>();
             if bytes > mem_reported {
                 budget

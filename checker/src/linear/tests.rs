@@ -336,10 +336,10 @@ fn oracle<M: Model>(p: Problem<M>) -> bool {
             if blocked {
                 continue;
             }
-            if let Some(n) = m.step(&s, &o.op) {
-                if go(m, ops, all_ok, done | 1 << i, n, dead) {
-                    return true;
-                }
+            if let Some(n) = m.step(&s, &o.op)
+                && go(m, ops, all_ok, done | 1 << i, n, dead)
+            {
+                return true;
             }
         }
         dead.insert((done, s));
@@ -447,11 +447,13 @@ fn random_op(kind: ModelKind, r: &mut Rng) -> (&'static str, Value, Value) {
 
 /// A random small history: up to `max_ops` ops on up to 4 processes; each
 /// ends ok, fail (only ops that may fail: cas, acquire) or info.
+/// An open op of the random history generator: f, invoke value, ok value, key.
+type Open = (&'static str, Value, Value, Option<&'static str>);
+
 fn random_history(kind: ModelKind, r: &mut Rng, max_ops: usize) -> History {
     let n_ops = 1 + r.below(max_ops as u64) as usize;
     let procs = 1 + r.below(4) as usize;
-    let mut open: Vec<Option<(&'static str, Value, Value, Option<&'static str>)>> =
-        vec![None; procs];
+    let mut open: Vec<Option<Open>> = vec![None; procs];
     let mut pid: Vec<u64> = (0..procs as u64).collect();
     let mut events = Vec::new();
     let mut invoked = 0;
@@ -508,7 +510,7 @@ fn spec_for(kind: ModelKind, seed: u64) -> ModelSpec {
     let mut s = ModelSpec::new(kind);
     match kind {
         ModelKind::Register | ModelKind::CasRegister => {
-            if seed % 2 == 0 {
+            if seed.is_multiple_of(2) {
                 s.initial = Some(json!(0));
             } else {
                 s.nil_read_is_absent = true;
