@@ -50,8 +50,15 @@ pub fn mix(mut z: u64) -> u64 {
 
 const CHUNK_ENTRIES: usize = 1 << 14;
 
+/// Memo entries are (ok bitset, info bitset, state). A configuration is
+/// pruned when an entry with the same ok bitset and state and a *subset* of
+/// its info bitset was already explored: unknown ops never constrain the
+/// real-time order and are optional, so having used fewer of them can only
+/// leave more completions open (dominance, not just equality).
 pub struct Cache<S> {
+    /// Words per entry: ok words then info words.
     words: usize,
+    ok_words: usize,
     /// 0 = empty, else entry index + 1.
     table: Vec<u32>,
     hashes: Vec<u64>,
@@ -62,9 +69,10 @@ pub struct Cache<S> {
 }
 
 impl<S: Eq + Clone> Cache<S> {
-    pub fn new(words: usize) -> Cache<S> {
+    pub fn new(ok_words: usize, info_words: usize) -> Cache<S> {
         Cache {
-            words,
+            words: ok_words + info_words,
+            ok_words,
             table: vec![0; 1024],
             hashes: Vec::new(),
             states: Vec::new(),
@@ -94,8 +102,9 @@ impl<S: Eq + Clone> Cache<S> {
             + self.state_heap
     }
 
-    /// Inserts (bits, state) under hash `h`; false if it was already there.
-    pub fn insert(&mut self, h: u64, bits: &[u64], state: &S, heap: usize) -> bool {
+    /// Inserts (ok, info, state) under hash `h` (of `ok` and `state` only);
+    /// false if it is dominated by an entry already there.
+    pub fn insert(&mut self, h: u64, ok: &[u64], info: &[u64], state: &S, heap: usize) -> bool {
         let mask = self.table.len() - 1;
         let mut i = (h as usize) & mask;
         loop {
@@ -104,8 +113,11 @@ impl<S: Eq + Clone> Cache<S> {
                 break;
             }
             let idx = (e - 1) as usize;
-            if self.hashes[idx] == h && self.states[idx] == *state && self.bits_of(idx) == bits {
-                return false;
+            if self.hashes[idx] == h && self.states[idx] == *state {
+                let (eo, ei) = self.bits_of(idx).split_at(self.ok_words);
+                if eo == ok && ei.iter().zip(info).all(|(e, c)| e & !c == 0) {
+                    return false;
+                }
             }
             i = (i + 1) & mask;
         }
@@ -116,7 +128,8 @@ impl<S: Eq + Clone> Cache<S> {
                 .push(Vec::with_capacity(CHUNK_ENTRIES * self.words));
         }
         if let Some(c) = self.chunks.last_mut() {
-            c.extend_from_slice(bits);
+            c.extend_from_slice(ok);
+            c.extend_from_slice(info);
         }
         self.hashes.push(h);
         self.states.push(state.clone());

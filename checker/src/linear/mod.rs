@@ -7,6 +7,7 @@
 //! `results.json` form.
 
 mod cache;
+pub(crate) use cache::FxHasher;
 pub mod generator;
 mod search;
 #[cfg(test)]
@@ -21,7 +22,7 @@ use search::{Budget, SearchOut};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Search budgets and parallelism.
@@ -38,6 +39,10 @@ pub struct Options {
     pub split_by_key: bool,
     /// Worker threads; 0 means `available_parallelism()`.
     pub threads: usize,
+    /// Check every key even after one is found not linearizable. When
+    /// false (the default, as Porcupine), the remaining keys stop and
+    /// answer `unknown`; the overall verdict is `invalid` either way.
+    pub exhaustive: bool,
 }
 
 impl Default for Options {
@@ -47,6 +52,7 @@ impl Default for Options {
             memory_limit_bytes: 1 << 30,
             split_by_key: true,
             threads: 0,
+            exhaustive: false,
         }
     }
 }
@@ -224,12 +230,13 @@ pub fn check(
     let queue: Vec<Mutex<Option<(String, Job)>>> =
         jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
     let next = AtomicUsize::new(0);
-    let cancel = AtomicBool::new(false);
+    let cancel = AtomicU8::new(0);
     let mem_used = AtomicUsize::new(0);
     let budget = Budget {
         deadline: opts.time_limit.map(|t| start + t),
         time_limit: opts.time_limit,
         cancel: &cancel,
+        exhaustive: opts.exhaustive,
         mem_used: &mem_used,
         mem_limit: opts.memory_limit_bytes,
     };

@@ -6,15 +6,18 @@
 //! Unknown (`info`) operations return "at infinity". They live in a second
 //! list holding only their calls, and the search succeeds as soon as every
 //! `ok` operation is linearized (the remaining unknown ones never took
-//! effect). At each configuration the candidates are the calls that precede
-//! the first pending return; `ok` candidates are tried before unknown ones,
-//! so an unknown op is linearized just in time, when something needs its
-//! effect (Lowe's just-in-time linearization).
+//! effect).
+//!
+//! At each configuration the candidates are the calls that precede the
+//! first pending return. They are tried in order of return, the op that
+//! must be linearized soonest first (Lowe's just-in-time linearization),
+//! then the unknown ops, so an unknown op is linearized only when nothing
+//! else works, i.e. when something needs its effect.
 
 use super::cache::{Cache, hash_of, mix};
 use crate::model::{CompiledOp, Model};
 use crate::verdict::Verdict;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const NIL: u32 = u32::MAX;
@@ -27,8 +30,10 @@ const CHECK_EVERY: u64 = 4096;
 pub(crate) struct Budget<'a> {
     pub deadline: Option<Instant>,
     pub time_limit: Option<Duration>,
-    /// Set when any key runs out of time: the others stop promptly.
-    pub cancel: &'a AtomicBool,
+    /// Set when any key runs out of time (1) or, unless exhaustive, is not
+    /// linearizable (2): the others stop promptly.
+    pub cancel: &'a AtomicU8,
+    pub exhaustive: bool,
     pub mem_used: &'a AtomicUsize,
     pub mem_limit: usize,
 }
@@ -52,15 +57,22 @@ struct Node {
     pos: usize,
     /// Call -> its return entry (NIL for unknown ops).
     ret: u32,
+    /// Call -> position of its return (MAX for unknown ops).
+    rpos: usize,
     prev: u32,
     next: u32,
 }
 
-struct Frame<S> {
+/// One level of the depth-first search: the configuration reached by
+/// linearizing `node`, and its candidates `cands[start..end]`.
+struct Level<S> {
     node: u32,
+    /// State before `node` was linearized.
     old: S,
-    /// The first pending return when this op was linearized: unknown ops
-    /// are candidates only while their call precedes it.
+    start: usize,
+    next: usize,
+    end: usize,
+    /// The first pending return (the op that can't be passed), or NIL.
     bound: u32,
 }
 
@@ -93,8 +105,19 @@ pub(crate) fn search<M: Model>(
     budget: &Budget,
 ) -> SearchOut {
     let n = ops.len();
-    let n_ok = ops.iter().filter(|o| o.ok).count();
     let mut out = SearchOut::default();
+    // Bit index of each op within its own bitset (ok or info).
+    let mut bit = vec![0usize; n];
+    let (mut n_ok, mut n_info) = (0usize, 0usize);
+    for (i, o) in ops.iter().enumerate() {
+        if o.ok {
+            bit[i] = n_ok;
+            n_ok += 1;
+        } else {
+            bit[i] = n_info;
+            n_info += 1;
+        }
+    }
     if n_ok == 0 {
         out.verdict = Some(Verdict::Valid);
         return out;
@@ -102,19 +125,19 @@ pub(crate) fn search<M: Model>(
 
     // Build the two entry lists, each sorted by event position; calls sort
     // before returns at equal positions so such ops count as concurrent.
-    let mut nodes: Vec<Node> = Vec::with_capacity(2 * n + 2);
-    for _ in 0..2 {
-        nodes.push(Node {
-            op: NIL,
-            is_call: false,
-            pos: 0,
-            ret: NIL,
-            prev: NIL,
-            next: NIL,
-        });
-    }
+    let blank = Node {
+        op: NIL,
+        is_call: false,
+        pos: 0,
+        ret: NIL,
+        rpos: usize::MAX,
+        prev: NIL,
+        next: NIL,
+    };
+    let mut nodes: Vec<Node> = vec![blank; 2];
+    nodes.reserve(2 * n);
     let mut ok_entries: Vec<(usize, bool, u32)> = Vec::with_capacity(2 * n_ok);
-    let mut info_entries: Vec<(usize, u32)> = Vec::new();
+    let mut info_entries: Vec<(usize, u32)> = Vec::with_capacity(n_info);
     for (i, o) in ops.iter().enumerate() {
         if o.ok {
             ok_entries.push((o.call, false, i as u32));
@@ -133,14 +156,15 @@ pub(crate) fn search<M: Model>(
             op,
             is_call: !is_ret,
             pos,
-            ret: NIL,
             prev: last,
-            next: NIL,
+            ..blank
         });
         nodes[last as usize].next = id;
         last = id;
         if is_ret {
-            nodes[call_node[op as usize] as usize].ret = id;
+            let c = call_node[op as usize] as usize;
+            nodes[c].ret = id;
+            nodes[c].rpos = pos;
         } else {
             call_node[op as usize] = id;
         }
@@ -152,32 +176,59 @@ pub(crate) fn search<M: Model>(
             op,
             is_call: true,
             pos,
-            ret: NIL,
             prev: last,
-            next: NIL,
+            ..blank
         });
         nodes[last as usize].next = id;
         last = id;
     }
 
-    // Zobrist keys: the bitset's hash is updated in O(1) per lift.
+    // Zobrist keys: the ok bitset's hash is updated in O(1) per lift.
     let zob: Vec<u64> = (0..n as u64).map(splitmix).collect();
-    let words = n.div_ceil(64);
-    let mut bits = vec![0u64; words];
+    let mut ok_bits = vec![0u64; n_ok.div_ceil(64)];
+    let mut info_bits = vec![0u64; n_info.div_ceil(64)];
     let mut zh = 0u64;
-    let mut cache: Cache<M::State> = Cache::new(words);
+    let mut cache: Cache<M::State> = Cache::new(ok_bits.len(), info_bits.len());
     let mut mem_reported = 0usize;
     let mut state = init;
-    let mut stack: Vec<Frame<M::State>> = Vec::new();
     let mut ok_left = n_ok;
     let mut steps = 0u64;
     let mut best_len = 0usize;
     let mut have_best = false;
+    let mut cands: Vec<u32> = Vec::new();
+    let mut levels: Vec<Level<M::State>> = Vec::new();
 
-    // Cursor: in the ok list (phase A) or the info list (phase B).
-    let mut cur = nodes[HEAD_OK as usize].next;
-    let mut in_info = false;
-    let mut bound = NIL;
+    // The candidates of the current configuration, pushed onto `cands`.
+    let candidates = |nodes: &[Node], cands: &mut Vec<u32>| -> u32 {
+        let start = cands.len();
+        let mut x = nodes[HEAD_OK as usize].next;
+        while x != NIL && nodes[x as usize].is_call {
+            cands.push(x);
+            x = nodes[x as usize].next;
+        }
+        cands[start..].sort_unstable_by_key(|&c| nodes[c as usize].rpos);
+        let limit = if x == NIL {
+            usize::MAX
+        } else {
+            nodes[x as usize].pos
+        };
+        let mut y = nodes[HEAD_INFO as usize].next;
+        while y != NIL && nodes[y as usize].pos < limit {
+            cands.push(y);
+            y = nodes[y as usize].next;
+        }
+        x
+    };
+    cache.insert(mix(hash_of(&state)), &ok_bits, &info_bits, &state, 0);
+    let bound = candidates(&nodes, &mut cands);
+    levels.push(Level {
+        node: NIL,
+        old: state.clone(),
+        start: 0,
+        next: 0,
+        end: cands.len(),
+        bound,
+    });
     let stop = |out: &mut SearchOut, reason: String| {
         out.verdict = Some(Verdict::Unknown);
         out.reason = Some(reason);
@@ -186,7 +237,9 @@ pub(crate) fn search<M: Model>(
     loop {
         steps += 1;
         if steps.is_multiple_of(CHECK_EVERY) {
-            let bytes = cache.bytes() + stack.capacity() * std::mem::size_of::<Frame<M::State>>();
+            let bytes = cache.bytes()
+                + levels.capacity() * std::mem::size_of::<Level<M::State>>()
+                + cands.capacity() * 4;
             if bytes > mem_reported {
                 budget
                     .mem_used
@@ -198,17 +251,25 @@ pub(crate) fn search<M: Model>(
             }
             mem_reported = bytes;
             let states = cache.len();
-            if budget.cancel.load(Ordering::Relaxed) {
-                stop(
-                    &mut out,
-                    format!(
-                        "cancelled after {states} states: the time limit ran out on another key"
-                    ),
-                );
-                break;
+            match budget.cancel.load(Ordering::Relaxed) {
+                0 => {}
+                1 => {
+                    stop(
+                        &mut out,
+                        format!("cancelled after {states} states: the time limit ran out"),
+                    );
+                    break;
+                }
+                _ => {
+                    stop(
+                        &mut out,
+                        format!("cancelled after {states} states: another key is not linearizable"),
+                    );
+                    break;
+                }
             }
             if budget.deadline.is_some_and(|d| Instant::now() >= d) {
-                budget.cancel.store(true, Ordering::Relaxed);
+                budget.cancel.store(1, Ordering::Relaxed);
                 let t = budget.time_limit.map_or(0.0, |t| t.as_secs_f64());
                 stop(
                     &mut out,
@@ -228,110 +289,104 @@ pub(crate) fn search<M: Model>(
             }
         }
 
-        // Find the next candidate, or decide to backtrack.
-        let candidate = if !in_info {
-            if cur != NIL && nodes[cur as usize].is_call {
-                Some(cur)
+        let Some(lv) = levels.last_mut() else {
+            out.verdict = Some(Verdict::Invalid);
+            break;
+        };
+        if lv.next < lv.end {
+            let c = cands[lv.next];
+            lv.next += 1;
+            let oi = nodes[c as usize].op as usize;
+            let ok = ops[oi].ok;
+            let Some(next_state) = model.step(&state, &ops[oi].op) else {
+                continue;
+            };
+            let (bits, b) = if ok {
+                (&mut ok_bits, bit[oi])
             } else {
-                // The first pending return: switch to unknown ops whose call
-                // precedes it.
-                bound = cur;
-                in_info = true;
-                cur = nodes[HEAD_INFO as usize].next;
+                (&mut info_bits, bit[oi])
+            };
+            bits[b / 64] |= 1 << (b % 64);
+            let zh_next = if ok { zh ^ zob[oi] } else { zh };
+            let h = mix(zh_next ^ hash_of(&next_state));
+            if !cache.insert(
+                h,
+                &ok_bits,
+                &info_bits,
+                &next_state,
+                M::heap_bytes(&next_state),
+            ) {
+                let bits = if ok { &mut ok_bits } else { &mut info_bits };
+                bits[b / 64] &= !(1 << (b % 64));
                 continue;
             }
-        } else {
-            let limit = if bound == NIL {
-                usize::MAX
-            } else {
-                nodes[bound as usize].pos
-            };
-            if cur != NIL && nodes[cur as usize].pos < limit {
-                Some(cur)
-            } else {
-                None
-            }
-        };
-
-        if let Some(c) = candidate {
-            let oi = nodes[c as usize].op as usize;
-            if let Some(next_state) = model.step(&state, &ops[oi].op) {
-                bits[oi / 64] |= 1 << (oi % 64);
-                zh ^= zob[oi];
-                let h = mix(zh ^ hash_of(&next_state));
-                if cache.insert(h, &bits, &next_state, M::heap_bytes(&next_state)) {
-                    let old = std::mem::replace(&mut state, next_state);
-                    stack.push(Frame {
-                        node: c,
-                        old,
-                        bound,
-                    });
-                    unlink(&mut nodes, c);
-                    if ops[oi].ok {
-                        let r = nodes[c as usize].ret;
-                        unlink(&mut nodes, r);
-                        ok_left -= 1;
-                        if ok_left == 0 {
-                            out.verdict = Some(Verdict::Valid);
-                            break;
-                        }
-                    }
-                    cur = nodes[HEAD_OK as usize].next;
-                    in_info = false;
-                    continue;
+            zh = zh_next;
+            let old = std::mem::replace(&mut state, next_state);
+            unlink(&mut nodes, c);
+            if ok {
+                let r = nodes[c as usize].ret;
+                unlink(&mut nodes, r);
+                ok_left -= 1;
+                if ok_left == 0 {
+                    out.verdict = Some(Verdict::Valid);
+                    break;
                 }
-                bits[oi / 64] &= !(1 << (oi % 64));
-                zh ^= zob[oi];
             }
-            cur = nodes[c as usize].next;
+            let start = cands.len();
+            let bound = candidates(&nodes, &mut cands);
+            levels.push(Level {
+                node: c,
+                old,
+                start,
+                next: start,
+                end: cands.len(),
+                bound,
+            });
             continue;
         }
 
         // Dead end: every candidate is illegal or leads to explored states.
-        if !have_best || stack.len() > best_len {
+        let depth = levels.len() - 1;
+        if !have_best || depth > best_len {
             have_best = true;
-            best_len = stack.len();
-            out.longest = stack
+            best_len = depth;
+            out.longest = levels[1..]
                 .iter()
-                .map(|f| ops[nodes[f.node as usize].op as usize].id)
+                .map(|l| ops[nodes[l.node as usize].op as usize].id)
                 .collect();
             out.final_state = Some(model.describe(&state));
-            let limit = if bound == NIL {
-                usize::MAX
-            } else {
-                nodes[bound as usize].pos
-            };
-            out.failing = (bound != NIL).then(|| ops[nodes[bound as usize].op as usize].id);
-            out.tried.clear();
-            let mut x = nodes[HEAD_OK as usize].next;
-            while x != NIL && nodes[x as usize].is_call {
-                out.tried.push(ops[nodes[x as usize].op as usize].id);
-                x = nodes[x as usize].next;
-            }
-            let mut x = nodes[HEAD_INFO as usize].next;
-            while x != NIL && nodes[x as usize].pos < limit {
-                out.tried.push(ops[nodes[x as usize].op as usize].id);
-                x = nodes[x as usize].next;
-            }
+            let lv = &levels[depth];
+            out.failing = (lv.bound != NIL).then(|| ops[nodes[lv.bound as usize].op as usize].id);
+            out.tried = cands[lv.start..lv.end]
+                .iter()
+                .map(|&c| ops[nodes[c as usize].op as usize].id)
+                .collect();
         }
-        let Some(f) = stack.pop() else {
+        let Some(lv) = levels.pop() else { break };
+        cands.truncate(lv.start);
+        if lv.node == NIL {
             out.verdict = Some(Verdict::Invalid);
             break;
-        };
-        let c = f.node;
+        }
+        let c = lv.node;
         let oi = nodes[c as usize].op as usize;
+        let b = bit[oi];
         if ops[oi].ok {
             let r = nodes[c as usize].ret;
             relink(&mut nodes, r);
             ok_left += 1;
+            ok_bits[b / 64] &= !(1 << (b % 64));
+            zh ^= zob[oi];
+        } else {
+            info_bits[b / 64] &= !(1 << (b % 64));
         }
         relink(&mut nodes, c);
-        bits[oi / 64] &= !(1 << (oi % 64));
-        zh ^= zob[oi];
-        state = f.old;
-        cur = nodes[c as usize].next;
-        in_info = !ops[oi].ok;
-        bound = f.bound;
+        state = lv.old;
+    }
+    if out.verdict == Some(Verdict::Invalid) && !budget.exhaustive {
+        let _ = budget
+            .cancel
+            .compare_exchange(0, 2, Ordering::Relaxed, Ordering::Relaxed);
     }
     budget.mem_used.fetch_sub(mem_reported, Ordering::Relaxed);
     out.states = cache.len() as u64;

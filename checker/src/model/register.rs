@@ -5,6 +5,7 @@
 use super::{ABSENT, Compiled, CompiledOp, Interner, Model, ModelError, ModelKind, ModelSpec};
 use crate::history::{History, Operation, Outcome, Value};
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 
 /// A compiled register operation over interned value ids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,45 +19,135 @@ pub enum RegOp {
     Append(u32),
 }
 
+/// State ids with this bit set are append chains (`chains[id & !CHAIN]`),
+/// others are interned values.
+const CHAIN: u32 = 1 << 31;
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<crate::linear::FxHasher>>;
+
 /// A single register; state is the interned id of its value.
-#[derive(Clone, Debug, Default)]
+///
+/// kv appends are hash-consed instead of concatenated: the state after
+/// appending `v` to `s` is the chain node `(s, v)`, built in O(1); reads
+/// compare a chain with a string by walking it back from the end
+/// (memoised). Two chains spelling the same string are distinct states,
+/// which only costs some memo sharing, never correctness.
+#[derive(Clone, Debug)]
 pub struct RegModel {
     pub values: Interner,
-    /// (state, appended) -> concatenation, so each append is built once.
-    appends: HashMap<(u32, u32), u32>,
+    empty: u32,
+    chains: Vec<(u32, u32)>,
+    /// (state, appended) -> chain id, so each chain node is made once.
+    appends: FxMap<(u32, u32), u32>,
+    /// (chain, value) -> does the chain spell the value?
+    equal: FxMap<(u32, u32), bool>,
+}
+
+impl Default for RegModel {
+    fn default() -> Self {
+        let mut values = Interner::default();
+        let empty = values.intern(&Value::from(""));
+        RegModel {
+            values,
+            empty,
+            chains: Vec::new(),
+            appends: FxMap::default(),
+            equal: FxMap::default(),
+        }
+    }
 }
 
 impl RegModel {
     fn append(&mut self, cur: u32, v: u32) -> Option<u32> {
+        if cur == ABSENT || cur == self.empty {
+            return Some(v);
+        }
+        if v == self.empty {
+            return Some(cur);
+        }
+        if cur & CHAIN == 0 && !matches!(self.values.value(cur), Some(Value::String(_))) {
+            // Appending to a non-string is not defined: illegal.
+            return None;
+        }
         if let Some(&r) = self.appends.get(&(cur, v)) {
             return Some(r);
         }
-        let tail = match self.values.value(v) {
-            Some(Value::String(s)) => s.clone(),
-            _ => return None,
-        };
-        let joined = match self.values.value(cur) {
-            None => tail,
-            Some(Value::String(h)) => {
-                let mut s = String::with_capacity(h.len() + tail.len());
-                s.push_str(h);
-                s.push_str(&tail);
-                s
-            }
-            // Appending to a non-string is not defined: illegal.
-            Some(_) => return None,
-        };
-        let r = self.values.intern(&Value::String(joined));
+        let r = CHAIN | self.chains.len() as u32;
+        self.chains.push((cur, v));
         self.appends.insert((cur, v), r);
         Some(r)
+    }
+
+    fn str_of(&self, id: u32) -> &str {
+        match self.values.value(id) {
+            Some(Value::String(s)) => s,
+            _ => "",
+        }
+    }
+
+    /// Does state `cur` equal value `v`?
+    fn equals(&mut self, cur: u32, v: u32) -> bool {
+        if cur == v {
+            return true;
+        }
+        if cur & CHAIN == 0 {
+            return false;
+        }
+        if let Some(&e) = self.equal.get(&(cur, v)) {
+            return e;
+        }
+        let e = match self.values.value(v) {
+            Some(Value::String(target)) => {
+                let mut rest = target.as_str();
+                let mut s = cur;
+                loop {
+                    if s & CHAIN == 0 {
+                        break rest == self.str_of(s);
+                    }
+                    let (p, tail) = self.chains[(s & !CHAIN) as usize];
+                    match rest.strip_suffix(self.str_of(tail)) {
+                        Some(r) => rest = r,
+                        None => break false,
+                    }
+                    s = p;
+                }
+            }
+            _ => false,
+        };
+        self.equal.insert((cur, v), e);
+        e
+    }
+
+    /// The string a state spells (for explanations).
+    fn materialize(&self, mut s: u32) -> String {
+        let mut parts = Vec::new();
+        while s & CHAIN != 0 {
+            let (p, tail) = self.chains[(s & !CHAIN) as usize];
+            parts.push(self.str_of(tail));
+            s = p;
+        }
+        let mut out = self.str_of(s).to_string();
+        for p in parts.iter().rev() {
+            out.push_str(p);
+        }
+        out
+    }
+
+    /// Human form of a state.
+    pub fn show(&self, s: u32) -> String {
+        if s & CHAIN != 0 {
+            Value::from(self.materialize(s)).to_string()
+        } else {
+            self.values.show(s)
+        }
     }
 
     /// Applies `op` to a register value.
     pub(crate) fn apply(&mut self, cur: u32, op: &RegOp) -> Option<u32> {
         match *op {
-            RegOp::Read(v) => (v == cur).then_some(cur),
+            RegOp::Read(v) => self.equals(cur, v).then_some(cur),
             RegOp::Write(v) => Some(v),
-            RegOp::Cas(e, n) => (e == cur).then_some(n),
+            RegOp::Cas(e, n) => self.equals(cur, e).then_some(n),
             RegOp::Append(v) => self.append(cur, v),
         }
     }
@@ -140,7 +231,7 @@ impl Model for RegModel {
     }
 
     fn describe(&self, s: &u32) -> String {
-        self.values.show(*s)
+        self.show(*s)
     }
 }
 
@@ -172,7 +263,7 @@ impl Model for Keyed<RegModel> {
             .keys
             .iter()
             .zip(s.iter())
-            .map(|(k, v)| format!("{k:?}: {}", self.inner.values.show(*v)))
+            .map(|(k, v)| format!("{k:?}: {}", self.inner.show(*v)))
             .collect();
         format!("{{{}}}", parts.join(", "))
     }
