@@ -1,7 +1,109 @@
 //! The `faultline` binary: a thin CLI over the library crates.
+//!
+//! Exit codes: 0 ok · 1 invalid (or a remote command failed) · 2 unknown ·
+//! 3 the run itself failed · 64 bad arguments.
+
+mod cli_exec;
+mod cli_lab;
+mod cli_nemesis;
+mod lab;
+mod nemesis_ctl;
+mod remote;
 
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "faultline",
+    version,
+    about = "Jepsen-style correctness checker"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Manage the local lab of nodes (network namespaces with sshd).
+    #[command(subcommand)]
+    Lab(cli_lab::LabCommand),
+    /// Run a shell command on nodes over SSH.
+    Exec(cli_exec::ExecArgs),
+    /// Start and heal faults on the lab's nodes.
+    #[command(subcommand)]
+    Nemesis(cli_nemesis::NemesisCommand),
+}
+
+/// A bad argument found after parsing (exit 64, like clap's own errors).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Shorthand for a usage error.
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(msg.into()))
+}
+
 fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            let broken_pipe = e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+            if broken_pipe {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("faultline: {e:#}");
+            if e.chain().any(|c| c.is::<UsageError>()) {
+                ExitCode::from(64)
+            } else {
+                ExitCode::from(3)
+            }
+        }
+    }
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help/--version print to stdout and succeed; every other clap
+            // error is a usage error (64, not clap's default 2, which means
+            // "unknown" to our CI).
+            let _ = e.print();
+            return Ok(if e.use_stderr() {
+                ExitCode::from(64)
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+    };
+    match cli.command {
+        Command::Lab(c) => cli_lab::run(c),
+        Command::Exec(a) => cli_exec::run(a),
+        Command::Nemesis(c) => cli_nemesis::run(c),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
 }
