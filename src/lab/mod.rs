@@ -167,6 +167,23 @@ fn pid_alive(pid: u32) -> bool {
     pid > 0 && Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Whether `pid` still is (or is the zombie of) a lab node process, and not
+/// an unrelated process that reused the pid.
+fn is_lab_process(pid: u32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // Format: `pid (comm) state ...`; comm may contain spaces.
+    let comm = stat.split_once('(').and_then(|(_, r)| r.rsplit_once(')'));
+    match comm {
+        Some((comm, rest)) => {
+            rest.trim_start().starts_with('Z')
+                || matches!(comm, "unshare" | "sshd" | "ip" | "setsid")
+        }
+        None => false,
+    }
+}
+
 fn netns_list() -> Result<Vec<String>> {
     Ok(run("ip", &["netns", "list"])?
         .lines()
@@ -511,6 +528,17 @@ pub fn down(dir: &Path, bridge: Option<&str>) -> Result<bool> {
         let etc = Path::new("/etc/netns").join(ns);
         if etc.exists() {
             fs::remove_dir_all(&etc)?;
+        }
+    }
+    // Killed node processes linger as zombies until init reaps them (they
+    // are not our children); wait so `down` really leaves no process.
+    if let Some(st) = &state {
+        for n in &st.nodes {
+            for pid in [n.unshare_pid, n.init_pid] {
+                while is_lab_process(pid) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
         }
     }
     let _ = fs::remove_dir(Path::new("/etc/netns")); // only if empty
