@@ -55,6 +55,14 @@ pub enum NemesisCommand {
         #[command(flatten)]
         dir: DirArg,
     },
+    /// (Runs on a node) hold NFQUEUE packets for a delay: the latency fault.
+    #[command(hide = true)]
+    Delayer {
+        #[arg(long, default_value_t = 0)]
+        queue: u16,
+        #[arg(long)]
+        delay_ms: u64,
+    },
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq)]
@@ -66,6 +74,7 @@ pub enum FaultKind {
     Pause,
     ClockBump,
     ClockStrobe,
+    Latency,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -107,6 +116,9 @@ pub struct FaultArgs {
     /// Seconds the clock strobe runs.
     #[arg(long, default_value_t = 10)]
     strobe_secs: u64,
+    /// Latency added to every packet a node sends, in ms.
+    #[arg(long)]
+    delay_ms: Option<u64>,
 }
 
 /// Parses a `--fault` string of `run` with the same flags as `start`.
@@ -174,8 +186,31 @@ impl FaultArgs {
                 period_ms: self.period_ms,
                 duration_s: self.strobe_secs,
             },
+            FaultKind::Latency => Fault::Latency {
+                nodes,
+                delay_ms: need(&self.delay_ms, "delay-ms", "latency")?,
+                binary: node_visible_exe()?,
+            },
         })
     }
+}
+
+/// This binary's path, which lab nodes can run: they share the host's
+/// filesystem except their private /tmp, /opt and /root.
+fn node_visible_exe() -> Result<String> {
+    let exe = std::env::current_exe().context("finding the faultline binary")?;
+    let s = exe.to_string_lossy().into_owned();
+    if ["/tmp/", "/opt/", "/root/"]
+        .iter()
+        .any(|p| s.starts_with(p))
+    {
+        anyhow::bail!(
+            "the latency fault runs {s} on the nodes, but nodes have a private {}: \
+             install faultline elsewhere (e.g. /usr/local/bin)",
+            &s[..s[1..].find('/').map_or(s.len(), |i| i + 1)]
+        );
+    }
+    Ok(s)
 }
 
 fn parse_fault_line(s: &str, lab: &LabState) -> Result<Fault> {
@@ -215,6 +250,9 @@ pub fn run(cmd: NemesisCommand) -> Result<ExitCode> {
             duration,
             history,
         } => return run_faults(&dir.dir, &faults, duration, history),
+        NemesisCommand::Delayer { queue, delay_ms } => {
+            return crate::delayer::run(queue, Duration::from_millis(delay_ms));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

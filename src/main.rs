@@ -6,6 +6,7 @@
 mod cli_exec;
 mod cli_lab;
 mod cli_nemesis;
+mod delayer;
 mod lab;
 mod nemesis_ctl;
 mod remote;

@@ -164,4 +164,26 @@ fn usage_errors_exit_64_and_help_exits_0() {
     let o = faultline(&["exec", "--dir", "/srv/faultline-test-none", "--", "true"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).starts_with("faultline: "));
+
+    // A non-root user gets one clear message before anything is created.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let o = std::process::Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                common::BIN,
+            ])
+            .args(["lab", "up", "--dir", "/srv/faultline-test-nonroot"])
+            .output()
+            .expect("setpriv");
+        assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("needs root"),
+            "{}",
+            text(&o)
+        );
+        assert!(!std::path::Path::new("/srv/faultline-test-nonroot").exists());
+    }
 }

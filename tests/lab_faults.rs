@@ -265,6 +265,46 @@ fn bandwidth_fault(lab: &Lab) {
     assert!(fast < 1.0, "unshaped transfer took {fast:.2} s");
 }
 
+/// Average ping RTT in ms from `from` to node index `to`.
+fn rtt(lab: &Lab, from: &str, to: usize) -> f64 {
+    let out = &lab.exec_ok(
+        from,
+        &format!("ping -q -c 10 -i 0.05 {} | tail -1", lab.addr(to)),
+    )[from];
+    // rtt min/avg/max/mdev = 100.249/100.367/100.699/0.167 ms
+    out.split('=')
+        .nth(1)
+        .and_then(|v| v.trim().split('/').nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no rtt in {out:?}"))
+}
+
+fn latency_fault(lab: &Lab) {
+    lab.run_ok(&[
+        "nemesis",
+        "start",
+        "latency",
+        "--delay-ms",
+        "100",
+        "--nodes",
+        "n1",
+    ]);
+    let slow = rtt(lab, "n1", 2);
+    let back = rtt(lab, "n2", 1); // replies leave through n1's OUTPUT too
+    let other = rtt(lab, "n2", 3);
+    lab.run_ok(&["nemesis", "heal", "--all"]);
+    let healed = rtt(lab, "n1", 2);
+    println!(
+        "latency 100 ms: n1->n2 {slow:.1} ms, n2->n1 {back:.1}, n2->n3 {other:.1}, healed {healed:.1}"
+    );
+    assert!((95.0..200.0).contains(&slow), "n1->n2 rtt {slow}");
+    assert!((95.0..200.0).contains(&back), "n2->n1 rtt {back}");
+    assert!(other < 50.0, "n2->n3 rtt {other}");
+    assert!(healed < 50.0, "healed rtt {healed}");
+    let left = lab.exec("n1", "pgrep -x faultline");
+    assert_ne!(left["n1"].0, 0, "delayer still running: {}", left["n1"].1);
+}
+
 const SLEEPER: &str = "cp /bin/sleep /tmp/flsleeper; setsid /tmp/flsleeper 100000 </dev/null >/dev/null 2>&1 & echo $! > /tmp/flsleeper.pid";
 
 fn sleeper_state(lab: &Lab, nodes: &str) -> Vec<String> {
@@ -465,6 +505,7 @@ fn clock_loss_bandwidth_process_faults_and_heal_guarantee() {
     clock_faults(&lab);
     loss_fault(&lab);
     bandwidth_fault(&lab);
+    latency_fault(&lab);
     process_faults(&lab);
     heal_guarantee(&lab);
     // A bad fault spec is a usage error, before any node is touched.

@@ -22,6 +22,12 @@ pub const STROBE_PIDFILE: &str = "/tmp/faultline-strobe.pid";
 pub const PARTITION_CHAIN: &str = "FAULTLINE-PART";
 /// iptables chain holding packet-loss rules.
 pub const LOSS_CHAIN: &str = "FAULTLINE-LOSS";
+/// iptables chain (in OUTPUT) sending packets to the NFQUEUE delayer.
+pub const DELAY_CHAIN: &str = "FAULTLINE-DELAY";
+/// Pidfile of the NFQUEUE delayer on a node.
+pub const DELAYER_PIDFILE: &str = "/tmp/faultline-delayer.pid";
+/// The netfilter queue number the delayer binds.
+pub const DELAY_QUEUE: u16 = 0;
 
 /// Environment that puts a process under the lab's clock control. Monotonic
 /// clocks stay real: faking them hangs tokio and breaks timeouts.
@@ -92,6 +98,14 @@ pub enum Fault {
         period_ms: u64,
         duration_s: u64,
     },
+    /// Every packet a node sends (except to the controller) waits `delay_ms`
+    /// in an NFQUEUE delayer: `binary nemesis delayer`, run on the node.
+    /// (netem would do this, but kernels without it exist.)
+    Latency {
+        nodes: Vec<String>,
+        delay_ms: u64,
+        binary: String,
+    },
 }
 
 /// Quotes `s` for a POSIX shell.
@@ -114,18 +128,26 @@ fn stop_strobe() -> String {
     )
 }
 
-fn remove_chain(chain: &str) -> String {
+fn remove_chain(chain: &str, hook: &str) -> String {
     format!(
-        "while iptables -D INPUT -j {chain} 2>/dev/null; do :; done; \
+        "while iptables -D {hook} -j {chain} 2>/dev/null; do :; done; \
          iptables -F {chain} 2>/dev/null; iptables -X {chain} 2>/dev/null; true"
     )
 }
 
+/// A fresh chain hooked first into INPUT whose first rule exempts the controller.
 fn new_chain(chain: &str, controller: &str) -> String {
     format!(
         "{}; iptables -N {chain} && iptables -A {chain} -s {controller} -j RETURN && \
          iptables -I INPUT 1 -j {chain}",
-        remove_chain(chain)
+        remove_chain(chain, "INPUT")
+    )
+}
+
+fn stop_delayer() -> String {
+    format!(
+        "{}; if [ -f {DELAYER_PIDFILE} ]; then kill $(cat {DELAYER_PIDFILE}) 2>/dev/null; rm -f {DELAYER_PIDFILE}; fi",
+        remove_chain(DELAY_CHAIN, "OUTPUT")
     )
 }
 
@@ -178,6 +200,7 @@ impl Fault {
             Fault::Pause { .. } => "pause",
             Fault::ClockBump { .. } => "clock-bump",
             Fault::ClockStrobe { .. } => "clock-strobe",
+            Fault::Latency { .. } => "latency",
         }
     }
 
@@ -194,7 +217,8 @@ impl Fault {
             | Fault::Kill { nodes, .. }
             | Fault::Pause { nodes, .. }
             | Fault::ClockBump { nodes, .. }
-            | Fault::ClockStrobe { nodes, .. } => nodes.iter().cloned().collect(),
+            | Fault::ClockStrobe { nodes, .. }
+            | Fault::Latency { nodes, .. } => nodes.iter().cloned().collect(),
         }
     }
 
@@ -254,6 +278,16 @@ impl Fault {
                 }
                 if *period_ms < 10 {
                     return Err(invalid("period", &period_ms.to_string(), "at least 10 ms"));
+                }
+            }
+            Fault::Latency {
+                delay_ms, binary, ..
+            } => {
+                if *delay_ms == 0 || *delay_ms > 60_000 {
+                    return Err(invalid("delay", &delay_ms.to_string(), "1..=60000 ms"));
+                }
+                if !valid_name(binary) || !binary.starts_with('/') {
+                    return Err(invalid("delayer binary", binary, "an absolute path"));
                 }
             }
         }
@@ -355,6 +389,26 @@ impl Fault {
                     );
                 }
             }
+            Fault::Latency {
+                nodes,
+                delay_ms,
+                binary,
+            } => {
+                // The delayer binds the queue before packets are sent to it;
+                // --queue-bypass lets traffic through if it ever dies.
+                let cmd = format!(
+                    "{stop}; setsid {binary} nemesis delayer --queue {DELAY_QUEUE} --delay-ms {delay_ms} \
+                     </dev/null >/tmp/faultline-delayer.log 2>&1 & echo $! > {DELAYER_PIDFILE}; sleep 0.3; \
+                     kill -0 $(cat {DELAYER_PIDFILE}) || {{ cat /tmp/faultline-delayer.log >&2; exit 1; }}; \
+                     iptables -N {DELAY_CHAIN} && iptables -A {DELAY_CHAIN} -d {controller} -j RETURN && \
+                     iptables -A {DELAY_CHAIN} -j NFQUEUE --queue-num {DELAY_QUEUE} --queue-bypass && \
+                     iptables -I OUTPUT 1 -j {DELAY_CHAIN}",
+                    stop = stop_delayer()
+                );
+                for n in nodes {
+                    out.insert(n.clone(), cmd.clone());
+                }
+            }
         }
         Ok(out)
     }
@@ -363,8 +417,9 @@ impl Fault {
     /// succeeds when there is nothing to heal.
     pub fn heal_commands(&self) -> BTreeMap<String, String> {
         let cmd = match self {
-            Fault::Partition { .. } => remove_chain(PARTITION_CHAIN),
-            Fault::Loss { .. } => remove_chain(LOSS_CHAIN),
+            Fault::Partition { .. } => remove_chain(PARTITION_CHAIN, "INPUT"),
+            Fault::Loss { .. } => remove_chain(LOSS_CHAIN, "INPUT"),
+            Fault::Latency { .. } => stop_delayer(),
             Fault::Bandwidth { dev, .. } => {
                 format!("tc qdisc del dev {dev} root 2>/dev/null; true")
             }
@@ -383,9 +438,10 @@ impl Fault {
 /// Paused processes are the exception: their names are only in the state file.
 pub fn heal_everything_command(dev: &str) -> String {
     format!(
-        "{}; {}; tc qdisc del dev {dev} root 2>/dev/null; {}; {}",
-        remove_chain(PARTITION_CHAIN),
-        remove_chain(LOSS_CHAIN),
+        "{}; {}; {}; tc qdisc del dev {dev} root 2>/dev/null; {}; {}",
+        remove_chain(PARTITION_CHAIN, "INPUT"),
+        remove_chain(LOSS_CHAIN, "INPUT"),
+        stop_delayer(),
         stop_strobe(),
         write_clock("+0")
     )
@@ -501,6 +557,28 @@ mod tests {
         let c = &f.start_commands(&addrs(), "10.77.0.1").unwrap()["n3"];
         assert!(c.contains("'+5.250' > /tmp/faultline-faketime.rc.tmp && mv -f"));
         assert!(f.heal_commands()["n3"].contains("'+0'"));
+    }
+
+    #[test]
+    fn latency_exempts_the_controller_and_heals_the_delayer() {
+        let f = Fault::Latency {
+            nodes: vec!["n1".into()],
+            delay_ms: 100,
+            binary: "/usr/local/bin/faultline".into(),
+        };
+        let c = &f.start_commands(&addrs(), "10.77.0.1").unwrap()["n1"];
+        assert!(c.contains("nemesis delayer --queue 0 --delay-ms 100"));
+        assert!(c.contains("-d 10.77.0.1 -j RETURN"));
+        assert!(c.contains("--queue-bypass"));
+        let h = &f.heal_commands()["n1"];
+        assert!(h.contains("iptables -D OUTPUT -j FAULTLINE-DELAY"));
+        assert!(h.contains("kill $(cat /tmp/faultline-delayer.pid)"));
+        let bad = Fault::Latency {
+            nodes: vec!["n1".into()],
+            delay_ms: 100,
+            binary: "faultline".into(),
+        };
+        assert!(bad.validate(&addrs(), "10.77.0.1").is_err());
     }
 
     #[test]
