@@ -96,6 +96,21 @@ fn lab_up_exec_isolation_and_clean_down() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("n5 (exit 7)"));
 
+    // A command that outlives --timeout fails, naming the node, promptly.
+    let t0 = Instant::now();
+    let o = lab.run(&["exec", "--nodes", "n1", "--timeout", "1", "--", "sleep 5"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("n1: exec"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        t0.elapsed()
+    );
+
     // A node whose sshd is stopped: an error naming it within the connect
     // timeout, not a hang; the other nodes still answer.
     let n3_pid = lab.lab_json()["nodes"][2]["init_pid"]

@@ -52,29 +52,14 @@ impl SshRemote {
         let deadline = Instant::now() + timeout;
         let mut ch = session.channel_session().context("opening channel")?;
         ch.exec(&full).context("starting command")?;
-        let mut stdout = Vec::new();
-        let mut buf = [0u8; 16384];
-        loop {
-            let n = ch.read(&mut buf).context("reading stdout")?;
-            if n == 0 {
-                break;
-            }
-            stdout.extend_from_slice(&buf[..n]);
-            if Instant::now() > deadline {
-                bail!("timed out after {timeout:?}");
-            }
+        let result = read_all(&mut ch, deadline, timeout);
+        if result.is_err() {
+            // Freeing a channel or session on a stuck connection blocks for
+            // the call timeout again; keep the teardown short.
+            session.set_timeout(200);
         }
-        let mut stderr = Vec::new();
-        ch.stderr()
-            .read_to_end(&mut stderr)
-            .context("reading stderr")?;
-        ch.wait_close().context("closing channel")?;
-        let exit = ch.exit_status().context("reading exit status")?;
-        Ok(ExecOutput {
-            exit,
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        })
+        drop(ch);
+        result
     }
 
     fn with_session<T>(&mut self, what: &str, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
@@ -133,6 +118,33 @@ impl Remote for SshRemote {
             Ok(())
         })
     }
+}
+
+/// Reads stdout, then stderr, then the exit status of a started command.
+fn read_all(ch: &mut ssh2::Channel, deadline: Instant, timeout: Duration) -> Result<ExecOutput> {
+    let mut stdout = Vec::new();
+    let mut buf = [0u8; 16384];
+    loop {
+        let n = ch.read(&mut buf).context("reading stdout")?;
+        if n == 0 {
+            break;
+        }
+        stdout.extend_from_slice(&buf[..n]);
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?}");
+        }
+    }
+    let mut stderr = Vec::new();
+    ch.stderr()
+        .read_to_end(&mut stderr)
+        .context("reading stderr")?;
+    ch.wait_close().context("closing channel")?;
+    let exit = ch.exit_status().context("reading exit status")?;
+    Ok(ExecOutput {
+        exit,
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    })
 }
 
 fn open_session(spec: &NodeSpec) -> Result<Session> {
