@@ -229,12 +229,12 @@ pub fn run(cmd: NemesisCommand) -> Result<ExitCode> {
         } => {
             let lab = LabState::load(&dir.dir)?;
             let fault = fault.to_fault(&lab)?;
-            let mut c = Controller::connect(lab, history, true)?;
+            let mut c = Controller::connect(lab, history, true, true)?;
             c.start(fault)?;
         }
         NemesisCommand::Heal { dir, history, .. } => {
             let lab = LabState::load(&dir.dir)?;
-            let mut c = Controller::connect(lab, history, true)?;
+            let mut c = Controller::connect(lab, history, true, false)?;
             c.heal_all()?;
         }
         NemesisCommand::Status { dir } => {
@@ -285,7 +285,7 @@ fn run_faults(
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
         .context("installing the SIGINT/SIGTERM handler")?;
 
-    let mut c = Controller::connect(lab, history, true)?;
+    let mut c = Controller::connect(lab, history, true, true)?;
     let mut result = Ok(());
     for f in faults {
         if stop.load(Ordering::SeqCst) {

@@ -29,6 +29,8 @@ struct Active {
 pub struct Controller {
     pub lab: LabState,
     remotes: Vec<SshRemote>,
+    /// Nodes that could not be reached: name → error (names the node).
+    unreachable: BTreeMap<String, String>,
     history: Option<File>,
     echo: bool,
     t0: Instant,
@@ -36,19 +38,32 @@ pub struct Controller {
 }
 
 impl Controller {
-    /// Connects to every lab node; fails naming each unreachable node.
-    pub fn connect(lab: LabState, history: Option<PathBuf>, echo: bool) -> Result<Self> {
+    /// Connects to every lab node. With `require_all`, fails naming each
+    /// unreachable node; otherwise (healing) goes on with the others, and
+    /// commands for unreachable nodes count as failures.
+    pub fn connect(
+        lab: LabState,
+        history: Option<PathBuf>,
+        echo: bool,
+        require_all: bool,
+    ) -> Result<Self> {
         let specs = lab.node_specs(&[], Duration::from_secs(5))?;
         let mut remotes = Vec::new();
-        let mut errs = Vec::new();
-        for r in remote::connect_all(&specs) {
+        let mut unreachable = BTreeMap::new();
+        for (r, spec) in remote::connect_all(&specs).into_iter().zip(&specs) {
             match r {
                 Ok(r) => remotes.push(r),
-                Err(e) => errs.push(format!("{e:#}")),
+                Err(e) => {
+                    unreachable.insert(spec.name.clone(), format!("{e:#}"));
+                }
             }
         }
-        if !errs.is_empty() {
+        if require_all && !unreachable.is_empty() {
+            let errs: Vec<String> = unreachable.into_values().collect();
             bail!("cannot reach nodes: {}", errs.join("; "));
+        }
+        for e in unreachable.values() {
+            eprintln!("faultline: warning: {e}");
         }
         let history = history
             .map(|p| {
@@ -62,6 +77,7 @@ impl Controller {
         Ok(Controller {
             lab,
             remotes,
+            unreachable,
             history,
             echo,
             t0: Instant::now(),
@@ -133,6 +149,12 @@ impl Controller {
         });
         let mut outcome = serde_json::Map::new();
         let mut errors = Vec::new();
+        for node in cmds.keys() {
+            if let Some(e) = self.unreachable.get(node) {
+                errors.push(format!("unreachable: {e}"));
+                outcome.insert(node.clone(), json!({"error": format!("unreachable: {e}")}));
+            }
+        }
         for (node, r) in results {
             match r {
                 Ok(o) => {

@@ -145,4 +145,30 @@ fn every_grudge_gives_the_expected_reachability_then_heals() {
     for (node, c) in rules {
         assert_eq!(c.trim(), "0", "{node} still has faultline rules");
     }
+
+    // Healing with one node unreachable heals the others, fails naming the
+    // missing node, and keeps the fault recorded until a heal succeeds.
+    lab.run_ok(&["nemesis", "start", "partition", "--grudge", "isolate:n1"]);
+    let n5 = lab.lab_json()["nodes"][4]["init_pid"]
+        .as_u64()
+        .expect("pid") as i32;
+    // SAFETY: stops the lab's own n5 sshd, recorded in lab.json.
+    unsafe { libc::kill(n5, libc::SIGSTOP) };
+    let o = lab.run(&["nemesis", "heal", "--all"]);
+    // SAFETY: as above.
+    unsafe { libc::kill(n5, libc::SIGCONT) };
+    assert_eq!(o.status.code(), Some(3), "{}", common::text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("n5"),
+        "{}",
+        common::text(&o)
+    );
+    let rules = lab.exec_ok("n1,n2", "iptables -S | grep -c FAULTLINE || true");
+    for (node, c) in rules {
+        assert_eq!(c.trim(), "0", "{node} not healed while n5 was away");
+    }
+    assert!(lab.run_ok(&["nemesis", "status"]).contains("partition"));
+    lab.run_ok(&["nemesis", "heal", "--all"]);
+    assert!(!lab.run_ok(&["nemesis", "status"]).contains("partition"));
+    assert_eq!(matrix(&lab, n), full(n), "after the late heal");
 }
