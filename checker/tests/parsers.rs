@@ -255,6 +255,26 @@ fn empty_and_blank_files_are_empty_histories() {
     }
 }
 
+#[test]
+fn detection_skips_long_blank_preambles_and_bom() {
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend(std::iter::repeat_n(b'\n', 100_000));
+    bytes.extend_from_slice(b"{\"process\":0,\"type\":\"invoke\",\"f\":\"r\"}\n");
+    let p = temp_file("late.jsonl", &bytes);
+    let (h, f) = parse_file_detected(&p, None).unwrap();
+    assert_eq!(f, Some(Format::Jsonl));
+    assert_eq!(h.events.len(), 1);
+    assert_eq!(h.events[0].line, 100_001);
+
+    let p = temp_file(
+        "bom.edn",
+        b"\xEF\xBB\xBF; comment\n[{:process 0 :type :invoke :f :r}]",
+    );
+    let (h, f) = parse_file_detected(&p, None).unwrap();
+    assert_eq!(f, Some(Format::Edn));
+    assert_eq!(h.events[0].line, 2);
+}
+
 /// A large JSONL history: `cargo test --release -p faultline-checker --test
 /// parsers -- --ignored --nocapture` prints the parse rate.
 #[test]

@@ -388,7 +388,7 @@ impl<R: BufRead> Reader<R> {
         }
     }
 
-    /// Reads token bytes into `scratch`.
+    /// Reads token bytes into `scratch`, checked to be UTF-8.
     fn token(&mut self) -> Res<()> {
         self.scratch.clear();
         while let Some(b) = self.peek()? {
@@ -398,6 +398,8 @@ impl<R: BufRead> Reader<R> {
             self.bump(b);
             self.scratch.push(b);
         }
+        // Tokens never span lines, so the current line is the token's.
+        self.scratch_str(self.line)?;
         Ok(())
     }
 
@@ -656,7 +658,11 @@ impl<R: BufRead> Reader<R> {
             let f = if b == b':' {
                 self.bump(b);
                 self.token()?;
-                field(self.scratch.strip_prefix(b":").unwrap_or(&self.scratch))
+                field(
+                    self.scratch_str(self.line)?
+                        .trim_start_matches(':')
+                        .as_bytes(),
+                )
             } else {
                 match self.map_form(line, 1)? {
                     None => break,
@@ -864,21 +870,31 @@ impl<R: BufRead> Reader<R> {
             _ if s.len() == 5 && s.starts_with('u') => u32::from_str_radix(&s[1..], 16)
                 .ok()
                 .and_then(char::from_u32)
-                .ok_or_else(|| InputError::at(line, col, format!("invalid character `\\{s}`")))?,
+                .ok_or_else(|| {
+                    InputError::at(
+                        line,
+                        col,
+                        format!("invalid character `\\{}`", s.escape_debug()),
+                    )
+                })?,
             _ if s.len() >= 2 && s.len() <= 4 && s.starts_with('o') => {
                 u32::from_str_radix(&s[1..], 8)
                     .ok()
                     .filter(|&n| n <= 0o377)
                     .and_then(char::from_u32)
                     .ok_or_else(|| {
-                        InputError::at(line, col, format!("invalid character `\\{s}`"))
+                        InputError::at(
+                            line,
+                            col,
+                            format!("invalid character `\\{}`", s.escape_debug()),
+                        )
                     })?
             }
             _ => {
                 return Err(InputError::at(
                     line,
                     col,
-                    format!("unknown character literal `\\{s}`"),
+                    format!("unknown character literal `\\{}`", s.escape_debug()),
                 ));
             }
         };
@@ -1144,6 +1160,12 @@ mod tests {
         assert_eq!(evs[3].process, Process::Named(ANONYMOUS.into()));
         assert_eq!(evs[3].f, "");
         assert_eq!(evs[3].value, json!([["append", 1, 2]]));
+    }
+
+    #[test]
+    fn fuzz_findings() {
+        // A backslash before a newline: one-line error, not a two-line one.
+        crate::format::fuzz_check(b"{:a [\\\nu0]}", 3);
     }
 
     #[test]

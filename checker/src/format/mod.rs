@@ -235,42 +235,70 @@ pub fn parse_file_detected(
     format: Option<Format>,
 ) -> Result<(History, Option<Format>), InputError> {
     let name = path.display().to_string();
-    let file = File::open(path).map_err(|e| InputError::io(0, &e).in_file(&name))?;
-    let mut r = BufReader::with_capacity(64 * 1024, file);
     let format = match format {
         Some(f) => f,
-        None => {
-            let head = r
-                .fill_buf()
-                .map_err(|e| InputError::io(0, &e).in_file(&name))?;
-            match detect(&head[..head.len().min(DETECT_BYTES)]) {
-                Some(f) => f,
-                None if is_blank(head) => return Ok((History::default(), None)),
-                None => {
-                    return Err(InputError::new(
-                        1,
-                        "cannot tell the history format (expected JSON Lines `{\"type\":…}`, \
-                         EDN `{:type …}` maps, or Porcupine `INFO  jepsen.util - …` lines); \
-                         name it with --format",
-                    )
-                    .in_file(name));
-                }
+        None => match detect_file(path).map_err(|e| e.in_file(&name))? {
+            Detected::Format(f) => f,
+            Detected::Blank => return Ok((History::default(), None)),
+            Detected::Unknown => {
+                return Err(InputError::new(
+                    1,
+                    "cannot tell the history format (expected JSON Lines `{\"type\":…}`, \
+                     EDN `{:type …}` maps, or Porcupine `INFO  jepsen.util - …` lines); \
+                     name it with --format",
+                )
+                .in_file(name));
             }
-        }
+        },
     };
+    let file = File::open(path).map_err(|e| InputError::io(0, &e).in_file(&name))?;
+    let mut r = BufReader::with_capacity(64 * 1024, file);
+    // A UTF-8 byte order mark is not part of the history.
+    if r.fill_buf()
+        .map_err(|e| InputError::io(1, &e).in_file(&name))?
+        .starts_with(b"\xEF\xBB\xBF")
+    {
+        r.consume(3);
+    }
     let h = parse_reader(r, format).map_err(|e| e.in_file(name))?;
     Ok((h, Some(format)))
 }
 
-/// True when the head holds only blanks and `;` comments. A file longer than
-/// the head with a long comment is then parsed as empty only if all of it is
-/// in the buffer, which is all a 64 KiB head can say; the EDN reader would
-/// agree anyway.
-fn is_blank(head: &[u8]) -> bool {
-    head.split(|&b| b == b'\n').all(|l| {
-        let t = trim_ascii_start(l);
-        t.is_empty() || t.starts_with(b";")
-    })
+enum Detected {
+    Format(Format),
+    /// Only blank lines and `;` comments (or nothing at all).
+    Blank,
+    Unknown,
+}
+
+/// Detects a file's format from [`DETECT_BYTES`] starting at its first line
+/// that is neither blank nor a `;` comment, however far into the file that is.
+fn detect_file(path: &Path) -> Result<Detected, InputError> {
+    let file = File::open(path).map_err(|e| InputError::io(0, &e))?;
+    let mut r = BufReader::new(file);
+    let mut head = Vec::new();
+    let mut line = 0;
+    loop {
+        let start = head.len();
+        let n = r
+            .read_until(b'\n', &mut head)
+            .map_err(|e| InputError::io(line + 1, &e))?;
+        line += 1;
+        if n == 0 || head.len() >= DETECT_BYTES {
+            break;
+        }
+        if start == 0 {
+            let t = trim_ascii_start(&head);
+            let t = trim_ascii_start(t.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(t));
+            if t.is_empty() || t.starts_with(b";") {
+                head.clear();
+            }
+        }
+    }
+    if head.is_empty() {
+        return Ok(Detected::Blank);
+    }
+    Ok(detect(&head).map_or(Detected::Unknown, Detected::Format))
 }
 
 /// Pairs a parsed history's events, naming the file in the error so a caller
@@ -283,6 +311,55 @@ pub fn check_pairs(history: &History, file: Option<&str>) -> Result<Paired, Inpu
             None => e,
         }
     })
+}
+
+/// Runs every parser on `data` and checks what must hold for any input: no
+/// panic, errors and events name lines that exist, and reading through a tiny
+/// buffer gives the same result as reading all at once (streaming must not
+/// depend on where the buffer splits). Shared by the cargo-fuzz targets in
+/// `fuzz/` and the stable random-input test `tests/fuzz_parsers.rs`.
+///
+/// Panics when an invariant is broken: that is the finding.
+#[doc(hidden)]
+pub fn fuzz_check(data: &[u8], small_buffer: usize) {
+    let _ = detect(data);
+    let lines = data.iter().filter(|&&b| b == b'\n').count() + 1;
+    for format in Format::ALL {
+        let whole = parse_reader(data, format);
+        let chunked = parse_reader(BufReader::with_capacity(small_buffer.max(1), data), format);
+        assert_eq!(
+            whole, chunked,
+            "{format}: result depends on the buffer size"
+        );
+        match whole {
+            Ok(h) => {
+                for e in &h.events {
+                    assert!(
+                        (1..=lines).contains(&e.line),
+                        "{format}: event on line {} of {lines}",
+                        e.line
+                    );
+                }
+                if let Err(e) = check_pairs(&h, None) {
+                    assert!((1..=lines).contains(&e.line), "{format}: {e}");
+                }
+            }
+            Err(e) => {
+                assert!(
+                    (1..=lines).contains(&e.line),
+                    "{format}: {e} ({lines} lines)"
+                );
+                assert!(!e.message.is_empty());
+                assert!(
+                    !e.to_string().contains('\n'),
+                    "{format}: two-line error {e:?}"
+                );
+            }
+        }
+    }
+    if let Ok(s) = std::str::from_utf8(data) {
+        let _ = edn::parse_value(s);
+    }
 }
 
 #[cfg(test)]
