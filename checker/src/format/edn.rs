@@ -287,6 +287,8 @@ struct Reader<R> {
     col: usize,
     /// Token bytes, reused to avoid an allocation per token.
     scratch: Vec<u8>,
+    /// Open collections of `read_form`, kept for reuse.
+    stack: Vec<Frame>,
 }
 
 impl<R: BufRead> Reader<R> {
@@ -296,6 +298,7 @@ impl<R: BufRead> Reader<R> {
             line: 1,
             col: 1,
             scratch: Vec::with_capacity(64),
+            stack: Vec::new(),
         }
     }
 
@@ -343,16 +346,37 @@ impl<R: BufRead> Reader<R> {
 
     /// Skips whitespace, commas and `;` comments.
     fn skip_ws(&mut self) -> Res<()> {
-        while let Some(b) = self.peek()? {
-            if is_ws(b) {
-                self.bump(b);
-            } else if b == b';' {
-                self.comment()?;
-            } else {
-                break;
+        loop {
+            // Scan the buffer directly: blanks are most of a history's bytes.
+            let buf = match self.r.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(InputError::io(self.line, &e)),
+            };
+            let mut n = 0;
+            for &b in buf {
+                if !is_ws(b) {
+                    break;
+                }
+                n += 1;
+                if b == b'\n' {
+                    self.line += 1;
+                    self.col = 1;
+                } else {
+                    self.col += 1;
+                }
+            }
+            let more = n == buf.len() && n > 0;
+            let next = buf.get(n).copied();
+            self.r.consume(n);
+            if more {
+                continue;
+            }
+            match next {
+                Some(b';') => self.comment()?,
+                _ => return Ok(()),
             }
         }
-        Ok(())
     }
 
     fn comment(&mut self) -> Res<()> {
@@ -391,16 +415,33 @@ impl<R: BufRead> Reader<R> {
     /// Reads token bytes into `scratch`, checked to be UTF-8.
     fn token(&mut self) -> Res<()> {
         self.scratch.clear();
-        while let Some(b) = self.peek()? {
-            if !is_token_byte(b) {
-                break;
-            }
-            self.bump(b);
-            self.scratch.push(b);
-        }
+        self.token_rest()?;
         // Tokens never span lines, so the current line is the token's.
         self.scratch_str(self.line)?;
         Ok(())
+    }
+
+    /// Appends token bytes to `scratch` up to the next delimiter.
+    fn token_rest(&mut self) -> Res<()> {
+        loop {
+            let buf = match self.r.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(InputError::io(self.line, &e)),
+            };
+            let n = buf
+                .iter()
+                .position(|&b| !is_token_byte(b))
+                .unwrap_or(buf.len());
+            self.scratch.extend_from_slice(&buf[..n]);
+            let done = n < buf.len() || n == 0;
+            // Tokens hold no newline: only the column moves.
+            self.col += n;
+            self.r.consume(n);
+            if done {
+                return Ok(());
+            }
+        }
     }
 
     fn scratch_str(&self, line: usize) -> Res<&str> {
@@ -413,9 +454,17 @@ impl<R: BufRead> Reader<R> {
     /// Iterative, with an explicit stack of open collections, so nesting
     /// costs heap, not call stack; `depth` is how deep the caller already is.
     fn read_form(&mut self, depth: usize) -> Res<Option<Value>> {
-        let mut stack: Vec<Frame> = Vec::new();
+        // Reuse one stack allocation across forms.
+        let mut stack = std::mem::take(&mut self.stack);
+        stack.clear();
+        let r = self.read_form_in(&mut stack, depth);
+        self.stack = stack;
+        r
+    }
+
+    fn read_form_in(&mut self, stack: &mut Vec<Frame>, depth: usize) -> Res<Option<Value>> {
         loop {
-            let v = match self.step(&mut stack, depth)? {
+            let v = match self.step(stack, depth)? {
                 Some(v) => v,
                 None => continue,
             };
@@ -574,13 +623,7 @@ impl<R: BufRead> Reader<R> {
             _ => {
                 self.scratch.clear();
                 self.scratch.push(b);
-                while let Some(b) = self.peek()? {
-                    if !is_token_byte(b) {
-                        break;
-                    }
-                    self.bump(b);
-                    self.scratch.push(b);
-                }
+                self.token_rest()?;
                 self.atom(line, col)
             }
         }
@@ -639,7 +682,7 @@ impl<R: BufRead> Reader<R> {
         let mut ev = Event {
             index: None,
             time: None,
-            process: Process::Named(ANONYMOUS.to_string()),
+            process: Process::Nemesis,
             kind: EventType::Invoke,
             f: String::new(),
             key: None,
@@ -648,7 +691,7 @@ impl<R: BufRead> Reader<R> {
             error: None,
             line,
         };
-        let mut kind = None;
+        let (mut kind, mut process) = (None, None);
         loop {
             self.skip_ws()?;
             let Some(b) = self.peek()? else {
@@ -670,6 +713,7 @@ impl<R: BufRead> Reader<R> {
                     Some(_) => Field::Other,
                 }
             };
+            self.skip_ws()?;
             let (vline, vcol) = (self.line, self.col);
             let Some(v) = self.map_form(line, 1)? else {
                 return Err(self.err(format!(
@@ -685,7 +729,7 @@ impl<R: BufRead> Reader<R> {
             };
             match f {
                 Field::Process => {
-                    ev.process = match v {
+                    process = Some(match v {
                         Value::Number(ref n) => match n.as_u64() {
                             Some(n) => Process::Client(n),
                             None => {
@@ -703,7 +747,7 @@ impl<R: BufRead> Reader<R> {
                                 &v,
                             ));
                         }
-                    }
+                    })
                 }
                 Field::Type => {
                     kind = Some(
@@ -743,6 +787,7 @@ impl<R: BufRead> Reader<R> {
             }
         }
         self.bump(b'}');
+        ev.process = process.unwrap_or_else(|| Process::Named(ANONYMOUS.to_string()));
         ev.kind = kind.ok_or_else(|| {
             InputError::new(
                 line,
@@ -756,6 +801,26 @@ impl<R: BufRead> Reader<R> {
     fn read_string(&mut self, line: usize) -> Res<String> {
         let mut out = Vec::new();
         loop {
+            // Copy the plain run up to the next `"` or `\\` in one go.
+            let buf = match self.r.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(InputError::io(self.line, &e)),
+            };
+            let n = buf
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\')
+                .unwrap_or(buf.len());
+            for &b in &buf[..n] {
+                if b == b'\n' {
+                    self.line += 1;
+                    self.col = 1;
+                } else {
+                    self.col += 1;
+                }
+            }
+            out.extend_from_slice(&buf[..n]);
+            self.r.consume(n);
             let Some(b) = self.next()? else {
                 return Err(self.eof_in("string", line));
             };

@@ -211,6 +211,8 @@ mod tests {
         assert!(e.message.contains("non-negative"), "{e}");
         let e = one(r#"{"type":"ok","process":1,"f":"r","time":"x"}"#).unwrap_err();
         assert!(e.message.contains("\"time\""), "{e}");
+        let e = one(r#"{"type":1,"process":1,"f":"r"}"#).unwrap_err();
+        assert!(e.message.contains("invalid type: integer `1`"), "{e}");
         let e = one(r#"{"type":"ok","process":1,"#).unwrap_err();
         assert!(e.message.starts_with("invalid JSON: EOF"), "{e}");
         assert!(e.column.is_some());
