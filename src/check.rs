@@ -1,7 +1,7 @@
 //! `faultline check`: read histories, check them, print verdicts and
 //! explanations, exit with the worst verdict.
 
-use crate::{EXIT_USAGE, UsageError};
+use crate::usage;
 use anyhow::Context;
 use clap::Args;
 use faultline_checker::format::{self, Format};
@@ -60,6 +60,12 @@ pub struct CheckArgs {
     #[arg(long, default_value_t = 1024, value_name = "MIB")]
     pub memory_limit: usize,
 
+    /// How an `ok` read of null is judged: `absent` (the key did not exist;
+    /// Porcupine and faultline's own recorder) or `unknown` (constrains
+    /// nothing; Knossos). Default: unknown for EDN, absent otherwise
+    #[arg(long, value_name = "absent|unknown")]
+    pub nil_reads: Option<String>,
+
     /// Check the whole history as one object instead of splitting it by key
     /// (P-compositionality); mostly for measuring what splitting buys
     #[arg(long)]
@@ -69,6 +75,11 @@ pub struct CheckArgs {
     /// (e.g. serializable,snapshot-isolation). Default strict-serializable
     #[arg(long, value_delimiter = ',', value_name = "MODELS")]
     pub consistency_models: Vec<String>,
+
+    /// For rw-register: assume each key is linearizable, so the realtime
+    /// order of writes to a key orders its versions (Elle's linearizable-keys?)
+    #[arg(long)]
+    pub linearizable_keys: bool,
 
     /// Print one JSON object per file per line instead of text
     #[arg(long)]
@@ -82,10 +93,6 @@ pub struct CheckArgs {
     /// History files to check
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-}
-
-fn usage(msg: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(UsageError(msg.into()))
 }
 
 /// Validated options shared by every file.
@@ -182,20 +189,16 @@ struct FileOutcome {
     html: Vec<faultline_results::timeline::Timeline>,
 }
 
-fn read_history(file: &Path, plan: &Plan) -> anyhow::Result<(History, Format)> {
-    let fmt = match plan.format {
-        Some(f) => f,
-        None => format::detect_file(file).map_err(|e| usage(e.to_string()))?,
-    };
-    let history = format::parse_file(file, Some(fmt)).map_err(|e| usage(e.to_string()))?;
-    Ok((history, fmt))
+/// Reads one history; `None` as the format means an empty file.
+fn read_history(file: &Path, plan: &Plan) -> anyhow::Result<(History, Option<Format>)> {
+    let name = file.display().to_string();
+    format::parse_file_detected(file, plan.format).map_err(|e| usage(e.in_file(name).to_string()))
 }
 
 fn check_file(file: &Path, args: &CheckArgs, plan: &Plan) -> anyhow::Result<FileOutcome> {
     let (history, fmt) = read_history(file, plan)?;
-    let paired = history
-        .pair()
-        .map_err(|e| usage(format!("{}:{}: {}", file.display(), e.line, e.message)))?;
+    let name = file.display().to_string();
+    let paired = format::check_pairs(&history, Some(&name)).map_err(|e| usage(e.to_string()))?;
     let model = match &plan.model {
         Some(m) => m.clone(),
         None => infer_model(fmt, &paired.operations).to_string(),
@@ -210,10 +213,10 @@ fn check_file(file: &Path, args: &CheckArgs, plan: &Plan) -> anyhow::Result<File
 /// Picks the model a history's operations imply, as a person would: Porcupine
 /// etcd logs are a cas register, Porcupine kv files a kv store; otherwise the
 /// operation names decide.
-pub fn infer_model(fmt: Format, ops: &[Operation]) -> &'static str {
+pub fn infer_model(fmt: Option<Format>, ops: &[Operation]) -> &'static str {
     match fmt {
-        Format::PorcupineEtcd => return "cas-register",
-        Format::PorcupineKv => return "kv",
+        Some(Format::PorcupineEtcd) => return "cas-register",
+        Some(Format::PorcupineKv) => return "kv",
         _ => {}
     }
     let has = |name: &str| ops.iter().any(|o| o.f == name);
@@ -250,5 +253,250 @@ pub fn infer_model(fmt: Format, ops: &[Operation]) -> &'static str {
     }
 }
 
-#[allow(dead_code)]
-const _: u8 = EXIT_USAGE;
+/// Linearizability of one file's operations.
+fn check_lin(
+    file: &Path,
+    args: &CheckArgs,
+    plan: &Plan,
+    history: &History,
+    ops: &[Operation],
+    fmt: Option<Format>,
+    model: &str,
+) -> anyhow::Result<FileOutcome> {
+    use faultline_checker::linear::{self, Options};
+    use faultline_checker::model::{ModelKind, ModelSpec};
+
+    let kind = ModelKind::parse(model).ok_or_else(|| usage(format!("unknown model `{model}`")))?;
+    let mut spec = ModelSpec::new(kind);
+    // Knossos reads an ok read of nil as "value unknown"; Porcupine and our
+    // own recorder mean "the key was absent". EDN is Knossos's format.
+    spec.nil_read_is_absent = match args.nil_reads.as_deref() {
+        Some("absent") => true,
+        Some("unknown") => false,
+        Some(other) => {
+            return Err(usage(format!(
+                "unknown --nil-reads `{other}`; expected absent or unknown"
+            )));
+        }
+        None => fmt != Some(Format::Edn),
+    };
+    spec.initial = plan.initial.clone();
+    let opts = Options {
+        time_limit: plan.time_limit,
+        memory_limit_bytes: args.memory_limit.saturating_mul(1 << 20),
+        split_by_key: !args.no_split,
+        ..Options::default()
+    };
+    let name = file.display().to_string();
+    let result = linear::check(ops, Some(history), &spec, &opts)
+        .map_err(|e| usage(format!("{name}:{e}")))?;
+    let mut json = result.to_json(ops, history);
+    if let Some(obj) = json.as_object_mut() {
+        obj.insert("file".into(), serde_json::Value::from(name.clone()));
+    }
+
+    let mut text = String::new();
+    let invalid_keys = result
+        .keys
+        .values()
+        .filter(|k| k.verdict == Verdict::Invalid)
+        .count();
+    let unknown_keys = result
+        .keys
+        .values()
+        .filter(|k| k.verdict == Verdict::Unknown)
+        .count();
+    text.push_str(&format!(
+        "{name}: {} ({model}, {} ops, {} key(s){}{}; {:.1} ms)\n",
+        result.verdict,
+        result.stats.ops,
+        result.keys.len(),
+        if invalid_keys > 0 {
+            format!(", {invalid_keys} not linearizable")
+        } else {
+            String::new()
+        },
+        if unknown_keys > 0 {
+            format!(", {unknown_keys} unknown")
+        } else {
+            String::new()
+        },
+        result.stats.elapsed_ms
+    ));
+    for a in json["anomalies"].as_array().into_iter().flatten() {
+        if let Some(e) = a["explanation"].as_str() {
+            text.push_str(&format!("  {e}\n"));
+        }
+    }
+    for (key, kr) in &result.keys {
+        if kr.verdict == Verdict::Unknown {
+            let why = kr.reason.as_deref().unwrap_or("the search did not finish");
+            text.push_str(&format!("  key {key:?}: unknown: {why}\n"));
+        }
+    }
+
+    let mut html = Vec::new();
+    if args.html.is_some() {
+        for (key, kr) in &result.keys {
+            if kr.verdict == Verdict::Invalid {
+                html.push(lin_timeline(&name, model, key, kr, ops, history, &json));
+            }
+        }
+    }
+    Ok(FileOutcome {
+        verdict: result.verdict,
+        json,
+        text,
+        html,
+    })
+}
+
+/// Turns one invalid key's result into the timeline the HTML page draws.
+fn lin_timeline(
+    file: &str,
+    model: &str,
+    key: &str,
+    kr: &faultline_checker::linear::KeyResult,
+    ops: &[Operation],
+    history: &History,
+    json: &serde_json::Value,
+) -> faultline_results::timeline::Timeline {
+    use faultline_checker::Outcome;
+    use faultline_results::timeline::{Role, Timeline, TimelineOp};
+    let order: std::collections::HashMap<usize, usize> = kr
+        .longest_prefix
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| (id, i))
+        .collect();
+    let mut tl_ops = Vec::new();
+    for op in ops {
+        if op.outcome == Outcome::Fail || faultline_checker::linear::key_name(op.key.as_ref()) != key
+        {
+            continue;
+        }
+        let role = if Some(op.id) == kr.failing_op {
+            Role::Failing
+        } else if let Some(&n) = order.get(&op.id) {
+            Role::Linearized(n)
+        } else if kr.tried.contains(&op.id) {
+            Role::Tried
+        } else {
+            Role::Other
+        };
+        let line = history.events.get(op.invoke).map_or(0, |e| e.line);
+        let shown = match op.outcome {
+            Outcome::Ok if op.invoke_value.is_null() || op.invoke_value != op.value => {
+                format!("{} → {}", op.f, op.value)
+            }
+            _ => format!("{} {}", op.f, op.value),
+        };
+        let outcome = match op.outcome {
+            Outcome::Ok => "ok",
+            Outcome::Fail => "fail",
+            Outcome::Info => "unknown outcome (info)",
+        };
+        tl_ops.push(TimelineOp {
+            process: op.process.to_string(),
+            start: op.invoke as u64,
+            end: op.complete.map(|c| c as u64),
+            label: shown.clone(),
+            detail: format!("process {}: {shown}, {outcome}, line {line}", op.process),
+            role,
+        });
+    }
+    let mut explanation: Vec<String> = json["anomalies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["key"].as_str() == Some(key))
+        .filter_map(|a| a["explanation"].as_str().map(str::to_string))
+        .collect();
+    if let Some(state) = &kr.final_state {
+        explanation.push(format!(
+            "State after the {} linearized operation(s): {state}.",
+            kr.longest_prefix.len()
+        ));
+    }
+    Timeline {
+        title: format!("{file} — {model} — key {key:?} cannot be linearized"),
+        explanation,
+        ops: tl_ops,
+        figures: Vec::new(),
+    }
+}
+
+/// Transactional anomalies (Elle-style) of one file.
+fn check_txn(
+    file: &Path,
+    args: &CheckArgs,
+    plan: &Plan,
+    history: &History,
+    model: &str,
+) -> anyhow::Result<FileOutcome> {
+    use faultline_checker::txn::{self, TxnOptions, Workload};
+    let workload = if model == "list-append" {
+        Workload::ListAppend
+    } else {
+        Workload::RwRegister
+    };
+    let mut opts = TxnOptions::new(workload);
+    if !args.consistency_models.is_empty() {
+        opts.consistency_models = args.consistency_models.clone();
+    }
+    if plan.time_limit.is_some() {
+        opts.time_limit = plan.time_limit;
+    }
+    opts.linearizable_keys = args.linearizable_keys;
+    let name = file.display().to_string();
+    let result = txn::check(history, &opts).map_err(|e| usage(format!("{name}:{e}")))?;
+    let mut json = serde_json::to_value(&result)?;
+    if let Some(obj) = json.as_object_mut() {
+        obj.insert("file".into(), serde_json::Value::from(name.clone()));
+        obj.insert("model".into(), serde_json::Value::from(model));
+        obj.insert(
+            "consistency_models".into(),
+            serde_json::Value::from(opts.consistency_models.clone()),
+        );
+    }
+    let mut text = format!(
+        "{name}: {} ({model} for {}, {} txns)\n",
+        result.verdict,
+        opts.consistency_models.join(", "),
+        result.stats.txns
+    );
+    if !result.anomaly_types.is_empty() {
+        text.push_str(&format!(
+            "  anomalies: {}\n",
+            result.anomaly_types.join(", ")
+        ));
+    }
+    if !result.not.is_empty() {
+        text.push_str(&format!("  not: {}\n", result.not.join(", ")));
+    }
+    for line in result.prose().lines() {
+        text.push_str(&format!("  {line}\n"));
+    }
+    let mut html = Vec::new();
+    if args.html.is_some() {
+        for (kind, list) in &result.anomalies {
+            for e in list.iter().take(5) {
+                html.push(faultline_results::timeline::Timeline {
+                    title: format!("{name} — {kind}"),
+                    explanation: txn::explain::render(e)
+                        .lines()
+                        .map(str::to_string)
+                        .collect(),
+                    ops: Vec::new(),
+                    figures: txn::svg::render_cycle(e).into_iter().collect(),
+                });
+            }
+        }
+    }
+    Ok(FileOutcome {
+        verdict: result.verdict,
+        json,
+        text,
+        html,
+    })
+}
