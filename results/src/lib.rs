@@ -6,6 +6,8 @@
 //!   linearizable (operations per process over time, the linearization
 //!   reached, the operation that broke it).
 
+mod ops;
+pub mod plots;
 pub mod store;
 pub mod timeline;
 
