@@ -39,7 +39,7 @@ const S: u64 = 1_000_000_000;
 /// About `n_events` events over 30 s; partition 10–18 s, kill 22–26 s.
 pub fn synthetic(n_events: usize) -> History {
     let mut rng = Lcg(7);
-    let clients = 5u64;
+    let clients = (n_events as u64 / 2000).clamp(5, 50);
     let ops_per_client = n_events / 2 / clients as usize;
     let span = 30 * S;
     let gap = span / ops_per_client.max(1) as u64;
