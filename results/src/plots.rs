@@ -181,16 +181,22 @@ impl PlotData {
         windows: Vec<FaultWindow>,
     ) -> PlotData {
         let ev = &history.events;
-        let mut fs: Vec<String> = spans.iter().map(|s| ev[s.invoke].f.clone()).collect();
-        fs.sort_unstable();
-        fs.dedup();
+        let fs: Vec<String> = spans
+            .iter()
+            .map(|s| ev[s.invoke].f.as_str())
+            .collect::<std::collections::BTreeSet<&str>>()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         let mut points = Vec::with_capacity(spans.len());
         for s in spans {
             let Some(c) = s.complete else { continue };
             let (Some(t0), Some(t1)) = (ev[s.invoke].time, ev[c].time) else {
                 continue;
             };
-            let f = fs.binary_search(&ev[s.invoke].f).unwrap_or(0);
+            let f = fs
+                .binary_search_by(|x| x.as_str().cmp(ev[s.invoke].f.as_str()))
+                .unwrap_or(0);
             points.push(Point {
                 f,
                 outcome: s.outcome,

@@ -94,6 +94,16 @@ pub fn render_report(inp: &ReportInput<'_>) -> String {
         escape(inp.run_time)
     );
     verdict_banner(&mut h, inp.results);
+    let _ = writeln!(
+        h,
+        "<p class=\"nav\"><a href=\"{}\">timeline</a> · <a href=\"#nemesis\">nemesis</a> · \
+         <a href=\"#operations\">operations</a> · <a href=\"#performance\">plots</a> · \
+         <a href=\"{}\">history.jsonl</a> · <a href=\"{}\">test.json</a> · <a href=\"{}\">results.json</a></p>",
+        store::TIMELINE_HTML,
+        store::HISTORY_JSONL,
+        store::TEST_JSON,
+        store::RESULTS_JSON
+    );
     models(&mut h, inp.results);
     anomalies(&mut h, inp.results);
     keys(&mut h, inp.results);
@@ -482,7 +492,7 @@ fn nemesis_schedule(h: &mut String, history: &History, windows: &[FaultWindow]) 
         .iter()
         .filter(|e| e.process.is_nemesis())
         .collect();
-    h.push_str("<section><h2>Nemesis schedule</h2>\n");
+    h.push_str("<section id=\"nemesis\"><h2>Nemesis schedule</h2>\n");
     if events.is_empty() && windows.is_empty() {
         h.push_str(
             "<p>No faults were injected (no nemesis events in the history).</p></section>\n",
@@ -509,7 +519,7 @@ fn nemesis_schedule(h: &mut String, history: &History, windows: &[FaultWindow]) 
         let _ = write!(
             h,
             "<details open><summary>{} nemesis events: what was done to whom</summary>\
-             <table><thead><tr><th>time</th><th>type</th><th>f</th><th>value</th><th>error</th></tr></thead><tbody>",
+             <table><thead><tr><th>time</th><th>type</th><th>f</th><th>node</th><th>value</th><th>error</th></tr></thead><tbody>",
             events.len()
         );
         for e in events.iter().take(MAX_NEMESIS_ROWS) {
@@ -520,10 +530,11 @@ fn nemesis_schedule(h: &mut String, history: &History, windows: &[FaultWindow]) 
             };
             let _ = write!(
                 h,
-                "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+                "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
                 e.time.map(secs).unwrap_or_default(),
                 e.kind,
                 escape(&e.f),
+                escape(e.node.as_deref().unwrap_or("")),
                 escape(&text_of(&e.value)),
                 e.error
                     .as_ref()
@@ -559,7 +570,7 @@ fn counts(h: &mut String, history: &History, spans: &[OpSpan]) {
     }
     let _ = write!(
         h,
-        "<section><h2>Operations</h2><p>{} client operations, {} events.</p>\
+        "<section id=\"operations\"><h2>Operations</h2><p>{} client operations, {} events.</p>\
          <table class=\"num\"><thead><tr><th>f</th><th>ok</th><th>fail</th><th>info</th>\
          <th>open at end</th><th>total</th></tr></thead><tbody>",
         spans.len(),
@@ -598,7 +609,7 @@ fn plots(h: &mut String, plots: &[(&str, Result<(), String>)]) {
     if plots.is_empty() {
         return;
     }
-    h.push_str("<section><h2>Performance</h2>\n");
+    h.push_str("<section id=\"performance\"><h2>Performance</h2>\n");
     for (file, r) in plots {
         match r {
             Ok(()) => {
@@ -636,12 +647,14 @@ fn files(h: &mut String, nodes: &[String]) {
     ] {
         let _ = write!(h, "<li><a href=\"{f}\">{f}</a> — {what}</li>");
     }
-    let _ = write!(
-        h,
-        "<li><a href=\"{0}/\">{0}/</a> — logs fetched from each node",
-        store::NODES_DIR
-    );
-    if !nodes.is_empty() {
+    if nodes.is_empty() {
+        let _ = write!(h, "<li>{}/ — no node logs were fetched", store::NODES_DIR);
+    } else {
+        let _ = write!(
+            h,
+            "<li><a href=\"{0}/\">{0}/</a> — logs fetched from each node",
+            store::NODES_DIR
+        );
         h.push_str(": ");
         for (i, n) in nodes.iter().enumerate() {
             if i > 0 {
@@ -651,12 +664,26 @@ fn files(h: &mut String, nodes: &[String]) {
                 h,
                 "<a href=\"{}/{}/\">{}</a>",
                 store::NODES_DIR,
-                escape(n),
+                url_segment(n),
                 escape(n)
             );
         }
     }
     h.push_str("</li></ul></section>\n");
+}
+
+/// Percent-encodes one path segment for an `href` (a node named `a#b`
+/// must not become a fragment).
+fn url_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
 }
 
 fn raw(h: &mut String, title: &str, v: Option<&Value>) {
@@ -681,7 +708,7 @@ fn raw(h: &mut String, title: &str, v: Option<&Value>) {
 
 const CSS: &str = "body{font:15px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:1260px;color:#222;padding:0 1em}\
 h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd}h3{font-size:1em}\
-.crumb{color:#666}\
+.crumb{color:#666}.nav{margin:.2em 0 1em}\
 .verdict{padding:.6em 1em;border-radius:8px;margin:.4em 0 1em}\
 .verdict .word{font-size:2.4em;font-weight:700;letter-spacing:.04em;margin-right:.5em}\
 .verdict .what{font-size:1.1em}.verdict .reason{margin-top:.3em;font-family:monospace}\
@@ -729,6 +756,12 @@ mod tests {
         let u = page(&json!({"valid": "unknown", "reason": "search budget exhausted"}));
         assert!(u.contains("verdict unknown") && u.contains("search budget exhausted"));
         assert!(page(&json!({})).contains("NO VERDICT"));
+    }
+
+    #[test]
+    fn node_links_are_percent_encoded() {
+        assert_eq!(url_segment("n1"), "n1");
+        assert_eq!(url_segment("a#b c"), "a%23b%20c");
     }
 
     #[test]

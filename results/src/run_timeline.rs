@@ -115,7 +115,8 @@ pub fn render_run_timeline(title: &str, history: &History, windows: &[FaultWindo
     let _ = writeln!(
         h,
         "<div class=\"chart\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" \
-         height=\"{height:.0}\" role=\"img\" aria-label=\"operations per process over time\">"
+         height=\"{height:.0}\" font-family=\"monospace\" font-size=\"10\" role=\"img\" \
+         aria-label=\"operations per process over time\">"
     );
 
     // Axis: round ticks, about one per 120 px.

@@ -133,7 +133,24 @@ pub fn validate_name(what: &'static str, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// A store rooted at a directory (created on first run).
+/// A store rooted at a directory (created on first run). The layout is in
+/// the [module docs](self): `<root>/<test-name>/<timestamp>/` per run, plus
+/// `<root>/<test-name>/latest`.
+///
+/// ```no_run
+/// # fn main() -> Result<(), faultline_results::StoreError> {
+/// use faultline_results::Store;
+/// let store = Store::new("store");
+/// let run = store.create_run("etcd-register", &serde_json::json!({"seed": 42}))?;
+/// let mut history = run.history_writer()?; // history.jsonl, flushed per event
+/// # let events: Vec<faultline_checker::Event> = vec![];
+/// for ev in &events {
+///     history.write(ev)?;
+/// }
+/// history.close()?;
+/// run.write_results(&serde_json::json!({"valid": true}))?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Store {
     root: PathBuf,
