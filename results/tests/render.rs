@@ -150,3 +150,13 @@ fn histories_without_time_fall_back_to_event_order() {
     let report = fs::read_to_string(run.file(store::REPORT_HTML)).unwrap();
     assert!(report.contains("UNKNOWN") && report.contains("no operations"));
 }
+
+#[test]
+fn a_missing_run_dir_is_an_error_not_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = common::synthetic(100);
+    let r = render_run(tmp.path().join("no/such/run"), &h, &json!({"valid": true}));
+    assert!(r.is_err());
+    let msg = r.unwrap_err().to_string();
+    assert!(msg.contains("no/such/run"), "{msg}");
+}
