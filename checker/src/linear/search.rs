@@ -92,6 +92,15 @@ fn relink(n: &mut [Node], x: u32) {
     }
 }
 
+/// Entries of the list at `head` positioned before `limit`.
+fn walk(nodes: &[Node], head: u32, limit: usize) -> impl Iterator<Item = u32> + '_ {
+    let first = Some(nodes[head as usize].next).filter(|&x| x != NIL);
+    std::iter::successors(first, move |&x| {
+        Some(nodes[x as usize].next).filter(|&n| n != NIL)
+    })
+    .take_while(move |&x| nodes[x as usize].pos < limit)
+}
+
 fn splitmix(i: u64) -> u64 {
     mix(i
         .wrapping_add(0x9e3779b97f4a7c15)
@@ -334,12 +343,53 @@ pub(crate) fn search<M: Model>(
             }
             let start = cands.len();
             let bound = candidates(&nodes, &mut cands);
+            // The op returning first must go before anything after its
+            // return: if no mix of the candidates can make it legal, this
+            // configuration is a dead end.
+            let end = if bound != NIL
+                && !model.may_reach(
+                    &state,
+                    &ops[nodes[bound as usize].op as usize].op,
+                    cands[start..]
+                        .iter()
+                        .map(|&x| &ops[nodes[x as usize].op as usize].op),
+                ) {
+                start
+            } else {
+                // Observers: a legal one goes now, with no alternatives (see
+                // `is_pure`); an illegal one that no op called before its
+                // return can make legal dooms this configuration.
+                let mut end = cands.len();
+                for i in start..cands.len() {
+                    let x = cands[i];
+                    let o = &ops[nodes[x as usize].op as usize];
+                    if !o.ok || !model.is_pure(&o.op) {
+                        continue;
+                    }
+                    if model.step(&state, &o.op).is_some() {
+                        cands.truncate(start);
+                        cands.push(x);
+                        end = cands.len();
+                        break;
+                    }
+                    let limit = nodes[x as usize].rpos;
+                    let others = walk(&nodes, HEAD_OK, limit)
+                        .chain(walk(&nodes, HEAD_INFO, limit))
+                        .filter(|&y| y != x && nodes[y as usize].is_call)
+                        .map(|y| &ops[nodes[y as usize].op as usize].op);
+                    if !model.may_reach(&state, &o.op, others) {
+                        end = start;
+                        break;
+                    }
+                }
+                end
+            };
             levels.push(Level {
                 node: c,
                 old,
                 start,
                 next: start,
-                end: cands.len(),
+                end,
                 bound,
             });
             continue;
@@ -357,7 +407,7 @@ pub(crate) fn search<M: Model>(
             out.final_state = Some(model.describe(&state));
             let lv = &levels[depth];
             out.failing = (lv.bound != NIL).then(|| ops[nodes[lv.bound as usize].op as usize].id);
-            out.tried = cands[lv.start..lv.end]
+            out.tried = cands[lv.start..]
                 .iter()
                 .map(|&c| ops[nodes[c as usize].op as usize].id)
                 .collect();

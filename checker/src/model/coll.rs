@@ -133,6 +133,10 @@ impl Model for CollModel {
         }
     }
 
+    fn is_pure(&self, op: &CollOp) -> bool {
+        matches!(op, CollOp::Read(_) | CollOp::DequeueEmpty)
+    }
+
     fn describe(&self, s: &Vec<u32>) -> String {
         let parts: Vec<String> = s.iter().map(|x| self.values.show(*x)).collect();
         format!("[{}]", parts.join(", "))

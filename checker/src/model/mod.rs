@@ -43,6 +43,28 @@ pub trait Model: Send {
     fn step(&mut self, state: &Self::State, op: &Self::Op) -> Option<Self::State>;
     /// Human-readable state, for explanations.
     fn describe(&self, state: &Self::State) -> String;
+    /// True for observers: ops whose step is the identity whenever it is
+    /// legal (reads). The search linearizes a legal observer at once without
+    /// trying alternatives: moving it earlier, to a point where it is legal
+    /// and all ops that precede it are done, cannot break any completion.
+    fn is_pure(&self, _op: &Self::Op) -> bool {
+        false
+    }
+    /// Could `target` become legal from `state` by applying some of
+    /// `others` first? Used to prune: the search calls it for the op whose
+    /// return comes first, with the ops that may still go before it. Must
+    /// never answer `false` when the answer is yes; `true` is always safe.
+    fn may_reach<'a>(
+        &mut self,
+        _state: &Self::State,
+        _target: &Self::Op,
+        _others: impl Iterator<Item = &'a Self::Op>,
+    ) -> bool
+    where
+        Self::Op: 'a,
+    {
+        true
+    }
     /// Heap bytes owned by a state (for the memory budget).
     fn heap_bytes(_state: &Self::State) -> usize {
         0

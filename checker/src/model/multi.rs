@@ -39,6 +39,10 @@ impl Model for MultiModel {
         Some(n)
     }
 
+    fn is_pure(&self, txn: &Self::Op) -> bool {
+        txn.iter().all(|m| matches!(m, MicroOp::Read(..)))
+    }
+
     fn describe(&self, s: &Self::State) -> String {
         let parts: Vec<String> = self
             .keys

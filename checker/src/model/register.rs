@@ -41,6 +41,8 @@ pub struct RegModel {
     appends: FxMap<(u32, u32), u32>,
     /// (chain, value) -> does the chain spell the value?
     equal: FxMap<(u32, u32), bool>,
+    /// (state, value) -> is the state's string a prefix of the value's?
+    prefix: FxMap<(u32, u32), bool>,
 }
 
 impl Default for RegModel {
@@ -53,6 +55,7 @@ impl Default for RegModel {
             chains: Vec::new(),
             appends: FxMap::default(),
             equal: FxMap::default(),
+            prefix: FxMap::default(),
         }
     }
 }
@@ -116,6 +119,57 @@ impl RegModel {
         };
         self.equal.insert((cur, v), e);
         e
+    }
+
+    /// Is the string state `cur` spells a prefix of value `v`'s string?
+    fn is_prefix(&mut self, cur: u32, v: u32) -> bool {
+        if let Some(&e) = self.prefix.get(&(cur, v)) {
+            return e;
+        }
+        let e = match (self.values.value(cur), self.values.value(v)) {
+            (_, Some(Value::String(t))) if cur & CHAIN != 0 => {
+                t.starts_with(&self.materialize(cur))
+            }
+            (Some(Value::String(h)), Some(Value::String(t))) => t.starts_with(h.as_str()),
+            (None, _) => true,
+            _ => false,
+        };
+        self.prefix.insert((cur, v), e);
+        e
+    }
+
+    /// Pruning for the register family: a read (or cas) expecting `r` can
+    /// become legal only if the state, or the value of a write that may go
+    /// first, spells a prefix of `r` that appends can extend (or equals
+    /// `r`). A cas among the others could set anything: no pruning.
+    pub(crate) fn reachable<'a>(
+        &mut self,
+        cur: u32,
+        target: &RegOp,
+        others: impl Iterator<Item = &'a RegOp>,
+    ) -> bool {
+        let want = match *target {
+            RegOp::Read(r) | RegOp::Cas(r, _) => r,
+            _ => return true,
+        };
+        if self.equals(cur, want) {
+            return true;
+        }
+        // Candidate starting points: the state itself, and any value a
+        // write could set; appends can then only extend it.
+        let mut appends = false;
+        let mut writes = Vec::new();
+        for o in others {
+            match *o {
+                RegOp::Cas(..) => return true,
+                RegOp::Write(w) if w == want => return true,
+                RegOp::Write(w) => writes.push(w),
+                RegOp::Append(_) => appends = true,
+                RegOp::Read(_) => {}
+            }
+        }
+        appends
+            && (self.is_prefix(cur, want) || writes.into_iter().any(|w| self.is_prefix(w, want)))
     }
 
     /// The string a state spells (for explanations).
@@ -233,6 +287,19 @@ impl Model for RegModel {
     fn describe(&self, s: &u32) -> String {
         self.show(*s)
     }
+
+    fn is_pure(&self, op: &RegOp) -> bool {
+        matches!(op, RegOp::Read(_))
+    }
+
+    fn may_reach<'a>(
+        &mut self,
+        s: &u32,
+        target: &RegOp,
+        others: impl Iterator<Item = &'a RegOp>,
+    ) -> bool {
+        self.reachable(*s, target, others)
+    }
 }
 
 /// Several independent objects of model `M` in one state: op = (key index,
@@ -266,6 +333,26 @@ impl Model for Keyed<RegModel> {
             .map(|(k, v)| format!("{k:?}: {}", self.inner.show(*v)))
             .collect();
         format!("{{{}}}", parts.join(", "))
+    }
+
+    fn is_pure(&self, (_, op): &Self::Op) -> bool {
+        matches!(op, RegOp::Read(_))
+    }
+
+    fn may_reach<'a>(
+        &mut self,
+        s: &Self::State,
+        (k, target): &Self::Op,
+        others: impl Iterator<Item = &'a Self::Op>,
+    ) -> bool {
+        let Some(&cur) = s.get(*k as usize) else {
+            return true;
+        };
+        self.inner.reachable(
+            cur,
+            target,
+            others.filter(|(k2, _)| k2 == k).map(|(_, o)| o),
+        )
     }
 
     fn heap_bytes(s: &Self::State) -> usize {
