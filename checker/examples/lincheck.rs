@@ -3,7 +3,8 @@
 //!
 //! `cargo run --release -p faultline-checker --example lincheck -- \
 //!     FILE... [--model NAME] [--initial JSON] [--nil-absent] [--no-split] \
-//!     [--time-limit SECS] [--memory-mib N] [--threads N] [--json] [--repeat N]`
+//!     [--time-limit SECS] [--memory-mib N] [--threads N] [--exhaustive] [--json]
+//!     [--repeat N]`
 //!
 //! Without `--model`, Porcupine etcd logs use the etcd cas-register and
 //! Porcupine kv files the kv model; other files need `--model`.
@@ -68,6 +69,7 @@ fn run() -> Result<ExitCode, String> {
             }
             "--nil-absent" => nil_absent = true,
             "--no-split" => opts.split_by_key = false,
+            "--exhaustive" => opts.exhaustive = true,
             "--json" => json = true,
             f => files.push(f.to_string()),
         }
