@@ -74,6 +74,11 @@ struct Level<S> {
     end: usize,
     /// The first pending return (the op that can't be passed), or NIL.
     bound: u32,
+    /// Next unknown op to try once the ok candidates are exhausted; unknown
+    /// ops are walked lazily, since thousands of them may be pending.
+    info: u32,
+    /// Unknown ops are candidates while their call precedes this.
+    limit: usize,
 }
 
 fn unlink(n: &mut [Node], x: u32) {
@@ -207,7 +212,8 @@ pub(crate) fn search<M: Model>(
     let mut cands: Vec<u32> = Vec::new();
     let mut levels: Vec<Level<M::State>> = Vec::new();
 
-    // The candidates of the current configuration, pushed onto `cands`.
+    // The ok candidates of the current configuration, pushed onto `cands`;
+    // returns the first pending return (NIL if none).
     let candidates = |nodes: &[Node], cands: &mut Vec<u32>| -> u32 {
         let start = cands.len();
         let mut x = nodes[HEAD_OK as usize].next;
@@ -216,17 +222,14 @@ pub(crate) fn search<M: Model>(
             x = nodes[x as usize].next;
         }
         cands[start..].sort_unstable_by_key(|&c| nodes[c as usize].rpos);
-        let limit = if x == NIL {
+        x
+    };
+    let limit_of = |nodes: &[Node], bound: u32| {
+        if bound == NIL {
             usize::MAX
         } else {
-            nodes[x as usize].pos
-        };
-        let mut y = nodes[HEAD_INFO as usize].next;
-        while y != NIL && nodes[y as usize].pos < limit {
-            cands.push(y);
-            y = nodes[y as usize].next;
+            nodes[bound as usize].pos
         }
-        x
     };
     cache.insert(mix(hash_of(&state)), &ok_bits, &info_bits, &state, 0);
     let bound = candidates(&nodes, &mut cands);
@@ -237,6 +240,8 @@ pub(crate) fn search<M: Model>(
         next: 0,
         end: cands.len(),
         bound,
+        info: nodes[HEAD_INFO as usize].next,
+        limit: limit_of(&nodes, bound),
     });
     let stop = |out: &mut SearchOut, reason: String| {
         out.verdict = Some(Verdict::Unknown);
@@ -302,9 +307,17 @@ pub(crate) fn search<M: Model>(
             out.verdict = Some(Verdict::Invalid);
             break;
         };
-        if lv.next < lv.end {
-            let c = cands[lv.next];
+        let pick = if lv.next < lv.end {
             lv.next += 1;
+            Some(cands[lv.next - 1])
+        } else if lv.info != NIL && nodes[lv.info as usize].pos < lv.limit {
+            let c = lv.info;
+            lv.info = nodes[c as usize].next;
+            Some(c)
+        } else {
+            None
+        };
+        if let Some(c) = pick {
             let oi = nodes[c as usize].op as usize;
             let ok = ops[oi].ok;
             let Some(next_state) = model.step(&state, &ops[oi].op) else {
@@ -346,14 +359,22 @@ pub(crate) fn search<M: Model>(
             // The op returning first must go before anything after its
             // return: if no mix of the candidates can make it legal, this
             // configuration is a dead end.
+            // `only`: this level tries exactly cands[start..end], no
+            // unknown ops (pruned, or committed to an observer).
+            let mut only = false;
+            let limit = limit_of(&nodes, bound);
             let end = if bound != NIL
                 && !model.may_reach(
                     &state,
                     &ops[nodes[bound as usize].op as usize].op,
                     cands[start..]
                         .iter()
-                        .map(|&x| &ops[nodes[x as usize].op as usize].op),
+                        .copied()
+                        .chain(walk(&nodes, HEAD_INFO, limit))
+                        .filter(|&x| x != bound)
+                        .map(|x| &ops[nodes[x as usize].op as usize].op),
                 ) {
+                only = true;
                 start
             } else {
                 // Observers: a legal one goes now, with no alternatives (see
@@ -370,6 +391,7 @@ pub(crate) fn search<M: Model>(
                         cands.truncate(start);
                         cands.push(x);
                         end = cands.len();
+                        only = true;
                         break;
                     }
                     let limit = nodes[x as usize].rpos;
@@ -379,6 +401,7 @@ pub(crate) fn search<M: Model>(
                         .map(|y| &ops[nodes[y as usize].op as usize].op);
                     if !model.may_reach(&state, &o.op, others) {
                         end = start;
+                        only = true;
                         break;
                     }
                 }
@@ -391,6 +414,12 @@ pub(crate) fn search<M: Model>(
                 next: start,
                 end,
                 bound,
+                info: if only {
+                    NIL
+                } else {
+                    nodes[HEAD_INFO as usize].next
+                },
+                limit,
             });
             continue;
         }
@@ -409,7 +438,9 @@ pub(crate) fn search<M: Model>(
             out.failing = (lv.bound != NIL).then(|| ops[nodes[lv.bound as usize].op as usize].id);
             out.tried = cands[lv.start..]
                 .iter()
-                .map(|&c| ops[nodes[c as usize].op as usize].id)
+                .copied()
+                .chain(walk(&nodes, HEAD_INFO, lv.limit))
+                .map(|c| ops[nodes[c as usize].op as usize].id)
                 .collect();
         }
         let Some(lv) = levels.pop() else { break };
