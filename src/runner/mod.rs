@@ -325,6 +325,9 @@ impl Shared {
     }
 }
 
+/// How far behind its rate schedule a worker may catch up.
+const MAX_RATE_LAG: Duration = Duration::from_millis(10);
+
 /// The main-phase loop of one worker.
 async fn run_worker(
     shared: Arc<Shared>,
@@ -343,16 +346,20 @@ async fn run_worker(
         if let Some(iv) = interval {
             next_at += iv.mul_f64(rng.random_range(0.0..2.0));
             let now = tokio::time::Instant::now();
-            // No bursts to catch up after a slow operation.
-            if next_at < now {
+            // Timer sleeps overshoot to the next millisecond, so a worker
+            // that is a little behind runs without sleeping to catch up;
+            // one far behind (a slow operation) starts afresh, no burst.
+            if now.saturating_duration_since(next_at) > MAX_RATE_LAG {
                 next_at = now;
             }
-            tokio::select! {
-                _ = sleep_until(next_at) => {}
-                _ = shared.cancel.cancelled() => break,
-            }
-            if Instant::now() >= deadline {
-                break;
+            if next_at > now {
+                tokio::select! {
+                    _ = sleep_until(next_at) => {}
+                    _ = shared.cancel.cancelled() => break,
+                }
+                if Instant::now() >= deadline {
+                    break;
+                }
             }
         }
         if !shared.ensure_client(&mut w, deadline).await {

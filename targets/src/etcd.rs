@@ -19,7 +19,7 @@
 //! was not sent (connection refused) is `fail`; a timeout, reset or gateway
 //! error after sending is `info` for writes and `fail` for reads.
 
-use crate::{BoxFuture, Client, ClientOpts, Target, TargetError};
+use crate::{BoxFuture, Client, ClientOpts, Primaries, Target, TargetError};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use faultline_workloads::{Completion, Op, Value, Workload};
@@ -108,6 +108,47 @@ impl EtcdTarget {
     }
 }
 
+impl Primaries for EtcdTarget {
+    /// A node is a primary when its `/v3/maintenance/status` names itself
+    /// as leader. Unreachable nodes are left out (they may be partitioned).
+    fn primaries<'a>(
+        &'a self,
+        nodes: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<String>, TargetError>> {
+        Box::pin(async move {
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(2))
+                .build()
+                .map_err(|e| TargetError::Other(e.to_string()))?;
+            let mut out = Vec::new();
+            for node in nodes {
+                let base = self
+                    .cfg
+                    .endpoints
+                    .get(node)
+                    .ok_or_else(|| TargetError::UnknownNode(node.clone()))?;
+                let Ok(resp) = http
+                    .post(format!("{base}/v3/maintenance/status"))
+                    .json(&json!({}))
+                    .send()
+                    .await
+                else {
+                    continue;
+                };
+                let Ok(v) = resp.json::<Value>().await else {
+                    continue;
+                };
+                let me = v.pointer("/header/member_id").and_then(Value::as_str);
+                let leader = v.get("leader").and_then(Value::as_str);
+                if me.is_some() && me == leader {
+                    out.push(node.clone());
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
 const WORKLOADS: [Workload; 4] = [
     Workload::Register,
     Workload::ListAppend,
@@ -122,6 +163,10 @@ impl Target for EtcdTarget {
 
     fn workloads(&self) -> &[Workload] {
         &WORKLOADS
+    }
+
+    fn primaries(&self) -> Option<&dyn Primaries> {
+        Some(self)
     }
 
     fn client<'a>(

@@ -204,6 +204,15 @@ async fn etcd_workloads_on_loopback() {
     let u = c.invoke(&op("cas", None, json!([1, 2]))).await;
     assert_eq!(u.outcome, Outcome::Fail);
 
+    // The single member is the leader.
+    let t = EtcdTarget::new(EtcdConfig::new([("n1", etcd.url.as_str())]));
+    let primaries = t.primaries().expect("etcd knows its leader");
+    let found = primaries
+        .primaries(&["n1".to_string()])
+        .await
+        .expect("status");
+    assert_eq!(found, ["n1"]);
+
     // Once etcd is gone, a write from a fresh client (no pooled connection)
     // fails: refused before it was sent.
     let url = etcd.url.clone();
