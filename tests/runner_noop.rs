@@ -276,3 +276,69 @@ async fn unsupported_workload_is_an_error_before_anything_runs() {
     assert!(err.to_string().contains("register"), "{err}");
     assert!(sink.events().is_empty());
 }
+
+/// A nemesis whose faults cannot be made: errors are recorded and counted,
+/// and the run goes on.
+struct BrokenNemesis;
+
+impl NemesisDriver for BrokenNemesis {
+    fn start(&mut self, _t: Duration) -> BoxFuture<'_, Result<Value, String>> {
+        Box::pin(async { Err("iptables: not found".to_string()) })
+    }
+
+    fn heal_all(&mut self) -> BoxFuture<'_, Result<Value, String>> {
+        Box::pin(async { Ok(Value::Null) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nemesis_errors_are_recorded_and_counted() {
+    let mut c = cfg(Workload::Register, 2, 0.3);
+    c.nemesis_interval = Some(Duration::from_millis(50));
+    let ctl = RunControl {
+        nemesis: Box::new(BrokenNemesis),
+        ..RunControl::default()
+    };
+    let sink = MemorySink::new();
+    let out = run_test(c, Arc::new(NoopTarget::new()), sink.clone(), ctl)
+        .await
+        .expect("a failing nemesis does not fail the run");
+    assert!(out.nemesis_errors >= 1, "{out:?}");
+    assert!(out.ok > 0);
+    let errors: Vec<Event> = sink
+        .events()
+        .into_iter()
+        .filter(|e| e.process.is_nemesis() && e.error.is_some())
+        .collect();
+    assert_eq!(errors.len() as u64, out.nemesis_errors);
+    assert_eq!(errors[0].error, Some(Value::from("iptables: not found")));
+}
+
+/// Fails after `n` events, like a full disk.
+struct FullDisk(u32);
+
+impl faultline::runner::HistorySink for FullDisk {
+    fn record(&mut self, _e: &Event) -> std::io::Result<()> {
+        if self.0 == 0 {
+            return Err(std::io::Error::other("no space left on device"));
+        }
+        self.0 -= 1;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_error_stops_the_run_and_is_returned() {
+    let began = Instant::now();
+    let err = run_test(
+        cfg(Workload::Register, 2, 30.0),
+        Arc::new(NoopTarget::new()),
+        FullDisk(100),
+        RunControl::default(),
+    )
+    .await
+    .expect_err("sink error");
+    assert!(matches!(err, RunError::Sink(_)), "{err}");
+    assert!(err.to_string().contains("no space left"), "{err}");
+    assert!(began.elapsed() < Duration::from_secs(5));
+}
