@@ -10,5 +10,6 @@ pub mod format;
 pub mod history;
 pub mod verdict;
 
+pub use format::{Format, InputError};
 pub use history::{Event, EventType, History, Operation, Outcome, Process, Value};
 pub use verdict::Verdict;
