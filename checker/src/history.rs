@@ -331,10 +331,18 @@ mod tests {
         assert_eq!(p.operations[0].value, json!(3));
         assert_eq!(p.operations[0].ret(), 2);
         assert_eq!(p.operations[1].outcome, Outcome::Info);
-        assert_eq!(p.operations[1].value, json!(3), "info keeps the invoke's value");
+        assert_eq!(
+            p.operations[1].value,
+            json!(3),
+            "info keeps the invoke's value"
+        );
         assert_eq!(p.operations[1].ret(), usize::MAX);
         assert_eq!(p.operations[2].outcome, Outcome::Fail);
-        assert_eq!(p.operations[3].outcome, Outcome::Info, "open at end is info");
+        assert_eq!(
+            p.operations[3].outcome,
+            Outcome::Info,
+            "open at end is info"
+        );
     }
 
     #[test]

@@ -10,3 +10,5 @@ pub mod verdict;
 
 pub use history::{Event, EventType, History, Operation, Outcome, Process, Value};
 pub use verdict::Verdict;
+pub mod consistency;
+pub mod txn;

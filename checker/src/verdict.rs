@@ -63,6 +63,9 @@ mod tests {
         assert_eq!(Verdict::Valid.worst(Verdict::Unknown), Verdict::Unknown);
         assert_eq!(Verdict::Unknown.worst(Verdict::Invalid), Verdict::Invalid);
         assert_eq!(Verdict::Valid.worst(Verdict::Valid), Verdict::Valid);
-        assert_eq!(serde_json::to_string(&Verdict::Unknown).unwrap(), "\"unknown\"");
+        assert_eq!(
+            serde_json::to_string(&Verdict::Unknown).unwrap(),
+            "\"unknown\""
+        );
     }
 }
