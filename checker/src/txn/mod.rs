@@ -19,6 +19,7 @@ pub mod explain;
 pub mod graph;
 pub mod list_append;
 pub mod rw_register;
+pub mod sim;
 pub mod svg;
 
 use crate::consistency;
