@@ -11,7 +11,7 @@ use std::fmt::Write;
 /// A transaction as shown in an explanation.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TxnRef {
-    /// Index in the paired operation list.
+    /// Index of the transaction (in invocation order).
     pub op: usize,
     /// The `index` of its completion (or invocation) event, when recorded.
     pub index: Option<u64>,

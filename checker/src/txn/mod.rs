@@ -23,7 +23,7 @@ pub mod sim;
 pub mod svg;
 
 use crate::consistency;
-use crate::history::{History, HistoryError, Operation, Outcome, Paired, Process};
+use crate::history::{EventType, History, HistoryError, Outcome, Process};
 use crate::verdict::Verdict;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -254,19 +254,21 @@ pub enum TxnState {
 /// A transaction: one paired operation.
 #[derive(Clone, Copy, Debug)]
 pub struct Txn {
-    /// Index into `Paired::operations`.
-    pub op: u32,
     pub process: u32,
     pub state: TxnState,
+    /// Event position of the invocation.
     pub invoke: usize,
+    /// Event position of an ok / fail completion (`None`: unknown outcome).
     pub complete: Option<usize>,
+    /// Event position whose value is the transaction (the completion for
+    /// ok, else the invocation, as [`crate::history::Operation::value`]).
+    pub value_at: usize,
     pub mops: (u32, u32),
 }
 
 /// The history in checkable form.
 pub struct Prepared<'h> {
     pub history: &'h History,
-    pub ops: Vec<Operation>,
     pub txns: Vec<Txn>,
     pub mops: Vec<Mop>,
     pub pool: Vec<u32>,
@@ -288,54 +290,107 @@ impl Prepared<'_> {
     /// A reference to transaction `t` for explanations.
     pub fn txn_ref(&self, t: u32) -> TxnRef {
         let tx = &self.txns[t as usize];
-        let op = &self.ops[tx.op as usize];
         let ev = &self.history.events[tx.complete.unwrap_or(tx.invoke)];
         TxnRef {
-            op: tx.op as usize,
+            op: t as usize,
             index: ev.index,
             line: ev.line,
-            process: op.process.to_value(),
-            outcome: op.outcome,
-            value: op.value.clone(),
+            process: self.history.events[tx.invoke].process.to_value(),
+            outcome: match tx.state {
+                TxnState::Ok => Outcome::Ok,
+                TxnState::Fail => Outcome::Fail,
+                TxnState::Info => Outcome::Info,
+            },
+            value: self.history.events[tx.value_at].value.clone(),
         }
-    }
-
-    fn line_of(&self, op: &Operation) -> usize {
-        let pos = op.complete.or(op.info_at).unwrap_or(op.invoke);
-        self.history.events.get(pos).map_or(0, |e| e.line)
     }
 }
 
-/// Turns paired operations into interned transactions. Operations whose `f`
-/// is neither `txn` nor empty (some tools omit it) are not transactions.
-pub fn prepare<'h>(
-    history: &'h History,
-    paired: Paired,
-    workload: Workload,
-) -> Result<Prepared<'h>, TxnError> {
+/// Pairs invocations with completions by Jepsen's rules (as
+/// [`History::pair`], with the same errors) but by event position only, so
+/// no value is copied; then interns each transaction's micro-ops.
+/// Operations whose `f` is neither `txn` nor empty (some tools omit it) are
+/// not transactions.
+pub fn prepare(history: &History, workload: Workload) -> Result<Prepared<'_>, TxnError> {
+    let events = &history.events;
+    let mut procs: HashMap<&Process, u32> = HashMap::new();
+    // Per process id: the open operation's index in `ops`.
+    let mut open: Vec<usize> = Vec::new();
+    // (invoke, completion, kind of completion)
+    let mut ops: Vec<(usize, Option<usize>, EventType, u32)> =
+        Vec::with_capacity(events.len() / 2 + 1);
+    for (pos, ev) in events.iter().enumerate() {
+        if ev.process.is_nemesis() {
+            continue;
+        }
+        let np = procs.len() as u32;
+        let pid = *procs.entry(&ev.process).or_insert(np);
+        if pid as usize >= open.len() {
+            open.push(usize::MAX);
+        }
+        let slot = open[pid as usize];
+        let err = |message: String| {
+            TxnError::History(HistoryError {
+                line: ev.line,
+                message,
+            })
+        };
+        if ev.kind == EventType::Invoke {
+            if slot != usize::MAX {
+                let prev = &events[ops[slot].0];
+                return Err(err(format!(
+                    "process {} invokes `{}` while its `{}` invoked on line {} is still open \
+                     (a process runs one operation at a time; after `info` it must take a new id)",
+                    ev.process, ev.f, prev.f, prev.line
+                )));
+            }
+            open[pid as usize] = ops.len();
+            ops.push((pos, None, EventType::Info, pid));
+            continue;
+        }
+        if slot == usize::MAX {
+            if ev.kind == EventType::Info {
+                continue;
+            }
+            return Err(err(format!(
+                "`{}` completion of `{}` by process {} has no matching invoke",
+                ev.kind, ev.f, ev.process
+            )));
+        }
+        let inv = &events[ops[slot].0];
+        if inv.f != ev.f {
+            return Err(err(format!(
+                "`{}` completion of `{}` by process {} does not match its invoke of `{}` on line {}",
+                ev.kind, ev.f, ev.process, inv.f, inv.line
+            )));
+        }
+        ops[slot].1 = Some(pos);
+        ops[slot].2 = ev.kind;
+        open[pid as usize] = usize::MAX;
+    }
+
     let mut p = Prepared {
         history,
-        ops: Vec::new(),
-        txns: Vec::with_capacity(paired.operations.len()),
-        mops: Vec::with_capacity(paired.operations.len() * 3),
+        txns: Vec::with_capacity(ops.len()),
+        mops: Vec::with_capacity(ops.len() * 3),
         pool: Vec::new(),
         keys: Interner::default(),
         vals: Interner::default(),
-        process_count: 0,
+        process_count: procs.len(),
     };
-    let mut procs: HashMap<Process, u32> = HashMap::new();
-    for op in &paired.operations {
-        if !(op.f == "txn" || op.f.is_empty()) {
+    for (invoke, done, kind, process) in ops {
+        let inv = &events[invoke];
+        if !(inv.f == "txn" || inv.f.is_empty()) {
             continue;
         }
-        let line = p.line_of(op);
-        let state = match op.outcome {
-            Outcome::Ok => TxnState::Ok,
-            Outcome::Info => TxnState::Info,
-            Outcome::Fail => TxnState::Fail,
+        let (state, complete, value_at) = match (kind, done) {
+            (EventType::Ok, Some(c)) => (TxnState::Ok, Some(c), c),
+            (EventType::Fail, Some(c)) => (TxnState::Fail, Some(c), invoke),
+            _ => (TxnState::Info, None, invoke),
         };
+        let line = events[done.unwrap_or(invoke)].line;
         let bad = |message: String| TxnError::Malformed { line, message };
-        let mops_json = match &op.value {
+        let mops_json = match &events[value_at].value {
             serde_json::Value::Array(a) => a,
             // An unknown outcome may carry anything; if its invocation was
             // not a list either, it did nothing we can see.
@@ -422,19 +477,15 @@ pub fn prepare<'h>(
             };
             p.mops.push(mop);
         }
-        let np = procs.len() as u32;
-        let process = *procs.entry(op.process.clone()).or_insert(np);
         p.txns.push(Txn {
-            op: p.ops.len() as u32,
             process,
             state,
-            invoke: op.invoke,
-            complete: op.complete,
+            invoke,
+            complete,
+            value_at,
             mops: (start, p.mops.len() as u32 - start),
         });
-        p.ops.push(op.clone());
     }
-    p.process_count = procs.len();
     Ok(p)
 }
 
@@ -462,8 +513,7 @@ pub fn check(history: &History, opts: &TxnOptions) -> Result<TxnResult, TxnError
     );
     let mut stats = TxnStats::default();
     let t0 = Instant::now();
-    let paired = history.pair()?;
-    let p = prepare(history, paired, opts.workload)?;
+    let p = prepare(history, opts.workload)?;
     stats.txns = p.txns.len();
     for t in &p.txns {
         match t.state {
