@@ -386,7 +386,7 @@ fn explanations_render_as_prose_and_svg() {
     let steps = j["anomalies"]["G-single"][0]["steps"].as_array().unwrap();
     let kinds: Vec<&str> = steps.iter().map(|s| s["kind"].as_str().unwrap()).collect();
     assert!(kinds.contains(&"rw") && kinds.contains(&"wr"), "{kinds:?}");
-    assert_eq!(steps[0]["key"].as_str().is_some(), true);
+    assert!(steps[0]["key"].as_str().is_some());
     assert_eq!(j["not"], json!(["consistent-view"]));
     assert!(
         j["also_not"]

@@ -78,6 +78,8 @@ pub struct Step {
 /// One anomaly, as data.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
+// Explanations are few (one per anomaly found); boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum Explanation {
     /// A dependency cycle: `txns[i] < txns[i+1]`, and the last before the first.
     Cycle {

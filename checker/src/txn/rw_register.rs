@@ -146,25 +146,23 @@ pub fn analyze(p: &Prepared, opts: &TxnOptions, buf: &mut EdgeBuf, found: &mut F
         for (i, m) in mops.iter().enumerate() {
             let prior = mops[..i].iter().rev().find(|o| o.key == m.key);
             match (m.f, prior) {
-                (MopF::Read, Some(prev)) => {
-                    if prev.val != m.val {
-                        let msg = format!(
-                            "read key {} = {} after this transaction's own {} {}",
-                            p.keys.value(m.key),
-                            p.vals.value(m.val),
-                            if prev.f == MopF::Write {
-                                "write of"
-                            } else {
-                                "read of"
-                            },
-                            p.vals.value(prev.val)
-                        );
-                        add(
-                            found,
-                            "internal",
-                            op(t, m.key, m.val, None, Some(prev.val), msg),
-                        );
-                    }
+                (MopF::Read, Some(prev)) if prev.val != m.val => {
+                    let msg = format!(
+                        "read key {} = {} after this transaction's own {} {}",
+                        p.keys.value(m.key),
+                        p.vals.value(m.val),
+                        if prev.f == MopF::Write {
+                            "write of"
+                        } else {
+                            "read of"
+                        },
+                        p.vals.value(prev.val)
+                    );
+                    add(
+                        found,
+                        "internal",
+                        op(t, m.key, m.val, None, Some(prev.val), msg),
+                    );
                 }
                 (MopF::Read, None) => {
                     let key = (m.key, m.val);
