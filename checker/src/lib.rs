@@ -2,9 +2,11 @@
 //!
 //! A pure library: no async runtime, no I/O beyond reading a history.
 //!
+//! - [`format`]: history parsers (JSONL, Jepsen EDN, Porcupine) and format detection.
 //! - [`history`]: events, and operations paired from them by Jepsen's rules.
 //! - [`verdict`]: `valid` / `invalid` / `unknown`.
 
+pub mod format;
 pub mod history;
 pub mod verdict;
 

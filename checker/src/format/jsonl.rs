@@ -1,0 +1,227 @@
+//! faultline JSON Lines: one event object per line (DESIGN.md, "History").
+//!
+//! `{"index":0,"time":1234567,"process":3,"type":"invoke","f":"write","value":2,"node":"n2"}`
+//!
+//! `type`, `process` and `f` are required; `index`, `time`, `value`, `key`,
+//! `node`, `error` are optional; other fields are ignored; blank lines are
+//! skipped.
+
+use super::InputError;
+use crate::history::{Event, EventType, History, Process, Value};
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::io::BufRead;
+
+/// The wire shape of one line. Everything is optional here so that a missing
+/// field gets our message naming it, not serde's.
+#[derive(Deserialize)]
+struct Line<'a> {
+    index: Option<Value>,
+    time: Option<Value>,
+    process: Option<Value>,
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    f: Option<Value>,
+    value: Option<Value>,
+    key: Option<Value>,
+    node: Option<Value>,
+    error: Option<Value>,
+}
+
+/// Parses a whole JSONL history.
+pub fn parse<R: BufRead>(mut r: R) -> Result<History, InputError> {
+    let mut events = Vec::new();
+    let mut buf = Vec::with_capacity(256);
+    let mut line_no = 0;
+    loop {
+        buf.clear();
+        let n = r
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| InputError::io(line_no + 1, &e))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        if let Some(ev) = parse_line(&buf, line_no)? {
+            events.push(ev);
+        }
+    }
+    Ok(History { events })
+}
+
+/// Parses one line (with or without its `\n`); `None` for a blank line.
+pub fn parse_line(bytes: &[u8], line: usize) -> Result<Option<Event>, InputError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| InputError::not_utf8(line, e))?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let raw: Line = serde_json::from_str(text).map_err(|e| json_error(line, &e))?;
+    let kind = match raw.kind {
+        None => return Err(missing(line, "type")),
+        Some(k) => EventType::parse(&k)
+            .filter(|_| !k.starts_with(':'))
+            .ok_or_else(|| {
+                InputError::new(
+                    line,
+                    format!(
+                        "expected \"type\" to be one of invoke, ok, fail, info, found {}",
+                        Value::from(k.as_ref())
+                    ),
+                )
+            })?,
+    };
+    let process = match raw.process {
+        None => return Err(missing(line, "process")),
+        Some(p) => process(line, p)?,
+    };
+    let f = match raw.f {
+        None => return Err(missing(line, "f")),
+        Some(Value::String(s)) => s,
+        Some(other) => return Err(expected(line, "f", "a string", &other)),
+    };
+    let node = match raw.node {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(other) => return Err(expected(line, "node", "a string", &other)),
+    };
+    Ok(Some(Event {
+        index: uint(line, "index", raw.index)?,
+        time: uint(line, "time", raw.time)?,
+        process,
+        kind,
+        f,
+        key: raw.key,
+        value: raw.value.unwrap_or(Value::Null),
+        node,
+        error: raw.error.filter(|e| !e.is_null()),
+        line,
+    }))
+}
+
+fn process(line: usize, p: Value) -> Result<Process, InputError> {
+    match p {
+        Value::Number(ref n) => n
+            .as_u64()
+            .map(Process::Client)
+            .ok_or_else(|| expected(line, "process", "a non-negative integer or a string", &p)),
+        Value::String(s) if s == "nemesis" => Ok(Process::Nemesis),
+        Value::String(s) => Ok(Process::Named(s)),
+        other => Err(expected(
+            line,
+            "process",
+            "a non-negative integer or a string",
+            &other,
+        )),
+    }
+}
+
+fn uint(line: usize, field: &str, v: Option<Value>) -> Result<Option<u64>, InputError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(ref n)) if n.as_u64().is_some() => Ok(n.as_u64()),
+        Some(other) => Err(expected(line, field, "a non-negative integer", &other)),
+    }
+}
+
+fn missing(line: usize, field: &str) -> InputError {
+    InputError::new(line, format!("missing required field \"{field}\""))
+}
+
+fn expected(line: usize, field: &str, what: &str, found: &Value) -> InputError {
+    InputError::new(
+        line,
+        format!("expected \"{field}\" to be {what}, found {found}"),
+    )
+}
+
+/// serde_json's message without its own ` at line 1 column N` suffix: the
+/// column goes into the error, the line is ours.
+fn json_error(line: usize, e: &serde_json::Error) -> InputError {
+    let msg = e.to_string();
+    let msg = match msg.rfind(" at line ") {
+        Some(i) => &msg[..i],
+        None => &msg,
+    };
+    InputError::at(line, e.column(), format!("invalid JSON: {msg}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn one(s: &str) -> Result<Event, InputError> {
+        let h = parse(s.as_bytes())?;
+        assert_eq!(h.events.len(), 1);
+        Ok(h.events.into_iter().next().unwrap())
+    }
+
+    #[test]
+    fn parses_the_design_example() {
+        let e = one(
+            r#"{"index":0,"time":1234567,"process":3,"type":"invoke","f":"write","value":2,"node":"n2"}"#,
+        )
+        .unwrap();
+        assert_eq!(e.index, Some(0));
+        assert_eq!(e.time, Some(1234567));
+        assert_eq!(e.process, Process::Client(3));
+        assert_eq!(e.kind, EventType::Invoke);
+        assert_eq!(e.f, "write");
+        assert_eq!(e.value, json!(2));
+        assert_eq!(e.node.as_deref(), Some("n2"));
+        assert_eq!(e.line, 1);
+    }
+
+    #[test]
+    fn optional_and_extra_fields() {
+        let h = parse(
+            &b"\n{\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"start\",\"extra\":[1]}\n\n\
+               {\"process\":\"c1\",\"type\":\"ok\",\"f\":\"get\",\"key\":\"k\",\"value\":\"v\",\"error\":\"e\"}"[..],
+        )
+        .unwrap();
+        assert_eq!(h.events.len(), 2);
+        assert_eq!(h.events[0].process, Process::Nemesis);
+        assert_eq!(h.events[0].value, Value::Null);
+        assert_eq!(h.events[0].line, 2);
+        assert_eq!(h.events[1].process, Process::Named("c1".into()));
+        assert_eq!(h.events[1].key, Some(json!("k")));
+        assert_eq!(h.events[1].error, Some(json!("e")));
+        assert_eq!(h.events[1].line, 4);
+    }
+
+    #[test]
+    fn errors_name_line_and_field() {
+        let e = parse(&b"{\"process\":1,\"type\":\"invoke\",\"f\":\"r\"}\n{\"process\":1,\"type\":\"okay\",\"f\":\"r\"}"[..])
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "line 2: expected \"type\" to be one of invoke, ok, fail, info, found \"okay\""
+        );
+        for (field, s) in [
+            ("type", r#"{"process":1,"f":"r"}"#),
+            ("process", r#"{"type":"ok","f":"r"}"#),
+            ("f", r#"{"type":"ok","process":1}"#),
+        ] {
+            let e = one(s).unwrap_err();
+            assert_eq!(e.message, format!("missing required field \"{field}\""));
+            assert_eq!(e.line, 1);
+        }
+        let e = one(r#"{"type":"ok","process":-1,"f":"r"}"#).unwrap_err();
+        assert!(e.message.contains("non-negative"), "{e}");
+        let e = one(r#"{"type":"ok","process":1,"f":"r","time":"x"}"#).unwrap_err();
+        assert!(e.message.contains("\"time\""), "{e}");
+        let e = one(r#"{"type":1,"process":1,"f":"r"}"#).unwrap_err();
+        assert!(e.message.contains("invalid type: integer `1`"), "{e}");
+        let e = one(r#"{"type":"ok","process":1,"#).unwrap_err();
+        assert!(e.message.starts_with("invalid JSON: EOF"), "{e}");
+        assert!(e.column.is_some());
+    }
+
+    #[test]
+    fn non_utf8_names_the_line() {
+        let e = parse(&b"\n\n{\"type\":\"ok\",\"process\":1,\"f\":\"r\xff\"}\n"[..]).unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("UTF-8"), "{e}");
+    }
+}

@@ -1,0 +1,406 @@
+//! History parsers: faultline JSON Lines, Jepsen EDN and Porcupine's formats.
+//!
+//! Every parser streams: it reads one line (JSONL, Porcupine) or one
+//! top-level form (EDN) at a time and never holds the whole file as text.
+//! Every error is one [`InputError`] naming the line (and, where known, the
+//! column) and what was expected there.
+//!
+//! | format | looks like |
+//! |---|---|
+//! | `jsonl` | `{"index":0,"process":3,"type":"invoke","f":"write","value":2}` per line |
+//! | `edn` | Jepsen `history.edn`: `{:process 0, :type :invoke, :f :read, :value nil}` |
+//! | `porcupine-etcd` | `INFO  jepsen.util - 3 :invoke :cas [3 0]` (tabs or spaces) |
+//! | `porcupine-kv` | `{:process 0, :type :invoke, :f :get, :key "4", :value nil}` |
+//!
+//! `porcupine-kv` is valid EDN whose maps carry a `:key`; it is read by the EDN
+//! reader and kept as a name only so detection and reports can say what it was.
+
+pub mod edn;
+pub mod jsonl;
+pub mod porcupine;
+
+use crate::history::{History, HistoryError, Paired};
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::str::FromStr;
+
+/// A history file format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// faultline's own JSON Lines (DESIGN.md, "History").
+    Jsonl,
+    /// Jepsen / Knossos / Elle `history.edn`.
+    Edn,
+    /// Porcupine's Jepsen etcd console logs (`INFO  jepsen.util - …`).
+    PorcupineEtcd,
+    /// Porcupine's kv histories: one EDN map per line with a `:key`.
+    PorcupineKv,
+}
+
+impl Format {
+    pub const ALL: [Format; 4] = [
+        Format::Jsonl,
+        Format::Edn,
+        Format::PorcupineEtcd,
+        Format::PorcupineKv,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Jsonl => "jsonl",
+            Format::Edn => "edn",
+            Format::PorcupineEtcd => "porcupine-etcd",
+            Format::PorcupineKv => "porcupine-kv",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The error for an unknown format name; lists the known ones.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown history format `{0}` (expected one of jsonl, edn, porcupine-etcd, porcupine-kv)")]
+pub struct UnknownFormat(pub String);
+
+impl FromStr for Format {
+    type Err = UnknownFormat;
+
+    fn from_str(s: &str) -> Result<Format, UnknownFormat> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| UnknownFormat(s.to_string()))
+    }
+}
+
+/// A history that cannot be read, with where.
+///
+/// Displays as `FILE:LINE[:COL]: message` (or `line LINE[:COL]: message`
+/// without a file); line 0 means the problem is not on any one line
+/// (the file could not be opened).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct InputError {
+    pub file: Option<String>,
+    /// 1-based line; 0 when no line applies.
+    pub line: usize,
+    /// 1-based byte column, when known.
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.file {
+            Some(file) => write!(f, "{file}:{}", self.line)?,
+            None => write!(f, "line {}", self.line)?,
+        }
+        if let Some(col) = self.column {
+            write!(f, ":{col}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl InputError {
+    pub fn new(line: usize, message: impl Into<String>) -> InputError {
+        InputError {
+            file: None,
+            line,
+            column: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn at(line: usize, column: usize, message: impl Into<String>) -> InputError {
+        InputError {
+            file: None,
+            line,
+            column: Some(column),
+            message: message.into(),
+        }
+    }
+
+    /// Names the file, unless a file is already named.
+    pub fn in_file(mut self, file: impl Into<String>) -> InputError {
+        if self.file.is_none() {
+            self.file = Some(file.into());
+        }
+        self
+    }
+
+    pub(crate) fn io(line: usize, e: &std::io::Error) -> InputError {
+        InputError::new(line, format!("cannot read: {e}"))
+    }
+
+    pub(crate) fn not_utf8(line: usize, e: std::str::Utf8Error) -> InputError {
+        // The column of the first bad byte is what helps find it.
+        InputError::at(
+            line,
+            e.valid_up_to() + 1,
+            "invalid UTF-8 (histories must be UTF-8 text)",
+        )
+    }
+}
+
+impl From<HistoryError> for InputError {
+    fn from(e: HistoryError) -> InputError {
+        InputError::new(e.line, e.message)
+    }
+}
+
+/// Guesses the format from the first few KB of a file.
+///
+/// `None` when the head is empty (or only blanks and comments) or looks like
+/// none of the formats.
+pub fn detect(head: &[u8]) -> Option<Format> {
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    // The last line may be cut off by the head's end; it still has its start.
+    let mut first_form_line: Option<&[u8]> = None;
+    for line in head.split(|&b| b == b'\n') {
+        let t = trim_ascii_start(line);
+        if t.is_empty() {
+            continue;
+        }
+        if t.starts_with(b"INFO") && is_etcd_line(t) {
+            return Some(Format::PorcupineEtcd);
+        }
+        if first_form_line.is_none() && !t.starts_with(b";") {
+            first_form_line = Some(t);
+            if t.starts_with(b"{\"") || t.starts_with(b"{ \"") {
+                return Some(Format::Jsonl);
+            }
+            if t.starts_with(b"{:") && contains(t, b":key ") {
+                return Some(Format::PorcupineKv);
+            }
+        }
+    }
+    match first_form_line?.first()? {
+        b'{' | b'[' | b'(' | b'#' => Some(Format::Edn),
+        _ => None,
+    }
+}
+
+fn trim_ascii_start(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    &s[n..]
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn is_etcd_line(line: &[u8]) -> bool {
+    let mut words = line
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty());
+    words.next() == Some(b"INFO")
+        && words.next() == Some(b"jepsen.util")
+        && words.next() == Some(b"-")
+}
+
+/// Parses a whole history from `r` in the given format. Errors carry no file
+/// name; [`parse_file`] adds it.
+pub fn parse_reader<R: BufRead>(r: R, format: Format) -> Result<History, InputError> {
+    match format {
+        Format::Jsonl => jsonl::parse(r),
+        Format::Edn | Format::PorcupineKv => edn::parse(r),
+        Format::PorcupineEtcd => porcupine::parse_etcd(r),
+    }
+}
+
+/// How many bytes [`parse_file`] looks at to detect the format.
+pub const DETECT_BYTES: usize = 8 * 1024;
+
+/// Parses a history file; `None` detects the format from its head.
+///
+/// A file that is empty (or only blanks and comments) is an empty history
+/// whatever the format: a killed run may leave one.
+pub fn parse_file(path: &Path, format: Option<Format>) -> Result<History, InputError> {
+    let name = path.display().to_string();
+    parse_file_detected(path, format)
+        .map(|(h, _)| h)
+        .map_err(|e| e.in_file(name))
+}
+
+/// Like [`parse_file`], and also says which format was used (`None` for an
+/// empty file read with auto-detection).
+pub fn parse_file_detected(
+    path: &Path,
+    format: Option<Format>,
+) -> Result<(History, Option<Format>), InputError> {
+    let name = path.display().to_string();
+    let format = match format {
+        Some(f) => f,
+        None => match detect_file(path).map_err(|e| e.in_file(&name))? {
+            Detected::Format(f) => f,
+            Detected::Blank => return Ok((History::default(), None)),
+            Detected::Unknown => {
+                return Err(InputError::new(
+                    1,
+                    "cannot tell the history format (expected JSON Lines `{\"type\":…}`, \
+                     EDN `{:type …}` maps, or Porcupine `INFO  jepsen.util - …` lines); \
+                     name it with --format",
+                )
+                .in_file(name));
+            }
+        },
+    };
+    let file = File::open(path).map_err(|e| InputError::io(0, &e).in_file(&name))?;
+    let mut r = BufReader::with_capacity(64 * 1024, file);
+    // A UTF-8 byte order mark is not part of the history.
+    if r.fill_buf()
+        .map_err(|e| InputError::io(1, &e).in_file(&name))?
+        .starts_with(b"\xEF\xBB\xBF")
+    {
+        r.consume(3);
+    }
+    let h = parse_reader(r, format).map_err(|e| e.in_file(name))?;
+    Ok((h, Some(format)))
+}
+
+enum Detected {
+    Format(Format),
+    /// Only blank lines and `;` comments (or nothing at all).
+    Blank,
+    Unknown,
+}
+
+/// Detects a file's format from [`DETECT_BYTES`] starting at its first line
+/// that is neither blank nor a `;` comment, however far into the file that is.
+fn detect_file(path: &Path) -> Result<Detected, InputError> {
+    let file = File::open(path).map_err(|e| InputError::io(0, &e))?;
+    let mut r = BufReader::new(file);
+    let mut head = Vec::new();
+    let mut line = 0;
+    loop {
+        let start = head.len();
+        let n = r
+            .read_until(b'\n', &mut head)
+            .map_err(|e| InputError::io(line + 1, &e))?;
+        line += 1;
+        if n == 0 || head.len() >= DETECT_BYTES {
+            break;
+        }
+        if start == 0 {
+            let t = trim_ascii_start(&head);
+            let t = trim_ascii_start(t.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(t));
+            if t.is_empty() || t.starts_with(b";") {
+                head.clear();
+            }
+        }
+    }
+    if head.is_empty() {
+        return Ok(Detected::Blank);
+    }
+    Ok(detect(&head).map_or(Detected::Unknown, Detected::Format))
+}
+
+/// Pairs a parsed history's events, naming the file in the error so a caller
+/// can print one clear line (`h.jsonl:12: \`ok\` completion … has no matching invoke`).
+pub fn check_pairs(history: &History, file: Option<&str>) -> Result<Paired, InputError> {
+    history.pair().map_err(|e| {
+        let e = InputError::from(e);
+        match file {
+            Some(f) => e.in_file(f),
+            None => e,
+        }
+    })
+}
+
+/// Runs every parser on `data` and checks what must hold for any input: no
+/// panic, errors and events name lines that exist, and reading through a tiny
+/// buffer gives the same result as reading all at once (streaming must not
+/// depend on where the buffer splits). Shared by the cargo-fuzz targets in
+/// `fuzz/` and the stable random-input test `tests/fuzz_parsers.rs`.
+///
+/// Panics when an invariant is broken: that is the finding.
+#[doc(hidden)]
+pub fn fuzz_check(data: &[u8], small_buffer: usize) {
+    let _ = detect(data);
+    let lines = data.iter().filter(|&&b| b == b'\n').count() + 1;
+    for format in Format::ALL {
+        let whole = parse_reader(data, format);
+        let chunked = parse_reader(BufReader::with_capacity(small_buffer.max(1), data), format);
+        assert_eq!(
+            whole, chunked,
+            "{format}: result depends on the buffer size"
+        );
+        match whole {
+            Ok(h) => {
+                for e in &h.events {
+                    assert!(
+                        (1..=lines).contains(&e.line),
+                        "{format}: event on line {} of {lines}",
+                        e.line
+                    );
+                }
+                if let Err(e) = check_pairs(&h, None) {
+                    assert!((1..=lines).contains(&e.line), "{format}: {e}");
+                }
+            }
+            Err(e) => {
+                assert!(
+                    (1..=lines).contains(&e.line),
+                    "{format}: {e} ({lines} lines)"
+                );
+                assert!(!e.message.is_empty());
+                assert!(
+                    !e.to_string().contains('\n'),
+                    "{format}: two-line error {e:?}"
+                );
+            }
+        }
+    }
+    if let Ok(s) = std::str::from_utf8(data) {
+        let _ = edn::parse_value(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for f in Format::ALL {
+            assert_eq!(f.to_string().parse::<Format>(), Ok(f));
+        }
+        let e = "xml".parse::<Format>().unwrap_err();
+        assert!(e.to_string().contains("porcupine-etcd"), "{e}");
+    }
+
+    #[test]
+    fn detects_each_format() {
+        assert_eq!(detect(b"{\"type\":\"invoke\"}\n"), Some(Format::Jsonl));
+        assert_eq!(
+            detect(b"INFO  jepsen.util - 0\t:invoke\t:read\tnil\n"),
+            Some(Format::PorcupineEtcd)
+        );
+        assert_eq!(
+            detect(b"{:process 0, :type :invoke, :f :get, :key \"4\", :value nil}\n"),
+            Some(Format::PorcupineKv)
+        );
+        assert_eq!(
+            detect(b"; c\n\n[{:process 0 :type :invoke}]"),
+            Some(Format::Edn)
+        );
+        assert_eq!(detect(b"{:index 0 :type :invoke}"), Some(Format::Edn));
+        assert_eq!(detect(b"#jepsen.history.Op{:index 0}"), Some(Format::Edn));
+        assert_eq!(detect(b""), None);
+        assert_eq!(detect(b"hello"), None);
+    }
+
+    #[test]
+    fn error_display() {
+        let e = InputError::new(12, "expected x").in_file("h.jsonl");
+        assert_eq!(e.to_string(), "h.jsonl:12: expected x");
+        let e = InputError::at(3, 7, "bad");
+        assert_eq!(e.to_string(), "line 3:7: bad");
+    }
+}
