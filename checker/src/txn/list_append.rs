@@ -161,6 +161,8 @@ pub fn analyze(p: &Prepared, buf: &mut EdgeBuf, found: &mut Found) -> Analysis {
     let mut stamp: Vec<u32> = vec![u32::MAX; p.vals.len()];
     let mut read_no = 0u32;
     let mut lost: FxMap<(u32, u32), (u32, Vec<u32>)> = FxMap::default();
+    // Reads that saw a key's whole known order, as (key, reader).
+    let mut full_readers: Vec<(u32, u32)> = Vec::new();
     for (t, tx) in p.txns.iter().enumerate() {
         if tx.state != TxnState::Ok {
             continue;
@@ -294,6 +296,9 @@ pub fn analyze(p: &Prepared, buf: &mut EdgeBuf, found: &mut Found) -> Analysis {
             {
                 buf.push(t, w, RW);
             }
+            if l.len() == ord.len() {
+                full_readers.push((k, t));
+            }
         }
     }
     for ((k, v), (first, rest)) in lost {
@@ -309,6 +314,49 @@ pub fn analyze(p: &Prepared, buf: &mut EdgeBuf, found: &mut Found) -> Analysis {
                     txns,
                 },
             );
+        }
+    }
+    // Committed appends no read observed must follow every version that
+    // was observed (Elle): ww from the last observed version's writer, rw
+    // from every read that saw the whole known order.
+    let mut unread: Vec<(u32, u32, u32)> = Vec::new();
+    for (t, tx) in p.txns.iter().enumerate() {
+        if tx.state == TxnState::Ok {
+            for m in p.mops_of(t as u32).iter().filter(|m| m.f == MopF::Append) {
+                unread.push((m.key, m.val, t as u32));
+            }
+        }
+    }
+    unread.sort_unstable();
+    full_readers.sort_unstable();
+    let mut mark: Vec<u32> = vec![u32::MAX; p.vals.len()];
+    let (mut ui, mut ri) = (0, 0);
+    while ui < unread.len() {
+        let k = unread[ui].0;
+        let ord = a.order_of(p, k);
+        for &x in ord {
+            mark[x as usize] = k;
+        }
+        let last_writer = ord.last().and_then(|&x| a.writer_of(k, x));
+        while ri < full_readers.len() && full_readers[ri].0 < k {
+            ri += 1;
+        }
+        let readers_end = full_readers[ri..]
+            .iter()
+            .position(|r| r.0 != k)
+            .map_or(full_readers.len(), |n| ri + n);
+        while ui < unread.len() && unread[ui].0 == k {
+            let (_, x, w) = unread[ui];
+            ui += 1;
+            if mark[x as usize] == k {
+                continue;
+            }
+            if let Some(lw) = last_writer {
+                buf.push(lw, w, WW);
+            }
+            for &(_, r) in &full_readers[ri..readers_end] {
+                buf.push(r, w, RW);
+            }
         }
     }
     // ww edges, and dirty updates (a failed append followed by a committed one).

@@ -434,6 +434,14 @@ pub fn prepare(history: &History, workload: Workload) -> Result<Prepared<'_>, Tx
             let v = &parts[2];
             let mop = match (f, workload) {
                 (MopF::Read, Workload::ListAppend) => match v {
+                    // A completed read of nil: the key does not exist yet,
+                    // i.e. the empty list (as Elle). Unfinished: unknown.
+                    serde_json::Value::Null if state == TxnState::Ok => Mop {
+                        f,
+                        key,
+                        val: 0,
+                        list: (0, 0),
+                    },
                     serde_json::Value::Null => Mop {
                         f,
                         key,
