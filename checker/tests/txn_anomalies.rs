@@ -399,3 +399,75 @@ fn explanations_render_as_prose_and_svg() {
             .contains(&json!("snapshot-isolation"))
     );
 }
+
+/// A ring of n transactions, each missing its predecessor's append: an
+/// all-rw G2-item cycle, with no G-single or G-nonadjacent in it.
+fn rw_ring(n: usize) -> History {
+    let mut ops: Vec<Op> = (0..n)
+        .map(|i| {
+            (
+                i as u64,
+                "ok",
+                json!([["r", i, []], ["append", (i + 1) % n, 1]]),
+            )
+        })
+        .collect();
+    let all: Vec<Value> = (0..n).map(|i| json!(["r", i, [1]])).collect();
+    ops.push((n as u64, "ok", Value::Array(all)));
+    concurrent(&ops)
+}
+
+#[test]
+fn search_timeout_is_unknown_never_valid() {
+    let h = rw_ring(50);
+    let si = la().models(&["snapshot-isolation"]);
+    assert_valid(&h, &si);
+    let mut rushed = si.clone();
+    rushed.time_limit = Some(std::time::Duration::ZERO);
+    let r = txn::check(&h, &rushed).unwrap();
+    assert_eq!(r.anomaly_types, ["cycle-search-timeout"], "{}", r.prose());
+    assert_eq!(r.verdict, Verdict::Unknown);
+    assert!(r.not.is_empty());
+    // With serializability required, the same history is G2-item.
+    assert_exactly(&h, &la().models(&["serializable"]), &["G2-item"]);
+}
+
+#[test]
+fn timeout_falls_back_to_cycle_exists() {
+    let h = rw_ring(50);
+    let mut o = la().models(&["serializable"]);
+    o.time_limit = Some(std::time::Duration::ZERO);
+    let r = txn::check(&h, &o).unwrap();
+    assert_eq!(
+        r.anomaly_types,
+        ["PL-3-cycle-exists", "cycle-search-timeout"],
+        "{}",
+        r.prose()
+    );
+    assert_eq!(r.verdict, Verdict::Invalid);
+    assert_eq!(r.not, ["serializable"]);
+}
+
+#[test]
+fn rw_register_g1b_internal_lost_update() {
+    let opts = TxnOptions::new(Workload::RwRegister);
+    let g1b = concurrent(&[
+        (1, "ok", json!([["w", "x", 1], ["w", "x", 2]])),
+        (2, "ok", json!([["r", "x", 1]])),
+    ]);
+    let (_, t) = types(&g1b, &opts);
+    assert!(t.contains(&"G1b".to_string()), "{t:?}");
+    let internal = concurrent(&[
+        (1, "ok", json!([["w", "x", 1], ["r", "x", 2]])),
+        (2, "ok", json!([["w", "x", 2], ["r", "y", null]])),
+        (3, "ok", json!([["w", "y", 1]])),
+    ]);
+    let (_, t) = types(&internal, &opts);
+    assert!(t.contains(&"internal".to_string()), "{t:?}");
+    let lost = concurrent(&[
+        (1, "ok", json!([["r", "x", null], ["w", "x", 1]])),
+        (2, "ok", json!([["r", "x", null], ["w", "x", 2]])),
+    ]);
+    let (_, t) = types(&lost, &opts);
+    assert!(t.contains(&"lost-update".to_string()), "{t:?}");
+}

@@ -166,9 +166,10 @@ fn find(g: &Graph, spec: &Spec, deadline: Option<Instant>) -> Outcome {
             let cur = queue[head];
             head += 1;
             pops += 1;
-            if pops.is_multiple_of(4096)
+            // Check the clock on the first pop and every 4096 after.
+            if pops & 4095 == 1
                 && let Some(d) = deadline
-                && Instant::now() > d
+                && Instant::now() >= d
             {
                 return match best {
                     Some(c) => Outcome::Found(c),

@@ -40,6 +40,17 @@ pub enum Workload {
     RwRegister,
 }
 
+impl Workload {
+    /// `list-append` or `rw-register` (Elle's names; a leading `:` is ignored).
+    pub fn parse(s: &str) -> Option<Workload> {
+        match s.strip_prefix(':').unwrap_or(s) {
+            "list-append" | "append" => Some(Workload::ListAppend),
+            "rw-register" | "wr" => Some(Workload::RwRegister),
+            _ => None,
+        }
+    }
+}
+
 /// Options for [`check`].
 #[derive(Clone, Debug)]
 pub struct TxnOptions {
@@ -189,12 +200,23 @@ impl Atom {
 /// Maps atoms to dense `u32` ids.
 #[derive(Default)]
 pub struct Interner {
+    /// Integers get their own map: they dominate, and hash cheaply.
+    ints: FxMap<i64, u32>,
     ids: FxMap<Atom, u32>,
     pub atoms: Vec<Atom>,
 }
 
 impl Interner {
+    #[inline]
     fn intern(&mut self, v: &serde_json::Value) -> u32 {
+        if let Some(i) = v.as_i64() {
+            let next = self.atoms.len() as u32;
+            let id = *self.ints.entry(i).or_insert(next);
+            if id == next {
+                self.atoms.push(Atom::Int(i));
+            }
+            return id;
+        }
         let a = Atom::of(v);
         if let Some(&id) = self.ids.get(&a) {
             return id;
@@ -313,7 +335,7 @@ impl Prepared<'_> {
 /// not transactions.
 pub fn prepare(history: &History, workload: Workload) -> Result<Prepared<'_>, TxnError> {
     let events = &history.events;
-    let mut procs: HashMap<&Process, u32> = HashMap::new();
+    let mut procs: FxMap<&Process, u32> = FxMap::default();
     // Per process id: the open operation's index in `ops`.
     let mut open: Vec<usize> = Vec::new();
     // (invoke, completion, kind of completion)
