@@ -14,7 +14,8 @@ mod search;
 mod tests;
 
 use crate::history::{History, Operation, Outcome, Value};
-use crate::model::register::{compile_keyed, compile_single, key_name};
+pub use crate::model::register::key_name;
+use crate::model::register::{compile_keyed, compile_single};
 use crate::model::{ModelError, ModelKind, ModelSpec, op_line};
 use crate::model::{coll, multi};
 use crate::verdict::Verdict;
