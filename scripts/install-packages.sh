@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages faultline builds and tests with (idempotent).
-# The list lives in scripts/packages.txt, one package a line.
+# The lists are scripts/*packages.txt, one package a line (build, lab, targets).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-mapfile -t pkgs < <(grep -v '^\s*#' scripts/packages.txt | grep -v '^\s*$')
+mapfile -t pkgs < <(cat scripts/*packages.txt | grep -v '^\s*#' | grep -v '^\s*$' | sort -u)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

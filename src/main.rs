@@ -1,17 +1,48 @@
 //! The `faultline` binary: a thin CLI over the library crates.
 //!
-//! `main` only maps results to exit codes (DESIGN.md): 0 valid, 1 invalid,
-//! 2 unknown, 3 the run itself failed, 64 bad arguments or input.
+//! Exit codes: 0 valid/ok · 1 invalid (or a remote command failed) · 2 unknown ·
+//! 3 the run itself failed · 64 bad arguments.
 
-use clap::{Parser, Subcommand};
+mod check;
+mod cli_exec;
+mod cli_lab;
+mod cli_nemesis;
+mod delayer;
+mod lab;
+mod nemesis_ctl;
+mod remote;
+
 use std::process::ExitCode;
 
-/// Exit code for bad arguments or bad input (BSD's EX_USAGE).
-pub const EXIT_USAGE: u8 = 64;
-/// Exit code for a run that failed by itself (setup, SSH, I/O).
-pub const EXIT_RUN_FAILED: u8 = 3;
+use clap::{Parser, Subcommand};
 
-/// A user error: bad arguments or unreadable input. Exits 64.
+#[derive(Parser, Debug)]
+#[command(
+    name = "faultline",
+    version,
+    about = "Jepsen-style correctness checker",
+    max_term_width = 80
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check recorded histories for linearizability or transactional anomalies.
+    Check(check::CheckArgs),
+    /// Manage the local lab of nodes (network namespaces with sshd).
+    #[command(subcommand)]
+    Lab(cli_lab::LabCommand),
+    /// Run a shell command on nodes over SSH.
+    Exec(cli_exec::ExecArgs),
+    /// Start and heal faults on the lab's nodes.
+    #[command(subcommand)]
+    Nemesis(cli_nemesis::NemesisCommand),
+}
+
+/// A bad argument found after parsing (exit 64, like clap's own errors).
 #[derive(Debug)]
 pub struct UsageError(pub String);
 
@@ -23,55 +54,52 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-#[derive(Parser, Debug)]
-#[command(
-    name = "faultline",
-    version,
-    about = "Jepsen-style correctness checking: record what clients saw, prove or refute consistency",
-    max_term_width = 80
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Print the version (the `check` command lands with the checker)
-    Version,
+/// Shorthand for a usage error.
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(msg.into()))
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            // --help and --version are not errors; everything else clap
-            // rejects is a usage error (64), not clap's default 2, which
-            // means "unknown" here.
-            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(code);
-        }
-    };
-    match run(cli) {
+    match run() {
         Ok(code) => code,
         Err(e) => {
+            let broken_pipe = e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+            if broken_pipe {
+                return ExitCode::SUCCESS;
+            }
             eprintln!("faultline: {e:#}");
-            if e.downcast_ref::<UsageError>().is_some() {
-                ExitCode::from(EXIT_USAGE)
+            if e.chain().any(|c| c.is::<UsageError>()) {
+                ExitCode::from(64)
             } else {
-                ExitCode::from(EXIT_RUN_FAILED)
+                ExitCode::from(3)
             }
         }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
-        Command::Version => {
-            println!("faultline {}", env!("CARGO_PKG_VERSION"));
-            Ok(ExitCode::SUCCESS)
+fn run() -> anyhow::Result<ExitCode> {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help/--version print to stdout and succeed; every other clap
+            // error is a usage error (64, not clap's default 2, which means
+            // "unknown" to our CI).
+            let _ = e.print();
+            return Ok(if e.use_stderr() {
+                ExitCode::from(64)
+            } else {
+                ExitCode::SUCCESS
+            });
         }
+    };
+    match cli.command {
+        Command::Check(a) => check::run(a),
+        Command::Lab(c) => cli_lab::run(c),
+        Command::Exec(a) => cli_exec::run(a),
+        Command::Nemesis(c) => cli_nemesis::run(c),
     }
 }
 
@@ -81,7 +109,7 @@ mod tests {
     use clap::CommandFactory;
 
     #[test]
-    fn cli_is_well_formed() {
+    fn verify_cli() {
         Cli::command().debug_assert();
     }
 }

@@ -5,11 +5,16 @@
 //! - [`format`]: history parsers (JSONL, Jepsen EDN, Porcupine) and format detection.
 //! - [`history`]: events, and operations paired from them by Jepsen's rules.
 //! - [`verdict`]: `valid` / `invalid` / `unknown`.
+//! - [`model`]: sequential specifications (registers, kv, mutex, set, queues).
+//! - [`linear`]: the linearizability checker (WGL search, split by key).
 
 pub mod format;
 pub mod history;
+pub mod linear;
+pub mod model;
 pub mod verdict;
 
+pub use format::{Format, InputError};
 pub use history::{Event, EventType, History, Operation, Outcome, Process, Value};
 pub use verdict::Verdict;
 pub mod consistency;

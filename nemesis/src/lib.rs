@@ -1,2 +1,19 @@
-//! faultline-nemesis: the fault catalog, grudges, schedules, and the
-//! node-side commands that make and heal each fault.
+//! faultline-nemesis: the fault catalog, grudges, and the node-side
+//! commands that make and heal each fault.
+//!
+//! Everything here is pure: a [`Fault`] is a value, and turning it into
+//! shell commands needs only a map of node names to addresses. Running the
+//! commands (over SSH) and remembering which faults are active is the
+//! caller's job (see the `faultline` binary).
+//!
+//! - [`grudge`]: who drops whom, with pure builders.
+//! - [`fault`]: the fault catalog and per-node start/heal commands.
+//! - [`event`]: the history record of each start/heal.
+
+pub mod event;
+pub mod fault;
+pub mod grudge;
+
+pub use event::NemesisEvent;
+pub use fault::{Fault, FaultError, NodeAddrs, ProcTarget};
+pub use grudge::Grudge;

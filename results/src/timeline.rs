@@ -50,6 +50,9 @@ pub struct Timeline {
     /// Explanation lines, shown above the chart in order.
     pub explanation: Vec<String>,
     pub ops: Vec<TimelineOp>,
+    /// Figures drawn by faultline itself (SVG markup, e.g. an anomaly's
+    /// dependency cycle), embedded as they are: trusted, never user text.
+    pub figures: Vec<String>,
 }
 
 const LANE_H: u32 = 34;
@@ -103,6 +106,13 @@ fn render_one(html: &mut String, t: &Timeline) {
         let _ = write!(html, "<li>{}</li>", escape(line));
     }
     html.push_str("</ol>\n");
+    for fig in &t.figures {
+        let _ = writeln!(html, "<figure>{fig}</figure>");
+    }
+    if t.ops.is_empty() {
+        html.push_str("</section>\n");
+        return;
+    }
 
     // Lanes: processes in numeric order where they are numbers.
     let mut lanes: Vec<&str> = t.ops.iter().map(|o| o.process.as_str()).collect();
@@ -264,6 +274,7 @@ mod tests {
                 op("2", 4, Some(5), "read → 1", Role::Failing),
                 op("10", 1, None, "write 9", Role::Tried),
             ],
+            figures: Vec::new(),
         };
         let html = render_html("check", &[t]);
         assert!(html.starts_with("<!doctype html>"));

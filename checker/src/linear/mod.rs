@@ -1,0 +1,427 @@
+//! Linearizability checking: the WGL search ([`search`]) per key, keys
+//! checked independently and in parallel (P-compositionality: a history is
+//! linearizable iff each key's sub-history is).
+//!
+//! Entry points: [`check_history`] (pairs the events first) and [`check`].
+//! The answer is a [`LinearResult`]; [`LinearResult::to_json`] renders the
+//! `results.json` form.
+
+mod cache;
+pub(crate) use cache::FxHasher;
+pub mod generator;
+mod search;
+#[cfg(test)]
+mod tests;
+
+use crate::history::{History, Operation, Outcome, Value};
+use crate::model::register::{compile_keyed, compile_single, key_name};
+use crate::model::{ModelError, ModelKind, ModelSpec, op_line};
+use crate::model::{coll, multi};
+use crate::verdict::Verdict;
+use search::{Budget, SearchOut};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Search budgets and parallelism.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Wall-clock budget for the whole check; keys still running when it
+    /// expires answer `unknown`.
+    pub time_limit: Option<Duration>,
+    /// Budget for the memo tables of all keys together (an estimate).
+    pub memory_limit_bytes: usize,
+    /// Check each key on its own (P-compositionality). When false, a keyed
+    /// register/kv history is checked as one map-valued object; other models
+    /// always split (their keys are independent objects either way).
+    pub split_by_key: bool,
+    /// Worker threads; 0 means `available_parallelism()`.
+    pub threads: usize,
+    /// Check every key even after one is found not linearizable. When
+    /// false (the default, as Porcupine), the remaining keys stop and
+    /// answer `unknown`; the overall verdict is `invalid` either way.
+    pub exhaustive: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            time_limit: None,
+            memory_limit_bytes: 1 << 30,
+            split_by_key: true,
+            threads: 0,
+            exhaustive: false,
+        }
+    }
+}
+
+/// Why a history could not be checked.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LinearError {
+    /// Events could not be paired into operations.
+    #[error(transparent)]
+    History(#[from] crate::history::HistoryError),
+    /// An operation does not fit the model (names its line).
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+/// The verdict for one key (one independent object).
+///
+/// JSON (`serde`): `{"valid": true|false|"unknown", "reason": null|"…",
+/// "ops": 84, "states_explored": 312, "longest_prefix": [0, 2, 1],
+/// "failing_op": 7, "tried": [7, 9], "final_state": "3"}`; op ids are
+/// `Operation::id`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KeyResult {
+    #[serde(rename = "valid")]
+    pub verdict: Verdict,
+    /// Why the verdict is `unknown` (time or memory budget).
+    pub reason: Option<String>,
+    /// Operations searched (after dropping failed ops and unconstrained
+    /// reads).
+    pub ops: usize,
+    /// Distinct (linearized set, state) configurations memoised.
+    pub states_explored: u64,
+    /// The longest linearizable sequence the search reached (op ids, in
+    /// linearization order). Empty for valid keys.
+    pub longest_prefix: Vec<usize>,
+    /// The op whose return could not be passed at the end of that sequence:
+    /// no order of the ops before its return leads further.
+    pub failing_op: Option<usize>,
+    /// Ops that were candidates there (concurrent with it), all tried.
+    pub tried: Vec<usize>,
+    /// Model state after `longest_prefix`.
+    pub final_state: Option<String>,
+}
+
+/// Totals over all keys.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Stats {
+    pub ops: usize,
+    pub keys: usize,
+    pub states_explored: u64,
+    pub elapsed_ms: f64,
+    pub threads: usize,
+}
+
+/// The answer of the linearizability checker.
+///
+/// `verdict` is the worst key verdict (invalid > unknown > valid); an empty
+/// history is valid. Keys are named by [`key_name`]: the key string, other
+/// key values as JSON text, and `_` for operations without a key (or for
+/// the whole history when it is not split).
+///
+/// [`LinearResult::to_json`] gives the `results.json` form:
+///
+/// ```json
+/// {"valid": false, "model": "cas-register",
+///  "keys": {"_": {"valid": false, "reason": null, "ops": 3,
+///                 "states_explored": 2, "longest_prefix": [0, 1],
+///                 "failing_op": 2, "tried": [2], "final_state": "2"}},
+///  "anomalies": [{"type": "nonlinearizable", "key": "_",
+///                 "op": {"id": 2, "process": 2, "f": "read", "value": 1,
+///                        "line": 6, "index": 4},
+///                 "prefix": [{"id": 0, …}, {"id": 1, …}],
+///                 "tried": [{"id": 2, …}],
+///                 "final_state": "2",
+///                 "explanation": "…"}],
+///  "stats": {"ops": 3, "keys": 1, "states_explored": 2,
+///            "elapsed_ms": 0.1, "threads": 1}}
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LinearResult {
+    #[serde(rename = "valid")]
+    pub verdict: Verdict,
+    pub model: String,
+    pub keys: BTreeMap<String, KeyResult>,
+    pub stats: Stats,
+}
+
+/// Pairs `history` and checks it.
+pub fn check_history(
+    history: &History,
+    spec: &ModelSpec,
+    opts: &Options,
+) -> Result<LinearResult, LinearError> {
+    let paired = history.pair()?;
+    check(&paired.operations, Some(history), spec, opts)
+}
+
+/// A compiled, ready-to-search sub-history.
+enum Job {
+    Reg(crate::model::register::Problem<crate::model::RegModel>),
+    Keyed(crate::model::register::Problem<crate::model::Keyed<crate::model::RegModel>>),
+    Mutex(crate::model::register::Problem<crate::model::MutexModel>),
+    Coll(crate::model::register::Problem<crate::model::CollModel>),
+    Multi(crate::model::register::Problem<crate::model::MultiModel>),
+}
+
+impl Job {
+    fn len(&self) -> usize {
+        match self {
+            Job::Reg(p) => p.2.len(),
+            Job::Keyed(p) => p.2.len(),
+            Job::Mutex(p) => p.2.len(),
+            Job::Coll(p) => p.2.len(),
+            Job::Multi(p) => p.2.len(),
+        }
+    }
+
+    fn run(self, b: &Budget) -> SearchOut {
+        match self {
+            Job::Reg((m, s, o)) => search::search(m, s, &o, b),
+            Job::Keyed((m, s, o)) => search::search(m, s, &o, b),
+            Job::Mutex((m, s, o)) => search::search(m, s, &o, b),
+            Job::Coll((m, s, o)) => search::search(m, s, &o, b),
+            Job::Multi((m, s, o)) => search::search(m, s, &o, b),
+        }
+    }
+}
+
+/// Checks paired operations against `spec`. `history` (the source of
+/// `ops`) is used only to name lines in errors.
+pub fn check(
+    ops: &[Operation],
+    history: Option<&History>,
+    spec: &ModelSpec,
+    opts: &Options,
+) -> Result<LinearResult, LinearError> {
+    let start = Instant::now();
+    let register_family = matches!(
+        spec.kind,
+        ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv
+    );
+    // Group by key, keeping invocation order within each group.
+    let split = opts.split_by_key || !register_family;
+    let mut groups: BTreeMap<String, Vec<&Operation>> = BTreeMap::new();
+    for op in ops {
+        let k = if split {
+            key_name(op.key.as_ref())
+        } else {
+            "_".to_string()
+        };
+        groups.entry(k).or_default().push(op);
+    }
+    let mut jobs: Vec<(String, Job)> = Vec::with_capacity(groups.len());
+    for (k, g) in &groups {
+        let key = op_key(g);
+        let job = match spec.kind {
+            _ if register_family && !split => Job::Keyed(compile_keyed(spec, g, history)?),
+            _ if register_family => Job::Reg(compile_single(spec, key.as_deref(), g, history)?),
+            ModelKind::Mutex => Job::Mutex(coll::compile_mutex(spec, g, history)?),
+            ModelKind::MultiRegister => Job::Multi(multi::compile_multi(spec, g, history)?),
+            _ => Job::Coll(coll::compile_coll(spec, g, history)?),
+        };
+        jobs.push((k.clone(), job));
+    }
+    drop(groups);
+
+    let threads = match opts.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        t => t,
+    }
+    .clamp(1, jobs.len().max(1));
+    // Largest first, so one big key doesn't start last.
+    jobs.sort_by_key(|(_, j)| std::cmp::Reverse(j.len()));
+    let n_jobs = jobs.len();
+    let queue: Vec<Mutex<Option<(String, Job)>>> =
+        jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
+    let next = AtomicUsize::new(0);
+    let cancel = AtomicU8::new(0);
+    let mem_used = AtomicUsize::new(0);
+    let budget = Budget {
+        deadline: opts.time_limit.map(|t| start + t),
+        time_limit: opts.time_limit,
+        cancel: &cancel,
+        exhaustive: opts.exhaustive,
+        mem_used: &mem_used,
+        mem_limit: opts.memory_limit_bytes,
+    };
+    let results: Mutex<Vec<(String, KeyResult)>> = Mutex::new(Vec::with_capacity(n_jobs));
+    let worker = || {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(slot) = queue.get(i) else { break };
+            let taken = slot.lock().map(|mut s| s.take()).unwrap_or(None);
+            let Some((key, job)) = taken else { continue };
+            let n = job.len();
+            let out = job.run(&budget);
+            let kr = key_result(out, n);
+            if let Ok(mut r) = results.lock() {
+                r.push((key, kr));
+            }
+        }
+    };
+    if threads == 1 {
+        worker();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(worker);
+            }
+        });
+    }
+    let keys: BTreeMap<String, KeyResult> = results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .collect();
+    let mut verdict = Verdict::Valid;
+    let mut stats = Stats {
+        ops: 0,
+        keys: keys.len(),
+        states_explored: 0,
+        elapsed_ms: 0.0,
+        threads,
+    };
+    for kr in keys.values() {
+        verdict = verdict.worst(kr.verdict);
+        stats.ops += kr.ops;
+        stats.states_explored += kr.states_explored;
+    }
+    if keys.len() != n_jobs {
+        // A worker died: never claim validity for keys not checked.
+        verdict = verdict.worst(Verdict::Unknown);
+    }
+    stats.elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
+    Ok(LinearResult {
+        verdict,
+        model: spec.kind.name().to_string(),
+        keys,
+        stats,
+    })
+}
+
+fn op_key(g: &[&Operation]) -> Option<String> {
+    g.first()
+        .and_then(|o| o.key.as_ref())
+        .map(|k| key_name(Some(k)))
+}
+
+fn key_result(out: SearchOut, ops: usize) -> KeyResult {
+    let verdict = out.verdict.unwrap_or(Verdict::Unknown);
+    let explain = verdict != Verdict::Valid;
+    KeyResult {
+        verdict,
+        reason: out.reason,
+        ops,
+        states_explored: out.states,
+        longest_prefix: if explain { out.longest } else { Vec::new() },
+        failing_op: if explain { out.failing } else { None },
+        tried: if explain { out.tried } else { Vec::new() },
+        final_state: if explain { out.final_state } else { None },
+    }
+}
+
+fn op_json(op: &Operation, history: &History) -> Value {
+    let ev = history.events.get(op.invoke);
+    serde_json::json!({
+        "id": op.id,
+        "process": op.process.to_value(),
+        "f": op.f,
+        "key": op.key,
+        "value": op.value,
+        "outcome": op.outcome,
+        "line": op_line(op, Some(history)),
+        "index": ev.and_then(|e| e.index).unwrap_or(op.invoke as u64),
+    })
+}
+
+fn op_prose(op: &Operation, history: &History) -> String {
+    let how = match op.outcome {
+        Outcome::Ok => "ok",
+        Outcome::Fail => "failed",
+        Outcome::Info => "unknown-outcome",
+    };
+    format!(
+        "{how} {} {} by process {} (line {})",
+        op.f,
+        op.value,
+        op.process,
+        op_line(op, Some(history))
+    )
+}
+
+impl LinearResult {
+    /// The `results.json` form (see the type's docs): `valid`, `model`,
+    /// `keys`, `anomalies` (one `nonlinearizable` entry per invalid key),
+    /// `stats`. `ops` are the operations that were checked (ids index it).
+    pub fn to_json(&self, ops: &[Operation], history: &History) -> Value {
+        let by_id = |id: usize| {
+            ops.get(id)
+                .filter(|o| o.id == id)
+                .or_else(|| ops.iter().find(|o| o.id == id))
+        };
+        let mut anomalies = Vec::new();
+        for (key, kr) in &self.keys {
+            if kr.verdict != Verdict::Invalid {
+                continue;
+            }
+            let prefix: Vec<Value> = kr
+                .longest_prefix
+                .iter()
+                .filter_map(|&i| by_id(i))
+                .map(|o| op_json(o, history))
+                .collect();
+            let tried: Vec<Value> = kr
+                .tried
+                .iter()
+                .filter_map(|&i| by_id(i))
+                .map(|o| op_json(o, history))
+                .collect();
+            let failing = kr.failing_op.and_then(by_id);
+            let state = kr.final_state.clone().unwrap_or_default();
+            let explanation = match failing {
+                Some(f) => {
+                    let others: Vec<String> = kr
+                        .tried
+                        .iter()
+                        .filter(|&&i| i != f.id)
+                        .filter_map(|&i| by_id(i))
+                        .map(|o| op_prose(o, history))
+                        .collect();
+                    format!(
+                        "Key {key:?} is not linearizable. The longest linearizable prefix has {} operation(s) and leaves the {} in state {state}. \
+                         The {} must take effect before it returns, but it is illegal in that state{}, and no order of the operations concurrent with it \
+                         ({}) reaches a state where it is legal.",
+                        kr.longest_prefix.len(),
+                        self.model,
+                        op_prose(f, history),
+                        if kr.tried.contains(&f.id) {
+                            ""
+                        } else {
+                            " or already ruled out"
+                        },
+                        if others.is_empty() {
+                            "none".to_string()
+                        } else {
+                            others.join("; ")
+                        }
+                    )
+                }
+                None => format!(
+                    "Key {key:?} is not linearizable: no operation can be linearized first."
+                ),
+            };
+            anomalies.push(serde_json::json!({
+                "type": "nonlinearizable",
+                "key": key,
+                "op": failing.map(|o| op_json(o, history)),
+                "prefix": prefix,
+                "tried": tried,
+                "final_state": kr.final_state,
+                "explanation": explanation,
+            }));
+        }
+        serde_json::json!({
+            "valid": self.verdict.to_json(),
+            "model": self.model,
+            "keys": serde_json::to_value(&self.keys).unwrap_or(Value::Null),
+            "anomalies": anomalies,
+            "stats": serde_json::to_value(&self.stats).unwrap_or(Value::Null),
+        })
+    }
+}

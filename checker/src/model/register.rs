@@ -1,0 +1,353 @@
+//! Registers: `register` (read/write), `cas-register` (+ cas) and `kv`
+//! (get/put/append on string values; also read/write/cas), plus [`Keyed`],
+//! which runs any model on several independent keys in one state.
+
+use super::{ABSENT, Compiled, CompiledOp, Interner, Model, ModelError, ModelKind, ModelSpec};
+use crate::history::{History, Operation, Outcome, Value};
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+/// A compiled register operation over interned value ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegOp {
+    /// Read that returned this value.
+    Read(u32),
+    Write(u32),
+    /// Compare-and-set: legal iff current = expected, then set new.
+    Cas(u32, u32),
+    /// String append (kv): absent + s = s, "a" + "b" = "ab".
+    Append(u32),
+}
+
+/// State ids with this bit set are append chains (`chains[id & !CHAIN]`),
+/// others are interned values.
+const CHAIN: u32 = 1 << 31;
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<crate::linear::FxHasher>>;
+
+/// A single register; state is the interned id of its value.
+///
+/// kv appends are hash-consed instead of concatenated: the state after
+/// appending `v` to `s` is the chain node `(s, v)`, built in O(1); reads
+/// compare a chain with a string by walking it back from the end
+/// (memoised). Two chains spelling the same string are distinct states,
+/// which only costs some memo sharing, never correctness.
+#[derive(Clone, Debug)]
+pub struct RegModel {
+    pub values: Interner,
+    empty: u32,
+    chains: Vec<(u32, u32)>,
+    /// (state, appended) -> chain id, so each chain node is made once.
+    appends: FxMap<(u32, u32), u32>,
+    /// (chain, value) -> does the chain spell the value?
+    equal: FxMap<(u32, u32), bool>,
+}
+
+impl Default for RegModel {
+    fn default() -> Self {
+        let mut values = Interner::default();
+        let empty = values.intern(&Value::from(""));
+        RegModel {
+            values,
+            empty,
+            chains: Vec::new(),
+            appends: FxMap::default(),
+            equal: FxMap::default(),
+        }
+    }
+}
+
+impl RegModel {
+    fn append(&mut self, cur: u32, v: u32) -> Option<u32> {
+        if cur == ABSENT || cur == self.empty {
+            return Some(v);
+        }
+        if v == self.empty {
+            return Some(cur);
+        }
+        if cur & CHAIN == 0 && !matches!(self.values.value(cur), Some(Value::String(_))) {
+            // Appending to a non-string is not defined: illegal.
+            return None;
+        }
+        if let Some(&r) = self.appends.get(&(cur, v)) {
+            return Some(r);
+        }
+        let r = CHAIN | self.chains.len() as u32;
+        self.chains.push((cur, v));
+        self.appends.insert((cur, v), r);
+        Some(r)
+    }
+
+    fn str_of(&self, id: u32) -> &str {
+        match self.values.value(id) {
+            Some(Value::String(s)) => s,
+            _ => "",
+        }
+    }
+
+    /// Does state `cur` equal value `v`?
+    fn equals(&mut self, cur: u32, v: u32) -> bool {
+        if cur == v {
+            return true;
+        }
+        if cur & CHAIN == 0 {
+            return false;
+        }
+        if let Some(&e) = self.equal.get(&(cur, v)) {
+            return e;
+        }
+        let e = match self.values.value(v) {
+            Some(Value::String(target)) => {
+                let mut rest = target.as_str();
+                let mut s = cur;
+                loop {
+                    if s & CHAIN == 0 {
+                        break rest == self.str_of(s);
+                    }
+                    let (p, tail) = self.chains[(s & !CHAIN) as usize];
+                    match rest.strip_suffix(self.str_of(tail)) {
+                        Some(r) => rest = r,
+                        None => break false,
+                    }
+                    s = p;
+                }
+            }
+            _ => false,
+        };
+        self.equal.insert((cur, v), e);
+        e
+    }
+
+    /// The string a state spells (for explanations).
+    fn materialize(&self, mut s: u32) -> String {
+        let mut parts = Vec::new();
+        while s & CHAIN != 0 {
+            let (p, tail) = self.chains[(s & !CHAIN) as usize];
+            parts.push(self.str_of(tail));
+            s = p;
+        }
+        let mut out = self.str_of(s).to_string();
+        for p in parts.iter().rev() {
+            out.push_str(p);
+        }
+        out
+    }
+
+    /// Human form of a state.
+    pub fn show(&self, s: u32) -> String {
+        if s & CHAIN != 0 {
+            Value::from(self.materialize(s)).to_string()
+        } else {
+            self.values.show(s)
+        }
+    }
+
+    /// Applies `op` to a register value.
+    pub(crate) fn apply(&mut self, cur: u32, op: &RegOp) -> Option<u32> {
+        match *op {
+            RegOp::Read(v) => self.equals(cur, v).then_some(cur),
+            RegOp::Write(v) => Some(v),
+            RegOp::Cas(e, n) => self.equals(cur, e).then_some(n),
+            RegOp::Append(v) => self.append(cur, v),
+        }
+    }
+
+    /// Interns a value; `null` is [`ABSENT`] when `nil_is_absent`.
+    pub(crate) fn value_id(&mut self, v: &Value, nil_is_absent: bool) -> u32 {
+        if nil_is_absent && v.is_null() {
+            ABSENT
+        } else {
+            self.values.intern(v)
+        }
+    }
+
+    /// The initial value id of a key.
+    pub(crate) fn initial(&mut self, spec: &ModelSpec, key: Option<&str>) -> u32 {
+        match spec.initial_for(key) {
+            Some(v) => self.value_id(v, spec.nil_read_is_absent),
+            None if spec.kind == ModelKind::Kv => self.values.intern(&Value::from("")),
+            None => ABSENT,
+        }
+    }
+
+    /// Compiles one operation of the register family.
+    pub(crate) fn compile(
+        &mut self,
+        spec: &ModelSpec,
+        op: &Operation,
+        history: Option<&History>,
+    ) -> Result<Compiled<RegOp>, ModelError> {
+        let kind = spec.kind;
+        let nil_abs = spec.nil_read_is_absent;
+        let f = op.f.as_str();
+        let err = |m: String| Err(ModelError::new(op, history, m));
+        let is_read = f == "read" || (kind == ModelKind::Kv && f == "get");
+        let is_write = f == "write" || (kind == ModelKind::Kv && f == "put");
+        let is_cas = f == "cas" && kind != ModelKind::Register;
+        let is_append = f == "append" && kind == ModelKind::Kv;
+        if is_read {
+            if op.outcome != Outcome::Ok || (op.value.is_null() && !nil_abs) {
+                return Ok(Compiled::Skip);
+            }
+            return Ok(Compiled::Op(RegOp::Read(self.value_id(&op.value, nil_abs))));
+        }
+        if is_write {
+            return Ok(Compiled::Op(RegOp::Write(
+                self.value_id(&op.value, nil_abs),
+            )));
+        }
+        if is_cas {
+            return match op.value.as_array().map(|a| a.as_slice()) {
+                Some([e, n]) => Ok(Compiled::Op(RegOp::Cas(
+                    self.value_id(e, nil_abs),
+                    self.value_id(n, nil_abs),
+                ))),
+                _ => err("cas value must be a pair [expected new]".into()),
+            };
+        }
+        if is_append {
+            if !op.value.is_string() {
+                return err("append value must be a string".into());
+            }
+            return Ok(Compiled::Op(RegOp::Append(self.values.intern(&op.value))));
+        }
+        let allowed = match kind {
+            ModelKind::Register => "read, write",
+            ModelKind::CasRegister => "read, write, cas",
+            _ => "get/read, put/write, append, cas",
+        };
+        err(format!(
+            "model {kind} has no operation `{f}` (expected {allowed})"
+        ))
+    }
+}
+
+impl Model for RegModel {
+    type State = u32;
+    type Op = RegOp;
+
+    fn step(&mut self, s: &u32, op: &RegOp) -> Option<u32> {
+        self.apply(*s, op)
+    }
+
+    fn describe(&self, s: &u32) -> String {
+        self.show(*s)
+    }
+}
+
+/// Several independent objects of model `M` in one state: op = (key index,
+/// op). Used when a keyed history is checked without splitting by key.
+#[derive(Clone, Debug)]
+pub struct Keyed<M> {
+    pub inner: M,
+    pub keys: Vec<String>,
+}
+
+impl Model for Keyed<RegModel> {
+    type State = Box<[u32]>;
+    type Op = (u32, RegOp);
+
+    fn step(&mut self, s: &Self::State, (k, op): &Self::Op) -> Option<Self::State> {
+        let cur = *s.get(*k as usize)?;
+        let next = self.inner.apply(cur, op)?;
+        if next == cur {
+            return Some(s.clone());
+        }
+        let mut out = s.clone();
+        out[*k as usize] = next;
+        Some(out)
+    }
+
+    fn describe(&self, s: &Self::State) -> String {
+        let parts: Vec<String> = self
+            .keys
+            .iter()
+            .zip(s.iter())
+            .map(|(k, v)| format!("{k:?}: {}", self.inner.show(*v)))
+            .collect();
+        format!("{{{}}}", parts.join(", "))
+    }
+
+    fn heap_bytes(s: &Self::State) -> usize {
+        s.len() * 4
+    }
+}
+
+/// The key string an operation is split by: a JSON string as-is, other
+/// values as JSON text, no key as `_`.
+pub fn key_name(key: Option<&Value>) -> String {
+    match key {
+        None => "_".to_string(),
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+    }
+}
+
+pub(crate) type Problem<M> = (M, <M as Model>::State, Vec<CompiledOp<<M as Model>::Op>>);
+
+fn base(op: &Operation) -> (usize, usize, usize, bool) {
+    (op.id, op.call(), op.ret(), op.outcome == Outcome::Ok)
+}
+
+fn wrap<O>(op: &Operation, o: O) -> CompiledOp<O> {
+    let (id, call, ret, ok) = base(op);
+    CompiledOp {
+        id,
+        call,
+        ret,
+        ok,
+        op: o,
+    }
+}
+
+/// One register per key group.
+pub(crate) fn compile_single(
+    spec: &ModelSpec,
+    key: Option<&str>,
+    ops: &[&Operation],
+    history: Option<&History>,
+) -> Result<Problem<RegModel>, ModelError> {
+    let mut m = RegModel::default();
+    let init = m.initial(spec, key);
+    let mut out = Vec::with_capacity(ops.len());
+    for op in ops.iter().filter(|o| o.outcome != Outcome::Fail) {
+        if let Compiled::Op(o) = m.compile(spec, op, history)? {
+            out.push(wrap(op, o));
+        }
+    }
+    Ok((m, init, out))
+}
+
+/// All keys in one state.
+pub(crate) fn compile_keyed(
+    spec: &ModelSpec,
+    ops: &[&Operation],
+    history: Option<&History>,
+) -> Result<Problem<Keyed<RegModel>>, ModelError> {
+    let mut m = Keyed {
+        inner: RegModel::default(),
+        keys: Vec::new(),
+    };
+    let mut key_ids: HashMap<String, u32> = HashMap::new();
+    let mut out = Vec::with_capacity(ops.len());
+    for op in ops.iter().filter(|o| o.outcome != Outcome::Fail) {
+        let name = key_name(op.key.as_ref());
+        let k = *key_ids.entry(name.clone()).or_insert_with(|| {
+            m.keys.push(name);
+            (m.keys.len() - 1) as u32
+        });
+        if let Compiled::Op(o) = m.inner.compile(spec, op, history)? {
+            out.push(wrap(op, (k, o)));
+        }
+    }
+    let keys = m.keys.clone();
+    let init: Box<[u32]> = keys
+        .iter()
+        .map(|k| m.inner.initial(spec, Some(k)))
+        .collect();
+    Ok((m, init, out))
+}
+
+pub(crate) fn wrap_op<O>(op: &Operation, o: O) -> CompiledOp<O> {
+    wrap(op, o)
+}

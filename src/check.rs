@@ -1,0 +1,502 @@
+//! `faultline check`: read histories, check them, print verdicts and
+//! explanations, exit with the worst verdict.
+
+use crate::usage;
+use anyhow::Context;
+use clap::Args;
+use faultline_checker::format::{self, Format};
+use faultline_checker::{History, Operation, Verdict};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Model names `--model` accepts.
+pub const LIN_MODELS: &[&str] = &[
+    "register",
+    "cas-register",
+    "kv",
+    "mutex",
+    "set",
+    "unordered-queue",
+    "fifo-queue",
+    "multi-register",
+];
+pub const TXN_MODELS: &[&str] = &["list-append", "rw-register"];
+
+#[derive(Args, Debug)]
+#[command(after_long_help = "\
+Exit codes: 0 valid, 1 invalid, 2 unknown (a budget ran out; never reported as valid),
+64 bad arguments or input. With several files the worst verdict wins.
+
+Examples:
+  faultline check history.jsonl
+  faultline check --model cas-register --initial 0 history.edn
+  faultline check --model list-append --consistency-models snapshot-isolation h.edn
+  faultline check --json --html why.html c10-bad.txt")]
+pub struct CheckArgs {
+    /// Consistency model to check against; inferred from the operations when
+    /// omitted. Linearizability: register, cas-register, kv, mutex, set,
+    /// unordered-queue, fifo-queue, multi-register. Transactions (Elle-style):
+    /// list-append, rw-register
+    #[arg(long, short, value_name = "MODEL")]
+    pub model: Option<String>,
+
+    /// The model's initial state as JSON, e.g. `0` or `{"x":0,"y":0}`.
+    /// Default: registers start absent (distinct from every value), sets and
+    /// queues empty, the mutex unlocked
+    #[arg(long, value_name = "JSON")]
+    pub initial: Option<String>,
+
+    /// History format: auto, jsonl, edn, porcupine-etcd, porcupine-kv
+    #[arg(long, short, default_value = "auto", value_name = "FORMAT")]
+    pub format: String,
+
+    /// Seconds the search may take per file before it answers `unknown`
+    #[arg(long, value_name = "SECONDS")]
+    pub time_limit: Option<String>,
+
+    /// Memory the linearizability search may use, in MiB, before it answers
+    /// `unknown` for the key it is on
+    #[arg(long, default_value_t = 1024, value_name = "MIB")]
+    pub memory_limit: usize,
+
+    /// How an `ok` read of null is judged: `absent` (the key did not exist;
+    /// Porcupine and faultline's own recorder) or `unknown` (constrains
+    /// nothing; Knossos). Default: unknown for EDN, absent otherwise
+    #[arg(long, value_name = "absent|unknown")]
+    pub nil_reads: Option<String>,
+
+    /// Check the whole history as one object instead of splitting it by key
+    /// (P-compositionality); mostly for measuring what splitting buys
+    #[arg(long)]
+    pub no_split: bool,
+
+    /// For list-append and rw-register: the models to check, comma-separated
+    /// (e.g. serializable,snapshot-isolation). Default strict-serializable
+    #[arg(long, value_delimiter = ',', value_name = "MODELS")]
+    pub consistency_models: Vec<String>,
+
+    /// For rw-register: assume each key is linearizable, so the realtime
+    /// order of writes to a key orders its versions (Elle's linearizable-keys?)
+    #[arg(long)]
+    pub linearizable_keys: bool,
+
+    /// Print one JSON object per file per line instead of text
+    #[arg(long)]
+    pub json: bool,
+
+    /// Write an HTML explanation (a timeline of each failing key, or the
+    /// anomaly cycles) to this file; it opens with no server
+    #[arg(long, value_name = "OUT")]
+    pub html: Option<PathBuf>,
+
+    /// History files to check
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// Validated options shared by every file.
+struct Plan {
+    model: Option<String>,
+    initial: Option<serde_json::Value>,
+    format: Option<Format>,
+    time_limit: Option<Duration>,
+}
+
+fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
+    if let Some(m) = &args.model {
+        if !LIN_MODELS.contains(&m.as_str()) && !TXN_MODELS.contains(&m.as_str()) {
+            return Err(usage(format!(
+                "unknown --model `{m}`; expected one of {}, {}",
+                LIN_MODELS.join(", "),
+                TXN_MODELS.join(", ")
+            )));
+        }
+    }
+    let initial = match &args.initial {
+        None => None,
+        Some(s) => Some(
+            serde_json::from_str(s)
+                .map_err(|e| usage(format!("--initial `{s}` is not JSON: {e}")))?,
+        ),
+    };
+    let format = if args.format == "auto" {
+        None
+    } else {
+        Some(args.format.parse::<Format>().map_err(|_| {
+            usage(format!(
+                "unknown --format `{}`; expected auto, jsonl, edn, porcupine-etcd or porcupine-kv",
+                args.format
+            ))
+        })?)
+    };
+    let time_limit = match &args.time_limit {
+        None => None,
+        Some(s) => {
+            let secs: f64 = s
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite() && *v > 0.0)
+                .ok_or_else(|| {
+                    usage(format!(
+                        "--time-limit `{s}` is not a positive number of seconds"
+                    ))
+                })?;
+            Some(Duration::from_secs_f64(secs))
+        }
+    };
+    Ok(Plan {
+        model: args.model.clone(),
+        initial,
+        format,
+        time_limit,
+    })
+}
+
+pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let plan = plan(&args)?;
+    let mut worst = Verdict::Valid;
+    let mut html_sections = Vec::new();
+    for file in &args.files {
+        let outcome = check_file(file, &args, &plan)?;
+        worst = worst.worst(outcome.verdict);
+        if args.json {
+            println!("{}", outcome.json);
+        } else {
+            print!("{}", outcome.text);
+        }
+        html_sections.extend(outcome.html);
+    }
+    if let Some(out) = &args.html {
+        let title = if args.files.len() == 1 {
+            format!("faultline check {}", args.files[0].display())
+        } else {
+            format!("faultline check ({} files)", args.files.len())
+        };
+        let page = faultline_results::timeline::render_html(&title, &html_sections);
+        std::fs::write(out, page).with_context(|| format!("writing {}", out.display()))?;
+        if !args.json {
+            println!("explanation written to {}", out.display());
+        }
+    }
+    Ok(ExitCode::from(worst.exit_code()))
+}
+
+struct FileOutcome {
+    verdict: Verdict,
+    json: serde_json::Value,
+    text: String,
+    html: Vec<faultline_results::timeline::Timeline>,
+}
+
+/// Reads one history; `None` as the format means an empty file.
+fn read_history(file: &Path, plan: &Plan) -> anyhow::Result<(History, Option<Format>)> {
+    let name = file.display().to_string();
+    format::parse_file_detected(file, plan.format).map_err(|e| usage(e.in_file(name).to_string()))
+}
+
+fn check_file(file: &Path, args: &CheckArgs, plan: &Plan) -> anyhow::Result<FileOutcome> {
+    let (history, fmt) = read_history(file, plan)?;
+    let name = file.display().to_string();
+    let paired = format::check_pairs(&history, Some(&name)).map_err(|e| usage(e.to_string()))?;
+    let model = match &plan.model {
+        Some(m) => m.clone(),
+        None => infer_model(fmt, &paired.operations).to_string(),
+    };
+    if TXN_MODELS.contains(&model.as_str()) {
+        check_txn(file, args, plan, &history, &model)
+    } else {
+        check_lin(file, args, plan, &history, &paired.operations, fmt, &model)
+    }
+}
+
+/// Picks the model a history's operations imply, as a person would: Porcupine
+/// etcd logs are a cas register, Porcupine kv files a kv store; otherwise the
+/// operation names decide.
+pub fn infer_model(fmt: Option<Format>, ops: &[Operation]) -> &'static str {
+    match fmt {
+        Some(Format::PorcupineEtcd) => return "cas-register",
+        Some(Format::PorcupineKv) => return "kv",
+        _ => {}
+    }
+    let has = |name: &str| ops.iter().any(|o| o.f == name);
+    if has("txn") {
+        let micro = ops
+            .iter()
+            .filter(|o| o.f == "txn")
+            .flat_map(|o| o.value.as_array().into_iter().flatten())
+            .filter_map(|m| m.get(0).and_then(|f| f.as_str()));
+        let mut seen_rw = false;
+        for f in micro {
+            match f {
+                "append" => return "list-append",
+                "w" | "r" => seen_rw = true,
+                _ => {}
+            }
+        }
+        return if seen_rw {
+            "rw-register"
+        } else {
+            "multi-register"
+        };
+    }
+    if has("acquire") || has("release") {
+        "mutex"
+    } else if has("enqueue") || has("dequeue") {
+        "unordered-queue"
+    } else if has("add") {
+        "set"
+    } else if has("get") || has("put") || has("append") || ops.iter().any(|o| o.key.is_some()) {
+        "kv"
+    } else {
+        "cas-register"
+    }
+}
+
+/// Linearizability of one file's operations.
+fn check_lin(
+    file: &Path,
+    args: &CheckArgs,
+    plan: &Plan,
+    history: &History,
+    ops: &[Operation],
+    fmt: Option<Format>,
+    model: &str,
+) -> anyhow::Result<FileOutcome> {
+    use faultline_checker::linear::{self, Options};
+    use faultline_checker::model::{ModelKind, ModelSpec};
+
+    let kind = ModelKind::parse(model).ok_or_else(|| usage(format!("unknown model `{model}`")))?;
+    let mut spec = ModelSpec::new(kind);
+    // Knossos reads an ok read of nil as "value unknown"; Porcupine and our
+    // own recorder mean "the key was absent". EDN is Knossos's format.
+    spec.nil_read_is_absent = match args.nil_reads.as_deref() {
+        Some("absent") => true,
+        Some("unknown") => false,
+        Some(other) => {
+            return Err(usage(format!(
+                "unknown --nil-reads `{other}`; expected absent or unknown"
+            )));
+        }
+        None => fmt != Some(Format::Edn),
+    };
+    spec.initial = plan.initial.clone();
+    let opts = Options {
+        time_limit: plan.time_limit,
+        memory_limit_bytes: args.memory_limit.saturating_mul(1 << 20),
+        split_by_key: !args.no_split,
+        ..Options::default()
+    };
+    let name = file.display().to_string();
+    let result = linear::check(ops, Some(history), &spec, &opts)
+        .map_err(|e| usage(format!("{name}:{e}")))?;
+    let mut json = result.to_json(ops, history);
+    if let Some(obj) = json.as_object_mut() {
+        obj.insert("file".into(), serde_json::Value::from(name.clone()));
+    }
+
+    let mut text = String::new();
+    let invalid_keys = result
+        .keys
+        .values()
+        .filter(|k| k.verdict == Verdict::Invalid)
+        .count();
+    let unknown_keys = result
+        .keys
+        .values()
+        .filter(|k| k.verdict == Verdict::Unknown)
+        .count();
+    text.push_str(&format!(
+        "{name}: {} ({model}, {} ops, {} key(s){}{}; {:.1} ms)\n",
+        result.verdict,
+        result.stats.ops,
+        result.keys.len(),
+        if invalid_keys > 0 {
+            format!(", {invalid_keys} not linearizable")
+        } else {
+            String::new()
+        },
+        if unknown_keys > 0 {
+            format!(", {unknown_keys} unknown")
+        } else {
+            String::new()
+        },
+        result.stats.elapsed_ms
+    ));
+    for a in json["anomalies"].as_array().into_iter().flatten() {
+        if let Some(e) = a["explanation"].as_str() {
+            text.push_str(&format!("  {e}\n"));
+        }
+    }
+    for (key, kr) in &result.keys {
+        if kr.verdict == Verdict::Unknown {
+            let why = kr.reason.as_deref().unwrap_or("the search did not finish");
+            text.push_str(&format!("  key {key:?}: unknown: {why}\n"));
+        }
+    }
+
+    let mut html = Vec::new();
+    if args.html.is_some() {
+        for (key, kr) in &result.keys {
+            if kr.verdict == Verdict::Invalid {
+                html.push(lin_timeline(&name, model, key, kr, ops, history, &json));
+            }
+        }
+    }
+    Ok(FileOutcome {
+        verdict: result.verdict,
+        json,
+        text,
+        html,
+    })
+}
+
+/// Turns one invalid key's result into the timeline the HTML page draws.
+fn lin_timeline(
+    file: &str,
+    model: &str,
+    key: &str,
+    kr: &faultline_checker::linear::KeyResult,
+    ops: &[Operation],
+    history: &History,
+    json: &serde_json::Value,
+) -> faultline_results::timeline::Timeline {
+    use faultline_checker::Outcome;
+    use faultline_results::timeline::{Role, Timeline, TimelineOp};
+    let order: std::collections::HashMap<usize, usize> = kr
+        .longest_prefix
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| (id, i))
+        .collect();
+    let mut tl_ops = Vec::new();
+    for op in ops {
+        if op.outcome == Outcome::Fail || faultline_checker::linear::key_name(op.key.as_ref()) != key
+        {
+            continue;
+        }
+        let role = if Some(op.id) == kr.failing_op {
+            Role::Failing
+        } else if let Some(&n) = order.get(&op.id) {
+            Role::Linearized(n)
+        } else if kr.tried.contains(&op.id) {
+            Role::Tried
+        } else {
+            Role::Other
+        };
+        let line = history.events.get(op.invoke).map_or(0, |e| e.line);
+        let shown = match op.outcome {
+            Outcome::Ok if op.invoke_value.is_null() || op.invoke_value != op.value => {
+                format!("{} → {}", op.f, op.value)
+            }
+            _ => format!("{} {}", op.f, op.value),
+        };
+        let outcome = match op.outcome {
+            Outcome::Ok => "ok",
+            Outcome::Fail => "fail",
+            Outcome::Info => "unknown outcome (info)",
+        };
+        tl_ops.push(TimelineOp {
+            process: op.process.to_string(),
+            start: op.invoke as u64,
+            end: op.complete.map(|c| c as u64),
+            label: shown.clone(),
+            detail: format!("process {}: {shown}, {outcome}, line {line}", op.process),
+            role,
+        });
+    }
+    let mut explanation: Vec<String> = json["anomalies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["key"].as_str() == Some(key))
+        .filter_map(|a| a["explanation"].as_str().map(str::to_string))
+        .collect();
+    if let Some(state) = &kr.final_state {
+        explanation.push(format!(
+            "State after the {} linearized operation(s): {state}.",
+            kr.longest_prefix.len()
+        ));
+    }
+    Timeline {
+        title: format!("{file} — {model} — key {key:?} cannot be linearized"),
+        explanation,
+        ops: tl_ops,
+        figures: Vec::new(),
+    }
+}
+
+/// Transactional anomalies (Elle-style) of one file.
+fn check_txn(
+    file: &Path,
+    args: &CheckArgs,
+    plan: &Plan,
+    history: &History,
+    model: &str,
+) -> anyhow::Result<FileOutcome> {
+    use faultline_checker::txn::{self, TxnOptions, Workload};
+    let workload = if model == "list-append" {
+        Workload::ListAppend
+    } else {
+        Workload::RwRegister
+    };
+    let mut opts = TxnOptions::new(workload);
+    if !args.consistency_models.is_empty() {
+        opts.consistency_models = args.consistency_models.clone();
+    }
+    if plan.time_limit.is_some() {
+        opts.time_limit = plan.time_limit;
+    }
+    opts.linearizable_keys = args.linearizable_keys;
+    let name = file.display().to_string();
+    let result = txn::check(history, &opts).map_err(|e| usage(format!("{name}:{e}")))?;
+    let mut json = serde_json::to_value(&result)?;
+    if let Some(obj) = json.as_object_mut() {
+        obj.insert("file".into(), serde_json::Value::from(name.clone()));
+        obj.insert("model".into(), serde_json::Value::from(model));
+        obj.insert(
+            "consistency_models".into(),
+            serde_json::Value::from(opts.consistency_models.clone()),
+        );
+    }
+    let mut text = format!(
+        "{name}: {} ({model} for {}, {} txns)\n",
+        result.verdict,
+        opts.consistency_models.join(", "),
+        result.stats.txns
+    );
+    if !result.anomaly_types.is_empty() {
+        text.push_str(&format!(
+            "  anomalies: {}\n",
+            result.anomaly_types.join(", ")
+        ));
+    }
+    if !result.not.is_empty() {
+        text.push_str(&format!("  not: {}\n", result.not.join(", ")));
+    }
+    for line in result.prose().lines() {
+        text.push_str(&format!("  {line}\n"));
+    }
+    let mut html = Vec::new();
+    if args.html.is_some() {
+        for (kind, list) in &result.anomalies {
+            for e in list.iter().take(5) {
+                html.push(faultline_results::timeline::Timeline {
+                    title: format!("{name} — {kind}"),
+                    explanation: txn::explain::render(e)
+                        .lines()
+                        .map(str::to_string)
+                        .collect(),
+                    ops: Vec::new(),
+                    figures: txn::svg::render_cycle(e).into_iter().collect(),
+                });
+            }
+        }
+    }
+    Ok(FileOutcome {
+        verdict: result.verdict,
+        json,
+        text,
+        html,
+    })
+}
