@@ -53,8 +53,18 @@ fn sequential(ops: &[Op]) -> History {
 
 fn types(h: &History, opts: &TxnOptions) -> (Verdict, Vec<String>) {
     let r = txn::check(h, opts).expect("checkable");
-    // Every result must render and serialize.
+    // Every result must render and serialize, and every data step of a
+    // cycle must name its key.
     assert!(!r.prose().is_empty());
+    for e in r.anomalies.values().flatten() {
+        if let txn::Explanation::Cycle { steps, .. } = e {
+            for s in steps {
+                let data = matches!(s.kind.as_str(), "ww" | "wr" | "rw");
+                assert!(!data || s.key.is_some(), "unexplained step {s:?}");
+            }
+            assert!(txn::svg::render_cycle(e).is_some());
+        }
+    }
     serde_json::to_string(&r).expect("serializes");
     (r.verdict, r.anomaly_types)
 }

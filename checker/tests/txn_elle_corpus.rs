@@ -85,3 +85,21 @@ fn huge_scc() {
             || r.anomaly_types.iter().any(|t| t.ends_with("-realtime"))
     );
 }
+
+#[test]
+#[ignore = "prints a sample result; run with --ignored --nocapture"]
+fn show_sample() {
+    let Some(h) = history("si-without-g-single.edn") else {
+        return;
+    };
+    let opts =
+        TxnOptions::new(Workload::ListAppend).models(&["snapshot-isolation", "repeatable-read"]);
+    let r = txn::check(&h, &opts).unwrap();
+    println!("{}", r.prose());
+    println!("{}", serde_json::to_string_pretty(&r).unwrap());
+    for e in r.anomalies.values().flatten() {
+        if let Some(svg) = faultline_checker::txn::svg::render_cycle(e) {
+            println!("{svg}");
+        }
+    }
+}

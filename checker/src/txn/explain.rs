@@ -152,11 +152,16 @@ fn describe_step(s: &Step, workload: Workload) -> String {
             val(&s.value)
         ),
         EdgeKind::Rw => match workload {
-            Workload::ListAppend => format!(
-                "{a} read key {key} without {b}'s append of {} (its last element was {}), so {a} < {b} (rw)",
-                val(&s.value),
-                val(&s.other)
-            ),
+            Workload::ListAppend => {
+                let seen = match &s.other {
+                    None | Some(Value::Null) => "an empty list".to_string(),
+                    Some(v) => format!("a list ending in {v}"),
+                };
+                format!(
+                    "{a} read key {key} without {b}'s append of {} (it saw {seen}), so {a} < {b} (rw)",
+                    val(&s.value)
+                )
+            }
             Workload::RwRegister => format!(
                 "{a} read key {key} = {}, which {b}'s write of {} overwrote, so {a} < {b} (rw)",
                 val(&s.other),

@@ -30,6 +30,15 @@ impl Analysis {
         self.writer.get(&(key, v)).copied()
     }
 
+    /// An append of `key` by `t` that is not in the key's observed order.
+    fn unread_append(&self, p: &Prepared, t: u32, key: u32) -> Option<u32> {
+        let ord = self.order_of(p, key);
+        p.mops_of(t)
+            .iter()
+            .find(|m| m.f == MopF::Append && m.key == key && !ord.contains(&m.val))
+            .map(|m| m.val)
+    }
+
     /// Key and values behind edge `a → b` of `kind`.
     pub fn explain(
         &self,
@@ -38,52 +47,57 @@ impl Analysis {
         b: u32,
         kind: EdgeKind,
     ) -> (Option<Value>, Option<Value>, Option<Value>) {
-        let none = (None, None, None);
+        let kv =
+            |k: u32, v: u32, o: Option<Value>| (Some(p.keys.value(k)), Some(p.vals.value(v)), o);
         match kind {
             EdgeKind::Ww => {
                 for m in p.mops_of(a).iter().filter(|m| m.f == MopF::Append) {
                     let ord = self.order_of(p, m.key);
-                    if let Some(i) = ord.iter().position(|&x| x == m.val)
-                        && let Some(&y) = ord.get(i + 1)
+                    let Some(i) = ord.iter().position(|&x| x == m.val) else {
+                        continue;
+                    };
+                    if let Some(&y) = ord.get(i + 1)
                         && self.writer_of(m.key, y) == Some(b)
                     {
-                        return (
-                            Some(p.keys.value(m.key)),
-                            Some(p.vals.value(m.val)),
-                            Some(p.vals.value(y)),
-                        );
+                        return kv(m.key, m.val, Some(p.vals.value(y)));
+                    }
+                    // b's append that no read observed follows the last observed one.
+                    if i + 1 == ord.len()
+                        && let Some(y) = self.unread_append(p, b, m.key)
+                    {
+                        return kv(m.key, m.val, Some(p.vals.value(y)));
                     }
                 }
-                none
             }
             EdgeKind::Wr => {
                 for m in ext_reads(p, b) {
                     if let Some(&last) = p.list(m).last()
                         && self.writer_of(m.key, last) == Some(a)
                     {
-                        return (Some(p.keys.value(m.key)), Some(p.vals.value(last)), None);
+                        return kv(m.key, last, None);
                     }
                 }
-                none
             }
             EdgeKind::Rw => {
                 for m in ext_reads(p, a) {
                     let l = p.list(m);
-                    if let Some(&next) = self.order_of(p, m.key).get(l.len())
+                    let last = l.last().map_or(Value::Null, |&x| p.vals.value(x));
+                    let ord = self.order_of(p, m.key);
+                    if let Some(&next) = ord.get(l.len())
                         && self.writer_of(m.key, next) == Some(b)
                     {
-                        let last = l.last().map_or(Value::Null, |&x| p.vals.value(x));
-                        return (
-                            Some(p.keys.value(m.key)),
-                            Some(p.vals.value(next)),
-                            Some(last),
-                        );
+                        return kv(m.key, next, Some(last));
+                    }
+                    if l.len() == ord.len()
+                        && let Some(y) = self.unread_append(p, b, m.key)
+                    {
+                        return kv(m.key, y, Some(last));
                     }
                 }
-                none
             }
-            _ => none,
+            _ => {}
         }
+        (None, None, None)
     }
 }
 
