@@ -104,14 +104,15 @@ struct Plan {
 }
 
 fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
-    if let Some(m) = &args.model {
-        if !LIN_MODELS.contains(&m.as_str()) && !TXN_MODELS.contains(&m.as_str()) {
-            return Err(usage(format!(
-                "unknown --model `{m}`; expected one of {}, {}",
-                LIN_MODELS.join(", "),
-                TXN_MODELS.join(", ")
-            )));
-        }
+    if let Some(m) = &args.model
+        && !LIN_MODELS.contains(&m.as_str())
+        && !TXN_MODELS.contains(&m.as_str())
+    {
+        return Err(usage(format!(
+            "unknown --model `{m}`; expected one of {}, {}",
+            LIN_MODELS.join(", "),
+            TXN_MODELS.join(", ")
+        )));
     }
     let initial = match &args.initial {
         None => None,
