@@ -104,14 +104,15 @@ struct Plan {
 }
 
 fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
-    if let Some(m) = &args.model {
-        if !LIN_MODELS.contains(&m.as_str()) && !TXN_MODELS.contains(&m.as_str()) {
-            return Err(usage(format!(
-                "unknown --model `{m}`; expected one of {}, {}",
-                LIN_MODELS.join(", "),
-                TXN_MODELS.join(", ")
-            )));
-        }
+    if let Some(m) = &args.model
+        && !LIN_MODELS.contains(&m.as_str())
+        && !TXN_MODELS.contains(&m.as_str())
+    {
+        return Err(usage(format!(
+            "unknown --model `{m}`; expected one of {}, {}",
+            LIN_MODELS.join(", "),
+            TXN_MODELS.join(", ")
+        )));
     }
     let initial = match &args.initial {
         None => None,
@@ -203,10 +204,34 @@ fn check_file(file: &Path, args: &CheckArgs, plan: &Plan) -> anyhow::Result<File
         Some(m) => m.clone(),
         None => infer_model(fmt, &paired.operations).to_string(),
     };
+    if paired.operations.is_empty() {
+        return Ok(nothing_to_check(file, &model));
+    }
     if TXN_MODELS.contains(&model.as_str()) {
         check_txn(file, args, plan, &history, &model)
     } else {
         check_lin(file, args, plan, &history, &paired.operations, fmt, &model)
+    }
+}
+
+/// A history with no client operations proves nothing: `unknown`, never
+/// `valid` (a run whose cluster never started leaves such a file).
+fn nothing_to_check(file: &Path, model: &str) -> FileOutcome {
+    let name = file.display().to_string();
+    let reason = "the history has no client operations: nothing to check";
+    FileOutcome {
+        verdict: Verdict::Unknown,
+        json: serde_json::json!({
+            "file": name,
+            "valid": Verdict::Unknown.to_json(),
+            "model": model,
+            "reason": reason,
+            "keys": {},
+            "anomalies": [],
+            "stats": {"ops": 0},
+        }),
+        text: format!("{name}: unknown ({model}): {reason}\n"),
+        html: Vec::new(),
     }
 }
 
@@ -371,7 +396,8 @@ fn lin_timeline(
         .collect();
     let mut tl_ops = Vec::new();
     for op in ops {
-        if op.outcome == Outcome::Fail || faultline_checker::linear::key_name(op.key.as_ref()) != key
+        if op.outcome == Outcome::Fail
+            || faultline_checker::linear::key_name(op.key.as_ref()) != key
         {
             continue;
         }
@@ -471,10 +497,8 @@ fn check_txn(
             result.anomaly_types.join(", ")
         ));
     }
-    if !result.not.is_empty() {
-        text.push_str(&format!("  not: {}\n", result.not.join(", ")));
-    }
-    for line in result.prose().lines() {
+    // The prose repeats the verdict line; the header above already said it.
+    for line in result.prose().lines().filter(|l| !l.starts_with("valid:")) {
         text.push_str(&format!("  {line}\n"));
     }
     let mut html = Vec::new();

@@ -14,5 +14,8 @@ pub mod linear;
 pub mod model;
 pub mod verdict;
 
+pub use format::{Format, InputError};
 pub use history::{Event, EventType, History, Operation, Outcome, Process, Value};
 pub use verdict::Verdict;
+pub mod consistency;
+pub mod txn;

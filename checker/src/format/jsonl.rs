@@ -29,24 +29,56 @@ struct Line<'a> {
 }
 
 /// Parses a whole JSONL history.
-pub fn parse<R: BufRead>(mut r: R) -> Result<History, InputError> {
-    let mut events = Vec::new();
-    let mut buf = Vec::with_capacity(256);
-    let mut line_no = 0;
-    loop {
-        buf.clear();
-        let n = r
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| InputError::io(line_no + 1, &e))?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
-        if let Some(ev) = parse_line(&buf, line_no)? {
-            events.push(ev);
-        }
-    }
+pub fn parse<R: BufRead>(r: R) -> Result<History, InputError> {
+    let events = events(r).collect::<Result<Vec<_>, _>>()?;
     Ok(History { events })
+}
+
+/// Streams the events of a JSONL history, one line at a time; stops after
+/// the first error.
+pub fn events<R: BufRead>(r: R) -> Events<R> {
+    Events {
+        r,
+        buf: Vec::with_capacity(256),
+        line: 0,
+        failed: false,
+    }
+}
+
+/// Iterator over the events of a JSONL history.
+pub struct Events<R> {
+    r: R,
+    /// The current line's bytes, reused across lines.
+    buf: Vec<u8>,
+    line: usize,
+    failed: bool,
+}
+
+impl<R: BufRead> Iterator for Events<R> {
+    type Item = Result<Event, InputError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.failed {
+            self.buf.clear();
+            let r = match self.r.read_until(b'\n', &mut self.buf) {
+                Ok(0) => return None,
+                Ok(_) => {
+                    self.line += 1;
+                    parse_line(&self.buf, self.line)
+                }
+                Err(e) => Err(InputError::io(self.line + 1, &e)),
+            };
+            match r {
+                Ok(None) => {}
+                Ok(Some(ev)) => return Some(Ok(ev)),
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
+    }
 }
 
 /// Parses one line (with or without its `\n`); `None` for a blank line.

@@ -1,0 +1,464 @@
+//! Cycle search. Anomalies are specs for one search (after Elle's
+//! `base-cycle-anomaly-specs`): which edge kinds a cycle may use and what it
+//! must contain. `-process` / `-realtime` variants are derived from the base
+//! specs by also allowing that kind and requiring at least one such edge
+//! (Elle's `cycle-anomaly-spec-variant`).
+//!
+//! The search is a breadth-first search from each vertex of a component over
+//! (vertex, state) pairs, where the state is what the spec needs to know
+//! about the path so far (how many rw edges, whether the last was rw, …),
+//! so the first cycle found through a vertex is a shortest one that matches.
+
+use super::explain::{EdgeKind, Explanation, Step};
+use super::graph::{ALL, DATA, Graph, PROCESS, REALTIME, RW, WR, WW, tarjan};
+use super::{Analysis, Found, Prepared, Workload, add};
+use crate::consistency;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Base {
+    /// Write cycles: ww only.
+    G0,
+    /// Circular information flow: ww and wr, at least one wr.
+    G1c,
+    /// Exactly one rw (anti-dependency) edge.
+    GSingle,
+    /// At least two rw edges, no two adjacent.
+    GNonadjacent,
+    /// At least two rw edges, some two adjacent (item anti-dependency cycle).
+    G2Item,
+}
+
+/// A cycle anomaly as a search spec.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    pub name: String,
+    pub base: Base,
+    /// Edge kinds the cycle may use.
+    pub allowed: u8,
+    /// 0, or `PROCESS` / `REALTIME`: at least one edge must be of that kind
+    /// (and not explainable by a data dependency).
+    pub variant: u8,
+}
+
+/// The base specs, most severe first.
+pub fn base_specs() -> Vec<Spec> {
+    let s = |name: &str, base, allowed| Spec {
+        name: name.into(),
+        base,
+        allowed,
+        variant: 0,
+    };
+    vec![
+        s("G0", Base::G0, WW),
+        s("G1c", Base::G1c, WW | WR),
+        s("G-single", Base::GSingle, WW | WR | RW),
+        s("G-nonadjacent", Base::GNonadjacent, WW | WR | RW),
+        s("G2-item", Base::G2Item, WW | WR | RW),
+    ]
+}
+
+/// The `-process` or `-realtime` variant of a spec.
+pub fn variant(spec: &Spec, kind: u8) -> Spec {
+    let suffix = if kind == PROCESS {
+        "process"
+    } else {
+        "realtime"
+    };
+    Spec {
+        name: format!("{}-{suffix}", spec.name),
+        base: spec.base,
+        allowed: spec.allowed | kind,
+        variant: kind,
+    }
+}
+
+/// Every cycle spec: bases, then process variants, then realtime variants.
+pub fn all_specs() -> Vec<Spec> {
+    let base = base_specs();
+    let mut out = base.clone();
+    out.extend(base.iter().map(|s| variant(s, PROCESS)));
+    out.extend(base.iter().map(|s| variant(s, REALTIME)));
+    out
+}
+
+// Path state bits.
+const RWC: u8 = 3; // rw count, saturating at 2
+const LAST_RW: u8 = 4;
+const FIRST_RW: u8 = 8;
+const ADJ: u8 = 16;
+const HAS_WR: u8 = 32;
+const HAS_VAR: u8 = 64;
+const STARTED: u8 = 128;
+const NSTATES: usize = 256;
+
+impl Spec {
+    fn step(&self, st: u8, kind: u8) -> Option<u8> {
+        let mut s = st | STARTED;
+        if kind == RW {
+            let rwc = st & RWC;
+            match self.base {
+                Base::G0 | Base::G1c => return None,
+                Base::GSingle if rwc >= 1 => return None,
+                Base::GNonadjacent if st & LAST_RW != 0 => return None,
+                _ => {}
+            }
+            if st & LAST_RW != 0 {
+                s |= ADJ;
+            }
+            if st & STARTED == 0 {
+                s |= FIRST_RW;
+            }
+            s = (s & !RWC) | (rwc + 1).min(2) | LAST_RW;
+        } else {
+            s &= !LAST_RW;
+        }
+        if kind == WR {
+            s |= HAS_WR;
+        }
+        if kind == self.variant {
+            s |= HAS_VAR;
+        }
+        Some(s)
+    }
+
+    fn accepts(&self, s: u8) -> bool {
+        if self.variant != 0 && s & HAS_VAR == 0 {
+            return false;
+        }
+        let rwc = s & RWC;
+        let wrap = s & LAST_RW != 0 && s & FIRST_RW != 0;
+        match self.base {
+            Base::G0 => true,
+            Base::G1c => s & HAS_WR != 0,
+            Base::GSingle => rwc == 1,
+            Base::GNonadjacent => rwc >= 2 && !wrap,
+            Base::G2Item => rwc >= 2 && (s & ADJ != 0 || wrap),
+        }
+    }
+}
+
+enum Outcome {
+    Found(Vec<(u32, u32, u8)>),
+    NotFound,
+    Timeout,
+}
+
+/// Shortest cycle matching `spec` in `g` (whose kinds are already narrowed to
+/// `spec.allowed`), by BFS over (vertex, state) from each start vertex.
+fn find(g: &Graph, spec: &Spec, deadline: Option<Instant>) -> Outcome {
+    let n = g.vertex_count();
+    let mut stamp = vec![0u32; n * NSTATES];
+    let mut parent = vec![0u32; n * NSTATES];
+    let mut pkind = vec![0u8; n * NSTATES];
+    let mut queue: Vec<u32> = Vec::new();
+    let mut best: Option<Vec<(u32, u32, u8)>> = None;
+    let mut pops = 0u64;
+    let exhaustive = n <= 64;
+    for s in 0..n as u32 {
+        let gen_ = s + 1;
+        queue.clear();
+        queue.push(s * NSTATES as u32);
+        stamp[s as usize * NSTATES] = gen_;
+        let mut head = 0;
+        'bfs: while head < queue.len() {
+            let cur = queue[head];
+            head += 1;
+            pops += 1;
+            // Check the clock on the first pop and every 4096 after.
+            if pops & 4095 == 1
+                && let Some(d) = deadline
+                && Instant::now() >= d
+            {
+                return match best {
+                    Some(c) => Outcome::Found(c),
+                    None => Outcome::Timeout,
+                };
+            }
+            let (v, st) = (cur / NSTATES as u32, (cur % NSTATES as u32) as u8);
+            for (w, kinds) in g.out(v) {
+                // Prefer data explanations: a process/realtime edge counts
+                // only where no data dependency explains the pair.
+                let opts = if kinds & DATA != 0 {
+                    kinds & DATA
+                } else {
+                    kinds
+                };
+                for bit in [WW, WR, RW, PROCESS, REALTIME] {
+                    if opts & bit == 0 {
+                        continue;
+                    }
+                    let Some(st2) = spec.step(st, bit) else {
+                        continue;
+                    };
+                    if w == s {
+                        if spec.accepts(st2) {
+                            let mut path = vec![(v, w, bit)];
+                            let mut c = cur;
+                            while c != s * NSTATES as u32 {
+                                let p = parent[c as usize];
+                                path.push((
+                                    p / NSTATES as u32,
+                                    c / NSTATES as u32,
+                                    pkind[c as usize],
+                                ));
+                                c = p;
+                            }
+                            path.reverse();
+                            if best.as_ref().is_none_or(|b| path.len() < b.len()) {
+                                best = Some(path);
+                            }
+                            break 'bfs;
+                        }
+                        continue;
+                    }
+                    let idx = w as usize * NSTATES + st2 as usize;
+                    if stamp[idx] != gen_ {
+                        stamp[idx] = gen_;
+                        parent[idx] = cur;
+                        pkind[idx] = bit;
+                        queue.push(idx as u32);
+                    }
+                }
+            }
+        }
+        if best.is_some() && !exhaustive {
+            break;
+        }
+    }
+    match best {
+        Some(c) => Outcome::Found(c),
+        None => Outcome::NotFound,
+    }
+}
+
+/// Turns a cycle of global transaction ids into an explanation.
+fn explain_cycle(p: &Prepared, a: &Analysis, name: &str, cycle: &[(u32, u32, u8)]) -> Explanation {
+    let txns: Vec<u32> = cycle.iter().map(|e| e.0).collect();
+    let pos = |t: u32| txns.iter().position(|&x| x == t).unwrap_or(0);
+    let steps = cycle
+        .iter()
+        .map(|&(x, y, bit)| {
+            let kind = EdgeKind::from_bit(bit);
+            let (key, value, other) = match a {
+                Analysis::ListAppend(la) => la.explain(p, x, y, kind),
+                Analysis::RwRegister(rw) => rw.explain(p, x, y, kind),
+            };
+            Step {
+                from: pos(x),
+                to: pos(y),
+                kind,
+                key,
+                value,
+                other,
+            }
+        })
+        .collect();
+    Explanation::Cycle {
+        r#type: name.to_string(),
+        workload: match a {
+            Analysis::ListAppend(_) => Workload::ListAppend,
+            Analysis::RwRegister(_) => Workload::RwRegister,
+        },
+        txns: txns.iter().map(|&t| p.txn_ref(t)).collect(),
+        steps,
+    }
+}
+
+/// Cycle-existence checks, used as a fallback when a search timed out
+/// (Elle's `cycle-exists-specs`): model, anomaly type, subgraph, and whether
+/// the subgraph is extended by one rw hop (the SI family).
+const CYCLE_EXISTS: &[(&str, &str, u8, bool)] = &[
+    ("read-uncommitted", "PL-1-cycle-exists", WW, false),
+    ("read-committed", "PL-2-cycle-exists", WW | WR, false),
+    ("snapshot-isolation", "PL-SI-cycle-exists", WW | WR, true),
+    ("serializable", "PL-3-cycle-exists", DATA, false),
+    (
+        "strong-session-read-uncommitted",
+        "strong-session-PL-1-cycle-exists",
+        WW | PROCESS,
+        false,
+    ),
+    (
+        "strong-session-read-committed",
+        "strong-session-PL-2-cycle-exists",
+        WW | WR | PROCESS,
+        false,
+    ),
+    (
+        "strong-session-snapshot-isolation",
+        "strong-session-snapshot-isolation-cycle-exists",
+        WW | WR | PROCESS,
+        true,
+    ),
+    (
+        "strong-session-serializable",
+        "strong-session-serializable-cycle-exists",
+        DATA | PROCESS,
+        false,
+    ),
+    (
+        "strong-read-uncommitted",
+        "strong-PL-1-cycle-exists",
+        WW | REALTIME,
+        false,
+    ),
+    (
+        "strong-read-committed",
+        "strong-PL-2-cycle-exists",
+        WW | WR | REALTIME,
+        false,
+    ),
+    (
+        "strong-snapshot-isolation",
+        "strong-snapshot-isolation-cycle-exists",
+        WW | WR | REALTIME,
+        true,
+    ),
+    (
+        "strict-serializable",
+        "PL-SS-cycle-exists",
+        DATA | REALTIME,
+        false,
+    ),
+];
+
+/// Size of the smallest cyclic component of `g` restricted to `mask`; with
+/// `extend`, of `mask` extended by single rw hops (a cycle in which every rw
+/// edge follows a `mask` edge), via the product graph (vertex, last-was-rw).
+fn cycle_exists(g: &Graph, mask: u8, extend: bool) -> Option<usize> {
+    let n = g.vertex_count();
+    let (offsets, targets) = if !extend {
+        let mut offsets = vec![0usize];
+        let mut targets = Vec::new();
+        for v in 0..n as u32 {
+            targets.extend(g.out(v).filter(|&(_, k)| k & mask != 0).map(|(w, _)| w));
+            offsets.push(targets.len());
+        }
+        (offsets, targets)
+    } else {
+        let mut offsets = vec![0usize];
+        let mut targets = Vec::new();
+        for v in 0..2 * n as u32 {
+            let after_rw = v % 2 == 1;
+            for (w, k) in g.out(v / 2) {
+                if k & mask != 0 {
+                    targets.push(2 * w);
+                }
+                if k & RW != 0 && !after_rw {
+                    targets.push(2 * w + 1);
+                }
+            }
+            offsets.push(targets.len());
+        }
+        (offsets, targets)
+    };
+    let sccs = tarjan(&offsets, &targets);
+    sccs.iter()
+        .map(|c| {
+            let mut vs: Vec<u32> = c.iter().map(|&x| if extend { x / 2 } else { x }).collect();
+            vs.dedup();
+            vs.len()
+        })
+        .min()
+}
+
+/// Searches each component for each prohibited cycle anomaly, recording one
+/// cycle per (component, anomaly), or a `cycle-search-timeout`.
+pub fn search(
+    p: &Prepared,
+    analysis: &Analysis,
+    g: &Graph,
+    sccs: &[Vec<u32>],
+    prohibited: &BTreeSet<String>,
+    time_limit: Option<Duration>,
+    found: &mut Found,
+) {
+    let specs: Vec<Spec> = all_specs()
+        .into_iter()
+        .filter(|s| prohibited.contains(&s.name))
+        .collect();
+    let mut local = vec![u32::MAX; g.vertex_count()];
+    let mut timed_out: Vec<&Vec<u32>> = Vec::new();
+    for scc in sccs {
+        let mut found_here: Vec<String> = Vec::new();
+        let mut timeout = false;
+        for spec in &specs {
+            let deadline = time_limit.map(|d| Instant::now() + d);
+            let sub = g.induced(scc, spec.allowed, &mut local);
+            let mut sub_local = vec![u32::MAX; sub.vertex_count()];
+            for comp in sub.sccs() {
+                let h = sub.induced(&comp, ALL, &mut sub_local);
+                match find(&h, spec, deadline) {
+                    Outcome::Found(c) => {
+                        let global: Vec<(u32, u32, u8)> = c
+                            .iter()
+                            .map(|&(x, y, k)| {
+                                (
+                                    scc[comp[x as usize] as usize],
+                                    scc[comp[y as usize] as usize],
+                                    k,
+                                )
+                            })
+                            .collect();
+                        add(
+                            found,
+                            &spec.name,
+                            explain_cycle(p, analysis, &spec.name, &global),
+                        );
+                        found_here.push(spec.name.clone());
+                        break;
+                    }
+                    Outcome::NotFound => {}
+                    Outcome::Timeout => {
+                        add(
+                            found,
+                            "cycle-search-timeout",
+                            Explanation::CycleSearchTimeout {
+                                anomaly_spec_type: spec.name.clone(),
+                                does_not_contain: found_here.clone(),
+                                scc_size: scc.len(),
+                            },
+                        );
+                        timeout = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if timeout {
+            timed_out.push(scc);
+        }
+    }
+    if timed_out.is_empty() {
+        return;
+    }
+    // Fallback: prove cycles exist where the search gave up, for models the
+    // specific anomalies found do not already rule out.
+    let other: Vec<&str> = found
+        .keys()
+        .map(String::as_str)
+        .filter(|k| *k != "cycle-search-timeout")
+        .collect();
+    let mut ruled_out = consistency::anomalies_to_impossible_models(&other);
+    for scc in timed_out {
+        let sub = g.induced(scc, ALL, &mut local);
+        for &(model, kind, mask, extend) in CYCLE_EXISTS {
+            if ruled_out.contains(model) || !prohibited.contains(kind) {
+                continue;
+            }
+            if let Some(size) = cycle_exists(&sub, mask, extend) {
+                add(
+                    found,
+                    kind,
+                    Explanation::CycleExists {
+                        model: model.to_string(),
+                        scc_size: size,
+                    },
+                );
+                ruled_out.extend(consistency::anomalies_to_impossible_models(&[kind]));
+            }
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! Explanations are data: every anomaly is a value naming the transactions,
+//! keys and values involved. Prose (and SVG, in [`super::svg`]) is rendered
+//! from that data afterwards and never decides anything.
+
+use super::{TxnResult, Workload};
+use crate::history::Outcome;
+use serde::Serialize;
+use serde_json::Value;
+use std::fmt::Write;
+
+/// A transaction as shown in an explanation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TxnRef {
+    /// Index of the transaction (in invocation order).
+    pub op: usize,
+    /// The `index` of its completion (or invocation) event, when recorded.
+    pub index: Option<u64>,
+    /// Source line of that event.
+    pub line: usize,
+    pub process: Value,
+    pub outcome: Outcome,
+    /// Its micro-operations as completed.
+    pub value: Value,
+}
+
+/// A dependency between two transactions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EdgeKind {
+    Ww,
+    Wr,
+    Rw,
+    Process,
+    Realtime,
+}
+
+impl EdgeKind {
+    pub fn from_bit(bit: u8) -> EdgeKind {
+        use super::graph::*;
+        match bit {
+            WW => EdgeKind::Ww,
+            WR => EdgeKind::Wr,
+            RW => EdgeKind::Rw,
+            PROCESS => EdgeKind::Process,
+            _ => EdgeKind::Realtime,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EdgeKind::Ww => "ww",
+            EdgeKind::Wr => "wr",
+            EdgeKind::Rw => "rw",
+            EdgeKind::Process => "process",
+            EdgeKind::Realtime => "realtime",
+        }
+    }
+}
+
+/// One edge of a cycle: `from < to` because of `kind` on `key`.
+///
+/// - ww: `from` wrote `value`, `to` wrote `other` right after it.
+/// - wr: `to` observed `from`'s write of `value`.
+/// - rw: `from` read `key` and saw `other` (list-append: the last element,
+///   or nil), missing `to`'s later write of `value`.
+/// - process / realtime: no key.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Step {
+    /// Positions in the cycle's `txns` (T1 is 0).
+    pub from: usize,
+    pub to: usize,
+    pub kind: EdgeKind,
+    pub key: Option<Value>,
+    pub value: Option<Value>,
+    pub other: Option<Value>,
+}
+
+/// One anomaly, as data.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+// Explanations are few (one per anomaly found); boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
+pub enum Explanation {
+    /// A dependency cycle: `txns[i] < txns[i+1]`, and the last before the first.
+    Cycle {
+        r#type: String,
+        workload: Workload,
+        txns: Vec<TxnRef>,
+        steps: Vec<Step>,
+    },
+    /// An anomaly visible in one transaction's reads (G1a, G1b, internal,
+    /// future-read, duplicate-elements, dirty-update).
+    Op {
+        op: TxnRef,
+        key: Value,
+        /// What was read.
+        value: Value,
+        /// What should have been read, when known (internal).
+        expected: Option<Value>,
+        /// The transaction whose write was read, when it matters (G1a, G1b).
+        writer: Option<TxnRef>,
+        message: String,
+    },
+    /// Two reads of one key that no single version order can produce.
+    IncompatibleOrder { key: Value, values: Vec<Value> },
+    /// Transactions that read the same version of a key and each wrote it.
+    LostUpdate {
+        key: Value,
+        value: Value,
+        txns: Vec<TxnRef>,
+    },
+    /// A version-order source that would order a key's versions cyclically;
+    /// its edges for that key were dropped.
+    CyclicVersions {
+        key: Value,
+        source: String,
+        cycle: Vec<Value>,
+    },
+    /// The cycle search ran out of budget on a component.
+    CycleSearchTimeout {
+        anomaly_spec_type: String,
+        does_not_contain: Vec<String>,
+        scc_size: usize,
+    },
+    /// A cycle that some model forbids exists in a component, though no
+    /// specific cycle was found within the budget.
+    CycleExists { model: String, scc_size: usize },
+    /// Nothing to check: no dependencies between transactions.
+    EmptyGraph,
+}
+
+fn val(v: &Option<Value>) -> String {
+    v.as_ref()
+        .map_or_else(|| "nil".to_string(), Value::to_string)
+}
+
+fn describe_step(s: &Step, workload: Workload) -> String {
+    let (a, b) = (format!("T{}", s.from + 1), format!("T{}", s.to + 1));
+    let key = val(&s.key);
+    let (wrote, verb) = match workload {
+        Workload::ListAppend => ("appended", "append"),
+        Workload::RwRegister => ("wrote", "write"),
+    };
+    match s.kind {
+        EdgeKind::Ww => format!(
+            "{a} {wrote} {} to key {key} and {b} {wrote} {} after it, so {a} < {b} (ww)",
+            val(&s.value),
+            val(&s.other)
+        ),
+        EdgeKind::Wr => format!(
+            "{b} observed {a}'s {verb} of {} to key {key}, so {a} < {b} (wr)",
+            val(&s.value)
+        ),
+        EdgeKind::Rw => match workload {
+            Workload::ListAppend => {
+                let seen = match &s.other {
+                    None | Some(Value::Null) => "an empty list".to_string(),
+                    Some(v) => format!("a list ending in {v}"),
+                };
+                format!(
+                    "{a} read key {key} without {b}'s append of {} (it saw {seen}), so {a} < {b} (rw)",
+                    val(&s.value)
+                )
+            }
+            Workload::RwRegister => format!(
+                "{a} read key {key} = {}, which {b}'s write of {} overwrote, so {a} < {b} (rw)",
+                val(&s.other),
+                val(&s.value)
+            ),
+        },
+        EdgeKind::Process => {
+            format!("{a} completed before {b} began on the same process, so {a} < {b} (process)")
+        }
+        EdgeKind::Realtime => {
+            format!("{a} completed before {b} was invoked, so {a} < {b} (realtime)")
+        }
+    }
+}
+
+/// Prose for one explanation, in numbered lines for cycles.
+pub fn render(e: &Explanation) -> String {
+    let mut out = String::new();
+    match e {
+        Explanation::Cycle {
+            r#type,
+            workload,
+            txns,
+            steps,
+        } => {
+            let _ = writeln!(out, "{type} cycle of {} transactions. Let:", txns.len());
+            for (i, t) in txns.iter().enumerate() {
+                let idx = t
+                    .index
+                    .map_or_else(|| format!("line {}", t.line), |x| format!("index {x}"));
+                let _ = writeln!(
+                    out,
+                    "  T{} = {} (process {}, {idx})",
+                    i + 1,
+                    t.value,
+                    t.process
+                );
+            }
+            let _ = writeln!(out, "Then:");
+            for (i, s) in steps.iter().enumerate() {
+                let last = i + 1 == steps.len();
+                let _ = writeln!(
+                    out,
+                    "  {}. {}{}{}",
+                    i + 1,
+                    if last && i > 0 { "However, " } else { "" },
+                    describe_step(s, *workload),
+                    if last { ": a contradiction!" } else { ";" }
+                );
+            }
+        }
+        Explanation::Op { op, message, .. } => {
+            let _ = writeln!(
+                out,
+                "{} (process {}, line {}): {message}",
+                op.value, op.process, op.line
+            );
+        }
+        Explanation::IncompatibleOrder { key, values } => {
+            let vs: Vec<String> = values.iter().map(Value::to_string).collect();
+            let _ = writeln!(
+                out,
+                "key {key}: reads {} cannot come from one version order",
+                vs.join(" and ")
+            );
+        }
+        Explanation::LostUpdate { key, value, txns } => {
+            let _ = writeln!(
+                out,
+                "{} transactions read key {key} = {value} and each wrote key {key}; all but one update is lost",
+                txns.len()
+            );
+        }
+        Explanation::CyclicVersions { key, source, cycle } => {
+            let vs: Vec<String> = cycle.iter().map(Value::to_string).collect();
+            let _ = writeln!(
+                out,
+                "key {key}: the {source} order would make versions cyclic ({}); it was ignored for this key",
+                vs.join(" < ")
+            );
+        }
+        Explanation::CycleSearchTimeout {
+            anomaly_spec_type,
+            scc_size,
+            ..
+        } => {
+            let _ = writeln!(
+                out,
+                "cycle search timed out looking for {anomaly_spec_type} in a component of {scc_size} transactions"
+            );
+        }
+        Explanation::CycleExists { model, scc_size } => {
+            let _ = writeln!(
+                out,
+                "a cycle forbidden by {model} exists among {scc_size} transactions"
+            );
+        }
+        Explanation::EmptyGraph => {
+            let _ = writeln!(
+                out,
+                "no dependencies between transactions: nothing to check"
+            );
+        }
+    }
+    out
+}
+
+/// Prose for a whole result: verdict, weakest violated models first, then
+/// every anomaly.
+pub fn render_result(r: &TxnResult) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "valid: {}", r.verdict);
+    if !r.not.is_empty() {
+        let _ = writeln!(out, "not: {}", r.not.join(", "));
+        let _ = writeln!(out, "also not: {}", r.also_not.join(", "));
+    }
+    for (kind, es) in &r.anomalies {
+        let _ = writeln!(out, "\n== {kind} ({})", es.len());
+        for e in es {
+            out.push_str(&render(e));
+        }
+    }
+    out
+}

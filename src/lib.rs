@@ -1,0 +1,5 @@
+//! faultline as a library: what the `faultline` binary is built from.
+//!
+//! - [`runner`]: runs a test (workers, nemesis hook, history recording).
+
+pub mod runner;

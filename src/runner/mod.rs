@@ -1,0 +1,621 @@
+//! The test runner: concurrent clients, faults, and the recorded history.
+//!
+//! [`run_test`] runs one test in phases:
+//!
+//! 1. **setup**: check the target supports the workload, heal (so no fault
+//!    from an earlier run survives), run [`Client::setup`] once, open one
+//!    client per worker (worker `i` talks to `nodes[i % nodes.len()]`);
+//! 2. **main**: `concurrency` workers invoke generated operations until
+//!    `time_limit` (or cancellation), optionally rate-limited; the
+//!    [`NemesisDriver`] alternates `start`/`heal_all` every
+//!    `nemesis_interval`;
+//! 3. **heal**: `heal_all`, always, even when cancelled;
+//! 4. **recovery**: wait `recovery` so the system can settle;
+//! 5. **final reads** for workloads that need them (set, bank, queue),
+//!    retried until one is `ok`;
+//! 6. **teardown**: close clients.
+//!
+//! Cancellation skips 4 and 5 but still heals and returns what was recorded.
+//!
+//! Every event is stamped with `index` (file order), `time` (ns since the
+//! test started, from the controller's monotonic clock), `process` and the
+//! `node` the client used, and goes to a [`HistorySink`]. A worker whose
+//! operation ends `info` (including a runner timeout) takes a fresh process
+//! id (old + concurrency) and a fresh client, as a process is single-threaded.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), faultline::runner::RunError> {
+//! use faultline::runner::{run_test, JsonlSink, RunConfig, RunControl};
+//! use faultline_targets::noop::NoopTarget;
+//! use faultline_workloads::{Workload, WorkloadOptions};
+//! use std::sync::Arc;
+//!
+//! let cfg = RunConfig::new(WorkloadOptions::new(Workload::ListAppend), vec!["n1".into()]);
+//! let sink = JsonlSink::create("history.jsonl".as_ref())?;
+//! let ctl = RunControl::default();
+//! ctl.cancel.cancel_on_ctrl_c();
+//! let outcome = run_test(cfg, Arc::new(NoopTarget::new()), sink, ctl).await?;
+//! println!("{} ok", outcome.ok);
+//! # Ok(()) }
+//! ```
+
+mod control;
+mod sink;
+
+pub use control::{Cancel, NemesisDriver, NoNemesis, Progress, ProgressSnapshot};
+pub use sink::{HistorySink, JsonlSink, MemorySink, parse_jsonl, write_jsonl};
+
+use faultline_checker::{Event, EventType, Outcome, Process, Value};
+use faultline_targets::{ClientOpts, Target, TargetError};
+use faultline_workloads::{Client, Generator, Op, WorkloadOptions, generator};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::time::sleep_until;
+
+/// Everything that defines a run. Plain data, so it can be stored in
+/// `test.json` and a run repeated with the same seed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunConfig {
+    pub workload: WorkloadOptions,
+    /// Node names handed to `Target::client`; workers are spread over them.
+    pub nodes: Vec<String>,
+    /// Number of worker processes (≥ 1).
+    pub concurrency: usize,
+    /// Length of the main phase.
+    pub time_limit: Duration,
+    /// Total operations per second across all workers; `None` = as fast as
+    /// the target answers. Each worker waits a uniformly random 0–2× its
+    /// share of the interval (seeded), so workers do not march in lockstep.
+    pub rate: Option<f64>,
+    /// Per-operation timeout; the operation is then recorded as `info`.
+    pub op_timeout: Duration,
+    /// Seeds the operation generator and the rate jitter.
+    pub seed: u64,
+    /// Time between nemesis actions (start, heal, start, …); `None` = no
+    /// faults during the main phase (healing still happens).
+    pub nemesis_interval: Option<Duration>,
+    /// Wait after healing before the final reads.
+    pub recovery: Duration,
+    /// Attempts per final read before giving up.
+    pub final_read_attempts: u32,
+}
+
+impl RunConfig {
+    /// Defaults: concurrency 5, 60 s, no rate limit, 5 s op timeout, seed 0,
+    /// no nemesis, 5 s recovery, 10 final-read attempts.
+    pub fn new(workload: WorkloadOptions, nodes: Vec<String>) -> RunConfig {
+        RunConfig {
+            workload,
+            nodes,
+            concurrency: 5,
+            time_limit: Duration::from_secs(60),
+            rate: None,
+            op_timeout: Duration::from_secs(5),
+            seed: 0,
+            nemesis_interval: None,
+            recovery: Duration::from_secs(5),
+            final_read_attempts: 10,
+        }
+    }
+}
+
+/// Hooks the caller keeps a handle to: cancellation, progress counters, and
+/// the nemesis. `RunControl::default()` has a fresh flag, fresh counters,
+/// and [`NoNemesis`].
+pub struct RunControl {
+    pub cancel: Cancel,
+    pub progress: Arc<Progress>,
+    pub nemesis: Box<dyn NemesisDriver>,
+}
+
+impl Default for RunControl {
+    fn default() -> RunControl {
+        RunControl {
+            cancel: Cancel::new(),
+            progress: Arc::new(Progress::default()),
+            nemesis: Box::new(NoNemesis),
+        }
+    }
+}
+
+/// What happened, in numbers. The history itself went to the sink.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunOutcome {
+    /// Events recorded (client and nemesis).
+    pub events: u64,
+    /// Client completions by type (main phase and final reads).
+    pub ok: u64,
+    pub fail: u64,
+    pub info: u64,
+    /// Length of the main phase.
+    pub main_phase: Duration,
+    /// True when the run was cancelled before its time limit.
+    pub cancelled: bool,
+    /// Nemesis calls that returned an error (recorded in the history).
+    pub nemesis_errors: u64,
+    /// `Some(true)` when every final read succeeded, `Some(false)` when one
+    /// gave up, `None` when the workload needs none or they were skipped.
+    pub final_reads_ok: Option<bool>,
+}
+
+/// Why a run could not be completed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("bad run configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error("setup failed: {0}")]
+    Setup(String),
+    #[error("cannot record the history: {0}")]
+    Sink(#[from] io::Error),
+}
+
+/// Serialises events into the sink: one lock gives each event its index
+/// and its time, so both increase in file order.
+struct Recorder {
+    start: Instant,
+    inner: Mutex<RecorderInner>,
+    cancel: Cancel,
+}
+
+struct RecorderInner {
+    sink: Box<dyn HistorySink>,
+    next_index: u64,
+    error: Option<io::Error>,
+}
+
+impl Recorder {
+    /// Stamps `event` with its index and time and hands it to the sink.
+    fn record(&self, mut event: Event) {
+        let Ok(mut inner) = self.inner.lock() else {
+            self.cancel.cancel();
+            return;
+        };
+        if inner.error.is_some() {
+            return;
+        }
+        let index = inner.next_index;
+        event.index = Some(index);
+        // Taken under the lock, so times increase in file order.
+        event.time = Some(self.start.elapsed().as_nanos() as u64);
+        event.line = index as usize + 1;
+        match inner.sink.record(&event) {
+            Ok(()) => inner.next_index += 1,
+            Err(e) => {
+                // Without a complete history the run is worthless: stop.
+                inner.error = Some(e);
+                self.cancel.cancel();
+            }
+        }
+    }
+
+    fn finish(&self) -> Result<u64, RunError> {
+        let mut inner = self
+            .inner
+            .lock()
+            .map_err(|_| RunError::Sink(io::Error::other("recorder poisoned")))?;
+        match inner.error.take() {
+            Some(e) => Err(RunError::Sink(e)),
+            None => Ok(inner.next_index),
+        }
+    }
+}
+
+/// An event without index and time (the recorder adds those).
+fn event(
+    process: Process,
+    kind: EventType,
+    f: &str,
+    key: Option<&Value>,
+    value: &Value,
+    node: Option<&str>,
+    error: Option<&str>,
+) -> Event {
+    Event {
+        index: None,
+        time: None,
+        process,
+        kind,
+        f: f.to_string(),
+        key: key.cloned(),
+        value: value.clone(),
+        node: node.map(str::to_string),
+        error: error.map(Value::from),
+        line: 0,
+    }
+}
+
+/// State every worker shares.
+struct Shared {
+    recorder: Recorder,
+    generator: Mutex<Box<dyn Generator>>,
+    progress: Arc<Progress>,
+    cancel: Cancel,
+    target: Arc<dyn Target>,
+    opts: ClientOpts,
+    concurrency: u64,
+    op_timeout: Duration,
+}
+
+/// A worker's client and current process id.
+struct Worker {
+    index: usize,
+    node: String,
+    process: u64,
+    client: Option<Box<dyn Client>>,
+}
+
+impl Shared {
+    /// Invokes one op as `w`'s current process and records both events.
+    /// After an `info`, `w` gets a new process id and loses its client.
+    async fn invoke(&self, w: &mut Worker, op: &Op) -> Outcome {
+        let Some(client) = w.client.as_mut() else {
+            return Outcome::Fail;
+        };
+        let process = Process::Client(w.process);
+        let node = Some(w.node.as_str());
+        self.recorder.record(event(
+            process.clone(),
+            EventType::Invoke,
+            &op.f,
+            op.key.as_ref(),
+            &op.value,
+            node,
+            None,
+        ));
+        self.progress.invoked.fetch_add(1, Ordering::Relaxed);
+        let done = tokio::select! {
+            r = tokio::time::timeout(self.op_timeout, client.invoke(op)) => match r {
+                Ok(c) => c,
+                Err(_) => faultline_workloads::Completion::info("timeout"),
+            },
+            // Stop promptly on Ctrl-C; the op's fate is unknown.
+            _ = self.cancel.cancelled() => faultline_workloads::Completion::info("cancelled"),
+        };
+        let (kind, counter) = match done.outcome {
+            Outcome::Ok => (EventType::Ok, &self.progress.ok),
+            Outcome::Fail => (EventType::Fail, &self.progress.fail),
+            Outcome::Info => (EventType::Info, &self.progress.info),
+        };
+        // fail/info record the invocation's value (the checker's convention).
+        let value = if done.outcome == Outcome::Ok {
+            &done.value
+        } else {
+            &op.value
+        };
+        self.recorder.record(event(
+            process,
+            kind,
+            &op.f,
+            op.key.as_ref(),
+            value,
+            node,
+            done.error.as_deref(),
+        ));
+        counter.fetch_add(1, Ordering::Relaxed);
+        if done.outcome == Outcome::Info {
+            if let Some(mut c) = w.client.take() {
+                let _ = tokio::time::timeout(Duration::from_secs(1), c.close()).await;
+            }
+            w.process += self.concurrency;
+        }
+        done.outcome
+    }
+
+    /// Makes sure `w` has a client, retrying until `deadline` or cancel.
+    /// Opening must not change state, so failures are not recorded.
+    async fn ensure_client(&self, w: &mut Worker, deadline: Instant) -> bool {
+        while w.client.is_none() {
+            match self.target.client(&w.node, &self.opts).await {
+                Ok(c) => w.client = Some(c),
+                Err(_) => {
+                    if self.cancel.is_cancelled() || Instant::now() >= deadline {
+                        return false;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// How far behind its rate schedule a worker may catch up.
+const MAX_RATE_LAG: Duration = Duration::from_millis(10);
+
+/// The main-phase loop of one worker.
+async fn run_worker(
+    shared: Arc<Shared>,
+    mut w: Worker,
+    deadline: Instant,
+    interval: Option<Duration>,
+    seed: u64,
+) -> Worker {
+    let mut rng =
+        StdRng::seed_from_u64(seed ^ (w.index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut next_at = tokio::time::Instant::now();
+    loop {
+        if shared.cancel.is_cancelled() || Instant::now() >= deadline {
+            break;
+        }
+        if let Some(iv) = interval {
+            next_at += iv.mul_f64(rng.random_range(0.0..2.0));
+            let now = tokio::time::Instant::now();
+            // Timer sleeps overshoot to the next millisecond, so a worker
+            // that is a little behind runs without sleeping to catch up;
+            // one far behind (a slow operation) starts afresh, no burst.
+            if now.saturating_duration_since(next_at) > MAX_RATE_LAG {
+                next_at = now;
+            }
+            if next_at > now {
+                tokio::select! {
+                    _ = sleep_until(next_at) => {}
+                    _ = shared.cancel.cancelled() => break,
+                }
+                if Instant::now() >= deadline {
+                    break;
+                }
+            }
+        }
+        if !shared.ensure_client(&mut w, deadline).await {
+            break;
+        }
+        let op = match shared.generator.lock() {
+            Ok(mut g) => g.next_op(),
+            Err(_) => break,
+        };
+        shared.invoke(&mut w, &op).await;
+        // An in-process client can answer without ever being pending, and
+        // then this loop would hold its thread until the deadline and starve
+        // the other workers: give the scheduler a turn.
+        tokio::task::yield_now().await;
+    }
+    w
+}
+
+async fn nemesis_call(
+    recorder: &Recorder,
+    nemesis: &mut dyn NemesisDriver,
+    start: Option<Duration>,
+) -> bool {
+    let f = if start.is_some() { "start" } else { "heal" };
+    recorder.record(event(
+        Process::Nemesis,
+        EventType::Info,
+        f,
+        None,
+        &Value::Null,
+        None,
+        None,
+    ));
+    let res = match start {
+        Some(t) => nemesis.start(t).await,
+        None => nemesis.heal_all().await,
+    };
+    match res {
+        Ok(v) => {
+            recorder.record(event(
+                Process::Nemesis,
+                EventType::Info,
+                f,
+                None,
+                &v,
+                None,
+                None,
+            ));
+            true
+        }
+        Err(e) => {
+            recorder.record(event(
+                Process::Nemesis,
+                EventType::Info,
+                f,
+                None,
+                &Value::Null,
+                None,
+                Some(&e),
+            ));
+            false
+        }
+    }
+}
+
+/// Runs one test; see the module docs for the phases. Call it inside a
+/// tokio runtime (multi-thread for real targets). Returns counts; the
+/// history went to `sink`.
+pub async fn run_test(
+    cfg: RunConfig,
+    target: Arc<dyn Target>,
+    sink: impl HistorySink + 'static,
+    ctl: RunControl,
+) -> Result<RunOutcome, RunError> {
+    if cfg.nodes.is_empty() {
+        return Err(RunError::Config("no nodes".into()));
+    }
+    if cfg.concurrency == 0 {
+        return Err(RunError::Config("concurrency must be at least 1".into()));
+    }
+    if let Some(r) = cfg.rate
+        && !(r.is_finite() && r > 0.0)
+    {
+        return Err(RunError::Config(format!("rate must be positive, not {r}")));
+    }
+    target.check_supports(cfg.workload.workload)?;
+    let RunControl {
+        cancel,
+        progress,
+        mut nemesis,
+    } = ctl;
+    let mut nemesis_errors = 0u64;
+    let opts = ClientOpts {
+        workload: cfg.workload.clone(),
+        timeout: cfg.op_timeout,
+    };
+    let shared = Arc::new(Shared {
+        recorder: Recorder {
+            start: Instant::now(),
+            inner: Mutex::new(RecorderInner {
+                sink: Box::new(sink),
+                next_index: 0,
+                error: None,
+            }),
+            cancel: cancel.clone(),
+        },
+        generator: Mutex::new(generator(&cfg.workload, cfg.seed)),
+        progress: Arc::clone(&progress),
+        cancel: cancel.clone(),
+        target: Arc::clone(&target),
+        opts,
+        concurrency: cfg.concurrency as u64,
+        op_timeout: cfg.op_timeout,
+    });
+
+    // 1. setup. Heal first: a fault left by an earlier run would skew this one.
+    if !nemesis_call(&shared.recorder, nemesis.as_mut(), None).await {
+        nemesis_errors += 1;
+    }
+    let setup = async {
+        let mut c = target.client(&cfg.nodes[0], &shared.opts).await?;
+        let r = tokio::time::timeout(cfg.op_timeout * 2, c.setup()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), c.close()).await;
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(RunError::Setup(e)),
+            Err(_) => return Err(RunError::Setup("client setup timed out".into())),
+        }
+        let mut workers = Vec::with_capacity(cfg.concurrency);
+        for i in 0..cfg.concurrency {
+            let node = cfg.nodes[i % cfg.nodes.len()].clone();
+            let client = target.client(&node, &shared.opts).await?;
+            workers.push(Worker {
+                index: i,
+                node,
+                process: i as u64,
+                client: Some(client),
+            });
+        }
+        Ok(workers)
+    };
+    let workers = match setup.await {
+        Ok(w) => w,
+        Err(e) => {
+            // Heal on both ends, even when setup fails.
+            nemesis_call(&shared.recorder, nemesis.as_mut(), None).await;
+            shared.recorder.finish()?;
+            return Err(e);
+        }
+    };
+
+    // 2. main phase
+    progress.start();
+    let main_start = Instant::now();
+    let deadline = main_start + cfg.time_limit;
+    let interval = cfg
+        .rate
+        .map(|r| Duration::from_secs_f64(cfg.concurrency as f64 / r));
+    let mut handles = Vec::with_capacity(workers.len());
+    for w in workers {
+        handles.push(tokio::spawn(run_worker(
+            Arc::clone(&shared),
+            w,
+            deadline,
+            interval,
+            cfg.seed,
+        )));
+    }
+    if let Some(iv) = cfg.nemesis_interval {
+        let mut active = false;
+        let mut next = tokio::time::Instant::now() + iv;
+        loop {
+            let end = tokio::time::Instant::from_std(deadline);
+            tokio::select! {
+                _ = sleep_until(next.min(end)) => {}
+                _ = cancel.cancelled() => break,
+            }
+            if Instant::now() >= deadline || cancel.is_cancelled() {
+                break;
+            }
+            let t = shared.recorder.start.elapsed();
+            let start = if active { None } else { Some(t) };
+            if !nemesis_call(&shared.recorder, nemesis.as_mut(), start).await {
+                nemesis_errors += 1;
+            }
+            active = !active;
+            next += iv;
+        }
+    }
+    let mut workers = Vec::with_capacity(handles.len());
+    for h in handles {
+        match h.await {
+            Ok(w) => workers.push(w),
+            // A panicking client must not stop the heal below.
+            Err(e) => eprintln!("faultline: a worker stopped abnormally: {e}"),
+        }
+    }
+    let main_phase = main_start.elapsed();
+    let cancelled = cancel.is_cancelled();
+
+    // 3. heal, always
+    if !nemesis_call(&shared.recorder, nemesis.as_mut(), None).await {
+        nemesis_errors += 1;
+    }
+
+    // 4. recovery and 5. final reads, unless cancelled
+    let final_ops = shared
+        .generator
+        .lock()
+        .map(|g| g.final_ops())
+        .unwrap_or_default();
+    let mut final_reads_ok = None;
+    if !cancelled && !final_ops.is_empty() {
+        tokio::select! {
+            _ = tokio::time::sleep(cfg.recovery) => {}
+            _ = cancel.cancelled() => {}
+        }
+        if !cancel.is_cancelled()
+            && let Some(w) = workers.first_mut()
+        {
+            let mut all_ok = true;
+            let give_up = Instant::now() + cfg.op_timeout * cfg.final_read_attempts.max(1) * 2;
+            for op in &final_ops {
+                let mut ok = false;
+                for _ in 0..cfg.final_read_attempts.max(1) {
+                    if cancel.is_cancelled() || !shared.ensure_client(w, give_up).await {
+                        break;
+                    }
+                    if shared.invoke(w, op).await == Outcome::Ok {
+                        ok = true;
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                all_ok &= ok;
+            }
+            final_reads_ok = Some(all_ok);
+        }
+    }
+
+    // 6. teardown
+    for w in &mut workers {
+        if let Some(mut c) = w.client.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), c.close()).await;
+        }
+    }
+    let events = shared.recorder.finish()?;
+    let snap = progress.snapshot();
+    Ok(RunOutcome {
+        events,
+        ok: snap.ok,
+        fail: snap.fail,
+        info: snap.info,
+        main_phase,
+        cancelled,
+        nemesis_errors,
+        final_reads_ok,
+    })
+}

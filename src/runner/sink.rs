@@ -1,0 +1,176 @@
+//! Where recorded events go: the history file, or memory for tests.
+
+use faultline_checker::{Event, EventType, Process, Value};
+use serde::Serialize;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// Receives every event of a run, in the order they happened (invocations
+/// before the call is made, completions after it returned). The runner
+/// calls it from one task at a time, already holding its lock.
+pub trait HistorySink: Send {
+    /// Stores one event. An error stops the run (a history with holes
+    /// cannot be checked), and is returned from `run_test`.
+    fn record(&mut self, event: &Event) -> io::Result<()>;
+}
+
+/// Writes the history as JSON Lines (DESIGN.md § History), flushing after
+/// every event so a killed controller still leaves a checkable prefix.
+pub struct JsonlSink<W: Write + Send> {
+    out: BufWriter<W>,
+}
+
+impl JsonlSink<File> {
+    /// Creates (truncates) `path`.
+    pub fn create(path: &Path) -> io::Result<JsonlSink<File>> {
+        Ok(JsonlSink::new(File::create(path)?))
+    }
+}
+
+impl<W: Write + Send> JsonlSink<W> {
+    pub fn new(out: W) -> JsonlSink<W> {
+        JsonlSink {
+            out: BufWriter::new(out),
+        }
+    }
+}
+
+impl<W: Write + Send> HistorySink for JsonlSink<W> {
+    fn record(&mut self, event: &Event) -> io::Result<()> {
+        write_jsonl(&mut self.out, event)?;
+        self.out.flush()
+    }
+}
+
+/// The JSONL form of one event, fields in the order DESIGN.md shows:
+/// `{"index":0,"time":1234567,"process":3,"type":"invoke","f":"write","value":2,"node":"n2"}`
+/// plus `key` and `error` when present.
+#[derive(Serialize)]
+struct Line<'a> {
+    index: Option<u64>,
+    time: Option<u64>,
+    process: Value,
+    #[serde(rename = "type")]
+    kind: EventType,
+    f: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a Value>,
+    value: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a Value>,
+}
+
+/// Writes `event` as one JSON line (with the trailing newline).
+pub fn write_jsonl(out: &mut impl Write, event: &Event) -> io::Result<()> {
+    let line = Line {
+        index: event.index,
+        time: event.time,
+        process: event.process.to_value(),
+        kind: event.kind,
+        f: &event.f,
+        key: event.key.as_ref(),
+        value: &event.value,
+        node: event.node.as_deref(),
+        error: event.error.as_ref(),
+    };
+    serde_json::to_writer(&mut *out, &line)?;
+    out.write_all(b"\n")
+}
+
+/// Reads one line written by [`write_jsonl`] back into an [`Event`]
+/// (`line` is the 1-based line number to report errors with). The full
+/// parser, with Jepsen's quirks, is faultline-checker's; this one reads
+/// exactly what the runner writes.
+pub fn parse_jsonl(text: &str, line: usize) -> Result<Event, String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("line {line}: {e}"))?;
+    let kind = v
+        .get("type")
+        .and_then(Value::as_str)
+        .and_then(EventType::parse)
+        .ok_or_else(|| format!("line {line}: missing or bad `type`"))?;
+    let process = match v.get("process") {
+        Some(Value::Number(n)) => Process::Client(
+            n.as_u64()
+                .ok_or_else(|| format!("line {line}: bad process"))?,
+        ),
+        Some(Value::String(s)) if s == "nemesis" => Process::Nemesis,
+        Some(Value::String(s)) => Process::Named(s.clone()),
+        _ => return Err(format!("line {line}: missing `process`")),
+    };
+    Ok(Event {
+        index: v.get("index").and_then(Value::as_u64),
+        time: v.get("time").and_then(Value::as_u64),
+        process,
+        kind,
+        f: v.get("f").and_then(Value::as_str).unwrap_or("").to_string(),
+        key: v.get("key").cloned(),
+        value: v.get("value").cloned().unwrap_or(Value::Null),
+        node: v.get("node").and_then(Value::as_str).map(str::to_string),
+        error: v.get("error").cloned(),
+        line,
+    })
+}
+
+/// Keeps events in memory. Clones share the same list, so keep one clone
+/// and pass the other to `run_test`.
+#[derive(Clone, Default)]
+pub struct MemorySink {
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+impl MemorySink {
+    pub fn new() -> MemorySink {
+        MemorySink::default()
+    }
+
+    /// A copy of the events recorded so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+impl HistorySink for MemorySink {
+    fn record(&mut self, event: &Event) -> io::Result<()> {
+        self.events
+            .lock()
+            .map_err(|_| io::Error::other("memory sink poisoned"))?
+            .push(event.clone());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn jsonl_round_trip() {
+        let ev = Event {
+            index: Some(4),
+            time: Some(1234),
+            process: Process::Client(3),
+            kind: EventType::Info,
+            f: "write".into(),
+            key: Some(json!(7)),
+            value: json!(2),
+            node: Some("n2".into()),
+            error: Some(json!("timeout")),
+            line: 5,
+        };
+        let mut buf = Vec::new();
+        write_jsonl(&mut buf, &ev).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        assert!(
+            text.starts_with(
+                r#"{"index":4,"time":1234,"process":3,"type":"info","f":"write","key":7"#
+            ),
+            "{text}"
+        );
+        assert_eq!(parse_jsonl(text.trim_end(), 5).unwrap(), ev);
+    }
+}
