@@ -110,8 +110,8 @@ pub struct Stats {
 
 /// The answer of the linearizability checker.
 ///
-/// `verdict` is the worst key verdict (invalid > unknown > valid); an empty
-/// history is valid. Keys are named by [`key_name`]: the key string, other
+/// `verdict` is the worst key verdict (invalid > unknown > valid); a history
+/// with no operation that could have happened is `unknown`: it proves nothing. Keys are named by [`key_name`]: the key string, other
 /// key values as JSON text, and `_` for operations without a key (or for
 /// the whole history when it is not split).
 ///
@@ -286,6 +286,12 @@ pub fn check(
     if keys.len() != n_jobs {
         // A worker died: never claim validity for keys not checked.
         verdict = verdict.worst(Verdict::Unknown);
+    }
+    if !ops.iter().any(|o| o.outcome != Outcome::Fail) {
+        // Nothing happened that could be judged (a run whose cluster never
+        // started): that proves nothing, so it is not `valid` (as Elle's
+        // empty transaction graph).
+        verdict = Verdict::Unknown;
     }
     stats.elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
     Ok(LinearResult {
