@@ -313,6 +313,35 @@ pub fn check_pairs(history: &History, file: Option<&str>) -> Result<Paired, Inpu
     })
 }
 
+/// Runs both checkers with every model on a history that parsed: whatever
+/// shapes its values have, they answer or return a typed error, never panic.
+/// Tiny budgets keep each case fast; a budget ending is `unknown`, not valid.
+fn fuzz_checkers(h: &History, ops: &[crate::history::Operation]) {
+    use crate::linear::{self, Options};
+    use crate::model::{ModelKind, ModelSpec};
+    use crate::txn::{self, TxnOptions, Workload};
+    use std::time::Duration;
+    let budget = Some(Duration::from_millis(50));
+    for kind in ModelKind::ALL {
+        for nil_absent in [false, true] {
+            let mut spec = ModelSpec::new(kind);
+            spec.nil_read_is_absent = nil_absent;
+            let opts = Options {
+                time_limit: budget,
+                threads: 1,
+                memory_limit_bytes: 64 << 20,
+                ..Options::default()
+            };
+            let _ = linear::check(ops, Some(h), &spec, &opts);
+        }
+    }
+    for w in [Workload::ListAppend, Workload::RwRegister] {
+        let mut opts = TxnOptions::new(w);
+        opts.time_limit = budget;
+        let _ = txn::check(h, &opts);
+    }
+}
+
 /// Runs every parser on `data` and checks what must hold for any input: no
 /// panic, errors and events name lines that exist, and reading through a tiny
 /// buffer gives the same result as reading all at once (streaming must not
@@ -340,8 +369,9 @@ pub fn fuzz_check(data: &[u8], small_buffer: usize) {
                         e.line
                     );
                 }
-                if let Err(e) = check_pairs(&h, None) {
-                    assert!((1..=lines).contains(&e.line), "{format}: {e}");
+                match check_pairs(&h, None) {
+                    Err(e) => assert!((1..=lines).contains(&e.line), "{format}: {e}"),
+                    Ok(p) => fuzz_checkers(&h, &p.operations),
                 }
             }
             Err(e) => {
