@@ -624,9 +624,9 @@ fn spawn_progress(
         let bar = tty.then(|| {
             let pb = indicatif::ProgressBar::new(limit_s);
             let tpl = if std::env::var_os("NO_COLOR").is_some() {
-                "{elapsed_precise} [{bar:30}] {pos}/{len} s  {msg}"
+                "[{bar:24}] {pos}/{len} s  {msg}"
             } else {
-                "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} s  {msg}"
+                "[{bar:24.cyan/blue}] {pos}/{len} s  {msg}"
             };
             if let Ok(style) = indicatif::ProgressStyle::with_template(tpl) {
                 pb.set_style(style.progress_chars("=> "));

@@ -2,7 +2,9 @@
 //! heals the previous fault and starts a random one from the `--nemesis`
 //! list (seeded), through [`Controller`], so every fault is in the lab's
 //! state file before it is applied and `faultline nemesis heal --all`
-//! undoes it after a controller crash.
+//! undoes it after a controller crash. The kinds come up in seeded random
+//! order, each once per round (a shuffled bag), so a short run still sees
+//! every kind it asked for.
 //!
 //! - `partition`: a random grudge among isolate-one (the leader, when the
 //!   target can name it), random halves, and (≥ 5 nodes) majorities-ring;
@@ -19,6 +21,7 @@ use faultline::runner::NemesisDriver;
 use faultline_nemesis::{Fault, ProcTarget, grudge};
 use faultline_targets::{BoxFuture, Target};
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
 
@@ -100,6 +103,9 @@ pub struct LabNemesis {
     rng: StdRng,
     db: DbProcess,
     target: Arc<dyn Target>,
+    /// Kinds still to be used in this round (a shuffled bag, so every kind
+    /// in the list comes up once per round, in a seeded random order).
+    bag: Vec<NemesisKind>,
     /// Short description of the active fault, for the progress bar.
     pub active: Arc<Mutex<Option<String>>>,
 }
@@ -121,6 +127,7 @@ impl LabNemesis {
             rng: StdRng::seed_from_u64(seed ^ 0x6e65_6d65_7369_7321),
             db,
             target,
+            bag: Vec::new(),
             active: Arc::new(Mutex::new(None)),
         }
     }
@@ -142,7 +149,13 @@ impl LabNemesis {
 
     /// Chooses the next fault; the value says what and to whom.
     async fn choose(&mut self) -> Result<(Fault, Value), String> {
-        let kind = self.kinds[self.rng.random_range(0..self.kinds.len())];
+        if self.bag.is_empty() {
+            self.bag = self.kinds.clone();
+            self.bag.shuffle(&mut self.rng);
+        }
+        let Some(kind) = self.bag.pop() else {
+            return Err("no faults to choose from".into());
+        };
         Ok(match kind {
             NemesisKind::Partition => {
                 let shapes = if self.nodes.len() >= 5 { 3 } else { 2 };
