@@ -885,7 +885,22 @@ fn run_one(
     let report = run.file(store::REPORT_HTML);
     print!("{text}");
     println!("report: {}", report.display());
+    if let Some(n) = outcome
+        .as_ref()
+        .map(|o| o.nemesis_errors)
+        .filter(|n| *n > 0)
+    {
+        eprintln!(
+            "faultline: warning: {n} nemesis action(s) failed (see the `nemesis` events in \
+             history.jsonl); fewer faults ran than asked for"
+        );
+    }
     let ending = match &failure {
+        Some(e) if interrupted => {
+            eprintln!("faultline: interrupted before the test ran: {e:#}");
+            println!("{name}: unknown, interrupted during setup (exit 2)");
+            Ending::Verdict(Verdict::Unknown)
+        }
         Some(e) => {
             eprintln!("faultline: the run failed: {e:#}");
             println!("{name}: run failed (exit 3)");
