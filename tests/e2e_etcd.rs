@@ -1,6 +1,10 @@
 //! The main job end to end: `faultline test` against a real 3-member etcd
 //! cluster in a dedicated lab (bridge flbr6, 10.77.6.0/24), with partitions,
-//! kills and pauses, the store, the report and the exit codes.
+//! kills and pauses, the store, the report and the exit codes:
+//! (a) register under partition,kill,pause: valid, every store file;
+//! (b) list-append: valid; (c) SIGINT mid-run: exit 2, healed, report;
+//! (d) `--nemesis clock` refused (exit 64); (e) SIGKILLed controller: the
+//! history is checkable and `nemesis heal --all` restarts the killed member.
 //!
 //! Skips (printing why) without root, sshd or etcd. One lab serves every
 //! step, run one after the other, so the 2-core box runs one cluster at a
@@ -281,6 +285,67 @@ fn etcd_end_to_end() {
     let results = read_json(&store.0.join("etcd-register/latest/results.json"));
     assert_eq!(results["run"]["interrupted"], true);
     assert_healed(&lab);
+
+    // (e) SIGKILL of the controller during a kill fault: the flushed history
+    // is checkable, and `nemesis heal --all` restarts the killed member.
+    let prev = std::fs::read_link(&latest).ok();
+    let mut child = Command::new(common::BIN)
+        .args([
+            "test",
+            "--target",
+            "etcd",
+            "--workload",
+            "register",
+            "--nemesis",
+            "kill",
+            "--nemesis-interval",
+            "1",
+            "--time-limit",
+            "120",
+            "--lab-dir",
+            &lab.dir,
+            "--store",
+            store.s(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let killed = loop {
+        let new_run = std::fs::read_link(&latest).ok() != prev;
+        let h = if new_run {
+            history_lines(&hist)
+        } else {
+            Vec::new()
+        };
+        if let Some(e) = h.iter().find(|e| e["value"]["fault"] == "kill") {
+            break e["value"]["node"].as_str().expect("node").to_string();
+        }
+        assert!(Instant::now() < deadline, "no kill within 60 s");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    child.kill().expect("SIGKILL the controller");
+    let _ = child.wait();
+    let c = faultline(&[
+        "check",
+        "--model",
+        "cas-register",
+        hist.to_str().expect("path"),
+    ]);
+    assert!(matches!(c.status.code(), Some(0..=2)), "{}", text(&c));
+    let o = lab.run(&["nemesis", "heal", "--all"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_healed(&lab);
+    for (n, (code, out)) in lab.exec("", "pgrep -x etcd; ps -o stat= -C etcd") {
+        assert_eq!(
+            code, 0,
+            "{n}: no etcd after heal --all (killed: {killed}): {out}"
+        );
+        assert!(!out.contains('T'), "{n}: etcd still stopped: {out}");
+    }
+    println!("(e) SIGKILL + heal --all: restarted {killed}");
 
     drop(lab);
     println!("e2e total {:.1} s", t_all.elapsed().as_secs_f64());
