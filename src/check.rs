@@ -271,9 +271,16 @@ pub fn infer_model(fmt: Option<Format>, ops: &[Operation]) -> &'static str {
         "unordered-queue"
     } else if has("add") {
         "set"
-    } else if has("get") || has("put") || has("append") || ops.iter().any(|o| o.key.is_some()) {
+    } else if has("get")
+        || has("put")
+        || has("append")
+        || (ops.iter().any(|o| o.key.is_some()) && !(has("read") || has("write") || has("cas")))
+    {
         "kv"
     } else {
+        // read/write/cas, keyed or not: a cas register (per key, as
+        // `faultline test --workload register` records them; an absent key
+        // reads null, which the kv model's "" initial state would reject).
         "cas-register"
     }
 }

@@ -752,10 +752,7 @@ fn run_one(
         match nemesis {
             Err(e) => failure = Some(e.context("connecting the nemesis to the lab")),
             Ok(nemesis) => {
-                let mut w = WorkloadOptions::new(plan.workload);
-                if plan.workload == Workload::ListAppend {
-                    w.active_keys = 3;
-                }
+                let w = WorkloadOptions::new(plan.workload);
                 let mut cfg = RunConfig::new(w, nodes.names.clone());
                 cfg.concurrency = a.concurrency;
                 cfg.time_limit = plan.time_limit;
@@ -987,14 +984,15 @@ fn deploy(
     }
     let t0 = Instant::now();
     if let Err(e) = rt.block_on(wait_healthy(db, names, Duration::from_secs(30), cancel)) {
-        // Say why, from the members' own logs.
+        // Say why, from the unhealthy members' own logs.
         let tails = on_all(&mut remotes, "reading logs", |_| {
-            format!("tail -3 {} 2>/dev/null; true", etcd_db::LOG_FILE)
+            format!("tail -2 {} 2>/dev/null; true", etcd_db::LOG_FILE)
         })
         .unwrap_or_default();
         let mut msg = format!("{e:#}");
         for (n, t) in tails {
-            if !t.is_empty() {
+            let unhealthy = msg.contains(&format!("{n} (http"));
+            if unhealthy && !t.is_empty() {
                 msg.push_str(&format!("\n  {n}: {}", t.replace('\n', "\n      ")));
             }
         }

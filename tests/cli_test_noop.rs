@@ -62,7 +62,13 @@ fn noop_runs_land_in_the_store_and_are_valid() {
         assert_eq!(r["valid"], true, "{r:#}");
         if !model.is_empty() {
             let h = run.join("history.jsonl");
-            let c = faultline(&["check", "--model", model, h.to_str().unwrap()]);
+            // The model is inferred from the operations, as a user would run it.
+            let c = faultline(&["check", h.to_str().unwrap()]);
+            assert!(
+                String::from_utf8_lossy(&c.stdout).contains(model),
+                "{}",
+                text(&c)
+            );
             assert_eq!(c.status.code(), Some(0), "{}", text(&c));
         }
         let _ = std::fs::remove_dir_all(&dir);
