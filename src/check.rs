@@ -271,9 +271,16 @@ pub fn infer_model(fmt: Option<Format>, ops: &[Operation]) -> &'static str {
         "unordered-queue"
     } else if has("add") {
         "set"
-    } else if has("get") || has("put") || has("append") || ops.iter().any(|o| o.key.is_some()) {
+    } else if has("get")
+        || has("put")
+        || has("append")
+        || (ops.iter().any(|o| o.key.is_some()) && !(has("read") || has("write") || has("cas")))
+    {
         "kv"
     } else {
+        // read/write/cas, keyed or not: a cas register (per key, as
+        // `faultline test --workload register` records them; an absent key
+        // reads null, which the kv model's "" initial state would reject).
         "cas-register"
     }
 }
@@ -523,4 +530,50 @@ fn check_txn(
         text,
         html,
     })
+}
+
+/// Checks a recorded history against `model` (one of [`LIN_MODELS`] or
+/// [`TXN_MODELS`]) exactly as `faultline check --model MODEL --nil-reads
+/// absent` would (faultline's own recorder writes an absent key as `null`),
+/// with an optional search time limit. `name` labels the result (`file`).
+/// Returns the verdict, the JSON result and the text summary.
+pub(crate) fn analyze(
+    history: &History,
+    model: &str,
+    name: &str,
+    time_limit: Option<Duration>,
+) -> anyhow::Result<(Verdict, serde_json::Value, String)> {
+    let args = CheckArgs {
+        model: Some(model.to_string()),
+        initial: None,
+        format: "jsonl".into(),
+        time_limit: time_limit.map(|t| t.as_secs_f64().to_string()),
+        memory_limit: 1024,
+        nil_reads: Some("absent".into()),
+        no_split: false,
+        consistency_models: Vec::new(),
+        linearizable_keys: false,
+        json: true,
+        html: None,
+        files: Vec::new(),
+    };
+    let plan = plan(&args)?;
+    let file = Path::new(name);
+    let paired = format::check_pairs(history, Some(name)).map_err(|e| usage(e.to_string()))?;
+    let outcome = if paired.operations.is_empty() {
+        nothing_to_check(file, model)
+    } else if TXN_MODELS.contains(&model) {
+        check_txn(file, &args, &plan, history, model)?
+    } else {
+        check_lin(
+            file,
+            &args,
+            &plan,
+            history,
+            &paired.operations,
+            Some(Format::Jsonl),
+            model,
+        )?
+    };
+    Ok((outcome.verdict, outcome.json, outcome.text))
 }

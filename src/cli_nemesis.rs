@@ -171,6 +171,7 @@ impl FaultArgs {
             FaultKind::Kill => Fault::Kill {
                 nodes,
                 target: target()?,
+                restart: None,
             },
             FaultKind::Pause => Fault::Pause {
                 nodes,
@@ -291,7 +292,7 @@ fn run_faults(
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        if let Err(e) = c.start(f) {
+        if let Err(e) = c.start(f).map(drop) {
             result = Err(e);
             break;
         }

@@ -7,9 +7,11 @@ mod check;
 mod cli_exec;
 mod cli_lab;
 mod cli_nemesis;
+mod cli_test;
 mod delayer;
 mod lab;
 mod nemesis_ctl;
+mod nemesis_driver;
 mod remote;
 
 use std::process::ExitCode;
@@ -40,6 +42,8 @@ enum Command {
     /// Start and heal faults on the lab's nodes.
     #[command(subcommand)]
     Nemesis(cli_nemesis::NemesisCommand),
+    /// Run a test: deploy, drive clients under faults, check, report.
+    Test(cli_test::TestArgs),
 }
 
 /// A bad argument found after parsing (exit 64, like clap's own errors).
@@ -100,6 +104,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Lab(c) => cli_lab::run(c),
         Command::Exec(a) => cli_exec::run(a),
         Command::Nemesis(c) => cli_nemesis::run(c),
+        Command::Test(a) => cli_test::run(a),
     }
 }
 

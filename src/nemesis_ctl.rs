@@ -177,7 +177,8 @@ impl Controller {
 
     /// Starts a fault. It is recorded as active before any node is touched;
     /// if any node fails, the fault is healed again and an error returned.
-    pub fn start(&mut self, fault: Fault) -> Result<()> {
+    /// Returns what each node said (pids signalled, rules set).
+    pub fn start(&mut self, fault: Fault) -> Result<Value> {
         let cmds = fault
             .start_commands(&self.lab.addrs(), &self.lab.controller)
             .map_err(|e| crate::usage(e.to_string()))?;
@@ -185,7 +186,7 @@ impl Controller {
         active.faults.push(fault.clone());
         self.save_active(&active)?;
         let (outcome, errors) = self.run_cmds(&cmds);
-        self.record(NemesisEvent::start(&fault, outcome))?;
+        self.record(NemesisEvent::start(&fault, outcome.clone()))?;
         if !errors.is_empty() {
             let heal = self.heal(&fault);
             bail!(
@@ -197,7 +198,7 @@ impl Controller {
                     .unwrap_or_default()
             );
         }
-        Ok(())
+        Ok(outcome)
     }
 
     /// Heals one fault and drops it from the state file once every node

@@ -103,11 +103,22 @@ pub fn fault_windows(history: &History) -> Vec<FaultWindow> {
             } else if let Some(s) = ev.value.as_str() {
                 // Jepsen's plain `start` often names the fault in its value.
                 s.to_string()
+            } else if let Some(s) = ev.value.get("fault").and_then(|f| f.as_str()) {
+                // faultline's runner: `{"fault":"partition",…}`, after a
+                // `start` with a null value recorded before the call.
+                s.to_string()
             } else {
                 "fault".to_string()
             };
-            // A second start of an open fault extends it; keep the first.
-            open.entry(suffix.to_string()).or_insert((t, label));
+            // A second start of an open fault extends it; keep the first
+            // time, but take a name when the first had none.
+            open.entry(suffix.to_string())
+                .and_modify(|(_, l)| {
+                    if l == "fault" {
+                        l.clone_from(&label);
+                    }
+                })
+                .or_insert((t, label));
         } else if let Some(rest) = f.strip_prefix("stop").or_else(|| f.strip_prefix("heal")) {
             let suffix = trim_sep(rest);
             // A bare `stop`/`heal` ends every fault; otherwise only its own.
@@ -841,6 +852,23 @@ mod tests {
                 (45, 50, "clock"),
                 (60, 99, "loss"),
             ]
+        );
+    }
+
+    #[test]
+    fn runner_windows_take_the_name_from_the_value() {
+        // The runner records `start` (null) before the call and `start`
+        // with what was done after it.
+        let mut done = nem("start", 12);
+        done.value = json!({"fault": "kill", "node": "n2"});
+        let h = History {
+            events: vec![nem("start", 10), done, nem("heal", 20), nem("heal", 21)],
+        };
+        let w = fault_windows(&h);
+        assert_eq!(w.len(), 1);
+        assert_eq!(
+            (w[0].start_ns, w[0].end_ns, w[0].label.as_str()),
+            (10, 20, "kill")
         );
     }
 

@@ -26,6 +26,7 @@
 //! ```
 
 pub mod etcd;
+pub mod etcd_db;
 pub mod noop;
 
 pub use faultline_workloads::{BoxFuture, Client};

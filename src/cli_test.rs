@@ -1,0 +1,1083 @@
+//! `faultline test`: the main job. Deploy the system on nodes, run
+//! concurrent clients while a nemesis injects faults, record the history
+//! into the store, check it, render the report, fetch node logs, tear down.
+//!
+//! Store: `<store>/<target>-<workload>/<timestamp>/` with `test.json` (every
+//! option and the seed), `history.jsonl` (flushed per event), `results.json`,
+//! `report.html`, `timeline.html`, three PNGs and `nodes/<node>/etcd.log`.
+//!
+//! Exit codes: 0 valid · 1 invalid · 2 unknown (including an interrupted
+//! run whose prefix showed no anomaly) · 3 the run failed (setup, SSH, etcd
+//! never healthy) · 64 bad arguments. With `--test-count K` the worst wins,
+//! in the order invalid > run failed > unknown > valid.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Args;
+use serde_json::{Value, json};
+
+use crate::lab::{self, LabConfig, LabState};
+use crate::nemesis_ctl::Controller;
+use crate::nemesis_driver::{self, DbProcess, LabNemesis, NemesisKind};
+use crate::remote::{self, Remote, SshRemote};
+use crate::usage;
+use faultline::runner::{
+    Cancel, JsonlSink, NemesisDriver, NoNemesis, Progress, RunConfig, RunControl, RunOutcome,
+    run_test,
+};
+use faultline_checker::{EventType, History, Verdict};
+use faultline_results::store::{self, Store};
+use faultline_targets::Target;
+use faultline_targets::etcd::{EtcdConfig, EtcdTarget, ReadMode};
+use faultline_targets::etcd_db::{self, EtcdDb};
+use faultline_targets::noop::NoopTarget;
+use faultline_workloads::{Workload, WorkloadOptions};
+
+#[derive(Args, Debug, Clone)]
+#[command(after_long_help = "\
+Exit codes: 0 valid, 1 invalid, 2 unknown (or interrupted with no anomaly found),
+3 the run failed (setup, SSH, etcd not healthy), 64 bad arguments. With
+--test-count K the worst wins: invalid > run failed > unknown > valid.
+
+Example (3-node etcd in the local lab, brought up when needed):
+  faultline test --target etcd --workload register \\
+      --nemesis partition,kill,pause --time-limit 30")]
+pub struct TestArgs {
+    /// System under test: etcd (deployed on the nodes) or noop (in-process)
+    #[arg(long, default_value = "etcd")]
+    pub target: String,
+
+    /// Workload: register, list-append, rw-register or set
+    #[arg(long, default_value = "register")]
+    pub workload: String,
+
+    /// Faults, a comma list of partition, kill, pause (clock is refused for
+    /// etcd), or none
+    #[arg(long, default_value = "none", value_name = "LIST")]
+    pub nemesis: String,
+
+    /// Seconds between nemesis actions (heal the last fault, start the next)
+    #[arg(long, default_value_t = 10.0, value_name = "S")]
+    pub nemesis_interval: f64,
+
+    /// Lab node names to deploy on (default: the first --node-count nodes
+    /// of the lab, which is brought up when it is not)
+    #[arg(long, value_delimiter = ',', conflicts_with = "nodes_file")]
+    pub nodes: Vec<String>,
+
+    /// File with one lab node name per line (instead of --nodes)
+    #[arg(long, value_name = "FILE")]
+    pub nodes_file: Option<PathBuf>,
+
+    /// Number of nodes when --nodes is not given
+    #[arg(long, default_value_t = 3)]
+    pub node_count: usize,
+
+    /// Concurrent client processes
+    #[arg(long, default_value_t = 5)]
+    pub concurrency: usize,
+
+    /// Operations per second over all clients (default: as fast as answered)
+    #[arg(long)]
+    pub rate: Option<f64>,
+
+    /// Seconds of the main phase
+    #[arg(long, default_value_t = 60.0, value_name = "S")]
+    pub time_limit: f64,
+
+    /// Seconds before an operation is recorded as `info` (unknown outcome)
+    #[arg(long, default_value_t = 5.0, value_name = "S")]
+    pub op_timeout: f64,
+
+    /// Seed of the generator and the nemesis (default: from the clock;
+    /// always written to test.json)
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// Run the test K times (seeds SEED, SEED+1, …); the worst verdict wins
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    pub test_count: u32,
+
+    /// Leave etcd running (and its data) after the test
+    #[arg(long)]
+    pub leave_db_running: bool,
+
+    /// Store directory for runs
+    #[arg(long, default_value = "store", value_name = "DIR")]
+    pub store: PathBuf,
+
+    /// etcd reads: linearizable (through raft) or serializable (local, may
+    /// be stale)
+    #[arg(long, default_value = "linearizable", value_name = "MODE")]
+    pub etcd_read_mode: String,
+
+    /// Lab directory (used when no nodes are given, and for faults)
+    #[arg(long, default_value = lab::DEFAULT_DIR, value_name = "D")]
+    pub lab_dir: PathBuf,
+
+    /// Seconds the checker may search before answering unknown
+    #[arg(long, default_value_t = 120.0, value_name = "S")]
+    pub check_time_limit: f64,
+}
+
+/// Validated options.
+struct Plan {
+    target: String,
+    workload: Workload,
+    kinds: Vec<NemesisKind>,
+    nemesis_interval: Duration,
+    nodes: Option<Vec<String>>,
+    read_mode: ReadMode,
+    time_limit: Duration,
+    op_timeout: Duration,
+    check_time_limit: Duration,
+    seed: u64,
+}
+
+fn secs(flag: &str, v: f64) -> Result<Duration> {
+    Duration::try_from_secs_f64(v)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| usage(format!("--{flag} must be a positive number of seconds")))
+}
+
+fn plan(a: &TestArgs) -> Result<Plan> {
+    let target = a.target.as_str();
+    if target != "etcd" && target != "noop" {
+        return Err(usage(format!(
+            "unknown --target `{target}` (expected etcd or noop)"
+        )));
+    }
+    let workload: Workload = a.workload.parse().map_err(|e| usage(format!("{e}")))?;
+    if !matches!(
+        workload,
+        Workload::Register | Workload::ListAppend | Workload::RwRegister | Workload::Set
+    ) {
+        return Err(usage(format!(
+            "--workload {workload}: `faultline test` checks register, list-append, \
+             rw-register and set"
+        )));
+    }
+    let kinds =
+        nemesis_driver::parse_list(&a.nemesis).map_err(|e| usage(format!("--nemesis: {e}")))?;
+    if kinds.contains(&NemesisKind::Clock) {
+        if target == "etcd" {
+            return Err(usage(format!(
+                "--nemesis clock cannot be used with --target etcd: {}",
+                etcd_db::CLOCK_UNSUPPORTED
+            )));
+        }
+        return Err(usage(format!(
+            "--nemesis clock: the {target} target has no clock faults"
+        )));
+    }
+    if target == "noop" && !kinds.is_empty() {
+        return Err(usage(
+            "the noop target runs inside faultline, so faults on nodes cannot reach it: \
+             use --nemesis none",
+        ));
+    }
+    let read_mode: ReadMode = a
+        .etcd_read_mode
+        .parse()
+        .map_err(|e: String| usage(format!("--etcd-read-mode: {e}")))?;
+    if a.concurrency == 0 {
+        return Err(usage("--concurrency must be at least 1"));
+    }
+    if a.test_count == 0 {
+        return Err(usage("--test-count must be at least 1"));
+    }
+    if let Some(r) = a.rate
+        && !(r.is_finite() && r > 0.0)
+    {
+        return Err(usage(
+            "--rate must be a positive number of operations per second",
+        ));
+    }
+    let nodes = if let Some(f) = &a.nodes_file {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| usage(format!("--nodes-file {}: {e}", f.display())))?;
+        Some(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string)
+                .collect::<Vec<_>>(),
+        )
+    } else if a.nodes.is_empty() {
+        None
+    } else {
+        Some(a.nodes.clone())
+    };
+    if let Some(n) = &nodes {
+        if n.is_empty() {
+            return Err(usage("no nodes given"));
+        }
+        for name in n {
+            store::validate_name("node", name).map_err(|e| usage(e.to_string()))?;
+        }
+    } else if a.node_count == 0 {
+        return Err(usage("--node-count must be at least 1"));
+    }
+    let seed = a.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+            % 1_000_000_000
+    });
+    Ok(Plan {
+        target: target.to_string(),
+        workload,
+        kinds,
+        nemesis_interval: secs("nemesis-interval", a.nemesis_interval)?,
+        nodes,
+        read_mode,
+        time_limit: secs("time-limit", a.time_limit)?,
+        op_timeout: secs("op-timeout", a.op_timeout)?,
+        check_time_limit: secs("check-time-limit", a.check_time_limit)?,
+        seed,
+    })
+}
+
+/// How one test ended, for the exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    Verdict(Verdict),
+    Failed,
+}
+
+impl Ending {
+    fn rank(self) -> u8 {
+        match self {
+            Ending::Verdict(Verdict::Valid) => 0,
+            Ending::Verdict(Verdict::Unknown) => 1,
+            Ending::Failed => 2,
+            Ending::Verdict(Verdict::Invalid) => 3,
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            Ending::Verdict(v) => v.exit_code(),
+            Ending::Failed => 3,
+        }
+    }
+}
+
+pub fn run(a: TestArgs) -> Result<ExitCode> {
+    let plan = plan(&a)?;
+    let cancel = Cancel::new();
+    install_interrupt(cancel.clone())?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let mut worst = Ending::Verdict(Verdict::Valid);
+    for i in 0..a.test_count {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let seed = plan.seed.wrapping_add(i as u64);
+        let ending = match run_one(&a, &plan, &rt, &cancel, i, seed) {
+            Ok(e) => e,
+            Err(e) if e.chain().any(|c| c.is::<crate::UsageError>()) => return Err(e),
+            Err(e) => {
+                eprintln!("faultline: test {}: {e:#}", i + 1);
+                Ending::Failed
+            }
+        };
+        if ending.rank() > worst.rank() {
+            worst = ending;
+        }
+    }
+    if a.test_count > 1 {
+        println!("worst of {} tests: exit {}", a.test_count, worst.code());
+    }
+    Ok(ExitCode::from(worst.code()))
+}
+
+/// First SIGINT/SIGTERM: stop the main phase, heal, write what was
+/// recorded. A second one exits at once (faults may stay: the message says
+/// how to heal them).
+fn install_interrupt(cancel: Cancel) -> Result<()> {
+    let count = Arc::new(AtomicU32::new(0));
+    ctrlc::set_handler(move || {
+        if count.fetch_add(1, Ordering::SeqCst) == 0 {
+            eprintln!("\nfaultline: interrupted: stopping, healing faults and writing the report");
+            cancel.cancel();
+        } else {
+            eprintln!(
+                "faultline: interrupted twice: exiting now; run `faultline nemesis heal --all` \
+                 to heal any fault left"
+            );
+            std::process::exit(130);
+        }
+    })
+    .context("installing the SIGINT/SIGTERM handler")
+}
+
+/// The nodes of the test: name → address, and the lab they are in.
+struct Nodes {
+    names: Vec<String>,
+    lab: Option<LabState>,
+}
+
+fn resolve_nodes(a: &TestArgs, plan: &Plan) -> Result<Nodes> {
+    if plan.target == "noop" {
+        let names = plan
+            .nodes
+            .clone()
+            .unwrap_or_else(|| (1..=a.node_count).map(|i| format!("n{i}")).collect());
+        return Ok(Nodes { names, lab: None });
+    }
+    let want = plan.nodes.as_ref().map_or(a.node_count, Vec::len);
+    let lab = match LabState::load(&a.lab_dir) {
+        Ok(s)
+            if s.nodes.len() >= want
+                && lab::health(&s).iter().all(|(_, alive, ssh)| *alive && *ssh) =>
+        {
+            s
+        }
+        old => {
+            if plan.nodes.is_some() && old.is_err() {
+                bail!(
+                    "--nodes names lab nodes, but there is no lab at {} (run `faultline lab up`); \
+                     nodes outside the lab are not supported by `faultline test` yet",
+                    a.lab_dir.display()
+                );
+            }
+            let (bridge, prefix) = match &old {
+                Ok(s) => (
+                    s.bridge.clone(),
+                    lab::parse_subnet(&s.subnet).unwrap_or_else(|_| "10.77.0".into()),
+                ),
+                Err(_) => (
+                    lab::DEFAULT_BRIDGE.to_string(),
+                    lab::parse_subnet(lab::DEFAULT_SUBNET)?,
+                ),
+            };
+            let nodes = old.as_ref().map_or(want, |s| s.nodes.len().max(want));
+            eprintln!(
+                "faultline: bringing the lab up ({nodes} nodes at {})",
+                a.lab_dir.display()
+            );
+            let (s, _) = lab::up(&LabConfig {
+                dir: a.lab_dir.clone(),
+                nodes,
+                prefix,
+                bridge,
+            })?;
+            s
+        }
+    };
+    let names = match &plan.nodes {
+        Some(n) => {
+            for name in n {
+                if !lab.nodes.iter().any(|x| &x.name == name) {
+                    return Err(usage(format!(
+                        "node {name:?} is not in the lab at {} (it has {}); nodes outside the \
+                         lab are not supported by `faultline test` yet",
+                        a.lab_dir.display(),
+                        lab.names().join(", ")
+                    )));
+                }
+            }
+            n.clone()
+        }
+        None => lab.names().into_iter().take(want).collect(),
+    };
+    Ok(Nodes {
+        names,
+        lab: Some(lab),
+    })
+}
+
+fn test_json(
+    a: &TestArgs,
+    plan: &Plan,
+    nodes: &Nodes,
+    db: Option<&EtcdDb>,
+    index: u32,
+    seed: u64,
+) -> Value {
+    json!({
+        "name": format!("{}-{}", plan.target, plan.workload),
+        "target": plan.target,
+        "workload": plan.workload.name(),
+        "nemesis": plan.kinds.iter().map(|k| k.name()).collect::<Vec<_>>(),
+        "nemesis_interval_s": plan.nemesis_interval.as_secs_f64(),
+        "nodes": nodes.names,
+        "addresses": db.map(|d| json!(d.nodes)),
+        "node_count": nodes.names.len(),
+        "concurrency": a.concurrency,
+        "rate": a.rate,
+        "time_limit_s": plan.time_limit.as_secs_f64(),
+        "op_timeout_s": plan.op_timeout.as_secs_f64(),
+        "seed": seed,
+        "test_count": a.test_count,
+        "test_index": index,
+        "leave_db_running": a.leave_db_running,
+        "store": a.store,
+        "etcd_read_mode": plan.read_mode.to_string(),
+        "etcd": db.map(|d| json!({"heartbeat_ms": d.heartbeat_ms, "election_ms": d.election_ms})),
+        "lab_dir": a.lab_dir,
+        "check_time_limit_s": plan.check_time_limit.as_secs_f64(),
+        "faultline_version": env!("CARGO_PKG_VERSION"),
+        "command": std::env::args().collect::<Vec<_>>(),
+    })
+}
+
+const CMD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `cmd(node)` on every remote in parallel; errors name the node.
+fn on_all(
+    remotes: &mut [SshRemote],
+    what: &str,
+    cmd: impl Fn(&str) -> String + Sync,
+) -> Result<Vec<(String, String)>> {
+    let results = remote::fan_out(remotes.iter_mut(), |r| {
+        let c = cmd(r.name());
+        r.exec(&c, CMD_TIMEOUT)
+    });
+    let mut errors = Vec::new();
+    let mut outs = Vec::new();
+    for (node, r) in results {
+        match r {
+            Ok(o) if o.exit == 0 => outs.push((node, o.stdout.trim().to_string())),
+            Ok(o) => errors.push(format!("{node}: exit {}: {}", o.exit, o.stderr.trim())),
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(outs)
+    } else {
+        Err(anyhow!("{what} failed on {}", errors.join("; ")))
+    }
+}
+
+/// Polls every member's `/health` from the controller until all say
+/// `"health":"true"`, or fails naming those that did not.
+async fn wait_healthy(
+    db: &EtcdDb,
+    names: &[String],
+    deadline: Duration,
+    cancel: &Cancel,
+) -> Result<()> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()?;
+    let t0 = Instant::now();
+    let mut last: Vec<(String, String)>;
+    loop {
+        last = Vec::new();
+        for n in names {
+            let url = db
+                .health_url(n)
+                .ok_or_else(|| anyhow!("no address for {n}"))?;
+            let why = match http.get(&url).send().await {
+                Ok(r) => match r.json::<Value>().await {
+                    Ok(v) if v["health"] == "true" => continue,
+                    Ok(v) => format!("unhealthy: {v}"),
+                    Err(e) => format!("bad answer: {e}"),
+                },
+                Err(e) => format!("{e}"),
+            };
+            last.push((n.clone(), format!("{url}: {why}")));
+        }
+        if last.is_empty() {
+            return Ok(());
+        }
+        if cancel.is_cancelled() {
+            bail!("interrupted while waiting for etcd to become healthy");
+        }
+        if t0.elapsed() > deadline {
+            let list: Vec<String> = last.iter().map(|(n, w)| format!("{n} ({w})")).collect();
+            bail!(
+                "etcd did not become healthy within {} s: {}",
+                deadline.as_secs(),
+                list.join("; ")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Set workload: every acknowledged add must be in the final read, and the
+/// final read must hold nothing that was never added (Jepsen's set checker).
+/// Adds of unknown outcome may be present or not. No `ok` final read: unknown.
+fn check_set(history: &History) -> Result<(Verdict, Value, String)> {
+    use std::collections::BTreeSet;
+    let paired = history
+        .pair()
+        .map_err(|e| anyhow!("history does not pair: {e}"))?;
+    let mut ok_adds = BTreeSet::new();
+    let mut attempted = BTreeSet::new();
+    let mut final_read: Option<Vec<Value>> = None;
+    for op in &paired.operations {
+        match op.f.as_str() {
+            "add" => {
+                let v = op.invoke_value.to_string();
+                if op.outcome != faultline_checker::Outcome::Fail {
+                    attempted.insert(v.clone());
+                }
+                if op.outcome == faultline_checker::Outcome::Ok {
+                    ok_adds.insert(v);
+                }
+            }
+            "read" if op.outcome == faultline_checker::Outcome::Ok => {
+                if let Some(l) = op.value.as_array() {
+                    final_read = Some(l.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    let Some(read) = final_read else {
+        let reason = "no final read succeeded: nothing to compare the adds with";
+        return Ok((
+            Verdict::Unknown,
+            json!({"valid": Verdict::Unknown.to_json(), "model": "set", "reason": reason,
+                   "stats": {"ok_adds": ok_adds.len(), "attempted_adds": attempted.len()}}),
+            format!("unknown (set): {reason}\n"),
+        ));
+    };
+    let seen: BTreeSet<String> = read.iter().map(Value::to_string).collect();
+    let lost: Vec<&String> = ok_adds.difference(&seen).collect();
+    let unexpected: Vec<&String> = seen.difference(&attempted).collect();
+    let recovered = attempted
+        .difference(&ok_adds)
+        .filter(|v| seen.contains(*v))
+        .count();
+    let verdict = if lost.is_empty() && unexpected.is_empty() {
+        Verdict::Valid
+    } else {
+        Verdict::Invalid
+    };
+    let mut anomaly_types = Vec::new();
+    let mut anomalies = serde_json::Map::new();
+    if !lost.is_empty() {
+        anomaly_types.push("lost");
+        anomalies.insert(
+            "lost".into(),
+            json!([{"explanation": format!(
+                "{} acknowledged add(s) missing from the final read, e.g. {}",
+                lost.len(),
+                lost.iter().take(10).map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            ), "elements": lost.iter().take(100).collect::<Vec<_>>()}]),
+        );
+    }
+    if !unexpected.is_empty() {
+        anomaly_types.push("unexpected");
+        anomalies.insert(
+            "unexpected".into(),
+            json!([{"explanation": format!(
+                "{} element(s) in the final read were never added, e.g. {}",
+                unexpected.len(),
+                unexpected.iter().take(10).map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            )}]),
+        );
+    }
+    let text = format!(
+        "{verdict} (set: {} acknowledged adds, {} in the final read, {} lost, {} unexpected, \
+         {} of unknown outcome present)\n",
+        ok_adds.len(),
+        seen.len(),
+        lost.len(),
+        unexpected.len(),
+        recovered
+    );
+    Ok((
+        verdict,
+        json!({
+            "valid": verdict.to_json(),
+            "model": "set (every acknowledged add is in the final read)",
+            "anomaly_types": anomaly_types,
+            "anomalies": anomalies,
+            "stats": {"ok_adds": ok_adds.len(), "attempted_adds": attempted.len(),
+                      "final_read": seen.len(), "lost": lost.len(),
+                      "unexpected": unexpected.len(), "recovered": recovered},
+        }),
+        text,
+    ))
+}
+
+/// Live progress: an indicatif bar on a terminal, otherwise a plain line
+/// every 10 s. Stops when `done` is set.
+fn spawn_progress(
+    progress: Arc<Progress>,
+    active: Arc<Mutex<Option<String>>>,
+    limit: Duration,
+    done: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let tty =
+        std::io::stderr().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb");
+    std::thread::spawn(move || {
+        let limit_s = limit.as_secs().max(1);
+        let bar = tty.then(|| {
+            let pb = indicatif::ProgressBar::new(limit_s);
+            let tpl = if std::env::var_os("NO_COLOR").is_some() {
+                "[{bar:24}] {pos}/{len} s  {msg}"
+            } else {
+                "[{bar:24.cyan/blue}] {pos}/{len} s  {msg}"
+            };
+            if let Ok(style) = indicatif::ProgressStyle::with_template(tpl) {
+                pb.set_style(style.progress_chars("=> "));
+            }
+            pb
+        });
+        let mut last_line = Instant::now();
+        while !done.load(Ordering::SeqCst) {
+            let s = progress.snapshot();
+            let fault = active
+                .lock()
+                .ok()
+                .and_then(|a| a.clone())
+                .unwrap_or_else(|| "none".into());
+            let msg = format!(
+                "{:.0} ops/s  ok {} fail {} info {}  fault: {fault}",
+                s.ops_per_sec, s.ok, s.fail, s.info
+            );
+            if let Some(pb) = &bar {
+                pb.set_position(s.elapsed.as_secs().min(limit_s));
+                pb.set_message(msg);
+            } else if last_line.elapsed() >= Duration::from_secs(10) && !s.elapsed.is_zero() {
+                eprintln!("[{:>4} s / {limit_s} s] {msg}", s.elapsed.as_secs());
+                last_line = Instant::now();
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        if let Some(pb) = bar {
+            pb.finish_and_clear();
+        }
+    })
+}
+
+fn run_one(
+    a: &TestArgs,
+    plan: &Plan,
+    rt: &tokio::runtime::Runtime,
+    cancel: &Cancel,
+    index: u32,
+    seed: u64,
+) -> Result<Ending> {
+    let nodes = resolve_nodes(a, plan)?;
+    let db = nodes.lab.as_ref().map(|lab| {
+        let addrs = lab.addrs();
+        EtcdDb::new(
+            nodes
+                .names
+                .iter()
+                .map(|n| (n.clone(), addrs.get(n).cloned().unwrap_or_default())),
+        )
+    });
+    let name = format!("{}-{}", plan.target, plan.workload);
+    let store = Store::new(&a.store);
+    let run = store
+        .create_run(&name, &test_json(a, plan, &nodes, db.as_ref(), index, seed))
+        .with_context(|| format!("creating the run in {}", a.store.display()))?;
+    let run_path = run.path().to_path_buf();
+    eprintln!(
+        "faultline: test {}/{}: {name} on {} (seed {seed}), run dir {}",
+        index + 1,
+        a.test_count,
+        nodes.names.join(","),
+        run_path.display()
+    );
+    let history_path = run.file(store::HISTORY_JSONL);
+    let sink = JsonlSink::create(&history_path)
+        .with_context(|| format!("creating {}", history_path.display()))?;
+
+    // Connect and deploy.
+    let mut remotes: Vec<SshRemote> = Vec::new();
+    let mut failure: Option<anyhow::Error> = None;
+    let mut outcome: Option<RunOutcome> = None;
+    let t_setup = Instant::now();
+    if let (Some(lab), Some(db)) = (&nodes.lab, &db) {
+        match deploy(lab, db, &nodes.names, rt, cancel) {
+            Ok(r) => remotes = r.0,
+            Err((r, e)) => {
+                remotes = r;
+                failure = Some(e);
+            }
+        }
+    }
+    let setup_s = t_setup.elapsed().as_secs_f64();
+
+    let mut active_fault = Arc::new(Mutex::new(None));
+    if failure.is_none() && !cancel.is_cancelled() {
+        let target: Arc<dyn Target> = match &db {
+            Some(db) => Arc::new(EtcdTarget::new(
+                EtcdConfig::new(
+                    nodes
+                        .names
+                        .iter()
+                        .map(|n| (n.clone(), db.client_url(n).unwrap_or_default())),
+                )
+                .with_read_mode(plan.read_mode),
+            )),
+            None => Arc::new(NoopTarget::new()),
+        };
+        let nemesis: Result<Box<dyn NemesisDriver>> = match (&nodes.lab, &db, plan.kinds.is_empty())
+        {
+            (Some(lab), Some(db), false) => Controller::connect(lab.clone(), None, false, true)
+                .map(|ctl| {
+                    let n = LabNemesis::new(
+                        ctl,
+                        plan.kinds.clone(),
+                        nodes.names.clone(),
+                        seed,
+                        DbProcess {
+                            pidfile: etcd_db::PID_FILE.to_string(),
+                            restart: nodes
+                                .names
+                                .iter()
+                                .filter_map(|n| db.restart_command(n).map(|c| (n.clone(), c)))
+                                .collect(),
+                        },
+                        Arc::clone(&target),
+                    );
+                    active_fault = Arc::clone(&n.active);
+                    Box::new(n) as Box<dyn NemesisDriver>
+                }),
+            _ => Ok(Box::new(NoNemesis)),
+        };
+        match nemesis {
+            Err(e) => failure = Some(e.context("connecting the nemesis to the lab")),
+            Ok(nemesis) => {
+                let w = WorkloadOptions::new(plan.workload);
+                let mut cfg = RunConfig::new(w, nodes.names.clone());
+                cfg.concurrency = a.concurrency;
+                cfg.time_limit = plan.time_limit;
+                cfg.rate = a.rate;
+                cfg.op_timeout = plan.op_timeout;
+                cfg.seed = seed;
+                cfg.nemesis_interval = (!plan.kinds.is_empty()).then_some(plan.nemesis_interval);
+                let progress = Arc::new(Progress::default());
+                let ctl = RunControl {
+                    cancel: cancel.clone(),
+                    progress: Arc::clone(&progress),
+                    nemesis,
+                };
+                let done = Arc::new(AtomicBool::new(false));
+                let bar = spawn_progress(
+                    progress,
+                    Arc::clone(&active_fault),
+                    plan.time_limit,
+                    Arc::clone(&done),
+                );
+                let r = rt.block_on(run_test(cfg, target, sink, ctl));
+                done.store(true, Ordering::SeqCst);
+                let _ = bar.join();
+                match r {
+                    Ok(o) => outcome = Some(o),
+                    Err(e) => failure = Some(anyhow!(e).context("running the test")),
+                }
+            }
+        }
+    }
+
+    // Logs, then teardown (unless asked to leave etcd running).
+    let mut log_errors = Vec::new();
+    if let Some(db) = &db {
+        for (node, r) in fetch_logs(&mut remotes, db, &run) {
+            if let Err(e) = r {
+                eprintln!("faultline: warning: fetching {node}'s log: {e:#}");
+                log_errors.push(format!("{node}: {e:#}"));
+            }
+        }
+        if !a.leave_db_running {
+            if let Err(e) = on_all(&mut remotes, "etcd teardown", |_| db.teardown_command()) {
+                eprintln!("faultline: warning: {e:#}");
+            }
+        } else if failure.is_none() {
+            eprintln!("faultline: etcd left running on {}", nodes.names.join(","));
+        }
+    }
+
+    // Check what was recorded, even after a failure or an interrupt.
+    let history = faultline_checker::format::parse_file(
+        &history_path,
+        Some(faultline_checker::format::Format::Jsonl),
+    )
+    .map_err(|e| anyhow!("reading back {}: {e}", history_path.display()));
+    let history = match history {
+        Ok(h) => h,
+        Err(e) => {
+            failure.get_or_insert(e);
+            History { events: Vec::new() }
+        }
+    };
+    let interrupted = cancel.is_cancelled();
+    let t_check = Instant::now();
+    let (mut verdict, mut results, text) = if failure.is_some() {
+        let e = failure
+            .as_ref()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        (
+            Verdict::Unknown,
+            json!({"valid": Verdict::Unknown.to_json(), "error": e, "reason": format!("the run failed: {e}")}),
+            String::new(),
+        )
+    } else {
+        let label = history_path.display().to_string();
+        match plan.workload {
+            Workload::Set => check_set(&history)?,
+            Workload::Register => crate::check::analyze(
+                &history,
+                "cas-register",
+                &label,
+                Some(plan.check_time_limit),
+            )?,
+            w => crate::check::analyze(&history, w.name(), &label, Some(plan.check_time_limit))?,
+        }
+    };
+    let check_s = t_check.elapsed().as_secs_f64();
+    if interrupted && verdict == Verdict::Valid {
+        verdict = Verdict::Unknown;
+        if let Some(o) = results.as_object_mut() {
+            o.insert("valid".into(), Verdict::Unknown.to_json());
+            o.insert(
+                "reason".into(),
+                json!(
+                    "interrupted (SIGINT/SIGTERM): the recorded prefix shows no anomaly, \
+                       but the test did not run to its end"
+                ),
+            );
+        }
+    }
+    let counts = history_counts(&history);
+    if let Some(o) = results.as_object_mut() {
+        o.insert(
+            "run".into(),
+            json!({
+                "target": plan.target,
+                "workload": plan.workload.name(),
+                "seed": seed,
+                "interrupted": interrupted,
+                "setup_s": setup_s,
+                "main_phase_s": outcome.as_ref().map(|o| o.main_phase.as_secs_f64()),
+                "check_s": check_s,
+                "events": outcome.as_ref().map(|o| o.events),
+                "ok": counts.0, "fail": counts.1, "info": counts.2,
+                "nemesis_events": counts.3,
+                "nemesis_errors": outcome.as_ref().map(|o| o.nemesis_errors),
+                "final_reads_ok": outcome.as_ref().and_then(|o| o.final_reads_ok),
+                "log_fetch_errors": log_errors,
+            }),
+        );
+    }
+    run.write_results(&results)?;
+    if let Err(e) = faultline_results::render_run(&run, &history, &results) {
+        eprintln!("faultline: warning: rendering the report: {e}");
+    }
+    let report = run.file(store::REPORT_HTML);
+    print!("{text}");
+    println!("report: {}", report.display());
+    if let Some(n) = outcome
+        .as_ref()
+        .map(|o| o.nemesis_errors)
+        .filter(|n| *n > 0)
+    {
+        eprintln!(
+            "faultline: warning: {n} nemesis action(s) failed (see the `nemesis` events in \
+             history.jsonl); fewer faults ran than asked for"
+        );
+    }
+    let ending = match &failure {
+        Some(e) if interrupted => {
+            eprintln!("faultline: interrupted before the test ran: {e:#}");
+            println!("{name}: unknown, interrupted during setup (exit 2)");
+            Ending::Verdict(Verdict::Unknown)
+        }
+        Some(e) => {
+            eprintln!("faultline: the run failed: {e:#}");
+            println!("{name}: run failed (exit 3)");
+            Ending::Failed
+        }
+        None => {
+            println!(
+                "{name}: {verdict}{} ({} ok, {} fail, {} info, {} nemesis events; seed {seed})",
+                if interrupted { ", interrupted" } else { "" },
+                counts.0,
+                counts.1,
+                counts.2,
+                counts.3
+            );
+            Ending::Verdict(verdict)
+        }
+    };
+    Ok(ending)
+}
+
+/// (ok, fail, info, nemesis) completions in a history.
+fn history_counts(h: &History) -> (usize, usize, usize, usize) {
+    let mut c = (0, 0, 0, 0);
+    for e in &h.events {
+        if e.process.is_nemesis() {
+            c.3 += 1;
+            continue;
+        }
+        match e.kind {
+            EventType::Ok => c.0 += 1,
+            EventType::Fail => c.1 += 1,
+            EventType::Info => c.2 += 1,
+            EventType::Invoke => {}
+        }
+    }
+    c
+}
+
+type DeployError = (Vec<SshRemote>, anyhow::Error);
+
+/// A per-node command builder.
+type NodeCmd<'a> = &'a (dyn Fn(&str) -> String + Sync);
+
+/// Connects to the nodes, installs etcd if needed, wipes what an earlier
+/// run left, starts the members and waits until every one is healthy.
+fn deploy(
+    lab: &LabState,
+    db: &EtcdDb,
+    names: &[String],
+    rt: &tokio::runtime::Runtime,
+    cancel: &Cancel,
+) -> std::result::Result<(Vec<SshRemote>, ()), DeployError> {
+    let specs = lab
+        .node_specs(names, Duration::from_secs(10))
+        .map_err(|e| (Vec::new(), e))?;
+    let mut remotes = Vec::new();
+    let mut errors = Vec::new();
+    for r in remote::connect_all(&specs) {
+        match r {
+            Ok(r) => remotes.push(r),
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    if !errors.is_empty() {
+        return Err((
+            remotes,
+            anyhow!("cannot reach nodes: {}", errors.join("; ")),
+        ));
+    }
+    let steps: [(&str, NodeCmd); 3] = [
+        ("etcd install check", &|_| db.install_command()),
+        ("etcd cleanup", &|_| db.teardown_command()),
+        ("etcd start", &|n| {
+            db.start_command(n).unwrap_or_else(|| "false".into())
+        }),
+    ];
+    for (what, cmd) in steps {
+        if cancel.is_cancelled() {
+            return Err((remotes, anyhow!("interrupted during setup")));
+        }
+        if let Err(e) = on_all(&mut remotes, what, |n| cmd(n)) {
+            return Err((remotes, e));
+        }
+    }
+    let t0 = Instant::now();
+    if let Err(e) = rt.block_on(wait_healthy(db, names, Duration::from_secs(30), cancel)) {
+        // Say why, from the unhealthy members' own logs.
+        let tails = on_all(&mut remotes, "reading logs", |_| {
+            format!("tail -2 {} 2>/dev/null; true", etcd_db::LOG_FILE)
+        })
+        .unwrap_or_default();
+        let mut msg = format!("{e:#}");
+        for (n, t) in tails {
+            let unhealthy = msg.contains(&format!("{n} (http"));
+            if unhealthy && !t.is_empty() {
+                msg.push_str(&format!("\n  {n}: {}", t.replace('\n', "\n      ")));
+            }
+        }
+        return Err((remotes, anyhow!(msg)));
+    }
+    eprintln!(
+        "faultline: etcd healthy on {} in {:.1} s",
+        names.join(","),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok((remotes, ()))
+}
+
+/// Downloads each node's log files into `nodes/<node>/`.
+fn fetch_logs(
+    remotes: &mut [SshRemote],
+    db: &EtcdDb,
+    run: &faultline_results::RunDir,
+) -> Vec<(String, Result<()>)> {
+    let mut dirs = std::collections::BTreeMap::new();
+    for r in remotes.iter() {
+        match run.node_dir(r.name()) {
+            Ok(d) => {
+                dirs.insert(r.name().to_string(), d);
+            }
+            Err(e) => {
+                eprintln!("faultline: warning: {e}");
+            }
+        }
+    }
+    let files = db.log_files();
+    remote::fan_out(remotes.iter_mut(), |r| {
+        let dir = dirs
+            .get(r.name())
+            .ok_or_else(|| anyhow!("no local dir for {}", r.name()))?;
+        for f in &files {
+            let base = Path::new(f)
+                .file_name()
+                .map(|b| b.to_os_string())
+                .unwrap_or_else(|| "log".into());
+            r.download(f, &dir.join(base))?;
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_checker::{Event, Process};
+
+    fn ev(p: u64, kind: EventType, f: &str, v: Value) -> Event {
+        Event {
+            index: None,
+            time: None,
+            process: Process::Client(p),
+            kind,
+            f: f.into(),
+            key: None,
+            value: v,
+            node: None,
+            error: None,
+            line: 0,
+        }
+    }
+
+    #[test]
+    fn set_check_finds_lost_adds() {
+        use EventType::*;
+        let mut events = vec![
+            ev(0, Invoke, "add", json!(1)),
+            ev(0, Ok, "add", json!(1)),
+            ev(1, Invoke, "add", json!(2)),
+            ev(1, Info, "add", json!(2)),
+            ev(0, Invoke, "add", json!(3)),
+            ev(0, Ok, "add", json!(3)),
+            ev(0, Invoke, "read", Value::Null),
+        ];
+        let mut ok = events.clone();
+        ok.push(ev(0, Ok, "read", json!([1, 2, 3])));
+        let (v, _, _) = check_set(&History { events: ok }).unwrap();
+        assert_eq!(v, Verdict::Valid);
+        events.push(ev(0, Ok, "read", json!([1])));
+        let (v, j, _) = check_set(&History { events }).unwrap();
+        assert_eq!(v, Verdict::Invalid);
+        assert_eq!(j["stats"]["lost"], 1);
+    }
+}

@@ -1,0 +1,321 @@
+//! The runner's [`NemesisDriver`] for lab nodes: every interval the runner
+//! heals the previous fault and starts a random one from the `--nemesis`
+//! list (seeded), through [`Controller`], so every fault is in the lab's
+//! state file before it is applied and `faultline nemesis heal --all`
+//! undoes it after a controller crash. The kinds come up in seeded random
+//! order, each once per round (a shuffled bag), so a short run still sees
+//! every kind it asked for.
+//!
+//! - `partition`: a random grudge among isolate-one (the leader, when the
+//!   target can name it), random halves, and (≥ 5 nodes) majorities-ring;
+//! - `kill`: SIGKILL the DB on a random node; healing restarts it with the
+//!   DB's own (idempotent) start command, which is stored in the fault;
+//! - `pause`: SIGSTOP the DB on a random node; healing sends SIGCONT.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use faultline::runner::NemesisDriver;
+use faultline_nemesis::{Fault, ProcTarget, grudge};
+use faultline_targets::{BoxFuture, Target};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
+use serde_json::{Value, json};
+
+use crate::nemesis_ctl::Controller;
+
+/// One entry of `--nemesis`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NemesisKind {
+    Partition,
+    Kill,
+    Pause,
+    Clock,
+}
+
+impl NemesisKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            NemesisKind::Partition => "partition",
+            NemesisKind::Kill => "kill",
+            NemesisKind::Pause => "pause",
+            NemesisKind::Clock => "clock",
+        }
+    }
+}
+
+impl fmt::Display for NemesisKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for NemesisKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "partition" => NemesisKind::Partition,
+            "kill" => NemesisKind::Kill,
+            "pause" => NemesisKind::Pause,
+            "clock" => NemesisKind::Clock,
+            _ => {
+                return Err(format!(
+                    "unknown nemesis `{s}` (expected a comma list of partition, kill, pause, \
+                     clock, or none)"
+                ));
+            }
+        })
+    }
+}
+
+/// Parses `partition,kill,pause` or `none` (empty list). Duplicates are dropped.
+pub fn parse_list(s: &str) -> Result<Vec<NemesisKind>, String> {
+    let s = s.trim();
+    if s == "none" || s.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for part in s.split(',') {
+        let k: NemesisKind = part.trim().parse()?;
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    Ok(out)
+}
+
+/// How the DB's processes are found and restarted on a node.
+pub struct DbProcess {
+    /// Pidfile inside the node.
+    pub pidfile: String,
+    /// node → idempotent start command (the heal of a kill).
+    pub restart: std::collections::BTreeMap<String, String>,
+}
+
+/// Faults on lab nodes, chosen at random from a list.
+pub struct LabNemesis {
+    ctl: Arc<Mutex<Controller>>,
+    kinds: Vec<NemesisKind>,
+    nodes: Vec<String>,
+    rng: StdRng,
+    db: DbProcess,
+    target: Arc<dyn Target>,
+    /// Kinds still to be used in this round (a shuffled bag, so every kind
+    /// in the list comes up once per round, in a seeded random order).
+    bag: Vec<NemesisKind>,
+    /// Short description of the active fault, for the progress bar.
+    pub active: Arc<Mutex<Option<String>>>,
+}
+
+impl LabNemesis {
+    pub fn new(
+        ctl: Controller,
+        kinds: Vec<NemesisKind>,
+        nodes: Vec<String>,
+        seed: u64,
+        db: DbProcess,
+        target: Arc<dyn Target>,
+    ) -> LabNemesis {
+        LabNemesis {
+            ctl: Arc::new(Mutex::new(ctl)),
+            kinds,
+            nodes,
+            // Not the generator's stream: a different seed per purpose.
+            rng: StdRng::seed_from_u64(seed ^ 0x6e65_6d65_7369_7321),
+            db,
+            target,
+            bag: Vec::new(),
+            active: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    fn pick_node(&mut self) -> String {
+        let i = self.rng.random_range(0..self.nodes.len());
+        self.nodes[i].clone()
+    }
+
+    /// The current leader, if the target can tell and exactly one is seen.
+    async fn leader(&self) -> Option<String> {
+        let p = self.target.primaries()?;
+        let r = tokio::time::timeout(Duration::from_secs(3), p.primaries(&self.nodes)).await;
+        match r {
+            Ok(Ok(v)) if v.len() == 1 => v.into_iter().next(),
+            _ => None,
+        }
+    }
+
+    /// Chooses the next fault; the value says what and to whom.
+    async fn choose(&mut self) -> Result<(Fault, Value), String> {
+        if self.bag.is_empty() {
+            self.bag = self.kinds.clone();
+            self.bag.shuffle(&mut self.rng);
+        }
+        let Some(kind) = self.bag.pop() else {
+            return Err("no faults to choose from".into());
+        };
+        Ok(match kind {
+            NemesisKind::Partition => {
+                let shapes = if self.nodes.len() >= 5 { 3 } else { 2 };
+                match self.rng.random_range(0..shapes) {
+                    0 => {
+                        let (node, why) = match self.leader().await {
+                            Some(l) => (l, "leader"),
+                            None => (self.pick_node(), "random node"),
+                        };
+                        let g = grudge::isolate(&self.nodes, &node);
+                        (
+                            Fault::Partition {
+                                grudge: g.clone(),
+                                one_way: false,
+                            },
+                            json!({"fault": "partition", "shape": "isolate-one",
+                                   "isolated": node, "chosen": why, "grudge": g}),
+                        )
+                    }
+                    1 => {
+                        let g = grudge::random_halves(&self.nodes, &mut self.rng);
+                        (
+                            Fault::Partition {
+                                grudge: g.clone(),
+                                one_way: false,
+                            },
+                            json!({"fault": "partition", "shape": "halves", "grudge": g}),
+                        )
+                    }
+                    _ => {
+                        let g = grudge::majorities_ring(&self.nodes);
+                        (
+                            Fault::Partition {
+                                grudge: g.clone(),
+                                one_way: false,
+                            },
+                            json!({"fault": "partition", "shape": "majorities-ring", "grudge": g}),
+                        )
+                    }
+                }
+            }
+            NemesisKind::Kill => {
+                let node = self.pick_node();
+                let restart = self.db.restart.get(&node).cloned();
+                (
+                    Fault::Kill {
+                        nodes: vec![node.clone()],
+                        target: ProcTarget::Pidfile(self.db.pidfile.clone()),
+                        restart,
+                    },
+                    json!({"fault": "kill", "node": node}),
+                )
+            }
+            NemesisKind::Pause => {
+                let node = self.pick_node();
+                (
+                    Fault::Pause {
+                        nodes: vec![node.clone()],
+                        target: ProcTarget::Pidfile(self.db.pidfile.clone()),
+                    },
+                    json!({"fault": "pause", "node": node}),
+                )
+            }
+            NemesisKind::Clock => {
+                return Err("clock faults are not supported by this target".into());
+            }
+        })
+    }
+}
+
+fn describe(v: &Value) -> String {
+    let f = v["fault"].as_str().unwrap_or("fault");
+    if let Some(n) = v["node"].as_str() {
+        format!("{f} {n}")
+    } else if let Some(n) = v["isolated"].as_str() {
+        format!("{f} isolate {n}")
+    } else if let Some(s) = v["shape"].as_str() {
+        format!("{f} {s}")
+    } else {
+        f.to_string()
+    }
+}
+
+impl NemesisDriver for LabNemesis {
+    fn start(&mut self, _t: Duration) -> BoxFuture<'_, Result<Value, String>> {
+        Box::pin(async move {
+            if self.kinds.is_empty() || self.nodes.is_empty() {
+                return Ok(Value::Null);
+            }
+            let (fault, mut value) = self.choose().await?;
+            if let Ok(mut a) = self.active.lock() {
+                *a = Some(describe(&value));
+            }
+            let ctl = Arc::clone(&self.ctl);
+            let r = tokio::task::spawn_blocking(move || {
+                let mut c = ctl
+                    .lock()
+                    .map_err(|_| "nemesis controller poisoned".to_string())?;
+                c.start(fault).map_err(|e| format!("{e:#}"))
+            })
+            .await
+            .map_err(|e| format!("nemesis task: {e}"))?;
+            match r {
+                Ok(outcome) => {
+                    value["nodes"] = outcome;
+                    Ok(value)
+                }
+                Err(e) => {
+                    if let Ok(mut a) = self.active.lock() {
+                        *a = None;
+                    }
+                    Err(format!("{}: {e}", describe(&value)))
+                }
+            }
+        })
+    }
+
+    fn heal_all(&mut self) -> BoxFuture<'_, Result<Value, String>> {
+        Box::pin(async move {
+            let ctl = Arc::clone(&self.ctl);
+            let r = tokio::task::spawn_blocking(move || {
+                let mut c = ctl
+                    .lock()
+                    .map_err(|_| "nemesis controller poisoned".to_string())?;
+                let healed: Vec<Value> = c
+                    .active()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|f| serde_json::to_value(f).unwrap_or(Value::Null))
+                    .collect();
+                c.heal_all().map_err(|e| format!("{e:#}"))?;
+                Ok::<_, String>(json!({"healed": healed}))
+            })
+            .await
+            .map_err(|e| format!("nemesis task: {e}"))?;
+            if r.is_ok()
+                && let Ok(mut a) = self.active.lock()
+            {
+                *a = None;
+            }
+            r
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_lists() {
+        assert_eq!(parse_list("none").unwrap(), vec![]);
+        assert_eq!(
+            parse_list("partition,kill,pause,kill").unwrap(),
+            vec![
+                NemesisKind::Partition,
+                NemesisKind::Kill,
+                NemesisKind::Pause
+            ]
+        );
+        assert!(parse_list("partition,bogus").unwrap_err().contains("bogus"));
+    }
+}

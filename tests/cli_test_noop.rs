@@ -1,0 +1,92 @@
+//! `faultline test --target noop`: the whole pipeline (store, history,
+//! check, report, exit codes) without root, a lab or etcd.
+
+mod common;
+
+use common::{faultline, text};
+use serde_json::Value;
+
+fn store(tag: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("faultline-test-noop-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    p
+}
+
+#[test]
+fn noop_runs_land_in_the_store_and_are_valid() {
+    for (workload, model) in [
+        ("register", "cas-register"),
+        ("list-append", "list-append"),
+        ("set", ""),
+    ] {
+        let dir = store(workload);
+        let o = faultline(&[
+            "test",
+            "--target",
+            "noop",
+            "--workload",
+            workload,
+            "--time-limit",
+            "1",
+            "--rate",
+            "300",
+            "--seed",
+            "9",
+            "--test-count",
+            if workload == "register" { "2" } else { "1" },
+            "--store",
+            dir.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{workload}: {}", text(&o));
+        let run = dir.join(format!("noop-{workload}/latest"));
+        for f in [
+            "test.json",
+            "history.jsonl",
+            "results.json",
+            "report.html",
+            "timeline.html",
+            "latency-raw.png",
+            "latency-quantiles.png",
+            "rate.png",
+        ] {
+            assert!(run.join(f).exists(), "{workload}: {f} missing");
+        }
+        let tj: Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("test.json")).unwrap()).unwrap();
+        // The second of two tests runs with seed + 1.
+        assert_eq!(tj["seed"], if workload == "register" { 10 } else { 9 });
+        assert_eq!(tj["workload"], workload);
+        let r: Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap())
+                .unwrap();
+        assert_eq!(r["valid"], true, "{r:#}");
+        if !model.is_empty() {
+            let h = run.join("history.jsonl");
+            // The model is inferred from the operations, as a user would run it.
+            let c = faultline(&["check", h.to_str().unwrap()]);
+            assert!(
+                String::from_utf8_lossy(&c.stdout).contains(model),
+                "{}",
+                text(&c)
+            );
+            assert_eq!(c.status.code(), Some(0), "{}", text(&c));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn bad_arguments_exit_64() {
+    for args in [
+        &["test", "--target", "noop", "--nemesis", "kill"][..],
+        &["test", "--target", "etcd", "--nemesis", "clock"],
+        &["test", "--target", "nope"],
+        &["test", "--target", "noop", "--workload", "bank"],
+        &["test", "--target", "noop", "--nemesis", "partition,bogus"],
+        &["test", "--target", "noop", "--time-limit", "0"],
+        &["test", "--target", "etcd", "--etcd-read-mode", "stale"],
+    ] {
+        let o = faultline(args);
+        assert_eq!(o.status.code(), Some(64), "{args:?}: {}", text(&o));
+    }
+}
