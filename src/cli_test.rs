@@ -1045,18 +1045,7 @@ mod tests {
     use faultline_checker::{Event, Process};
 
     fn ev(p: u64, kind: EventType, f: &str, v: Value) -> Event {
-        Event {
-            index: None,
-            time: None,
-            process: Process::Client(p),
-            kind,
-            f: f.into(),
-            key: None,
-            value: v,
-            node: None,
-            error: None,
-            line: 0,
-        }
+        Event::new(Process::Client(p), kind, f, v)
     }
 
     #[test]

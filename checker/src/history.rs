@@ -118,6 +118,25 @@ pub struct Event {
     pub line: usize,
 }
 
+impl Event {
+    /// An event with only what every event has; the optional fields (index,
+    /// time, key, node, error) start empty and line at 0 (not from a file).
+    pub fn new(process: Process, kind: EventType, f: impl Into<String>, value: Value) -> Event {
+        Event {
+            index: None,
+            time: None,
+            process,
+            kind,
+            f: f.into(),
+            key: None,
+            value,
+            node: None,
+            error: None,
+            line: 0,
+        }
+    }
+}
+
 /// A parsed history: its events in file order.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct History {
@@ -298,16 +317,8 @@ mod tests {
 
     fn ev(line: usize, p: u64, kind: EventType, f: &str, value: Value) -> Event {
         Event {
-            index: None,
-            time: None,
-            process: Process::Client(p),
-            kind,
-            f: f.into(),
-            key: None,
-            value,
-            node: None,
-            error: None,
             line,
+            ..Event::new(Process::Client(p), kind, f, value)
         }
     }
 

@@ -12,16 +12,9 @@ use std::collections::HashSet;
 /// (process, type, f, value) rows; optional key as a 5th element via `evk`.
 fn ev(line: usize, p: u64, kind: EventType, f: &str, value: Value, key: Option<&str>) -> Event {
     Event {
-        index: None,
-        time: None,
-        process: Process::Client(p),
-        kind,
-        f: f.into(),
         key: key.map(Value::from),
-        value,
-        node: None,
-        error: None,
         line,
+        ..Event::new(Process::Client(p), kind, f, value)
     }
 }
 
