@@ -57,7 +57,8 @@ pub struct TestArgs {
     #[arg(long, default_value = "register")]
     pub workload: String,
 
-    /// Faults, a comma list of partition, kill, pause (clock is refused for
+    /// Faults, a comma list of partition, kill, pause, crash (a whole node;
+    /// the DB is restarted after the node returns; clock is refused for
     /// etcd), or none
     #[arg(long, default_value = "none", value_name = "LIST")]
     pub nemesis: String,

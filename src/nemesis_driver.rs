@@ -10,7 +10,10 @@
 //!   target can name it), random halves, and (≥ 5 nodes) majorities-ring;
 //! - `kill`: SIGKILL the DB on a random node; healing restarts it with the
 //!   DB's own (idempotent) start command, which is stored in the fault;
-//! - `pause`: SIGSTOP the DB on a random node; healing sends SIGCONT.
+//! - `pause`: SIGSTOP the DB on a random node; healing sends SIGCONT;
+//! - `crash`: crash a random lab node (every process, sshd included);
+//!   healing restarts the node, then the DB with the same start command as
+//!   a kill's heal.
 
 use std::fmt;
 use std::str::FromStr;
@@ -34,6 +37,7 @@ pub enum NemesisKind {
     Kill,
     Pause,
     Clock,
+    Crash,
 }
 
 impl NemesisKind {
@@ -43,6 +47,7 @@ impl NemesisKind {
             NemesisKind::Kill => "kill",
             NemesisKind::Pause => "pause",
             NemesisKind::Clock => "clock",
+            NemesisKind::Crash => "crash",
         }
     }
 }
@@ -61,10 +66,11 @@ impl FromStr for NemesisKind {
             "kill" => NemesisKind::Kill,
             "pause" => NemesisKind::Pause,
             "clock" => NemesisKind::Clock,
+            "crash" => NemesisKind::Crash,
             _ => {
                 return Err(format!(
                     "unknown nemesis `{s}` (expected a comma list of partition, kill, pause, \
-                     clock, or none)"
+                     clock, crash, or none)"
                 ));
             }
         })
@@ -219,6 +225,17 @@ impl LabNemesis {
                     json!({"fault": "pause", "node": node}),
                 )
             }
+            NemesisKind::Crash => {
+                let node = self.pick_node();
+                let restart = self.db.restart.get(&node).cloned();
+                (
+                    Fault::Crash {
+                        nodes: vec![node.clone()],
+                        restart,
+                    },
+                    json!({"fault": "crash", "node": node}),
+                )
+            }
             NemesisKind::Clock => {
                 return Err("clock faults are not supported by this target".into());
             }
@@ -317,5 +334,6 @@ mod tests {
             ]
         );
         assert!(parse_list("partition,bogus").unwrap_err().contains("bogus"));
+        assert_eq!(parse_list("crash").unwrap(), vec![NemesisKind::Crash]);
     }
 }
