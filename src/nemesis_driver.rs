@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use faultline::runner::NemesisDriver;
+use faultline_nemesis::fault::shell_quote;
 use faultline_nemesis::{Fault, ProcTarget, grudge};
 use faultline_targets::{BoxFuture, Target};
 use rand::rngs::StdRng;
@@ -227,7 +228,11 @@ impl LabNemesis {
             }
             NemesisKind::Crash => {
                 let node = self.pick_node();
-                let restart = self.db.restart.get(&node).cloned();
+                let restart = self
+                    .db
+                    .restart
+                    .get(&node)
+                    .map(|r| format!("{}; {r}", drop_stale_pidfile(&self.db.pidfile)));
                 (
                     Fault::Crash {
                         nodes: vec![node.clone()],
@@ -241,6 +246,19 @@ impl LabNemesis {
             }
         })
     }
+}
+
+/// After a crash the node's pid numbering starts again, so a pidfile from
+/// before may name some new, unrelated process and the (pidfile-checking)
+/// restart would wrongly think the DB runs. A pidfile last written no later
+/// than the second the node's process 1 started is stale: remove it.
+fn drop_stale_pidfile(pidfile: &str) -> String {
+    let f = shell_quote(pidfile);
+    format!(
+        "b=$(awk '/^btime/{{print $2}}' /proc/stat); s=$(awk '{{print $22}}' /proc/1/stat); \
+         t=$((b + s / $(getconf CLK_TCK))); \
+         if [ -f {f} ] && [ \"$(stat -c %Y {f})\" -le \"$t\" ]; then rm -f {f}; fi"
+    )
 }
 
 fn describe(v: &Value) -> String {
@@ -321,6 +339,27 @@ impl NemesisDriver for LabNemesis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_pidfile_is_dropped_fresh_one_kept() {
+        let dir = std::env::temp_dir().join(format!("fl-stale-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("db.pid");
+        let cmd = drop_stale_pidfile(f.to_str().unwrap());
+        let sh = |c: &str| {
+            std::process::Command::new("sh")
+                .args(["-c", c])
+                .status()
+                .unwrap()
+        };
+        std::fs::write(&f, "12\n").unwrap();
+        assert!(sh(&cmd).success());
+        assert!(f.exists(), "a pidfile written after boot was removed");
+        assert!(sh(&format!("touch -d 2000-01-01 {}", f.display())).success());
+        assert!(sh(&cmd).success());
+        assert!(!f.exists(), "a pidfile from before boot was kept");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn parses_lists() {
