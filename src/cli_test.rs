@@ -1034,7 +1034,12 @@ fn fetch_logs(
                 .file_name()
                 .map(|b| b.to_os_string())
                 .unwrap_or_else(|| "log".into());
-            r.download(f, &dir.join(base))?;
+            let local = dir.join(base);
+            // A session opened before a crash fault died with its node; the
+            // failed call drops it and the retry reconnects.
+            if r.download(f, &local).is_err() {
+                r.download(f, &local)?;
+            }
         }
         Ok(())
     })
