@@ -75,6 +75,8 @@ pub enum FaultKind {
     ClockBump,
     ClockStrobe,
     Latency,
+    /// Crash whole lab nodes (heal restarts them; not the target's processes).
+    Crash,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -89,7 +91,7 @@ pub struct FaultArgs {
     /// Drop only new connections (conntrack NEW): TCP is cut one way.
     #[arg(long)]
     one_way: bool,
-    /// Nodes to hit (default: all lab nodes; not for partitions).
+    /// Nodes to hit (default: all lab nodes; not for partitions; crash needs them).
     #[arg(long, value_delimiter = ',')]
     nodes: Vec<String>,
     /// Loss probability, 0 < p <= 1.
@@ -132,6 +134,15 @@ struct FaultLine {
 fn need<T: Clone>(v: &Option<T>, flag: &str, kind: &str) -> Result<T> {
     v.clone()
         .ok_or_else(|| crate::usage(format!("{kind} needs --{flag}")))
+}
+
+/// Crashing every node by default would take the whole cluster down,
+/// which is rarely what was meant: the nodes must be named.
+fn need_nodes(nodes: &[String], kind: &str) -> Result<Vec<String>> {
+    if nodes.is_empty() {
+        return Err(crate::usage(format!("{kind} needs --nodes")));
+    }
+    Ok(nodes.to_vec())
 }
 
 impl FaultArgs {
@@ -186,6 +197,10 @@ impl FaultArgs {
                 delta: need(&self.delta, "delta", "clock-strobe")?,
                 period_ms: self.period_ms,
                 duration_s: self.strobe_secs,
+            },
+            FaultKind::Crash => Fault::Crash {
+                nodes: need_nodes(&self.nodes, "crash")?,
+                restart: None,
             },
             FaultKind::Latency => Fault::Latency {
                 nodes,

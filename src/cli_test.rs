@@ -57,7 +57,8 @@ pub struct TestArgs {
     #[arg(long, default_value = "register")]
     pub workload: String,
 
-    /// Faults, a comma list of partition, kill, pause (clock is refused for
+    /// Faults, a comma list of partition, kill, pause, crash (a whole node;
+    /// the DB is restarted after the node returns; clock is refused for
     /// etcd), or none
     #[arg(long, default_value = "none", value_name = "LIST")]
     pub nemesis: String,
@@ -1033,7 +1034,12 @@ fn fetch_logs(
                 .file_name()
                 .map(|b| b.to_os_string())
                 .unwrap_or_else(|| "log".into());
-            r.download(f, &dir.join(base))?;
+            let local = dir.join(base);
+            // A session opened before a crash fault died with its node; the
+            // failed call drops it and the retry reconnects.
+            if r.download(f, &local).is_err() {
+                r.download(f, &local)?;
+            }
         }
         Ok(())
     })

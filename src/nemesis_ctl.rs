@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::lab::LabState;
+use crate::lab::{self, LabState};
 use crate::remote::{self, Remote, SshRemote};
 use faultline_nemesis::fault::heal_everything_command;
 use faultline_nemesis::{Fault, NemesisEvent};
@@ -185,7 +185,10 @@ impl Controller {
         let mut active = self.load_active()?;
         active.faults.push(fault.clone());
         self.save_active(&active)?;
-        let (outcome, errors) = self.run_cmds(&cmds);
+        let (outcome, errors) = match &fault {
+            Fault::Crash { nodes, .. } => self.crash(nodes),
+            _ => self.run_cmds(&cmds),
+        };
         self.record(NemesisEvent::start(&fault, outcome.clone()))?;
         if !errors.is_empty() {
             let heal = self.heal(&fault);
@@ -201,10 +204,87 @@ impl Controller {
         Ok(outcome)
     }
 
+    /// Crashes nodes from the lab host (the crash fault): per-node outcome
+    /// as JSON, and the failures (each naming its node).
+    fn crash(&mut self, nodes: &[String]) -> (Value, Vec<String>) {
+        let mut outcome = serde_json::Map::new();
+        let mut errors = Vec::new();
+        for n in nodes {
+            match lab::crash_node(&self.lab, n) {
+                Ok(v) => {
+                    outcome.insert(n.clone(), json!({"crashed": v}));
+                }
+                Err(e) => {
+                    errors.push(format!("{e:#}"));
+                    outcome.insert(n.clone(), json!({"error": format!("{e:#}")}));
+                }
+            }
+        }
+        (Value::Object(outcome), errors)
+    }
+
+    /// Restarts crashed nodes and reconnects to them, so the heal commands
+    /// (the target's restart) can run there next.
+    fn restart_nodes(&mut self, nodes: &[String]) -> (serde_json::Map<String, Value>, Vec<String>) {
+        let mut outcome = serde_json::Map::new();
+        let mut errors = Vec::new();
+        for n in nodes {
+            let r = lab::restart_node(&mut self.lab, n).and_then(|v| {
+                self.reconnect(n)?;
+                Ok(v)
+            });
+            match r {
+                Ok(v) => {
+                    outcome.insert(n.clone(), json!({"restarted": v}));
+                }
+                Err(e) => {
+                    errors.push(format!("{e:#}"));
+                    outcome.insert(n.clone(), json!({"error": format!("{e:#}")}));
+                }
+            }
+        }
+        (outcome, errors)
+    }
+
+    /// Replaces the SSH session to a node that was restarted.
+    fn reconnect(&mut self, node: &str) -> Result<()> {
+        let spec = self
+            .lab
+            .node_specs(&[node.to_string()], Duration::from_secs(5))?
+            .into_iter()
+            .next()
+            .with_context(|| format!("no node {node:?}"))?;
+        let r = SshRemote::connect(spec)?;
+        self.remotes.retain(|x| x.name() != node);
+        self.remotes.push(r);
+        self.unreachable.remove(node);
+        Ok(())
+    }
+
     /// Heals one fault and drops it from the state file once every node
     /// confirmed.
     pub fn heal(&mut self, fault: &Fault) -> Result<()> {
-        let (outcome, errors) = self.run_cmds(&fault.heal_commands());
+        let (outcome, errors) = if let Fault::Crash { nodes, .. } = fault {
+            let (mut outcome, mut errors) = self.restart_nodes(nodes);
+            // The target's restart, on the nodes that came back.
+            let cmds: BTreeMap<String, String> = fault
+                .heal_commands()
+                .into_iter()
+                .filter(|(n, _)| outcome.get(n).is_none_or(|v| v.get("error").is_none()))
+                .collect();
+            let (o, e) = self.run_cmds(&cmds);
+            if let Value::Object(o) = o {
+                for (n, v) in o {
+                    if let Some(Value::Object(m)) = outcome.get_mut(&n) {
+                        m.insert("restart".into(), v);
+                    }
+                }
+            }
+            errors.extend(e);
+            (Value::Object(outcome), errors)
+        } else {
+            self.run_cmds(&fault.heal_commands())
+        };
         self.record(NemesisEvent::heal(fault, outcome))?;
         if !errors.is_empty() {
             bail!("healing {} failed on {}", fault.name(), errors.join("; "));
@@ -216,15 +296,38 @@ impl Controller {
         self.save_active(&active)
     }
 
-    /// Heals every recorded fault (newest first), then runs the catch-all
-    /// heal on every node. Tries everything before reporting errors.
+    /// Heals every recorded fault (crashed nodes first, since the other
+    /// heals need them up; then newest first), restarts any other node that
+    /// is down, then runs the catch-all heal on every node. Tries
+    /// everything before reporting errors.
     pub fn heal_all(&mut self) -> Result<()> {
         let mut errors = Vec::new();
         let faults = self.active()?;
-        for f in faults.iter().rev() {
+        let (crashes, others): (Vec<&Fault>, Vec<&Fault>) =
+            faults.iter().rev().partition(|f| f.is_lab_local());
+        for f in crashes.into_iter().chain(others) {
             if let Err(e) = self.heal(f) {
                 errors.push(format!("{e:#}"));
             }
+        }
+        // A crash the state file does not know of (e.g. a node killed by
+        // hand) would fail the catch-all below.
+        let down: Vec<String> = self
+            .lab
+            .names()
+            .into_iter()
+            .filter(|n| lab::node_down(&self.lab, n).unwrap_or(false))
+            .collect();
+        if !down.is_empty() {
+            let (outcome, errs) = self.restart_nodes(&down);
+            errors.extend(errs);
+            self.record(NemesisEvent::heal(
+                &Fault::Crash {
+                    nodes: down,
+                    restart: None,
+                },
+                Value::Object(outcome),
+            ))?;
         }
         let all: BTreeMap<String, String> = self
             .lab

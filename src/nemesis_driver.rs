@@ -10,7 +10,10 @@
 //!   target can name it), random halves, and (≥ 5 nodes) majorities-ring;
 //! - `kill`: SIGKILL the DB on a random node; healing restarts it with the
 //!   DB's own (idempotent) start command, which is stored in the fault;
-//! - `pause`: SIGSTOP the DB on a random node; healing sends SIGCONT.
+//! - `pause`: SIGSTOP the DB on a random node; healing sends SIGCONT;
+//! - `crash`: crash a random lab node (every process, sshd included);
+//!   healing restarts the node, then the DB with the same start command as
+//!   a kill's heal.
 
 use std::fmt;
 use std::str::FromStr;
@@ -18,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use faultline::runner::NemesisDriver;
+use faultline_nemesis::fault::shell_quote;
 use faultline_nemesis::{Fault, ProcTarget, grudge};
 use faultline_targets::{BoxFuture, Target};
 use rand::rngs::StdRng;
@@ -34,6 +38,7 @@ pub enum NemesisKind {
     Kill,
     Pause,
     Clock,
+    Crash,
 }
 
 impl NemesisKind {
@@ -43,6 +48,7 @@ impl NemesisKind {
             NemesisKind::Kill => "kill",
             NemesisKind::Pause => "pause",
             NemesisKind::Clock => "clock",
+            NemesisKind::Crash => "crash",
         }
     }
 }
@@ -61,10 +67,11 @@ impl FromStr for NemesisKind {
             "kill" => NemesisKind::Kill,
             "pause" => NemesisKind::Pause,
             "clock" => NemesisKind::Clock,
+            "crash" => NemesisKind::Crash,
             _ => {
                 return Err(format!(
                     "unknown nemesis `{s}` (expected a comma list of partition, kill, pause, \
-                     clock, or none)"
+                     clock, crash, or none)"
                 ));
             }
         })
@@ -219,11 +226,39 @@ impl LabNemesis {
                     json!({"fault": "pause", "node": node}),
                 )
             }
+            NemesisKind::Crash => {
+                let node = self.pick_node();
+                let restart = self
+                    .db
+                    .restart
+                    .get(&node)
+                    .map(|r| format!("{}; {r}", drop_stale_pidfile(&self.db.pidfile)));
+                (
+                    Fault::Crash {
+                        nodes: vec![node.clone()],
+                        restart,
+                    },
+                    json!({"fault": "crash", "node": node}),
+                )
+            }
             NemesisKind::Clock => {
                 return Err("clock faults are not supported by this target".into());
             }
         })
     }
+}
+
+/// After a crash the node's pid numbering starts again, so a pidfile from
+/// before may name some new, unrelated process and the (pidfile-checking)
+/// restart would wrongly think the DB runs. A pidfile last written no later
+/// than the second the node's process 1 started is stale: remove it.
+fn drop_stale_pidfile(pidfile: &str) -> String {
+    let f = shell_quote(pidfile);
+    format!(
+        "b=$(awk '/^btime/{{print $2}}' /proc/stat); s=$(awk '{{print $22}}' /proc/1/stat); \
+         t=$((b + s / $(getconf CLK_TCK))); \
+         if [ -f {f} ] && [ \"$(stat -c %Y {f})\" -le \"$t\" ]; then rm -f {f}; fi"
+    )
 }
 
 fn describe(v: &Value) -> String {
@@ -306,6 +341,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn stale_pidfile_is_dropped_fresh_one_kept() {
+        let dir = std::env::temp_dir().join(format!("fl-stale-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("db.pid");
+        let cmd = drop_stale_pidfile(f.to_str().unwrap());
+        let sh = |c: &str| {
+            std::process::Command::new("sh")
+                .args(["-c", c])
+                .status()
+                .unwrap()
+        };
+        std::fs::write(&f, "12\n").unwrap();
+        assert!(sh(&cmd).success());
+        assert!(f.exists(), "a pidfile written after boot was removed");
+        assert!(sh(&format!("touch -d 2000-01-01 {}", f.display())).success());
+        assert!(sh(&cmd).success());
+        assert!(!f.exists(), "a pidfile from before boot was kept");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn parses_lists() {
         assert_eq!(parse_list("none").unwrap(), vec![]);
         assert_eq!(
@@ -317,5 +373,6 @@ mod tests {
             ]
         );
         assert!(parse_list("partition,bogus").unwrap_err().contains("bogus"));
+        assert_eq!(parse_list("crash").unwrap(), vec![NemesisKind::Crash]);
     }
 }

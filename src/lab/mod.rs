@@ -231,7 +231,7 @@ pub fn health(state: &LabState) -> Vec<(String, bool, bool)> {
         .map(|n| {
             (
                 n.name.clone(),
-                pid_alive(n.init_pid),
+                in_netns(n.init_pid, &n.netns),
                 tcp_open(&n.addr, 22, Duration::from_millis(500)),
             )
         })
@@ -372,33 +372,13 @@ fn build(cfg: &LabConfig) -> Result<LabState> {
                 auth = authorized.display()
             ),
         )?;
-        let out = fs::File::create(nd.join("init.out"))?;
-        let child = Command::new("setsid")
-            .args([
-                "ip",
-                "netns",
-                "exec",
-                &netns,
-                "unshare",
-                "--pid",
-                "--fork",
-                "--mount-proc",
-            ])
-            .args(["--uts", "--mount"])
-            .arg(&init)
-            .arg(name)
-            .arg(&nd)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .spawn()
-            .with_context(|| format!("{name}: starting node"))?;
+        let unshare_pid = spawn_node(dir, name, &netns, false)?;
         nodes.push(LabNode {
             name: name.clone(),
             addr,
             netns,
             veth,
-            unshare_pid: child.id(),
+            unshare_pid,
             init_pid: 0,
         });
     }
@@ -423,9 +403,62 @@ fn build(cfg: &LabConfig) -> Result<LabState> {
     Ok(state)
 }
 
+/// Starts a node's process 1 in its netns, as `lab up` does: `unshare`
+/// gives it fresh pid, mount and UTS namespaces, and `node-init.sh` mounts
+/// the node's private dirs and execs sshd. Returns the `unshare` pid.
+fn spawn_node(dir: &Path, name: &str, netns: &str, append_log: bool) -> Result<u32> {
+    let nd = dir.join(name);
+    // A restart keeps the log of the node's earlier life.
+    let out = fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append_log)
+        .truncate(!append_log)
+        .open(nd.join("init.out"))
+        .with_context(|| format!("{name}: opening init.out"))?;
+    let child = Command::new("setsid")
+        .args(["ip", "netns", "exec", netns, "unshare", "--pid", "--fork"])
+        .args(["--mount-proc", "--uts", "--mount"])
+        .arg(dir.join("node-init.sh"))
+        .arg(name)
+        .arg(&nd)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()
+        .with_context(|| format!("{name}: starting node"))?;
+    Ok(child.id())
+}
+
+/// Waits until a node's sshd accepts our key with its recorded host key;
+/// returns the node's process 1 (root-namespace pid).
+fn wait_node(dir: &Path, node: &LabNode, spec: &NodeSpec, timeout: Duration) -> Result<u32> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if !pid_alive(node.unshare_pid) {
+            let log = fs::read_to_string(dir.join(&node.name).join("init.out")).unwrap_or_default();
+            bail!("{}: node process exited: {}", node.name, log.trim());
+        }
+        if tcp_open(&spec.host, 22, Duration::from_millis(200)) {
+            match SshRemote::connect(spec.clone()) {
+                Ok(_) => break,
+                Err(e) if Instant::now() > deadline => return Err(e),
+                Err(_) => {}
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("{}: sshd not reachable within {timeout:?}", node.name);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    children(node.unshare_pid)
+        .first()
+        .copied()
+        .with_context(|| format!("{}: no process 1 under unshare", node.name))
+}
+
 /// Waits until every node's sshd accepts our key with its recorded host key.
 fn wait_ready(state: &mut LabState, timeout: Duration) -> Result<()> {
-    let deadline = Instant::now() + timeout;
     let specs = state.node_specs(&[], Duration::from_secs(2))?;
     let dir = state.dir.clone();
     let dir = &dir;
@@ -433,32 +466,7 @@ fn wait_ready(state: &mut LabState, timeout: Duration) -> Result<()> {
         let hs: Vec<_> = specs
             .iter()
             .zip(state.nodes.iter())
-            .map(|(spec, node)| {
-                s.spawn(move || -> Result<u32> {
-                    loop {
-                        if !pid_alive(node.unshare_pid) {
-                            let log = fs::read_to_string(dir.join(&node.name).join("init.out"))
-                                .unwrap_or_default();
-                            bail!("{}: node process exited: {}", node.name, log.trim());
-                        }
-                        if tcp_open(&spec.host, 22, Duration::from_millis(200)) {
-                            match SshRemote::connect(spec.clone()) {
-                                Ok(_) => break,
-                                Err(e) if Instant::now() > deadline => return Err(e),
-                                Err(_) => {}
-                            }
-                        }
-                        if Instant::now() > deadline {
-                            bail!("{}: sshd not reachable within {timeout:?}", node.name);
-                        }
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                    children(node.unshare_pid)
-                        .first()
-                        .copied()
-                        .with_context(|| format!("{}: no process 1 under unshare", node.name))
-                })
-            })
+            .map(|(spec, node)| s.spawn(move || wait_node(dir, node, spec, timeout)))
             .collect();
         hs.into_iter()
             .map(|h| h.join().unwrap_or_else(|_| bail!("wait thread panicked")))
@@ -468,6 +476,148 @@ fn wait_ready(state: &mut LabState, timeout: Duration) -> Result<()> {
         node.init_pid = r?;
     }
     Ok(())
+}
+
+/// Whether `pid` lives in the lab netns `ns` (so a reused pid of some
+/// other process never counts as a node's process 1).
+fn in_netns(pid: u32, ns: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if pid == 0 {
+        return false;
+    }
+    match (
+        fs::metadata(format!("/proc/{pid}/ns/net")),
+        fs::metadata(Path::new("/run/netns").join(ns)),
+    ) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        _ => false,
+    }
+}
+
+fn find_node<'a>(state: &'a LabState, name: &str) -> Result<&'a LabNode> {
+    state
+        .nodes
+        .iter()
+        .find(|n| n.name == name)
+        .with_context(|| format!("no node {name:?} in the lab at {}", state.dir.display()))
+}
+
+/// How long a crash or a restart may take before it is an error.
+pub const NODE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Crashes a node: SIGKILL its process 1 from the root namespace, so the
+/// kernel kills every process in its pid namespace, then waits until its
+/// netns holds no process. The netns, its addresses and the node's files
+/// stay (like a machine's wiring and disk). Returns what was killed, as
+/// JSON; a node that is already down is left as it is.
+pub fn crash_node(state: &LabState, name: &str) -> Result<serde_json::Value> {
+    prereq::check_root()?;
+    let node = find_node(state, name)?;
+    let before = netns_pids(&node.netns);
+    if before.is_empty() {
+        return Ok(serde_json::json!({"already_down": true}));
+    }
+    // The recorded pid, unless it is stale: then the unshare's child.
+    let init = [node.init_pid]
+        .into_iter()
+        .chain(children(node.unshare_pid))
+        .find(|p| before.contains(p))
+        .with_context(|| {
+            format!(
+                "{name}: its process 1 (pid {}) is not in netns {}; processes there: {before:?}",
+                node.init_pid, node.netns
+            )
+        })?;
+    // SAFETY: kill(2) on a pid just checked to be in the node's netns.
+    if unsafe { libc::kill(init as i32, libc::SIGKILL) } != 0 {
+        bail!(
+            "{name}: kill -9 {init}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    let t0 = Instant::now();
+    loop {
+        let left = netns_pids(&node.netns);
+        if left.is_empty() {
+            break;
+        }
+        if t0.elapsed() > NODE_TIMEOUT {
+            bail!(
+                "{name}: processes {left:?} still in netns {} {NODE_TIMEOUT:?} after killing its process 1",
+                node.netns
+            );
+        }
+        if t0.elapsed() > Duration::from_millis(500) {
+            // Processes put into the netns from outside the node's pid
+            // namespace do not die with it; a crash takes them too.
+            for p in left {
+                // SAFETY: kill(2) on a pid just listed in the node's netns.
+                unsafe { libc::kill(p as i32, libc::SIGKILL) };
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Reap the unshare parent when this process started it (a restart by
+    // this controller); otherwise it is not our child and this is a no-op.
+    // SAFETY: waitpid with WNOHANG on a pid; ECHILD is harmless.
+    unsafe { libc::waitpid(node.unshare_pid as i32, std::ptr::null_mut(), libc::WNOHANG) };
+    Ok(serde_json::json!({
+        "killed_init_pid": init,
+        "processes": before.len(),
+        "secs": t0.elapsed().as_secs_f64(),
+    }))
+}
+
+/// Whether a node's processes are gone (crashed or never restarted).
+pub fn node_down(state: &LabState, name: &str) -> Result<bool> {
+    Ok(netns_pids(&find_node(state, name)?.netns).is_empty())
+}
+
+/// Brings a crashed node back exactly as `lab up` started it: same netns
+/// and addresses, same host key (so known_hosts still verifies), its
+/// private /tmp, /opt and /root; waits until sshd accepts our key, then
+/// records the new pids in lab.json. Only the node's sshd starts: the
+/// target's processes are the target's job. A node that is up is left as
+/// it is. Returns what was done, as JSON.
+pub fn restart_node(state: &mut LabState, name: &str) -> Result<serde_json::Value> {
+    prereq::check_root()?;
+    let node = find_node(state, name)?.clone();
+    if !netns_pids(&node.netns).is_empty() {
+        if in_netns(node.init_pid, &node.netns) {
+            return Ok(serde_json::json!({"already_up": true, "init_pid": node.init_pid}));
+        }
+        // Half a node (process 1 gone, something else left): finish the
+        // crash so the restart starts from nothing.
+        crash_node(state, name)?;
+    }
+    if !Path::new("/run/netns").join(&node.netns).exists() {
+        bail!(
+            "{name}: netns {} is gone; run `faultline lab up` again",
+            node.netns
+        );
+    }
+    let t0 = Instant::now();
+    let unshare_pid = spawn_node(&state.dir, name, &node.netns, true)?;
+    let spec = state
+        .node_specs(&[name.to_string()], Duration::from_secs(2))?
+        .into_iter()
+        .next()
+        .with_context(|| format!("no node {name:?}"))?;
+    let fresh = LabNode {
+        unshare_pid,
+        ..node
+    };
+    let init_pid = wait_node(&state.dir, &fresh, &spec, NODE_TIMEOUT)?;
+    for n in state.nodes.iter_mut().filter(|n| n.name == name) {
+        n.unshare_pid = unshare_pid;
+        n.init_pid = init_pid;
+    }
+    state.save()?;
+    Ok(serde_json::json!({
+        "unshare_pid": unshare_pid,
+        "init_pid": init_pid,
+        "secs": t0.elapsed().as_secs_f64(),
+    }))
 }
 
 fn children(pid: u32) -> Vec<u32> {
