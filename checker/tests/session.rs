@@ -1,0 +1,366 @@
+//! Session guarantees and causal consistency: for each guarantee a minimal
+//! violating history and a valid near-twin, then simulated stores.
+
+use faultline_checker::linear::generator::Rng;
+use faultline_checker::session::{self, SessionError, SessionOptions, SessionResult};
+use faultline_checker::{Event, EventType, History, Process, Value, Verdict};
+use serde_json::json;
+
+/// One completed operation: (process, "w" | "r", key, value); `null` reads
+/// the initial version.
+type Op = (u64, &'static str, &'static str, Value);
+
+fn event(line: usize, p: u64, kind: EventType, f: &str, key: &str, value: Value) -> Event {
+    Event {
+        index: None,
+        time: None,
+        process: Process::Client(p),
+        kind,
+        f: f.into(),
+        key: Some(json!(key)),
+        value,
+        node: None,
+        error: None,
+        line,
+    }
+}
+
+/// Each op invoked and completed `ok` in turn (lines 1, 2, 3, …).
+fn history(ops: &[Op]) -> History {
+    let mut events = Vec::new();
+    for (p, f, k, v) in ops {
+        let f = if *f == "w" { "write" } else { "read" };
+        let arg = if f == "write" { v.clone() } else { Value::Null };
+        events.push(event(events.len() + 1, *p, EventType::Invoke, f, k, arg));
+        events.push(event(events.len() + 1, *p, EventType::Ok, f, k, v.clone()));
+    }
+    History { events }
+}
+
+fn check(ops: &[Op], models: &[&str]) -> SessionResult {
+    let opts = SessionOptions {
+        models: models.iter().map(|s| s.to_string()).collect(),
+    };
+    session::check(&history(ops), &opts).expect("checks")
+}
+
+fn check_all(ops: &[Op]) -> SessionResult {
+    check(ops, &["causal"])
+}
+
+fn assert_only(r: &SessionResult, kind: &str) {
+    assert_eq!(r.verdict, Verdict::Invalid, "{r:#?}");
+    assert_eq!(r.anomaly_types, vec![kind.to_string()], "{}", r.prose());
+}
+
+fn assert_valid(r: &SessionResult) {
+    assert_eq!(r.verdict, Verdict::Valid, "{r:#?}");
+}
+
+#[test]
+fn read_your_writes() {
+    let bad = [(0, "w", "x", json!(1)), (0, "r", "x", Value::Null)];
+    let r = check_all(&bad);
+    assert_only(&r, "read-your-writes");
+    let v = &r.anomalies["read-your-writes"][0];
+    assert_eq!(v.ops.iter().map(|o| o.line).collect::<Vec<_>>(), [1, 3]);
+    assert_eq!(
+        v.explanation,
+        "process 0 wrote 1 to key x (line 1) then read the initial value (null) (line 3), \
+         an older version: read-your-writes violated"
+    );
+    assert_valid(&check_all(&[
+        (0, "w", "x", json!(1)),
+        (0, "r", "x", json!(1)),
+    ]));
+
+    // An older version, not only the initial one.
+    let older = [
+        (1, "w", "x", json!(4)),
+        (0, "r", "x", json!(4)),
+        (0, "w", "x", json!(5)),
+        (0, "r", "x", json!(4)),
+    ];
+    assert_only(&check(&older, &["read-your-writes"]), "read-your-writes");
+    // A concurrent write is not older: it may be ordered after ours.
+    let concurrent = [
+        (1, "w", "x", json!(4)),
+        (0, "w", "x", json!(5)),
+        (0, "r", "x", json!(4)),
+    ];
+    assert_valid(&check_all(&concurrent));
+}
+
+#[test]
+fn monotonic_reads() {
+    let bad = [
+        (1, "w", "x", json!(1)),
+        (1, "w", "x", json!(2)),
+        (0, "r", "x", json!(2)),
+        (0, "r", "x", json!(1)),
+    ];
+    let r = check(&bad, &["monotonic-reads"]);
+    assert_only(&r, "monotonic-reads");
+    assert!(
+        r.prose()
+            .contains("process 0 read 2 from key x (line 5) then read 1 (line 7)"),
+        "{}",
+        r.prose()
+    );
+    let good = [
+        (1, "w", "x", json!(1)),
+        (1, "w", "x", json!(2)),
+        (0, "r", "x", json!(1)),
+        (0, "r", "x", json!(2)),
+    ];
+    assert_valid(&check_all(&good));
+}
+
+#[test]
+fn monotonic_writes() {
+    let bad = [
+        (1, "w", "x", json!(1)),
+        (1, "w", "y", json!(1)),
+        (0, "r", "y", json!(1)),
+        (0, "r", "x", Value::Null),
+    ];
+    assert_only(&check_all(&bad), "monotonic-writes");
+    assert_only(&check(&bad, &["PRAM"]), "monotonic-writes");
+    // Not a violation of read-your-writes or monotonic reads alone.
+    assert_valid(&check(&bad, &["read-your-writes", "monotonic-reads"]));
+    let mut good = bad.clone();
+    good[3].3 = json!(1);
+    assert_valid(&check_all(&good));
+}
+
+#[test]
+fn writes_follow_reads() {
+    let bad = [
+        (2, "w", "x", json!(1)),
+        (1, "r", "x", json!(1)),
+        (1, "w", "y", json!(1)),
+        (0, "r", "y", json!(1)),
+        (0, "r", "x", Value::Null),
+    ];
+    let r = check_all(&bad);
+    assert_only(&r, "writes-follow-reads");
+    assert_eq!(
+        r.anomalies["writes-follow-reads"][0]
+            .ops
+            .iter()
+            .map(|o| o.line)
+            .collect::<Vec<_>>(),
+        [1, 3, 5, 7, 9]
+    );
+    assert_valid(&check(&bad, &["PRAM"]));
+    let mut good = bad.clone();
+    good[4].3 = json!(1);
+    assert_valid(&check_all(&good));
+}
+
+#[test]
+fn transitive_stale_read_is_causal_only() {
+    let bad = [
+        (3, "w", "x", json!(1)),
+        (2, "r", "x", json!(1)),
+        (2, "w", "z", json!(1)),
+        (1, "r", "z", json!(1)),
+        (1, "w", "y", json!(1)),
+        (0, "r", "y", json!(1)),
+        (0, "r", "x", Value::Null),
+    ];
+    assert_only(&check_all(&bad), "causal-stale-read");
+    assert_valid(&check(&bad, &["PRAM", "writes-follow-reads"]));
+    let mut good = bad.clone();
+    good[6].3 = json!(1);
+    assert_valid(&check_all(&good));
+}
+
+#[test]
+fn cyclic_causal_order() {
+    let bad = [
+        (0, "r", "x", json!(1)),
+        (0, "w", "y", json!(1)),
+        (1, "r", "y", json!(1)),
+        (1, "w", "x", json!(1)),
+    ];
+    let r = check_all(&bad);
+    assert_only(&r, "cyclic-causal-order");
+    assert_eq!(r.anomalies["cyclic-causal-order"][0].ops.len(), 4);
+    let mut good = bad.clone();
+    good[0].3 = Value::Null;
+    assert_valid(&check_all(&good));
+}
+
+#[test]
+fn garbage_read_and_ambiguous_values() {
+    let r = check_all(&[(0, "w", "x", json!(1)), (1, "r", "x", json!(9))]);
+    assert_only(&r, "garbage-read");
+    let dup = [
+        (0, "w", "x", json!(1)),
+        (1, "w", "x", json!(1)),
+        (2, "r", "x", json!(1)),
+    ];
+    let r = check_all(&dup);
+    assert_eq!(r.verdict, Verdict::Unknown, "{r:#?}");
+    assert!(r.reasons[0].contains("twice"), "{:?}", r.reasons);
+}
+
+#[test]
+fn nothing_to_check_is_unknown() {
+    let r = check_all(&[(0, "w", "x", json!(1))]);
+    assert_eq!(r.verdict, Verdict::Unknown);
+}
+
+#[test]
+fn malformed_ops_name_their_line() {
+    let mut h = history(&[(0, "w", "x", json!(1))]);
+    h.events
+        .push(event(3, 1, EventType::Invoke, "cas", "x", json!([1, 2])));
+    let e = session::check(&h, &SessionOptions::default()).unwrap_err();
+    assert!(matches!(e, SessionError::Op { line: 3, .. }), "{e}");
+    let bad_model = SessionOptions {
+        models: vec!["no-such-model".into()],
+    };
+    assert!(session::check(&h, &bad_model).is_err());
+}
+
+#[test]
+fn info_write_then_new_process() {
+    let mut h = history(&[]);
+    h.events
+        .push(event(1, 0, EventType::Invoke, "write", "x", json!(1)));
+    h.events
+        .push(event(2, 0, EventType::Info, "write", "x", json!(1)));
+    h.events
+        .push(event(3, 1, EventType::Invoke, "read", "x", Value::Null));
+    h.events
+        .push(event(4, 1, EventType::Ok, "read", "x", json!(1)));
+    let r = session::check(&h, &SessionOptions::default()).unwrap();
+    assert_eq!(r.verdict, Verdict::Valid, "{r:#?}");
+}
+
+#[test]
+fn json_shape() {
+    let r = check_all(&[(0, "w", "x", json!(1)), (0, "r", "x", Value::Null)]);
+    let v = serde_json::to_value(&r).unwrap();
+    assert_eq!(v["valid"], json!(false));
+    assert_eq!(v["anomaly_types"], json!(["read-your-writes"]));
+    assert_eq!(v["anomalies"]["read-your-writes"][0]["process"], json!(0));
+    assert_eq!(v["anomalies"]["read-your-writes"][0]["key"], json!("x"));
+    assert_eq!(v["stats"]["reads_checked"], json!(1));
+}
+
+/// A simulated store: `workers` clients issue reads and writes on `keys`
+/// keys; operations overlap; each takes effect at its completion. With
+/// `stale`, a read may return any earlier version of its key; some writes
+/// time out (`info`) and their worker continues under a new process id.
+fn simulate(seed: u64, stale: f64) -> History {
+    let mut rng = Rng(seed);
+    let (workers, keys, n_ops) = (4u64, 3u64, 60);
+    let mut versions: Vec<Vec<Value>> = vec![vec![Value::Null]; keys as usize];
+    let mut process: Vec<u64> = (0..workers).collect();
+    let mut next_process = workers;
+    // Per worker: the pending (f, key, value).
+    let mut pending: Vec<Option<(&str, u64, Value)>> = vec![None; workers as usize];
+    let mut events = Vec::new();
+    let mut next_value = 1;
+    let mut issued = 0;
+    while issued < n_ops || pending.iter().any(Option::is_some) {
+        let w = rng.below(workers) as usize;
+        let line = events.len() + 1;
+        let key = |k: u64| format!("k{k}");
+        match pending[w].take() {
+            None if issued < n_ops => {
+                issued += 1;
+                let k = rng.below(keys);
+                let (f, v) = if rng.chance(0.5) {
+                    next_value += 1;
+                    ("write", json!(next_value))
+                } else {
+                    ("read", Value::Null)
+                };
+                events.push(event(
+                    line,
+                    process[w],
+                    EventType::Invoke,
+                    f,
+                    &key(k),
+                    v.clone(),
+                ));
+                pending[w] = Some((f, k, v));
+            }
+            None => {}
+            Some(("write", k, v)) => {
+                let vs = &mut versions[k as usize];
+                if rng.chance(0.1) {
+                    // Timed out: it may or may not take effect.
+                    if rng.chance(0.5) {
+                        vs.push(v.clone());
+                    }
+                    events.push(event(
+                        line,
+                        process[w],
+                        EventType::Info,
+                        "write",
+                        &key(k),
+                        v,
+                    ));
+                    process[w] = next_process;
+                    next_process += 1;
+                } else {
+                    vs.push(v.clone());
+                    events.push(event(line, process[w], EventType::Ok, "write", &key(k), v));
+                }
+            }
+            Some((_, k, _)) => {
+                let vs = &versions[k as usize];
+                let i = if rng.chance(stale) {
+                    rng.below(vs.len() as u64) as usize
+                } else {
+                    vs.len() - 1
+                };
+                let v = vs[i].clone();
+                events.push(event(line, process[w], EventType::Ok, "read", &key(k), v));
+            }
+        }
+    }
+    History { events }
+}
+
+fn jsonl(h: &History) -> String {
+    faultline_checker::linear::generator::to_jsonl(h)
+}
+
+#[test]
+fn single_copy_store_is_always_valid() {
+    for seed in 0..300 {
+        let h = simulate(seed, 0.0);
+        let r = session::check(&h, &SessionOptions::default()).expect("checks");
+        assert_ne!(
+            r.verdict,
+            Verdict::Invalid,
+            "seed {seed}: a linearizable store judged invalid:\n{}\n{}",
+            r.prose(),
+            jsonl(&h)
+        );
+    }
+}
+
+#[test]
+fn stale_store_is_caught() {
+    let mut caught = std::collections::BTreeMap::<String, usize>::new();
+    for seed in 0..300 {
+        let h = simulate(seed, 0.4);
+        let r = session::check(&h, &SessionOptions::default()).expect("checks");
+        for t in r.anomaly_types {
+            *caught.entry(t).or_default() += 1;
+        }
+    }
+    for kind in ["read-your-writes", "monotonic-reads"] {
+        assert!(
+            caught.get(kind).copied().unwrap_or(0) > 0,
+            "no seed in 0..300 found {kind}: {caught:?}"
+        );
+    }
+}
