@@ -251,6 +251,22 @@ fn check_ops(
         ..SessionStats::default()
     };
 
+    // An `info` write may take effect after its process's later operations
+    // (when the process went on under the same id), so it precedes them in
+    // session order only if it is the process's last operation; otherwise
+    // it is a session of its own (losing edges never invents a violation).
+    let mut last_of: HashMap<&crate::history::Process, usize> = HashMap::new();
+    for op in ops {
+        let counted = match op.f.as_str() {
+            "read" => op.outcome == Outcome::Ok,
+            _ => op.outcome != Outcome::Fail,
+        };
+        if counted {
+            last_of.insert(&op.process, op.id);
+        }
+    }
+    let mut pseudo = 0usize;
+
     for op in ops {
         let write = match op.f.as_str() {
             "write" => true,
@@ -282,8 +298,13 @@ fn check_ops(
         if !write && op.outcome != Outcome::Ok {
             continue;
         }
-        let next_proc = proc_ids.len();
-        let proc = *proc_ids.entry(&op.process).or_insert(next_proc);
+        let proc = if op.outcome == Outcome::Info && last_of.get(&op.process) != Some(&op.id) {
+            pseudo += 1;
+            g.sessions.len()
+        } else {
+            let next_proc = g.sessions.len();
+            *proc_ids.entry(&op.process).or_insert(next_proc)
+        };
         if proc == g.sessions.len() {
             g.sessions.push(Vec::new());
         }
@@ -325,7 +346,7 @@ fn check_ops(
             stats.reads += 1;
         }
     }
-    stats.processes = g.sessions.len();
+    stats.processes = g.sessions.len() - pseudo;
     stats.keys = g.keys.len();
 
     // Reads-from.
@@ -414,7 +435,11 @@ fn check_ops(
     };
     Ok(SessionResult {
         verdict,
-        guarantees: wanted.iter().map(|s| s.to_string()).collect(),
+        guarantees: GUARANTEES
+            .iter()
+            .filter(|g| wanted.contains(*g))
+            .map(|s| s.to_string())
+            .collect(),
         anomaly_types: anomalies.keys().cloned().collect(),
         anomalies,
         reasons,

@@ -241,6 +241,24 @@ fn info_write_then_new_process() {
 }
 
 #[test]
+fn info_write_may_take_effect_after_later_ops() {
+    // The process goes on under the same id after its write timed out: the
+    // write may not have happened yet when it reads.
+    let mut h = history(&[]);
+    h.events
+        .push(event(1, 0, EventType::Invoke, "write", "x", json!(1)));
+    h.events
+        .push(event(2, 0, EventType::Info, "write", "x", json!(1)));
+    h.events
+        .push(event(3, 0, EventType::Invoke, "read", "x", Value::Null));
+    h.events
+        .push(event(4, 0, EventType::Ok, "read", "x", Value::Null));
+    let r = session::check(&h, &SessionOptions::default()).unwrap();
+    assert_eq!(r.verdict, Verdict::Valid, "{r:#?}");
+    assert_eq!(r.stats.processes, 1);
+}
+
+#[test]
 fn json_shape() {
     let r = check_all(&[(0, "w", "x", json!(1)), (0, "r", "x", Value::Null)]);
     let v = serde_json::to_value(&r).unwrap();
@@ -251,14 +269,29 @@ fn json_shape() {
     assert_eq!(v["stats"]["reads_checked"], json!(1));
 }
 
-/// A simulated store: `workers` clients issue reads and writes on `keys`
-/// keys; operations overlap; each takes effect at its completion. With
-/// `stale`, a read may return any earlier version of its key; some writes
-/// time out (`info`) and their worker continues under a new process id.
-fn simulate(seed: u64, stale: f64) -> History {
+/// How a simulated store answers reads.
+#[derive(Clone, Copy, Debug)]
+enum Store {
+    /// One copy: a read returns the latest write (linearizable).
+    SingleCopy,
+    /// With this probability a read returns any earlier version of its key.
+    Stale(f64),
+    /// Replicas apply prefixes of one write log, asynchronously; a write
+    /// first catches its replica up to the log's end. `sticky`: a worker
+    /// always talks to the same replica (causally consistent); otherwise each
+    /// operation picks a random replica.
+    Prefix { sticky: bool },
+}
+
+/// A simulated store: 4 workers issue reads and writes on 3 keys;
+/// operations overlap and take effect at their completion. Some writes time
+/// out (`info`, taking effect or not) and their worker continues under a new
+/// process id.
+fn simulate(seed: u64, store: Store) -> History {
     let mut rng = Rng(seed);
-    let (workers, keys, n_ops) = (4u64, 3u64, 60);
-    let mut versions: Vec<Vec<Value>> = vec![vec![Value::Null]; keys as usize];
+    let (workers, keys, n_ops, replicas) = (4u64, 3u64, 60, 3u64);
+    let mut log: Vec<(u64, Value)> = Vec::new();
+    let mut applied: Vec<usize> = vec![0; replicas as usize];
     let mut process: Vec<u64> = (0..workers).collect();
     let mut next_process = workers;
     // Per worker: the pending (f, key, value).
@@ -267,7 +300,15 @@ fn simulate(seed: u64, stale: f64) -> History {
     let mut next_value = 1;
     let mut issued = 0;
     while issued < n_ops || pending.iter().any(Option::is_some) {
+        // Asynchronous replication: some replica learns a little more.
+        let lagging = rng.below(replicas) as usize;
+        applied[lagging] = (applied[lagging] + rng.below(2) as usize).min(log.len());
         let w = rng.below(workers) as usize;
+        let replica = match store {
+            Store::Prefix { sticky: true } => w % replicas as usize,
+            Store::Prefix { sticky: false } => rng.below(replicas) as usize,
+            _ => 0,
+        };
         let line = events.len() + 1;
         let key = |k: u64| format!("k{k}");
         match pending[w].take() {
@@ -292,12 +333,12 @@ fn simulate(seed: u64, stale: f64) -> History {
             }
             None => {}
             Some(("write", k, v)) => {
-                let vs = &mut versions[k as usize];
-                if rng.chance(0.1) {
-                    // Timed out: it may or may not take effect.
-                    if rng.chance(0.5) {
-                        vs.push(v.clone());
-                    }
+                let timed_out = rng.chance(0.1);
+                if !timed_out || rng.chance(0.5) {
+                    log.push((k, v.clone()));
+                    applied[replica] = log.len();
+                }
+                if timed_out {
                     events.push(event(
                         line,
                         process[w],
@@ -309,18 +350,29 @@ fn simulate(seed: u64, stale: f64) -> History {
                     process[w] = next_process;
                     next_process += 1;
                 } else {
-                    vs.push(v.clone());
                     events.push(event(line, process[w], EventType::Ok, "write", &key(k), v));
                 }
             }
             Some((_, k, _)) => {
-                let vs = &versions[k as usize];
-                let i = if rng.chance(stale) {
-                    rng.below(vs.len() as u64) as usize
-                } else {
-                    vs.len() - 1
+                let versions: Vec<&Value> = std::iter::once(&Value::Null)
+                    .chain(log.iter().filter(|(lk, _)| *lk == k).map(|(_, v)| v))
+                    .collect();
+                let v = match store {
+                    Store::SingleCopy => versions[versions.len() - 1].clone(),
+                    Store::Stale(p) => {
+                        let i = if rng.chance(p) {
+                            rng.below(versions.len() as u64) as usize
+                        } else {
+                            versions.len() - 1
+                        };
+                        versions[i].clone()
+                    }
+                    Store::Prefix { .. } => log[..applied[replica]]
+                        .iter()
+                        .rev()
+                        .find(|(lk, _)| *lk == k)
+                        .map_or(Value::Null, |(_, v)| v.clone()),
                 };
-                let v = vs[i].clone();
                 events.push(event(line, process[w], EventType::Ok, "read", &key(k), v));
             }
         }
@@ -332,35 +384,51 @@ fn jsonl(h: &History) -> String {
     faultline_checker::linear::generator::to_jsonl(h)
 }
 
-#[test]
-fn single_copy_store_is_always_valid() {
+/// Checks seeds `0..300` of a store; panics with the seed and history when
+/// `bad` holds; returns how many seeds found each anomaly type.
+fn run_seeds(
+    store: Store,
+    bad: impl Fn(&SessionResult) -> bool,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut caught = std::collections::BTreeMap::new();
     for seed in 0..300 {
-        let h = simulate(seed, 0.0);
+        let h = simulate(seed, store);
         let r = session::check(&h, &SessionOptions::default()).expect("checks");
-        assert_ne!(
+        assert!(
+            !bad(&r),
+            "seed {seed}, {store:?}: {}\n{}\n{}",
             r.verdict,
-            Verdict::Invalid,
-            "seed {seed}: a linearizable store judged invalid:\n{}\n{}",
             r.prose(),
             jsonl(&h)
         );
-    }
-}
-
-#[test]
-fn stale_store_is_caught() {
-    let mut caught = std::collections::BTreeMap::<String, usize>::new();
-    for seed in 0..300 {
-        let h = simulate(seed, 0.4);
-        let r = session::check(&h, &SessionOptions::default()).expect("checks");
         for t in r.anomaly_types {
             *caught.entry(t).or_default() += 1;
         }
     }
-    for kind in ["read-your-writes", "monotonic-reads"] {
-        assert!(
-            caught.get(kind).copied().unwrap_or(0) > 0,
-            "no seed in 0..300 found {kind}: {caught:?}"
-        );
+    caught
+}
+
+#[test]
+fn single_copy_store_is_always_valid() {
+    run_seeds(Store::SingleCopy, |r| r.verdict != Verdict::Valid);
+}
+
+#[test]
+fn sticky_replicated_prefix_store_is_causal() {
+    run_seeds(Store::Prefix { sticky: true }, |r| {
+        r.verdict != Verdict::Valid
+    });
+}
+
+#[test]
+fn stale_stores_are_caught() {
+    for store in [Store::Stale(0.4), Store::Prefix { sticky: false }] {
+        let caught = run_seeds(store, |_| false);
+        for kind in ["read-your-writes", "monotonic-reads"] {
+            assert!(
+                caught.get(kind).copied().unwrap_or(0) > 0,
+                "{store:?}: no seed in 0..300 found {kind}: {caught:?}"
+            );
+        }
     }
 }
