@@ -41,7 +41,7 @@ pub struct CheckArgs {
     /// omitted. Linearizability: register, cas-register, kv, mutex, set,
     /// unordered-queue, fifo-queue, multi-register. Transactions (Elle-style):
     /// list-append, rw-register. Session guarantees and causal consistency of
-    /// read/write registers: causal-register
+    /// read/write registers and add/read sets: causal-register
     #[arg(long, short, value_name = "MODEL")]
     pub model: Option<String>,
 

@@ -1,11 +1,13 @@
 //! Session guarantees and causal consistency for non-transactional register
-//! histories (`read` / `write`, optional `key`), as kept by CRDT and causal
+//! histories (`read` / `write`, optional `key`) and grow-only set histories
+//! (`add` / `read` returning every element), as kept by CRDT and causal
 //! stores.
 //!
 //! Each client process is one session (after an `info` a worker takes a new
 //! process id, so a session never outlives an uncertain operation). Written
 //! values must be unique per key: a read is then matched to the one write it
-//! observed (*reads-from*); `null` is the initial version.
+//! observed (*reads-from*); `null` is the initial version. A set read
+//! reads-from the add of each element it returns.
 //!
 //! The *causal order* is the transitive closure of session order and
 //! reads-from (Ahamad et al. 1995, "Causal memory: definitions,
@@ -19,7 +21,8 @@
 //! - `cyclic-causal-order`: a cycle in session order ∪ reads-from (a read
 //!   observed a write from its own causal future);
 //! - a *stale read*: a read of `k` observed version `v` although a write to
-//!   `k` causally after `v` is in the read's causal past. It is named after
+//!   `k` causally after `v` is in the read's causal past (for a set: a read
+//!   misses an add in its causal past). It is named after
 //!   the session guarantee its shortest witness breaks (Terry et al. 1994,
 //!   "Session Guarantees for Weakly Consistent Replicated Data"):
 //!   `read-your-writes` (the process's own earlier write), `monotonic-reads`
@@ -191,9 +194,14 @@ struct Node {
     seq: u32,
     key: usize,
     write: bool,
-    /// For a read: the write it observed, `None` for the initial version.
-    /// Unset (and unchecked) when the value is ambiguous or garbage.
-    rf: Option<Option<usize>>,
+    /// A set key (`add` / read of all elements) rather than a register.
+    set: bool,
+    /// For a checked read: the writes (adds) it observed; none for a
+    /// register's initial version or an empty set.
+    seen: Vec<usize>,
+    /// A read matched to writes; unchecked when its value is ambiguous or
+    /// garbage.
+    checked: bool,
 }
 
 struct Graph<'a> {
@@ -267,20 +275,11 @@ fn check_ops(
     }
     let mut pseudo = 0usize;
 
+    // Keys first: a key is a set if it is ever added to; it cannot also be
+    // written.
+    let mut set_keys: BTreeSet<usize> = BTreeSet::new();
+    let mut register_keys: BTreeSet<usize> = BTreeSet::new();
     for op in ops {
-        let write = match op.f.as_str() {
-            "write" => true,
-            "read" => false,
-            other => {
-                return Err(SessionError::Op {
-                    line: line_of(history, op),
-                    message: format!(
-                        "`{other}` by process {}: causal-register checks only read and write",
-                        op.process
-                    ),
-                });
-            }
-        };
         let key_text = op.key.as_ref().map_or_else(String::new, Value::to_string);
         let next_key = key_ids.len();
         let key = *key_ids.entry(key_text).or_insert(next_key);
@@ -288,6 +287,41 @@ fn check_ops(
             g.keys.push(op.key.clone());
             g.writers.push(BTreeSet::new());
         }
+        match op.f.as_str() {
+            "write" => {
+                register_keys.insert(key);
+            }
+            "add" => {
+                set_keys.insert(key);
+            }
+            "read" => {}
+            other => {
+                return Err(SessionError::Op {
+                    line: line_of(history, op),
+                    message: format!(
+                        "`{other}` by process {}: causal-register checks only read, write and add",
+                        op.process
+                    ),
+                });
+            }
+        }
+        if set_keys.contains(&key) && register_keys.contains(&key) {
+            return Err(SessionError::Op {
+                line: line_of(history, op),
+                message: format!(
+                    "{} is both written and added to: it must be a register or a set",
+                    key_phrase(&op.key)
+                ),
+            });
+        }
+    }
+
+    for op in ops {
+        let write = op.f != "read";
+        let key_text = op.key.as_ref().map_or_else(String::new, Value::to_string);
+        let Some(&key) = key_ids.get(&key_text) else {
+            continue; // every key was numbered above
+        };
         if op.outcome == Outcome::Fail {
             if write {
                 failed.insert((key, op.value.to_string()), op.id);
@@ -317,13 +351,15 @@ fn check_ops(
             seq,
             key,
             write,
-            rf: None,
+            set: set_keys.contains(&key),
+            seen: Vec::new(),
+            checked: false,
         });
         if write {
             stats.writes += 1;
             g.writers[key].insert(proc);
             g.writes_by.entry((proc, key)).or_default().push(n);
-            if op.value.is_null() {
+            if op.value.is_null() && !set_keys.contains(&key) {
                 ambiguous.insert(key);
                 reasons.push(format!(
                     "{} is written null (line {}), which reads cannot tell from the initial version",
@@ -357,12 +393,39 @@ fn check_ops(
         }
         let op = &ops[node.op];
         let (key, proc) = (node.key, node.proc);
-        if op.value.is_null() {
-            g.nodes[n].rf = Some(None);
-        } else if let Some(&w) = written.get(&(key, op.value.to_string())) {
-            g.nodes[n].rf = Some(Some(w));
+        // A register read sees one value; a set read, each of its elements.
+        let values: Vec<&Value> = if !node.set {
+            if op.value.is_null() {
+                Vec::new()
+            } else {
+                vec![&op.value]
+            }
+        } else if let Some(elements) = op.value.as_array() {
+            elements.iter().collect()
+        } else if op.value.is_null() {
+            Vec::new()
         } else {
-            let why = match failed.get(&(key, op.value.to_string())) {
+            return Err(SessionError::Op {
+                line: line_of(history, op),
+                message: format!(
+                    "read of set {} returned {}, not a list of elements",
+                    key_phrase(&op.key),
+                    op.value
+                ),
+            });
+        };
+        let mut seen = Vec::with_capacity(values.len());
+        let mut garbage = None;
+        for v in values {
+            match written.get(&(key, v.to_string())) {
+                Some(&w) => seen.push(w),
+                None => garbage = Some(v),
+            }
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        if let Some(v) = garbage {
+            let why = match failed.get(&(key, v.to_string())) {
                 Some(&f) => format!(
                     "only a failed write wrote it (line {})",
                     line_of(history, &ops[f])
@@ -375,15 +438,22 @@ fn check_ops(
                 key: op.key.clone(),
                 ops: vec![g.op_ref(n)],
                 explanation: format!(
-                    "process {} read {} from {} (line {}), but {why}: garbage-read",
+                    "process {} read {} from {} (line {}), but {why}{}: garbage-read",
                     op.process,
                     op.value,
                     key_phrase(&op.key),
-                    line_of(history, op)
+                    line_of(history, op),
+                    if node.set {
+                        format!(" ({v})")
+                    } else {
+                        String::new()
+                    }
                 ),
             });
             continue;
         }
+        g.nodes[n].seen = seen;
+        g.nodes[n].checked = true;
         stats.reads_checked += 1;
         g.reads_by.entry((proc, key)).or_default().push(n);
     }
@@ -481,7 +551,14 @@ impl Graph<'_> {
     fn did(&self, n: usize) -> String {
         let op = self.op(n);
         let k = key_phrase(&op.key);
-        if self.nodes[n].write {
+        if self.nodes[n].write && self.nodes[n].set {
+            format!(
+                "process {} added {} to {k} (line {})",
+                op.process,
+                op.value,
+                self.line(n)
+            )
+        } else if self.nodes[n].write {
             format!(
                 "process {} wrote {} to {k} (line {})",
                 op.process,
@@ -503,7 +580,7 @@ impl Graph<'_> {
     fn preds(&self, n: usize) -> impl Iterator<Item = usize> + '_ {
         let node = &self.nodes[n];
         let prev = (node.seq > 0).then(|| self.sessions[node.proc][node.seq as usize - 1]);
-        prev.into_iter().chain(node.rf.flatten())
+        prev.into_iter().chain(node.seen.iter().copied())
     }
 
     /// Kahn's algorithm over session order ∪ reads-from; on a cycle, returns
@@ -514,7 +591,7 @@ impl Graph<'_> {
         let mut readers: Vec<Vec<usize>> = vec![Vec::new(); n];
         for (i, d) in indegree.iter_mut().enumerate() {
             *d = self.preds(i).count() as u32;
-            if let Some(Some(w)) = self.nodes[i].rf {
+            for &w in &self.nodes[i].seen {
                 readers[w].push(i);
             }
         }
@@ -565,7 +642,7 @@ impl Graph<'_> {
         let mut steps = Vec::new();
         for (i, &n) in cycle.iter().enumerate() {
             let next = cycle[(i + 1) % cycle.len()];
-            let how = if self.nodes[next].rf == Some(Some(n)) {
+            let how = if self.nodes[next].seen.contains(&n) {
                 "which was read by"
             } else {
                 "then"
@@ -606,9 +683,7 @@ impl Graph<'_> {
         for &n in order {
             let node = &self.nodes[n];
             let mut vc = current[node.proc].clone();
-            if let Some(Some(w)) = node.rf
-                && let Some(wc) = write_clock.get(&w)
-            {
+            for wc in node.seen.iter().filter_map(|w| write_clock.get(w)) {
                 for (a, b) in vc.iter_mut().zip(wc) {
                     *a = (*a).max(*b);
                 }
@@ -616,21 +691,33 @@ impl Graph<'_> {
             vc[node.proc] = node.seq + 1;
             if node.write {
                 write_clock.insert(n, vc.clone());
-            } else if let Some(observed) = node.rf {
-                // `w` is newer than what was read: it is not the version read,
-                // and that version is in its causal past.
-                let newer = |w: usize| match observed {
-                    None => true,
-                    Some(o) => {
-                        w != o
-                            && write_clock
-                                .get(&w)
-                                .is_some_and(|c| c[self.nodes[o].proc] > self.nodes[o].seq)
+            } else if node.checked {
+                // Register: `w` is newer than the version read (not it, and
+                // that version is in `w`'s causal past). Set: the read misses `w`.
+                let newer = |w: usize| {
+                    if node.set {
+                        return node.seen.binary_search(&w).is_err();
+                    }
+                    match node.seen.first() {
+                        None => true,
+                        Some(&o) => {
+                            w != o
+                                && write_clock
+                                    .get(&w)
+                                    .is_some_and(|c| c[self.nodes[o].proc] > self.nodes[o].seq)
+                        }
                     }
                 };
                 let witness = self.writers[node.key].iter().find_map(|&q| {
-                    self.last_write_before(q, node.key, vc[q])
-                        .filter(|&w| newer(w))
+                    if node.set {
+                        // Every add in the causal past must be seen.
+                        let list = self.writes_by.get(&(q, node.key))?;
+                        let upto = list.partition_point(|&w| self.nodes[w].seq < vc[q]);
+                        list[..upto].iter().copied().find(|&w| newer(w))
+                    } else {
+                        self.last_write_before(q, node.key, vc[q])
+                            .filter(|&w| newer(w))
+                    }
                 });
                 if let Some(w2) = witness {
                     found.push(self.classify(n, w2, &newer, wanted));
@@ -652,10 +739,36 @@ impl Graph<'_> {
         let node = &self.nodes[r];
         let op = self.op(r);
         let (p, k) = (node.proc, node.key);
-        let read_what = match node.rf {
-            Some(Some(_)) => format!("{}", op.value),
-            _ => "the initial value (null)".into(),
+        let read_what = if !node.set && node.seen.is_empty() {
+            "the initial value (null)".to_string()
+        } else {
+            op.value.to_string()
         };
+        let older = |w: usize| {
+            if node.set {
+                format!("missing {}", self.op(w).value)
+            } else {
+                "an older version".to_string()
+            }
+        };
+        let older_than = |w: usize| {
+            if node.set {
+                format!("missing {}", self.op(w).value)
+            } else {
+                format!("older than {}", self.op(w).value)
+            }
+        };
+        // Writes to the key by `q` before session position `limit`, newest first.
+        let newer_write_before = |q: usize, limit: u32| {
+            self.writes_by.get(&(q, k)).and_then(|ws| {
+                ws.iter()
+                    .rev()
+                    .copied()
+                    .filter(|&w| self.nodes[w].seq < limit)
+                    .find(|&w| newer(w))
+            })
+        };
+        let newer_seen = |x: usize| self.nodes[x].seen.iter().copied().find(|&w| newer(w));
         let make = |kind: &str, witness: Vec<usize>, why: String| Violation {
             kind: kind.into(),
             process: op.process.to_value(),
@@ -674,26 +787,26 @@ impl Graph<'_> {
         let then_read = format!("then read {read_what} (line {})", self.line(r));
 
         if wanted.contains("read-your-writes")
-            && let Some(w) = self.last_write_before(p, k, node.seq).filter(|&w| newer(w))
+            && let Some(w) = newer_write_before(p, node.seq)
         {
             return make(
                 "read-your-writes",
                 vec![w],
-                format!("{} {then_read}, an older version", self.did(w)),
+                format!("{} {then_read}, {}", self.did(w), older(w)),
             );
         }
         if wanted.contains("monotonic-reads")
-            && let Some(&r1) = self.reads_by.get(&(p, k)).and_then(|rs| {
+            && let Some((r1, w)) = self.reads_by.get(&(p, k)).and_then(|rs| {
                 rs.iter()
                     .rev()
                     .filter(|&&x| self.nodes[x].seq < node.seq)
-                    .find(|&&x| matches!(self.nodes[x].rf, Some(Some(w)) if newer(w)))
+                    .find_map(|&x| newer_seen(x).map(|w| (x, w)))
             })
         {
             return make(
                 "monotonic-reads",
                 vec![r1],
-                format!("{} {then_read}, an older version", self.did(r1)),
+                format!("{} {then_read}, {}", self.did(r1), older(w)),
             );
         }
         // One hop through another session: an earlier read by this process
@@ -702,26 +815,29 @@ impl Graph<'_> {
         let earlier_reads = self.sessions[p][..node.seq as usize]
             .iter()
             .rev()
-            .filter_map(|&x| match self.nodes[x].rf {
-                Some(Some(wb)) if self.nodes[wb].proc != p => Some((x, wb)),
-                _ => None,
+            .flat_map(|&x| {
+                self.nodes[x]
+                    .seen
+                    .iter()
+                    .filter(|&&wb| self.nodes[wb].proc != p)
+                    .map(move |&wb| (x, wb))
             });
         let mut wfr = None;
         for (x, wb) in earlier_reads {
             let q = self.nodes[wb].proc;
             let qseq = self.nodes[wb].seq;
             if wanted.contains("monotonic-writes")
-                && let Some(w) = self.last_write_before(q, k, qseq).filter(|&w| newer(w))
+                && let Some(w) = newer_write_before(q, qseq)
             {
                 return make(
                     "monotonic-writes",
                     vec![w, wb, x],
                     format!(
-                        "{} and then {}; {} {then_read}, older than {}",
+                        "{} and then {}; {} {then_read}, {}",
                         self.did(w),
                         self.did(wb),
                         self.did(x),
-                        self.op(w).value
+                        older_than(w)
                     ),
                 );
             }
@@ -733,10 +849,7 @@ impl Graph<'_> {
                         rs.iter()
                             .rev()
                             .filter(|&&y| self.nodes[y].seq < qseq)
-                            .find_map(|&y| match self.nodes[y].rf {
-                                Some(Some(w)) if newer(w) => Some((w, y)),
-                                _ => None,
-                            })
+                            .find_map(|&y| newer_seen(y).map(|w| (w, y)))
                     })
                     .map(|(w, y)| (w, y, wb, x));
             }
@@ -746,11 +859,11 @@ impl Graph<'_> {
                 "writes-follow-reads",
                 vec![w, y, wb, x],
                 format!(
-                    "{} then {}; {} {then_read}, older than {}",
+                    "{} then {}; {} {then_read}, {}",
                     self.did(y),
                     self.did(wb),
                     self.did(x),
-                    self.op(w).value
+                    older_than(w)
                 ),
             );
         }
@@ -758,11 +871,16 @@ impl Graph<'_> {
             "causal-stale-read",
             vec![w2],
             format!(
-                "process {} read {read_what} from {} (line {}), but {} is in the read's causal past and causally follows that version",
+                "process {} read {read_what} from {} (line {}), but {} is in the read's causal past{}",
                 op.process,
                 key_phrase(&op.key),
                 self.line(r),
-                self.did(w2)
+                self.did(w2),
+                if node.set {
+                    " and the read misses it"
+                } else {
+                    " and causally follows that version"
+                }
             ),
         )
     }

@@ -6,8 +6,9 @@ use faultline_checker::session::{self, SessionError, SessionOptions, SessionResu
 use faultline_checker::{Event, EventType, History, Process, Value, Verdict};
 use serde_json::json;
 
-/// One completed operation: (process, "w" | "r", key, value); `null` reads
-/// the initial version.
+/// One completed operation: (process, "w" | "r" | "a", key, value); `null`
+/// reads a register's initial version; "a" adds an element to a set, whose
+/// reads return lists.
 type Op = (u64, &'static str, &'static str, Value);
 
 fn event(line: usize, p: u64, kind: EventType, f: &str, key: &str, value: Value) -> Event {
@@ -29,8 +30,12 @@ fn event(line: usize, p: u64, kind: EventType, f: &str, key: &str, value: Value)
 fn history(ops: &[Op]) -> History {
     let mut events = Vec::new();
     for (p, f, k, v) in ops {
-        let f = if *f == "w" { "write" } else { "read" };
-        let arg = if f == "write" { v.clone() } else { Value::Null };
+        let f = match *f {
+            "w" => "write",
+            "a" => "add",
+            _ => "read",
+        };
+        let arg = if f == "read" { Value::Null } else { v.clone() };
         events.push(event(events.len() + 1, *p, EventType::Invoke, f, k, arg));
         events.push(event(events.len() + 1, *p, EventType::Ok, f, k, v.clone()));
     }
@@ -193,6 +198,77 @@ fn cyclic_causal_order() {
 }
 
 #[test]
+fn sets_each_guarantee_and_twin() {
+    let cases: Vec<(&str, Vec<Op>)> = vec![
+        (
+            "read-your-writes",
+            vec![(0, "a", "x", json!(1)), (0, "r", "x", json!([]))],
+        ),
+        (
+            "monotonic-reads",
+            vec![
+                (1, "a", "x", json!(1)),
+                (0, "r", "x", json!([1])),
+                (0, "r", "x", json!([])),
+            ],
+        ),
+        (
+            "monotonic-writes",
+            vec![
+                (1, "a", "x", json!(1)),
+                (1, "a", "y", json!(2)),
+                (0, "r", "y", json!([2])),
+                (0, "r", "x", json!([])),
+            ],
+        ),
+        (
+            "writes-follow-reads",
+            vec![
+                (2, "a", "x", json!(1)),
+                (1, "r", "x", json!([1])),
+                (1, "a", "y", json!(2)),
+                (0, "r", "y", json!([2])),
+                (0, "r", "x", json!([])),
+            ],
+        ),
+    ];
+    for (kind, bad) in cases {
+        let r = check_all(&bad);
+        assert_only(&r, kind);
+        assert!(r.prose().contains("missing 1"), "{}", r.prose());
+        let mut good = bad.clone();
+        if let Some(last) = good.last_mut() {
+            last.3 = json!([1]);
+        }
+        assert_valid(&check_all(&good));
+    }
+    // A concurrent add need not be seen yet.
+    assert_valid(&check_all(&[
+        (1, "a", "x", json!(1)),
+        (0, "a", "x", json!(2)),
+        (0, "r", "x", json!([2])),
+    ]));
+    let cycle = [
+        (0, "r", "x", json!([1])),
+        (0, "a", "y", json!(2)),
+        (1, "r", "y", json!([2])),
+        (1, "a", "x", json!(1)),
+    ];
+    assert_only(&check_all(&cycle), "cyclic-causal-order");
+}
+
+#[test]
+fn malformed_set_ops_name_their_line() {
+    let opts = SessionOptions::default();
+    let h = history(&[(0, "a", "x", json!(1)), (0, "r", "x", json!(1))]);
+    let e = session::check(&h, &opts).unwrap_err();
+    assert!(matches!(e, SessionError::Op { line: 3, .. }), "{e}");
+    let h = history(&[(0, "a", "x", json!(1)), (0, "w", "x", json!(2))]);
+    let e = session::check(&h, &opts).unwrap_err();
+    assert!(matches!(e, SessionError::Op { line: 3, .. }), "{e}");
+}
+
+#[test]
 fn garbage_read_and_ambiguous_values() {
     let r = check_all(&[(0, "w", "x", json!(1)), (1, "r", "x", json!(9))]);
     assert_only(&r, "garbage-read");
@@ -287,7 +363,9 @@ enum Store {
 /// operations overlap and take effect at their completion. Some writes time
 /// out (`info`, taking effect or not) and their worker continues under a new
 /// process id.
-fn simulate(seed: u64, store: Store) -> History {
+/// With `sets`, writes are adds to grow-only sets and a read returns every
+/// element its replica (or the stale prefix) holds.
+fn simulate(seed: u64, store: Store, sets: bool) -> History {
     let mut rng = Rng(seed);
     let (workers, keys, n_ops, replicas) = (4u64, 3u64, 60, 3u64);
     let mut log: Vec<(u64, Value)> = Vec::new();
@@ -317,7 +395,7 @@ fn simulate(seed: u64, store: Store) -> History {
                 let k = rng.below(keys);
                 let (f, v) = if rng.chance(0.5) {
                     next_value += 1;
-                    ("write", json!(next_value))
+                    (if sets { "add" } else { "write" }, json!(next_value))
                 } else {
                     ("read", Value::Null)
                 };
@@ -332,46 +410,36 @@ fn simulate(seed: u64, store: Store) -> History {
                 pending[w] = Some((f, k, v));
             }
             None => {}
-            Some(("write", k, v)) => {
+            Some((f @ ("write" | "add"), k, v)) => {
                 let timed_out = rng.chance(0.1);
                 if !timed_out || rng.chance(0.5) {
                     log.push((k, v.clone()));
                     applied[replica] = log.len();
                 }
                 if timed_out {
-                    events.push(event(
-                        line,
-                        process[w],
-                        EventType::Info,
-                        "write",
-                        &key(k),
-                        v,
-                    ));
+                    events.push(event(line, process[w], EventType::Info, f, &key(k), v));
                     process[w] = next_process;
                     next_process += 1;
                 } else {
-                    events.push(event(line, process[w], EventType::Ok, "write", &key(k), v));
+                    events.push(event(line, process[w], EventType::Ok, f, &key(k), v));
                 }
             }
             Some((_, k, _)) => {
-                let versions: Vec<&Value> = std::iter::once(&Value::Null)
-                    .chain(log.iter().filter(|(lk, _)| *lk == k).map(|(_, v)| v))
-                    .collect();
-                let v = match store {
-                    Store::SingleCopy => versions[versions.len() - 1].clone(),
-                    Store::Stale(p) => {
-                        let i = if rng.chance(p) {
-                            rng.below(versions.len() as u64) as usize
-                        } else {
-                            versions.len() - 1
-                        };
-                        versions[i].clone()
-                    }
-                    Store::Prefix { .. } => log[..applied[replica]]
-                        .iter()
-                        .rev()
-                        .find(|(lk, _)| *lk == k)
-                        .map_or(Value::Null, |(_, v)| v.clone()),
+                // The log prefix this read sees.
+                let upto = match store {
+                    Store::SingleCopy => log.len(),
+                    Store::Stale(p) if rng.chance(p) => rng.below(log.len() as u64 + 1) as usize,
+                    Store::Stale(_) => log.len(),
+                    Store::Prefix { .. } => applied[replica],
+                };
+                let mut mine = log[..upto]
+                    .iter()
+                    .filter(|(lk, _)| *lk == k)
+                    .map(|(_, v)| v);
+                let v = if sets {
+                    Value::from(mine.cloned().collect::<Vec<_>>())
+                } else {
+                    mine.next_back().cloned().unwrap_or(Value::Null)
                 };
                 events.push(event(line, process[w], EventType::Ok, "read", &key(k), v));
             }
@@ -385,24 +453,27 @@ fn jsonl(h: &History) -> String {
 }
 
 /// Checks seeds `0..300` of a store; panics with the seed and history when
-/// `bad` holds; returns how many seeds found each anomaly type.
+/// `bad` holds; odd seeds are set histories. Returns how many seeds found
+/// each anomaly type, as "type (register|set)".
 fn run_seeds(
     store: Store,
     bad: impl Fn(&SessionResult) -> bool,
 ) -> std::collections::BTreeMap<String, usize> {
     let mut caught = std::collections::BTreeMap::new();
     for seed in 0..300 {
-        let h = simulate(seed, store);
+        let sets = seed % 2 == 1;
+        let h = simulate(seed, store, sets);
         let r = session::check(&h, &SessionOptions::default()).expect("checks");
         assert!(
             !bad(&r),
-            "seed {seed}, {store:?}: {}\n{}\n{}",
+            "seed {seed}, {store:?}, sets: {sets}: {}\n{}\n{}",
             r.verdict,
             r.prose(),
             jsonl(&h)
         );
         for t in r.anomaly_types {
-            *caught.entry(t).or_default() += 1;
+            let shape = if sets { "set" } else { "register" };
+            *caught.entry(format!("{t} ({shape})")).or_default() += 1;
         }
     }
     caught
@@ -424,7 +495,12 @@ fn sticky_replicated_prefix_store_is_causal() {
 fn stale_stores_are_caught() {
     for store in [Store::Stale(0.4), Store::Prefix { sticky: false }] {
         let caught = run_seeds(store, |_| false);
-        for kind in ["read-your-writes", "monotonic-reads"] {
+        for kind in [
+            "read-your-writes (register)",
+            "monotonic-reads (register)",
+            "read-your-writes (set)",
+            "monotonic-reads (set)",
+        ] {
             assert!(
                 caught.get(kind).copied().unwrap_or(0) > 0,
                 "{store:?}: no seed in 0..300 found {kind}: {caught:?}"
