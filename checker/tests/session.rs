@@ -195,6 +195,20 @@ fn cyclic_causal_order() {
     let mut good = bad.clone();
     good[0].3 = Value::Null;
     assert_valid(&check_all(&good));
+
+    // A cycle does not hide a stale read elsewhere.
+    let mut both = bad.to_vec();
+    both.extend([(2, "w", "z", json!(1)), (2, "r", "z", Value::Null)]);
+    let r = check_all(&both);
+    assert_eq!(
+        r.anomaly_types,
+        ["cyclic-causal-order", "read-your-writes"],
+        "{}",
+        r.prose()
+    );
+    // Asked only for read-your-writes, the cycle's reads stay unjudged.
+    let r = check(&bad, &["read-your-writes"]);
+    assert_eq!(r.verdict, Verdict::Unknown, "{r:#?}");
 }
 
 #[test]
