@@ -22,6 +22,8 @@ pub const LIN_MODELS: &[&str] = &[
     "multi-register",
 ];
 pub const TXN_MODELS: &[&str] = &["list-append", "rw-register"];
+/// Session guarantees and causal consistency of read/write registers.
+pub const SESSION_MODELS: &[&str] = &["causal-register"];
 
 #[derive(Args, Debug)]
 #[command(after_long_help = "\
@@ -32,12 +34,14 @@ Examples:
   faultline check history.jsonl
   faultline check --model cas-register --initial 0 history.edn
   faultline check --model list-append --consistency-models snapshot-isolation h.edn
+  faultline check --model causal-register --consistency-models read-your-writes,monotonic-reads h.jsonl
   faultline check --json --html why.html c10-bad.txt")]
 pub struct CheckArgs {
     /// Consistency model to check against; inferred from the operations when
     /// omitted. Linearizability: register, cas-register, kv, mutex, set,
     /// unordered-queue, fifo-queue, multi-register. Transactions (Elle-style):
-    /// list-append, rw-register
+    /// list-append, rw-register. Session guarantees and causal consistency of
+    /// read/write registers and add/read sets: causal-register
     #[arg(long, short, value_name = "MODEL")]
     pub model: Option<String>,
 
@@ -72,7 +76,9 @@ pub struct CheckArgs {
     pub no_split: bool,
 
     /// For list-append and rw-register: the models to check, comma-separated
-    /// (e.g. serializable,snapshot-isolation). Default strict-serializable
+    /// (e.g. serializable,snapshot-isolation). Default strict-serializable.
+    /// For causal-register: causal (default), PRAM, read-your-writes,
+    /// monotonic-reads, monotonic-writes, writes-follow-reads
     #[arg(long, value_delimiter = ',', value_name = "MODELS")]
     pub consistency_models: Vec<String>,
 
@@ -107,11 +113,13 @@ fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
     if let Some(m) = &args.model
         && !LIN_MODELS.contains(&m.as_str())
         && !TXN_MODELS.contains(&m.as_str())
+        && !SESSION_MODELS.contains(&m.as_str())
     {
         return Err(usage(format!(
-            "unknown --model `{m}`; expected one of {}, {}",
+            "unknown --model `{m}`; expected one of {}, {}, {}",
             LIN_MODELS.join(", "),
-            TXN_MODELS.join(", ")
+            TXN_MODELS.join(", "),
+            SESSION_MODELS.join(", ")
         )));
     }
     let initial = match &args.initial {
@@ -209,6 +217,8 @@ fn check_file(file: &Path, args: &CheckArgs, plan: &Plan) -> anyhow::Result<File
     }
     if TXN_MODELS.contains(&model.as_str()) {
         check_txn(file, args, plan, &history, &model)
+    } else if SESSION_MODELS.contains(&model.as_str()) {
+        check_session(file, args, &history, &model)
     } else {
         check_lin(file, args, plan, &history, &paired.operations, fmt, &model)
     }
@@ -532,8 +542,56 @@ fn check_txn(
     })
 }
 
-/// Checks a recorded history against `model` (one of [`LIN_MODELS`] or
-/// [`TXN_MODELS`]) exactly as `faultline check --model MODEL --nil-reads
+/// Session guarantees and causal consistency of one file's register
+/// operations.
+fn check_session(
+    file: &Path,
+    args: &CheckArgs,
+    history: &History,
+    model: &str,
+) -> anyhow::Result<FileOutcome> {
+    use faultline_checker::session::{self, SessionOptions};
+    let mut opts = SessionOptions::default();
+    if !args.consistency_models.is_empty() {
+        opts.models = args.consistency_models.clone();
+    }
+    let name = file.display().to_string();
+    let result = session::check(history, &opts).map_err(|e| usage(format!("{name}:{e}")))?;
+    let mut json = serde_json::to_value(&result)?;
+    if let Some(obj) = json.as_object_mut() {
+        obj.insert("file".into(), serde_json::Value::from(name.clone()));
+        obj.insert("model".into(), serde_json::Value::from(model));
+        obj.insert(
+            "consistency_models".into(),
+            serde_json::Value::from(opts.models.clone()),
+        );
+    }
+    let mut text = format!(
+        "{name}: {} ({model} for {}, {} ops, {} reads checked)\n",
+        result.verdict,
+        result.guarantees.join(", "),
+        result.stats.ops,
+        result.stats.reads_checked
+    );
+    if !result.anomaly_types.is_empty() {
+        text.push_str(&format!(
+            "  anomalies: {}\n",
+            result.anomaly_types.join(", ")
+        ));
+    }
+    for line in result.prose().lines() {
+        text.push_str(&format!("  {line}\n"));
+    }
+    Ok(FileOutcome {
+        verdict: result.verdict,
+        json,
+        text,
+        html: Vec::new(),
+    })
+}
+
+/// Checks a recorded history against `model` (one of [`LIN_MODELS`],
+/// [`TXN_MODELS`] or [`SESSION_MODELS`]) exactly as `faultline check --model MODEL --nil-reads
 /// absent` would (faultline's own recorder writes an absent key as `null`),
 /// with an optional search time limit. `name` labels the result (`file`).
 /// Returns the verdict, the JSON result and the text summary.
@@ -564,6 +622,8 @@ pub(crate) fn analyze(
         nothing_to_check(file, model)
     } else if TXN_MODELS.contains(&model) {
         check_txn(file, &args, &plan, history, model)?
+    } else if SESSION_MODELS.contains(&model) {
+        check_session(file, &args, history, model)?
     } else {
         check_lin(
             file,

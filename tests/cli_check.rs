@@ -214,6 +214,53 @@ fn list_append_g1c_is_invalid() {
     assert!(types.contains(&"G1c"), "{v}");
 }
 
+#[test]
+fn causal_register_fixtures() {
+    let ok = data("causal-ok.jsonl");
+    let o = faultline(&["check", "--model", "causal-register", ok.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+
+    let bad = data("causal-bad.jsonl");
+    let o = faultline(&[
+        "check",
+        "--model",
+        "causal-register",
+        "--json",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["valid"], serde_json::json!(false));
+    assert_eq!(v["model"], serde_json::json!("causal-register"));
+    assert_eq!(v["anomaly_types"], serde_json::json!(["read-your-writes"]));
+
+    // Text names the lines; a guarantee the history keeps is valid.
+    let o = faultline(&["check", "--model", "causal-register", bad.to_str().unwrap()]);
+    assert!(
+        stdout(&o).contains("line 4") && stdout(&o).contains("line 9"),
+        "{}",
+        stdout(&o)
+    );
+    let o = faultline(&[
+        "check",
+        "--model",
+        "causal-register",
+        "--consistency-models",
+        "monotonic-reads,writes-follow-reads",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let o = faultline(&[
+        "check",
+        "--model",
+        "causal-register",
+        "--consistency-models",
+        "no-such-model",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 64, "{}{}", stdout(&o), stderr(&o));
+}
+
 /// Every verdict the corpus's authors assert, through the real binary.
 #[test]
 fn corpus_verdicts_through_the_cli() {

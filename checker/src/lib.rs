@@ -7,6 +7,7 @@
 //! - [`verdict`]: `valid` / `invalid` / `unknown`.
 //! - [`model`]: sequential specifications (registers, kv, mutex, set, queues).
 //! - [`linear`]: the linearizability checker (WGL search, split by key).
+//! - [`session`]: session guarantees and causal consistency of register histories.
 
 pub mod format;
 pub mod history;
@@ -18,4 +19,5 @@ pub use format::{Format, InputError};
 pub use history::{Event, EventType, History, Operation, Outcome, Process, Value};
 pub use verdict::Verdict;
 pub mod consistency;
+pub mod session;
 pub mod txn;

@@ -340,6 +340,7 @@ fn fuzz_checkers(h: &History, ops: &[crate::history::Operation]) {
         opts.time_limit = budget;
         let _ = txn::check(h, &opts);
     }
+    let _ = crate::session::check(h, &crate::session::SessionOptions::default());
 }
 
 /// Runs every parser on `data` and checks what must hold for any input: no
