@@ -96,8 +96,9 @@ pub struct CheckArgs {
     #[arg(long, value_name = "OUT")]
     pub html: Option<PathBuf>,
 
-    /// History files to check
-    #[arg(required = true, value_name = "FILE")]
+    /// History files to check, or run directories of `faultline test`
+    /// (`store/<test>/latest`), which are re-checked from their history.jsonl
+    #[arg(required = true, value_name = "FILE|RUN_DIR")]
     pub files: Vec<PathBuf>,
 }
 
@@ -205,11 +206,66 @@ fn read_history(file: &Path, plan: &Plan) -> anyhow::Result<(History, Option<For
 }
 
 fn check_file(file: &Path, args: &CheckArgs, plan: &Plan) -> anyhow::Result<FileOutcome> {
+    if file.is_dir() {
+        return check_run_dir(file, args, plan);
+    }
+    check_history_file(file, args, plan, plan.model.clone())
+}
+
+/// Re-checks a stored run (`store/<test>/<time>/` or its `latest`) with the
+/// current checker: its `history.jsonl`, with the model its workload implies
+/// (as `faultline test` chose it) unless `--model` says otherwise. Nothing
+/// in the run directory is changed.
+fn check_run_dir(dir: &Path, args: &CheckArgs, plan: &Plan) -> anyhow::Result<FileOutcome> {
+    let history = dir.join(faultline_results::store::HISTORY_JSONL);
+    if !history.is_file() {
+        return Err(usage(format!(
+            "{} is a directory but not a faultline run: it has no {}",
+            dir.display(),
+            faultline_results::store::HISTORY_JSONL
+        )));
+    }
+    let workload = std::fs::read_to_string(dir.join(faultline_results::store::TEST_JSON))
+        .ok()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        .and_then(|t| t["workload"].as_str().map(str::to_string));
+    if plan.model.is_none() && workload.as_deref() == Some("set") {
+        // The set workload has its own check (lost and never-added elements).
+        let (h, _) = read_history(&history, plan)?;
+        let (verdict, mut json, text) = crate::cli_test::check_set(&h)?;
+        if let Some(o) = json.as_object_mut() {
+            o.insert(
+                "file".into(),
+                serde_json::Value::from(history.display().to_string()),
+            );
+        }
+        let text = format!("{}: {text}", history.display());
+        return Ok(FileOutcome {
+            verdict,
+            json,
+            text,
+            html: Vec::new(),
+        });
+    }
+    let model = plan.model.clone().or(match workload.as_deref() {
+        Some("register") => Some("cas-register".to_string()),
+        Some(w) if TXN_MODELS.contains(&w) => Some(w.to_string()),
+        _ => None,
+    });
+    check_history_file(&history, args, plan, model)
+}
+
+fn check_history_file(
+    file: &Path,
+    args: &CheckArgs,
+    plan: &Plan,
+    model: Option<String>,
+) -> anyhow::Result<FileOutcome> {
     let (history, fmt) = read_history(file, plan)?;
     let name = file.display().to_string();
     let paired = format::check_pairs(&history, Some(&name)).map_err(|e| usage(e.to_string()))?;
-    let model = match &plan.model {
-        Some(m) => m.clone(),
+    let model = match model {
+        Some(m) => m,
         None => infer_model(fmt, &paired.operations).to_string(),
     };
     if paired.operations.is_empty() {

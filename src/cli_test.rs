@@ -514,7 +514,7 @@ async fn wait_healthy(
 /// Set workload: every acknowledged add must be in the final read, and the
 /// final read must hold nothing that was never added (Jepsen's set checker).
 /// Adds of unknown outcome may be present or not. No `ok` final read: unknown.
-fn check_set(history: &History) -> Result<(Verdict, Value, String)> {
+pub(crate) fn check_set(history: &History) -> Result<(Verdict, Value, String)> {
     use std::collections::BTreeSet;
     let paired = history
         .pair()

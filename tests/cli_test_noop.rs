@@ -71,8 +71,28 @@ fn noop_runs_land_in_the_store_and_are_valid() {
             );
             assert_eq!(c.status.code(), Some(0), "{}", text(&c));
         }
+        // The stored run re-checks with the current checker, as DESIGN.md's
+        // `faultline check DIR`, with the model its workload implies.
+        let c = faultline(&["check", "--json", run.to_str().unwrap()]);
+        assert_eq!(c.status.code(), Some(0), "{workload}: {}", text(&c));
+        let again: Value = serde_json::from_str(String::from_utf8_lossy(&c.stdout).trim())
+            .unwrap_or_else(|e| panic!("{workload}: {e}: {}", text(&c)));
+        assert_eq!(again["valid"], true, "{again:#}");
+        if !model.is_empty() {
+            assert_eq!(again["model"], model, "{again:#}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+#[test]
+fn check_of_a_directory_that_is_not_a_run_exits_64() {
+    let dir = store("not-a-run");
+    std::fs::create_dir_all(&dir).unwrap();
+    let o = faultline(&["check", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(64), "{}", text(&o));
+    assert!(text(&o).contains("not a faultline run"), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
