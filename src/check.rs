@@ -232,7 +232,10 @@ fn check_run_dir(dir: &Path, args: &CheckArgs, plan: &Plan) -> anyhow::Result<Fi
     if plan.model.is_none() && workload.as_deref() == Some("set") {
         // The set workload has its own check (lost and never-added elements).
         let (h, _) = read_history(&history, plan)?;
-        let (verdict, mut json, text) = crate::cli_test::check_set(&h)?;
+        let name = history.display().to_string();
+        let r = faultline_checker::set_full::check(&h)
+            .map_err(|e| usage(format::InputError::from(e).in_file(name).to_string()))?;
+        let (verdict, mut json, text) = (r.verdict, r.json, r.text);
         if let Some(o) = json.as_object_mut() {
             o.insert(
                 "file".into(),

@@ -511,105 +511,6 @@ async fn wait_healthy(
     }
 }
 
-/// Set workload: every acknowledged add must be in the final read, and the
-/// final read must hold nothing that was never added (Jepsen's set checker).
-/// Adds of unknown outcome may be present or not. No `ok` final read: unknown.
-pub(crate) fn check_set(history: &History) -> Result<(Verdict, Value, String)> {
-    use std::collections::BTreeSet;
-    let paired = history
-        .pair()
-        .map_err(|e| anyhow!("history does not pair: {e}"))?;
-    let mut ok_adds = BTreeSet::new();
-    let mut attempted = BTreeSet::new();
-    let mut final_read: Option<Vec<Value>> = None;
-    for op in &paired.operations {
-        match op.f.as_str() {
-            "add" => {
-                let v = op.invoke_value.to_string();
-                if op.outcome != faultline_checker::Outcome::Fail {
-                    attempted.insert(v.clone());
-                }
-                if op.outcome == faultline_checker::Outcome::Ok {
-                    ok_adds.insert(v);
-                }
-            }
-            "read" if op.outcome == faultline_checker::Outcome::Ok => {
-                if let Some(l) = op.value.as_array() {
-                    final_read = Some(l.clone());
-                }
-            }
-            _ => {}
-        }
-    }
-    let Some(read) = final_read else {
-        let reason = "no final read succeeded: nothing to compare the adds with";
-        return Ok((
-            Verdict::Unknown,
-            json!({"valid": Verdict::Unknown.to_json(), "model": "set", "reason": reason,
-                   "stats": {"ok_adds": ok_adds.len(), "attempted_adds": attempted.len()}}),
-            format!("unknown (set): {reason}\n"),
-        ));
-    };
-    let seen: BTreeSet<String> = read.iter().map(Value::to_string).collect();
-    let lost: Vec<&String> = ok_adds.difference(&seen).collect();
-    let unexpected: Vec<&String> = seen.difference(&attempted).collect();
-    let recovered = attempted
-        .difference(&ok_adds)
-        .filter(|v| seen.contains(*v))
-        .count();
-    let verdict = if lost.is_empty() && unexpected.is_empty() {
-        Verdict::Valid
-    } else {
-        Verdict::Invalid
-    };
-    let mut anomaly_types = Vec::new();
-    let mut anomalies = serde_json::Map::new();
-    if !lost.is_empty() {
-        anomaly_types.push("lost");
-        anomalies.insert(
-            "lost".into(),
-            json!([{"explanation": format!(
-                "{} acknowledged add(s) missing from the final read, e.g. {}",
-                lost.len(),
-                lost.iter().take(10).map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-            ), "elements": lost.iter().take(100).collect::<Vec<_>>()}]),
-        );
-    }
-    if !unexpected.is_empty() {
-        anomaly_types.push("unexpected");
-        anomalies.insert(
-            "unexpected".into(),
-            json!([{"explanation": format!(
-                "{} element(s) in the final read were never added, e.g. {}",
-                unexpected.len(),
-                unexpected.iter().take(10).map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-            )}]),
-        );
-    }
-    let text = format!(
-        "{verdict} (set: {} acknowledged adds, {} in the final read, {} lost, {} unexpected, \
-         {} of unknown outcome present)\n",
-        ok_adds.len(),
-        seen.len(),
-        lost.len(),
-        unexpected.len(),
-        recovered
-    );
-    Ok((
-        verdict,
-        json!({
-            "valid": verdict.to_json(),
-            "model": "set (every acknowledged add is in the final read)",
-            "anomaly_types": anomaly_types,
-            "anomalies": anomalies,
-            "stats": {"ok_adds": ok_adds.len(), "attempted_adds": attempted.len(),
-                      "final_read": seen.len(), "lost": lost.len(),
-                      "unexpected": unexpected.len(), "recovered": recovered},
-        }),
-        text,
-    ))
-}
-
 /// Live progress: an indicatif bar on a terminal, otherwise a plain line
 /// every 10 s. Stops when `done` is set.
 fn spawn_progress(
@@ -831,7 +732,11 @@ fn run_one(
     } else {
         let label = history_path.display().to_string();
         match plan.workload {
-            Workload::Set => check_set(&history)?,
+            Workload::Set => {
+                let r = faultline_checker::set_full::check(&history)
+                    .map_err(|e| anyhow!("history does not pair: {e}"))?;
+                (r.verdict, r.json, r.text)
+            }
             Workload::Register => crate::check::analyze(
                 &history,
                 "cas-register",
@@ -1043,36 +948,4 @@ fn fetch_logs(
         }
         Ok(())
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use faultline_checker::{Event, Process};
-
-    fn ev(p: u64, kind: EventType, f: &str, v: Value) -> Event {
-        Event::new(Process::Client(p), kind, f, v)
-    }
-
-    #[test]
-    fn set_check_finds_lost_adds() {
-        use EventType::*;
-        let mut events = vec![
-            ev(0, Invoke, "add", json!(1)),
-            ev(0, Ok, "add", json!(1)),
-            ev(1, Invoke, "add", json!(2)),
-            ev(1, Info, "add", json!(2)),
-            ev(0, Invoke, "add", json!(3)),
-            ev(0, Ok, "add", json!(3)),
-            ev(0, Invoke, "read", Value::Null),
-        ];
-        let mut ok = events.clone();
-        ok.push(ev(0, Ok, "read", json!([1, 2, 3])));
-        let (v, _, _) = check_set(&History { events: ok }).unwrap();
-        assert_eq!(v, Verdict::Valid);
-        events.push(ev(0, Ok, "read", json!([1])));
-        let (v, j, _) = check_set(&History { events }).unwrap();
-        assert_eq!(v, Verdict::Invalid);
-        assert_eq!(j["stats"]["lost"], 1);
-    }
 }

@@ -8,6 +8,8 @@
 //! - [`model`]: sequential specifications (registers, kv, mutex, set, queues).
 //! - [`linear`]: the linearizability checker (WGL search, split by key).
 //! - [`session`]: session guarantees and causal consistency of register histories.
+//! - [`set_full`]: the set workload's check (lost and unexpected elements).
+//! - [`txn`], [`consistency`]: Elle-style transactional checking and the model lattice.
 
 pub mod format;
 pub mod history;
@@ -20,4 +22,5 @@ pub use history::{Event, EventType, History, Operation, Outcome, Process, Value}
 pub use verdict::Verdict;
 pub mod consistency;
 pub mod session;
+pub mod set_full;
 pub mod txn;
