@@ -233,15 +233,15 @@ fn check_run_dir(dir: &Path, args: &CheckArgs, plan: &Plan) -> anyhow::Result<Fi
         // The set workload has its own check (lost and never-added elements).
         let (h, _) = read_history(&history, plan)?;
         let name = history.display().to_string();
-        let r = faultline_checker::set_full::check(&h)
-            .map_err(|e| usage(format::InputError::from(e).in_file(name).to_string()))?;
+        let r = faultline_checker::set_full::check(&h).map_err(|e| {
+            usage(
+                format::InputError::from(e)
+                    .in_file(name.as_str())
+                    .to_string(),
+            )
+        })?;
         let (verdict, mut json, text) = (r.verdict, r.json, r.text);
-        if let Some(o) = json.as_object_mut() {
-            o.insert(
-                "file".into(),
-                serde_json::Value::from(history.display().to_string()),
-            );
-        }
+        annotate(&mut json, &name, None, None);
         let text = format!("{}: {text}", history.display());
         return Ok(FileOutcome {
             verdict,
@@ -280,6 +280,29 @@ fn check_history_file(
         check_session(file, args, &history, &model)
     } else {
         check_lin(file, args, plan, &history, &paired.operations, fmt, &model)
+    }
+}
+
+/// Adds the fields every per-file JSON result carries beside the checker's
+/// own: which file, and (where the checker doesn't say) which model and
+/// consistency models were checked.
+fn annotate(
+    json: &mut serde_json::Value,
+    file: &str,
+    model: Option<&str>,
+    models: Option<&[String]>,
+) {
+    if let Some(o) = json.as_object_mut() {
+        o.insert("file".into(), serde_json::Value::from(file));
+        if let Some(m) = model {
+            o.insert("model".into(), serde_json::Value::from(m));
+        }
+        if let Some(ms) = models {
+            o.insert(
+                "consistency_models".into(),
+                serde_json::Value::from(ms.to_vec()),
+            );
+        }
     }
 }
 
@@ -392,9 +415,7 @@ fn check_lin(
     let result = linear::check(ops, Some(history), &spec, &opts)
         .map_err(|e| usage(format!("{name}:{e}")))?;
     let mut json = result.to_json(ops, history);
-    if let Some(obj) = json.as_object_mut() {
-        obj.insert("file".into(), serde_json::Value::from(name.clone()));
-    }
+    annotate(&mut json, &name, None, None);
 
     let mut text = String::new();
     let invalid_keys = result
@@ -553,14 +574,12 @@ fn check_txn(
     let name = file.display().to_string();
     let result = txn::check(history, &opts).map_err(|e| usage(format!("{name}:{e}")))?;
     let mut json = serde_json::to_value(&result)?;
-    if let Some(obj) = json.as_object_mut() {
-        obj.insert("file".into(), serde_json::Value::from(name.clone()));
-        obj.insert("model".into(), serde_json::Value::from(model));
-        obj.insert(
-            "consistency_models".into(),
-            serde_json::Value::from(opts.consistency_models.clone()),
-        );
-    }
+    annotate(
+        &mut json,
+        &name,
+        Some(model),
+        Some(&opts.consistency_models),
+    );
     let mut text = format!(
         "{name}: {} ({model} for {}, {} txns)\n",
         result.verdict,
@@ -617,14 +636,7 @@ fn check_session(
     let name = file.display().to_string();
     let result = session::check(history, &opts).map_err(|e| usage(format!("{name}:{e}")))?;
     let mut json = serde_json::to_value(&result)?;
-    if let Some(obj) = json.as_object_mut() {
-        obj.insert("file".into(), serde_json::Value::from(name.clone()));
-        obj.insert("model".into(), serde_json::Value::from(model));
-        obj.insert(
-            "consistency_models".into(),
-            serde_json::Value::from(opts.models.clone()),
-        );
-    }
+    annotate(&mut json, &name, Some(model), Some(&opts.models));
     let mut text = format!(
         "{name}: {} ({model} for {}, {} ops, {} reads checked)\n",
         result.verdict,
