@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use ssh::SshRemote;
 
-/// How to reach one node over SSH.
-#[derive(Debug, Clone)]
+/// How to reach one node over SSH. Serialized into the nemesis state
+/// file, so `nemesis heal --all` can reach the nodes again later.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeSpec {
     /// Name used in messages and history (`n1`).
     pub name: String,
@@ -28,7 +29,12 @@ pub struct NodeSpec {
     /// Wrap commands in `sudo -n` (ignored for root).
     pub sudo: bool,
     /// Bound on TCP connect plus SSH handshake and authentication.
+    #[serde(skip, default = "default_connect_timeout")]
     pub connect_timeout: Duration,
+}
+
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(5)
 }
 
 /// What a command did on a node.
