@@ -279,11 +279,12 @@ fn pick_dev(dev: &str, via: &str) -> String {
     }
 }
 
-/// Deletes faultline's root qdisc (and only it) on every interface.
+/// Deletes faultline's root qdisc (and only it) on every interface. Its
+/// loop variable is not `$d`, which holds the start command's interface.
 fn remove_qdiscs() -> String {
     format!(
-        "for d in $(ls /sys/class/net); do tc qdisc show dev $d root 2>/dev/null | \
-         grep -q ' {TC_HANDLE} ' && tc qdisc del dev $d root; done; true"
+        "for i in $(ls /sys/class/net); do tc qdisc show dev $i root 2>/dev/null | \
+         grep -q ' {TC_HANDLE} ' && tc qdisc del dev $i root; done; true"
     )
 }
 
@@ -489,8 +490,8 @@ impl Fault {
                         // limited destinations.
                         cmd.push_str(&format!(
                             "tc qdisc add dev $d root handle {TC_HANDLE} htb default 1 r2q 1000 && \
-                             tc class add dev $d parent {TC_HANDLE} classid {TC_HANDLE}1 htb rate 10gbit && \
-                             tc class add dev $d parent {TC_HANDLE} classid {TC_HANDLE}2 htb rate {rate} ceil {rate}"
+                             tc class add dev $d parent {TC_HANDLE} classid {TC_HANDLE}1 htb rate 10gbit quantum 1514 && \
+                             tc class add dev $d parent {TC_HANDLE} classid {TC_HANDLE}2 htb rate {rate} ceil {rate} quantum 1514"
                         ));
                         for p in &peers {
                             cmd.push_str(&format!(
