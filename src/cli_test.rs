@@ -58,9 +58,10 @@ pub struct TestArgs {
     #[arg(long, default_value = "register")]
     pub workload: String,
 
-    /// Faults, a comma list of partition, kill, pause, crash (a whole node;
-    /// the DB is restarted after the node returns; clock is refused for
-    /// etcd), or none
+    /// Faults, a comma list of partition, kill, pause, bandwidth (one link),
+    /// crash (a whole lab node; the DB is restarted after it returns),
+    /// clock (real clocks outside the lab; refused for etcd in the lab), or
+    /// none
     #[arg(long, default_value = "none", value_name = "LIST")]
     pub nemesis: String,
 
