@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use crate::cli_lab::DirArg;
 use crate::nodes::NodeArgs;
@@ -18,6 +18,10 @@ pub struct ExecArgs {
     dir: DirArg,
     #[command(flatten)]
     nodes: NodeArgs,
+    /// How to reach the nodes: ssh, or nsenter (lab nodes only: enters the
+    /// node's namespaces from this host, no sshd involved; much faster).
+    #[arg(long, value_enum, default_value = "ssh")]
+    transport: Transport,
     /// Seconds to connect and authenticate before giving up on a node.
     #[arg(long, default_value_t = 5.0)]
     connect_timeout: f64,
@@ -39,6 +43,12 @@ pub struct ExecArgs {
     cmd: Vec<String>,
 }
 
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Ssh,
+    Nsenter,
+}
+
 fn secs(what: &str, s: f64) -> Result<Duration> {
     Duration::try_from_secs_f64(s)
         .ok()
@@ -49,7 +59,22 @@ fn secs(what: &str, s: f64) -> Result<Duration> {
 pub fn run(a: ExecArgs) -> Result<ExitCode> {
     let connect_timeout = secs("connect-timeout", a.connect_timeout)?;
     let timeout = secs("timeout", a.timeout)?;
-    let specs = a.nodes.resolve(&a.dir.dir, connect_timeout)?.specs;
+    let resolved = a.nodes.resolve(&a.dir.dir, connect_timeout)?;
+    // Node → its process 1, for the nsenter transport.
+    let pids: std::collections::BTreeMap<String, u32> = match (a.transport, &resolved.lab) {
+        (Transport::Ssh, _) => Default::default(),
+        (Transport::Nsenter, Some(lab)) => lab
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.init_pid))
+            .collect(),
+        (Transport::Nsenter, None) => {
+            return Err(crate::usage(
+                "--transport nsenter works only for lab nodes (named n1,… or none given)",
+            ));
+        }
+    };
+    let specs = resolved.specs;
     let split = |s: &String, flag: &str| -> Result<(PathBuf, String)> {
         s.split_once(':')
             .filter(|(l, r)| !l.is_empty() && !r.is_empty())
@@ -75,11 +100,14 @@ pub fn run(a: ExecArgs) -> Result<ExitCode> {
         let hs: Vec<_> = specs
             .iter()
             .map(|spec| {
-                let (cmd, uploads, downloads) = (&cmd, &uploads, &downloads);
+                let (cmd, uploads, downloads, pids) = (&cmd, &uploads, &downloads, &pids);
                 (
                     spec.name.clone(),
                     s.spawn(move || {
-                        let mut r = remote::SshRemote::connect(spec.clone())?;
+                        let mut r: Box<dyn Remote> = match pids.get(&spec.name) {
+                            Some(pid) => Box::new(remote::NsenterRemote::new(&spec.name, *pid)?),
+                            None => Box::new(remote::SshRemote::connect(spec.clone())?),
+                        };
                         for (local, remote) in uploads {
                             r.upload(local, remote)?;
                         }

@@ -37,7 +37,10 @@ fn dry_run_bump_strobe_reset_record_and_undo_the_offset() {
 
     let (code, out, err) = helper(&state, &["offset", "5250"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.starts_with("would step CLOCK_REALTIME by +5250 ms"), "{out}");
+    assert!(
+        out.starts_with("would step CLOCK_REALTIME by +5250 ms"),
+        "{out}"
+    );
     // The target time printed is the current time plus the step.
     let times: Vec<f64> = out
         .split(['(', ')'])
@@ -47,7 +50,10 @@ fn dry_run_bump_strobe_reset_record_and_undo_the_offset() {
         .map(|t| t.parse().expect("time"))
         .collect();
     assert!((times[1] - times[0] - 5.25).abs() < 1e-6, "{out}");
-    assert_eq!(std::fs::read_to_string(&state).expect("state").trim(), "5250");
+    assert_eq!(
+        std::fs::read_to_string(&state).expect("state").trim(),
+        "5250"
+    );
 
     // A second bump steps by the difference: the offset is a total.
     let (_, out, _) = helper(&state, &["offset", "-120000"]);
@@ -64,7 +70,10 @@ fn dry_run_bump_strobe_reset_record_and_undo_the_offset() {
     let (code, out, err) = helper(&state, &["strobe", "-800", "200", "1000"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(steps(&out), vec![-800, 800, -800, 800, -800, 800], "{out}");
-    assert!(out.lines().last().unwrap_or("").starts_with("at 1000 ms"), "{out}");
+    assert!(
+        out.lines().last().unwrap_or("").starts_with("at 1000 ms"),
+        "{out}"
+    );
     let (_, out, _) = helper(&state, &["show"]);
     assert_eq!(out.trim(), "0");
 

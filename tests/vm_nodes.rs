@@ -603,6 +603,89 @@ fn test_runs_etcd_on_machines(vm: &Vm) {
     }
 }
 
+/// The nsenter transport: same view of a lab node as SSH, timeouts kill,
+/// files move both ways; refused for nodes named by address.
+fn nsenter_transport(vm: &Vm) {
+    let lab = &vm.lab;
+    let ssh = lab.run_ok(&["exec", "--", "hostname; ls /proc | grep -c '^[0-9]'"]);
+    let t0 = Instant::now();
+    let ns = lab.run_ok(&[
+        "exec",
+        "--transport",
+        "nsenter",
+        "--",
+        "hostname; ls /proc | grep -c '^[0-9]'",
+    ]);
+    println!("exec on 3 nodes: nsenter {:?}", t0.elapsed());
+    // Same hostnames and process-table sizes (sshd's session processes vs
+    // nsenter's: both 3-5 pids, never the host's hundreds).
+    let lines = |s: &str| -> Vec<String> { s.lines().map(str::to_string).collect() };
+    let (a, b) = (lines(&ssh), lines(&ns));
+    assert_eq!(a.len(), b.len(), "{ssh}\n{ns}");
+    for (x, y) in a.iter().zip(&b) {
+        if let (Ok(p), Ok(q)) = (x.parse::<u32>(), y.parse::<u32>()) {
+            assert!(p < 10 && q < 10, "{ssh}\n{ns}");
+        } else {
+            assert_eq!(x, y);
+        }
+    }
+    let t0 = Instant::now();
+    let o = lab.run(&[
+        "exec",
+        "--transport",
+        "nsenter",
+        "--nodes",
+        "n2",
+        "--timeout",
+        "1",
+        "--",
+        "sleep 30",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(t0.elapsed() < Duration::from_secs(3));
+    assert_eq!(
+        lab.exec_ok("n2", "pgrep -x sleep || echo none")["n2"],
+        "none\n"
+    );
+    let local = vm.tmp.join("payload");
+    std::fs::write(&local, b"\x00bin\xffary\n").expect("write");
+    let dl = vm.tmp.join("dl");
+    let o = lab.run(&[
+        "exec",
+        "--transport",
+        "nsenter",
+        "--nodes",
+        "n3",
+        "--upload",
+        &format!("{}:/opt/payload", local.display()),
+        "--download",
+        &format!("/opt/payload:{}", dl.display()),
+        "--",
+        "wc -c < /opt/payload",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(dl.join("n3/payload")).expect("dl"),
+        b"\x00bin\xffary\n"
+    );
+    assert_eq!(
+        std::fs::read(format!("{}/n3/fs/opt/payload", lab.dir)).expect("in the node's /opt"),
+        b"\x00bin\xffary\n"
+    );
+    let o = vm.run(
+        &["exec"],
+        &[
+            "--transport",
+            "nsenter",
+            "--nodes-file",
+            &vm.nodes_file,
+            "--",
+            "true",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(64), "{}", text(&o));
+}
+
 #[test]
 fn machines_by_address_exec_faults_and_test() {
     if skip() {
@@ -610,6 +693,7 @@ fn machines_by_address_exec_faults_and_test() {
     }
     let vm = Vm::new();
     exec_by_address_names_nodes_and_kills_timeouts(&vm);
+    nsenter_transport(&vm);
     ssh_errors_name_the_node(&vm);
     partition_and_heal_from_the_recorded_state(&vm);
     bandwidth_on_one_link(&vm);

@@ -1,6 +1,7 @@
 //! Control of nodes: the [`Remote`] trait, its SSH backend, and parallel
 //! fan-out over nodes with per-node results that name the node.
 
+pub mod nsenter;
 pub mod ssh;
 
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+pub use nsenter::NsenterRemote;
 pub use ssh::SshRemote;
 
 /// How to reach one node over SSH. Serialized into the nemesis state

@@ -1,4 +1,5 @@
-//! The SSH backend: one long-lived libssh2 session per node.
+//! The SSH backend: one long-lived libssh2 session per node; files move
+//! over SFTP (scp when the node's sshd has no sftp subsystem).
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -156,6 +157,21 @@ impl Remote for SshRemote {
                 .with_context(|| format!("reading {}", local.display()))?;
             let session = s.session()?;
             session.set_timeout(timeout.as_millis() as u32);
+            // SFTP; scp only for an sshd without the sftp subsystem.
+            if let Ok(sftp) = session.sftp() {
+                let mut f = sftp
+                    .open_mode(
+                        Path::new(remote),
+                        ssh2::OpenFlags::WRITE
+                            | ssh2::OpenFlags::CREATE
+                            | ssh2::OpenFlags::TRUNCATE,
+                        0o644,
+                        ssh2::OpenType::File,
+                    )
+                    .context("sftp open")?;
+                f.write_all(&data).context("sftp write")?;
+                return Ok(());
+            }
             let mut ch = session
                 .scp_send(Path::new(remote), 0o644, data.len() as u64, None)
                 .context("scp")?;
@@ -173,8 +189,15 @@ impl Remote for SshRemote {
         self.with_session(&format!("download {remote}"), |s| {
             let session = s.session()?;
             session.set_timeout(timeout.as_millis() as u32);
-            let (mut ch, _stat) = session.scp_recv(Path::new(remote)).context("scp")?;
             let mut data = Vec::new();
+            if let Ok(sftp) = session.sftp() {
+                let mut f = sftp.open(Path::new(remote)).context("sftp open")?;
+                f.read_to_end(&mut data).context("sftp read")?;
+                std::fs::write(local, &data)
+                    .with_context(|| format!("writing {}", local.display()))?;
+                return Ok(());
+            }
+            let (mut ch, _stat) = session.scp_recv(Path::new(remote)).context("scp")?;
             ch.read_to_end(&mut data).context("reading")?;
             ch.send_eof()?;
             ch.wait_eof()?;
