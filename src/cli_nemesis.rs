@@ -64,6 +64,8 @@ impl Where {
     }
 }
 
+// Parsed once per process: the size difference between variants is moot.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum NemesisCommand {
     /// Start one fault and leave it active (recorded in the state file).

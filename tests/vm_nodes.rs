@@ -593,7 +593,7 @@ fn test_runs_etcd_on_machines(vm: &Vm) {
     let h = std::fs::read_to_string(run.join("history.jsonl")).expect("history");
     let nem: Vec<&str> = h.lines().filter(|l| l.contains("\"nemesis\"")).collect();
     assert!(nem.len() >= 2, "no nemesis events: {}", text(&o));
-    assert!(PathBuf::from(run.join("nodes/v1/etcd.log")).exists());
+    assert!(run.join("nodes/v1/etcd.log").exists());
     assert!(
         !PathBuf::from(format!("{}/nemesis-active.json", vm.state)).exists(),
         "left faults"
