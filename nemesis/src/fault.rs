@@ -281,10 +281,13 @@ fn pick_dev(dev: &str, via: &str) -> String {
 
 /// Deletes faultline's root qdisc (and only it) on every interface. Its
 /// loop variable is not `$d`, which holds the start command's interface.
+/// One `tc` call decides whether there is anything to do (the common case
+/// in a catch-all heal is nothing).
 fn remove_qdiscs() -> String {
     format!(
-        "for i in $(ls /sys/class/net); do tc qdisc show dev $i root 2>/dev/null | \
-         grep -q ' {TC_HANDLE} ' && tc qdisc del dev $i root; done; true"
+        "if tc qdisc show 2>/dev/null | grep -q ' {TC_HANDLE} '; then \
+         for i in $(ls /sys/class/net); do tc qdisc show dev $i root 2>/dev/null | \
+         grep -q ' {TC_HANDLE} ' && tc qdisc del dev $i root; done; fi; true"
     )
 }
 
