@@ -6,35 +6,27 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use crate::cli_lab::DirArg;
-use crate::lab::LabState;
-use crate::remote::{self, NodeSpec, Remote};
+use crate::nodes::NodeArgs;
+use crate::remote::{self, Remote};
 
 #[derive(Args, Debug)]
 pub struct ExecArgs {
     #[command(flatten)]
     dir: DirArg,
-    /// Nodes: lab names (n1,n3) or [user@]host[:port]. Default: every lab node.
-    #[arg(long, value_delimiter = ',')]
-    nodes: Vec<String>,
-    /// Private key for non-lab nodes (default: the lab's key).
-    #[arg(long)]
-    key: Option<PathBuf>,
-    /// known_hosts for non-lab nodes (default: the lab's).
-    #[arg(long)]
-    known_hosts: Option<PathBuf>,
-    /// Record host keys not yet in known_hosts instead of refusing.
-    #[arg(long)]
-    accept_new_host_keys: bool,
-    /// Run the command through `sudo -n` (non-root users).
-    #[arg(long)]
-    sudo: bool,
+    #[command(flatten)]
+    nodes: NodeArgs,
+    /// How to reach the nodes: ssh, or nsenter (lab nodes only: enters the
+    /// node's namespaces from this host, no sshd involved; much faster).
+    #[arg(long, value_enum, default_value = "ssh")]
+    transport: Transport,
     /// Seconds to connect and authenticate before giving up on a node.
     #[arg(long, default_value_t = 5.0)]
     connect_timeout: f64,
-    /// Seconds the command may run.
+    /// Seconds the command may run; then it is killed on the node (its
+    /// whole process group) and reported as an error.
     #[arg(long, default_value_t = 60.0)]
     timeout: f64,
     /// One JSON object per node: {"node","exit","stdout","stderr"} or {"node","error"}.
@@ -51,6 +43,12 @@ pub struct ExecArgs {
     cmd: Vec<String>,
 }
 
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Ssh,
+    Nsenter,
+}
+
 fn secs(what: &str, s: f64) -> Result<Duration> {
     Duration::try_from_secs_f64(s)
         .ok()
@@ -58,70 +56,25 @@ fn secs(what: &str, s: f64) -> Result<Duration> {
         .ok_or_else(|| crate::usage(format!("--{what} must be a positive number of seconds")))
 }
 
-/// Resolves `--nodes` against the lab (if any) and explicit hosts.
-pub fn resolve_nodes(a: &ExecArgs, connect_timeout: Duration) -> Result<Vec<NodeSpec>> {
-    let lab = LabState::load(&a.dir.dir);
-    if a.nodes.is_empty() {
-        return lab?.node_specs(&[], connect_timeout);
-    }
-    let mut specs = Vec::new();
-    for n in &a.nodes {
-        if let Ok(lab) = &lab
-            && lab.nodes.iter().any(|x| &x.name == n)
-        {
-            specs.extend(lab.node_specs(std::slice::from_ref(n), connect_timeout)?);
-            continue;
-        }
-        let (user, hostport) = n.split_once('@').unwrap_or(("root", n));
-        let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) => (
-                h,
-                p.parse()
-                    .map_err(|_| crate::usage(format!("bad port in {n:?}")))?,
-            ),
-            None => (hostport, 22),
-        };
-        if host.is_empty() || user.is_empty() {
-            return Err(crate::usage(format!(
-                "bad node {n:?}: use NAME or [user@]host[:port]"
-            )));
-        }
-        let from_lab = |f: fn(&LabState) -> PathBuf| lab.as_ref().ok().map(f);
-        let key = a
-            .key
-            .clone()
-            .or_else(|| from_lab(|l| l.key.clone()))
-            .ok_or_else(|| {
-                crate::usage(format!("{n}: --key is needed (no lab to take it from)"))
-            })?;
-        let known_hosts = a
-            .known_hosts
-            .clone()
-            .or_else(|| from_lab(|l| l.known_hosts.clone()))
-            .ok_or_else(|| crate::usage(format!("{n}: --known-hosts is needed (no lab)")))?;
-        specs.push(NodeSpec {
-            name: n.clone(),
-            host: host.to_string(),
-            port,
-            user: user.to_string(),
-            key,
-            known_hosts,
-            accept_new_host_keys: false,
-            sudo: false,
-            connect_timeout,
-        });
-    }
-    Ok(specs)
-}
-
 pub fn run(a: ExecArgs) -> Result<ExitCode> {
     let connect_timeout = secs("connect-timeout", a.connect_timeout)?;
     let timeout = secs("timeout", a.timeout)?;
-    let mut specs = resolve_nodes(&a, connect_timeout)?;
-    for s in &mut specs {
-        s.accept_new_host_keys |= a.accept_new_host_keys;
-        s.sudo |= a.sudo;
-    }
+    let resolved = a.nodes.resolve(&a.dir.dir, connect_timeout)?;
+    // Node → its process 1, for the nsenter transport.
+    let pids: std::collections::BTreeMap<String, u32> = match (a.transport, &resolved.lab) {
+        (Transport::Ssh, _) => Default::default(),
+        (Transport::Nsenter, Some(lab)) => lab
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.init_pid))
+            .collect(),
+        (Transport::Nsenter, None) => {
+            return Err(crate::usage(
+                "--transport nsenter works only for lab nodes (named n1,… or none given)",
+            ));
+        }
+    };
+    let specs = resolved.specs;
     let split = |s: &String, flag: &str| -> Result<(PathBuf, String)> {
         s.split_once(':')
             .filter(|(l, r)| !l.is_empty() && !r.is_empty())
@@ -147,11 +100,14 @@ pub fn run(a: ExecArgs) -> Result<ExitCode> {
         let hs: Vec<_> = specs
             .iter()
             .map(|spec| {
-                let (cmd, uploads, downloads) = (&cmd, &uploads, &downloads);
+                let (cmd, uploads, downloads, pids) = (&cmd, &uploads, &downloads, &pids);
                 (
                     spec.name.clone(),
                     s.spawn(move || {
-                        let mut r = remote::SshRemote::connect(spec.clone())?;
+                        let mut r: Box<dyn Remote> = match pids.get(&spec.name) {
+                            Some(pid) => Box::new(remote::NsenterRemote::new(&spec.name, *pid)?),
+                            None => Box::new(remote::SshRemote::connect(spec.clone())?),
+                        };
                         for (local, remote) in uploads {
                             r.upload(local, remote)?;
                         }

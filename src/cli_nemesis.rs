@@ -12,15 +12,66 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::cli_lab::DirArg;
 use crate::lab::LabState;
-use crate::nemesis_ctl::Controller;
+use crate::nemesis_ctl::{self, ACTIVE, Active, Cluster, Controller};
+use crate::nodes::NodeArgs;
+use faultline_nemesis::fault::CLOCK_HELPER;
 use faultline_nemesis::{Fault, ProcTarget, grudge};
 
+/// Which nodes: the lab (default, or lab names in --nodes, which then also
+/// pick the fault's nodes) or machines given by address.
+#[derive(Args, Debug, Clone)]
+pub struct Where {
+    #[command(flatten)]
+    dir: DirArg,
+    #[command(flatten)]
+    nodes: NodeArgs,
+    /// Nemesis state dir for nodes outside the lab (default:
+    /// $FAULTLINE_STATE_DIR, /var/lib/faultline as root, else
+    /// ~/.local/state/faultline).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+}
+
+impl Where {
+    fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(nemesis_ctl::default_state_dir)
+    }
+
+    /// The cluster, and for the lab the nodes `--nodes` named (the fault's
+    /// nodes, as before nodes outside the lab existed).
+    fn cluster(&self) -> Result<(Cluster, Vec<String>)> {
+        let r = self.nodes.resolve(&self.dir.dir, Duration::from_secs(5))?;
+        match r.lab.clone() {
+            Some(lab) => {
+                let selected = if self.nodes.given() {
+                    r.names()
+                } else {
+                    Vec::new()
+                };
+                Ok((Cluster::lab(lab)?, selected))
+            }
+            None => Ok((
+                Cluster {
+                    specs: r.specs,
+                    lab: None,
+                    state_dir: self.state_dir(),
+                },
+                Vec::new(),
+            )),
+        }
+    }
+}
+
+// Parsed once per process: the size difference between variants is moot.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum NemesisCommand {
-    /// Start one fault and leave it active (recorded in the lab dir).
+    /// Start one fault and leave it active (recorded in the state file).
     Start {
         #[command(flatten)]
-        dir: DirArg,
+        at: Where,
         #[command(flatten)]
         fault: FaultArgs,
         /// Append history events (JSON Lines) to this file.
@@ -28,9 +79,10 @@ pub enum NemesisCommand {
         history: Option<PathBuf>,
     },
     /// Heal active faults (`--all`: everything, even after a crash).
+    /// Without --nodes: the lab's and those recorded in the state dir.
     Heal {
         #[command(flatten)]
-        dir: DirArg,
+        at: Where,
         /// Heal every recorded fault and run the catch-all heal on every node.
         #[arg(long, required = true)]
         all: bool,
@@ -40,7 +92,7 @@ pub enum NemesisCommand {
     /// Start faults, hold them, and heal them on exit, error, SIGINT or SIGTERM.
     Run {
         #[command(flatten)]
-        dir: DirArg,
+        at: Where,
         /// A fault, as `start` takes it: --fault "partition --grudge isolate:n1". Repeatable.
         #[arg(long = "fault", required = true)]
         faults: Vec<String>,
@@ -50,10 +102,10 @@ pub enum NemesisCommand {
         #[arg(long)]
         history: Option<PathBuf>,
     },
-    /// List the active faults recorded in the lab dir.
+    /// List the active faults recorded (lab dir and state dir).
     Status {
         #[command(flatten)]
-        dir: DirArg,
+        at: Where,
     },
     /// (Runs on a node) hold NFQUEUE packets for a delay: the latency fault.
     #[command(hide = true)]
@@ -91,15 +143,23 @@ pub struct FaultArgs {
     /// Drop only new connections (conntrack NEW): TCP is cut one way.
     #[arg(long)]
     one_way: bool,
-    /// Nodes to hit (default: all lab nodes; not for partitions; crash needs them).
-    #[arg(long, value_delimiter = ',')]
-    nodes: Vec<String>,
+    /// Nodes to hit, by name (default: the lab nodes --nodes named, else
+    /// every node; not for partitions; crash needs them).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    on: Vec<String>,
     /// Loss probability, 0 < p <= 1.
     #[arg(long)]
     probability: Option<f64>,
-    /// Bandwidth rate for tc tbf, e.g. 1mbit.
+    /// Bandwidth rate, e.g. 1mbit.
     #[arg(long)]
     rate: Option<String>,
+    /// Bandwidth: limit only traffic to these nodes (a link; htb filter),
+    /// not the whole interface (tbf).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    to: Vec<String>,
+    /// Bandwidth: interface, or auto (the one routing to the peer).
+    #[arg(long, default_value = "auto")]
+    dev: String,
     /// Process name (exact) for kill/pause.
     #[arg(long)]
     process: Option<String>,
@@ -123,12 +183,15 @@ pub struct FaultArgs {
     delay_ms: Option<u64>,
 }
 
-/// Parses a `--fault` string of `run` with the same flags as `start`.
+/// Parses a `--fault` string of `run` with the same flags as `start`
+/// (where `--nodes` names the fault's nodes, like `--on`).
 #[derive(Parser, Debug)]
 #[command(no_binary_name = true)]
 struct FaultLine {
     #[command(flatten)]
     fault: FaultArgs,
+    #[arg(long, value_delimiter = ',')]
+    nodes: Vec<String>,
 }
 
 fn need<T: Clone>(v: &Option<T>, flag: &str, kind: &str) -> Result<T> {
@@ -140,20 +203,30 @@ fn need<T: Clone>(v: &Option<T>, flag: &str, kind: &str) -> Result<T> {
 /// which is rarely what was meant: the nodes must be named.
 fn need_nodes(nodes: &[String], kind: &str) -> Result<Vec<String>> {
     if nodes.is_empty() {
-        return Err(crate::usage(format!("{kind} needs --nodes")));
+        return Err(crate::usage(format!("{kind} needs --nodes (or --on)")));
     }
     Ok(nodes.to_vec())
 }
 
 impl FaultArgs {
-    /// Resolves the arguments against the lab's nodes into a concrete fault.
-    pub fn to_fault(&self, lab: &LabState) -> Result<Fault> {
-        let names = lab.names();
-        let nodes = if self.nodes.is_empty() {
+    /// Resolves the arguments against the cluster into a concrete fault;
+    /// `selected` are the lab nodes `--nodes` named.
+    fn to_fault(&self, cluster: &Cluster, selected: &[String]) -> Result<Fault> {
+        let names = cluster.names();
+        let chosen = if self.on.is_empty() {
+            selected.to_vec()
+        } else {
+            self.on.clone()
+        };
+        let nodes = if chosen.is_empty() {
             names.clone()
         } else {
-            self.nodes.clone()
+            chosen.clone()
         };
+        let lab = cluster.lab.is_some();
+        // Lab nodes share this machine's clock: libfaketime there, the
+        // helper that sets the real clock elsewhere.
+        let helper = (!lab).then(|| CLOCK_HELPER.to_string());
         let target = || -> Result<ProcTarget> {
             match (&self.process, &self.pidfile) {
                 (Some(p), None) => Ok(ProcTarget::Name(p.clone())),
@@ -177,7 +250,8 @@ impl FaultArgs {
             FaultKind::Bandwidth => Fault::Bandwidth {
                 nodes,
                 rate: need(&self.rate, "rate", "bandwidth")?,
-                dev: "eth0".into(),
+                dev: self.dev.clone(),
+                to: self.to.clone(),
             },
             FaultKind::Kill => Fault::Kill {
                 nodes,
@@ -191,17 +265,31 @@ impl FaultArgs {
             FaultKind::ClockBump => Fault::ClockBump {
                 nodes,
                 offset: need(&self.offset, "offset", "clock-bump")?,
+                helper,
             },
             FaultKind::ClockStrobe => Fault::ClockStrobe {
                 nodes,
                 delta: need(&self.delta, "delta", "clock-strobe")?,
                 period_ms: self.period_ms,
                 duration_s: self.strobe_secs,
+                helper,
             },
+            FaultKind::Crash if !lab => {
+                return Err(crate::usage(
+                    "crash needs lab nodes (the node is killed from the lab host); \
+                     on other nodes use kill",
+                ));
+            }
             FaultKind::Crash => Fault::Crash {
-                nodes: need_nodes(&self.nodes, "crash")?,
+                nodes: need_nodes(&chosen, "crash")?,
                 restart: None,
             },
+            FaultKind::Latency if !lab => {
+                return Err(crate::usage(
+                    "latency on nodes outside the lab is not supported yet: it runs the \
+                     faultline binary on the node",
+                ));
+            }
             FaultKind::Latency => Fault::Latency {
                 nodes,
                 delay_ms: need(&self.delay_ms, "delay-ms", "latency")?,
@@ -229,43 +317,99 @@ fn node_visible_exe() -> Result<String> {
     Ok(s)
 }
 
-fn parse_fault_line(s: &str, lab: &LabState) -> Result<Fault> {
+fn parse_fault_line(s: &str, cluster: &Cluster, selected: &[String]) -> Result<Fault> {
     let words = s.split_whitespace();
-    let line = FaultLine::try_parse_from(words)
+    let mut line = FaultLine::try_parse_from(words)
         .map_err(|e| crate::usage(format!("--fault {s:?}: {}", e.render())))?;
-    line.fault.to_fault(lab)
+    line.fault.on.append(&mut line.nodes);
+    line.fault.to_fault(cluster, selected)
+}
+
+/// Every cluster with recorded faults: the given nodes (plus those the
+/// state file recorded), or, with no --nodes, the state dir's nodes and the
+/// lab.
+fn clusters_to_heal(at: &Where) -> Result<Vec<Cluster>> {
+    let state_dir = at.state_dir();
+    let saved = Active::load(&state_dir.join(ACTIVE))?;
+    let merge = |mut specs: Vec<crate::remote::NodeSpec>| {
+        for s in &saved.nodes {
+            if !specs.iter().any(|x| x.name == s.name) {
+                specs.push(s.clone());
+            }
+        }
+        specs
+    };
+    if at.nodes.given() {
+        let (mut c, _) = at.cluster()?;
+        if c.lab.is_none() {
+            c.specs = merge(c.specs);
+        }
+        return Ok(vec![c]);
+    }
+    let mut out = Vec::new();
+    if !saved.nodes.is_empty() {
+        out.push(Cluster {
+            specs: merge(Vec::new()),
+            lab: None,
+            state_dir: state_dir.clone(),
+        });
+    }
+    match LabState::load(&at.dir.dir) {
+        Ok(lab) => out.push(Cluster::lab(lab)?),
+        Err(e) if out.is_empty() => {
+            return Err(e.context(format!(
+                "nothing to heal: no nemesis state in {} either",
+                state_dir.display()
+            )));
+        }
+        Err(_) => {}
+    }
+    Ok(out)
 }
 
 pub fn run(cmd: NemesisCommand) -> Result<ExitCode> {
     match cmd {
-        NemesisCommand::Start {
-            dir,
-            fault,
-            history,
-        } => {
-            let lab = LabState::load(&dir.dir)?;
-            let fault = fault.to_fault(&lab)?;
-            let mut c = Controller::connect(lab, history, true, true)?;
+        NemesisCommand::Start { at, fault, history } => {
+            let (cluster, selected) = at.cluster()?;
+            let fault = fault.to_fault(&cluster, &selected)?;
+            let mut c = Controller::connect(cluster, history, true, true)?;
             c.start(fault)?;
         }
-        NemesisCommand::Heal { dir, history, .. } => {
-            let lab = LabState::load(&dir.dir)?;
-            let mut c = Controller::connect(lab, history, true, false)?;
-            c.heal_all()?;
+        NemesisCommand::Heal { at, history, .. } => {
+            let mut errors = Vec::new();
+            for cluster in clusters_to_heal(&at)? {
+                let r = Controller::connect(cluster, history.clone(), true, false)
+                    .and_then(|mut c| c.heal_all());
+                if let Err(e) = r {
+                    errors.push(format!("{e:#}"));
+                }
+            }
+            if !errors.is_empty() {
+                anyhow::bail!("{}", errors.join("; "));
+            }
         }
-        NemesisCommand::Status { dir } => {
-            let lab = LabState::load(&dir.dir)?;
-            let p = lab.dir.join("nemesis-active.json");
-            let text = std::fs::read_to_string(&p).unwrap_or_else(|_| "{\"faults\":[]}".into());
+        NemesisCommand::Status { at } => {
+            let mut files = vec![at.state_dir().join(ACTIVE)];
+            if let Ok(lab) = LabState::load(&at.dir.dir) {
+                files.push(lab.dir.join(ACTIVE));
+            }
+            let mut faults = Vec::new();
+            let mut nodes = Vec::new();
+            for f in files {
+                let a = Active::load(&f)?;
+                faults.extend(a.faults);
+                nodes.extend(a.nodes.into_iter().map(|n| n.name));
+            }
+            let v = serde_json::json!({"faults": faults, "nodes": nodes});
             let mut out = std::io::stdout().lock();
-            writeln!(out, "{}", text.trim())?;
+            writeln!(out, "{v}")?;
         }
         NemesisCommand::Run {
-            dir,
+            at,
             faults,
             duration,
             history,
-        } => return run_faults(&dir.dir, &faults, duration, history),
+        } => return run_faults(&at, &faults, duration, history),
         NemesisCommand::Delayer { queue, delay_ms } => {
             return crate::delayer::run(queue, Duration::from_millis(delay_ms));
         }
@@ -277,16 +421,16 @@ pub fn run(cmd: NemesisCommand) -> Result<ExitCode> {
 const INTERRUPTED: u8 = 130;
 
 fn run_faults(
-    dir: &std::path::Path,
+    at: &Where,
     specs: &[String],
     duration: Option<f64>,
     history: Option<PathBuf>,
 ) -> Result<ExitCode> {
-    let lab = LabState::load(dir)?;
+    let (cluster, selected) = at.cluster()?;
     // Parse everything before touching a node.
     let faults = specs
         .iter()
-        .map(|s| parse_fault_line(s, &lab))
+        .map(|s| parse_fault_line(s, &cluster, &selected))
         .collect::<Result<Vec<_>>>()?;
     let hold = duration
         .map(|d| {
@@ -301,7 +445,7 @@ fn run_faults(
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
         .context("installing the SIGINT/SIGTERM handler")?;
 
-    let mut c = Controller::connect(lab, history, true, true)?;
+    let mut c = Controller::connect(cluster, history, true, true)?;
     let mut result = Ok(());
     for f in faults {
         if stop.load(Ordering::SeqCst) {

@@ -23,9 +23,10 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use crate::lab::{self, LabConfig, LabState};
-use crate::nemesis_ctl::Controller;
+use crate::nemesis_ctl::{Cluster, Controller};
 use crate::nemesis_driver::{self, DbProcess, LabNemesis, NemesisKind};
-use crate::remote::{self, Remote, SshRemote};
+use crate::nodes::NodeArgs;
+use crate::remote::{self, NodeSpec, Remote, SshRemote};
 use crate::usage;
 use faultline::runner::{
     Cancel, JsonlSink, NemesisDriver, NoNemesis, Progress, RunConfig, RunControl, RunOutcome,
@@ -57,9 +58,10 @@ pub struct TestArgs {
     #[arg(long, default_value = "register")]
     pub workload: String,
 
-    /// Faults, a comma list of partition, kill, pause, crash (a whole node;
-    /// the DB is restarted after the node returns; clock is refused for
-    /// etcd), or none
+    /// Faults, a comma list of partition, kill, pause, bandwidth (one link),
+    /// crash (a whole lab node; the DB is restarted after it returns),
+    /// clock (real clocks outside the lab; refused for etcd in the lab), or
+    /// none
     #[arg(long, default_value = "none", value_name = "LIST")]
     pub nemesis: String,
 
@@ -67,14 +69,15 @@ pub struct TestArgs {
     #[arg(long, default_value_t = 10.0, value_name = "S")]
     pub nemesis_interval: f64,
 
-    /// Lab node names to deploy on (default: the first --node-count nodes
-    /// of the lab, which is brought up when it is not)
-    #[arg(long, value_delimiter = ',', conflicts_with = "nodes_file")]
-    pub nodes: Vec<String>,
+    /// Nodes to deploy on (--nodes/--nodes-file: lab names, or machines as
+    /// [ALIAS=][USER@]HOST[:PORT]; default: the first --node-count nodes of
+    /// the lab, which is brought up when it is not)
+    #[command(flatten)]
+    pub node_args: NodeArgs,
 
-    /// File with one lab node name per line (instead of --nodes)
-    #[arg(long, value_name = "FILE")]
-    pub nodes_file: Option<PathBuf>,
+    /// Nemesis state dir for nodes outside the lab (see `nemesis heal`)
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 
     /// Number of nodes when --nodes is not given
     #[arg(long, default_value_t = 3)]
@@ -167,7 +170,13 @@ fn plan(a: &TestArgs) -> Result<Plan> {
     }
     let kinds =
         nemesis_driver::parse_list(&a.nemesis).map_err(|e| usage(format!("--nemesis: {e}")))?;
-    if kinds.contains(&NemesisKind::Clock) {
+    // Outside the lab the clock helper sets the real clock, which Go reads.
+    let outside_lab = a.node_args.nodes_file.is_some()
+        || a.node_args
+            .nodes
+            .iter()
+            .any(|e| e.contains(['@', '=', ':', '.']));
+    if kinds.contains(&NemesisKind::Clock) && !(outside_lab && target == "etcd") {
         if target == "etcd" {
             return Err(usage(format!(
                 "--nemesis clock cannot be used with --target etcd: {}",
@@ -201,27 +210,13 @@ fn plan(a: &TestArgs) -> Result<Plan> {
             "--rate must be a positive number of operations per second",
         ));
     }
-    let nodes = if let Some(f) = &a.nodes_file {
-        let text = std::fs::read_to_string(f)
-            .map_err(|e| usage(format!("--nodes-file {}: {e}", f.display())))?;
-        Some(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(str::to_string)
-                .collect::<Vec<_>>(),
-        )
-    } else if a.nodes.is_empty() {
-        None
-    } else {
-        Some(a.nodes.clone())
-    };
+    let nodes = Some(a.node_args.entries()?).filter(|n| !n.is_empty());
     if let Some(n) = &nodes {
-        if n.is_empty() {
-            return Err(usage("no nodes given"));
-        }
-        for name in n {
-            store::validate_name("node", name).map_err(|e| usage(e.to_string()))?;
+        for e in n {
+            let name = crate::nodes::parse_entry(e)
+                .map(|p| p.name)
+                .map_err(|e| usage(format!("--nodes: {e}")))?;
+            store::validate_name("node", &name).map_err(|e| usage(e.to_string()))?;
         }
     } else if a.node_count == 0 {
         return Err(usage("--node-count must be at least 1"));
@@ -325,19 +320,69 @@ fn install_interrupt(cancel: Cancel) -> Result<()> {
     .context("installing the SIGINT/SIGTERM handler")
 }
 
-/// The nodes of the test: name → address, and the lab they are in.
+/// The nodes of the test: names, how to reach them, their addresses, and
+/// the lab they are in (none for machines given by address).
 struct Nodes {
     names: Vec<String>,
     lab: Option<LabState>,
+    specs: Vec<NodeSpec>,
+    addrs: faultline_nemesis::NodeAddrs,
+}
+
+/// The address of a node outside the lab, as the controller resolves it:
+/// etcd's client URLs must be reachable from here.
+fn controller_addr(spec: &NodeSpec) -> Result<String> {
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<std::net::SocketAddr> = (spec.host.as_str(), spec.port)
+        .to_socket_addrs()
+        .with_context(|| format!("{}: resolving {}", spec.name, spec.host))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .map(|a| a.ip().to_string())
+        .ok_or_else(|| anyhow!("{}: no address for {}", spec.name, spec.host))
 }
 
 fn resolve_nodes(a: &TestArgs, plan: &Plan) -> Result<Nodes> {
     if plan.target == "noop" {
-        let names = plan
-            .nodes
-            .clone()
-            .unwrap_or_else(|| (1..=a.node_count).map(|i| format!("n{i}")).collect());
-        return Ok(Nodes { names, lab: None });
+        let names = match &plan.nodes {
+            Some(n) => n
+                .iter()
+                .map(|e| crate::nodes::parse_entry(e).map(|p| p.name))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(usage)?,
+            None => (1..=a.node_count).map(|i| format!("n{i}")).collect(),
+        };
+        return Ok(Nodes {
+            names,
+            lab: None,
+            specs: Vec::new(),
+            addrs: Default::default(),
+        });
+    }
+    // Machines given by address: no lab is read or brought up.
+    if a.node_args.given() {
+        let r = a.node_args.resolve(&a.lab_dir, Duration::from_secs(10))?;
+        if r.lab.is_none() {
+            if plan.kinds.contains(&NemesisKind::Crash) {
+                return Err(usage(
+                    "--nemesis crash needs lab nodes (a node is killed from the lab host); \
+                     use kill on other nodes",
+                ));
+            }
+            let mut addrs = faultline_nemesis::NodeAddrs::new();
+            for s in &r.specs {
+                addrs.insert(s.name.clone(), controller_addr(s)?);
+            }
+            return Ok(Nodes {
+                names: r.names(),
+                lab: None,
+                specs: r.specs,
+                addrs,
+            });
+        }
     }
     let want = plan.nodes.as_ref().map_or(a.node_count, Vec::len);
     let lab = match LabState::load(&a.lab_dir) {
@@ -350,8 +395,8 @@ fn resolve_nodes(a: &TestArgs, plan: &Plan) -> Result<Nodes> {
         old => {
             if plan.nodes.is_some() && old.is_err() {
                 bail!(
-                    "--nodes names lab nodes, but there is no lab at {} (run `faultline lab up`); \
-                     nodes outside the lab are not supported by `faultline test` yet",
+                    "--nodes names lab nodes, but there is no lab at {} (run `faultline lab up`, \
+                     or name machines as USER@HOST)",
                     a.lab_dir.display()
                 );
             }
@@ -384,8 +429,8 @@ fn resolve_nodes(a: &TestArgs, plan: &Plan) -> Result<Nodes> {
             for name in n {
                 if !lab.nodes.iter().any(|x| &x.name == name) {
                     return Err(usage(format!(
-                        "node {name:?} is not in the lab at {} (it has {}); nodes outside the \
-                         lab are not supported by `faultline test` yet",
+                        "node {name:?} is not in the lab at {} (it has {}); name other \
+                         machines as USER@HOST or ALIAS=HOST",
                         a.lab_dir.display(),
                         lab.names().join(", ")
                     )));
@@ -395,7 +440,15 @@ fn resolve_nodes(a: &TestArgs, plan: &Plan) -> Result<Nodes> {
         }
         None => lab.names().into_iter().take(want).collect(),
     };
+    if plan.kinds.contains(&NemesisKind::Clock) && plan.target == "etcd" {
+        return Err(usage(format!(
+            "--nemesis clock cannot be used with --target etcd in the lab: {}",
+            etcd_db::CLOCK_UNSUPPORTED
+        )));
+    }
     Ok(Nodes {
+        specs: lab.node_specs(&names, Duration::from_secs(10))?,
+        addrs: lab.addrs(),
         names,
         lab: Some(lab),
     })
@@ -571,13 +624,12 @@ fn run_one(
     seed: u64,
 ) -> Result<Ending> {
     let nodes = resolve_nodes(a, plan)?;
-    let db = nodes.lab.as_ref().map(|lab| {
-        let addrs = lab.addrs();
+    let db = (!nodes.specs.is_empty()).then(|| {
         EtcdDb::new(
             nodes
                 .names
                 .iter()
-                .map(|n| (n.clone(), addrs.get(n).cloned().unwrap_or_default())),
+                .map(|n| (n.clone(), nodes.addrs.get(n).cloned().unwrap_or_default())),
         )
     });
     let name = format!("{}-{}", plan.target, plan.workload);
@@ -602,8 +654,8 @@ fn run_one(
     let mut failure: Option<anyhow::Error> = None;
     let mut outcome: Option<RunOutcome> = None;
     let t_setup = Instant::now();
-    if let (Some(lab), Some(db)) = (&nodes.lab, &db) {
-        match deploy(lab, db, &nodes.names, rt, cancel) {
+    if let Some(db) = &db {
+        match deploy(&nodes.specs, db, &nodes.names, rt, cancel) {
             Ok(r) => remotes = r.0,
             Err((r, e)) => {
                 remotes = r;
@@ -627,11 +679,22 @@ fn run_one(
             )),
             None => Arc::new(NoopTarget::new()),
         };
-        let nemesis: Result<Box<dyn NemesisDriver>> = match (&nodes.lab, &db, plan.kinds.is_empty())
-        {
-            (Some(lab), Some(db), false) => Controller::connect(lab.clone(), None, false, true)
+        let cluster = match &nodes.lab {
+            Some(lab) => Cluster::lab(lab.clone()),
+            None => Ok(Cluster {
+                specs: nodes.specs.clone(),
+                lab: None,
+                state_dir: a
+                    .state_dir
+                    .clone()
+                    .unwrap_or_else(crate::nemesis_ctl::default_state_dir),
+            }),
+        };
+        let nemesis: Result<Box<dyn NemesisDriver>> = match (&db, plan.kinds.is_empty()) {
+            (Some(db), false) => cluster
+                .and_then(|c| Controller::connect(c, None, false, true))
                 .map(|ctl| {
-                    let n = LabNemesis::new(
+                    let mut n = LabNemesis::new(
                         ctl,
                         plan.kinds.clone(),
                         nodes.names.clone(),
@@ -646,6 +709,10 @@ fn run_one(
                         },
                         Arc::clone(&target),
                     );
+                    // Outside the lab clock faults set the real clock.
+                    if nodes.lab.is_none() {
+                        n.clock_helper = Some(faultline_nemesis::fault::CLOCK_HELPER.to_string());
+                    }
                     active_fault = Arc::clone(&n.active);
                     Box::new(n) as Box<dyn NemesisDriver>
                 }),
@@ -850,18 +917,15 @@ type NodeCmd<'a> = &'a (dyn Fn(&str) -> String + Sync);
 /// Connects to the nodes, installs etcd if needed, wipes what an earlier
 /// run left, starts the members and waits until every one is healthy.
 fn deploy(
-    lab: &LabState,
+    specs: &[NodeSpec],
     db: &EtcdDb,
     names: &[String],
     rt: &tokio::runtime::Runtime,
     cancel: &Cancel,
 ) -> std::result::Result<(Vec<SshRemote>, ()), DeployError> {
-    let specs = lab
-        .node_specs(names, Duration::from_secs(10))
-        .map_err(|e| (Vec::new(), e))?;
     let mut remotes = Vec::new();
     let mut errors = Vec::new();
-    for r in remote::connect_all(&specs) {
+    for r in remote::connect_all(specs) {
         match r {
             Ok(r) => remotes.push(r),
             Err(e) => errors.push(format!("{e:#}")),

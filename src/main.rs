@@ -12,6 +12,7 @@ mod delayer;
 mod lab;
 mod nemesis_ctl;
 mod nemesis_driver;
+mod nodes;
 mod remote;
 
 use std::process::ExitCode;

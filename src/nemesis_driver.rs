@@ -7,7 +7,14 @@
 //! every kind it asked for.
 //!
 //! - `partition`: a random grudge among isolate-one (the leader, when the
-//!   target can name it), random halves, and (≥ 5 nodes) majorities-ring;
+//!   target can name it), random halves, one-way random halves (the
+//!   minority cannot open connections to the majority, which still reaches
+//!   it: conntrack NEW drops), and (≥ 5 nodes) majorities-ring;
+//! - `bandwidth`: limit the link between two random nodes (both ways) to
+//!   a low rate, with htb filters on just that link;
+//! - `clock`: bump a random node's clock by ±10 ms to ±2 min, or strobe it;
+//!   outside the lab through the clock helper (the real clock), in the lab
+//!   through libfaketime;
 //! - `kill`: SIGKILL the DB on a random node; healing restarts it with the
 //!   DB's own (idempotent) start command, which is stored in the fault;
 //! - `pause`: SIGSTOP the DB on a random node; healing sends SIGCONT;
@@ -39,6 +46,7 @@ pub enum NemesisKind {
     Pause,
     Clock,
     Crash,
+    Bandwidth,
 }
 
 impl NemesisKind {
@@ -49,6 +57,7 @@ impl NemesisKind {
             NemesisKind::Pause => "pause",
             NemesisKind::Clock => "clock",
             NemesisKind::Crash => "crash",
+            NemesisKind::Bandwidth => "bandwidth",
         }
     }
 }
@@ -68,10 +77,11 @@ impl FromStr for NemesisKind {
             "pause" => NemesisKind::Pause,
             "clock" => NemesisKind::Clock,
             "crash" => NemesisKind::Crash,
+            "bandwidth" => NemesisKind::Bandwidth,
             _ => {
                 return Err(format!(
                     "unknown nemesis `{s}` (expected a comma list of partition, kill, pause, \
-                     clock, crash, or none)"
+                     clock, crash, bandwidth, or none)"
                 ));
             }
         })
@@ -115,6 +125,97 @@ pub struct LabNemesis {
     bag: Vec<NemesisKind>,
     /// Short description of the active fault, for the progress bar.
     pub active: Arc<Mutex<Option<String>>>,
+    /// The clock helper's path on the nodes (nodes outside the lab); `None`
+    /// means libfaketime (the lab).
+    pub clock_helper: Option<String>,
+}
+
+/// The link rate of the bandwidth fault: slow enough to matter to a
+/// consensus protocol's heartbeats under load, fast enough to keep it alive.
+pub const BANDWIDTH_RATE: &str = "1mbit";
+
+/// A random partition: the fault and what the history says about it.
+/// `leader` is isolated in the isolate-one shape when known.
+pub fn choose_partition<R: rand::Rng + ?Sized>(
+    nodes: &[String],
+    leader: Option<String>,
+    rng: &mut R,
+) -> (Fault, Value) {
+    let shapes = if nodes.len() >= 5 { 4 } else { 3 };
+    let (grudge, one_way, mut info) = match rng.random_range(0..shapes) {
+        0 => {
+            let (node, why) = match leader {
+                Some(l) => (l, "leader"),
+                None => (
+                    nodes[rng.random_range(0..nodes.len())].clone(),
+                    "random node",
+                ),
+            };
+            let g = grudge::isolate(nodes, &node);
+            (
+                g,
+                false,
+                json!({"shape": "isolate-one", "isolated": node, "chosen": why}),
+            )
+        }
+        1 => (
+            grudge::random_halves(nodes, rng),
+            false,
+            json!({"shape": "halves"}),
+        ),
+        2 => {
+            let g = grudge::one_way_random_halves(nodes, rng);
+            let majority: Vec<&String> = g.keys().collect();
+            let minority: std::collections::BTreeSet<&String> = g.values().flatten().collect();
+            let info = json!({"shape": "one-way-halves", "one_way": true,
+                "cut": "the minority cannot open connections to the majority",
+                "minority": minority, "majority": majority});
+            (g, true, info)
+        }
+        _ => (
+            grudge::majorities_ring(nodes),
+            false,
+            json!({"shape": "majorities-ring"}),
+        ),
+    };
+    info["fault"] = json!("partition");
+    info["grudge"] = json!(grudge);
+    (Fault::Partition { grudge, one_way }, info)
+}
+
+/// A random clock fault on one node: a bump of ±10 ms to ±2 min (log-
+/// uniform, so small and large skews both come up) or a strobe.
+pub fn choose_clock<R: rand::Rng + ?Sized>(
+    node: &str,
+    helper: Option<String>,
+    rng: &mut R,
+) -> (Fault, Value) {
+    let exp: f64 = rng.random_range(1.0..5.08); // 10^1 .. 10^5.08 ms
+    let ms = 10f64.powf(exp).round() as i64;
+    let sign = if rng.random_bool(0.5) { "+" } else { "-" };
+    let spec = format!("{sign}{}.{:03}", ms / 1000, ms % 1000);
+    if rng.random_bool(0.7) {
+        (
+            Fault::ClockBump {
+                nodes: vec![node.to_string()],
+                offset: spec.clone(),
+                helper,
+            },
+            json!({"fault": "clock-bump", "node": node, "offset": spec}),
+        )
+    } else {
+        let period_ms = rng.random_range(50..=1000);
+        (
+            Fault::ClockStrobe {
+                nodes: vec![node.to_string()],
+                delta: spec.clone(),
+                period_ms,
+                duration_s: 10,
+                helper,
+            },
+            json!({"fault": "clock-strobe", "node": node, "delta": spec, "period_ms": period_ms}),
+        )
+    }
 }
 
 impl LabNemesis {
@@ -136,6 +237,7 @@ impl LabNemesis {
             target,
             bag: Vec::new(),
             active: Arc::new(Mutex::new(None)),
+            clock_helper: None,
         }
     }
 
@@ -165,44 +267,34 @@ impl LabNemesis {
         };
         Ok(match kind {
             NemesisKind::Partition => {
-                let shapes = if self.nodes.len() >= 5 { 3 } else { 2 };
-                match self.rng.random_range(0..shapes) {
-                    0 => {
-                        let (node, why) = match self.leader().await {
-                            Some(l) => (l, "leader"),
-                            None => (self.pick_node(), "random node"),
-                        };
-                        let g = grudge::isolate(&self.nodes, &node);
-                        (
-                            Fault::Partition {
-                                grudge: g.clone(),
-                                one_way: false,
-                            },
-                            json!({"fault": "partition", "shape": "isolate-one",
-                                   "isolated": node, "chosen": why, "grudge": g}),
-                        )
-                    }
-                    1 => {
-                        let g = grudge::random_halves(&self.nodes, &mut self.rng);
-                        (
-                            Fault::Partition {
-                                grudge: g.clone(),
-                                one_way: false,
-                            },
-                            json!({"fault": "partition", "shape": "halves", "grudge": g}),
-                        )
-                    }
-                    _ => {
-                        let g = grudge::majorities_ring(&self.nodes);
-                        (
-                            Fault::Partition {
-                                grudge: g.clone(),
-                                one_way: false,
-                            },
-                            json!({"fault": "partition", "shape": "majorities-ring", "grudge": g}),
-                        )
-                    }
+                let leader = self.leader().await;
+                choose_partition(&self.nodes, leader, &mut self.rng)
+            }
+            NemesisKind::Bandwidth => {
+                if self.nodes.len() < 2 {
+                    return Err("bandwidth needs two nodes".into());
                 }
+                let a = self.pick_node();
+                let b = loop {
+                    let b = self.pick_node();
+                    if b != a {
+                        break b;
+                    }
+                };
+                let link = vec![a.clone(), b.clone()];
+                (
+                    Fault::Bandwidth {
+                        nodes: link.clone(),
+                        rate: BANDWIDTH_RATE.into(),
+                        dev: "auto".into(),
+                        to: link,
+                    },
+                    json!({"fault": "bandwidth", "link": [a, b], "rate": BANDWIDTH_RATE}),
+                )
+            }
+            NemesisKind::Clock => {
+                let node = self.pick_node();
+                choose_clock(&node, self.clock_helper.clone(), &mut self.rng)
             }
             NemesisKind::Kill => {
                 let node = self.pick_node();
@@ -240,9 +332,6 @@ impl LabNemesis {
                     },
                     json!({"fault": "crash", "node": node}),
                 )
-            }
-            NemesisKind::Clock => {
-                return Err("clock faults are not supported by this target".into());
             }
         })
     }
@@ -359,6 +448,64 @@ mod tests {
         assert!(sh(&cmd).success());
         assert!(!f.exists(), "a pidfile from before boot was kept");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn scheduler_chooses_one_way_partitions_and_records_them() {
+        let nodes: Vec<String> = (1..=5).map(|i| format!("n{i}")).collect();
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut shapes = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let (f, v) = choose_partition(&nodes, None, &mut rng);
+            let shape = v["shape"].as_str().unwrap().to_string();
+            let Fault::Partition { grudge, one_way } = &f else {
+                panic!("{f:?}")
+            };
+            assert_eq!(v["grudge"], json!(grudge));
+            if shape == "one-way-halves" {
+                assert!(*one_way);
+                assert_eq!(v["minority"].as_array().unwrap().len(), 2, "{v}");
+                // The recorded fault (what the history's info op holds)
+                // says it is one way.
+                assert_eq!(serde_json::to_value(&f).unwrap()["one_way"], true);
+            } else {
+                assert!(!*one_way, "{shape}");
+            }
+            shapes.insert(shape);
+        }
+        assert_eq!(
+            shapes.into_iter().collect::<Vec<_>>(),
+            ["halves", "isolate-one", "majorities-ring", "one-way-halves"]
+        );
+    }
+
+    #[test]
+    fn clock_choices_span_ms_to_minutes() {
+        let mut rng = StdRng::seed_from_u64(2);
+        let (mut min, mut max) = (i64::MAX, 0);
+        for _ in 0..300 {
+            let (f, _) = choose_clock(
+                "n1",
+                Some("/opt/faultline/faultline-clock".into()),
+                &mut rng,
+            );
+            let spec = match &f {
+                Fault::ClockBump { offset, .. } => offset.clone(),
+                Fault::ClockStrobe { delta, .. } => delta.clone(),
+                _ => panic!(),
+            };
+            let ms = faultline_nemesis::fault::offset_ms(&spec).unwrap().abs();
+            min = min.min(ms);
+            max = max.max(ms);
+            assert!(
+                f.validate(
+                    &[("n1".to_string(), "10.0.0.1".to_string())].into(),
+                    "10.0.0.9"
+                )
+                .is_ok()
+            );
+        }
+        assert!(min < 50 && max > 60_000, "{min}..{max}");
     }
 
     #[test]

@@ -28,6 +28,11 @@ pub const DELAY_CHAIN: &str = "FAULTLINE-DELAY";
 pub const DELAYER_PIDFILE: &str = "/tmp/faultline-delayer.pid";
 /// The netfilter queue number the delayer binds.
 pub const DELAY_QUEUE: u16 = 0;
+/// Where faultline installs its clock helper on nodes outside the lab.
+pub const CLOCK_HELPER: &str = "/opt/faultline/faultline-clock";
+/// tc handle of faultline's root qdiscs: heals delete only root qdiscs
+/// carrying it, never one the node had before.
+pub const TC_HANDLE: &str = "fa17:";
 
 /// Environment that puts a process under the lab's clock control. Monotonic
 /// clocks stay real: faking them hangs tokio and breaks timeouts.
@@ -73,11 +78,17 @@ pub enum Fault {
         nodes: Vec<String>,
         probability: f64,
     },
-    /// tbf rate limit on the node's interface.
+    /// Rate limit on each listed node's outgoing traffic: to the nodes in
+    /// `to` only (htb with a per-destination u32 filter), or, when `to` is
+    /// empty, everything the interface sends (tbf). `dev` is the interface,
+    /// or `auto`: the one the node routes the first peer (else the
+    /// controller) through.
     Bandwidth {
         nodes: Vec<String>,
         rate: String,
         dev: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        to: Vec<String>,
     },
     /// SIGKILL. Healing runs `restart` on each node when given (the
     /// target's own start command, which must be idempotent: a no-op when
@@ -94,14 +105,24 @@ pub enum Fault {
         nodes: Vec<String>,
         target: ProcTarget,
     },
-    /// Set the node's fake clock offset (libfaketime spec like `+5.250`).
-    ClockBump { nodes: Vec<String>, offset: String },
+    /// Set the node's clock offset (libfaketime spec like `+5.250`):
+    /// in the lab the per-node libfaketime file; with `helper` (a path on
+    /// the node) the node's real CLOCK_REALTIME, through faultline's clock
+    /// helper, which records what it applied so the heal can undo it.
+    ClockBump {
+        nodes: Vec<String>,
+        offset: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        helper: Option<String>,
+    },
     /// Alternate offsets `+0` and `delta` every `period_ms` for `duration_s`.
     ClockStrobe {
         nodes: Vec<String>,
         delta: String,
         period_ms: u64,
         duration_s: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        helper: Option<String>,
     },
     /// Every packet a node sends (except to the controller) waits `delay_ms`
     /// in an NFQUEUE delayer: `binary nemesis delayer`, run on the node.
@@ -177,6 +198,40 @@ fn signal_cmd(sig: &str, target: &ProcTarget) -> String {
     format!("p=$({pids} | tr '\\n' ' '); if [ -n \"$p\" ]; then kill -{sig} $p; fi; echo \"$p\"")
 }
 
+/// Milliseconds of a libfaketime offset spec (`+5.250`, `-2m`, `+1d`),
+/// rounded to the nearest millisecond; `None` when the spec is invalid.
+pub fn offset_ms(s: &str) -> Option<i64> {
+    if !valid_offset(s) {
+        return None;
+    }
+    let neg = s.starts_with('-');
+    let body = &s[1..];
+    let (num, unit) = match body.strip_suffix(['s', 'm', 'h', 'd']) {
+        Some(n) => (n, &body[n.len()..]),
+        None => (body, "s"),
+    };
+    let scale: i128 = match unit {
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => 1_000,
+    };
+    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+    // Exact decimal arithmetic: value = int.frac * scale, in ms.
+    let frac = &frac[..frac.len().min(9)];
+    let int: i128 = int.parse().ok()?;
+    let f: i128 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().ok()?
+    };
+    let den = 10i128.pow(frac.len() as u32);
+    let num = int * den + f;
+    let ms = (num * scale * 2 + den) / (2 * den);
+    let ms = i64::try_from(ms).ok()?;
+    Some(if neg { -ms } else { ms })
+}
+
 /// A libfaketime offset spec: `[+-]N[.N][s|m|h|d]`.
 fn valid_offset(s: &str) -> bool {
     let Some(rest) = s.strip_prefix(['+', '-']) else {
@@ -198,6 +253,47 @@ fn valid_rate(s: &str) -> bool {
             &s[digits..],
             "bit" | "kbit" | "mbit" | "gbit" | "bps" | "kbps" | "mbps"
         )
+}
+
+fn check_helper(helper: &Option<String>) -> Result<(), FaultError> {
+    match helper {
+        Some(h) if !valid_name(h) || !h.starts_with('/') => Err(FaultError::Invalid {
+            what: "clock helper",
+            value: h.clone(),
+            hint: "an absolute path",
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Shell that sets `$d` to the interface `dev` names (`auto`: the one the
+/// node routes `via` through).
+fn pick_dev(dev: &str, via: &str) -> String {
+    if dev == "auto" {
+        format!(
+            "d=$(ip -o route get {via} | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p'); \
+             [ -n \"$d\" ] || {{ echo 'no route to {via}' >&2; exit 1; }}"
+        )
+    } else {
+        format!("d={dev}")
+    }
+}
+
+/// Deletes faultline's root qdisc (and only it) on every interface. Its
+/// loop variable is not `$d`, which holds the start command's interface.
+/// One `tc` call decides whether there is anything to do (the common case
+/// in a catch-all heal is nothing).
+fn remove_qdiscs() -> String {
+    format!(
+        "if tc qdisc show 2>/dev/null | grep -q ' {TC_HANDLE} '; then \
+         for i in $(ls /sys/class/net); do tc qdisc show dev $i root 2>/dev/null | \
+         grep -q ' {TC_HANDLE} ' && tc qdisc del dev $i root; done; fi; true"
+    )
+}
+
+/// Resets the real clock through the helper, when a node has it.
+fn reset_helper_clock(helper: &str) -> String {
+    format!("if [ -x {helper} ]; then {helper} reset; fi")
 }
 
 fn valid_name(s: &str) -> bool {
@@ -256,8 +352,9 @@ impl Fault {
         match self {
             Fault::Partition { grudge, .. } => {
                 for b in grudge.values().flatten() {
-                    if addrs.get(b).map(String::as_str) == Some(controller) {
-                        return Err(FaultError::DropsController(controller.to_string()));
+                    let a = addrs.get(b).map(String::as_str);
+                    if let Some(c) = controller.split(',').find(|c| Some(*c) == a) {
+                        return Err(FaultError::DropsController(c.to_string()));
                     }
                 }
             }
@@ -270,7 +367,10 @@ impl Fault {
                     ));
                 }
             }
-            Fault::Bandwidth { rate, dev, .. } => {
+            Fault::Bandwidth { rate, dev, to, .. } => {
+                if let Some(n) = to.iter().find(|n| !addrs.contains_key(*n)) {
+                    return Err(FaultError::UnknownNode(n.clone()));
+                }
                 if !valid_rate(rate) {
                     return Err(invalid("rate", rate, "like 1mbit or 500kbit"));
                 }
@@ -284,17 +384,22 @@ impl Fault {
                     return Err(invalid("process", s, "letters, digits, . _ - /"));
                 }
             }
-            Fault::ClockBump { offset, .. } => {
-                if !valid_offset(offset) {
+            Fault::ClockBump { offset, helper, .. } => {
+                if offset_ms(offset).is_none() {
                     return Err(invalid("clock offset", offset, "like +5.250 or -2m"));
                 }
+                check_helper(helper)?;
             }
             Fault::ClockStrobe {
-                delta, period_ms, ..
+                delta,
+                period_ms,
+                helper,
+                ..
             } => {
-                if !valid_offset(delta) {
+                if offset_ms(delta).is_none() {
                     return Err(invalid("clock delta", delta, "like +5 or -0.5"));
                 }
+                check_helper(helper)?;
                 if *period_ms < 10 {
                     return Err(invalid("period", &period_ms.to_string(), "at least 10 ms"));
                 }
@@ -363,12 +468,42 @@ impl Fault {
                     );
                 }
             }
-            Fault::Bandwidth { nodes, rate, dev } => {
+            Fault::Bandwidth {
+                nodes,
+                rate,
+                dev,
+                to,
+            } => {
+                let first_controller = controller.split(',').next().unwrap_or(controller);
                 for n in nodes {
-                    out.insert(
-                        n.clone(),
-                        format!("tc qdisc replace dev {dev} root tbf rate {rate} burst 32kbit latency 400ms"),
-                    );
+                    let peers = to
+                        .iter()
+                        .filter(|p| *p != n)
+                        .map(|p| addr(p))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let via = peers.first().map_or(first_controller, String::as_str);
+                    let mut cmd = format!("{}; {}; ", pick_dev(dev, via), remove_qdiscs());
+                    if peers.is_empty() {
+                        cmd.push_str(&format!(
+                            "tc qdisc add dev $d root handle {TC_HANDLE} tbf rate {rate} \
+                             burst 32kbit latency 400ms"
+                        ));
+                    } else {
+                        // Class 1 (default) is unshaped; class 2 holds the
+                        // limited destinations.
+                        cmd.push_str(&format!(
+                            "tc qdisc add dev $d root handle {TC_HANDLE} htb default 1 r2q 1000 && \
+                             tc class add dev $d parent {TC_HANDLE} classid {TC_HANDLE}1 htb rate 10gbit quantum 1514 && \
+                             tc class add dev $d parent {TC_HANDLE} classid {TC_HANDLE}2 htb rate {rate} ceil {rate} quantum 1514"
+                        ));
+                        for p in &peers {
+                            cmd.push_str(&format!(
+                                " && tc filter add dev $d parent {TC_HANDLE} protocol ip prio 1 u32 \
+                                 match ip dst {p}/32 flowid {TC_HANDLE}2"
+                            ));
+                        }
+                    }
+                    out.insert(n.clone(), cmd);
                 }
             }
             Fault::Kill { nodes, target, .. } => {
@@ -381,12 +516,18 @@ impl Fault {
                     out.insert(n.clone(), signal_cmd("STOP", target));
                 }
             }
-            Fault::ClockBump { nodes, offset } => {
+            Fault::ClockBump {
+                nodes,
+                offset,
+                helper,
+            } => {
+                let set = match helper {
+                    // Prints what it stepped, for the history.
+                    Some(h) => format!("{h} offset {}", offset_ms(offset).unwrap_or(0)),
+                    None => write_clock(offset),
+                };
                 for n in nodes {
-                    out.insert(
-                        n.clone(),
-                        format!("{}; {}", stop_strobe(), write_clock(offset)),
-                    );
+                    out.insert(n.clone(), format!("{}; {set}", stop_strobe()));
                 }
             }
             Fault::ClockStrobe {
@@ -394,6 +535,25 @@ impl Fault {
                 delta,
                 period_ms,
                 duration_s,
+                helper: Some(h),
+            } => {
+                let cmd = format!(
+                    "{}; setsid {h} strobe {} {period_ms} {} </dev/null >/tmp/faultline-strobe.log 2>&1 & \
+                     echo $! > {STROBE_PIDFILE}",
+                    stop_strobe(),
+                    offset_ms(delta).unwrap_or(0),
+                    duration_s.saturating_mul(1000)
+                );
+                for n in nodes {
+                    out.insert(n.clone(), cmd.clone());
+                }
+            }
+            Fault::ClockStrobe {
+                nodes,
+                delta,
+                period_ms,
+                duration_s,
+                helper: None,
             } => {
                 let secs = format!("{}.{:03}", period_ms / 1000, period_ms % 1000);
                 let body = format!(
@@ -457,11 +617,15 @@ impl Fault {
             Fault::Partition { .. } => remove_chain(PARTITION_CHAIN, "INPUT"),
             Fault::Loss { .. } => remove_chain(LOSS_CHAIN, "INPUT"),
             Fault::Latency { .. } => stop_delayer(),
-            Fault::Bandwidth { dev, .. } => {
-                format!("tc qdisc del dev {dev} root 2>/dev/null; true")
-            }
+            Fault::Bandwidth { .. } => remove_qdiscs(),
             Fault::Kill { restart, .. } => restart.clone().unwrap_or_else(|| "true".to_string()),
             Fault::Pause { target, .. } => signal_cmd("CONT", target),
+            Fault::ClockBump {
+                helper: Some(h), ..
+            }
+            | Fault::ClockStrobe {
+                helper: Some(h), ..
+            } => format!("{}; {h} reset", stop_strobe()),
             Fault::ClockBump { .. } | Fault::ClockStrobe { .. } => {
                 format!("{}; {}", stop_strobe(), write_clock("+0"))
             }
@@ -473,14 +637,16 @@ impl Fault {
 /// Heals every fault this crate knows how to make on a node, whatever the
 /// state file says (for a controller that crashed before writing it).
 /// Paused processes are the exception: their names are only in the state file.
-pub fn heal_everything_command(dev: &str) -> String {
+pub fn heal_everything_command() -> String {
     format!(
-        "{}; {}; {}; tc qdisc del dev {dev} root 2>/dev/null; {}; {}",
+        "{}; {}; {}; {}; {}; {}; {}",
         remove_chain(PARTITION_CHAIN, "INPUT"),
         remove_chain(LOSS_CHAIN, "INPUT"),
         stop_delayer(),
+        remove_qdiscs(),
         stop_strobe(),
-        write_clock("+0")
+        write_clock("+0"),
+        reset_helper_clock(CLOCK_HELPER)
     )
 }
 
@@ -551,10 +717,12 @@ mod tests {
             Fault::ClockBump {
                 nodes: vec!["n1".into()],
                 offset: "5; rm -rf /".into(),
+                helper: None,
             },
             Fault::ClockBump {
                 nodes: vec!["n9".into()],
                 offset: "+1".into(),
+                helper: None,
             },
             Fault::Loss {
                 nodes: vec!["n1".into()],
@@ -564,6 +732,18 @@ mod tests {
                 nodes: vec!["n1".into()],
                 rate: "fast".into(),
                 dev: "eth0".into(),
+                to: vec![],
+            },
+            Fault::Bandwidth {
+                nodes: vec!["n1".into()],
+                rate: "1mbit".into(),
+                dev: "auto".into(),
+                to: vec!["n9".into()],
+            },
+            Fault::ClockBump {
+                nodes: vec!["n1".into()],
+                offset: "+1".into(),
+                helper: Some("faultline-clock".into()),
             },
             Fault::Pause {
                 nodes: vec!["n1".into()],
@@ -590,6 +770,7 @@ mod tests {
         let f = Fault::ClockBump {
             nodes: vec!["n3".into()],
             offset: "+5.250".into(),
+            helper: None,
         };
         let c = &f.start_commands(&addrs(), "10.77.0.1").unwrap()["n3"];
         assert!(c.contains("'+5.250' > /tmp/faultline-faketime.rc.tmp && mv -f"));
@@ -646,6 +827,99 @@ mod tests {
             restart: None,
         };
         assert!(unknown.validate(&addrs(), "10.77.0.1").is_err());
+    }
+
+    #[test]
+    fn offset_spec_in_ms() {
+        for (spec, ms) in [
+            ("+0", 0),
+            ("+5.250", 5250),
+            ("-0.5s", -500),
+            ("+2m", 120_000),
+            ("-1h", -3_600_000),
+            ("+1d", 86_400_000),
+            ("+0.0004", 0),
+            ("+0.0005", 1),
+            ("-1.5m", -90_000),
+            ("+0.001", 1),
+        ] {
+            assert_eq!(offset_ms(spec), Some(ms), "{spec}");
+        }
+        assert_eq!(offset_ms("5"), None);
+        assert_eq!(offset_ms("+99999999999999999999d"), None);
+    }
+
+    #[test]
+    fn clock_helper_commands() {
+        let f = Fault::ClockBump {
+            nodes: vec!["n1".into()],
+            offset: "-2m".into(),
+            helper: Some(CLOCK_HELPER.into()),
+        };
+        let c = &f.start_commands(&addrs(), "10.77.0.1").unwrap()["n1"];
+        assert!(
+            c.ends_with("/opt/faultline/faultline-clock offset -120000"),
+            "{c}"
+        );
+        assert!(!c.contains("faketime"));
+        assert!(f.heal_commands()["n1"].ends_with("faultline-clock reset"));
+        let s = Fault::ClockStrobe {
+            nodes: vec!["n2".into()],
+            delta: "+0.5".into(),
+            period_ms: 100,
+            duration_s: 3,
+            helper: Some(CLOCK_HELPER.into()),
+        };
+        let c = &s.start_commands(&addrs(), "10.77.0.1").unwrap()["n2"];
+        assert!(c.contains("faultline-clock strobe 500 100 3000"), "{c}");
+        assert!(heal_everything_command().contains("faultline-clock reset"));
+    }
+
+    #[test]
+    fn bandwidth_per_link_uses_htb_filters() {
+        let f = Fault::Bandwidth {
+            nodes: vec!["n1".into(), "n2".into()],
+            rate: "4mbit".into(),
+            dev: "auto".into(),
+            to: vec!["n1".into(), "n2".into()],
+        };
+        let cmds = f.start_commands(&addrs(), "10.77.0.1").unwrap();
+        let n1 = &cmds["n1"];
+        assert!(n1.contains("ip -o route get 10.77.0.12"), "{n1}");
+        assert!(
+            n1.contains("match ip dst 10.77.0.12/32 flowid fa17:2"),
+            "{n1}"
+        );
+        assert!(!n1.contains("10.77.0.11/32"), "a node never limits itself");
+        assert!(cmds["n2"].contains("match ip dst 10.77.0.11/32"));
+        assert!(f.heal_commands()["n1"].contains("grep -q ' fa17: '"));
+        let whole = Fault::Bandwidth {
+            nodes: vec!["n1".into()],
+            rate: "4mbit".into(),
+            dev: "eth0".into(),
+            to: vec![],
+        };
+        let c = &whole.start_commands(&addrs(), "10.77.0.1").unwrap()["n1"];
+        assert!(
+            c.contains("d=eth0;") && c.contains("root handle fa17: tbf rate 4mbit"),
+            "{c}"
+        );
+    }
+
+    #[test]
+    fn controller_lists_are_exempt() {
+        let mut a = addrs();
+        a.insert("ctl".into(), "10.0.0.9".into());
+        let mut g = Grudge::new();
+        g.insert("n1".into(), ["ctl".to_string()].into());
+        let f = Fault::Partition {
+            grudge: g,
+            one_way: false,
+        };
+        assert_eq!(
+            f.start_commands(&a, "10.77.0.1,10.0.0.9"),
+            Err(FaultError::DropsController("10.0.0.9".into()))
+        );
     }
 
     #[test]

@@ -114,6 +114,26 @@ pub fn one_way(from: &str, to: &str) -> Grudge {
     g
 }
 
+/// Random halves cut one way (Jepsen's one-way variant of
+/// `partition-random-halves`): every node of the larger half drops packets
+/// from every node of the smaller one, and nothing else. With a one-way
+/// (conntrack NEW) partition the minority can no longer open connections to
+/// the majority while the majority still reaches the minority; with plain
+/// drops TCP fails both ways but datagrams still flow majority → minority.
+pub fn one_way_random_halves<R: Rng + ?Sized>(nodes: &[String], rng: &mut R) -> Grudge {
+    let mut shuffled = nodes.to_vec();
+    shuffled.shuffle(rng);
+    let (minority, majority) = bisect(&shuffled);
+    let mut g = Grudge::new();
+    if minority.is_empty() {
+        return g;
+    }
+    for m in majority {
+        g.insert(m, minority.iter().cloned().collect());
+    }
+    g
+}
+
 /// Whether a TCP connection from `a` to `b` can be opened under `g`.
 /// Two-sided drops cut both directions (the handshake needs both); a
 /// one-way (NEW-only) drop at `b` cuts only connections opened by `a`.
@@ -128,7 +148,8 @@ pub fn can_connect(g: &Grudge, one_way: bool, a: &str, b: &str) -> bool {
 
 /// Parses a grudge spec against the node list:
 /// `halves`, `random-halves[:SEED]`, `isolate:N`, `majorities-ring`, `bridge`,
-/// `one-way:FROM:TO`, `components:n1,n2/n3,n4,n5`, `none`.
+/// `one-way:FROM:TO`, `one-way-halves[:SEED]`, `components:n1,n2/n3,n4,n5`,
+/// `none`.
 pub fn parse(spec: &str, nodes: &[String]) -> Result<Grudge, String> {
     let (kind, arg) = match spec.split_once(':') {
         Some((k, a)) => (k, Some(a)),
@@ -156,6 +177,15 @@ pub fn parse(spec: &str, nodes: &[String]) -> Result<Grudge, String> {
                 &mut rand::rngs::StdRng::seed_from_u64(seed),
             ))
         }
+        ("one-way-halves", None) => Ok(one_way_random_halves(nodes, &mut rand::rng())),
+        ("one-way-halves", Some(seed)) => {
+            use rand::SeedableRng;
+            let seed: u64 = seed.parse().map_err(|_| format!("bad seed {seed:?}"))?;
+            Ok(one_way_random_halves(
+                nodes,
+                &mut rand::rngs::StdRng::seed_from_u64(seed),
+            ))
+        }
         ("isolate", Some(n)) => Ok(isolate(nodes, &known(n)?)),
         ("majorities-ring", None) => Ok(majorities_ring(nodes)),
         ("bridge", None) => Ok(bridge(nodes)),
@@ -174,7 +204,8 @@ pub fn parse(spec: &str, nodes: &[String]) -> Result<Grudge, String> {
         }
         _ => Err(format!(
             "unknown grudge {spec:?}: use halves, random-halves[:SEED], isolate:NODE, \
-             majorities-ring, bridge, one-way:FROM:TO, components:A,B/C,D"
+             majorities-ring, bridge, one-way:FROM:TO, one-way-halves[:SEED], \
+             components:A,B/C,D"
         )),
     }
 }
@@ -287,6 +318,33 @@ mod tests {
         assert!(!can_connect(&g, true, "n1", "n2"));
         assert!(can_connect(&g, true, "n2", "n1"));
         assert!(!can_connect(&g, false, "n2", "n1"));
+    }
+
+    #[test]
+    fn one_way_halves_cut_minority_to_majority_only() {
+        use rand::SeedableRng;
+        let ns = nodes(5);
+        for seed in 0..20 {
+            let g = one_way_random_halves(&ns, &mut rand::rngs::StdRng::seed_from_u64(seed));
+            assert!(!symmetric(&g));
+            let majority: Vec<&String> = g.keys().collect();
+            assert_eq!(majority.len(), 3, "seed {seed}: {g:?}");
+            let minority: BTreeSet<&String> = g.values().flatten().collect();
+            assert_eq!(minority.len(), 2);
+            for a in &ns {
+                for b in &ns {
+                    let cut = minority.contains(a) && majority.contains(&b);
+                    assert_eq!(can_connect(&g, true, a, b), !cut, "{a}->{b} seed {seed}");
+                }
+            }
+        }
+        assert_eq!(
+            parse("one-way-halves:4", &ns),
+            Ok(one_way_random_halves(
+                &ns,
+                &mut rand::rngs::StdRng::seed_from_u64(4)
+            ))
+        );
     }
 
     #[test]

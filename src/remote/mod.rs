@@ -1,18 +1,21 @@
 //! Control of nodes: the [`Remote`] trait, its SSH backend, and parallel
 //! fan-out over nodes with per-node results that name the node.
 
+pub mod nsenter;
 pub mod ssh;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+pub use nsenter::NsenterRemote;
 pub use ssh::SshRemote;
 
-/// How to reach one node over SSH.
-#[derive(Debug, Clone)]
+/// How to reach one node over SSH. Serialized into the nemesis state
+/// file, so `nemesis heal --all` can reach the nodes again later.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeSpec {
     /// Name used in messages and history (`n1`).
     pub name: String,
@@ -28,7 +31,12 @@ pub struct NodeSpec {
     /// Wrap commands in `sudo -n` (ignored for root).
     pub sudo: bool,
     /// Bound on TCP connect plus SSH handshake and authentication.
+    #[serde(skip, default = "default_connect_timeout")]
     pub connect_timeout: Duration,
+}
+
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(5)
 }
 
 /// What a command did on a node.

@@ -1,4 +1,5 @@
-//! The SSH backend: one long-lived libssh2 session per node.
+//! The SSH backend: one long-lived libssh2 session per node; files move
+//! over SFTP (scp when the node's sshd has no sftp subsystem).
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -39,12 +40,30 @@ impl SshRemote {
         self.session.as_ref().ok_or_else(|| anyhow!("no session"))
     }
 
-    fn exec_inner(&mut self, cmd: &str, timeout: Duration) -> Result<ExecOutput> {
-        let full = if self.spec.sudo && self.spec.user != "root" {
-            format!("sudo -n sh -c {}", shell_quote(cmd))
-        } else {
-            cmd.to_string()
+    /// Wraps `cmd` for the node: `sudo` when asked, and a first line that
+    /// writes the command's process group to `pgfile`, so a timed-out
+    /// command can be killed from a second connection.
+    fn wrap(&self, cmd: &str, pgfile: Option<&str>) -> String {
+        let cmd = match pgfile {
+            // Field 5 of /proc/PID/stat is the process group. The command
+            // runs in the user's login shell, as sshd would run it.
+            Some(f) => format!(
+                "read -r _ _ _ _ pg _ < /proc/$$/stat; echo \"$pg\" > {f}; \
+                 \"${{SHELL:-sh}}\" -c {q}; r=$?; rm -f {f}; exit $r",
+                q = shell_quote(cmd)
+            ),
+            None => cmd.to_string(),
         };
+        if self.spec.sudo && self.spec.user != "root" {
+            format!("sudo -n sh -c {}", shell_quote(&cmd))
+        } else {
+            cmd
+        }
+    }
+
+    fn exec_inner(&mut self, cmd: &str, timeout: Duration) -> Result<ExecOutput> {
+        let pgfile = format!("/tmp/.faultline-exec-{:016x}.pgid", rand::random::<u64>());
+        let full = self.wrap(cmd, Some(&pgfile));
         let session = self.session()?;
         // libssh2's timeout bounds each blocking call; the overall deadline is
         // checked between reads.
@@ -59,7 +78,55 @@ impl SshRemote {
             session.set_timeout(200);
         }
         drop(ch);
-        result
+        result.map_err(|e| {
+            // Closing the channel does not stop the command on the node:
+            // kill its process group over a fresh connection.
+            match self.kill_group(&pgfile) {
+                Ok(pg) => e.context(format!(
+                    "killed the command (process group {pg}) on the node"
+                )),
+                Err(k) => e.context(format!("could not kill the command on the node: {k:#}")),
+            }
+        })
+    }
+
+    /// SIGKILLs the process group recorded in `pgfile`; returns it.
+    fn kill_group(&self, pgfile: &str) -> Result<String> {
+        let session = open_session(&self.spec)?;
+        session.set_timeout(5000);
+        let cmd = format!(
+            "pg=$(cat {pgfile} 2>/dev/null); rm -f {pgfile}; \
+             case \"$pg\" in ''|*[!0-9]*|0|1) echo 'no process group recorded' >&2; exit 1;; esac; \
+             kill -KILL -- -\"$pg\" && echo \"$pg\""
+        );
+        let mut ch = session.channel_session().context("opening channel")?;
+        ch.exec(&self.wrap(&cmd, None)).context("starting kill")?;
+        let t = Duration::from_secs(5);
+        let out = read_all(&mut ch, Instant::now() + t, t)?;
+        if out.exit != 0 {
+            bail!("exit {}: {}", out.exit, out.stderr.trim());
+        }
+        Ok(out.stdout.trim().to_string())
+    }
+
+    /// `(controller, node)` addresses of this connection as the node sees
+    /// it (from `$SSH_CONNECTION`): the address faults must never drop, and
+    /// the node's own address on the controller's network.
+    pub fn connection_addrs(&mut self) -> Result<(String, String)> {
+        let name = self.spec.name.clone();
+        let session = self.session()?;
+        session.set_timeout(10_000);
+        let mut ch = session.channel_session().context("opening channel")?;
+        ch.exec("echo $SSH_CONNECTION")
+            .context("starting command")?;
+        let t = Duration::from_secs(10);
+        let out = read_all(&mut ch, Instant::now() + t, t)
+            .with_context(|| format!("{name}: reading $SSH_CONNECTION"))?;
+        let f: Vec<&str> = out.stdout.split_whitespace().collect();
+        match f.as_slice() {
+            [client, _, server, _] => Ok((client.to_string(), server.to_string())),
+            _ => bail!("{name}: unexpected $SSH_CONNECTION {:?}", out.stdout.trim()),
+        }
     }
 
     fn with_session<T>(&mut self, what: &str, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
@@ -90,6 +157,21 @@ impl Remote for SshRemote {
                 .with_context(|| format!("reading {}", local.display()))?;
             let session = s.session()?;
             session.set_timeout(timeout.as_millis() as u32);
+            // SFTP; scp only for an sshd without the sftp subsystem.
+            if let Ok(sftp) = session.sftp() {
+                let mut f = sftp
+                    .open_mode(
+                        Path::new(remote),
+                        ssh2::OpenFlags::WRITE
+                            | ssh2::OpenFlags::CREATE
+                            | ssh2::OpenFlags::TRUNCATE,
+                        0o644,
+                        ssh2::OpenType::File,
+                    )
+                    .context("sftp open")?;
+                f.write_all(&data).context("sftp write")?;
+                return Ok(());
+            }
             let mut ch = session
                 .scp_send(Path::new(remote), 0o644, data.len() as u64, None)
                 .context("scp")?;
@@ -107,8 +189,15 @@ impl Remote for SshRemote {
         self.with_session(&format!("download {remote}"), |s| {
             let session = s.session()?;
             session.set_timeout(timeout.as_millis() as u32);
-            let (mut ch, _stat) = session.scp_recv(Path::new(remote)).context("scp")?;
             let mut data = Vec::new();
+            if let Ok(sftp) = session.sftp() {
+                let mut f = sftp.open(Path::new(remote)).context("sftp open")?;
+                f.read_to_end(&mut data).context("sftp read")?;
+                std::fs::write(local, &data)
+                    .with_context(|| format!("writing {}", local.display()))?;
+                return Ok(());
+            }
+            let (mut ch, _stat) = session.scp_recv(Path::new(remote)).context("scp")?;
             ch.read_to_end(&mut data).context("reading")?;
             ch.send_eof()?;
             ch.wait_eof()?;
