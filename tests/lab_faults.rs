@@ -95,7 +95,9 @@ fn clock_faults(lab: &Lab) {
 
     // Bump, then reset, seen by a sampler running throughout: every sample
     // taken 100 ms after a change shows the new offset.
-    start_sampler(lab, "n1", 4);
+    // Long enough to cover the bump, the reset and 3 s after it even when
+    // the machine is loaded and `heal --all` is slow.
+    start_sampler(lab, "n1", 8);
     std::thread::sleep(Duration::from_millis(500));
     let b0 = now();
     lab.run_ok(&[
