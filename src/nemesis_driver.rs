@@ -11,6 +11,8 @@
 //! - `kill`: SIGKILL the DB on a random node; healing restarts it with the
 //!   DB's own (idempotent) start command, which is stored in the fault;
 //! - `pause`: SIGSTOP the DB on a random node; healing sends SIGCONT;
+//! - `clock`: bump or strobe one random node's libfaketime clock
+//!   (only targets started under libfaketime; healing resets it to +0);
 //! - `crash`: crash a random lab node (every process, sshd included);
 //!   healing restarts the node, then the DB with the same start command as
 //!   a kill's heal.
@@ -242,7 +244,34 @@ impl LabNemesis {
                 )
             }
             NemesisKind::Clock => {
-                return Err("clock faults are not supported by this target".into());
+                // Only targets started under libfaketime get here (the test
+                // command refuses clock faults for the others). A bump moves
+                // one node's wall clock by up to ±10 s; a strobe flips it
+                // between +0 and +D every 200 ms (what breaks leases).
+                let node = self.pick_node();
+                let ms = self.rng.random_range(200..10_000u32);
+                let sign = if self.rng.random_bool(0.5) { '+' } else { '-' };
+                let offset = format!("{sign}{}.{:03}", ms / 1000, ms % 1000);
+                if self.rng.random_bool(0.5) {
+                    (
+                        Fault::ClockBump {
+                            nodes: vec![node.clone()],
+                            offset: offset.clone(),
+                        },
+                        json!({"fault": "clock-bump", "node": node, "offset": offset}),
+                    )
+                } else {
+                    (
+                        Fault::ClockStrobe {
+                            nodes: vec![node.clone()],
+                            delta: offset.clone(),
+                            period_ms: 200,
+                            duration_s: 3600,
+                        },
+                        json!({"fault": "clock-strobe", "node": node, "delta": offset,
+                               "period_ms": 200}),
+                    )
+                }
             }
         })
     }

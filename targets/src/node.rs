@@ -66,6 +66,19 @@ pub fn protocols() -> &'static [(&'static str, &'static str)] {
     faultline_node::shell::PROTOCOLS
 }
 
+/// Checks `--bug` names against the protocol's seeded bugs; the error
+/// lists the known ones.
+pub fn validate_bugs(protocol: &str, names: &[String]) -> Result<(), String> {
+    faultline_node::bugs::validate(protocol, names)
+}
+
+/// A protocol's seeded bugs: (name, one-line description).
+pub fn bugs_of(protocol: &str) -> Vec<(&'static str, &'static str)> {
+    faultline_node::bugs::of(protocol)
+        .map(|b| (b.name, b.description))
+        .collect()
+}
+
 /// The workloads every protocol's client implements.
 pub const WORKLOADS: [Workload; 9] = Workload::ALL;
 
