@@ -21,5 +21,6 @@
 pub mod bugs;
 pub mod core;
 pub mod kv;
+pub mod raft;
 pub mod sim;
 pub mod shell;
