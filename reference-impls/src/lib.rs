@@ -21,4 +21,5 @@
 pub mod bugs;
 pub mod core;
 pub mod kv;
+pub mod paxos;
 pub mod sim;
