@@ -492,17 +492,6 @@ fn run_inner<C: Core + AsPaxos>(seed: u64, bugs: &[&str], sched: Schedule, q2: u
             }
         }
     }
-    if !converged && std::env::var("PAXOS_DEBUG").is_ok() {
-        for (id, n) in sim.nodes.iter_mut() {
-            let Some(n) = n else { continue };
-            let p = n.paxos();
-            eprintln!(
-                "node {id}: {:?} applied {} leader_commit {} promised {:?} ballot {:?} elapsed {}/{} compacted {} chosen>{:?}",
-                p.status(), p.applied, p.leader_commit, p.promised, p.ballot, p.elapsed, p.timeout, p.compacted,
-                p.chosen.keys().next_back()
-            );
-        }
-    }
     if !converged && bugs.is_empty() {
         return Err(format!("seed {seed}: no convergence after the faults healed"));
     }
@@ -564,10 +553,51 @@ fn flexible_quorums_are_safe_under_faults() {
     assert!(applied > seeds * 10);
 }
 
+/// The first seed (of `max`) whose schedule shows `bug` violating safety.
+fn find_violation(bug: &str, sched: Schedule, max: u64) -> Option<(u64, String)> {
+    let q2 = sched.n as usize / 2 + 1;
+    (0..max).find_map(|seed| run::<Paxos>(seed, &[bug], sched, q2).err().map(|e| (seed, e)))
+}
+
+/// Each seeded bug must break "one chosen value per slot" for some seed,
+/// and the same seed must be clean without the bug.
+fn assert_bug_found(bug: &str, sched: Schedule) {
+    let max = env_seeds(300).max(300);
+    let Some((seed, why)) = find_violation(bug, sched, max) else {
+        panic!("{bug}: no violation in {max} seeds");
+    };
+    eprintln!("{bug}: seed {seed}: {why}");
+    let q2 = sched.n as usize / 2 + 1;
+    if let Err(e) = run::<Paxos>(seed, &[], sched, q2) {
+        panic!("{bug}: seed {seed} fails without the bug too: {e}");
+    }
+}
+
 #[test]
-#[ignore]
-fn debug_seed() {
-    let seed: u64 = std::env::var("SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(16);
-    let r = run::<Tuned<4, 2>>(seed, &[], Schedule::default_for(5), 2);
-    eprintln!("{r:?}");
+fn bug_accept_ignores_promise_is_found() {
+    assert_bug_found("accept-ignores-promise", Schedule::default_for(3));
+}
+
+#[test]
+fn bug_no_adopt_highest_is_found() {
+    assert_bug_found("no-adopt-highest", Schedule::default_for(3));
+}
+
+/// Needs a restart between a promise and the next accept: frequent crashes
+/// and partitions.
+#[test]
+fn bug_forget_promise_is_found() {
+    let mut s = Schedule::default_for(3);
+    s.nemesis_every = 5;
+    assert_bug_found("forget-promise", s);
+}
+
+#[test]
+fn bug_minority_quorum_is_found() {
+    assert_bug_found("minority-quorum", Schedule::default_for(3));
+}
+
+#[test]
+fn bug_noop_gap_overwrite_is_found() {
+    assert_bug_found("noop-gap-overwrite", Schedule::default_for(5));
 }
