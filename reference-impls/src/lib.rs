@@ -21,6 +21,7 @@
 pub mod bugs;
 pub mod core;
 pub mod kv;
+pub mod paxos;
 pub mod raft;
 pub mod sim;
 pub mod shell;
