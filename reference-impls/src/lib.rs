@@ -22,3 +22,4 @@ pub mod bugs;
 pub mod core;
 pub mod kv;
 pub mod sim;
+pub mod zab;
