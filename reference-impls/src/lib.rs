@@ -25,3 +25,4 @@ pub mod paxos;
 pub mod raft;
 pub mod sim;
 pub mod shell;
+pub mod zab;

@@ -12,6 +12,10 @@
 //! - **state-machine safety**: no two nodes ever apply different commands
 //!   at the same position, and each node applies positions in increasing
 //!   order.
+//!
+//! Opt-in (`check_total_order`), for protocols whose nodes apply every
+//! chosen position (no snapshot installs): **total order** — no node skips a
+//! position that any node applied (Zab's agreement and primary order).
 
 use crate::core::{Config, Core, Input, NodeId, Ready, Reply};
 use crate::kv::{Command, RequestId};
@@ -50,6 +54,11 @@ pub struct Sim<C: Core> {
     /// any disagreement panics with the seed).
     pub chosen: BTreeMap<u64, Command>,
     last_applied: BTreeMap<NodeId, u64>,
+    /// Check total order too (see the module docs).
+    pub check_total_order: bool,
+    /// (node, from, to): a node applied `to` right after `from`, with
+    /// `to > from + 1`; no position in between may ever be chosen.
+    skips: Vec<(NodeId, u64, u64)>,
     leaders: BTreeMap<u64, NodeId>,
     pub seed: u64,
     pub steps: u64,
@@ -77,6 +86,8 @@ impl<C: Core> Sim<C> {
             replies: Vec::new(),
             chosen: BTreeMap::new(),
             last_applied: BTreeMap::new(),
+            check_total_order: false,
+            skips: Vec::new(),
             leaders: BTreeMap::new(),
             seed,
             steps: 0,
@@ -151,7 +162,10 @@ impl<C: Core> Sim<C> {
                 "seed {}: node {id} applied position {pos} after {last}",
                 self.seed
             );
-            *last = pos;
+            let prev = std::mem::replace(last, pos);
+            if self.check_total_order {
+                self.check_no_skip(id, prev, pos);
+            }
             match self.chosen.get(&pos) {
                 Some(c) => assert_eq!(
                     c, &cmd,
@@ -173,6 +187,27 @@ impl<C: Core> Sim<C> {
                     self.seed, st.term
                 );
             }
+        }
+    }
+
+    fn check_no_skip(&mut self, id: NodeId, prev: u64, pos: u64) {
+        if let Some((&k, _)) = self.chosen.range(prev + 1..pos).next() {
+            panic!(
+                "seed {}: total order: node {id} applied {pos} after {prev}, skipping {k}",
+                self.seed
+            );
+        }
+        if !self.chosen.contains_key(&pos) {
+            for &(n, a, b) in &self.skips {
+                assert!(
+                    !(a < pos && pos < b),
+                    "seed {}: total order: node {n} applied {b} after {a}, skipping {pos} (applied by node {id})",
+                    self.seed
+                );
+            }
+        }
+        if pos > prev + 1 {
+            self.skips.push((id, prev, pos));
         }
     }
 
