@@ -69,6 +69,11 @@ struct Args {
     /// Seed of the core's randomness (default: the node id)
     #[arg(long)]
     seed: Option<u64>,
+
+    /// A protocol option, NAME or NAME=VALUE (repeatable; raft:
+    /// lease-read, snapshot-entries=N)
+    #[arg(long = "option", value_name = "OPT")]
+    options: Vec<String>,
 }
 
 fn parse_peers(s: &str) -> Result<BTreeMap<NodeId, String>, String> {
@@ -152,8 +157,12 @@ fn main() -> ExitCode {
         election_ticks: args.election_ticks.max(1),
         heartbeat_ticks: args.heartbeat_ticks.max(1),
         seed: args.seed,
+        options: args.options,
     };
     let r = match protocol.as_str() {
+        "raft" => run::<faultline_node::raft::Raft>(opts),
+        "paxos" => run::<faultline_node::paxos::Paxos>(opts),
+        "zab" => run::<faultline_node::zab::Zab>(opts),
         "single" => run::<shell::single::Single>(opts),
         other => Err(format!("protocol `{other}` is listed but not wired")),
     };

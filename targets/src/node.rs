@@ -719,6 +719,8 @@ mod tests {
                 election_ticks: 10,
                 heartbeat_ticks: 2,
                 seed: None,
+                options: vec![],
+            options: vec![],
             };
             std::thread::spawn(move || shell::run::<shell::single::Single>(o));
         }

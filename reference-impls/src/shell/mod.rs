@@ -52,6 +52,18 @@ pub const MAX_BATCH: usize = 4096;
 /// The protocols `faultline-node` can run: name and one line about it.
 pub const PROTOCOLS: &[(&str, &str)] = &[
     (
+        "raft",
+        "Raft: randomized elections, pipelined replication, ReadIndex reads, snapshots",
+    ),
+    (
+        "paxos",
+        "Multi-Paxos: stable leader skipping phase 1, pipelined accepts, gap no-ops",
+    ),
+    (
+        "zab",
+        "Zab: fast leader election, discovery, synchronization and broadcast phases",
+    ),
+    (
         "single",
         "a fixed primary replicating synchronously to every member (scaffolding for the shell; no failover)",
     ),
@@ -72,6 +84,8 @@ pub struct Options {
     pub election_ticks: u64,
     pub heartbeat_ticks: u64,
     pub seed: Option<u64>,
+    /// Protocol options (`lease-read`, `snapshot-entries=64`).
+    pub options: Vec<String>,
 }
 
 impl Options {
@@ -82,6 +96,10 @@ impl Options {
         c.heartbeat_ticks = self.heartbeat_ticks;
         if let Some(s) = self.seed {
             c.seed = s;
+        }
+        for o in &self.options {
+            let (k, v) = o.split_once('=').unwrap_or((o, ""));
+            c.options.insert(k.to_string(), v.to_string());
         }
         c
     }
@@ -211,13 +229,14 @@ pub fn run<C: Core>(opts: Options) -> Result<(), ShellError> {
     let (mut wal, records, rec) = Wal::open::<C::Record>(&opts.data_dir)?;
     log.line(&format!(
         "starting: peers {:?}, client API {client_addr}, data {}, tick {} ms, election {} ticks, \
-         heartbeat {} ticks, bugs [{}]",
+         heartbeat {} ticks, bugs [{}], options [{}]",
         opts.peers,
         opts.data_dir.display(),
         opts.tick.as_millis(),
         opts.election_ticks,
         opts.heartbeat_ticks,
-        opts.bugs.join(", ")
+        opts.bugs.join(", "),
+        opts.options.join(", ")
     ));
     if rec.torn_bytes > 0 {
         log.line(&format!(

@@ -178,6 +178,7 @@ fn three_single_nodes_serve_clients_over_tcp() {
             election_ticks: 10,
             heartbeat_ticks: 2,
             seed: None,
+            options: vec![],
         };
         std::thread::spawn(move || run::<single::Single>(opts));
     }
