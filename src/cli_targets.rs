@@ -92,7 +92,10 @@ pub fn run(a: TargetsArgs) -> Result<ExitCode> {
         println!("  {}", t["description"].as_str().unwrap_or(""));
         println!("  workloads: {}", list("workloads"));
         let faults = list("faults");
-        println!("  faults:    {}", if faults.is_empty() { "none" } else { &faults });
+        println!(
+            "  faults:    {}",
+            if faults.is_empty() { "none" } else { &faults }
+        );
         let bugs = t["bugs"].as_array().unwrap_or(&empty);
         if !bugs.is_empty() {
             println!("  seeded bugs (--bug NAME):");
@@ -126,7 +129,12 @@ mod tests {
             assert!(names.contains(&p.0), "{names:?}");
         }
         let etcd = &c["targets"][0];
-        assert!(etcd["unsupported_faults"]["clock"].as_str().unwrap().contains("vDSO"));
+        assert!(
+            etcd["unsupported_faults"]["clock"]
+                .as_str()
+                .unwrap()
+                .contains("vDSO")
+        );
         assert_eq!(etcd["workloads"][0], "register");
     }
 }

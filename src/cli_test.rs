@@ -623,18 +623,28 @@ async fn wait_node_cluster(db: &NodeDb, deadline: Duration, cancel: &Cancel) -> 
     let t0 = Instant::now();
     loop {
         let all = target.statuses(Duration::from_secs(1)).await;
-        let leaders: std::collections::BTreeSet<_> =
-            all.iter().map(|(_, s)| s.as_ref().and_then(|s| s.leader)).collect();
+        let leaders: std::collections::BTreeSet<_> = all
+            .iter()
+            .map(|(_, s)| s.as_ref().and_then(|s| s.leader))
+            .collect();
         let silent: Vec<String> = all
             .iter()
             .filter(|(_, s)| s.is_none())
-            .map(|(n, _)| format!("{n} (no answer on {})", db.client_addr(n).unwrap_or_default()))
+            .map(|(n, _)| {
+                format!(
+                    "{n} (no answer on {})",
+                    db.client_addr(n).unwrap_or_default()
+                )
+            })
             .collect();
         if silent.is_empty() && leaders.len() == 1 && !leaders.contains(&None) {
             return Ok(());
         }
         if cancel.is_cancelled() {
-            bail!("interrupted while waiting for {} to elect a leader", db.protocol);
+            bail!(
+                "interrupted while waiting for {} to elect a leader",
+                db.protocol
+            );
         }
         if t0.elapsed() > deadline {
             let views: Vec<String> = all
@@ -648,7 +658,11 @@ async fn wait_node_cluster(db: &NodeDb, deadline: Duration, cancel: &Cancel) -> 
                 "{} did not agree on a leader within {} s: {}",
                 db.protocol,
                 deadline.as_secs(),
-                silent.into_iter().chain(views).collect::<Vec<_>>().join("; ")
+                silent
+                    .into_iter()
+                    .chain(views)
+                    .collect::<Vec<_>>()
+                    .join("; ")
             );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -909,7 +923,11 @@ fn run_one(
                 eprintln!("faultline: warning: {e:#}");
             }
         } else if failure.is_none() {
-            eprintln!("faultline: {} left running on {}", db.what(), nodes.names.join(","));
+            eprintln!(
+                "faultline: {} left running on {}",
+                db.what(),
+                nodes.names.join(",")
+            );
         }
     }
 

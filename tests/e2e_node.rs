@@ -64,7 +64,10 @@ fn unknown_bug_is_a_usage_error_listing_the_known_ones() {
     ]);
     assert_eq!(o.status.code(), Some(64), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("no-such-bug") && err.contains("commit-old-term"), "{err}");
+    assert!(
+        err.contains("no-such-bug") && err.contains("commit-old-term"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -75,24 +78,48 @@ fn raft_valid_and_a_seeded_paxos_bug_caught() {
     let bin = node_binary();
     let bin = bin.to_str().expect("utf-8 path");
     let lab = Lab::up("node", 9, 3);
-    let store = TmpStore(std::env::temp_dir().join(format!("faultline-e2e-node-{}", std::process::id())));
+    let store =
+        TmpStore(std::env::temp_dir().join(format!("faultline-e2e-node-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&store.0);
     let s = store.0.to_str().expect("utf-8 path");
 
     // (a) raft, register, partition + kill.
     let t0 = Instant::now();
     let o = faultline(&[
-        "test", "--target", "raft", "--workload", "register", "--nemesis", "partition,kill",
-        "--nemesis-interval", "3", "--time-limit", "15", "--seed", "7", "--node-binary", bin,
-        "--lab-dir", &lab.dir, "--store", s,
+        "test",
+        "--target",
+        "raft",
+        "--workload",
+        "register",
+        "--nemesis",
+        "partition,kill",
+        "--nemesis-interval",
+        "3",
+        "--time-limit",
+        "15",
+        "--seed",
+        "7",
+        "--node-binary",
+        bin,
+        "--lab-dir",
+        &lab.dir,
+        "--store",
+        s,
     ]);
-    println!("(a) raft register: {:.1} s\n{}", t0.elapsed().as_secs_f64(), text(&o));
+    println!(
+        "(a) raft register: {:.1} s\n{}",
+        t0.elapsed().as_secs_f64(),
+        text(&o)
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("raft-register: valid"));
     let run = store.0.join("raft-register/latest");
     let results = read_json(&run.join("results.json"));
     assert_eq!(results["valid"], Value::Bool(true), "{results:#}");
-    assert!(results["run"]["ok"].as_u64().unwrap_or(0) > 200, "{results:#}");
+    assert!(
+        results["run"]["ok"].as_u64().unwrap_or(0) > 200,
+        "{results:#}"
+    );
     let tj = read_json(&run.join("test.json"));
     assert_eq!(tj["target"], "raft");
     assert_eq!(tj["node"]["protocol"], "raft");
@@ -107,23 +134,54 @@ fn raft_valid_and_a_seeded_paxos_bug_caught() {
     for n in ["n1", "n2", "n3"] {
         let log = std::fs::read_to_string(run.join(format!("nodes/{n}/node.log")))
             .unwrap_or_else(|e| panic!("{n}'s log: {e}"));
-        assert!(log.contains("n") && log.contains("raft: starting"), "{n}: {log}");
+        assert!(
+            log.contains("n") && log.contains("raft: starting"),
+            "{n}: {log}"
+        );
         elected |= log.contains("-> leader");
     }
     assert!(elected, "no node logged becoming leader");
     // Torn down: nothing left running, nothing left on disk.
-    for (n, (code, out)) in lab.exec("", "pgrep -x faultline-node || true; ls /opt/faultline-node") {
-        assert!(code == 0 && out.trim().is_empty(), "{n}: left behind: {out}");
+    for (n, (code, out)) in lab.exec(
+        "",
+        "pgrep -x faultline-node || true; ls /opt/faultline-node",
+    ) {
+        assert!(
+            code == 0 && out.trim().is_empty(),
+            "{n}: left behind: {out}"
+        );
     }
 
     // (b) a seeded bug the checker must flag.
     let t0 = Instant::now();
     let o = faultline(&[
-        "test", "--target", "paxos", "--bug", "minority-quorum", "--workload", "register",
-        "--nemesis", "partition,kill", "--nemesis-interval", "2", "--time-limit", "15",
-        "--seed", "1", "--node-binary", bin, "--lab-dir", &lab.dir, "--store", s,
+        "test",
+        "--target",
+        "paxos",
+        "--bug",
+        "minority-quorum",
+        "--workload",
+        "register",
+        "--nemesis",
+        "partition,kill",
+        "--nemesis-interval",
+        "2",
+        "--time-limit",
+        "15",
+        "--seed",
+        "1",
+        "--node-binary",
+        bin,
+        "--lab-dir",
+        &lab.dir,
+        "--store",
+        s,
     ]);
-    println!("(b) paxos minority-quorum: {:.1} s\n{}", t0.elapsed().as_secs_f64(), text(&o));
+    println!(
+        "(b) paxos minority-quorum: {:.1} s\n{}",
+        t0.elapsed().as_secs_f64(),
+        text(&o)
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let results = read_json(&store.0.join("paxos-register/latest/results.json"));
     assert_eq!(results["valid"], Value::Bool(false), "{results:#}");

@@ -144,7 +144,9 @@ impl NodeDb {
     /// executable and moves it in place (a running binary is not
     /// overwritten in place: "text file busy").
     pub fn install_command(&self) -> String {
-        format!("chmod 755 {BINARY}.new && mv -f {BINARY}.new {BINARY} && {BINARY} --version >/dev/null")
+        format!(
+            "chmod 755 {BINARY}.new && mv -f {BINARY}.new {BINARY} && {BINARY} --version >/dev/null"
+        )
     }
 
     /// Starts the member, detached, unless it already runs; prints the pid.
@@ -259,9 +261,11 @@ impl NodeTarget {
 
     /// Every member's status, `None` for those that did not answer.
     pub async fn statuses(&self, timeout: Duration) -> Vec<(String, Option<NodeStatus>)> {
-        let futs = self.cfg.members.iter().map(|(n, _)| async move {
-            (n.clone(), self.status(n, timeout).await)
-        });
+        let futs = self
+            .cfg
+            .members
+            .iter()
+            .map(|(n, _)| async move { (n.clone(), self.status(n, timeout).await) });
         let mut out = Vec::new();
         for f in futs {
             out.push(f.await);
@@ -400,7 +404,11 @@ impl NodeClient {
             }
             let (name, addr) = self.cfg.members[self.at].clone();
             if self.conn.is_none() {
-                let c = tokio::time::timeout(left.min(Duration::from_secs(1)), TcpStream::connect(&addr)).await;
+                let c = tokio::time::timeout(
+                    left.min(Duration::from_secs(1)),
+                    TcpStream::connect(&addr),
+                )
+                .await;
                 match c {
                     Ok(Ok(s)) => {
                         let _ = s.set_nodelay(true);
@@ -636,7 +644,11 @@ mod tests {
     fn db() -> NodeDb {
         let mut d = NodeDb::new(
             "raft",
-            [("n1", "10.77.9.11"), ("n2", "10.77.9.12"), ("n3", "10.77.9.13")],
+            [
+                ("n1", "10.77.9.11"),
+                ("n2", "10.77.9.12"),
+                ("n3", "10.77.9.13"),
+            ],
         );
         d.bugs = vec!["stale-read".into()];
         d.libfaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1".into();
@@ -662,8 +674,17 @@ mod tests {
     fn ops_map_onto_the_state_machine() {
         let r = |f: &str, k: Option<Value>, v: Value| Op::new(f, k, v);
         assert_eq!(
-            to_kv(Workload::Register, &r("cas", Some(json!(3)), json!([1, 2])), 9).unwrap(),
-            KvOp::Cas { key: 3, from: 1, to: 2 }
+            to_kv(
+                Workload::Register,
+                &r("cas", Some(json!(3)), json!([1, 2])),
+                9
+            )
+            .unwrap(),
+            KvOp::Cas {
+                key: 3,
+                from: 1,
+                to: 2
+            }
         );
         assert_eq!(
             to_kv(
@@ -672,10 +693,18 @@ mod tests {
                 9
             )
             .unwrap(),
-            KvOp::Txn(vec![Micro::Append { key: 1, value: 5 }, Micro::ReadList { key: 1 }])
+            KvOp::Txn(vec![
+                Micro::Append { key: 1, value: 5 },
+                Micro::ReadList { key: 1 }
+            ])
         );
         assert_eq!(
-            to_kv(Workload::RwRegister, &r("txn", None, json!([["r", 2, null]])), 9).unwrap(),
+            to_kv(
+                Workload::RwRegister,
+                &r("txn", None, json!([["r", 2, null]])),
+                9
+            )
+            .unwrap(),
             KvOp::Txn(vec![Micro::Read { key: 2 }])
         );
         assert_eq!(
@@ -683,7 +712,14 @@ mod tests {
             KvOp::Acquire { owner: 9 }
         );
         assert!(to_kv(Workload::Register, &r("read", None, Value::Null), 9).is_err());
-        assert!(to_kv(Workload::ListAppend, &r("txn", None, json!([["w", 1, 2]])), 9).is_err());
+        assert!(
+            to_kv(
+                Workload::ListAppend,
+                &r("txn", None, json!([["w", 1, 2]])),
+                9
+            )
+            .is_err()
+        );
         assert_eq!(
             completion_value(Workload::Bank, &r("read", None, Value::Null), json!([3, 4])),
             json!({"0": 3, "1": 4})
@@ -705,8 +741,9 @@ mod tests {
         let cp: Vec<u16> = (0..3).map(|_| free()).collect();
         let base = std::env::temp_dir().join(format!("fl-node-target-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
-        let peers: BTreeMap<u64, String> =
-            (1..=3).map(|i| (i, format!("127.0.0.1:{}", pp[i as usize - 1]))).collect();
+        let peers: BTreeMap<u64, String> = (1..=3)
+            .map(|i| (i, format!("127.0.0.1:{}", pp[i as usize - 1])))
+            .collect();
         for i in 1..=3u64 {
             let o = Options {
                 protocol: "single".into(),
@@ -720,13 +757,15 @@ mod tests {
                 heartbeat_ticks: 2,
                 seed: None,
                 options: vec![],
-            options: vec![],
+                options: vec![],
             };
             std::thread::spawn(move || shell::run::<shell::single::Single>(o));
         }
         let target = NodeTarget::new(NodeConfig {
             protocol: "single".into(),
-            members: (0..3).map(|i| (format!("n{}", i + 1), format!("127.0.0.1:{}", cp[i]))).collect(),
+            members: (0..3)
+                .map(|i| (format!("n{}", i + 1), format!("127.0.0.1:{}", cp[i])))
+                .collect(),
         });
         let opts = ClientOpts::new(WorkloadOptions::new(Workload::Register));
         let mut c = target.client("n3", &opts).await.unwrap();
@@ -737,7 +776,9 @@ mod tests {
         assert_eq!(bad.outcome, faultline_workloads::Outcome::Fail);
         let rd = c.invoke(&Op::new("read", k.clone(), Value::Null)).await;
         assert_eq!(rd, Completion::ok(json!(4)));
-        let p = Primaries::primaries(&target, &["n1".into(), "n2".into(), "n3".into()]).await.unwrap();
+        let p = Primaries::primaries(&target, &["n1".into(), "n2".into(), "n3".into()])
+            .await
+            .unwrap();
         assert_eq!(p, ["n1"]);
         // A cluster with nobody listening: refused before sending → fail.
         let dead = NodeTarget::new(NodeConfig {

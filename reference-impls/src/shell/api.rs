@@ -80,12 +80,26 @@ impl NodeStatus {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientReply {
-    Ok { id: RequestId, value: Value },
-    Fail { id: RequestId, error: String },
-    NotLeader { id: RequestId, leader: Option<NodeId> },
-    Unknown { id: RequestId, error: String },
+    Ok {
+        id: RequestId,
+        value: Value,
+    },
+    Fail {
+        id: RequestId,
+        error: String,
+    },
+    NotLeader {
+        id: RequestId,
+        leader: Option<NodeId>,
+    },
+    Unknown {
+        id: RequestId,
+        error: String,
+    },
     Status(NodeStatus),
-    Error { error: String },
+    Error {
+        error: String,
+    },
 }
 
 impl ClientReply {
@@ -123,15 +137,24 @@ mod tests {
 
     #[test]
     fn wire_format_is_as_documented() {
-        let c = ClientRequest::parse(r#"{"id":{"client":7,"seq":1},"op":{"Write":{"key":1,"value":3}}}"#)
-            .unwrap();
+        let c = ClientRequest::parse(
+            r#"{"id":{"client":7,"seq":1},"op":{"Write":{"key":1,"value":3}}}"#,
+        )
+        .unwrap();
         let ClientRequest::Command(c) = c else {
             panic!("not a command")
         };
         assert_eq!(c.op, Op::Write { key: 1, value: 3 });
-        assert_eq!(ClientRequest::parse(r#"{"status":true}"#).unwrap(), ClientRequest::Status);
+        assert_eq!(
+            ClientRequest::parse(r#"{"status":true}"#).unwrap(),
+            ClientRequest::Status
+        );
         assert!(ClientRequest::parse("{").unwrap_err().contains("not JSON"));
-        assert!(ClientRequest::parse(r#"{"op":1}"#).unwrap_err().contains("not a request"));
+        assert!(
+            ClientRequest::parse(r#"{"op":1}"#)
+                .unwrap_err()
+                .contains("not a request")
+        );
         let id = RequestId { client: 7, seq: 1 };
         let r = ClientReply::from_reply(id, Reply::NotLeader { leader: Some(2) });
         assert_eq!(

@@ -215,7 +215,10 @@ impl<M: serde::Serialize + Send + 'static> Effects<M> for LiveEffects<M> {
 /// Runs a node until it fails (it never returns `Ok` on its own).
 pub fn run<C: Core>(opts: Options) -> Result<(), ShellError> {
     let log = Log::new(format!("n{} {}", opts.id, opts.protocol));
-    let me = opts.peers.get(&opts.id).ok_or(ShellError::NoSelf(opts.id))?;
+    let me = opts
+        .peers
+        .get(&opts.id)
+        .ok_or(ShellError::NoSelf(opts.id))?;
     let peer_addr = net::resolve(me).map_err(ShellError::Config)?;
     let client_addr = net::resolve(&opts.client_addr).map_err(ShellError::Config)?;
     let mut peer_addrs = BTreeMap::new();
@@ -269,7 +272,11 @@ pub fn run<C: Core>(opts: Options) -> Result<(), ShellError> {
     let ptx = Arc::new(ptx);
     net::serve_peers::<C::Message, _>(
         peer_listener,
-        opts.peers.keys().copied().filter(|p| *p != opts.id).collect(),
+        opts.peers
+            .keys()
+            .copied()
+            .filter(|p| *p != opts.id)
+            .collect(),
         move |from, m| {
             ptx.lock()
                 .map(|t| t.send(Event::Peer(from, m)).is_ok())
@@ -326,7 +333,11 @@ fn core_loop<C: Core>(
                 }
             }
             n += 1;
-            next = if n < MAX_BATCH { rx.try_recv().ok() } else { None };
+            next = if n < MAX_BATCH {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
         }
         let now = Instant::now();
         if now >= next_tick {

@@ -122,7 +122,9 @@ fn sender_loop<M: Serialize>(
             n += 1;
         }
         if let Err(e) = res.and_then(|_| w.flush()) {
-            log.line(&format!("peer {peer} ({addr}): write failed ({e}); reconnecting"));
+            log.line(&format!(
+                "peer {peer} ({addr}): write failed ({e}); reconnecting"
+            ));
             was_up = false;
             conn = None;
             next_try = Instant::now() + backoff;
@@ -174,7 +176,10 @@ where
         .ok()
         .and_then(|v| v.get("hello").and_then(|h| h.as_u64()));
     let Some(from) = from.filter(|f| peers.contains(f)) else {
-        log.line(&format!("peer connection from {remote}: bad hello {:?}", line.trim()));
+        log.line(&format!(
+            "peer connection from {remote}: bad hello {:?}",
+            line.trim()
+        ));
         return;
     };
     loop {
@@ -188,7 +193,9 @@ where
                     }
                 }
                 Err(e) => {
-                    log.line(&format!("peer {from}: undecodable message ({e}); dropping the connection"));
+                    log.line(&format!(
+                        "peer {from}: undecodable message ({e}); dropping the connection"
+                    ));
                     return;
                 }
             },

@@ -168,7 +168,10 @@ impl Core for Single {
                 }
                 self.log.push(cmd.clone());
                 let index = self.log.len() as u64;
-                self.out.records.push(Record { index, cmd: cmd.clone() });
+                self.out.records.push(Record {
+                    index,
+                    cmd: cmd.clone(),
+                });
                 self.pending.insert(index, cmd.id);
                 for b in self.backups().collect::<Vec<_>>() {
                     let next = self.next.get(&b).copied().unwrap_or(1);
@@ -236,7 +239,11 @@ impl Core for Single {
 
     fn status(&self) -> Status {
         Status {
-            role: if self.is_primary() { "leader" } else { "follower" },
+            role: if self.is_primary() {
+                "leader"
+            } else {
+                "follower"
+            },
             term: 1,
             leader: Some(self.primary),
             commit: self.commit,
@@ -262,8 +269,23 @@ mod tests {
             };
             for i in 1..=20u64 {
                 let id = RequestId { client: 1, seq: i };
-                sim.request(1, Command { id, op: Op::Write { key: 1, value: i as i64 } });
-                sim.request(2, Command { id: RequestId { client: 2, seq: i }, op: Op::Read { key: 1 } });
+                sim.request(
+                    1,
+                    Command {
+                        id,
+                        op: Op::Write {
+                            key: 1,
+                            value: i as i64,
+                        },
+                    },
+                );
+                sim.request(
+                    2,
+                    Command {
+                        id: RequestId { client: 2, seq: i },
+                        op: Op::Read { key: 1 },
+                    },
+                );
                 sim.run(40);
                 if i % 7 == 0 {
                     let victim = 1 + seed % 3;

@@ -75,13 +75,21 @@ impl Checker {
 impl Effects<u64> for Checker {
     fn send(&mut self, _to: NodeId, msg: u64) {
         assert!(self.path.exists());
-        assert!(self.on_disk().contains(&msg), "sent {msg} before it was durable");
+        assert!(
+            self.on_disk().contains(&msg),
+            "sent {msg} before it was durable"
+        );
         self.sent.push(msg);
     }
     fn reply(&mut self, _id: RequestId, r: Reply) {
-        let Reply::Done(Ok(v)) = r else { panic!("{r:?}") };
+        let Reply::Done(Ok(v)) = r else {
+            panic!("{r:?}")
+        };
         let n = v.as_u64().unwrap();
-        assert!(self.on_disk().contains(&n), "replied {n} before it was durable");
+        assert!(
+            self.on_disk().contains(&n),
+            "replied {n} before it was durable"
+        );
         self.replied += 1;
     }
 }
@@ -184,18 +192,42 @@ fn three_single_nodes_serve_clients_over_tcp() {
     }
     let mut primary = Conn::open(cp[0]);
     let mut backup = Conn::open(cp[1]);
-    let cmd = |seq, op| ClientRequest::Command(Command {
-        id: RequestId { client: 9, seq },
-        op,
-    });
+    let cmd = |seq, op| {
+        ClientRequest::Command(Command {
+            id: RequestId { client: 9, seq },
+            op,
+        })
+    };
     let r = backup.call(&cmd(1, Op::Write { key: 1, value: 5 }));
-    assert!(matches!(r, ClientReply::NotLeader { leader: Some(1), .. }), "{r:?}");
+    assert!(
+        matches!(
+            r,
+            ClientReply::NotLeader {
+                leader: Some(1),
+                ..
+            }
+        ),
+        "{r:?}"
+    );
     let r = primary.call(&cmd(1, Op::Write { key: 1, value: 5 }));
     assert!(matches!(r, ClientReply::Ok { .. }), "{r:?}");
-    let r = primary.call(&cmd(2, Op::Cas { key: 1, from: 4, to: 6 }));
+    let r = primary.call(&cmd(
+        2,
+        Op::Cas {
+            key: 1,
+            from: 4,
+            to: 6,
+        },
+    ));
     assert!(matches!(r, ClientReply::Fail { .. }), "{r:?}");
     let r = primary.call(&cmd(3, Op::Read { key: 1 }));
-    assert_eq!(r, ClientReply::Ok { id: RequestId { client: 9, seq: 3 }, value: json!(5) });
+    assert_eq!(
+        r,
+        ClientReply::Ok {
+            id: RequestId { client: 9, seq: 3 },
+            value: json!(5)
+        }
+    );
     // A retry of an applied request is answered from the session table.
     let r = primary.call(&cmd(3, Op::Read { key: 1 }));
     assert!(matches!(r, ClientReply::Ok { .. }), "{r:?}");

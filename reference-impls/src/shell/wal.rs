@@ -253,7 +253,11 @@ pub fn crc32(data: &[u8]) -> u32 {
         for (i, e) in t.iter_mut().enumerate() {
             let mut c = i as u32;
             for _ in 0..8 {
-                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
             }
             *e = c;
         }
@@ -347,7 +351,9 @@ mod tests {
         let first = encode(&[10u64]).unwrap().len();
         bytes[first + HEADER] ^= 0x01; // payload of record 1
         fs::write(&p, &bytes).unwrap();
-        let e = Wal::open::<u64>(&d).err().expect("corrupt middle must fail");
+        let e = Wal::open::<u64>(&d)
+            .err()
+            .expect("corrupt middle must fail");
         let msg = e.to_string();
         assert!(msg.contains("wal.log"), "{msg}");
         assert!(msg.contains(&format!("offset {first}")), "{msg}");
