@@ -163,10 +163,7 @@ fn check_reads(sim: &Sim<Raft>, client: &Client) -> Result<Outcome, String> {
         };
         if let (Op::Write { key, value }, true) = (op, done_ok(reply)) {
             let pos = *pos_of.get(&(*key, *value)).ok_or_else(|| {
-                format!(
-                    "seed {}: acknowledged write {key}={value} was never applied",
-                    sim.seed
-                )
+                format!("seed {}: acknowledged write {key}={value} was never applied", sim.seed)
             })?;
             acked.push((i, *key, pos));
             out.writes_ok += 1;
@@ -183,10 +180,7 @@ fn check_reads(sim: &Sim<Raft>, client: &Client) -> Result<Outcome, String> {
             Value::Number(n) => {
                 let value = n.as_i64().unwrap_or(i64::MIN);
                 *pos_of.get(&(*key, value)).ok_or_else(|| {
-                    format!(
-                        "seed {}: read of key {key} saw {value}, never written",
-                        sim.seed
-                    )
+                    format!("seed {}: read of key {key} saw {value}, never written", sim.seed)
                 })?
             }
             other => return Err(format!("seed {}: odd read result {other}", sim.seed)),
@@ -278,12 +272,7 @@ fn expect_bug(bug: &str, sched: Schedule, limit: u64, what: &str) {
 
 #[test]
 fn bug_vote_without_log_check_breaks_state_machine_safety() {
-    expect_bug(
-        "vote-without-log-check",
-        DEFAULT,
-        2_000,
-        "state-machine safety",
-    );
+    expect_bug("vote-without-log-check", DEFAULT, 2_000, "state-machine safety");
 }
 
 #[test]

@@ -58,13 +58,7 @@ fn acceptor_refuses_ballot_below_its_promise() {
     let out = feed(
         &mut p,
         vec![
-            msg(
-                3,
-                Message::Prepare {
-                    ballot: b(5, 3),
-                    from: 1,
-                },
-            ),
+            msg(3, Message::Prepare { ballot: b(5, 3), from: 1 }),
             msg(
                 1,
                 Message::Accept {
@@ -89,16 +83,7 @@ fn accept_ignores_promise_bug_accepts_lower_ballot() {
     let mut c = config(2, 3);
     c.bugs.insert("accept-ignores-promise".into());
     let mut p = Paxos::recover(c, Vec::new());
-    feed(
-        &mut p,
-        vec![msg(
-            3,
-            Message::Prepare {
-                ballot: b(5, 3),
-                from: 1,
-            },
-        )],
-    );
+    feed(&mut p, vec![msg(3, Message::Prepare { ballot: b(5, 3), from: 1 })]);
     let out = feed(
         &mut p,
         vec![msg(
@@ -151,11 +136,7 @@ fn new_leader_adopts_highest_ballot_value_and_fills_gaps() {
     assert!(ballot > b(3, 2));
     let promise = Message::Promise {
         ballot,
-        accepted: vec![
-            (1, b(2, 2), v_old.clone()),
-            (1, b(3, 2), v_new.clone()),
-            (3, b(1, 2), v_old.clone()),
-        ],
+        accepted: vec![(1, b(2, 2), v_old.clone()), (1, b(3, 2), v_new.clone()), (3, b(1, 2), v_old.clone())],
     };
     let out = feed(&mut p, vec![msg(2, promise)]);
     assert_eq!(p.status().role, "leader");
@@ -163,9 +144,7 @@ fn new_leader_adopts_highest_ballot_value_and_fills_gaps() {
         .messages
         .iter()
         .find_map(|(to, m)| match m {
-            Message::Accept { entries, .. } if *to == 2 && !entries.is_empty() => {
-                Some(entries.clone())
-            }
+            Message::Accept { entries, .. } if *to == 2 && !entries.is_empty() => Some(entries.clone()),
             _ => None,
         })
         .expect("phase 2 for the adopted slots");
@@ -205,58 +184,19 @@ fn no_adopt_highest_bug_keeps_its_own_value() {
 #[test]
 fn promise_survives_restart() {
     let mut p = Paxos::recover(config(2, 3), Vec::new());
-    let out = feed(
-        &mut p,
-        vec![msg(
-            3,
-            Message::Prepare {
-                ballot: b(7, 3),
-                from: 1,
-            },
-        )],
-    );
+    let out = feed(&mut p, vec![msg(3, Message::Prepare { ballot: b(7, 3), from: 1 })]);
     let records = out[0].records.clone();
     let mut p = Paxos::recover(config(2, 3), records);
-    let out = feed(
-        &mut p,
-        vec![msg(
-            1,
-            Message::Prepare {
-                ballot: b(6, 1),
-                from: 1,
-            },
-        )],
-    );
+    let out = feed(&mut p, vec![msg(1, Message::Prepare { ballot: b(6, 1), from: 1 })]);
     assert!(matches!(out[0].messages[..], [(1, Message::Nack { .. })]));
 
     let mut c = config(2, 3);
     c.bugs.insert("forget-promise".into());
     let mut p = Paxos::recover(c.clone(), Vec::new());
-    let out = feed(
-        &mut p,
-        vec![msg(
-            3,
-            Message::Prepare {
-                ballot: b(7, 3),
-                from: 1,
-            },
-        )],
-    );
+    let out = feed(&mut p, vec![msg(3, Message::Prepare { ballot: b(7, 3), from: 1 })]);
     let mut p = Paxos::recover(c, out[0].records.clone());
-    let out = feed(
-        &mut p,
-        vec![msg(
-            1,
-            Message::Prepare {
-                ballot: b(6, 1),
-                from: 1,
-            },
-        )],
-    );
-    assert!(
-        matches!(out[0].messages[..], [(1, Message::Promise { .. })]),
-        "the bug forgot"
-    );
+    let out = feed(&mut p, vec![msg(1, Message::Prepare { ballot: b(6, 1), from: 1 })]);
+    assert!(matches!(out[0].messages[..], [(1, Message::Promise { .. })]), "the bug forgot");
 }
 
 #[test]
@@ -447,12 +387,7 @@ struct Outcome {
 
 /// Runs one seeded schedule; `Err` names the first safety violation (the
 /// sim's own assertions are caught and returned too).
-fn run<C: Core + AsPaxos>(
-    seed: u64,
-    bugs: &[&str],
-    sched: Schedule,
-    q2: usize,
-) -> Result<Outcome, String> {
+fn run<C: Core + AsPaxos>(seed: u64, bugs: &[&str], sched: Schedule, q2: usize) -> Result<Outcome, String> {
     catch_unwind(AssertUnwindSafe(|| run_inner::<C>(seed, bugs, sched, q2))).unwrap_or_else(|e| {
         let m = e
             .downcast_ref::<String>()
@@ -463,12 +398,7 @@ fn run<C: Core + AsPaxos>(
     })
 }
 
-fn run_inner<C: Core + AsPaxos>(
-    seed: u64,
-    bugs: &[&str],
-    sched: Schedule,
-    q2: usize,
-) -> Result<Outcome, String> {
+fn run_inner<C: Core + AsPaxos>(seed: u64, bugs: &[&str], sched: Schedule, q2: usize) -> Result<Outcome, String> {
     let mut sim: Sim<C> = Sim::new(sched.n, seed, |c| {
         c.bugs.extend(bugs.iter().map(|b| b.to_string()));
     });
@@ -492,22 +422,14 @@ fn run_inner<C: Core + AsPaxos>(
                 _ => ids[rng.random_range(0..ids.len())],
             };
             let op = if rng.random_bool(0.2) {
-                Op::Read {
-                    key: rng.random_range(0..3),
-                }
+                Op::Read { key: rng.random_range(0..3) }
             } else {
                 Op::Write {
                     key: rng.random_range(0..3),
                     value: client as i64,
                 }
             };
-            sim.request(
-                to,
-                Command {
-                    id: RequestId { client, seq: 1 },
-                    op,
-                },
-            );
+            sim.request(to, Command { id: RequestId { client, seq: 1 }, op });
         }
         if rng.random_ratio(1, sched.nemesis_every) {
             let a = ids[rng.random_range(0..ids.len())];
@@ -551,12 +473,7 @@ fn run_inner<C: Core + AsPaxos>(
     for _ in 0..100 {
         sim.run(100);
         oracle.observe(&mut sim)?;
-        let applied: BTreeSet<Slot> = sim
-            .nodes
-            .values_mut()
-            .flatten()
-            .map(|n| n.paxos().applied())
-            .collect();
+        let applied: BTreeSet<Slot> = sim.nodes.values_mut().flatten().map(|n| n.paxos().applied()).collect();
         if sim.leader().is_some() && applied.len() == 1 {
             converged = true;
             break;
@@ -571,30 +488,15 @@ fn run_inner<C: Core + AsPaxos>(
     if let Some(first) = stores.next() {
         for other in stores {
             if other.0 == first.0 && other.1 != first.1 {
-                return Err(format!(
-                    "seed {seed}: replicas at slot {} disagree on the store",
-                    first.0
-                ));
+                return Err(format!("seed {seed}: replicas at slot {} disagree on the store", first.0));
             }
         }
     }
     if !converged && bugs.is_empty() {
-        return Err(format!(
-            "seed {seed}: no convergence after the faults healed"
-        ));
+        return Err(format!("seed {seed}: no convergence after the faults healed"));
     }
-    let applied = sim
-        .nodes
-        .values_mut()
-        .flatten()
-        .map(|n| n.paxos().applied())
-        .max()
-        .unwrap_or(0);
-    let done = sim
-        .replies
-        .iter()
-        .filter(|(_, _, r)| matches!(r, Reply::Done(_)))
-        .count();
+    let applied = sim.nodes.values_mut().flatten().map(|n| n.paxos().applied()).max().unwrap_or(0);
+    let done = sim.replies.iter().filter(|(_, _, r)| matches!(r, Reply::Done(_))).count();
     Ok(Outcome { applied, done })
 }
 
@@ -621,10 +523,7 @@ fn correct_build_is_safe_under_faults() {
             Err(e) => panic!("seed {seed}: {e}"),
         }
     }
-    assert!(
-        applied > seeds * 20,
-        "too little progress: {applied} slots over {seeds} seeds"
-    );
+    assert!(applied > seeds * 20, "too little progress: {applied} slots over {seeds} seeds");
     assert!(done > seeds as usize * 20, "too few replies: {done}");
 }
 
@@ -657,11 +556,7 @@ fn flexible_quorums_are_safe_under_faults() {
 /// The first seed (of `max`) whose schedule shows `bug` violating safety.
 fn find_violation(bug: &str, sched: Schedule, max: u64) -> Option<(u64, String)> {
     let q2 = sched.n as usize / 2 + 1;
-    (0..max).find_map(|seed| {
-        run::<Paxos>(seed, &[bug], sched, q2)
-            .err()
-            .map(|e| (seed, e))
-    })
+    (0..max).find_map(|seed| run::<Paxos>(seed, &[bug], sched, q2).err().map(|e| (seed, e)))
 }
 
 /// Each seeded bug must break "one chosen value per slot" for some seed,
