@@ -23,6 +23,6 @@ pub mod core;
 pub mod kv;
 pub mod paxos;
 pub mod raft;
-pub mod sim;
 pub mod shell;
+pub mod sim;
 pub mod zab;
