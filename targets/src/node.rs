@@ -757,7 +757,6 @@ mod tests {
                 heartbeat_ticks: 2,
                 seed: None,
                 options: vec![],
-                options: vec![],
             };
             std::thread::spawn(move || shell::run::<shell::single::Single>(o));
         }

@@ -147,7 +147,11 @@ impl Core for Single {
         match input {
             Input::Tick { .. } => {
                 self.ticks += 1;
-                if self.is_primary() && self.ticks % self.config.heartbeat_ticks.max(1) == 0 {
+                if self.is_primary()
+                    && self
+                        .ticks
+                        .is_multiple_of(self.config.heartbeat_ticks.max(1))
+                {
                     // Retransmit from what each backup acknowledged: covers
                     // lost messages and restarted backups.
                     for b in self.backups().collect::<Vec<_>>() {
@@ -312,7 +316,7 @@ mod tests {
                 .filter(|(_, _, r)| matches!(r, Reply::Done(_)))
                 .count();
             assert!(done > 0, "seed {seed}: nothing committed");
-            for (_, n) in &sim.nodes {
+            for n in sim.nodes.values() {
                 let n = n.as_ref().expect("all restarted");
                 assert_eq!(n.applied, n.log.len() as u64, "seed {seed}");
             }

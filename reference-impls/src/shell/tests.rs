@@ -37,7 +37,7 @@ impl Core for Echo {
             self.out
                 .replies
                 .push((c.id, Reply::Done(Ok(json!(self.n)))));
-            if self.n % 3 == 0 && self.n < 8 {
+            if self.n.is_multiple_of(3) && self.n < 8 {
                 // Compaction now and then: the rewrite must land first.
                 self.out.rewrite = Some((1..self.n).collect());
             }

@@ -211,7 +211,10 @@ fn encode<R: Serialize>(records: &[R]) -> Result<Vec<u8>, WalError> {
 
 /// Splits the file into payloads; returns them with their offsets and the
 /// length of the good prefix (everything after it is a torn tail).
-fn decode<'a>(path: &Path, data: &'a [u8]) -> Result<(Vec<(u64, &'a [u8])>, u64), WalError> {
+/// Record payloads with their byte offsets.
+type Payloads<'a> = Vec<(u64, &'a [u8])>;
+
+fn decode<'a>(path: &Path, data: &'a [u8]) -> Result<(Payloads<'a>, u64), WalError> {
     let mut out = Vec::new();
     let mut at = 0usize;
     while at < data.len() {
