@@ -37,6 +37,7 @@ use faultline_results::store::{self, Store};
 use faultline_targets::Target;
 use faultline_targets::etcd::{EtcdConfig, EtcdTarget, ReadMode};
 use faultline_targets::etcd_db::{self, EtcdDb};
+use faultline_targets::node::{self as node_db, NodeDb, NodeTarget};
 use faultline_targets::noop::NoopTarget;
 use faultline_workloads::{Workload, WorkloadOptions};
 
@@ -50,9 +51,21 @@ Example (3-node etcd in the local lab, brought up when needed):
   faultline test --target etcd --workload register \\
       --nemesis partition,kill,pause --time-limit 30")]
 pub struct TestArgs {
-    /// System under test: etcd (deployed on the nodes) or noop (in-process)
+    /// System under test: etcd (deployed on the nodes), raft, paxos or zab
+    /// (faultline's own servers, deployed on the nodes), or noop
+    /// (in-process); `faultline targets` lists them
     #[arg(long, default_value = "etcd")]
     pub target: String,
+
+    /// Enable a seeded bug of a raft/paxos/zab target (repeatable; see
+    /// `faultline targets`)
+    #[arg(long = "bug", value_name = "NAME")]
+    pub bugs: Vec<String>,
+
+    /// The faultline-node binary to upload to the nodes (default: next to
+    /// this faultline binary)
+    #[arg(long, value_name = "FILE")]
+    pub node_binary: Option<PathBuf>,
 
     /// Workload: register, list-append, rw-register or set
     #[arg(long, default_value = "register")]
@@ -60,8 +73,8 @@ pub struct TestArgs {
 
     /// Faults, a comma list of partition, kill, pause, bandwidth (one link),
     /// crash (a whole lab node; the DB is restarted after it returns),
-    /// clock (real clocks outside the lab; refused for etcd in the lab), or
-    /// none
+    /// clock (raft, paxos and zab in the lab, under libfaketime; real clocks
+    /// outside the lab, etcd included; refused for etcd in the lab), or none
     #[arg(long, default_value = "none", value_name = "LIST")]
     pub nemesis: String,
 
@@ -133,6 +146,8 @@ pub struct TestArgs {
 /// Validated options.
 struct Plan {
     target: String,
+    /// For faultline-node targets: the binary to upload.
+    node_binary: Option<PathBuf>,
     workload: Workload,
     kinds: Vec<NemesisKind>,
     nemesis_interval: Duration,
@@ -144,6 +159,99 @@ struct Plan {
     seed: u64,
 }
 
+/// The faultline-node binary: `--node-binary`, else next to this binary.
+fn node_binary(given: Option<&Path>) -> Result<PathBuf> {
+    let p = match given {
+        Some(p) => p.to_path_buf(),
+        None => std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(|d| d.join("faultline-node")))
+            .unwrap_or_else(|| PathBuf::from("faultline-node")),
+    };
+    if !p.is_file() {
+        return Err(usage(format!(
+            "the faultline-node binary is not at {} (build it with `cargo build --release -p \
+             faultline-node`, or pass --node-binary)",
+            p.display()
+        )));
+    }
+    Ok(p)
+}
+
+/// The system deployed on the nodes: etcd, or one of faultline's own
+/// protocols (the binary is uploaded first).
+enum Db {
+    Etcd(EtcdDb),
+    Node(NodeDb, PathBuf),
+}
+
+impl Db {
+    fn what(&self) -> &str {
+        match self {
+            Db::Etcd(_) => "etcd",
+            Db::Node(d, _) => &d.protocol,
+        }
+    }
+    fn addresses(&self) -> &std::collections::BTreeMap<String, String> {
+        match self {
+            Db::Etcd(d) => &d.nodes,
+            Db::Node(d, _) => &d.nodes,
+        }
+    }
+    fn install_command(&self) -> String {
+        match self {
+            Db::Etcd(d) => d.install_command(),
+            Db::Node(d, _) => d.install_command(),
+        }
+    }
+    fn teardown_command(&self) -> String {
+        match self {
+            Db::Etcd(d) => d.teardown_command(),
+            Db::Node(d, _) => d.teardown_command(),
+        }
+    }
+    fn start_command(&self, n: &str) -> Option<String> {
+        match self {
+            Db::Etcd(d) => d.start_command(n),
+            Db::Node(d, _) => d.start_command(n),
+        }
+    }
+    fn restart_command(&self, n: &str) -> Option<String> {
+        match self {
+            Db::Etcd(d) => d.restart_command(n),
+            Db::Node(d, _) => d.restart_command(n),
+        }
+    }
+    fn pidfile(&self) -> &'static str {
+        match self {
+            Db::Etcd(_) => etcd_db::PID_FILE,
+            Db::Node(..) => node_db::PID_FILE,
+        }
+    }
+    fn log_files(&self) -> Vec<String> {
+        match self {
+            Db::Etcd(d) => d.log_files(),
+            Db::Node(d, _) => d.log_files(),
+        }
+    }
+    fn log_file(&self) -> &'static str {
+        match self {
+            Db::Etcd(_) => etcd_db::LOG_FILE,
+            Db::Node(..) => node_db::LOG_FILE,
+        }
+    }
+    fn json(&self) -> Value {
+        match self {
+            Db::Etcd(d) => json!({"heartbeat_ms": d.heartbeat_ms, "election_ms": d.election_ms}),
+            Db::Node(d, bin) => json!({
+                "protocol": d.protocol, "bugs": d.bugs, "tick_ms": d.tick_ms,
+                "election_ticks": d.election_ticks, "heartbeat_ticks": d.heartbeat_ticks,
+                "libfaketime": d.libfaketime, "binary": bin,
+            }),
+        }
+    }
+}
+
 fn secs(flag: &str, v: f64) -> Result<Duration> {
     Duration::try_from_secs_f64(v)
         .ok()
@@ -153,11 +261,28 @@ fn secs(flag: &str, v: f64) -> Result<Duration> {
 
 fn plan(a: &TestArgs) -> Result<Plan> {
     let target = a.target.as_str();
-    if target != "etcd" && target != "noop" {
+    let is_node = node_db::protocols().iter().any(|(p, _)| *p == target);
+    if target != "etcd" && target != "noop" && !is_node {
+        let mut known = vec!["etcd", "noop"];
+        known.extend(node_db::protocols().iter().map(|(p, _)| *p));
         return Err(usage(format!(
-            "unknown --target `{target}` (expected etcd or noop)"
+            "unknown --target `{target}` (expected one of {})",
+            known.join(", ")
         )));
     }
+    if !a.bugs.is_empty() && !is_node {
+        return Err(usage(format!(
+            "--bug: the {target} target has no seeded bugs (raft, paxos and zab do)"
+        )));
+    }
+    if is_node {
+        node_db::validate_bugs(target, &a.bugs).map_err(|e| usage(format!("--bug: {e}")))?;
+    }
+    let node_binary = if is_node {
+        Some(node_binary(a.node_binary.as_deref())?)
+    } else {
+        None
+    };
     let workload: Workload = a.workload.parse().map_err(|e| usage(format!("{e}")))?;
     if !matches!(
         workload,
@@ -176,7 +301,7 @@ fn plan(a: &TestArgs) -> Result<Plan> {
             .nodes
             .iter()
             .any(|e| e.contains(['@', '=', ':', '.']));
-    if kinds.contains(&NemesisKind::Clock) && !(outside_lab && target == "etcd") {
+    if kinds.contains(&NemesisKind::Clock) && !is_node && !(outside_lab && target == "etcd") {
         if target == "etcd" {
             return Err(usage(format!(
                 "--nemesis clock cannot be used with --target etcd: {}",
@@ -230,6 +355,7 @@ fn plan(a: &TestArgs) -> Result<Plan> {
     });
     Ok(Plan {
         target: target.to_string(),
+        node_binary,
         workload,
         kinds,
         nemesis_interval: secs("nemesis-interval", a.nemesis_interval)?,
@@ -458,7 +584,7 @@ fn test_json(
     a: &TestArgs,
     plan: &Plan,
     nodes: &Nodes,
-    db: Option<&EtcdDb>,
+    db: Option<&Db>,
     index: u32,
     seed: u64,
 ) -> Value {
@@ -469,7 +595,8 @@ fn test_json(
         "nemesis": plan.kinds.iter().map(|k| k.name()).collect::<Vec<_>>(),
         "nemesis_interval_s": plan.nemesis_interval.as_secs_f64(),
         "nodes": nodes.names,
-        "addresses": db.map(|d| json!(d.nodes)),
+        "addresses": db.map(|d| json!(d.addresses())),
+        "bugs": a.bugs,
         "node_count": nodes.names.len(),
         "concurrency": a.concurrency,
         "rate": a.rate,
@@ -481,7 +608,8 @@ fn test_json(
         "leave_db_running": a.leave_db_running,
         "store": a.store,
         "etcd_read_mode": plan.read_mode.to_string(),
-        "etcd": db.map(|d| json!({"heartbeat_ms": d.heartbeat_ms, "election_ms": d.election_ms})),
+        "etcd": db.filter(|d| matches!(d, Db::Etcd(_))).map(Db::json),
+        "node": db.filter(|d| matches!(d, Db::Node(..))).map(Db::json),
         "lab_dir": a.lab_dir,
         "check_time_limit_s": plan.check_time_limit.as_secs_f64(),
         "faultline_version": env!("CARGO_PKG_VERSION"),
@@ -514,6 +642,83 @@ fn on_all(
         Ok(outs)
     } else {
         Err(anyhow!("{what} failed on {}", errors.join("; ")))
+    }
+}
+
+/// Uploads the faultline-node binary to every node (next to where it
+/// runs; `install_command` moves it in place).
+fn upload_node_binary(remotes: &mut [SshRemote], db: &Db) -> Result<()> {
+    let Db::Node(_, bin) = db else {
+        return Ok(());
+    };
+    let dest = format!("{}.new", node_db::BINARY);
+    let mut errors = Vec::new();
+    for (node, r) in remote::fan_out(remotes.iter_mut(), |r| r.upload(bin, &dest)) {
+        if let Err(e) = r {
+            errors.push(format!("{node}: {e:#}"));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow!(
+            "uploading {} failed on {}",
+            bin.display(),
+            errors.join("; ")
+        ))
+    }
+}
+
+/// Waits until every member answers on its client API and all of them
+/// name the same leader, or fails naming those that do not.
+async fn wait_node_cluster(db: &NodeDb, deadline: Duration, cancel: &Cancel) -> Result<()> {
+    let target = NodeTarget::new(db.client_config());
+    let t0 = Instant::now();
+    loop {
+        let all = target.statuses(Duration::from_secs(1)).await;
+        let leaders: std::collections::BTreeSet<_> = all
+            .iter()
+            .map(|(_, s)| s.as_ref().and_then(|s| s.leader))
+            .collect();
+        let silent: Vec<String> = all
+            .iter()
+            .filter(|(_, s)| s.is_none())
+            .map(|(n, _)| {
+                format!(
+                    "{n} (no answer on {})",
+                    db.client_addr(n).unwrap_or_default()
+                )
+            })
+            .collect();
+        if silent.is_empty() && leaders.len() == 1 && !leaders.contains(&None) {
+            return Ok(());
+        }
+        if cancel.is_cancelled() {
+            bail!(
+                "interrupted while waiting for {} to elect a leader",
+                db.protocol
+            );
+        }
+        if t0.elapsed() > deadline {
+            let views: Vec<String> = all
+                .iter()
+                .filter_map(|(n, s)| {
+                    s.as_ref()
+                        .map(|s| format!("{n} ({} term {} leader {:?})", s.role, s.term, s.leader))
+                })
+                .collect();
+            bail!(
+                "{} did not agree on a leader within {} s: {}",
+                db.protocol,
+                deadline.as_secs(),
+                silent
+                    .into_iter()
+                    .chain(views)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -625,13 +830,36 @@ fn run_one(
 ) -> Result<Ending> {
     let nodes = resolve_nodes(a, plan)?;
     let db = (!nodes.specs.is_empty()).then(|| {
-        EtcdDb::new(
-            nodes
-                .names
-                .iter()
-                .map(|n| (n.clone(), nodes.addrs.get(n).cloned().unwrap_or_default())),
-        )
+        let pairs = nodes
+            .names
+            .iter()
+            .map(|n| (n.clone(), nodes.addrs.get(n).cloned().unwrap_or_default()));
+        match &plan.node_binary {
+            Some(bin) => {
+                let mut d = NodeDb::new(&plan.target, pairs);
+                d.bugs = a.bugs.clone();
+                d.libfaketime = nodes
+                    .lab
+                    .as_ref()
+                    .map(|lab| lab.libfaketime.clone())
+                    .unwrap_or_default();
+                Db::Node(d, bin.clone())
+            }
+            None => Db::Etcd(EtcdDb::new(pairs)),
+        }
     });
+    // In the lab clocks are faked per process; outside it the clock helper
+    // sets the node's real clock.
+    if let (Some(Db::Node(d, _)), true) = (&db, plan.kinds.contains(&NemesisKind::Clock))
+        && nodes.lab.is_some()
+        && d.libfaketime.is_empty()
+    {
+        return Err(usage(format!(
+            "--nemesis clock: the lab at {} has no libfaketime (apt-get install libfaketime), \
+             so node clocks cannot be changed",
+            a.lab_dir.display()
+        )));
+    }
     let name = format!("{}-{}", plan.target, plan.workload);
     let store = Store::new(&a.store);
     let run = store
@@ -668,7 +896,8 @@ fn run_one(
     let mut active_fault = Arc::new(Mutex::new(None));
     if failure.is_none() && !cancel.is_cancelled() {
         let target: Arc<dyn Target> = match &db {
-            Some(db) => Arc::new(EtcdTarget::new(
+            Some(Db::Node(d, _)) => Arc::new(NodeTarget::new(d.client_config())),
+            Some(Db::Etcd(db)) => Arc::new(EtcdTarget::new(
                 EtcdConfig::new(
                     nodes
                         .names
@@ -700,7 +929,7 @@ fn run_one(
                         nodes.names.clone(),
                         seed,
                         DbProcess {
-                            pidfile: etcd_db::PID_FILE.to_string(),
+                            pidfile: db.pidfile().to_string(),
                             restart: nodes
                                 .names
                                 .iter()
@@ -763,11 +992,16 @@ fn run_one(
             }
         }
         if !a.leave_db_running {
-            if let Err(e) = on_all(&mut remotes, "etcd teardown", |_| db.teardown_command()) {
+            let what = format!("{} teardown", db.what());
+            if let Err(e) = on_all(&mut remotes, &what, |_| db.teardown_command()) {
                 eprintln!("faultline: warning: {e:#}");
             }
         } else if failure.is_none() {
-            eprintln!("faultline: etcd left running on {}", nodes.names.join(","));
+            eprintln!(
+                "faultline: {} left running on {}",
+                db.what(),
+                nodes.names.join(",")
+            );
         }
     }
 
@@ -918,7 +1152,7 @@ type NodeCmd<'a> = &'a (dyn Fn(&str) -> String + Sync);
 /// run left, starts the members and waits until every one is healthy.
 fn deploy(
     specs: &[NodeSpec],
-    db: &EtcdDb,
+    db: &Db,
     names: &[String],
     rt: &tokio::runtime::Runtime,
     cancel: &Cancel,
@@ -937,31 +1171,54 @@ fn deploy(
             anyhow!("cannot reach nodes: {}", errors.join("; ")),
         ));
     }
-    let steps: [(&str, NodeCmd); 3] = [
-        ("etcd install check", &|_| db.install_command()),
-        ("etcd cleanup", &|_| db.teardown_command()),
-        ("etcd start", &|n| {
-            db.start_command(n).unwrap_or_else(|| "false".into())
-        }),
-    ];
+    let w = db.what().to_string();
+    let (install, cleanup, start) = (
+        format!("{w} install check"),
+        format!("{w} cleanup"),
+        format!("{w} start"),
+    );
+    let inst = |_: &str| db.install_command();
+    let clean = |_: &str| db.teardown_command();
+    let run = |n: &str| db.start_command(n).unwrap_or_else(|| "false".into());
+    let none = |_: &str| String::new();
+    let steps: Vec<(&str, NodeCmd)> = match db {
+        Db::Etcd(_) => vec![(&install, &inst), (&cleanup, &clean), (&start, &run)],
+        // Cleanup first: it empties the directory the binary goes to.
+        Db::Node(..) => vec![
+            (&cleanup, &clean),
+            ("upload", &none),
+            (&install, &inst),
+            (&start, &run),
+        ],
+    };
     for (what, cmd) in steps {
         if cancel.is_cancelled() {
             return Err((remotes, anyhow!("interrupted during setup")));
         }
-        if let Err(e) = on_all(&mut remotes, what, |n| cmd(n)) {
+        let r = if what == "upload" {
+            upload_node_binary(&mut remotes, db)
+        } else {
+            on_all(&mut remotes, what, |n| cmd(n)).map(|_| ())
+        };
+        if let Err(e) = r {
             return Err((remotes, e));
         }
     }
     let t0 = Instant::now();
-    if let Err(e) = rt.block_on(wait_healthy(db, names, Duration::from_secs(30), cancel)) {
+    let healthy = match db {
+        Db::Etcd(d) => rt.block_on(wait_healthy(d, names, Duration::from_secs(30), cancel)),
+        Db::Node(d, _) => rt.block_on(wait_node_cluster(d, Duration::from_secs(30), cancel)),
+    };
+    if let Err(e) = healthy {
         // Say why, from the unhealthy members' own logs.
+        let log = db.log_file();
         let tails = on_all(&mut remotes, "reading logs", |_| {
-            format!("tail -2 {} 2>/dev/null; true", etcd_db::LOG_FILE)
+            format!("tail -2 {log} 2>/dev/null; true")
         })
         .unwrap_or_default();
         let mut msg = format!("{e:#}");
         for (n, t) in tails {
-            let unhealthy = msg.contains(&format!("{n} (http"));
+            let unhealthy = msg.contains(&format!("{n} ("));
             if unhealthy && !t.is_empty() {
                 msg.push_str(&format!("\n  {n}: {}", t.replace('\n', "\n      ")));
             }
@@ -969,7 +1226,7 @@ fn deploy(
         return Err((remotes, anyhow!(msg)));
     }
     eprintln!(
-        "faultline: etcd healthy on {} in {:.1} s",
+        "faultline: {w} healthy on {} in {:.1} s",
         names.join(","),
         t0.elapsed().as_secs_f64()
     );
@@ -979,7 +1236,7 @@ fn deploy(
 /// Downloads each node's log files into `nodes/<node>/`.
 fn fetch_logs(
     remotes: &mut [SshRemote],
-    db: &EtcdDb,
+    db: &Db,
     run: &faultline_results::RunDir,
 ) -> Vec<(String, Result<()>)> {
     let mut dirs = std::collections::BTreeMap::new();

@@ -7,6 +7,7 @@ mod check;
 mod cli_exec;
 mod cli_lab;
 mod cli_nemesis;
+mod cli_targets;
 mod cli_test;
 mod delayer;
 mod lab;
@@ -45,6 +46,8 @@ enum Command {
     Nemesis(cli_nemesis::NemesisCommand),
     /// Run a test: deploy, drive clients under faults, check, report.
     Test(cli_test::TestArgs),
+    /// List the systems `test --target` knows: workloads, faults, seeded bugs.
+    Targets(cli_targets::TargetsArgs),
 }
 
 /// A bad argument found after parsing (exit 64, like clap's own errors).
@@ -106,6 +109,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Exec(a) => cli_exec::run(a),
         Command::Nemesis(c) => cli_nemesis::run(c),
         Command::Test(a) => cli_test::run(a),
+        Command::Targets(a) => cli_targets::run(a),
     }
 }
 

@@ -18,6 +18,8 @@
 //! - `kill`: SIGKILL the DB on a random node; healing restarts it with the
 //!   DB's own (idempotent) start command, which is stored in the fault;
 //! - `pause`: SIGSTOP the DB on a random node; healing sends SIGCONT;
+//! - `clock`: bump or strobe one random node's libfaketime clock
+//!   (only targets started under libfaketime; healing resets it to +0);
 //! - `crash`: crash a random lab node (every process, sshd included);
 //!   healing restarts the node, then the DB with the same start command as
 //!   a kill's heal.

@@ -26,7 +26,7 @@
 
 use crate::kv::{Command, Output, RequestId};
 use serde::{Serialize, de::DeserializeOwned};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 
 /// A member of the cluster, `1..=n`.
@@ -47,6 +47,9 @@ pub struct Config {
     pub election_ticks: u64,
     /// Ticks between a leader's heartbeats.
     pub heartbeat_ticks: u64,
+    /// Protocol options by name, with an optional value (`lease-read`,
+    /// `snapshot-entries=64`); a protocol ignores names it doesn't know.
+    pub options: BTreeMap<String, String>,
 }
 
 impl Config {
@@ -58,7 +61,13 @@ impl Config {
             bugs: BTreeSet::new(),
             election_ticks: 10,
             heartbeat_ticks: 2,
+            options: BTreeMap::new(),
         }
+    }
+
+    /// The option `name`: `Some("")` when set without a value.
+    pub fn option(&self, name: &str) -> Option<&str> {
+        self.options.get(name).map(String::as_str)
     }
 
     /// True when the seeded bug `name` is enabled.

@@ -21,4 +21,8 @@
 pub mod bugs;
 pub mod core;
 pub mod kv;
+pub mod paxos;
+pub mod raft;
+pub mod shell;
 pub mod sim;
+pub mod zab;

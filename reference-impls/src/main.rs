@@ -1,6 +1,200 @@
 //! `faultline-node`: one server binary, one subcommand per protocol.
+//!
+//! ```text
+//! faultline-node raft --id 1 --peers 1=10.77.9.11:7001,2=10.77.9.12:7001,3=10.77.9.13:7001 \
+//!     --client-port 7000 --data-dir /opt/faultline-node/data [--bug NAME]… [--tick-ms 10]
+//! ```
+//!
+//! Exit codes: 64 bad arguments (unknown protocol or bug, bad --peers),
+//! 1 the node stopped (a WAL it cannot read or write, a port it cannot
+//! bind).
 
-fn main() {
-    eprintln!("faultline-node: no protocol subcommands yet");
-    std::process::exit(64);
+use clap::Parser;
+use faultline_node::bugs;
+use faultline_node::core::{Core, NodeId};
+use faultline_node::shell::{self, Options, PROTOCOLS};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "faultline-node",
+    version,
+    about = "A replicated key-value server running one of faultline's reference protocols",
+    max_term_width = 80
+)]
+struct Args {
+    /// Protocol to run (see --list)
+    #[arg(required_unless_present = "list")]
+    protocol: Option<String>,
+
+    /// List the protocols and their seeded bugs, then exit
+    #[arg(long)]
+    list: bool,
+
+    /// This node's id (a key of --peers)
+    #[arg(long, default_value_t = 1)]
+    id: NodeId,
+
+    /// Every member, this one included: ID=HOST:PORT,… (peer addresses)
+    #[arg(long, value_name = "LIST", default_value = "1=127.0.0.1:7001")]
+    peers: String,
+
+    /// Port of the client API, on this node's peer host
+    #[arg(long, default_value_t = 7000, value_name = "P")]
+    client_port: u16,
+
+    /// Directory of the write-ahead log (created if missing)
+    #[arg(long, value_name = "D", default_value = "faultline-node-data")]
+    data_dir: PathBuf,
+
+    /// Enable a seeded bug (repeatable)
+    #[arg(long = "bug", value_name = "NAME")]
+    bugs: Vec<String>,
+
+    /// Milliseconds per tick
+    #[arg(long, default_value_t = 10, value_name = "MS")]
+    tick_ms: u64,
+
+    /// Ticks without a leader before campaigning (randomized up to 2×)
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    election_ticks: u64,
+
+    /// Ticks between a leader's heartbeats
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    heartbeat_ticks: u64,
+
+    /// Seed of the core's randomness (default: the node id)
+    #[arg(long)]
+    seed: Option<u64>,
+
+    /// A protocol option, NAME or NAME=VALUE (repeatable; raft:
+    /// lease-read, snapshot-entries=N)
+    #[arg(long = "option", value_name = "OPT")]
+    options: Vec<String>,
+}
+
+fn parse_peers(s: &str) -> Result<BTreeMap<NodeId, String>, String> {
+    let mut m = BTreeMap::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, addr) = part
+            .split_once('=')
+            .ok_or_else(|| format!("--peers: `{part}` is not ID=HOST:PORT"))?;
+        let id: NodeId = id
+            .trim()
+            .parse()
+            .map_err(|_| format!("--peers: `{id}` in `{part}` is not a node id"))?;
+        if !addr.contains(':') {
+            return Err(format!("--peers: `{addr}` in `{part}` has no :PORT"));
+        }
+        if m.insert(id, addr.trim().to_string()).is_some() {
+            return Err(format!("--peers: node {id} is listed twice"));
+        }
+    }
+    if m.is_empty() {
+        return Err("--peers is empty".into());
+    }
+    Ok(m)
+}
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(64)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    if args.list {
+        for (p, what) in PROTOCOLS {
+            println!("{p}: {what}");
+            for b in bugs::of(p) {
+                println!("  --bug {}: {}", b.name, b.description);
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    let protocol = args.protocol.clone().unwrap_or_default();
+    let usage = |msg: String| {
+        eprintln!("faultline-node: {msg}");
+        ExitCode::from(64)
+    };
+    if !PROTOCOLS.iter().any(|(p, _)| *p == protocol) {
+        let known: Vec<_> = PROTOCOLS.iter().map(|(p, _)| *p).collect();
+        return usage(format!(
+            "unknown protocol `{protocol}` (known: {})",
+            known.join(", ")
+        ));
+    }
+    if let Err(e) = bugs::validate(&protocol, &args.bugs) {
+        return usage(e);
+    }
+    let peers = match parse_peers(&args.peers) {
+        Ok(p) => p,
+        Err(e) => return usage(e),
+    };
+    let Some(me) = peers.get(&args.id) else {
+        return usage(format!("--peers has no entry for --id {}", args.id));
+    };
+    let host = me.rsplit_once(':').map_or(me.as_str(), |(h, _)| h);
+    if args.tick_ms == 0 {
+        return usage("--tick-ms must be at least 1".into());
+    }
+    let opts = Options {
+        protocol: protocol.clone(),
+        id: args.id,
+        client_addr: format!("{host}:{}", args.client_port),
+        peers,
+        data_dir: args.data_dir,
+        bugs: args.bugs,
+        tick: Duration::from_millis(args.tick_ms),
+        election_ticks: args.election_ticks.max(1),
+        heartbeat_ticks: args.heartbeat_ticks.max(1),
+        seed: args.seed,
+        options: args.options,
+    };
+    let r = match protocol.as_str() {
+        "raft" => run::<faultline_node::raft::Raft>(opts),
+        "paxos" => run::<faultline_node::paxos::Paxos>(opts),
+        "zab" => run::<faultline_node::zab::Zab>(opts),
+        "single" => run::<shell::single::Single>(opts),
+        other => Err(format!("protocol `{other}` is listed but not wired")),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("faultline-node: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run<C: Core>(opts: Options) -> Result<(), String> {
+    shell::run::<C>(opts).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn peers_parse_and_errors_name_the_part() {
+        let m = parse_peers("1=10.77.9.11:7001, 2=10.77.9.12:7001").unwrap();
+        assert_eq!(m[&2], "10.77.9.12:7001");
+        assert!(parse_peers("1=a:1,1=b:2").unwrap_err().contains("twice"));
+        assert!(parse_peers("x=a:1").unwrap_err().contains("`x`"));
+        assert!(parse_peers("1=a").unwrap_err().contains("no :PORT"));
+    }
 }

@@ -12,6 +12,10 @@
 //! - **state-machine safety**: no two nodes ever apply different commands
 //!   at the same position, and each node applies positions in increasing
 //!   order.
+//!
+//! Opt-in (`check_total_order`), for protocols whose nodes apply every
+//! chosen position (no snapshot installs): **total order** — no node skips a
+//! position that any node applied (Zab's agreement and primary order).
 
 use crate::core::{Config, Core, Input, NodeId, Ready, Reply};
 use crate::kv::{Command, RequestId};
@@ -50,9 +54,19 @@ pub struct Sim<C: Core> {
     /// any disagreement panics with the seed).
     pub chosen: BTreeMap<u64, Command>,
     last_applied: BTreeMap<NodeId, u64>,
+    /// Check total order too (see the module docs).
+    pub check_total_order: bool,
+    /// (node, from, to): a node applied `to` right after `from`, with
+    /// `to > from + 1`; no position in between may ever be chosen.
+    skips: Vec<(NodeId, u64, u64)>,
     leaders: BTreeMap<u64, NodeId>,
     pub seed: u64,
     pub steps: u64,
+    /// When set, a tick action ticks every live node once, so all clocks
+    /// advance at the same rate (bounded drift, which lease reads assume).
+    /// Off by default: each tick goes to one random node, i.e. unbounded
+    /// relative drift.
+    pub lockstep_ticks: bool,
 }
 
 impl<C: Core> Sim<C> {
@@ -72,9 +86,12 @@ impl<C: Core> Sim<C> {
             replies: Vec::new(),
             chosen: BTreeMap::new(),
             last_applied: BTreeMap::new(),
+            check_total_order: false,
+            skips: Vec::new(),
             leaders: BTreeMap::new(),
             seed,
             steps: 0,
+            lockstep_ticks: false,
         };
         for &id in &peers {
             let mut c = Config::new(id, peers.clone());
@@ -113,6 +130,19 @@ impl<C: Core> Sim<C> {
         self.input(id, Input::Request(cmd));
     }
 
+    /// Calls `f` on a live node (for protocol-specific calls outside the
+    /// `Core` trait, e.g. a membership change) and processes its Ready
+    /// batch; false if the node is down.
+    pub fn with_node(&mut self, id: NodeId, f: impl FnOnce(&mut C)) -> bool {
+        let Some(Some(node)) = self.nodes.get_mut(&id) else {
+            return false;
+        };
+        f(node);
+        let ready = node.ready();
+        self.process(id, ready);
+        true
+    }
+
     fn process(&mut self, id: NodeId, ready: Ready<C::Message, C::Record>) {
         let disk = self.disks.entry(id).or_default();
         if let Some(rewrite) = ready.rewrite {
@@ -132,7 +162,10 @@ impl<C: Core> Sim<C> {
                 "seed {}: node {id} applied position {pos} after {last}",
                 self.seed
             );
-            *last = pos;
+            let prev = std::mem::replace(last, pos);
+            if self.check_total_order {
+                self.check_no_skip(id, prev, pos);
+            }
             match self.chosen.get(&pos) {
                 Some(c) => assert_eq!(
                     c, &cmd,
@@ -157,6 +190,27 @@ impl<C: Core> Sim<C> {
         }
     }
 
+    fn check_no_skip(&mut self, id: NodeId, prev: u64, pos: u64) {
+        if let Some((&k, _)) = self.chosen.range(prev + 1..pos).next() {
+            panic!(
+                "seed {}: total order: node {id} applied {pos} after {prev}, skipping {k}",
+                self.seed
+            );
+        }
+        if !self.chosen.contains_key(&pos) {
+            for &(n, a, b) in &self.skips {
+                assert!(
+                    !(a < pos && pos < b),
+                    "seed {}: total order: node {n} applied {b} after {a}, skipping {pos} (applied by node {id})",
+                    self.seed
+                );
+            }
+        }
+        if pos > prev + 1 {
+            self.skips.push((id, prev, pos));
+        }
+    }
+
     /// Delivers (or drops/duplicates) the in-flight message at `i`.
     fn deliver(&mut self, i: usize) {
         let (from, to, msg) = self.in_flight.swap_remove(i);
@@ -174,8 +228,14 @@ impl<C: Core> Sim<C> {
         self.steps += 1;
         let ids = self.ids();
         if self.in_flight.is_empty() || self.rng.random_range(0..4) == 0 {
-            let id = ids[self.rng.random_range(0..ids.len())];
-            self.tick(id);
+            if self.lockstep_ticks {
+                for id in ids {
+                    self.tick(id);
+                }
+            } else {
+                let id = ids[self.rng.random_range(0..ids.len())];
+                self.tick(id);
+            }
         } else {
             let i = self.rng.random_range(0..self.in_flight.len());
             self.deliver(i);

@@ -27,6 +27,7 @@
 
 pub mod etcd;
 pub mod etcd_db;
+pub mod node;
 pub mod noop;
 
 pub use faultline_workloads::{BoxFuture, Client};

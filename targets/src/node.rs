@@ -1,0 +1,794 @@
+//! The bundled protocols (`faultline-node raft|paxos|zab|single`) as a
+//! target: how to deploy the server on nodes ([`NodeDb`], shell commands
+//! only, run by the `faultline` binary over SSH like [`crate::etcd_db`]),
+//! and a client for every workload ([`NodeTarget`]).
+//!
+//! Layout on every node (under the node's private /opt, LAB-NOTES §2
+//! pitfall 4): `/opt/faultline-node/faultline-node` (the binary, uploaded
+//! by the controller), `data/` (the write-ahead log), `node.log` (stderr,
+//! appended across restarts), `node.pid`.
+//!
+//! Clock faults: the server reads its wall clock through libc
+//! (`clock_gettime`), so when the lab has libfaketime, [`NodeDb`] starts it
+//! under `LD_PRELOAD` with the lab's per-node control file and clock faults
+//! reach it (monotonic clocks stay real; ticks are scheduled on them).
+//!
+//! ```
+//! use faultline_targets::node::NodeDb;
+//! let db = NodeDb::new("raft", [("n1", "10.77.9.11"), ("n2", "10.77.9.12"), ("n3", "10.77.9.13")]);
+//! let cmd = db.start_command("n2").unwrap();
+//! assert!(cmd.contains("faultline-node raft --id 2"));
+//! assert!(cmd.contains("--peers 1=10.77.9.11:7001,2=10.77.9.12:7001,3=10.77.9.13:7001"));
+//! assert_eq!(db.client_addr("n3").unwrap(), "10.77.9.13:7000");
+//! ```
+//!
+//! # Client
+//!
+//! One TCP connection at a time, newline JSON (`faultline_node::shell::api`).
+//! Every operation becomes one [`faultline_node::kv::Op`] with a request id
+//! `(client, seq)`; the servers apply a request id at most once, so the
+//! client may resend the same request to another node. It starts at its own
+//! node, follows `not_leader` hints, and classifies (the [`Client`]
+//! contract):
+//! - `ok` → ok; `fail` (the state machine refused: CAS mismatch, empty
+//!   queue, insufficient funds) → fail;
+//! - only `not_leader` answers and refused connections until the deadline →
+//!   fail (nothing was ever accepted);
+//! - `unknown`, a lost connection or a timeout after the request was sent →
+//!   retried with the same id while time remains, else info (fail for
+//!   read-only operations, which cannot have had an effect).
+
+use crate::{BoxFuture, Client, ClientOpts, LogFiles, Primaries, Target, TargetError};
+use faultline_node::kv::{Command, Micro, Op as KvOp, RequestId};
+use faultline_node::shell::api::{ClientReply, ClientRequest, NodeStatus};
+use faultline_workloads::{Completion, Op, Value, Workload, WorkloadOptions};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::time::Instant;
+
+pub const DIR: &str = "/opt/faultline-node";
+pub const BINARY: &str = "/opt/faultline-node/faultline-node";
+pub const DATA_DIR: &str = "/opt/faultline-node/data";
+pub const LOG_FILE: &str = "/opt/faultline-node/node.log";
+pub const PID_FILE: &str = "/opt/faultline-node/node.pid";
+pub const CLIENT_PORT: u16 = 7000;
+pub const PEER_PORT: u16 = 7001;
+/// The lab's per-node libfaketime control file (faultline-nemesis'
+/// `FAKETIME_FILE`).
+pub const FAKETIME_FILE: &str = "/tmp/faultline-faketime.rc";
+
+/// The protocols this target runs, and what each is.
+pub fn protocols() -> &'static [(&'static str, &'static str)] {
+    faultline_node::shell::PROTOCOLS
+}
+
+/// Checks `--bug` names against the protocol's seeded bugs; the error
+/// lists the known ones.
+pub fn validate_bugs(protocol: &str, names: &[String]) -> Result<(), String> {
+    faultline_node::bugs::validate(protocol, names)
+}
+
+/// A protocol's seeded bugs: (name, one-line description).
+pub fn bugs_of(protocol: &str) -> Vec<(&'static str, &'static str)> {
+    faultline_node::bugs::of(protocol)
+        .map(|b| (b.name, b.description))
+        .collect()
+}
+
+/// The workloads every protocol's client implements.
+pub const WORKLOADS: [Workload; 9] = Workload::ALL;
+
+/// A faultline-node cluster on a set of nodes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeDb {
+    pub protocol: String,
+    /// node name → address; node ids are 1.. in name order.
+    pub nodes: BTreeMap<String, String>,
+    pub bugs: Vec<String>,
+    pub tick_ms: u64,
+    pub election_ticks: u64,
+    pub heartbeat_ticks: u64,
+    /// libfaketime.so to preload (empty: no clock control).
+    pub libfaketime: String,
+}
+
+impl NodeDb {
+    pub fn new<N: Into<String>, A: Into<String>>(
+        protocol: &str,
+        nodes: impl IntoIterator<Item = (N, A)>,
+    ) -> NodeDb {
+        NodeDb {
+            protocol: protocol.to_string(),
+            nodes: nodes
+                .into_iter()
+                .map(|(n, a)| (n.into(), a.into()))
+                .collect(),
+            bugs: Vec::new(),
+            // 10 ms ticks, elections after 500–1000 ms, heartbeats every
+            // 50 ms: the lab's two cores are shared and loaded, so shorter
+            // timeouts only make spurious elections.
+            tick_ms: 10,
+            election_ticks: 50,
+            heartbeat_ticks: 5,
+            libfaketime: String::new(),
+        }
+    }
+
+    /// The node's id in the cluster (1-based, in name order).
+    pub fn id(&self, node: &str) -> Option<u64> {
+        self.nodes
+            .keys()
+            .position(|n| n == node)
+            .map(|i| i as u64 + 1)
+    }
+
+    pub fn client_addr(&self, node: &str) -> Option<String> {
+        self.nodes.get(node).map(|a| format!("{a}:{CLIENT_PORT}"))
+    }
+
+    /// `1=ADDR:7001,2=…`.
+    pub fn peers_arg(&self) -> String {
+        self.nodes
+            .values()
+            .enumerate()
+            .map(|(i, a)| format!("{}={a}:{PEER_PORT}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Run after the binary was uploaded to `{BINARY}.new`: makes it
+    /// executable and moves it in place (a running binary is not
+    /// overwritten in place: "text file busy").
+    pub fn install_command(&self) -> String {
+        format!(
+            "chmod 755 {BINARY}.new && mv -f {BINARY}.new {BINARY} && {BINARY} --version >/dev/null"
+        )
+    }
+
+    /// Starts the member, detached, unless it already runs; prints the pid.
+    /// The data dir survives, so the same command restarts a killed member.
+    pub fn start_command(&self, node: &str) -> Option<String> {
+        let id = self.id(node)?;
+        let env = if self.libfaketime.is_empty() {
+            String::new()
+        } else {
+            // Monotonic stays real: the shell schedules ticks on it.
+            format!(
+                "env LD_PRELOAD={} FAKETIME_TIMESTAMP_FILE={FAKETIME_FILE} FAKETIME_NO_CACHE=1 \
+                 FAKETIME_DONT_FAKE_MONOTONIC=1 ",
+                self.libfaketime
+            )
+        };
+        let bugs: String = self.bugs.iter().map(|b| format!(" --bug {b}")).collect();
+        Some(format!(
+            "if [ -f {PID_FILE} ] && kill -0 $(cat {PID_FILE}) 2>/dev/null; then cat {PID_FILE}; exit 0; fi; \
+             mkdir -p {DATA_DIR}; cd {DIR}; \
+             setsid nohup {env}{BINARY} {p} --id {id} --peers {peers} --client-port {CLIENT_PORT} \
+             --data-dir {DATA_DIR} --tick-ms {t} --election-ticks {e} --heartbeat-ticks {h}{bugs} \
+             </dev/null >>{LOG_FILE} 2>&1 & echo $! > {PID_FILE}; cat {PID_FILE}",
+            p = self.protocol,
+            peers = self.peers_arg(),
+            t = self.tick_ms,
+            e = self.election_ticks,
+            h = self.heartbeat_ticks,
+        ))
+    }
+
+    /// The heal of a kill: starts the member only if it is not running.
+    pub fn restart_command(&self, node: &str) -> Option<String> {
+        self.start_command(node)
+    }
+
+    pub fn kill_command(&self) -> String {
+        format!(
+            "p=$(cat {PID_FILE} 2>/dev/null); if [ -n \"$p\" ]; then kill -9 $p 2>/dev/null; fi; echo \"$p\""
+        )
+    }
+
+    pub fn pause_command(&self) -> String {
+        format!("kill -STOP $(cat {PID_FILE})")
+    }
+
+    pub fn resume_command(&self) -> String {
+        format!("kill -CONT $(cat {PID_FILE})")
+    }
+
+    /// Kills the member (resuming it first) and removes all its files.
+    pub fn teardown_command(&self) -> String {
+        format!(
+            "p=$(cat {PID_FILE} 2>/dev/null); if [ -n \"$p\" ]; then kill -CONT $p 2>/dev/null; kill -9 $p 2>/dev/null; \
+             i=0; while kill -0 $p 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; fi; \
+             rm -rf {DIR}; mkdir -p {DIR}"
+        )
+    }
+
+    pub fn log_files(&self) -> Vec<String> {
+        vec![LOG_FILE.to_string()]
+    }
+
+    /// The client-side view of the cluster.
+    pub fn client_config(&self) -> NodeConfig {
+        NodeConfig {
+            protocol: self.protocol.clone(),
+            members: self
+                .nodes
+                .iter()
+                .map(|(n, a)| (n.clone(), format!("{a}:{CLIENT_PORT}")))
+                .collect(),
+        }
+    }
+}
+
+/// Where the members' client APIs are: in id order (id = index + 1).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeConfig {
+    pub protocol: String,
+    pub members: Vec<(String, String)>,
+}
+
+/// The target: clients for every workload, leader discovery, log files.
+pub struct NodeTarget {
+    cfg: Arc<NodeConfig>,
+}
+
+impl NodeTarget {
+    pub fn new(cfg: NodeConfig) -> NodeTarget {
+        NodeTarget { cfg: Arc::new(cfg) }
+    }
+
+    /// Asks one member for its status (None when it does not answer in time).
+    pub async fn status(&self, node: &str, timeout: Duration) -> Option<NodeStatus> {
+        let addr = self.cfg.members.iter().find(|(n, _)| n == node)?.1.clone();
+        let fut = async {
+            let s = TcpStream::connect(&addr).await.ok()?;
+            let (r, mut w) = s.into_split();
+            w.write_all(ClientRequest::Status.to_line().as_bytes())
+                .await
+                .ok()?;
+            let mut line = String::new();
+            BufReader::new(r).read_line(&mut line).await.ok()?;
+            match serde_json::from_str(&line).ok()? {
+                ClientReply::Status(s) => Some(s),
+                _ => None,
+            }
+        };
+        tokio::time::timeout(timeout, fut).await.ok().flatten()
+    }
+
+    /// Every member's status, `None` for those that did not answer.
+    pub async fn statuses(&self, timeout: Duration) -> Vec<(String, Option<NodeStatus>)> {
+        let futs = self
+            .cfg
+            .members
+            .iter()
+            .map(|(n, _)| async move { (n.clone(), self.status(n, timeout).await) });
+        let mut out = Vec::new();
+        for f in futs {
+            out.push(f.await);
+        }
+        out
+    }
+}
+
+impl Target for NodeTarget {
+    fn name(&self) -> &str {
+        &self.cfg.protocol
+    }
+
+    fn workloads(&self) -> &[Workload] {
+        &WORKLOADS
+    }
+
+    fn client<'a>(
+        &'a self,
+        node: &'a str,
+        opts: &'a ClientOpts,
+    ) -> BoxFuture<'a, Result<Box<dyn Client>, TargetError>> {
+        Box::pin(async move {
+            self.check_supports(opts.workload.workload)?;
+            let at = self
+                .cfg
+                .members
+                .iter()
+                .position(|(n, _)| n == node)
+                .ok_or_else(|| TargetError::UnknownNode(node.to_string()))?;
+            // Ids must be unique across every client of every run against
+            // this cluster (the servers remember each client's last request).
+            let client_id = rand::random::<u64>() >> 1;
+            Ok(Box::new(NodeClient {
+                cfg: Arc::clone(&self.cfg),
+                workload: opts.workload.clone(),
+                at,
+                conn: None,
+                client_id,
+                seq: 0,
+                // Give up before the runner does, so this client classifies.
+                budget: opts.timeout.mul_f64(0.9),
+            }) as Box<dyn Client>)
+        })
+    }
+
+    fn primaries(&self) -> Option<&dyn Primaries> {
+        Some(self)
+    }
+
+    fn log_files(&self) -> Option<&dyn LogFiles> {
+        Some(self)
+    }
+}
+
+impl Primaries for NodeTarget {
+    fn primaries<'a>(
+        &'a self,
+        nodes: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<String>, TargetError>> {
+        Box::pin(async move {
+            let all = self.statuses(Duration::from_secs(1)).await;
+            // Leaders of the newest term only: a deposed leader that has
+            // not heard of the new term yet still says `leader`.
+            let top = all
+                .iter()
+                .filter_map(|(_, s)| s.as_ref().filter(|s| s.role == "leader").map(|s| s.term))
+                .max();
+            Ok(all
+                .into_iter()
+                .filter(|(n, s)| {
+                    nodes.contains(n)
+                        && s.as_ref()
+                            .is_some_and(|s| s.role == "leader" && Some(s.term) == top)
+                })
+                .map(|(n, _)| n)
+                .collect())
+        })
+    }
+}
+
+impl LogFiles for NodeTarget {
+    fn log_files(&self, _node: &str) -> Vec<String> {
+        vec![LOG_FILE.to_string()]
+    }
+}
+
+struct NodeClient {
+    cfg: Arc<NodeConfig>,
+    workload: WorkloadOptions,
+    /// Index of the member talked to.
+    at: usize,
+    conn: Option<(BufReader<OwnedReadHalf>, OwnedWriteHalf)>,
+    client_id: u64,
+    seq: u64,
+    budget: Duration,
+}
+
+/// How a request ended without a definite answer.
+enum Fate {
+    /// Nothing was ever accepted anywhere: certainly no effect.
+    NoEffect(String),
+    /// Sent, and its fate is unknown.
+    Unknown(String),
+}
+
+impl NodeClient {
+    /// Sends `op` until a definite answer or the deadline.
+    async fn call(&mut self, op: KvOp) -> Result<Result<Value, String>, Fate> {
+        self.seq += 1;
+        let cmd = Command {
+            id: RequestId {
+                client: self.client_id,
+                seq: self.seq,
+            },
+            op,
+        };
+        let line = ClientRequest::Command(cmd.clone()).to_line();
+        let deadline = Instant::now() + self.budget;
+        let n = self.cfg.members.len().max(1);
+        let mut uncertain: Option<String> = None;
+        let mut last = String::from("no member answered");
+        let mut misses = 0usize;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(match uncertain {
+                    Some(e) => Fate::Unknown(e),
+                    None => Fate::NoEffect(format!("timed out: {last}")),
+                });
+            }
+            if misses >= n {
+                // A full round without a leader: elections take time.
+                tokio::time::sleep(Duration::from_millis(50).min(left)).await;
+                misses = 0;
+            }
+            let (name, addr) = self.cfg.members[self.at].clone();
+            if self.conn.is_none() {
+                let c = tokio::time::timeout(
+                    left.min(Duration::from_secs(1)),
+                    TcpStream::connect(&addr),
+                )
+                .await;
+                match c {
+                    Ok(Ok(s)) => {
+                        let _ = s.set_nodelay(true);
+                        let (r, w) = s.into_split();
+                        self.conn = Some((BufReader::new(r), w));
+                    }
+                    Ok(Err(e)) => {
+                        last = format!("{name}: {e}");
+                        self.at = (self.at + 1) % n;
+                        misses += 1;
+                        continue;
+                    }
+                    Err(_) => {
+                        last = format!("{name}: connect timed out");
+                        self.at = (self.at + 1) % n;
+                        misses += 1;
+                        continue;
+                    }
+                }
+            }
+            let Some((r, w)) = self.conn.as_mut() else {
+                continue;
+            };
+            if let Err(e) = w.write_all(line.as_bytes()).await {
+                // Part of the line may have gone out.
+                uncertain = Some(format!("{name}: sending: {e}"));
+                self.conn = None;
+                self.at = (self.at + 1) % n;
+                misses += 1;
+                continue;
+            }
+            let mut buf = String::new();
+            let left = deadline.saturating_duration_since(Instant::now());
+            let reply = match tokio::time::timeout(left, r.read_line(&mut buf)).await {
+                Err(_) => {
+                    self.conn = None;
+                    return Err(Fate::Unknown(format!("{name}: no reply in time")));
+                }
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    uncertain = Some(format!("{name}: connection lost after sending"));
+                    self.conn = None;
+                    self.at = (self.at + 1) % n;
+                    misses += 1;
+                    continue;
+                }
+                Ok(Ok(_)) => serde_json::from_str::<ClientReply>(&buf),
+            };
+            match reply {
+                Ok(ClientReply::Ok { id, value }) if id == cmd.id => return Ok(Ok(value)),
+                Ok(ClientReply::Fail { id, error }) if id == cmd.id => return Ok(Err(error)),
+                Ok(ClientReply::NotLeader { id, leader }) if id == cmd.id => {
+                    last = format!("{name}: not the leader");
+                    match leader
+                        .and_then(|l| usize::try_from(l).ok())
+                        .filter(|l| (1..=n).contains(l))
+                    {
+                        Some(l) if l - 1 != self.at => self.at = l - 1,
+                        _ => {
+                            self.at = (self.at + 1) % n;
+                            misses += 1;
+                        }
+                    }
+                    self.conn = None;
+                }
+                Ok(ClientReply::Unknown { id, error }) if id == cmd.id => {
+                    // Resending the same id is safe: it applies at most once.
+                    uncertain = Some(format!("{name}: {error}"));
+                    last = uncertain.clone().unwrap_or_default();
+                    misses += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Ok(other) => {
+                    self.conn = None;
+                    return Err(Fate::Unknown(format!("{name}: unexpected reply {other:?}")));
+                }
+                Err(e) => {
+                    self.conn = None;
+                    return Err(Fate::Unknown(format!("{name}: bad reply {buf:?}: {e}")));
+                }
+            }
+        }
+    }
+}
+
+/// A workload operation as a state-machine op, or why it is malformed.
+fn to_kv(w: Workload, op: &Op, client: u64) -> Result<KvOp, String> {
+    let key = || {
+        op.key
+            .as_ref()
+            .and_then(Value::as_u64)
+            .ok_or_else(|| format!("{} needs an integer key", op.f))
+    };
+    let int = |v: &Value| v.as_i64().ok_or_else(|| format!("{v} is not an integer"));
+    Ok(match (w, op.f.as_str()) {
+        (Workload::Register, "read") => KvOp::Read { key: key()? },
+        (Workload::Register, "write") => KvOp::Write {
+            key: key()?,
+            value: int(&op.value)?,
+        },
+        (Workload::Register, "cas") => {
+            let (Some(from), Some(to)) = (op.value.get(0), op.value.get(1)) else {
+                return Err("cas value must be [old, new]".into());
+            };
+            KvOp::Cas {
+                key: key()?,
+                from: int(from)?,
+                to: int(to)?,
+            }
+        }
+        (Workload::ListAppend | Workload::RwRegister, "txn") => {
+            let mops = op.value.as_array().ok_or("txn value must be a list")?;
+            let mut out = Vec::with_capacity(mops.len());
+            for m in mops {
+                let k = m
+                    .get(1)
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| format!("bad micro-op {m}"))?;
+                out.push(match (m.get(0).and_then(Value::as_str), w) {
+                    (Some("append"), Workload::ListAppend) => Micro::Append {
+                        key: k,
+                        value: int(m.get(2).unwrap_or(&Value::Null))?,
+                    },
+                    (Some("w"), Workload::RwRegister) => Micro::Write {
+                        key: k,
+                        value: int(m.get(2).unwrap_or(&Value::Null))?,
+                    },
+                    (Some("r"), Workload::ListAppend) => Micro::ReadList { key: k },
+                    (Some("r"), _) => Micro::Read { key: k },
+                    _ => return Err(format!("bad micro-op {m}")),
+                });
+            }
+            KvOp::Txn(out)
+        }
+        (Workload::Set, "add") => KvOp::SetAdd {
+            value: int(&op.value)?,
+        },
+        (Workload::Set, "read") => KvOp::SetRead,
+        (Workload::Counter, "add") => KvOp::CounterAdd {
+            delta: int(&op.value)?,
+        },
+        (Workload::Counter, "read") => KvOp::CounterRead,
+        (Workload::Bank, "transfer") => {
+            let f = |k: &str| op.value.get(k).and_then(Value::as_i64);
+            let (Some(from), Some(to), Some(amount)) = (f("from"), f("to"), f("amount")) else {
+                return Err("transfer needs from, to, amount".into());
+            };
+            KvOp::BankTransfer {
+                from: from as u32,
+                to: to as u32,
+                amount,
+            }
+        }
+        (Workload::Bank, "read") => KvOp::BankRead,
+        (Workload::Queue, "enqueue") => KvOp::Enqueue {
+            value: int(&op.value)?,
+        },
+        (Workload::Queue, "dequeue") => KvOp::Dequeue,
+        (Workload::Queue, "drain") => KvOp::Drain,
+        (Workload::UniqueIds, "generate") => KvOp::GenerateId,
+        (Workload::Lock, "acquire") => KvOp::Acquire { owner: client },
+        (Workload::Lock, "release") => KvOp::Release { owner: client },
+        (w, f) => return Err(format!("`{f}` is not an operation of {w}")),
+    })
+}
+
+/// The history value of a successful op, from the state machine's output.
+fn completion_value(w: Workload, op: &Op, out: Value) -> Value {
+    match (w, op.f.as_str()) {
+        (Workload::Register, "write" | "cas") | (Workload::Set | Workload::Counter, "add") => {
+            op.value.clone()
+        }
+        (Workload::Bank, "transfer") => op.value.clone(),
+        // Balances by account, as an object with string keys (like noop).
+        (Workload::Bank, "read") => match out {
+            Value::Array(b) => Value::Object(
+                b.into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (i.to_string(), v))
+                    .collect(),
+            ),
+            other => other,
+        },
+        (Workload::Queue, "enqueue") => op.value.clone(),
+        (Workload::Lock, _) => Value::Null,
+        _ => out,
+    }
+}
+
+impl Client for NodeClient {
+    fn setup(&mut self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            if self.workload.workload != Workload::Bank {
+                return Ok(());
+            }
+            let balances = self.workload.initial_balances();
+            match self.call(KvOp::BankInit { balances }).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(format!("bank setup: {e}")),
+                Err(Fate::NoEffect(e) | Fate::Unknown(e)) => Err(format!("bank setup: {e}")),
+            }
+        })
+    }
+
+    fn invoke<'a>(&'a mut self, op: &'a Op) -> BoxFuture<'a, Completion> {
+        Box::pin(async move {
+            let w = self.workload.workload;
+            let kop = match to_kv(w, op, self.client_id) {
+                Ok(k) => k,
+                Err(e) => return Completion::fail(e),
+            };
+            let read_only = kop.is_read_only();
+            match self.call(kop).await {
+                Ok(Ok(v)) => Completion::ok(completion_value(w, op, v)),
+                Ok(Err(e)) => Completion::fail(e),
+                Err(Fate::NoEffect(e)) => Completion::fail(e),
+                Err(Fate::Unknown(e)) if read_only => Completion::fail(e),
+                Err(Fate::Unknown(e)) => Completion::info(e),
+            }
+        })
+    }
+
+    fn close(&mut self) -> BoxFuture<'_, ()> {
+        self.conn = None;
+        Box::pin(async {})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn db() -> NodeDb {
+        let mut d = NodeDb::new(
+            "raft",
+            [
+                ("n1", "10.77.9.11"),
+                ("n2", "10.77.9.12"),
+                ("n3", "10.77.9.13"),
+            ],
+        );
+        d.bugs = vec!["stale-read".into()];
+        d.libfaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1".into();
+        d
+    }
+
+    #[test]
+    fn start_is_detached_under_faketime_with_bugs() {
+        let c = db().start_command("n3").unwrap();
+        assert!(c.starts_with("if [ -f /opt/faultline-node/node.pid ] && kill -0"));
+        assert!(c.contains("setsid nohup env LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 FAKETIME_TIMESTAMP_FILE=/tmp/faultline-faketime.rc"));
+        assert!(c.contains("FAKETIME_DONT_FAKE_MONOTONIC=1"));
+        assert!(c.contains("raft --id 3 --peers 1=10.77.9.11:7001"));
+        assert!(c.contains("--bug stale-read </dev/null >>/opt/faultline-node/node.log 2>&1 & echo $! > /opt/faultline-node/node.pid"));
+        assert!(!c.contains("&& cd"));
+        assert!(db().start_command("n9").is_none());
+        let mut plain = db();
+        plain.libfaketime.clear();
+        assert!(!plain.start_command("n1").unwrap().contains("LD_PRELOAD"));
+    }
+
+    #[test]
+    fn ops_map_onto_the_state_machine() {
+        let r = |f: &str, k: Option<Value>, v: Value| Op::new(f, k, v);
+        assert_eq!(
+            to_kv(
+                Workload::Register,
+                &r("cas", Some(json!(3)), json!([1, 2])),
+                9
+            )
+            .unwrap(),
+            KvOp::Cas {
+                key: 3,
+                from: 1,
+                to: 2
+            }
+        );
+        assert_eq!(
+            to_kv(
+                Workload::ListAppend,
+                &r("txn", None, json!([["append", 1, 5], ["r", 1, null]])),
+                9
+            )
+            .unwrap(),
+            KvOp::Txn(vec![
+                Micro::Append { key: 1, value: 5 },
+                Micro::ReadList { key: 1 }
+            ])
+        );
+        assert_eq!(
+            to_kv(
+                Workload::RwRegister,
+                &r("txn", None, json!([["r", 2, null]])),
+                9
+            )
+            .unwrap(),
+            KvOp::Txn(vec![Micro::Read { key: 2 }])
+        );
+        assert_eq!(
+            to_kv(Workload::Lock, &r("acquire", None, Value::Null), 9).unwrap(),
+            KvOp::Acquire { owner: 9 }
+        );
+        assert!(to_kv(Workload::Register, &r("read", None, Value::Null), 9).is_err());
+        assert!(
+            to_kv(
+                Workload::ListAppend,
+                &r("txn", None, json!([["w", 1, 2]])),
+                9
+            )
+            .is_err()
+        );
+        assert_eq!(
+            completion_value(Workload::Bank, &r("read", None, Value::Null), json!([3, 4])),
+            json!({"0": 3, "1": 4})
+        );
+    }
+
+    /// A real `single` cluster on loopback (threads in this process), and
+    /// the client following the not-leader hint from a backup.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn client_follows_the_leader_hint_and_classifies() {
+        use faultline_node::shell::{self, Options};
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .unwrap()
+        };
+        let pp: Vec<u16> = (0..3).map(|_| free()).collect();
+        let cp: Vec<u16> = (0..3).map(|_| free()).collect();
+        let base = std::env::temp_dir().join(format!("fl-node-target-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let peers: BTreeMap<u64, String> = (1..=3)
+            .map(|i| (i, format!("127.0.0.1:{}", pp[i as usize - 1])))
+            .collect();
+        for i in 1..=3u64 {
+            let o = Options {
+                protocol: "single".into(),
+                id: i,
+                peers: peers.clone(),
+                client_addr: format!("127.0.0.1:{}", cp[i as usize - 1]),
+                data_dir: base.join(format!("n{i}")),
+                bugs: vec![],
+                tick: Duration::from_millis(5),
+                election_ticks: 10,
+                heartbeat_ticks: 2,
+                seed: None,
+                options: vec![],
+            };
+            std::thread::spawn(move || shell::run::<shell::single::Single>(o));
+        }
+        let target = NodeTarget::new(NodeConfig {
+            protocol: "single".into(),
+            members: (0..3)
+                .map(|i| (format!("n{}", i + 1), format!("127.0.0.1:{}", cp[i])))
+                .collect(),
+        });
+        let opts = ClientOpts::new(WorkloadOptions::new(Workload::Register));
+        let mut c = target.client("n3", &opts).await.unwrap();
+        let k = Some(json!(1));
+        let w = c.invoke(&Op::new("write", k.clone(), json!(4))).await;
+        assert_eq!(w, Completion::ok(json!(4)));
+        let bad = c.invoke(&Op::new("cas", k.clone(), json!([1, 2]))).await;
+        assert_eq!(bad.outcome, faultline_workloads::Outcome::Fail);
+        let rd = c.invoke(&Op::new("read", k.clone(), Value::Null)).await;
+        assert_eq!(rd, Completion::ok(json!(4)));
+        let p = Primaries::primaries(&target, &["n1".into(), "n2".into(), "n3".into()])
+            .await
+            .unwrap();
+        assert_eq!(p, ["n1"]);
+        // A cluster with nobody listening: refused before sending → fail.
+        let dead = NodeTarget::new(NodeConfig {
+            protocol: "single".into(),
+            members: vec![("n1".into(), format!("127.0.0.1:{}", free()))],
+        });
+        let mut o = ClientOpts::new(WorkloadOptions::new(Workload::Register));
+        o.timeout = Duration::from_millis(300);
+        let mut c = dead.client("n1", &o).await.unwrap();
+        let w = c.invoke(&Op::new("write", k, json!(1))).await;
+        assert_eq!(w.outcome, faultline_workloads::Outcome::Fail, "{w:?}");
+        let _ = std::fs::remove_dir_all(&base);
+    }
+}
