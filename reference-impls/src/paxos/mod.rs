@@ -228,7 +228,9 @@ impl PaxosConfig {
         let q1 = self.phase1_quorum.unwrap_or(majority);
         let q2 = self.phase2_quorum.unwrap_or(majority);
         if q1 == 0 || q2 == 0 || q1 > n || q2 > n {
-            return Err(format!("paxos quorums q1={q1} q2={q2}: each must be in 1..={n}"));
+            return Err(format!(
+                "paxos quorums q1={q1} q2={q2}: each must be in 1..={n}"
+            ));
         }
         if q1 + q2 <= n {
             return Err(format!(
@@ -652,7 +654,13 @@ impl Paxos {
         let ticks = self.ticks;
         let stale = ticks.saturating_sub(self.config.heartbeat_ticks.max(1));
         let mut msgs = Vec::new();
-        for p in self.config.peers.iter().copied().filter(|&p| p != self.config.id) {
+        for p in self
+            .config
+            .peers
+            .iter()
+            .copied()
+            .filter(|&p| p != self.config.id)
+        {
             let entries: Vec<(Slot, Value)> = l
                 .proposals
                 .iter()
@@ -786,10 +794,7 @@ impl Paxos {
                 }
                 self.leader_commit = self.leader_commit.max(commit);
                 self.flush_learned();
-                if got
-                    && self.applied < self.leader_commit
-                    && matches!(self.role, Role::Follower)
-                {
+                if got && self.applied < self.leader_commit && matches!(self.role, Role::Follower) {
                     self.last_catch_up = Some(self.ticks);
                     let next = self.applied + 1;
                     self.send(from, Message::CatchUp { from: next });
@@ -1102,11 +1107,7 @@ impl Paxos {
         for (ballot, entries) in by_ballot {
             log.push(Record::Accepted { ballot, entries });
         }
-        let chosen: Vec<(Slot, Value)> = self
-            .chosen
-            .iter()
-            .map(|(s, v)| (*s, v.clone()))
-            .collect();
+        let chosen: Vec<(Slot, Value)> = self.chosen.iter().map(|(s, v)| (*s, v.clone())).collect();
         if !chosen.is_empty() {
             log.push(Record::Chosen { entries: chosen });
         }
