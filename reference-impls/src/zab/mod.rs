@@ -207,11 +207,19 @@ pub enum Message {
 /// What a node writes to its durable log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Record {
-    AcceptedEpoch { epoch: Epoch, leader: NodeId },
-    CurrentEpoch { epoch: Epoch, leader: NodeId },
+    AcceptedEpoch {
+        epoch: Epoch,
+        leader: NodeId,
+    },
+    CurrentEpoch {
+        epoch: Epoch,
+        leader: NodeId,
+    },
     Txn(Txn),
     /// Drop every transaction after `to`.
-    Truncate { to: Zxid },
+    Truncate {
+        to: Zxid,
+    },
 }
 
 #[derive(Debug)]
@@ -246,9 +254,15 @@ enum LearnerState {
     /// Sent FOLLOWERINFO.
     Info,
     /// Sent ACKEPOCH.
-    AckedEpoch { last_zxid: Zxid, runs: Vec<(Epoch, u64)> },
+    AckedEpoch {
+        last_zxid: Zxid,
+        runs: Vec<(Epoch, u64)>,
+    },
     /// Sent NEWLEADER.
-    Syncing { last_zxid: Zxid, runs: Vec<(Epoch, u64)> },
+    Syncing {
+        last_zxid: Zxid,
+        runs: Vec<(Epoch, u64)>,
+    },
     /// Acked NEWLEADER; `acked` is its highest acknowledged zxid.
     Synced { acked: Zxid },
 }
@@ -422,7 +436,9 @@ impl Zab {
         if self.current_epoch != epoch || self.current_leader != leader {
             self.current_epoch = epoch;
             self.current_leader = leader;
-            self.out.records.push(Record::CurrentEpoch { epoch, leader });
+            self.out
+                .records
+                .push(Record::CurrentEpoch { epoch, leader });
         }
     }
 
@@ -642,7 +658,10 @@ impl Zab {
                 session,
                 accepted_epoch,
             } => {
-                if l.learners.get(&from).is_some_and(|lr| lr.session == session) {
+                if l.learners
+                    .get(&from)
+                    .is_some_and(|lr| lr.session == session)
+                {
                     // A duplicate: answered on the heartbeat.
                     return;
                 }
@@ -705,7 +724,13 @@ impl Zab {
                 if l.established {
                     // A late joiner: bring it up to date (UPTODATE).
                     let commit = self.commit;
-                    self.send(from, Message::Commit { epoch, zxid: commit });
+                    self.send(
+                        from,
+                        Message::Commit {
+                            epoch,
+                            zxid: commit,
+                        },
+                    );
                     self.resend_proposals(from);
                 }
                 self.advance_leader();
@@ -1117,17 +1142,17 @@ impl Zab {
                 let zxid = self.last_zxid();
                 self.send(leader, Message::Ack { epoch, zxid });
             }
-            Message::Commit { epoch, zxid } => {
-                if phase == FollowerPhase::Synced && epoch == self.current_epoch {
-                    self.advance_commit(zxid);
-                }
+            Message::Commit { epoch, zxid }
+                if phase == FollowerPhase::Synced && epoch == self.current_epoch =>
+            {
+                self.advance_commit(zxid);
             }
-            Message::Ping { epoch, commit } => {
-                if phase == FollowerPhase::Synced && epoch == self.current_epoch {
-                    self.advance_commit(commit);
-                    let zxid = self.last_zxid();
-                    self.send(leader, Message::Ack { epoch, zxid });
-                }
+            Message::Ping { epoch, commit }
+                if phase == FollowerPhase::Synced && epoch == self.current_epoch =>
+            {
+                self.advance_commit(commit);
+                let zxid = self.last_zxid();
+                self.send(leader, Message::Ack { epoch, zxid });
             }
             _ => {}
         }
@@ -1161,9 +1186,7 @@ impl Zab {
             State::Following(f) if f.phase == FollowerPhase::Synced => Some(f.leader),
             _ => None,
         };
-        self.out
-            .replies
-            .push((cmd.id, Reply::NotLeader { leader }));
+        self.out.replies.push((cmd.id, Reply::NotLeader { leader }));
     }
 }
 
@@ -1262,9 +1285,7 @@ impl Core for Zab {
                 .map(|(p, _)| *p)
                 .collect();
             if let Some(from) = l.unsent_from.take() {
-                let prev = from
-                    .checked_sub(1)
-                    .map_or(0, |i| self.history[i].zxid);
+                let prev = from.checked_sub(1).map_or(0, |i| self.history[i].zxid);
                 let txns = self.history[from..].to_vec();
                 for &p in &synced {
                     self.out.messages.push((
