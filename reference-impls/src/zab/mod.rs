@@ -220,6 +220,10 @@ pub enum Record {
     Truncate {
         to: Zxid,
     },
+    /// Written at each start, so follower sessions never repeat.
+    Boot {
+        incarnation: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -313,6 +317,8 @@ pub struct Zab {
     history: Vec<Txn>,
     // Volatile.
     state: State,
+    incarnation: u64,
+    joins: u64,
     tick: u64,
     timeout: u64,
     round: u64,
@@ -521,7 +527,10 @@ impl Zab {
     }
 
     fn become_following(&mut self, leader: NodeId) {
-        let session = self.rng.random();
+        // Unique and increasing across restarts, so the leader can tell a
+        // new join from a duplicate or a stale one.
+        self.joins += 1;
+        let session = (self.incarnation << 32) | self.joins;
         self.state = State::Following(Following {
             leader,
             session,
@@ -660,9 +669,9 @@ impl Zab {
             } => {
                 if l.learners
                     .get(&from)
-                    .is_some_and(|lr| lr.session == session)
+                    .is_some_and(|lr| lr.session >= session)
                 {
-                    // A duplicate: answered on the heartbeat.
+                    // A duplicate (answered on the heartbeat) or stale.
                     return;
                 }
                 l.learners.insert(
@@ -1037,6 +1046,24 @@ impl Zab {
         if from != f.leader {
             return;
         }
+        // Only messages meant for this join keep the leader alive in our
+        // eyes: a follower the leader has lost track of times out and
+        // rejoins instead of waiting forever.
+        let ours = match &msg {
+            Message::NewEpoch { session, .. } => {
+                *session == f.session && f.phase != FollowerPhase::Synced
+            }
+            Message::NewLeader { session, .. } => *session == f.session,
+            Message::Proposal { epoch, .. }
+            | Message::Commit { epoch, .. }
+            | Message::Ping { epoch, .. } => {
+                f.phase == FollowerPhase::Synced && *epoch == self.current_epoch
+            }
+            _ => false,
+        };
+        if !ours {
+            return;
+        }
         f.heard = tick;
         let (leader, session, phase) = (f.leader, f.session, f.phase);
         match msg {
@@ -1195,7 +1222,17 @@ impl Core for Zab {
     type Record = Record;
 
     fn recover(config: Config, records: Vec<Record>) -> Zab {
-        let rng = StdRng::seed_from_u64(config.seed);
+        let incarnation = records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Boot { incarnation } => Some(*incarnation),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let rng =
+            StdRng::seed_from_u64(config.seed ^ incarnation.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let mut z = Zab {
             config,
             rng,
@@ -1213,6 +1250,8 @@ impl Core for Zab {
                 received: BTreeMap::new(),
                 outside: BTreeMap::new(),
             }),
+            incarnation,
+            joins: 0,
             tick: 0,
             timeout: 0,
             round: 0,
@@ -1237,6 +1276,7 @@ impl Core for Zab {
                     let i = z.index_after(to);
                     z.history.truncate(i);
                 }
+                Record::Boot { .. } => {}
             }
         }
         // acceptedEpoch ≥ currentEpoch always: NEWLEADER(e) needs NEWEPOCH(e).
@@ -1244,6 +1284,7 @@ impl Core for Zab {
             z.accepted_epoch = z.current_epoch;
             z.accepted_leader = z.current_leader;
         }
+        z.out.records.push(Record::Boot { incarnation });
         z.become_looking();
         z
     }
