@@ -507,9 +507,10 @@ fn bug_forget_accepted_epoch_breaks_safety() {
     // three nodes and a busy nemesis.
     let chaos = Chaos {
         n: 3,
-        nemesis_every: 10,
+        nemesis_every: 5,
         ..BUG_CHAOS
     };
     let (_, e) = find_violation("forget-accepted-epoch", chaos, 2_000);
     assert!(is_safety_violation(&e), "{e}");
 }
+
