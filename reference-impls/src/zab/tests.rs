@@ -513,4 +513,3 @@ fn bug_forget_accepted_epoch_breaks_safety() {
     let (_, e) = find_violation("forget-accepted-epoch", chaos, 2_000);
     assert!(is_safety_violation(&e), "{e}");
 }
-
