@@ -207,11 +207,23 @@ pub enum Message {
 /// What a node writes to its durable log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Record {
-    AcceptedEpoch { epoch: Epoch, leader: NodeId },
-    CurrentEpoch { epoch: Epoch, leader: NodeId },
+    AcceptedEpoch {
+        epoch: Epoch,
+        leader: NodeId,
+    },
+    CurrentEpoch {
+        epoch: Epoch,
+        leader: NodeId,
+    },
     Txn(Txn),
     /// Drop every transaction after `to`.
-    Truncate { to: Zxid },
+    Truncate {
+        to: Zxid,
+    },
+    /// Written at each start, so follower sessions never repeat.
+    Boot {
+        incarnation: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -246,9 +258,15 @@ enum LearnerState {
     /// Sent FOLLOWERINFO.
     Info,
     /// Sent ACKEPOCH.
-    AckedEpoch { last_zxid: Zxid, runs: Vec<(Epoch, u64)> },
+    AckedEpoch {
+        last_zxid: Zxid,
+        runs: Vec<(Epoch, u64)>,
+    },
     /// Sent NEWLEADER.
-    Syncing { last_zxid: Zxid, runs: Vec<(Epoch, u64)> },
+    Syncing {
+        last_zxid: Zxid,
+        runs: Vec<(Epoch, u64)>,
+    },
     /// Acked NEWLEADER; `acked` is its highest acknowledged zxid.
     Synced { acked: Zxid },
 }
@@ -299,6 +317,8 @@ pub struct Zab {
     history: Vec<Txn>,
     // Volatile.
     state: State,
+    incarnation: u64,
+    joins: u64,
     tick: u64,
     timeout: u64,
     round: u64,
@@ -422,7 +442,9 @@ impl Zab {
         if self.current_epoch != epoch || self.current_leader != leader {
             self.current_epoch = epoch;
             self.current_leader = leader;
-            self.out.records.push(Record::CurrentEpoch { epoch, leader });
+            self.out
+                .records
+                .push(Record::CurrentEpoch { epoch, leader });
         }
     }
 
@@ -505,7 +527,10 @@ impl Zab {
     }
 
     fn become_following(&mut self, leader: NodeId) {
-        let session = self.rng.random();
+        // Unique and increasing across restarts, so the leader can tell a
+        // new join from a duplicate or a stale one.
+        self.joins += 1;
+        let session = (self.incarnation << 32) | self.joins;
         self.state = State::Following(Following {
             leader,
             session,
@@ -642,8 +667,11 @@ impl Zab {
                 session,
                 accepted_epoch,
             } => {
-                if l.learners.get(&from).is_some_and(|lr| lr.session == session) {
-                    // A duplicate: answered on the heartbeat.
+                if l.learners
+                    .get(&from)
+                    .is_some_and(|lr| lr.session >= session)
+                {
+                    // A duplicate (answered on the heartbeat) or stale.
                     return;
                 }
                 l.learners.insert(
@@ -705,7 +733,13 @@ impl Zab {
                 if l.established {
                     // A late joiner: bring it up to date (UPTODATE).
                     let commit = self.commit;
-                    self.send(from, Message::Commit { epoch, zxid: commit });
+                    self.send(
+                        from,
+                        Message::Commit {
+                            epoch,
+                            zxid: commit,
+                        },
+                    );
                     self.resend_proposals(from);
                 }
                 self.advance_leader();
@@ -1012,6 +1046,24 @@ impl Zab {
         if from != f.leader {
             return;
         }
+        // Only messages meant for this join keep the leader alive in our
+        // eyes: a follower the leader has lost track of times out and
+        // rejoins instead of waiting forever.
+        let ours = match &msg {
+            Message::NewEpoch { session, .. } => {
+                *session == f.session && f.phase != FollowerPhase::Synced
+            }
+            Message::NewLeader { session, .. } => *session == f.session,
+            Message::Proposal { epoch, .. }
+            | Message::Commit { epoch, .. }
+            | Message::Ping { epoch, .. } => {
+                f.phase == FollowerPhase::Synced && *epoch == self.current_epoch
+            }
+            _ => false,
+        };
+        if !ours {
+            return;
+        }
         f.heard = tick;
         let (leader, session, phase) = (f.leader, f.session, f.phase);
         match msg {
@@ -1117,17 +1169,17 @@ impl Zab {
                 let zxid = self.last_zxid();
                 self.send(leader, Message::Ack { epoch, zxid });
             }
-            Message::Commit { epoch, zxid } => {
-                if phase == FollowerPhase::Synced && epoch == self.current_epoch {
-                    self.advance_commit(zxid);
-                }
+            Message::Commit { epoch, zxid }
+                if phase == FollowerPhase::Synced && epoch == self.current_epoch =>
+            {
+                self.advance_commit(zxid);
             }
-            Message::Ping { epoch, commit } => {
-                if phase == FollowerPhase::Synced && epoch == self.current_epoch {
-                    self.advance_commit(commit);
-                    let zxid = self.last_zxid();
-                    self.send(leader, Message::Ack { epoch, zxid });
-                }
+            Message::Ping { epoch, commit }
+                if phase == FollowerPhase::Synced && epoch == self.current_epoch =>
+            {
+                self.advance_commit(commit);
+                let zxid = self.last_zxid();
+                self.send(leader, Message::Ack { epoch, zxid });
             }
             _ => {}
         }
@@ -1161,9 +1213,7 @@ impl Zab {
             State::Following(f) if f.phase == FollowerPhase::Synced => Some(f.leader),
             _ => None,
         };
-        self.out
-            .replies
-            .push((cmd.id, Reply::NotLeader { leader }));
+        self.out.replies.push((cmd.id, Reply::NotLeader { leader }));
     }
 }
 
@@ -1172,7 +1222,17 @@ impl Core for Zab {
     type Record = Record;
 
     fn recover(config: Config, records: Vec<Record>) -> Zab {
-        let rng = StdRng::seed_from_u64(config.seed);
+        let incarnation = records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Boot { incarnation } => Some(*incarnation),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let rng =
+            StdRng::seed_from_u64(config.seed ^ incarnation.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let mut z = Zab {
             config,
             rng,
@@ -1190,6 +1250,8 @@ impl Core for Zab {
                 received: BTreeMap::new(),
                 outside: BTreeMap::new(),
             }),
+            incarnation,
+            joins: 0,
             tick: 0,
             timeout: 0,
             round: 0,
@@ -1214,6 +1276,7 @@ impl Core for Zab {
                     let i = z.index_after(to);
                     z.history.truncate(i);
                 }
+                Record::Boot { .. } => {}
             }
         }
         // acceptedEpoch ≥ currentEpoch always: NEWLEADER(e) needs NEWEPOCH(e).
@@ -1221,6 +1284,7 @@ impl Core for Zab {
             z.accepted_epoch = z.current_epoch;
             z.accepted_leader = z.current_leader;
         }
+        z.out.records.push(Record::Boot { incarnation });
         z.become_looking();
         z
     }
@@ -1262,9 +1326,7 @@ impl Core for Zab {
                 .map(|(p, _)| *p)
                 .collect();
             if let Some(from) = l.unsent_from.take() {
-                let prev = from
-                    .checked_sub(1)
-                    .map_or(0, |i| self.history[i].zxid);
+                let prev = from.checked_sub(1).map_or(0, |i| self.history[i].zxid);
                 let txns = self.history[from..].to_vec();
                 for &p in &synced {
                     self.out.messages.push((
