@@ -15,7 +15,8 @@
 # /srv/faultline-campaign on flbr10, 10.77.10.0/24), brought up if missing.
 # Environment: FAULTLINE (binary, default target/release/faultline),
 # NODE_BIN (default target/release/faultline-node), TIME (default 60),
-# SEEDS (default "1 2 3 4 5"), STORE (default store-campaign).
+# SEEDS (default "1 2 3 4 5"), STORE (default store-campaign), PROTOCOLS
+# (default "raft paxos zab").
 #
 # Columns: kind protocol workload bug seed verdict exit ok fail info run_dir
 set -u
@@ -27,6 +28,7 @@ TIME=${TIME:-60}
 SEEDS=${SEEDS:-"1 2 3 4 5"}
 STORE=${STORE:-store-campaign}
 NEMESIS=${NEMESIS:-partition,kill,pause,clock}
+PROTOCOLS=${PROTOCOLS:-"raft paxos zab"}
 
 [ -x "$FAULTLINE" ] && [ -x "$NODE_BIN" ] || {
     echo "build first: cargo build --release -p faultline -p faultline-node" >&2; exit 64; }
@@ -50,14 +52,15 @@ run() { # kind protocol workload bug seed
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$verdict" "$code" "$counts" "$dir" | tee -a "$OUT"
 }
 
-for p in raft paxos zab; do
+for p in $PROTOCOLS; do
     for w in register list-append; do
         for s in $SEEDS; do run correct "$p" "$w" - "$s"; done
     done
 done
 
-"$FAULTLINE" targets --json | jq -r '.targets[] | select(.name == "raft" or .name == "paxos" or .name == "zab") | .name as $p | .bugs[] | "\($p) \(.name)"' |
+"$FAULTLINE" targets --json | jq -r '.targets[] | .name as $p | .bugs[]? | "\($p) \(.name)"' |
 while read -r p b; do
+    case " $PROTOCOLS " in *" $p "*) ;; *) continue ;; esac
     for s in $SEEDS; do run bug "$p" register "$b" "$s"; done
 done
 
