@@ -4,7 +4,7 @@
 //!
 //! `FAULTLINE_SIM_SEEDS=N` runs N seeds for the correct builds (default 500).
 
-use faultline_node::core::{NodeId, Reply};
+use faultline_node::core::{Core, Input, NodeId, Reply};
 use faultline_node::kv::{Command, Op, RequestId};
 use faultline_node::raft::{ConfChange, Raft};
 use faultline_node::sim::{Faults, Sim};
@@ -176,7 +176,10 @@ fn check_reads(sim: &Sim<Raft>, client: &Client) -> Result<Outcome, String> {
         };
         if let (Op::Write { key, value }, true) = (op, done_ok(reply)) {
             let pos = *pos_of.get(&(*key, *value)).ok_or_else(|| {
-                format!("seed {}: acknowledged write {key}={value} was never applied", sim.seed)
+                format!(
+                    "seed {}: acknowledged write {key}={value} was never applied",
+                    sim.seed
+                )
             })?;
             acked.push((i, *key, pos));
             out.writes_ok += 1;
@@ -193,7 +196,10 @@ fn check_reads(sim: &Sim<Raft>, client: &Client) -> Result<Outcome, String> {
             Value::Number(n) => {
                 let value = n.as_i64().unwrap_or(i64::MIN);
                 *pos_of.get(&(*key, value)).ok_or_else(|| {
-                    format!("seed {}: read of key {key} saw {value}, never written", sim.seed)
+                    format!(
+                        "seed {}: read of key {key} saw {value}, never written",
+                        sim.seed
+                    )
                 })?
             }
             other => return Err(format!("seed {}: odd read result {other}", sim.seed)),
@@ -285,7 +291,12 @@ fn expect_bug(bug: &str, sched: Schedule, limit: u64, what: &str) {
 
 #[test]
 fn bug_vote_without_log_check_breaks_state_machine_safety() {
-    expect_bug("vote-without-log-check", DEFAULT, 2_000, "state-machine safety");
+    expect_bug(
+        "vote-without-log-check",
+        DEFAULT,
+        2_000,
+        "state-machine safety",
+    );
 }
 
 #[test]
@@ -394,3 +405,54 @@ fn membership_changes_under_faults() {
     }
 }
 
+/// Throughput of the pure core (no I/O, no serialization): three nodes,
+/// batches of `batch` writes per Ready, delivered in order. Run with
+/// `cargo test --release -p faultline-node --test raft_sim core_throughput -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn core_throughput() {
+    for batch in [1u64, 64, 512] {
+        let mut sim: Sim<Raft> = Sim::new(3, 1, |_| {});
+        while sim.leader().is_none() {
+            sim.step_random();
+        }
+        sim.stabilize();
+        let l = sim.leader().expect("leader");
+        let total = 204_800u64; // a multiple of every batch size
+        let start = std::time::Instant::now();
+        let mut next = 1;
+        while next <= total {
+            let Some(Some(node)) = sim.nodes.get_mut(&l) else {
+                panic!("leader gone")
+            };
+            for _ in 0..batch {
+                // 64 clients, each with increasing sequence numbers.
+                let id = RequestId {
+                    client: next % 64,
+                    seq: next,
+                };
+                node.step(Input::Request(Command {
+                    id,
+                    op: Op::Write {
+                        key: next % 8,
+                        value: next as i64,
+                    },
+                }));
+                next += 1;
+            }
+            sim.with_node(l, |_| {});
+            sim.stabilize();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let done = sim
+            .replies
+            .iter()
+            .filter(|(_, _, r)| matches!(r, Reply::Done(Ok(_))))
+            .count();
+        assert_eq!(done as u64, total);
+        eprintln!(
+            "batch {batch}: {total} writes in {secs:.2} s = {:.0} writes/s",
+            total as f64 / secs
+        );
+    }
+}

@@ -460,7 +460,9 @@ impl Raft {
             let active = self
                 .voters
                 .iter()
-                .filter(|&&v| v == self.id || self.progress.get(&v).is_some_and(|p| p.recent_active))
+                .filter(|&&v| {
+                    v == self.id || self.progress.get(&v).is_some_and(|p| p.recent_active)
+                })
                 .count();
             if active < self.quorum() {
                 // CheckQuorum (thesis §6.2): probably partitioned away.
@@ -596,7 +598,9 @@ impl Raft {
         }
         let next = self.log.last_index() + 1;
         for p in self.peers() {
-            self.progress.entry(p).or_insert_with(|| Progress::new(next));
+            self.progress
+                .entry(p)
+                .or_insert_with(|| Progress::new(next));
         }
         let voters = self.voters.clone();
         self.progress.retain(|p, _| voters.contains(p));
@@ -665,7 +669,12 @@ impl Raft {
         }
     }
 
-    fn handle_request_vote(&mut self, candidate: NodeId, last_log_index: Index, last_log_term: Term) {
+    fn handle_request_vote(
+        &mut self,
+        candidate: NodeId,
+        last_log_index: Index,
+        last_log_term: Term,
+    ) {
         // §5.4.1: at least as up-to-date = later last term, or the same
         // last term and at least as long.
         let up_to_date = self.config.bug("vote-without-log-check")
@@ -691,7 +700,11 @@ impl Raft {
             Message::RequestVoteResponse { vote_granted, .. } => {
                 if vote_granted {
                     self.votes.insert(from);
-                    let granted = self.votes.iter().filter(|v| self.voters.contains(v)).count();
+                    let granted = self
+                        .votes
+                        .iter()
+                        .filter(|v| self.voters.contains(v))
+                        .count();
                     if granted >= self.quorum() {
                         self.become_leader();
                     }
@@ -855,7 +868,10 @@ impl Raft {
         if index > self.commit_index {
             if self.log.term(index) == Some(snapshot.last_included_term) {
                 // Keep the entries that follow the snapshot (§7 step 6).
-                let keep = self.log.entries.split_off((index - self.log.snapshot_index()) as usize);
+                let keep = self
+                    .log
+                    .entries
+                    .split_off((index - self.log.snapshot_index()) as usize);
                 self.log.entries = keep;
             } else {
                 self.log.entries.clear();
@@ -1045,8 +1061,7 @@ impl Raft {
                 // arrive, for the longest election timeout, and trusts the
                 // clocks to agree.
                 if self.rounds.front().is_some_and(|&(s, _)| s <= confirmed) {
-                    self.lease_until_ms =
-                        self.now_ms + 2 * self.config.election_ticks * tick_ms;
+                    self.lease_until_ms = self.now_ms + 2 * self.config.election_ticks * tick_ms;
                 }
             } else if let Some(&(_, sent)) =
                 self.rounds.iter().rev().find(|&&(s, _)| s <= confirmed)
@@ -1216,7 +1231,10 @@ impl Core for Raft {
         let (mut term, mut voted_for) = (0, None);
         for r in records {
             match r {
-                Record::HardState { term: t, voted_for: v } => {
+                Record::HardState {
+                    term: t,
+                    voted_for: v,
+                } => {
                     term = t;
                     voted_for = v;
                 }
@@ -1241,8 +1259,7 @@ impl Core for Raft {
                 }
             }
         }
-        let lease_read =
-            config.option("lease-read").is_some() || config.bug("lease-read-no-bound");
+        let lease_read = config.option("lease-read").is_some() || config.bug("lease-read-no-bound");
         let snapshot_entries = config
             .option("snapshot-entries")
             .and_then(|v| v.parse().ok())

@@ -123,7 +123,10 @@ fn follower_campaigns_after_election_timeout_and_persists_vote_before_requesting
     // increments its term, votes for itself and sends RequestVote.
     let mut r = node(1, 3);
     let ticks = campaign(&mut r);
-    assert!((E..2 * E).contains(&ticks), "timeout {ticks} outside [E, 2E)");
+    assert!(
+        (E..2 * E).contains(&ticks),
+        "timeout {ticks} outside [E, 2E)"
+    );
     assert_eq!(r.term(), 1);
     let rd = r.ready();
     assert!(rd.records.contains(&Record::HardState {
@@ -636,7 +639,11 @@ fn read_index_waits_for_a_current_term_commit_and_a_heartbeat_quorum() {
     r.step(Input::Request(read(2, 7)));
     let rd = r.ready();
     assert!(replies(&rd).is_empty());
-    assert_eq!(heartbeat_seq(&rd), None, "no round before the no-op commits");
+    assert_eq!(
+        heartbeat_seq(&rd),
+        None,
+        "no round before the no-op commits"
+    );
     let rd = ack(&mut r, 2, 2, 0);
     assert_eq!(replies(&rd).len(), 1, "the write");
     let seq = heartbeat_seq(&rd).expect("a read round once committed");
@@ -651,7 +658,14 @@ fn read_index_waits_for_a_current_term_commit_and_a_heartbeat_quorum() {
         },
     );
     assert!(replies(&rd).is_empty());
-    let rd = msg(&mut r, 3, Message::HeartbeatResponse { term: t, read_seq: seq });
+    let rd = msg(
+        &mut r,
+        3,
+        Message::HeartbeatResponse {
+            term: t,
+            read_seq: seq,
+        },
+    );
     assert_eq!(
         replies(&rd),
         vec![(RequestId { client: 2, seq: 1 }, Reply::Done(Ok(json!(42))))]
@@ -717,12 +731,26 @@ fn lease_read_is_local_within_the_lease_and_confirmed_after() {
     let rd = r.ready();
     let seq = heartbeat_seq(&rd).expect("heartbeat");
     let t = r.term();
-    msg(&mut r, 2, Message::HeartbeatResponse { term: t, read_seq: seq });
+    msg(
+        &mut r,
+        2,
+        Message::HeartbeatResponse {
+            term: t,
+            read_seq: seq,
+        },
+    );
     assert_eq!(r.lease_until_ms, now + 20 + E * 10 / 2);
     r.step(Input::Request(read(5, 1)));
     assert_eq!(replies(&r.ready()).len(), 1, "served from the lease");
     // Past the lease (no acks meanwhile): back to ReadIndex.
-    msg(&mut r, 2, Message::HeartbeatResponse { term: t, read_seq: 0 });
+    msg(
+        &mut r,
+        2,
+        Message::HeartbeatResponse {
+            term: t,
+            read_seq: 0,
+        },
+    );
     r.now_ms = now + 20 + E * 10 / 2;
     r.step(Input::Request(read(6, 1)));
     assert!(replies(&r.ready()).is_empty());
@@ -757,7 +785,9 @@ fn follower_in_lease_mode_ignores_votes_soon_after_hearing_a_leader() {
     assert!(rd.messages.is_empty());
     assert_eq!(r.term(), 1);
     for t in 0..E {
-        r.step(Input::Tick { now_ms: 200 + t * 10 });
+        r.step(Input::Tick {
+            now_ms: 200 + t * 10,
+        });
     }
     r.ready();
     if r.role() == Role::Follower {
@@ -822,10 +852,7 @@ fn lagging_follower_catches_up_by_install_snapshot() {
     sim.stabilize();
     let n3 = sim.nodes[&3].as_ref().expect("node 3");
     assert!(n3.log().snapshot_index() > 0, "node 3 has a snapshot");
-    assert_eq!(
-        n3.store().query(&Op::Read { key: 1 }),
-        Some(Ok(json!(19)))
-    );
+    assert_eq!(n3.store().query(&Op::Read { key: 1 }), Some(Ok(json!(19))));
 }
 
 // ---- thesis §4.1 membership changes -----------------------------------------
@@ -841,11 +868,16 @@ fn membership_change_takes_effect_when_appended() {
         "no entry of this term committed yet"
     );
     ack(&mut r, 2, 1, 0);
-    let i = r.propose_conf_change(ConfChange::AddServer(4)).expect("add");
+    let i = r
+        .propose_conf_change(ConfChange::AddServer(4))
+        .expect("add");
     assert_eq!(r.voters(), &BTreeSet::from([1, 2, 3, 4]));
     assert!(r.propose_conf_change(ConfChange::RemoveServer(2)).is_err());
     let rd = r.ready();
-    assert!(rd.messages.iter().any(|(to, _)| *to == 4), "replicates to 4");
+    assert!(
+        rd.messages.iter().any(|(to, _)| *to == 4),
+        "replicates to 4"
+    );
     // Quorum is now 3 of 4.
     ack(&mut r, 2, i, 0);
     assert_eq!(r.commit_index(), 1);
@@ -899,7 +931,9 @@ fn removed_leader_steps_down_once_its_removal_commits() {
     let mut r = node(1, 3);
     elect(&mut r);
     ack(&mut r, 2, 1, 0);
-    let i = r.propose_conf_change(ConfChange::RemoveServer(1)).expect("remove");
+    let i = r
+        .propose_conf_change(ConfChange::RemoveServer(1))
+        .expect("remove");
     r.ready();
     ack(&mut r, 2, i, 0);
     assert_eq!(r.role(), Role::Leader, "needs both remaining servers");
@@ -917,7 +951,9 @@ fn check_quorum_steps_down_a_leader_that_hears_nobody() {
     let mut r = node(1, 3);
     elect(&mut r);
     for t in 0..2 * E {
-        r.step(Input::Tick { now_ms: 1_000 + t * 10 });
+        r.step(Input::Tick {
+            now_ms: 1_000 + t * 10,
+        });
     }
     assert_eq!(r.role(), Role::Follower);
 }
