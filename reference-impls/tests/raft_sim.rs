@@ -75,7 +75,7 @@ fn run(
     options: &[(&str, &str)],
     sched: Schedule,
 ) -> Result<Outcome, String> {
-    let res = catch_unwind(AssertUnwindSafe(|| {
+    let res = catch_unwind(AssertUnwindSafe(|| -> Result<Outcome, String> {
         let mut sim: Sim<Raft> = Sim::new(sched.nodes, seed, |c| {
             for b in bugs {
                 c.bugs.insert(b.to_string());
@@ -141,7 +141,11 @@ fn run(
                 sim.request(node, Command { id, op });
             }
             sim.step_random();
+            if sim.steps % 10 == 0 {
+                check_log_matching(&sim)?;
+            }
         }
+        check_log_matching(&sim)?;
         check_reads(&sim, &client)
     }));
     match res {
@@ -152,6 +156,37 @@ fn run(
             .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "panic".into())),
     }
+}
+
+/// §5.3 log matching: if two logs contain an entry with the same index
+/// and term, the logs are identical in all entries up through that index
+/// (checked over the entries neither node has compacted).
+fn check_log_matching(sim: &Sim<Raft>) -> Result<(), String> {
+    let live: Vec<(NodeId, &Raft)> = sim
+        .nodes
+        .iter()
+        .filter_map(|(id, n)| n.as_ref().map(|n| (*id, n)))
+        .collect();
+    for (i, (a, ra)) in live.iter().enumerate() {
+        for (b, rb) in &live[i + 1..] {
+            let (la, lb) = (ra.log(), rb.log());
+            let from = la.snapshot_index().max(lb.snapshot_index()) + 1;
+            let to = la.last_index().min(lb.last_index());
+            let Some(top) = (from..=to).rev().find(|&k| la.term(k) == lb.term(k)) else {
+                continue;
+            };
+            for k in from..=top {
+                if la.entry(k) != lb.entry(k) {
+                    return Err(format!(
+                        "seed {}: log matching: nodes {a} and {b} agree at {top} (term {:?}) but differ at {k}",
+                        sim.seed,
+                        la.term(top)
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A read must not return a value older than a write acknowledged before
