@@ -255,8 +255,9 @@ fn check_reads(sim: &Sim<Raft>, client: &Client) -> Result<Outcome, String> {
     Ok(out)
 }
 
-fn correct(options: &[(&str, &str)], sched: Schedule) {
-    let seeds = sim_seeds();
+/// The correct build (with `options`) over `sim_seeds() / share` seeds.
+fn correct(options: &[(&str, &str)], sched: Schedule, share: u64) {
+    let seeds = (sim_seeds() / share).max(1);
     let mut total = Outcome::default();
     for seed in 0..seeds {
         match run(seed, &[], options, sched) {
@@ -288,7 +289,7 @@ fn find_violation(
 
 #[test]
 fn correct_build_is_safe_under_drops_partitions_and_crashes() {
-    correct(&[], DEFAULT);
+    correct(&[], DEFAULT, 1);
 }
 
 #[test]
@@ -300,6 +301,7 @@ fn correct_build_is_safe_with_five_nodes() {
             steps: 1_500,
             ..DEFAULT
         },
+        2,
     );
 }
 
@@ -311,7 +313,13 @@ fn lease_reads_are_safe_with_bounded_clock_drift() {
             lockstep_ticks: true,
             ..DEFAULT
         },
+        2,
     );
+}
+
+#[test]
+fn pre_vote_build_is_safe() {
+    correct(&[("pre-vote", "")], DEFAULT, 2);
 }
 
 fn expect_bug(bug: &str, sched: Schedule, limit: u64, what: &str) {
@@ -374,7 +382,7 @@ fn bug_lease_read_no_bound_reads_stale_even_with_lockstep_clocks() {
 /// ends up with the replicated state.
 #[test]
 fn membership_changes_under_faults() {
-    for seed in 0..sim_seeds().min(200) {
+    for seed in 0..(sim_seeds() / 5).max(1) {
         let mut sim: Sim<Raft> = Sim::new(4, seed, |c| {
             // Node 4 starts outside the configuration, as a new server.
             c.peers = vec![1, 2, 3];

@@ -957,3 +957,96 @@ fn check_quorum_steps_down_a_leader_that_hears_nobody() {
     }
     assert_eq!(r.role(), Role::Follower);
 }
+
+// ---- thesis §9.6 PreVote ------------------------------------------------------
+
+#[test]
+fn pre_vote_keeps_a_partitioned_node_from_raising_its_term() {
+    // Thesis §9.6: a node that can't win doesn't increment its term, so it
+    // can't depose a healthy leader when it returns.
+    let mut r = node_with(3, 3, |c| {
+        c.options.insert("pre-vote".into(), String::new());
+    });
+    for round in 0..5 {
+        for t in 0..2 * E {
+            r.step(Input::Tick {
+                now_ms: (round * 2 * E + t) * 10,
+            });
+        }
+        let rd = r.ready();
+        assert!(
+            rd.messages
+                .iter()
+                .all(|(_, m)| matches!(m, Message::PreVote { term: 1, .. }))
+        );
+    }
+    assert_eq!(r.term(), 0);
+    assert_eq!(r.status().role, "pre-candidate");
+    // A quorum of pre-votes starts the real election.
+    let rd = msg(
+        &mut r,
+        1,
+        Message::PreVoteResponse {
+            term: 1,
+            vote_granted: true,
+        },
+    );
+    assert_eq!(r.role(), Role::Candidate);
+    assert_eq!(r.term(), 1);
+    assert!(
+        rd.messages
+            .iter()
+            .all(|(_, m)| matches!(m, Message::RequestVote { term: 1, .. }))
+    );
+}
+
+#[test]
+fn pre_vote_denied_while_a_leader_is_heard_and_changes_no_state() {
+    let mut r = node_with(2, 3, |c| {
+        c.options.insert("pre-vote".into(), String::new());
+    });
+    msg(
+        &mut r,
+        1,
+        Message::Heartbeat {
+            term: 1,
+            leader_commit: 0,
+            read_seq: 1,
+        },
+    );
+    let pv = Message::PreVote {
+        term: 2,
+        last_log_index: 9,
+        last_log_term: 1,
+    };
+    let rd = msg(&mut r, 3, pv.clone());
+    assert_eq!(
+        rd.messages,
+        vec![(
+            3,
+            Message::PreVoteResponse {
+                term: 1,
+                vote_granted: false
+            }
+        )]
+    );
+    assert!(rd.records.is_empty());
+    for t in 0..E {
+        r.step(Input::Tick { now_ms: t * 10 });
+    }
+    r.ready();
+    if r.role() == Role::Follower {
+        let rd = msg(&mut r, 3, pv);
+        assert!(matches!(
+            rd.messages[..],
+            [(
+                _,
+                Message::PreVoteResponse {
+                    term: 2,
+                    vote_granted: true
+                }
+            )]
+        ));
+        assert_eq!(r.term(), 1, "a pre-vote changes no term");
+    }
+}
