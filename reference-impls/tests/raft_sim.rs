@@ -141,7 +141,7 @@ fn run(
                 sim.request(node, Command { id, op });
             }
             sim.step_random();
-            if sim.steps % 10 == 0 {
+            if sim.steps.is_multiple_of(10) {
                 check_log_matching(&sim)?;
             }
         }
@@ -396,7 +396,7 @@ fn membership_changes_under_faults() {
         let mut removed = false;
         let mut next = 1;
         for step in 0..4_000u64 {
-            if step % 7 == 0 {
+            if step.is_multiple_of(7) {
                 let node = sim.rng.random_range(1..=4u64);
                 let id = RequestId {
                     client: next,
@@ -409,7 +409,7 @@ fn membership_changes_under_faults() {
                 next += 1;
                 sim.request(node, Command { id, op });
             }
-            if step % 50 == 0
+            if step.is_multiple_of(50)
                 && let Some(l) = sim.leader()
             {
                 let cc = if !added {

@@ -135,7 +135,7 @@ pub enum Record {
     /// skipping entries already covered by the snapshot.
     Entries(Vec<Entry>),
     /// Replaces the log up to `last_included_index` (only in rewrites).
-    Snapshot(Snapshot),
+    Snapshot(Box<Snapshot>),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -194,7 +194,7 @@ pub enum Message {
     /// Answered with an `AppendEntriesResponse` matching the snapshot.
     InstallSnapshot {
         term: Term,
-        snapshot: Snapshot,
+        snapshot: Box<Snapshot>,
         read_seq: u64,
     },
 }
@@ -803,17 +803,17 @@ impl Raft {
 
     fn step_candidate(&mut self, from: NodeId, msg: Message) {
         match msg {
-            Message::RequestVoteResponse { vote_granted, .. } => {
-                if vote_granted {
-                    self.votes.insert(from);
-                    let granted = self
-                        .votes
-                        .iter()
-                        .filter(|v| self.voters.contains(v))
-                        .count();
-                    if granted >= self.quorum() {
-                        self.become_leader();
-                    }
+            Message::RequestVoteResponse {
+                vote_granted: true, ..
+            } => {
+                self.votes.insert(from);
+                let granted = self
+                    .votes
+                    .iter()
+                    .filter(|v| self.voters.contains(v))
+                    .count();
+                if granted >= self.quorum() {
+                    self.become_leader();
                 }
             }
             // A leader of this term exists (§5.2): follow it.
@@ -977,7 +977,7 @@ impl Raft {
     }
 
     /// §7: InstallSnapshot, receiver side.
-    fn handle_install_snapshot(&mut self, from: NodeId, snapshot: Snapshot, read_seq: u64) {
+    fn handle_install_snapshot(&mut self, from: NodeId, snapshot: Box<Snapshot>, read_seq: u64) {
         let index = snapshot.last_included_index;
         if index > self.commit_index {
             if self.log.term(index) == Some(snapshot.last_included_term) {
@@ -991,7 +991,7 @@ impl Raft {
                 self.log.entries.clear();
             }
             self.store = snapshot.store.clone();
-            self.log.snapshot = snapshot;
+            self.log.snapshot = *snapshot;
             self.commit_index = index;
             self.last_applied = index;
             self.voters = self.log.voters();
@@ -1057,7 +1057,7 @@ impl Raft {
         if next <= self.log.snapshot_index() {
             let msg = Message::InstallSnapshot {
                 term: self.term,
-                snapshot: self.log.snapshot.clone(),
+                snapshot: Box::new(self.log.snapshot.clone()),
                 read_seq: self.read_seq,
             };
             let next = self.log.snapshot_index() + 1;
@@ -1309,7 +1309,7 @@ impl Raft {
                 term: self.term,
                 voted_for,
             },
-            Record::Snapshot(self.log.snapshot.clone()),
+            Record::Snapshot(Box::new(self.log.snapshot.clone())),
         ];
         if !self.log.entries.is_empty() {
             v.push(Record::Entries(self.log.entries.clone()));
@@ -1354,7 +1354,7 @@ impl Core for Raft {
                 }
                 Record::Snapshot(s) => {
                     log.entries.clear();
-                    log.snapshot = s;
+                    log.snapshot = *s;
                 }
                 Record::Entries(es) => {
                     let mut truncated = false;
