@@ -32,7 +32,10 @@
 //! - CheckQuorum (thesis §6.2): a leader that hasn't heard from a majority
 //!   for an election timeout steps down.
 //!
-//! Options (`Config::options`): `lease-read`, `snapshot-entries=N`
+//! - PreVote (thesis §9.6, option `pre-vote`): a node polls for votes before
+//!   incrementing its term.
+//!
+//! Options (`Config::options`): `lease-read`, `pre-vote`, `snapshot-entries=N`
 //! (default [`DEFAULT_SNAPSHOT_ENTRIES`]).
 
 mod log;
@@ -132,7 +135,7 @@ pub enum Record {
     /// skipping entries already covered by the snapshot.
     Entries(Vec<Entry>),
     /// Replaces the log up to `last_included_index` (only in rewrites).
-    Snapshot(Snapshot),
+    Snapshot(Box<Snapshot>),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -143,6 +146,17 @@ pub enum Message {
         last_log_term: Term,
     },
     RequestVoteResponse {
+        term: Term,
+        vote_granted: bool,
+    },
+    /// Thesis §9.6: "would you vote for me in `term`?" — changes no state.
+    PreVote {
+        term: Term,
+        last_log_index: Index,
+        last_log_term: Term,
+    },
+    /// `term` is the one asked about when granted, else the voter's.
+    PreVoteResponse {
         term: Term,
         vote_granted: bool,
     },
@@ -180,7 +194,7 @@ pub enum Message {
     /// Answered with an `AppendEntriesResponse` matching the snapshot.
     InstallSnapshot {
         term: Term,
-        snapshot: Snapshot,
+        snapshot: Box<Snapshot>,
         read_seq: u64,
     },
 }
@@ -190,6 +204,8 @@ impl Message {
         match self {
             Message::RequestVote { term, .. }
             | Message::RequestVoteResponse { term, .. }
+            | Message::PreVote { term, .. }
+            | Message::PreVoteResponse { term, .. }
             | Message::AppendEntries { term, .. }
             | Message::AppendEntriesResponse { term, .. }
             | Message::Heartbeat { term, .. }
@@ -209,6 +225,8 @@ pub enum ConfChange {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
     Follower,
+    /// Thesis §9.6: polling for votes before incrementing the term.
+    PreCandidate,
     Candidate,
     Leader,
 }
@@ -242,6 +260,7 @@ pub struct Raft {
     id: NodeId,
     rng: StdRng,
     lease_read: bool,
+    pre_vote: bool,
     snapshot_entries: u64,
 
     // Persistent state (Figure 2).
@@ -387,6 +406,30 @@ impl Raft {
         self.rounds.clear();
     }
 
+    /// Thesis §9.6: asks for pre-votes for `term + 1` without changing the
+    /// term, so a node that was partitioned away can't disrupt a leader.
+    fn become_pre_candidate(&mut self) {
+        self.role = Role::PreCandidate;
+        self.leader = None;
+        self.reset_election_timer();
+        self.votes = BTreeSet::from([self.id]);
+        if self.votes.len() >= self.quorum() {
+            self.become_candidate();
+            return;
+        }
+        let (last_log_index, last_log_term) = (self.log.last_index(), self.log.last_term());
+        for p in self.peers() {
+            self.send(
+                p,
+                Message::PreVote {
+                    term: self.term + 1,
+                    last_log_index,
+                    last_log_term,
+                },
+            );
+        }
+    }
+
     fn become_candidate(&mut self) {
         self.role = Role::Candidate;
         self.term += 1;
@@ -442,12 +485,16 @@ impl Raft {
         self.now_ms = now_ms;
         match self.role {
             Role::Leader => self.tick_leader(),
-            Role::Follower | Role::Candidate => {
+            Role::Follower | Role::PreCandidate | Role::Candidate => {
                 self.election_elapsed += 1;
                 if self.election_elapsed >= self.randomized_election_timeout
                     && self.voters.contains(&self.id)
                 {
-                    self.become_candidate();
+                    if self.pre_vote {
+                        self.become_pre_candidate();
+                    } else {
+                        self.become_candidate();
+                    }
                 }
             }
         }
@@ -460,7 +507,9 @@ impl Raft {
             let active = self
                 .voters
                 .iter()
-                .filter(|&&v| v == self.id || self.progress.get(&v).is_some_and(|p| p.recent_active))
+                .filter(|&&v| {
+                    v == self.id || self.progress.get(&v).is_some_and(|p| p.recent_active)
+                })
                 .count();
             if active < self.quorum() {
                 // CheckQuorum (thesis §6.2): probably partitioned away.
@@ -596,7 +645,9 @@ impl Raft {
         }
         let next = self.log.last_index() + 1;
         for p in self.peers() {
-            self.progress.entry(p).or_insert_with(|| Progress::new(next));
+            self.progress
+                .entry(p)
+                .or_insert_with(|| Progress::new(next));
         }
         let voters = self.voters.clone();
         self.progress.retain(|p, _| voters.contains(p));
@@ -605,6 +656,34 @@ impl Raft {
     // ---- messages ----------------------------------------------------------
 
     fn step_message(&mut self, from: NodeId, msg: Message) {
+        match msg {
+            // Pre-votes carry a term nobody is in yet: they change no state.
+            Message::PreVote {
+                term,
+                last_log_index,
+                last_log_term,
+            } => {
+                self.handle_pre_vote(from, term, last_log_index, last_log_term);
+                return;
+            }
+            Message::PreVoteResponse { term, vote_granted } => {
+                if vote_granted && self.role == Role::PreCandidate && term == self.term + 1 {
+                    self.votes.insert(from);
+                    let granted = self
+                        .votes
+                        .iter()
+                        .filter(|v| self.voters.contains(v))
+                        .count();
+                    if granted >= self.quorum() {
+                        self.become_candidate();
+                    }
+                } else if !vote_granted && term > self.term {
+                    self.become_follower(term, None);
+                }
+                return;
+            }
+            _ => {}
+        }
         let term = msg.term();
         if term > self.term {
             if let Message::RequestVote { .. } = msg
@@ -661,15 +740,51 @@ impl Raft {
         match self.role {
             Role::Leader => self.step_leader(from, msg),
             Role::Candidate => self.step_candidate(from, msg),
+            Role::PreCandidate => match msg {
+                Message::AppendEntries { .. }
+                | Message::Heartbeat { .. }
+                | Message::InstallSnapshot { .. } => {
+                    self.become_follower(self.term, Some(from));
+                    self.step_follower(from, msg);
+                }
+                // Votes of this term were for an earlier candidacy.
+                _ => {}
+            },
             Role::Follower => self.step_follower(from, msg),
         }
     }
 
-    fn handle_request_vote(&mut self, candidate: NodeId, last_log_index: Index, last_log_term: Term) {
+    fn up_to_date(&self, last_log_index: Index, last_log_term: Term) -> bool {
         // §5.4.1: at least as up-to-date = later last term, or the same
         // last term and at least as long.
-        let up_to_date = self.config.bug("vote-without-log-check")
-            || (last_log_term, last_log_index) >= (self.log.last_term(), self.log.last_index());
+        self.config.bug("vote-without-log-check")
+            || (last_log_term, last_log_index) >= (self.log.last_term(), self.log.last_index())
+    }
+
+    /// Thesis §9.6: granted if the candidate's log is up-to-date and this
+    /// node hasn't heard from a leader within an election timeout.
+    fn handle_pre_vote(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        last_log_index: Index,
+        last_log_term: Term,
+    ) {
+        let leader_alive = self.role == Role::Leader
+            || (self.leader.is_some() && self.election_elapsed < self.config.election_ticks);
+        let vote_granted =
+            term > self.term && !leader_alive && self.up_to_date(last_log_index, last_log_term);
+        let term = if vote_granted { term } else { self.term };
+        self.send(from, Message::PreVoteResponse { term, vote_granted });
+    }
+
+    fn handle_request_vote(
+        &mut self,
+        candidate: NodeId,
+        last_log_index: Index,
+        last_log_term: Term,
+    ) {
+        let up_to_date = self.up_to_date(last_log_index, last_log_term);
         let can_vote = self.voted_for.is_none_or(|v| v == candidate);
         let vote_granted = can_vote && up_to_date;
         if vote_granted {
@@ -688,13 +803,17 @@ impl Raft {
 
     fn step_candidate(&mut self, from: NodeId, msg: Message) {
         match msg {
-            Message::RequestVoteResponse { vote_granted, .. } => {
-                if vote_granted {
-                    self.votes.insert(from);
-                    let granted = self.votes.iter().filter(|v| self.voters.contains(v)).count();
-                    if granted >= self.quorum() {
-                        self.become_leader();
-                    }
+            Message::RequestVoteResponse {
+                vote_granted: true, ..
+            } => {
+                self.votes.insert(from);
+                let granted = self
+                    .votes
+                    .iter()
+                    .filter(|v| self.voters.contains(v))
+                    .count();
+                if granted >= self.quorum() {
+                    self.become_leader();
                 }
             }
             // A leader of this term exists (§5.2): follow it.
@@ -777,6 +896,14 @@ impl Raft {
         leader_commit: Index,
         read_seq: u64,
     ) {
+        let contiguous = entries
+            .iter()
+            .zip(prev_log_index + 1..)
+            .all(|(e, i)| e.index == i);
+        if !contiguous {
+            // Not from a correct leader; answering could only mislead it.
+            return;
+        }
         let snap = self.log.snapshot_index();
         // Below our snapshot everything is committed, hence matches.
         let ok = prev_log_index < snap || self.log.term(prev_log_index) == Some(prev_log_term);
@@ -787,7 +914,7 @@ impl Raft {
             } else {
                 // Skip back over the whole conflicting term.
                 let ct = self.log.term(prev_log_index);
-                let mut i = prev_log_index - 1;
+                let mut i = prev_log_index.saturating_sub(1);
                 while i > self.commit_index.max(snap) && self.log.term(i) == ct {
                     i -= 1;
                 }
@@ -850,18 +977,21 @@ impl Raft {
     }
 
     /// §7: InstallSnapshot, receiver side.
-    fn handle_install_snapshot(&mut self, from: NodeId, snapshot: Snapshot, read_seq: u64) {
+    fn handle_install_snapshot(&mut self, from: NodeId, snapshot: Box<Snapshot>, read_seq: u64) {
         let index = snapshot.last_included_index;
         if index > self.commit_index {
             if self.log.term(index) == Some(snapshot.last_included_term) {
                 // Keep the entries that follow the snapshot (§7 step 6).
-                let keep = self.log.entries.split_off((index - self.log.snapshot_index()) as usize);
+                let keep = self
+                    .log
+                    .entries
+                    .split_off((index - self.log.snapshot_index()) as usize);
                 self.log.entries = keep;
             } else {
                 self.log.entries.clear();
             }
             self.store = snapshot.store.clone();
-            self.log.snapshot = snapshot;
+            self.log.snapshot = *snapshot;
             self.commit_index = index;
             self.last_applied = index;
             self.voters = self.log.voters();
@@ -927,7 +1057,7 @@ impl Raft {
         if next <= self.log.snapshot_index() {
             let msg = Message::InstallSnapshot {
                 term: self.term,
-                snapshot: self.log.snapshot.clone(),
+                snapshot: Box::new(self.log.snapshot.clone()),
                 read_seq: self.read_seq,
             };
             let next = self.log.snapshot_index() + 1;
@@ -1045,8 +1175,7 @@ impl Raft {
                 // arrive, for the longest election timeout, and trusts the
                 // clocks to agree.
                 if self.rounds.front().is_some_and(|&(s, _)| s <= confirmed) {
-                    self.lease_until_ms =
-                        self.now_ms + 2 * self.config.election_ticks * tick_ms;
+                    self.lease_until_ms = self.now_ms + 2 * self.config.election_ticks * tick_ms;
                 }
             } else if let Some(&(_, sent)) =
                 self.rounds.iter().rev().find(|&&(s, _)| s <= confirmed)
@@ -1180,7 +1309,7 @@ impl Raft {
                 term: self.term,
                 voted_for,
             },
-            Record::Snapshot(self.log.snapshot.clone()),
+            Record::Snapshot(Box::new(self.log.snapshot.clone())),
         ];
         if !self.log.entries.is_empty() {
             v.push(Record::Entries(self.log.entries.clone()));
@@ -1216,13 +1345,16 @@ impl Core for Raft {
         let (mut term, mut voted_for) = (0, None);
         for r in records {
             match r {
-                Record::HardState { term: t, voted_for: v } => {
+                Record::HardState {
+                    term: t,
+                    voted_for: v,
+                } => {
                     term = t;
                     voted_for = v;
                 }
                 Record::Snapshot(s) => {
                     log.entries.clear();
-                    log.snapshot = s;
+                    log.snapshot = *s;
                 }
                 Record::Entries(es) => {
                     let mut truncated = false;
@@ -1241,8 +1373,7 @@ impl Core for Raft {
                 }
             }
         }
-        let lease_read =
-            config.option("lease-read").is_some() || config.bug("lease-read-no-bound");
+        let lease_read = config.option("lease-read").is_some() || config.bug("lease-read-no-bound");
         let snapshot_entries = config
             .option("snapshot-entries")
             .and_then(|v| v.parse().ok())
@@ -1253,6 +1384,7 @@ impl Core for Raft {
             id: config.id,
             rng: StdRng::seed_from_u64(config.seed),
             lease_read,
+            pre_vote: config.option("pre-vote").is_some(),
             snapshot_entries,
             term,
             voted_for,
@@ -1321,6 +1453,7 @@ impl Core for Raft {
         Status {
             role: match self.role {
                 Role::Follower => "follower",
+                Role::PreCandidate => "pre-candidate",
                 Role::Candidate => "candidate",
                 Role::Leader => "leader",
             },
