@@ -319,6 +319,16 @@ fn core_loop<C: Core>(
                 return Err(ShellError::Config("every listener stopped".into()));
             }
         };
+        // A due tick goes in before the batch's requests, so a request
+        // that waited out a pause (SIGSTOP) is judged on the time after it
+        // (lease reads compare `now_ms` with earlier readings).
+        let now = Instant::now();
+        if now >= next_tick {
+            core.step(Input::Tick { now_ms: now_ms() });
+            // After a pause do not replay the missed ticks in a burst: time
+            // just moved on.
+            next_tick = (next_tick + tick).max(now);
+        }
         let mut n = 0;
         let mut next = first;
         while let Some(ev) = next {
@@ -338,13 +348,6 @@ fn core_loop<C: Core>(
             } else {
                 None
             };
-        }
-        let now = Instant::now();
-        if now >= next_tick {
-            core.step(Input::Tick { now_ms: now_ms() });
-            // After a pause (SIGSTOP) do not replay the missed ticks in a
-            // burst: time just moved on.
-            next_tick = (next_tick + tick).max(now);
         }
         let ready = core.ready();
         applied_total += ready.applied.len() as u64;
