@@ -18,6 +18,7 @@
 pub mod edn;
 pub mod jsonl;
 pub mod porcupine;
+pub mod txn_fast;
 
 use crate::history::{History, HistoryError, Paired};
 use std::fmt;
@@ -184,6 +185,27 @@ pub fn detect(head: &[u8]) -> Option<Format> {
         b'{' | b'[' | b'(' | b'#' => Some(Format::Edn),
         _ => None,
     }
+}
+
+/// [`detect`] on a whole file's bytes, as [`parse_file`] detects it: from
+/// [`DETECT_BYTES`] starting at the first line that is neither blank nor a
+/// `;` comment. `None` for a blank file too.
+pub fn detect_text(text: &[u8]) -> Option<Format> {
+    let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
+    let mut start = 0;
+    while start < text.len() {
+        let end = text[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(text.len(), |n| start + n + 1);
+        let t = trim_ascii_start(&text[start..end]);
+        if !(t.is_empty() || t.starts_with(b";")) {
+            break;
+        }
+        start = end;
+    }
+    let head = &text[start..];
+    detect(&head[..head.len().min(DETECT_BYTES)])
 }
 
 fn trim_ascii_start(s: &[u8]) -> &[u8] {
