@@ -572,16 +572,11 @@ fn check_txn_fast(
     if !matches!(plan.format, None | Some(Format::Jsonl)) {
         return Ok(None);
     }
-    // Unreadable: the generic path reports it.
-    let Ok(bytes) = std::fs::read(file) else {
-        return Ok(None);
-    };
-    if plan.format.is_none() && format::detect_text(&bytes) != Some(Format::Jsonl) {
+    if plan.format.is_none() && format::detect_path(file) != Some(Format::Jsonl) {
         return Ok(None);
     }
-    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     let t0 = std::time::Instant::now();
-    let Some((p, w)) = format::txn_fast::prepare(text, workload) else {
+    let Some((p, w)) = format::txn_fast::prepare_file(file, workload) else {
         return Ok(None);
     };
     let prepare_ms = t0.elapsed().as_secs_f64() * 1000.0;

@@ -40,6 +40,27 @@ fn same(text: &str, workload: Option<Workload>, models: &[&str], what: &str) -> 
     let generic = txn::check(&h, &opts).unwrap_or_else(|e| panic!("{what}: {e}"));
     let fast = txn::check_prepared(&p, &opts, 0.0).unwrap_or_else(|e| panic!("{what}: {e}"));
     assert_eq!(comparable(&fast), comparable(&generic), "{what}");
+    // The same text read from a file, in chunks, with a byte order mark.
+    let path = std::env::temp_dir().join(format!(
+        "faultline-txn-fast-{}-{}.jsonl",
+        std::process::id(),
+        what.replace([' ', ','], "_")
+    ));
+    std::fs::write(&path, format!("\u{feff}{text}")).unwrap();
+    // Default chunks, and chunks shorter than a line (lines span chunks).
+    for chunk in [4 << 20, 97] {
+        let (pf, wf) = txn_fast::prepare_file_chunked(&path, workload, chunk)
+            .unwrap_or_else(|| panic!("{what}: file, chunk {chunk}"));
+        assert_eq!(wf, w, "{what}");
+        let from_file =
+            txn::check_prepared(&pf, &opts, 0.0).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(
+            comparable(&from_file),
+            comparable(&generic),
+            "{what}: file, chunk {chunk}"
+        );
+    }
+    std::fs::remove_file(&path).ok();
     true
 }
 

@@ -187,27 +187,6 @@ pub fn detect(head: &[u8]) -> Option<Format> {
     }
 }
 
-/// [`detect`] on a whole file's bytes, as [`parse_file`] detects it: from
-/// [`DETECT_BYTES`] starting at the first line that is neither blank nor a
-/// `;` comment. `None` for a blank file too.
-pub fn detect_text(text: &[u8]) -> Option<Format> {
-    let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
-    let mut start = 0;
-    while start < text.len() {
-        let end = text[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(text.len(), |n| start + n + 1);
-        let t = trim_ascii_start(&text[start..end]);
-        if !(t.is_empty() || t.starts_with(b";")) {
-            break;
-        }
-        start = end;
-    }
-    let head = &text[start..];
-    detect(&head[..head.len().min(DETECT_BYTES)])
-}
-
 fn trim_ascii_start(s: &[u8]) -> &[u8] {
     let n = s.iter().take_while(|b| b.is_ascii_whitespace()).count();
     &s[n..]
@@ -284,6 +263,15 @@ pub fn parse_file_detected(
     }
     let h = parse_reader(r, format).map_err(|e| e.in_file(name))?;
     Ok((h, Some(format)))
+}
+
+/// The format [`parse_file`] would detect for the file at `path`; `None`
+/// when it is blank, unreadable or of no known format.
+pub fn detect_path(path: &Path) -> Option<Format> {
+    match detect_file(path) {
+        Ok(Detected::Format(f)) => Some(f),
+        _ => None,
+    }
 }
 
 enum Detected {

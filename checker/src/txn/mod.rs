@@ -326,6 +326,11 @@ pub enum Origin<'h> {
         /// line number.
         events: Vec<(u64, u32)>,
     },
+    /// A JSON Lines file read in chunks; quoted lines are read again from it.
+    JsonlFile {
+        path: std::path::PathBuf,
+        events: Vec<(u64, u32)>,
+    },
 }
 
 impl Origin<'_> {
@@ -339,25 +344,46 @@ impl Origin<'_> {
             Origin::History(h) => Cow::Borrowed(&h.events[pos]),
             Origin::Jsonl { text, events } => {
                 let (off, line) = events[pos];
-                let rest = &text[off as usize..];
+                let rest = text.get(off as usize..).unwrap_or_default();
                 let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
-                let parsed = crate::format::jsonl::parse_line(&rest[..end], line as usize);
-                Cow::Owned(match parsed {
-                    Ok(Some(ev)) => ev,
-                    _ => {
-                        let mut ev = crate::history::Event::new(
-                            Process::Client(0),
-                            EventType::Info,
-                            "txn",
-                            serde_json::Value::Null,
-                        );
-                        ev.line = line as usize;
-                        ev
-                    }
-                })
+                Cow::Owned(event_of_line(&rest[..end], line))
+            }
+            Origin::JsonlFile { path, events } => {
+                let (off, line) = events[pos];
+                let bytes = read_line_at(path, off).unwrap_or_default();
+                Cow::Owned(event_of_line(&bytes, line))
             }
         }
     }
+}
+
+fn event_of_line(bytes: &[u8], line: u32) -> crate::history::Event {
+    match crate::format::jsonl::parse_line(bytes, line as usize) {
+        Ok(Some(ev)) => ev,
+        _ => {
+            let mut ev = crate::history::Event::new(
+                Process::Client(0),
+                EventType::Info,
+                "txn",
+                serde_json::Value::Null,
+            );
+            ev.line = line as usize;
+            ev
+        }
+    }
+}
+
+/// The line of the file at `path` starting at byte `off`, without its `\n`.
+fn read_line_at(path: &std::path::Path, off: u64) -> Option<Vec<u8>> {
+    use std::io::{BufRead, Seek};
+    let mut f = std::io::BufReader::new(std::fs::File::open(path).ok()?);
+    f.seek(std::io::SeekFrom::Start(off)).ok()?;
+    let mut out = Vec::new();
+    f.read_until(b'\n', &mut out).ok()?;
+    if out.last() == Some(&b'\n') {
+        out.pop();
+    }
+    Some(out)
 }
 
 /// The history in checkable form.
