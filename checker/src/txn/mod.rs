@@ -653,8 +653,10 @@ pub fn check_prepared(
             .into_iter()
             .map(String::from),
     );
-    let mut stats = TxnStats::default();
-    stats.txns = p.txns.len();
+    let mut stats = TxnStats {
+        txns: p.txns.len(),
+        ..TxnStats::default()
+    };
     for t in &p.txns {
         match t.state {
             TxnState::Ok => stats.ok += 1,
