@@ -264,6 +264,9 @@ fn check_history_file(
     plan: &Plan,
     model: Option<String>,
 ) -> anyhow::Result<FileOutcome> {
+    if let Some(outcome) = check_txn_fast(file, args, plan, model.as_deref())? {
+        return Ok(outcome);
+    }
     let (history, fmt) = read_history(file, plan)?;
     let name = file.display().to_string();
     let paired = format::check_pairs(&history, Some(&name)).map_err(|e| usage(e.to_string()))?;
@@ -549,6 +552,44 @@ fn lin_timeline(
     }
 }
 
+/// Transactional JSON Lines histories (list-append, rw-register) go straight
+/// into the transactional checker's compact form, without a `History`
+/// (`format::txn_fast`); `None` when the file or model is anything else,
+/// or the fast path cannot represent it exactly: the generic path decides.
+fn check_txn_fast(
+    file: &Path,
+    args: &CheckArgs,
+    plan: &Plan,
+    model: Option<&str>,
+) -> anyhow::Result<Option<FileOutcome>> {
+    use faultline_checker::txn::{self, Workload};
+    let workload = match model {
+        None => None,
+        Some("list-append") => Some(Workload::ListAppend),
+        Some("rw-register") => Some(Workload::RwRegister),
+        Some(_) => return Ok(None),
+    };
+    if !matches!(plan.format, None | Some(Format::Jsonl)) {
+        return Ok(None);
+    }
+    if plan.format.is_none() && format::detect_path(file) != Some(Format::Jsonl) {
+        return Ok(None);
+    }
+    let t0 = std::time::Instant::now();
+    let Some((p, w)) = format::txn_fast::prepare_file(file, workload) else {
+        return Ok(None);
+    };
+    let prepare_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let model = match w {
+        Workload::ListAppend => "list-append",
+        Workload::RwRegister => "rw-register",
+    };
+    check_txn_with(file, args, plan, model, |opts| {
+        txn::check_prepared(&p, opts, prepare_ms)
+    })
+    .map(Some)
+}
+
 /// Transactional anomalies (Elle-style) of one file.
 fn check_txn(
     file: &Path,
@@ -556,6 +597,20 @@ fn check_txn(
     plan: &Plan,
     history: &History,
     model: &str,
+) -> anyhow::Result<FileOutcome> {
+    check_txn_with(file, args, plan, model, |opts| {
+        faultline_checker::txn::check(history, opts)
+    })
+}
+
+fn check_txn_with(
+    file: &Path,
+    args: &CheckArgs,
+    plan: &Plan,
+    model: &str,
+    run: impl FnOnce(
+        &faultline_checker::txn::TxnOptions,
+    ) -> Result<faultline_checker::txn::TxnResult, faultline_checker::txn::TxnError>,
 ) -> anyhow::Result<FileOutcome> {
     use faultline_checker::txn::{self, TxnOptions, Workload};
     let workload = if model == "list-append" {
@@ -572,7 +627,7 @@ fn check_txn(
     }
     opts.linearizable_keys = args.linearizable_keys;
     let name = file.display().to_string();
-    let result = txn::check(history, &opts).map_err(|e| usage(format!("{name}:{e}")))?;
+    let result = run(&opts).map_err(|e| usage(format!("{name}:{e}")))?;
     let mut json = serde_json::to_value(&result)?;
     annotate(
         &mut json,

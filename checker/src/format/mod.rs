@@ -18,6 +18,7 @@
 pub mod edn;
 pub mod jsonl;
 pub mod porcupine;
+pub mod txn_fast;
 
 use crate::history::{History, HistoryError, Paired};
 use std::fmt;
@@ -262,6 +263,15 @@ pub fn parse_file_detected(
     }
     let h = parse_reader(r, format).map_err(|e| e.in_file(name))?;
     Ok((h, Some(format)))
+}
+
+/// The format [`parse_file`] would detect for the file at `path`; `None`
+/// when it is blank, unreadable or of no known format.
+pub fn detect_path(path: &Path) -> Option<Format> {
+    match detect_file(path) {
+        Ok(Detected::Format(f)) => Some(f),
+        _ => None,
+    }
 }
 
 enum Detected {

@@ -10,12 +10,96 @@ use super::graph::{EdgeBuf, RW, WR, WW};
 use super::{Found, FxMap, MopF, NIL, Prepared, TxnState, add};
 use serde_json::Value;
 
+/// Appends by `(key, value)`: for each, the first transaction (in history
+/// order) that appended it, and whether any such append was intermediate
+/// (followed by another append to the key in the same transaction). Kept
+/// as per-key sorted runs, found by binary search: a million-transaction
+/// history makes millions of look-ups, and a hash map's cache misses
+/// dominated them.
+#[derive(Default)]
+pub struct Appends {
+    /// Per key, its run in `vals` / `txns` / `intermediate`.
+    start: Vec<u32>,
+    vals: Vec<u32>,
+    txns: Vec<u32>,
+    intermediate: Vec<bool>,
+}
+
+impl Appends {
+    /// From `(key, value, txn, intermediate)` in history order.
+    fn build(nkeys: usize, entries: &[(u32, u32, u32, bool)]) -> Appends {
+        // Counting sort by key (stable: history order within a key) ...
+        let mut start = vec![0u32; nkeys + 1];
+        for e in entries {
+            start[e.0 as usize + 1] += 1;
+        }
+        for k in 0..nkeys {
+            start[k + 1] += start[k];
+        }
+        let mut fill = start.clone();
+        let mut sorted = vec![(0u32, 0u32, false); entries.len()];
+        for &(k, v, t, i) in entries {
+            let slot = &mut fill[k as usize];
+            sorted[*slot as usize] = (v, t, i);
+            *slot += 1;
+        }
+        // ... then by value within each key (stable: the first writer
+        // first), keeping one entry per value.
+        let mut a = Appends {
+            start: Vec::with_capacity(nkeys + 1),
+            vals: Vec::with_capacity(entries.len()),
+            txns: Vec::with_capacity(entries.len()),
+            intermediate: Vec::with_capacity(entries.len()),
+        };
+        a.start.push(0);
+        for k in 0..nkeys {
+            let run = &mut sorted[start[k] as usize..start[k + 1] as usize];
+            run.sort_by_key(|e| e.0);
+            let first = a.vals.len();
+            for &(v, t, i) in run.iter() {
+                if a.vals.len() > first && a.vals.last() == Some(&v) {
+                    if let Some(last) = a.intermediate.last_mut() {
+                        *last |= i;
+                    }
+                } else {
+                    a.vals.push(v);
+                    a.txns.push(t);
+                    a.intermediate.push(i);
+                }
+            }
+            a.start.push(a.vals.len() as u32);
+        }
+        a
+    }
+
+    fn is_empty(&self) -> bool {
+        self.vals.is_empty()
+    }
+
+    #[inline]
+    fn find(&self, key: u32, v: u32) -> Option<usize> {
+        let k = key as usize;
+        let (s, e) = (*self.start.get(k)? as usize, self.start[k + 1] as usize);
+        self.vals[s..e].binary_search(&v).ok().map(|i| s + i)
+    }
+
+    /// The first transaction that appended `v` to `key`.
+    #[inline]
+    pub fn writer(&self, key: u32, v: u32) -> Option<u32> {
+        self.find(key, v).map(|i| self.txns[i])
+    }
+
+    fn is_intermediate(&self, key: u32, v: u32) -> bool {
+        self.find(key, v).is_some_and(|i| self.intermediate[i])
+    }
+}
+
 /// What the edges were inferred from, kept to explain them.
 pub struct Analysis {
     /// Per key, the micro-op index of its longest read, or `u32::MAX`.
     pub order: Vec<u32>,
     /// `(key, value)` → the ok or info transaction that appended it.
-    pub writer: FxMap<(u32, u32), u32>,
+    pub writer: Appends,
 }
 
 impl Analysis {
@@ -27,7 +111,7 @@ impl Analysis {
     }
 
     fn writer_of(&self, key: u32, v: u32) -> Option<u32> {
-        self.writer.get(&(key, v)).copied()
+        self.writer.writer(key, v)
     }
 
     /// An append of `key` by `t` that is not in the key's observed order.
@@ -136,39 +220,41 @@ fn list_value(p: &Prepared, l: &[u32]) -> Value {
 
 pub fn analyze(p: &Prepared, buf: &mut EdgeBuf, found: &mut Found) -> Analysis {
     let nkeys = p.keys.len();
-    let mut writer: FxMap<(u32, u32), u32> = FxMap::default();
-    writer.reserve(p.mops.len());
-    let mut failed: FxMap<(u32, u32), u32> = FxMap::default();
-    // Appends a transaction later superseded by its own append to the key.
-    let mut intermediate: FxMap<(u32, u32), ()> = FxMap::default();
+    let mut appends: Vec<(u32, u32, u32, bool)> = Vec::with_capacity(p.mops.len() / 2);
+    let mut failed_appends: Vec<(u32, u32, u32, bool)> = Vec::new();
     let mut order = vec![u32::MAX; nkeys];
+    // The length of each key's longest read so far.
+    let mut order_len = vec![0u32; nkeys];
     for (t, tx) in p.txns.iter().enumerate() {
         let mops = p.mops_of(t as u32);
         for (i, m) in mops.iter().enumerate() {
             match m.f {
                 MopF::Append => {
                     if tx.state == TxnState::Fail {
-                        failed.entry((m.key, m.val)).or_insert(t as u32);
+                        failed_appends.push((m.key, m.val, t as u32, false));
                     } else {
-                        writer.entry((m.key, m.val)).or_insert(t as u32);
-                        if mops[i + 1..]
+                        // Superseded by the transaction's own later append?
+                        let inter = mops[i + 1..]
                             .iter()
-                            .any(|o| o.f == MopF::Append && o.key == m.key)
-                        {
-                            intermediate.insert((m.key, m.val), ());
-                        }
+                            .any(|o| o.f == MopF::Append && o.key == m.key);
+                        appends.push((m.key, m.val, t as u32, inter));
                     }
                 }
                 MopF::Read if tx.state == TxnState::Ok && m.val != NIL => {
-                    let slot = &mut order[m.key as usize];
-                    if *slot == u32::MAX || p.mops[*slot as usize].list.1 < m.list.1 {
-                        *slot = (tx.mops.0 as usize + i) as u32;
+                    let k = m.key as usize;
+                    if order[k] == u32::MAX || order_len[k] < m.list.1 {
+                        order[k] = (tx.mops.0 as usize + i) as u32;
+                        order_len[k] = m.list.1;
                     }
                 }
                 _ => {}
             }
         }
     }
+    let writer = Appends::build(nkeys, &appends);
+    drop(appends);
+    let failed = Appends::build(nkeys, &failed_appends);
+    drop(failed_appends);
     let a = Analysis { order, writer };
 
     let mut incompatible = vec![false; nkeys];
@@ -231,7 +317,7 @@ pub fn analyze(p: &Prepared, buf: &mut EdgeBuf, found: &mut Found) -> Analysis {
             // G1a: an element appended by a failed transaction.
             if !failed.is_empty() {
                 for &x in l {
-                    if let Some(&w) = failed.get(&(k, x)) {
+                    if let Some(w) = failed.writer(k, x) {
                         let msg = format!(
                             "read key {} and observed {}, appended by a failed transaction",
                             p.keys.value(k),
@@ -248,7 +334,7 @@ pub fn analyze(p: &Prepared, buf: &mut EdgeBuf, found: &mut Found) -> Analysis {
             }
             // G1b: the last element is another transaction's intermediate append.
             if let Some(&last) = l.last()
-                && intermediate.contains_key(&(k, last))
+                && a.writer.is_intermediate(k, last)
                 && let Some(w) = a.writer_of(k, last)
                 && w != t
             {
@@ -383,8 +469,8 @@ pub fn analyze(p: &Prepared, buf: &mut EdgeBuf, found: &mut Found) -> Analysis {
             if let (Some(pw), Some(w)) = (prev, w) {
                 buf.push(pw, w, WW);
             }
-            if let Some(fw) = failed.get(&(k, x)) {
-                aborted.get_or_insert((x, *fw));
+            if let Some(fw) = failed.writer(k, x) {
+                aborted.get_or_insert((x, fw));
             } else if let (Some((fx, fw)), Some(w)) = (aborted.take(), w) {
                 let msg = format!(
                     "key {}: appended {} after {}, which a failed transaction appended",

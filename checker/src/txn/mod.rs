@@ -197,25 +197,51 @@ impl Atom {
     }
 }
 
+/// Small non-negative integers (the common case: Jepsen's generators count
+/// keys and values up from 0) are interned through a flat table instead of
+/// a hash map.
+const DENSE_INTS: i64 = 1 << 22;
+
 /// Maps atoms to dense `u32` ids.
 #[derive(Default)]
 pub struct Interner {
-    /// Integers get their own map: they dominate, and hash cheaply.
+    /// `dense[i]`: id of the integer `i` (`u32::MAX`: none yet), for
+    /// `0 <= i < DENSE_INTS`; grown on demand.
+    dense: Vec<u32>,
+    /// Other integers get their own map: they hash cheaply.
     ints: FxMap<i64, u32>,
     ids: FxMap<Atom, u32>,
     pub atoms: Vec<Atom>,
 }
 
 impl Interner {
+    /// The id of the integer `i`.
+    #[inline]
+    pub fn intern_int(&mut self, i: i64) -> u32 {
+        let next = self.atoms.len() as u32;
+        let id = if (0..DENSE_INTS).contains(&i) {
+            let u = i as usize;
+            if u >= self.dense.len() {
+                self.dense.resize((u + 1).next_power_of_two(), u32::MAX);
+            }
+            let slot = &mut self.dense[u];
+            if *slot == u32::MAX {
+                *slot = next;
+            }
+            *slot
+        } else {
+            *self.ints.entry(i).or_insert(next)
+        };
+        if id == next {
+            self.atoms.push(Atom::Int(i));
+        }
+        id
+    }
+
     #[inline]
     fn intern(&mut self, v: &serde_json::Value) -> u32 {
         if let Some(i) = v.as_i64() {
-            let next = self.atoms.len() as u32;
-            let id = *self.ints.entry(i).or_insert(next);
-            if id == next {
-                self.atoms.push(Atom::Int(i));
-            }
-            return id;
+            return self.intern_int(i);
         }
         let a = Atom::of(v);
         if let Some(&id) = self.ids.get(&a) {
@@ -288,9 +314,81 @@ pub struct Txn {
     pub mops: (u32, u32),
 }
 
+/// Where a prepared history's events came from, to quote them in
+/// explanations: a parsed [`History`], or the text of a JSON Lines file
+/// read by the fast path ([`crate::format::txn_fast`]), whose events are
+/// re-parsed only when an explanation names them.
+pub enum Origin<'h> {
+    History(&'h History),
+    Jsonl {
+        text: &'h [u8],
+        /// Per event position: the byte offset of its line and its 1-based
+        /// line number.
+        events: Vec<(u64, u32)>,
+    },
+    /// A JSON Lines file read in chunks; quoted lines are read again from it.
+    JsonlFile {
+        path: std::path::PathBuf,
+        events: Vec<(u64, u32)>,
+    },
+}
+
+impl Origin<'_> {
+    /// The event at position `pos` (for the JSONL origin, parsed again from
+    /// its line; the fast path only accepted lines the generic parser
+    /// accepts, so this cannot fail in practice, and a failure degrades to
+    /// an event carrying just its line).
+    fn event(&self, pos: usize) -> std::borrow::Cow<'_, crate::history::Event> {
+        use std::borrow::Cow;
+        match self {
+            Origin::History(h) => Cow::Borrowed(&h.events[pos]),
+            Origin::Jsonl { text, events } => {
+                let (off, line) = events[pos];
+                let rest = text.get(off as usize..).unwrap_or_default();
+                let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+                Cow::Owned(event_of_line(&rest[..end], line))
+            }
+            Origin::JsonlFile { path, events } => {
+                let (off, line) = events[pos];
+                let bytes = read_line_at(path, off).unwrap_or_default();
+                Cow::Owned(event_of_line(&bytes, line))
+            }
+        }
+    }
+}
+
+fn event_of_line(bytes: &[u8], line: u32) -> crate::history::Event {
+    match crate::format::jsonl::parse_line(bytes, line as usize) {
+        Ok(Some(ev)) => ev,
+        _ => {
+            let mut ev = crate::history::Event::new(
+                Process::Client(0),
+                EventType::Info,
+                "txn",
+                serde_json::Value::Null,
+            );
+            ev.line = line as usize;
+            ev
+        }
+    }
+}
+
+/// The line of the file at `path` starting at byte `off`, without its `\n`.
+fn read_line_at(path: &std::path::Path, off: u64) -> Option<Vec<u8>> {
+    use std::io::{BufRead, Seek};
+    let mut f = std::io::BufReader::new(std::fs::File::open(path).ok()?);
+    f.seek(std::io::SeekFrom::Start(off)).ok()?;
+    let mut out = Vec::new();
+    f.read_until(b'\n', &mut out).ok()?;
+    if out.last() == Some(&b'\n') {
+        out.pop();
+    }
+    Some(out)
+}
+
 /// The history in checkable form.
 pub struct Prepared<'h> {
-    pub history: &'h History,
+    pub origin: Origin<'h>,
     pub txns: Vec<Txn>,
     pub mops: Vec<Mop>,
     pub pool: Vec<u32>,
@@ -312,18 +410,18 @@ impl Prepared<'_> {
     /// A reference to transaction `t` for explanations.
     pub fn txn_ref(&self, t: u32) -> TxnRef {
         let tx = &self.txns[t as usize];
-        let ev = &self.history.events[tx.complete.unwrap_or(tx.invoke)];
+        let ev = self.origin.event(tx.complete.unwrap_or(tx.invoke));
         TxnRef {
             op: t as usize,
             index: ev.index,
             line: ev.line,
-            process: self.history.events[tx.invoke].process.to_value(),
+            process: self.origin.event(tx.invoke).process.to_value(),
             outcome: match tx.state {
                 TxnState::Ok => Outcome::Ok,
                 TxnState::Fail => Outcome::Fail,
                 TxnState::Info => Outcome::Info,
             },
-            value: self.history.events[tx.value_at].value.clone(),
+            value: self.origin.event(tx.value_at).value.clone(),
         }
     }
 }
@@ -392,7 +490,7 @@ pub fn prepare(history: &History, workload: Workload) -> Result<Prepared<'_>, Tx
     }
 
     let mut p = Prepared {
-        history,
+        origin: Origin::History(history),
         txns: Vec::with_capacity(ops.len()),
         mops: Vec::with_capacity(ops.len() * 3),
         pool: Vec::new(),
@@ -534,6 +632,20 @@ pub enum Analysis {
 
 /// Checks a transactional history against `opts.consistency_models`.
 pub fn check(history: &History, opts: &TxnOptions) -> Result<TxnResult, TxnError> {
+    // An unknown model is reported before any complaint about the history.
+    consistency::validate_models(&opts.consistency_models)?;
+    let t0 = Instant::now();
+    let p = prepare(history, opts.workload)?;
+    check_prepared(&p, opts, ms(t0))
+}
+
+/// Checks an already prepared history (from [`prepare`] or the JSONL fast
+/// path); `prepare_ms` is reported as the preparation time.
+pub fn check_prepared(
+    p: &Prepared,
+    opts: &TxnOptions,
+    prepare_ms: f64,
+) -> Result<TxnResult, TxnError> {
     let models = consistency::validate_models(&opts.consistency_models)?;
     let mut prohibited = consistency::anomalies_prohibited_by(&models);
     prohibited.extend(
@@ -541,10 +653,10 @@ pub fn check(history: &History, opts: &TxnOptions) -> Result<TxnResult, TxnError
             .into_iter()
             .map(String::from),
     );
-    let mut stats = TxnStats::default();
-    let t0 = Instant::now();
-    let p = prepare(history, opts.workload)?;
-    stats.txns = p.txns.len();
+    let mut stats = TxnStats {
+        txns: p.txns.len(),
+        ..TxnStats::default()
+    };
     for t in &p.txns {
         match t.state {
             TxnState::Ok => stats.ok += 1,
@@ -553,17 +665,15 @@ pub fn check(history: &History, opts: &TxnOptions) -> Result<TxnResult, TxnError
         }
     }
     stats.keys = p.keys.len();
-    stats.prepare_ms = ms(t0);
+    stats.prepare_ms = prepare_ms;
 
     let t1 = Instant::now();
     let mut found = Found::new();
     let mut buf = graph::EdgeBuf::default();
     let analysis = match opts.workload {
-        Workload::ListAppend => {
-            Analysis::ListAppend(list_append::analyze(&p, &mut buf, &mut found))
-        }
+        Workload::ListAppend => Analysis::ListAppend(list_append::analyze(p, &mut buf, &mut found)),
         Workload::RwRegister => {
-            Analysis::RwRegister(rw_register::analyze(&p, opts, &mut buf, &mut found))
+            Analysis::RwRegister(rw_register::analyze(p, opts, &mut buf, &mut found))
         }
     };
     stats.analyze_ms = ms(t1);
@@ -571,10 +681,10 @@ pub fn check(history: &History, opts: &TxnOptions) -> Result<TxnResult, TxnError
     let t2 = Instant::now();
     let wants = |suffix: &str| prohibited.iter().any(|a| a.ends_with(suffix));
     if wants("-process") || wants("-realtime") {
-        graph::process_edges(&p, &mut buf);
+        graph::process_edges(p, &mut buf);
     }
     if wants("-realtime") {
-        graph::realtime_edges(&p, &mut buf);
+        graph::realtime_edges(p, &mut buf);
     }
     let g = graph::Graph::build(p.txns.len(), buf);
     stats.edges = g.edge_count();
@@ -592,7 +702,7 @@ pub fn check(history: &History, opts: &TxnOptions) -> Result<TxnResult, TxnError
         );
     }
     cycle::search(
-        &p,
+        p,
         &analysis,
         &g,
         &sccs,
