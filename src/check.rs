@@ -624,6 +624,7 @@ fn check_txn_with(
     }
     if plan.time_limit.is_some() {
         opts.time_limit = plan.time_limit;
+        opts.total_limit = plan.time_limit;
     }
     opts.linearizable_keys = args.linearizable_keys;
     let name = file.display().to_string();

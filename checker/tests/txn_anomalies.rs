@@ -443,6 +443,19 @@ fn search_timeout_is_unknown_never_valid() {
 }
 
 #[test]
+fn spent_total_budget_is_unknown_even_without_a_per_component_limit() {
+    // The CLI's `--time-limit` bounds the whole search: with it spent, no
+    // component is searched and the verdict must not be `valid`.
+    let h = rw_ring(50);
+    let mut o = la().models(&["snapshot-isolation"]);
+    o.time_limit = None;
+    o.total_limit = Some(std::time::Duration::ZERO);
+    let r = txn::check(&h, &o).unwrap();
+    assert_eq!(r.anomaly_types, ["cycle-search-timeout"], "{}", r.prose());
+    assert_eq!(r.verdict, Verdict::Unknown);
+}
+
+#[test]
 fn timeout_falls_back_to_cycle_exists() {
     let h = rw_ring(50);
     let mut o = la().models(&["serializable"]);

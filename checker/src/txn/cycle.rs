@@ -366,6 +366,9 @@ fn cycle_exists(g: &Graph, mask: u8, extend: bool) -> Option<usize> {
 
 /// Searches each component for each prohibited cycle anomaly, recording one
 /// cycle per (component, anomaly), or a `cycle-search-timeout`.
+/// `time_limit` bounds each (component, anomaly) search; `total` is a
+/// deadline for all of them, after which the remaining components are
+/// recorded as timed out without searching.
 pub fn search(
     p: &Prepared,
     analysis: &Analysis,
@@ -373,6 +376,7 @@ pub fn search(
     sccs: &[Vec<u32>],
     prohibited: &BTreeSet<String>,
     time_limit: Option<Duration>,
+    total: Option<Instant>,
     found: &mut Found,
 ) {
     let specs: Vec<Spec> = all_specs()
@@ -385,7 +389,10 @@ pub fn search(
         let mut found_here: Vec<String> = Vec::new();
         let mut timeout = false;
         for spec in &specs {
-            let deadline = time_limit.map(|d| Instant::now() + d);
+            let deadline = match (time_limit.map(|d| Instant::now() + d), total) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let sub = g.induced(scc, spec.allowed, &mut local);
             let mut sub_local = vec![u32::MAX; sub.vertex_count()];
             for comp in sub.sccs() {

@@ -63,6 +63,11 @@ pub struct TxnOptions {
     /// Cycle-search budget per strongly connected component (Elle's
     /// `cycle-search-timeout`, default 1000 ms). `None`: unbounded.
     pub time_limit: Option<Duration>,
+    /// Budget for the whole cycle search, over every component (the CLI's
+    /// `--time-limit`). Components not searched when it runs out are
+    /// reported as `cycle-search-timeout`, so the verdict is `unknown`
+    /// unless an anomaly was already found. `None`: unbounded.
+    pub total_limit: Option<Duration>,
     /// rw-register: assume each key is linearizable, so realtime order of
     /// operations on a key orders its versions.
     pub linearizable_keys: bool,
@@ -78,6 +83,7 @@ impl TxnOptions {
             consistency_models: vec!["strict-serializable".into()],
             anomalies: Vec::new(),
             time_limit: Some(Duration::from_millis(1000)),
+            total_limit: None,
             linearizable_keys: false,
             sequential_keys: false,
         }
@@ -646,6 +652,8 @@ pub fn check_prepared(
     opts: &TxnOptions,
     prepare_ms: f64,
 ) -> Result<TxnResult, TxnError> {
+    // The total budget counts from here: preparing (parsing) is not search.
+    let deadline = opts.total_limit.map(|d| Instant::now() + d);
     let models = consistency::validate_models(&opts.consistency_models)?;
     let mut prohibited = consistency::anomalies_prohibited_by(&models);
     prohibited.extend(
@@ -708,6 +716,7 @@ pub fn check_prepared(
         &sccs,
         &prohibited,
         opts.time_limit,
+        deadline,
         &mut found,
     );
     stats.cycle_ms = ms(t3);
