@@ -101,7 +101,7 @@ fn bad_arguments_exit_64() {
         &["test", "--target", "noop", "--nemesis", "kill"][..],
         &["test", "--target", "etcd", "--nemesis", "clock"],
         &["test", "--target", "nope"],
-        &["test", "--target", "noop", "--workload", "bank"],
+        &["test", "--target", "noop", "--workload", "bogus"],
         &["test", "--target", "noop", "--nemesis", "partition,bogus"],
         &["test", "--target", "noop", "--time-limit", "0"],
         &["test", "--target", "etcd", "--etcd-read-mode", "stale"],
