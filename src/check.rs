@@ -404,9 +404,9 @@ pub fn infer_model(fmt: Option<Format>, ops: &[Operation]) -> &'static str {
     } else if has("enqueue") || has("dequeue") {
         "unordered-queue"
     } else if has("add")
-        && ops
-            .iter()
-            .any(|o| o.f == "read" && o.outcome == faultline_checker::Outcome::Ok && o.value.is_i64())
+        && ops.iter().any(|o| {
+            o.f == "read" && o.outcome == faultline_checker::Outcome::Ok && o.value.is_i64()
+        })
     {
         // Reads of a number: a counter; reads of a collection: a set.
         "counter"
@@ -743,7 +743,8 @@ fn check_workload(
             bank::check(history, &opts).map_err(bad)?
         }
         "counter" => {
-            let init = counter::initial_from(initial).map_err(|e| usage(format!("--initial: {e}")))?;
+            let init =
+                counter::initial_from(initial).map_err(|e| usage(format!("--initial: {e}")))?;
             counter::check(history, init).map_err(bad)?
         }
         "queue" => queue::check(history, &queue::QueueOptions::default()).map_err(bad)?,

@@ -752,7 +752,9 @@ fn run_one(
                 &history,
                 "bank",
                 &label,
-                Some(&json!(WorkloadOptions::new(Workload::Bank).initial_balances())),
+                Some(&json!(
+                    WorkloadOptions::new(Workload::Bank).initial_balances()
+                )),
                 Some(plan.check_time_limit),
             )?,
             w => crate::check::analyze(&history, w.name(), &label, Some(plan.check_time_limit))?,

@@ -527,7 +527,6 @@ impl EtcdClient {
     }
 }
 
-
 impl EtcdClient {
     /// `[start, end)` of every key under `<prefix><space>/`.
     fn space_range(&self, space: &str) -> (String, String) {
@@ -673,7 +672,9 @@ impl EtcdClient {
                 return Ok(Completion::ok(op.value.clone()));
             }
         }
-        Ok(Completion::fail("counter: too much contention, nothing written"))
+        Ok(Completion::fail(
+            "counter: too much contention, nothing written",
+        ))
     }
 
     async fn counter_read(&self) -> Result<Completion, EtcdError> {
@@ -707,7 +708,8 @@ impl EtcdClient {
     }
 
     async fn enqueue(&self, op: &Op) -> Result<Completion, EtcdError> {
-        let body = json!({"key": b64(&self.queue_key(&op.value)), "value": b64(&op.value.to_string())});
+        let body =
+            json!({"key": b64(&self.queue_key(&op.value)), "value": b64(&op.value.to_string())});
         self.post("/v3/kv/put", &body).await?;
         Ok(Completion::ok(op.value.clone()))
     }
@@ -724,7 +726,10 @@ impl EtcdClient {
             .map(|(k, _, _)| json!({"requestDeleteRange": {"key": b64(k)}}))
             .collect();
         let v = self
-            .post("/v3/kv/txn", &json!({"compare": compare, "success": delete}))
+            .post(
+                "/v3/kv/txn",
+                &json!({"compare": compare, "success": delete}),
+            )
             .await?;
         Ok(succeeded(&v))
     }
@@ -838,9 +843,7 @@ impl EtcdClient {
 
     /// Best effort: the lease expires by itself after its TTL anyway.
     async fn revoke(&self, id: &str) {
-        let _ = self
-            .post("/v3/lease/revoke", &json!({"ID": id}))
-            .await;
+        let _ = self.post("/v3/lease/revoke", &json!({"ID": id})).await;
     }
 }
 

@@ -44,8 +44,18 @@ fn etcd() -> Option<Etcd> {
     let peer = format!("http://127.0.0.1:{p}");
     let child = Command::new("etcd")
         .args(["--data-dir", dir.join("data").to_str().expect("utf-8")])
-        .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
-        .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+        .args([
+            "--listen-client-urls",
+            &url,
+            "--advertise-client-urls",
+            &url,
+        ])
+        .args([
+            "--listen-peer-urls",
+            &peer,
+            "--initial-advertise-peer-urls",
+            &peer,
+        ])
         .args(["--initial-cluster", &format!("default={peer}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -90,7 +100,11 @@ async fn etcd_workload_operations() {
     let over = json!({"from": 2, "to": 1, "amount": 500});
     assert_eq!(call(&mut b, "transfer", over).await.outcome, Outcome::Fail);
     let r = call(&mut b, "read", Value::Null).await;
-    assert_eq!(r.value, json!({"0": 15, "1": 25, "2": 20, "3": 20, "4": 20}), "{r:?}");
+    assert_eq!(
+        r.value,
+        json!({"0": 15, "1": 25, "2": 20, "3": 20, "4": 20}),
+        "{r:?}"
+    );
 
     // unique-ids: distinct revisions.
     let mut u = client(&e.url, Workload::UniqueIds).await;
@@ -104,20 +118,38 @@ async fn etcd_workload_operations() {
         assert_eq!(call(&mut q, "enqueue", json!(v)).await.outcome, Outcome::Ok);
     }
     assert_eq!(call(&mut q, "dequeue", Value::Null).await.value, json!(1));
-    assert_eq!(call(&mut q, "drain", Value::Null).await.value, json!([2, 3]));
-    assert_eq!(call(&mut q, "dequeue", Value::Null).await.outcome, Outcome::Fail);
+    assert_eq!(
+        call(&mut q, "drain", Value::Null).await.value,
+        json!([2, 3])
+    );
+    assert_eq!(
+        call(&mut q, "dequeue", Value::Null).await.outcome,
+        Outcome::Fail
+    );
 
     // lock: one holder at a time; tokens grow; only the holder releases.
     let mut l1 = client(&e.url, Workload::Lock).await;
     let mut l2 = client(&e.url, Workload::Lock).await;
     let g1 = call(&mut l1, "acquire", Value::Null).await;
     assert_eq!(g1.outcome, Outcome::Ok, "{g1:?}");
-    assert_eq!(call(&mut l2, "acquire", Value::Null).await.outcome, Outcome::Fail);
-    assert_eq!(call(&mut l2, "release", Value::Null).await.outcome, Outcome::Fail);
-    assert_eq!(call(&mut l1, "release", Value::Null).await.outcome, Outcome::Ok);
+    assert_eq!(
+        call(&mut l2, "acquire", Value::Null).await.outcome,
+        Outcome::Fail
+    );
+    assert_eq!(
+        call(&mut l2, "release", Value::Null).await.outcome,
+        Outcome::Fail
+    );
+    assert_eq!(
+        call(&mut l1, "release", Value::Null).await.outcome,
+        Outcome::Ok
+    );
     let g2 = call(&mut l2, "acquire", Value::Null).await;
     assert_eq!(g2.outcome, Outcome::Ok, "{g2:?}");
     let (t1, t2) = (g1.value["token"].as_i64(), g2.value["token"].as_i64());
     assert!(t1.is_some() && t2 > t1, "{t1:?} {t2:?}");
-    assert_eq!(call(&mut l2, "release", Value::Null).await.outcome, Outcome::Ok);
+    assert_eq!(
+        call(&mut l2, "release", Value::Null).await.outcome,
+        Outcome::Ok
+    );
 }
