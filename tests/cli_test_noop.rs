@@ -111,12 +111,13 @@ fn bad_arguments_exit_64() {
     }
 }
 
-/// `faultline test --workload W` for the workloads with their own checkers:
-/// each run is checked by that checker (its name is `model` in
+/// `faultline test --workload W` for workloads with their own checkers (bank:
+/// initial balances from the test; queue: a final drain; lock: a
+/// linearizability search inside): each run is checked by that checker (its name is `model` in
 /// results.json), and `faultline check RUN_DIR` picks the same one.
 #[test]
 fn noop_workload_checkers_run_and_recheck() {
-    for workload in ["bank", "counter", "queue", "unique-ids", "lock"] {
+    for workload in ["bank", "queue", "lock"] {
         let dir = store(workload);
         let o = faultline(&[
             "test",
@@ -149,8 +150,14 @@ fn noop_workload_checkers_run_and_recheck() {
         let again: Value = serde_json::from_str(String::from_utf8_lossy(&c.stdout).trim())
             .unwrap_or_else(|e| panic!("{workload}: {e}: {}", text(&c)));
         assert_eq!(again["model"], workload, "{again:#}");
+        let stats = |v: &Value| {
+            let mut s = v["stats"].clone();
+            s.as_object_mut().map(|o| o.remove("elapsed_ms"));
+            s
+        };
         assert_eq!(
-            again["stats"], r["stats"],
+            stats(&again),
+            stats(&r),
             "{workload}: same checker, same history"
         );
         let _ = std::fs::remove_dir_all(&dir);
