@@ -146,6 +146,11 @@ pub fn check(history: &History, opts: &QueueOptions) -> Result<WorkloadResult, H
         || (!duplicated.is_empty() && !opts.allow_duplicates);
     let (verdict, reason) = if failing {
         (Verdict::Invalid, None)
+    } else if attempted.is_empty() && dequeued.is_empty() {
+        (
+            Verdict::Unknown,
+            Some("no enqueue or dequeue happened: nothing to check".to_string()),
+        )
     } else if !drained && undrained > 0 {
         (
             Verdict::Unknown,
@@ -260,6 +265,12 @@ mod tests {
         let (v, j) = verdict(&h(json!(9), json!([1, 2])));
         assert_eq!(v, Verdict::Invalid);
         assert_eq!(j["anomaly_types"], json!(["unexpected"]), "{j}");
+    }
+
+    #[test]
+    fn no_queue_operations_is_unknown() {
+        let h = hist(&[(0, Invoke, "read", Value::Null), (0, Ok, "read", json!(1))]);
+        assert_eq!(verdict(&h).0, Verdict::Unknown);
     }
 
     #[test]
