@@ -24,6 +24,9 @@ pub const LIN_MODELS: &[&str] = &[
 pub const TXN_MODELS: &[&str] = &["list-append", "rw-register"];
 /// Session guarantees and causal consistency of read/write registers.
 pub const SESSION_MODELS: &[&str] = &["causal-register"];
+/// The checks of the workloads of the same names (Jepsen's bank, counter,
+/// total-queue, unique-ids checkers; lock = mutual exclusion + fencing).
+pub const WORKLOAD_MODELS: &[&str] = &["bank", "counter", "queue", "unique-ids", "lock"];
 
 #[derive(Args, Debug)]
 #[command(after_long_help = "\
@@ -35,19 +38,25 @@ Examples:
   faultline check --model cas-register --initial 0 history.edn
   faultline check --model list-append --consistency-models snapshot-isolation h.edn
   faultline check --model causal-register --consistency-models read-your-writes,monotonic-reads h.jsonl
+  faultline check --model bank --initial '[20,20,20,20,20]' bank.jsonl
+  faultline check --model lock locks.jsonl
   faultline check --json --html why.html c10-bad.txt")]
 pub struct CheckArgs {
     /// Consistency model to check against; inferred from the operations when
     /// omitted. Linearizability: register, cas-register, kv, mutex, set,
     /// unordered-queue, fifo-queue, multi-register. Transactions (Elle-style):
     /// list-append, rw-register. Session guarantees and causal consistency of
-    /// read/write registers and add/read sets: causal-register
+    /// read/write registers and add/read sets: causal-register. Workloads:
+    /// bank, counter, queue (lost/duplicated), unique-ids, lock (mutual
+    /// exclusion and fencing tokens)
     #[arg(long, short, value_name = "MODEL")]
     pub model: Option<String>,
 
     /// The model's initial state as JSON, e.g. `0` or `{"x":0,"y":0}`.
     /// Default: registers start absent (distinct from every value), sets and
-    /// queues empty, the mutex unlocked
+    /// queues empty, the mutex unlocked, the counter 0. For bank: the total,
+    /// or the initial balances (a list, or an object of account -> balance);
+    /// default: the most common total among the reads
     #[arg(long, value_name = "JSON")]
     pub initial: Option<String>,
 
@@ -115,12 +124,14 @@ fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
         && !LIN_MODELS.contains(&m.as_str())
         && !TXN_MODELS.contains(&m.as_str())
         && !SESSION_MODELS.contains(&m.as_str())
+        && !WORKLOAD_MODELS.contains(&m.as_str())
     {
         return Err(usage(format!(
-            "unknown --model `{m}`; expected one of {}, {}, {}",
+            "unknown --model `{m}`; expected one of {}, {}, {}, {}",
             LIN_MODELS.join(", "),
             TXN_MODELS.join(", "),
-            SESSION_MODELS.join(", ")
+            SESSION_MODELS.join(", "),
+            WORKLOAD_MODELS.join(", ")
         )));
     }
     let initial = match &args.initial {
@@ -225,9 +236,11 @@ fn check_run_dir(dir: &Path, args: &CheckArgs, plan: &Plan) -> anyhow::Result<Fi
             faultline_results::store::HISTORY_JSONL
         )));
     }
-    let workload = std::fs::read_to_string(dir.join(faultline_results::store::TEST_JSON))
+    let test_json = std::fs::read_to_string(dir.join(faultline_results::store::TEST_JSON))
         .ok()
-        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
+    let workload = test_json
+        .as_ref()
         .and_then(|t| t["workload"].as_str().map(str::to_string));
     if plan.model.is_none() && workload.as_deref() == Some("set") {
         // The set workload has its own check (lost and never-added elements).
@@ -252,9 +265,20 @@ fn check_run_dir(dir: &Path, args: &CheckArgs, plan: &Plan) -> anyhow::Result<Fi
     }
     let model = plan.model.clone().or(match workload.as_deref() {
         Some("register") => Some("cas-register".to_string()),
-        Some(w) if TXN_MODELS.contains(&w) => Some(w.to_string()),
+        Some(w) if TXN_MODELS.contains(&w) || WORKLOAD_MODELS.contains(&w) => Some(w.to_string()),
         _ => None,
     });
+    if plan.initial.is_none()
+        && model.as_deref() == Some("bank")
+        && let Some(initial) = test_json.as_ref().and_then(bank_initial_of_run)
+    {
+        // The run's own balances, so a wrong total is judged against the
+        // money the test put in, not against what most reads saw.
+        let (h, _) = read_history(&history, plan)?;
+        let name = history.display().to_string();
+        let outcome = check_workload(&name, &h, "bank", Some(&initial), plan.time_limit)?;
+        return Ok(outcome);
+    }
     check_history_file(&history, args, plan, model)
 }
 
@@ -277,7 +301,16 @@ fn check_history_file(
     if paired.operations.is_empty() {
         return Ok(nothing_to_check(file, &model));
     }
-    if TXN_MODELS.contains(&model.as_str()) {
+    if WORKLOAD_MODELS.contains(&model.as_str()) {
+        let name = file.display().to_string();
+        check_workload(
+            &name,
+            &history,
+            &model,
+            plan.initial.as_ref(),
+            plan.time_limit,
+        )
+    } else if TXN_MODELS.contains(&model.as_str()) {
         check_txn(file, args, plan, &history, &model)
     } else if SESSION_MODELS.contains(&model.as_str()) {
         check_session(file, args, &history, &model)
@@ -361,9 +394,25 @@ pub fn infer_model(fmt: Option<Format>, ops: &[Operation]) -> &'static str {
         };
     }
     if has("acquire") || has("release") {
-        "mutex"
+        // The lock check runs the mutex model's linearizability and more.
+        "lock"
+    } else if has("transfer") {
+        "bank"
+    } else if has("generate") {
+        "unique-ids"
+    } else if has("drain") {
+        // The final drain is the total-queue workload's; the queue models
+        // of the linearizability checker have no such operation.
+        "queue"
     } else if has("enqueue") || has("dequeue") {
         "unordered-queue"
+    } else if has("add")
+        && ops.iter().any(|o| {
+            o.f == "read" && o.outcome == faultline_checker::Outcome::Ok && o.value.is_i64()
+        })
+    {
+        // Reads of a number: a counter; reads of a collection: a set.
+        "counter"
     } else if has("add") {
         "set"
     } else if has("get")
@@ -717,6 +766,90 @@ fn check_session(
     })
 }
 
+/// The initial balances a `faultline test` run of the bank workload set up,
+/// from its `test.json` (`workload_options`); `None` for runs that did not
+/// record them.
+fn bank_initial_of_run(test_json: &serde_json::Value) -> Option<serde_json::Value> {
+    let opts: faultline_workloads::WorkloadOptions =
+        serde_json::from_value(test_json.get("workload_options")?.clone()).ok()?;
+    Some(serde_json::json!(opts.initial_balances()))
+}
+
+/// One of the [`WORKLOAD_MODELS`] checks of one history. `initial`: the
+/// bank's total or balances, the counter's initial value. The lock check's
+/// linearizability search gets `time_limit`.
+fn check_workload(
+    name: &str,
+    history: &History,
+    model: &str,
+    initial: Option<&serde_json::Value>,
+    time_limit: Option<Duration>,
+) -> anyhow::Result<FileOutcome> {
+    use faultline_checker::{bank, counter, lock, queue, unique_ids};
+    let bad = |e: faultline_checker::history::HistoryError| {
+        usage(format::InputError::from(e).in_file(name).to_string())
+    };
+    let r = match model {
+        "bank" => {
+            let opts = match initial {
+                Some(v) => bank::BankOptions::from_initial(v)
+                    .map_err(|e| usage(format!("--initial: {e}")))?,
+                None => bank::BankOptions::default(),
+            };
+            bank::check(history, &opts).map_err(bad)?
+        }
+        "counter" => {
+            let init =
+                counter::initial_from(initial).map_err(|e| usage(format!("--initial: {e}")))?;
+            counter::check(history, init).map_err(bad)?
+        }
+        "queue" => queue::check(history, &queue::QueueOptions::default()).map_err(bad)?,
+        "unique-ids" => unique_ids::check(history).map_err(bad)?,
+        "lock" => {
+            let opts = lock::LockOptions {
+                time_limit,
+                ..lock::LockOptions::default()
+            };
+            lock::check(history, &opts).map_err(bad)?
+        }
+        other => return Err(usage(format!("unknown workload model `{other}`"))),
+    };
+    let mut json = r.json;
+    // The workload name, as `--model` takes it; the checker's longer
+    // description stays under `checker`.
+    if let Some(o) = json.as_object_mut()
+        && let Some(desc) = o.remove("model")
+    {
+        o.insert("checker".into(), desc);
+    }
+    annotate(&mut json, name, Some(model), None);
+    Ok(FileOutcome {
+        verdict: r.verdict,
+        json,
+        text: format!("{name}: {}", r.text),
+        html: Vec::new(),
+    })
+}
+
+/// Like [`analyze`] for the [`WORKLOAD_MODELS`], with the test's initial
+/// state (the bank's balances), as `faultline check --model MODEL
+/// --initial INITIAL` would check it.
+pub(crate) fn analyze_workload(
+    history: &History,
+    model: &str,
+    name: &str,
+    initial: Option<&serde_json::Value>,
+    time_limit: Option<Duration>,
+) -> anyhow::Result<(Verdict, serde_json::Value, String)> {
+    let paired = format::check_pairs(history, Some(name)).map_err(|e| usage(e.to_string()))?;
+    let outcome = if paired.operations.is_empty() {
+        nothing_to_check(Path::new(name), model)
+    } else {
+        check_workload(name, history, model, initial, time_limit)?
+    };
+    Ok((outcome.verdict, outcome.json, outcome.text))
+}
+
 /// Checks a recorded history against `model` (one of [`LIN_MODELS`],
 /// [`TXN_MODELS`] or [`SESSION_MODELS`]) exactly as `faultline check --model MODEL --nil-reads
 /// absent` would (faultline's own recorder writes an absent key as `null`),
@@ -747,6 +880,8 @@ pub(crate) fn analyze(
     let paired = format::check_pairs(history, Some(name)).map_err(|e| usage(e.to_string()))?;
     let outcome = if paired.operations.is_empty() {
         nothing_to_check(file, model)
+    } else if WORKLOAD_MODELS.contains(&model) {
+        check_workload(name, history, model, None, time_limit)?
     } else if TXN_MODELS.contains(&model) {
         check_txn(file, &args, &plan, history, model)?
     } else if SESSION_MODELS.contains(&model) {

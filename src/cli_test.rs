@@ -67,7 +67,9 @@ pub struct TestArgs {
     #[arg(long, value_name = "FILE")]
     pub node_binary: Option<PathBuf>,
 
-    /// Workload: register, list-append, rw-register or set
+    /// Workload: register, list-append, rw-register, set, bank, counter,
+    /// queue, unique-ids or lock (docs/workloads.md: what each checks and
+    /// what a target must support)
     #[arg(long, default_value = "register")]
     pub workload: String,
 
@@ -284,13 +286,14 @@ fn plan(a: &TestArgs) -> Result<Plan> {
         None
     };
     let workload: Workload = a.workload.parse().map_err(|e| usage(format!("{e}")))?;
-    if !matches!(
-        workload,
-        Workload::Register | Workload::ListAppend | Workload::RwRegister | Workload::Set
-    ) {
+    if target == "etcd" && !faultline_targets::etcd::WORKLOADS.contains(&workload) {
         return Err(usage(format!(
-            "--workload {workload}: `faultline test` checks register, list-append, \
-             rw-register and set"
+            "--workload {workload}: the etcd target supports {}",
+            faultline_targets::etcd::WORKLOADS
+                .iter()
+                .map(|w| w.name())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     let kinds =
@@ -592,6 +595,8 @@ fn test_json(
         "name": format!("{}-{}", plan.target, plan.workload),
         "target": plan.target,
         "workload": plan.workload.name(),
+        // Knobs the checker needs again on re-check (the bank's balances).
+        "workload_options": WorkloadOptions::new(plan.workload),
         "nemesis": plan.kinds.iter().map(|k| k.name()).collect::<Vec<_>>(),
         "nemesis_interval_s": plan.nemesis_interval.as_secs_f64(),
         "nodes": nodes.names,
@@ -1042,6 +1047,15 @@ fn run_one(
                 &history,
                 "cas-register",
                 &label,
+                Some(plan.check_time_limit),
+            )?,
+            Workload::Bank => crate::check::analyze_workload(
+                &history,
+                "bank",
+                &label,
+                Some(&json!(
+                    WorkloadOptions::new(Workload::Bank).initial_balances()
+                )),
                 Some(plan.check_time_limit),
             )?,
             w => crate::check::analyze(&history, w.name(), &label, Some(plan.check_time_limit))?,

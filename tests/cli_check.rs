@@ -283,3 +283,92 @@ fn corpus_verdicts_through_the_cli() {
     }
     assert_eq!(checked, 109);
 }
+
+/// The workload checkers through the CLI: for each, a minimal invalid
+/// history and its valid near-twin, checked with `--model` and with the
+/// model inferred from the operations.
+#[test]
+fn workload_models_valid_twin_and_invalid_history() {
+    for (model, anomaly) in [
+        ("bank", "wrong-total"),
+        ("counter", "out-of-bounds"),
+        ("queue", "lost"),
+        ("unique-ids", "duplicated"),
+        ("lock", "overlapping-holds"),
+    ] {
+        let ok = data(&format!("{model}-ok.jsonl"));
+        let bad = data(&format!("{model}-bad.jsonl"));
+        let o = faultline(&["check", "--model", model, ok.to_str().unwrap()]);
+        assert_eq!(code(&o), 0, "{model}: {}{}", stdout(&o), stderr(&o));
+        assert!(stdout(&o).contains("valid"), "{model}: {}", stdout(&o));
+        for args in [
+            &["check", "--json", "--model", model][..],
+            &["check", "--json"],
+        ] {
+            let mut a = args.to_vec();
+            a.push(bad.to_str().unwrap());
+            let o = faultline(&a);
+            assert_eq!(
+                code(&o),
+                1,
+                "{model} {args:?}: {}{}",
+                stdout(&o),
+                stderr(&o)
+            );
+            let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+            assert_eq!(v["valid"], serde_json::json!(false), "{v}");
+            assert_eq!(v["model"], serde_json::json!(model), "{v}");
+            let types = v["anomaly_types"].as_array().unwrap();
+            assert!(types.contains(&serde_json::json!(anomaly)), "{model}: {v}");
+            let e = v["anomalies"][anomaly][0]["explanation"].as_str().unwrap();
+            assert!(!e.is_empty(), "{v}");
+        }
+    }
+}
+
+#[test]
+fn bank_total_comes_from_initial_and_bad_initial_exits_64() {
+    let ok = data("bank-ok.jsonl");
+    // The reads sum to 20; a bank holding 30 was robbed.
+    let o = faultline(&[
+        "check",
+        "--model",
+        "bank",
+        "--initial",
+        "[15,15]",
+        ok.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("sums to 20 but the bank holds 30"),
+        "{}",
+        stdout(&o)
+    );
+    let o = faultline(&[
+        "check",
+        "--model",
+        "bank",
+        "--initial",
+        "[10,10]",
+        ok.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let o = faultline(&[
+        "check",
+        "--model",
+        "bank",
+        "--initial",
+        "\"x\"",
+        ok.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 64, "{}{}", stdout(&o), stderr(&o));
+    // A read that is not a map of balances names its file and line.
+    let bad = data("counter-ok.jsonl");
+    let o = faultline(&["check", "--model", "bank", bad.to_str().unwrap()]);
+    assert_eq!(code(&o), 64, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("counter-ok.jsonl") && stderr(&o).contains("counter-ok.jsonl:5"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -101,12 +101,65 @@ fn bad_arguments_exit_64() {
         &["test", "--target", "noop", "--nemesis", "kill"][..],
         &["test", "--target", "etcd", "--nemesis", "clock"],
         &["test", "--target", "nope"],
-        &["test", "--target", "noop", "--workload", "bank"],
+        &["test", "--target", "noop", "--workload", "bogus"],
         &["test", "--target", "noop", "--nemesis", "partition,bogus"],
         &["test", "--target", "noop", "--time-limit", "0"],
         &["test", "--target", "etcd", "--etcd-read-mode", "stale"],
     ] {
         let o = faultline(args);
         assert_eq!(o.status.code(), Some(64), "{args:?}: {}", text(&o));
+    }
+}
+
+/// `faultline test --workload W` for workloads with their own checkers (bank:
+/// initial balances from the test; queue: a final drain; lock: a
+/// linearizability search inside): each run is checked by that checker (its name is `model` in
+/// results.json), and `faultline check RUN_DIR` picks the same one.
+#[test]
+fn noop_workload_checkers_run_and_recheck() {
+    for workload in ["bank", "queue", "lock"] {
+        let dir = store(workload);
+        let o = faultline(&[
+            "test",
+            "--target",
+            "noop",
+            "--workload",
+            workload,
+            "--time-limit",
+            "1",
+            "--rate",
+            "300",
+            "--seed",
+            "5",
+            "--store",
+            dir.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{workload}: {}", text(&o));
+        let run = dir.join(format!("noop-{workload}/latest"));
+        let r: Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap())
+                .unwrap();
+        assert_eq!(r["valid"], true, "{r:#}");
+        assert_eq!(r["model"], workload, "{r:#}");
+        if workload == "bank" {
+            // Judged against the balances the test put in.
+            assert_eq!(r["total_source"], "given", "{r:#}");
+        }
+        let c = faultline(&["check", "--json", run.to_str().unwrap()]);
+        assert_eq!(c.status.code(), Some(0), "{workload}: {}", text(&c));
+        let again: Value = serde_json::from_str(String::from_utf8_lossy(&c.stdout).trim())
+            .unwrap_or_else(|e| panic!("{workload}: {e}: {}", text(&c)));
+        assert_eq!(again["model"], workload, "{again:#}");
+        let stats = |v: &Value| {
+            let mut s = v["stats"].clone();
+            s.as_object_mut().map(|o| o.remove("elapsed_ms"));
+            s
+        };
+        assert_eq!(
+            stats(&again),
+            stats(&r),
+            "{workload}: same checker, same history"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -12,11 +12,15 @@ use std::str::FromStr;
 /// | `list-append` | `txn` of `append`/`r` | Elle list-append | strict-serializable |
 /// | `rw-register` | `txn` of `w`/`r` | Elle rw-register | strict-serializable |
 /// | `set` | `add`, final `read` | set | linearizable (no lost adds) |
-/// | `bank` | `transfer`, `read` (all balances) | bank (totals conserved) | snapshot-isolation |
+/// | `bank` | `transfer`, `read` (all balances), final `read` | bank (totals conserved, no negative balances) | snapshot-isolation |
 /// | `counter` | `add`, `read` | counter (read within bounds) | linearizable |
-/// | `queue` | `enqueue`, `dequeue`, final `drain` | queue (no loss, no duplicates) | linearizable |
+/// | `queue` | `enqueue`, `dequeue`, final `drain` | total-queue (no loss, no duplicates) | linearizable |
 /// | `unique-ids` | `generate` | unique-ids | unique |
-/// | `lock` | `acquire`, `release` | linearizable mutex | linearizable |
+/// | `lock` | `acquire`, `release` | lock (mutual exclusion: linearizable mutex; fencing tokens increase) | linearizable |
+///
+/// The checkers live in faultline-checker under the same names
+/// (`bank`, `counter`, `queue`, `unique_ids`, `lock`); docs/workloads.md
+/// says what each checks and what a target must support.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Workload {
@@ -98,7 +102,7 @@ impl Workload {
             Workload::Counter => "counter",
             Workload::Queue => "queue",
             Workload::UniqueIds => "unique-ids",
-            Workload::Lock => "linearizable-mutex",
+            Workload::Lock => "lock",
         }
     }
 

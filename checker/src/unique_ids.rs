@@ -1,0 +1,138 @@
+//! The unique-ids workload's check, as Jepsen's `unique-ids` checker:
+//! every `ok` `generate` must return an id no other `ok` generate returned.
+//! Generates of unknown outcome returned nothing anyone could use, so only
+//! acknowledged ids count.
+
+use crate::history::{History, HistoryError, Outcome, Value};
+use crate::verdict::Verdict;
+use crate::{WorkloadResult, op_json};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// Checks that acknowledged ids are distinct. No `ok` generate: `unknown`.
+pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
+    let paired = history.pair()?;
+    let mut attempted = 0usize;
+    // id (as JSON text) → ids of the ops that returned it
+    let mut seen: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let (mut min, mut max): (Option<i64>, Option<i64>) = (None, None);
+    for op in paired.operations.iter().filter(|o| o.f == "generate") {
+        attempted += 1;
+        if op.outcome != Outcome::Ok {
+            continue;
+        }
+        if let Some(n) = op.value.as_i64() {
+            min = Some(min.map_or(n, |m| m.min(n)));
+            max = Some(max.map_or(n, |m| m.max(n)));
+        }
+        seen.entry(op.value.to_string()).or_default().push(op.id);
+    }
+    let acknowledged: usize = seen.values().map(Vec::len).sum();
+    let model = "unique-ids (no id returned twice)";
+    if acknowledged == 0 {
+        let reason = "no generate succeeded: no ids to compare";
+        return Ok(WorkloadResult {
+            verdict: Verdict::Unknown,
+            json: json!({"valid": Verdict::Unknown.to_json(), "model": model, "reason": reason,
+                         "anomaly_types": [], "anomalies": {},
+                         "stats": {"attempted": attempted, "acknowledged": 0}}),
+            text: format!("unknown (unique-ids): {reason}\n"),
+        });
+    }
+    let dups: Vec<Value> = seen
+        .iter()
+        .filter(|(_, ops)| ops.len() > 1)
+        .map(|(id, ops)| {
+            let ops: Vec<Value> = ops
+                .iter()
+                .map(|&i| op_json(history, &paired.operations[i]))
+                .collect();
+            let at: Vec<String> = ops
+                .iter()
+                .map(|o| {
+                    format!(
+                        "process {} at index {} (line {})",
+                        o["process"], o["index"], o["line"]
+                    )
+                })
+                .collect();
+            json!({
+                "explanation": format!("id {id} was generated {} times: by {}", ops.len(), at.join("; ")),
+                "id": id, "count": ops.len(), "ops": ops,
+            })
+        })
+        .collect();
+    let verdict = if dups.is_empty() {
+        Verdict::Valid
+    } else {
+        Verdict::Invalid
+    };
+    let mut text = format!(
+        "{verdict} (unique-ids: {acknowledged} acknowledged of {attempted} attempted, {} distinct, \
+         {} duplicated)\n",
+        seen.len(),
+        dups.len()
+    );
+    for d in dups.iter().take(10) {
+        if let Some(e) = d["explanation"].as_str() {
+            text.push_str(&format!("  {e}\n"));
+        }
+    }
+    let json = json!({
+        "valid": verdict.to_json(),
+        "model": model,
+        "anomaly_types": if dups.is_empty() { json!([]) } else { json!(["duplicated"]) },
+        "anomalies": if dups.is_empty() { json!({}) } else { json!({"duplicated": dups}) },
+        "stats": {"attempted": attempted, "acknowledged": acknowledged, "distinct": seen.len(),
+                  "duplicated": dups.len(), "range": [min, max]},
+    });
+    Ok(WorkloadResult {
+        verdict,
+        json,
+        text,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::EventType::*;
+    use crate::testing::hist;
+
+    fn h(second: Value) -> History {
+        hist(&[
+            (0, Invoke, "generate", Value::Null),
+            (1, Invoke, "generate", Value::Null),
+            (0, Ok, "generate", json!(1)),
+            (1, Ok, "generate", second),
+            (2, Invoke, "generate", Value::Null),
+            (2, Info, "generate", Value::Null),
+        ])
+    }
+
+    #[test]
+    fn distinct_ids_are_valid() {
+        let r = check(&h(json!(2))).unwrap();
+        assert_eq!(r.verdict, Verdict::Valid, "{}", r.json);
+        assert_eq!(r.json["stats"]["range"], json!([1, 2]));
+    }
+
+    #[test]
+    fn a_duplicate_names_both_ops() {
+        let r = check(&h(json!(1))).unwrap();
+        assert_eq!(r.verdict, Verdict::Invalid);
+        let d = &r.json["anomalies"]["duplicated"][0];
+        assert_eq!(d["count"], 2);
+        let e = d["explanation"].as_str().unwrap();
+        assert!(e.contains("index 2") && e.contains("index 3"), "{e}");
+    }
+
+    #[test]
+    fn nothing_acknowledged_is_unknown() {
+        let h = hist(&[
+            (0, Invoke, "generate", Value::Null),
+            (0, Fail, "generate", Value::Null),
+        ]);
+        assert_eq!(check(&h).unwrap().verdict, Verdict::Unknown);
+    }
+}
