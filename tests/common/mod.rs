@@ -168,7 +168,14 @@ impl Lab {
             .expect("sysfs")
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with(&self.bridge))
+            // The bridge itself and its veths `{bridge}v{i}`; not the links
+            // of another lab whose bridge merely starts the same (flbr1 vs
+            // flbr10).
+            .filter(|n| {
+                n == &self.bridge
+                    || n.strip_prefix(&format!("{}v", self.bridge))
+                        .is_some_and(|i| i.chars().all(|c| c.is_ascii_digit()))
+            })
             .collect();
         assert!(links.is_empty(), "links left: {links:?}");
         for p in pids {
