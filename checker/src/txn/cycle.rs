@@ -364,10 +364,19 @@ fn cycle_exists(g: &Graph, mask: u8, extend: bool) -> Option<usize> {
         .min()
 }
 
+/// How long the cycle search may take.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    /// Per (component, anomaly) search.
+    pub per_search: Option<Duration>,
+    /// A deadline for the whole search.
+    pub total: Option<Instant>,
+}
+
 /// Searches each component for each prohibited cycle anomaly, recording one
 /// cycle per (component, anomaly), or a `cycle-search-timeout`.
-/// `time_limit` bounds each (component, anomaly) search; `total` is a
-/// deadline for all of them, after which the remaining components are
+/// `budget.per_search` bounds each (component, anomaly) search;
+/// `budget.total` is a deadline for all of them, after which the remaining components are
 /// recorded as timed out without searching.
 pub fn search(
     p: &Prepared,
@@ -375,8 +384,7 @@ pub fn search(
     g: &Graph,
     sccs: &[Vec<u32>],
     prohibited: &BTreeSet<String>,
-    time_limit: Option<Duration>,
-    total: Option<Instant>,
+    budget: Budget,
     found: &mut Found,
 ) {
     let specs: Vec<Spec> = all_specs()
@@ -389,7 +397,7 @@ pub fn search(
         let mut found_here: Vec<String> = Vec::new();
         let mut timeout = false;
         for spec in &specs {
-            let deadline = match (time_limit.map(|d| Instant::now() + d), total) {
+            let deadline = match (budget.per_search.map(|d| Instant::now() + d), budget.total) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };

@@ -715,8 +715,10 @@ pub fn check_prepared(
         &g,
         &sccs,
         &prohibited,
-        opts.time_limit,
-        deadline,
+        cycle::Budget {
+            per_search: opts.time_limit,
+            total: deadline,
+        },
         &mut found,
     );
     stats.cycle_ms = ms(t3);
