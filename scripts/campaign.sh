@@ -16,7 +16,8 @@
 # Environment: FAULTLINE (binary, default target/release/faultline),
 # NODE_BIN (default target/release/faultline-node), TIME (default 60),
 # SEEDS (default "1 2 3 4 5"), STORE (default store-campaign), PROTOCOLS
-# (default "raft paxos zab").
+# (default "raft paxos zab"), INTERVAL (nemesis interval, default 10 s),
+# PARTS (default "correct bugs").
 #
 # Columns: kind protocol workload bug seed verdict exit ok fail info run_dir
 set -u
@@ -29,6 +30,8 @@ SEEDS=${SEEDS:-"1 2 3 4 5"}
 STORE=${STORE:-store-campaign}
 NEMESIS=${NEMESIS:-partition,kill,pause,clock}
 PROTOCOLS=${PROTOCOLS:-"raft paxos zab"}
+INTERVAL=${INTERVAL:-10}
+PARTS=${PARTS:-"correct bugs"}
 
 [ -x "$FAULTLINE" ] && [ -x "$NODE_BIN" ] || {
     echo "build first: cargo build --release -p faultline -p faultline-node" >&2; exit 64; }
@@ -42,7 +45,7 @@ run() { # kind protocol workload bug seed
     bugarg=""; [ "$4" = "-" ] || bugarg="--bug $4"
     # shellcheck disable=SC2086
     "$FAULTLINE" test --target "$2" --workload "$3" $bugarg --nemesis "$NEMESIS" \
-        --nemesis-interval 10 --time-limit "$TIME" --seed "$5" --node-binary "$NODE_BIN" \
+        --nemesis-interval "$INTERVAL" --time-limit "$TIME" --seed "$5" --node-binary "$NODE_BIN" \
         --lab-dir "$LAB" --store "$STORE" >/dev/null 2>>"$OUT.log"
     code=$?
     dir=$(readlink -f "$STORE/$2-$3/latest")
@@ -52,7 +55,9 @@ run() { # kind protocol workload bug seed
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$verdict" "$code" "$counts" "$dir" | tee -a "$OUT"
 }
 
-for p in $PROTOCOLS; do
+case " $PARTS " in *" correct "*) CORRECT_PROTOCOLS=$PROTOCOLS ;; *) CORRECT_PROTOCOLS= ;; esac
+case " $PARTS " in *" bugs "*) BUG_PROTOCOLS=$PROTOCOLS ;; *) BUG_PROTOCOLS= ;; esac
+for p in $CORRECT_PROTOCOLS; do
     for w in register list-append; do
         for s in $SEEDS; do run correct "$p" "$w" - "$s"; done
     done
@@ -60,7 +65,7 @@ done
 
 "$FAULTLINE" targets --json | jq -r '.targets[] | .name as $p | .bugs[]? | "\($p) \(.name)"' |
 while read -r p b; do
-    case " $PROTOCOLS " in *" $p "*) ;; *) continue ;; esac
+    case " $BUG_PROTOCOLS " in *" $p "*) ;; *) continue ;; esac
     for s in $SEEDS; do run bug "$p" register "$b" "$s"; done
 done
 
