@@ -140,29 +140,23 @@ impl EtcdDb {
 
     /// SIGKILL by pidfile (nothing when it is not running).
     pub fn kill_command(&self) -> String {
-        format!(
-            "p=$(cat {PID_FILE} 2>/dev/null); if [ -n \"$p\" ]; then kill -9 $p 2>/dev/null; fi; echo \"$p\""
-        )
+        crate::pidfile::kill_command(PID_FILE)
     }
 
     /// SIGSTOP by pidfile.
     pub fn pause_command(&self) -> String {
-        format!("kill -STOP $(cat {PID_FILE})")
+        crate::pidfile::pause_command(PID_FILE)
     }
 
     /// SIGCONT by pidfile.
     pub fn resume_command(&self) -> String {
-        format!("kill -CONT $(cat {PID_FILE})")
+        crate::pidfile::resume_command(PID_FILE)
     }
 
     /// Kills the member (resuming it first, in case it is paused) and
     /// removes every file it had. Waits until the process is gone.
     pub fn teardown_command(&self) -> String {
-        format!(
-            "p=$(cat {PID_FILE} 2>/dev/null); if [ -n \"$p\" ]; then kill -CONT $p 2>/dev/null; kill -9 $p 2>/dev/null; \
-             i=0; while kill -0 $p 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; fi; \
-             rm -rf {DIR}"
-        )
+        crate::pidfile::teardown_command(PID_FILE, &format!("rm -rf {DIR}"))
     }
 
     /// Files to fetch into the store's `nodes/<node>/` after a run.

@@ -29,6 +29,7 @@ pub mod etcd;
 pub mod etcd_db;
 pub mod node;
 pub mod noop;
+pub mod pidfile;
 
 pub use faultline_workloads::{BoxFuture, Client};
 use faultline_workloads::{Workload, WorkloadOptions};

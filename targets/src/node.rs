@@ -184,26 +184,20 @@ impl NodeDb {
     }
 
     pub fn kill_command(&self) -> String {
-        format!(
-            "p=$(cat {PID_FILE} 2>/dev/null); if [ -n \"$p\" ]; then kill -9 $p 2>/dev/null; fi; echo \"$p\""
-        )
+        crate::pidfile::kill_command(PID_FILE)
     }
 
     pub fn pause_command(&self) -> String {
-        format!("kill -STOP $(cat {PID_FILE})")
+        crate::pidfile::pause_command(PID_FILE)
     }
 
     pub fn resume_command(&self) -> String {
-        format!("kill -CONT $(cat {PID_FILE})")
+        crate::pidfile::resume_command(PID_FILE)
     }
 
     /// Kills the member (resuming it first) and removes all its files.
     pub fn teardown_command(&self) -> String {
-        format!(
-            "p=$(cat {PID_FILE} 2>/dev/null); if [ -n \"$p\" ]; then kill -CONT $p 2>/dev/null; kill -9 $p 2>/dev/null; \
-             i=0; while kill -0 $p 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; fi; \
-             rm -rf {DIR}; mkdir -p {DIR}"
-        )
+        crate::pidfile::teardown_command(PID_FILE, &format!("rm -rf {DIR}; mkdir -p {DIR}"))
     }
 
     pub fn log_files(&self) -> Vec<String> {
