@@ -494,3 +494,22 @@ fn rw_register_g1b_internal_lost_update() {
     let (_, t) = types(&lost, &opts);
     assert!(t.contains(&"lost-update".to_string()), "{t:?}");
 }
+
+#[test]
+fn explanations_are_capped_per_type_but_counted_in_full() {
+    // 1,200 transactions that each miss their own append: 1,200 `internal`
+    // anomalies, of which only MAX_EXPLANATIONS are explained.
+    let n = txn::MAX_EXPLANATIONS + 200;
+    let ops: Vec<Op> = (0..n)
+        .map(|i| (i as u64, "ok", json!([["append", i, 1], ["r", i, []]])))
+        .collect();
+    let r = txn::check(&concurrent(&ops), &la()).unwrap();
+    assert_eq!(r.verdict, Verdict::Invalid);
+    assert_eq!(r.anomaly_counts["internal"], n);
+    assert_eq!(r.anomalies["internal"].len(), txn::MAX_EXPLANATIONS);
+    assert!(
+        r.prose().contains("… and 200 more not shown"),
+        "{}",
+        r.prose()
+    );
+}

@@ -279,9 +279,13 @@ pub fn render_result(r: &TxnResult) -> String {
         let _ = writeln!(out, "also not: {}", r.also_not.join(", "));
     }
     for (kind, es) in &r.anomalies {
-        let _ = writeln!(out, "\n== {kind} ({})", es.len());
+        let total = r.anomaly_counts.get(kind).copied().unwrap_or(es.len());
+        let _ = writeln!(out, "\n== {kind} ({total})");
         for e in es {
             out.push_str(&render(e));
+        }
+        if total > es.len() {
+            let _ = writeln!(out, "… and {} more not shown", total - es.len());
         }
     }
     out

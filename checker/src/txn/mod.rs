@@ -134,9 +134,17 @@ pub struct TxnResult {
     pub anomaly_types: Vec<String>,
     pub not: Vec<String>,
     pub also_not: Vec<String>,
+    /// At most [`MAX_EXPLANATIONS`] explanations per anomaly type: a
+    /// broken store can produce hundreds of thousands, which nobody reads
+    /// and which would cost more to print than to find.
     pub anomalies: BTreeMap<String, Vec<Explanation>>,
+    /// How many of each type were found, including those not explained.
+    pub anomaly_counts: BTreeMap<String, usize>,
     pub stats: TxnStats,
 }
+
+/// Explanations kept per anomaly type (the count is always complete).
+pub const MAX_EXPLANATIONS: usize = 1000;
 
 impl TxnResult {
     /// Human-readable explanation of every anomaly (see [`explain::render`]).
@@ -745,12 +753,17 @@ fn result(mut found: Found, prohibited: &BTreeSet<String>, stats: TxnStats) -> T
         .filter(|a| !UNKNOWN_TYPES.contains(a))
         .collect();
     let b = consistency::boundary(&real);
+    let anomaly_counts = found.iter().map(|(k, v)| (k.clone(), v.len())).collect();
+    for v in found.values_mut() {
+        v.truncate(MAX_EXPLANATIONS);
+    }
     TxnResult {
         verdict,
         anomaly_types,
         not: b.not.into_iter().collect(),
         also_not: b.also_not.into_iter().collect(),
         anomalies: found,
+        anomaly_counts,
         stats,
     }
 }
