@@ -19,19 +19,8 @@ pub struct TargetsArgs {
     pub json: bool,
 }
 
-/// Workloads `faultline test` can check today (the clients implement more).
-const TESTABLE: [Workload; 4] = [
-    Workload::Register,
-    Workload::ListAppend,
-    Workload::RwRegister,
-    Workload::Set,
-];
-
 fn names(ws: &[Workload]) -> Vec<&'static str> {
-    ws.iter()
-        .filter(|w| TESTABLE.contains(w))
-        .map(|w| w.name())
-        .collect()
+    ws.iter().map(|w| w.name()).collect()
 }
 
 /// The catalogue, as JSON.
@@ -40,7 +29,7 @@ pub fn catalogue() -> Value {
         json!({
             "name": "etcd",
             "description": "etcd 3.4 (apt etcd-server) deployed on the nodes, through its v3 JSON gateway",
-            "workloads": names(&[Workload::Register, Workload::ListAppend, Workload::RwRegister, Workload::Set]),
+            "workloads": names(&faultline_targets::etcd::WORKLOADS),
             "faults": ["partition", "kill", "pause", "crash"],
             "unsupported_faults": {"clock": faultline_targets::etcd_db::CLOCK_UNSUPPORTED},
             "bugs": [],
@@ -136,5 +125,12 @@ mod tests {
                 .contains("vDSO")
         );
         assert_eq!(etcd["workloads"][0], "register");
+        // Every workload `faultline test` accepts for the target is listed.
+        assert!(
+            etcd["workloads"]
+                .as_array()
+                .is_some_and(|w| w.iter().any(|n| n == "lock")),
+            "{etcd}"
+        );
     }
 }
