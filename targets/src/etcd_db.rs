@@ -110,24 +110,22 @@ impl EtcdDb {
         let addr = self.nodes.get(node)?;
         let peer = peer_url(addr);
         let client = format!("http://{addr}:{CLIENT_PORT}");
-        // `;` before the backgrounded command: `a && b &` would background
-        // the whole list (LAB-NOTES §2 pitfall 3).
-        Some(format!(
-            "if [ -f {PID_FILE} ] && kill -0 $(cat {PID_FILE}) 2>/dev/null; then cat {PID_FILE}; exit 0; fi; \
-             mkdir -p {DIR}; cd {DIR}; \
-             setsid nohup {bin} --name {node} --data-dir {DATA_DIR} \
+        let cmd = format!(
+            "{bin} --name {node} --data-dir {DATA_DIR} \
              --listen-peer-urls {peer} --initial-advertise-peer-urls {peer} \
              --listen-client-urls {client} --advertise-client-urls {client} \
              --initial-cluster {cluster} --initial-cluster-state new \
              --initial-cluster-token {token} \
              --heartbeat-interval {hb} --election-timeout {el} \
-             --logger zap --log-outputs stderr \
-             </dev/null >>{LOG_FILE} 2>&1 & echo $! > {PID_FILE}; cat {PID_FILE}",
+             --logger zap --log-outputs stderr",
             bin = self.binary,
             cluster = self.initial_cluster(),
             token = self.token,
             hb = self.heartbeat_ms,
             el = self.election_ms,
+        );
+        Some(crate::pidfile::start_command(
+            PID_FILE, DIR, DIR, &cmd, LOG_FILE,
         ))
     }
 

@@ -164,17 +164,17 @@ impl NodeDb {
             )
         };
         let bugs: String = self.bugs.iter().map(|b| format!(" --bug {b}")).collect();
-        Some(format!(
-            "if [ -f {PID_FILE} ] && kill -0 $(cat {PID_FILE}) 2>/dev/null; then cat {PID_FILE}; exit 0; fi; \
-             mkdir -p {DATA_DIR}; cd {DIR}; \
-             setsid nohup {env}{BINARY} {p} --id {id} --peers {peers} --client-port {CLIENT_PORT} \
-             --data-dir {DATA_DIR} --tick-ms {t} --election-ticks {e} --heartbeat-ticks {h}{bugs} \
-             </dev/null >>{LOG_FILE} 2>&1 & echo $! > {PID_FILE}; cat {PID_FILE}",
+        let cmd = format!(
+            "{env}{BINARY} {p} --id {id} --peers {peers} --client-port {CLIENT_PORT} \
+             --data-dir {DATA_DIR} --tick-ms {t} --election-ticks {e} --heartbeat-ticks {h}{bugs}",
             p = self.protocol,
             peers = self.peers_arg(),
             t = self.tick_ms,
             e = self.election_ticks,
             h = self.heartbeat_ticks,
+        );
+        Some(crate::pidfile::start_command(
+            PID_FILE, DATA_DIR, DIR, &cmd, LOG_FILE,
         ))
     }
 

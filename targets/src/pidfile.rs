@@ -27,3 +27,17 @@ pub fn teardown_command(pid_file: &str, then: &str) -> String {
          {then}"
     )
 }
+
+/// Starts `cmd` detached in `dir` (after `mkdir -p` of `dirs`) unless the
+/// pidfile names a live process; stderr and stdout go to `log`. Prints the
+/// pid either way, so the same command is also the heal of a kill.
+///
+/// `;` before the backgrounded command: `a && b &` would background the
+/// whole list (LAB-NOTES §2 pitfall 3).
+pub fn start_command(pid_file: &str, dirs: &str, dir: &str, cmd: &str, log: &str) -> String {
+    format!(
+        "if [ -f {pid_file} ] && kill -0 $(cat {pid_file}) 2>/dev/null; then cat {pid_file}; exit 0; fi; \
+         mkdir -p {dirs}; cd {dir}; \
+         setsid nohup {cmd} </dev/null >>{log} 2>&1 & echo $! > {pid_file}; cat {pid_file}"
+    )
+}
