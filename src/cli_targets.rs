@@ -6,9 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
-use faultline_targets::Target;
-use faultline_targets::node as node_db;
-use faultline_targets::noop::NoopTarget;
+use faultline_targets::db;
 use faultline_workloads::Workload;
 use serde_json::{Value, json};
 
@@ -25,44 +23,32 @@ fn names(ws: &[Workload]) -> Vec<&'static str> {
 
 /// The catalogue, as JSON.
 pub fn catalogue() -> Value {
-    let mut out = vec![
-        json!({
-            "name": "etcd",
-            "description": "etcd 3.4 (apt etcd-server) deployed on the nodes, through its v3 JSON gateway",
-            "workloads": names(&faultline_targets::etcd::WORKLOADS),
-            "faults": ["partition", "kill", "pause", "crash"],
-            "unsupported_faults": {"clock": faultline_targets::etcd_db::CLOCK_UNSUPPORTED},
-            "bugs": [],
-        }),
-        json!({
-            "name": "noop",
-            "description": "an in-process linearizable store inside faultline (tests the runner; no nodes)",
-            "workloads": names(NoopTarget::new().workloads()),
-            "faults": [],
-            "unsupported_faults": {"all": "it runs inside faultline, so faults on nodes cannot reach it"},
-            "bugs": [],
-        }),
-    ];
-    for (p, what) in node_db::protocols() {
-        out.push(json!({
-            "name": p,
-            "description": format!("faultline-node {p}: {what}"),
-            "workloads": names(&node_db::WORKLOADS),
-            "faults": ["partition", "kill", "pause", "crash", "clock"],
-            "unsupported_faults": {},
-            "bugs": node_db::bugs_of(p)
-                .into_iter()
-                .map(|(name, description)| json!({"name": name, "description": description}))
-                .collect::<Vec<_>>(),
-        }));
-    }
+    let out: Vec<Value> = db::catalogue()
+        .iter()
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "description": t.description,
+                "workloads": names(&t.workloads),
+                "faults": t.faults,
+                "unsupported_faults": t.unsupported_faults(),
+                "bugs": t.bugs
+                    .iter()
+                    .map(|(name, description)| json!({"name": name, "description": description}))
+                    .collect::<Vec<_>>(),
+            })
+        })
+        .collect();
     json!({ "targets": out })
 }
 
 pub fn run(a: TargetsArgs) -> Result<ExitCode> {
+    use std::io::Write;
     let cat = catalogue();
+    // Written, not printed: `faultline targets | head` must not panic.
+    let mut out = std::io::stdout().lock();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&cat)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&cat)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     let empty = Vec::new();
@@ -77,23 +63,25 @@ pub fn run(a: TargetsArgs) -> Result<ExitCode> {
                 })
                 .unwrap_or_default()
         };
-        println!("{}", t["name"].as_str().unwrap_or("?"));
-        println!("  {}", t["description"].as_str().unwrap_or(""));
-        println!("  workloads: {}", list("workloads"));
+        writeln!(out, "{}", t["name"].as_str().unwrap_or("?"))?;
+        writeln!(out, "  {}", t["description"].as_str().unwrap_or(""))?;
+        writeln!(out, "  workloads: {}", list("workloads"))?;
         let faults = list("faults");
-        println!(
+        writeln!(
+            out,
             "  faults:    {}",
             if faults.is_empty() { "none" } else { &faults }
-        );
+        )?;
         let bugs = t["bugs"].as_array().unwrap_or(&empty);
         if !bugs.is_empty() {
-            println!("  seeded bugs (--bug NAME):");
+            writeln!(out, "  seeded bugs (--bug NAME):")?;
             for b in bugs {
-                println!(
+                writeln!(
+                    out,
                     "    {:<24} {}",
                     b["name"].as_str().unwrap_or("?"),
                     b["description"].as_str().unwrap_or("")
-                );
+                )?;
             }
         }
     }
@@ -114,7 +102,7 @@ mod tests {
             .map(|t| t["name"].as_str().unwrap())
             .collect();
         assert!(names.starts_with(&["etcd", "noop"]), "{names:?}");
-        for p in node_db::protocols() {
+        for p in faultline_targets::node::protocols() {
             assert!(names.contains(&p.0), "{names:?}");
         }
         let etcd = &c["targets"][0];

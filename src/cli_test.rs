@@ -35,10 +35,7 @@ use faultline::runner::{
 use faultline_checker::{EventType, History, Verdict};
 use faultline_results::store::{self, Store};
 use faultline_targets::Target;
-use faultline_targets::etcd::{EtcdConfig, EtcdTarget, ReadMode};
-use faultline_targets::etcd_db::{self, EtcdDb};
-use faultline_targets::node::{self as node_db, NodeDb, NodeTarget};
-use faultline_targets::noop::NoopTarget;
+use faultline_targets::db::{self as dbs, Clock, Db, DbContext, Kind, Step, TargetInfo};
 use faultline_workloads::{Workload, WorkloadOptions};
 
 #[derive(Args, Debug, Clone)]
@@ -132,9 +129,15 @@ pub struct TestArgs {
     pub store: PathBuf,
 
     /// etcd reads: linearizable (through raft) or serializable (local, may
-    /// be stale)
-    #[arg(long, default_value = "linearizable", value_name = "MODE")]
-    pub etcd_read_mode: String,
+    /// be stale); the same as --db-option read-mode=MODE
+    #[arg(long, value_name = "MODE")]
+    pub etcd_read_mode: Option<String>,
+
+    /// A target option, KEY or KEY=VALUE (repeatable): etcd read-mode;
+    /// raft/paxos/zab protocol options such as lease-read (passed to
+    /// faultline-node as --option)
+    #[arg(long = "db-option", value_name = "OPT")]
+    pub db_options: Vec<String>,
 
     /// Lab directory (used when no nodes are given, and for faults)
     #[arg(long, default_value = lab::DEFAULT_DIR, value_name = "D")]
@@ -148,13 +151,15 @@ pub struct TestArgs {
 /// Validated options.
 struct Plan {
     target: String,
+    info: TargetInfo,
     /// For faultline-node targets: the binary to upload.
     node_binary: Option<PathBuf>,
+    /// Target options (`--db-option`, `--etcd-read-mode`).
+    options: std::collections::BTreeMap<String, String>,
     workload: Workload,
     kinds: Vec<NemesisKind>,
     nemesis_interval: Duration,
     nodes: Option<Vec<String>>,
-    read_mode: ReadMode,
     time_limit: Duration,
     op_timeout: Duration,
     check_time_limit: Duration,
@@ -180,80 +185,6 @@ fn node_binary(given: Option<&Path>) -> Result<PathBuf> {
     Ok(p)
 }
 
-/// The system deployed on the nodes: etcd, or one of faultline's own
-/// protocols (the binary is uploaded first).
-enum Db {
-    Etcd(EtcdDb),
-    Node(NodeDb, PathBuf),
-}
-
-impl Db {
-    fn what(&self) -> &str {
-        match self {
-            Db::Etcd(_) => "etcd",
-            Db::Node(d, _) => &d.protocol,
-        }
-    }
-    fn addresses(&self) -> &std::collections::BTreeMap<String, String> {
-        match self {
-            Db::Etcd(d) => &d.nodes,
-            Db::Node(d, _) => &d.nodes,
-        }
-    }
-    fn install_command(&self) -> String {
-        match self {
-            Db::Etcd(d) => d.install_command(),
-            Db::Node(d, _) => d.install_command(),
-        }
-    }
-    fn teardown_command(&self) -> String {
-        match self {
-            Db::Etcd(d) => d.teardown_command(),
-            Db::Node(d, _) => d.teardown_command(),
-        }
-    }
-    fn start_command(&self, n: &str) -> Option<String> {
-        match self {
-            Db::Etcd(d) => d.start_command(n),
-            Db::Node(d, _) => d.start_command(n),
-        }
-    }
-    fn restart_command(&self, n: &str) -> Option<String> {
-        match self {
-            Db::Etcd(d) => d.restart_command(n),
-            Db::Node(d, _) => d.restart_command(n),
-        }
-    }
-    fn pidfile(&self) -> &'static str {
-        match self {
-            Db::Etcd(_) => etcd_db::PID_FILE,
-            Db::Node(..) => node_db::PID_FILE,
-        }
-    }
-    fn log_files(&self) -> Vec<String> {
-        match self {
-            Db::Etcd(d) => d.log_files(),
-            Db::Node(d, _) => d.log_files(),
-        }
-    }
-    fn log_file(&self) -> &'static str {
-        match self {
-            Db::Etcd(_) => etcd_db::LOG_FILE,
-            Db::Node(..) => node_db::LOG_FILE,
-        }
-    }
-    fn json(&self) -> Value {
-        match self {
-            Db::Etcd(d) => json!({"heartbeat_ms": d.heartbeat_ms, "election_ms": d.election_ms}),
-            Db::Node(d, bin) => json!({
-                "protocol": d.protocol, "bugs": d.bugs, "tick_ms": d.tick_ms,
-                "election_ticks": d.election_ticks, "heartbeat_ticks": d.heartbeat_ticks,
-                "libfaketime": d.libfaketime, "binary": bin,
-            }),
-        }
-    }
-}
-
 fn secs(flag: &str, v: f64) -> Result<Duration> {
     Duration::try_from_secs_f64(v)
         .ok()
@@ -263,33 +194,61 @@ fn secs(flag: &str, v: f64) -> Result<Duration> {
 
 fn plan(a: &TestArgs) -> Result<Plan> {
     let target = a.target.as_str();
-    let is_node = node_db::protocols().iter().any(|(p, _)| *p == target);
-    if target != "etcd" && target != "noop" && !is_node {
-        let mut known = vec!["etcd", "noop"];
-        known.extend(node_db::protocols().iter().map(|(p, _)| *p));
+    let Some(info) = dbs::find(target) else {
+        let known: Vec<&str> = dbs::catalogue().iter().map(|t| t.name).collect();
         return Err(usage(format!(
-            "unknown --target `{target}` (expected one of {})",
+            "unknown --target `{target}` (expected one of {}; `faultline targets` lists them)",
             known.join(", ")
         )));
-    }
-    if !a.bugs.is_empty() && !is_node {
+    };
+    if !a.bugs.is_empty() && info.bugs.is_empty() {
+        let with: Vec<&str> = dbs::catalogue()
+            .iter()
+            .filter(|t| !t.bugs.is_empty())
+            .map(|t| t.name)
+            .collect();
         return Err(usage(format!(
-            "--bug: the {target} target has no seeded bugs (raft, paxos and zab do)"
+            "--bug: the {target} target has no seeded bugs ({} do)",
+            with.join(", ")
         )));
     }
-    if is_node {
-        node_db::validate_bugs(target, &a.bugs).map_err(|e| usage(format!("--bug: {e}")))?;
+    for b in &a.bugs {
+        if !info.bugs.iter().any(|(n, _)| n == b) {
+            let known: Vec<&str> = info.bugs.iter().map(|(n, _)| *n).collect();
+            return Err(usage(format!(
+                "--bug: {target} has no seeded bug `{b}` (it has {})",
+                known.join(", ")
+            )));
+        }
     }
-    let node_binary = if is_node {
+    let node_binary = if info.needs_node_binary {
         Some(node_binary(a.node_binary.as_deref())?)
     } else {
         None
     };
+    let mut options =
+        dbs::parse_options(&a.db_options).map_err(|e| usage(format!("--db-option {e}")))?;
+    if let Some(m) = &a.etcd_read_mode {
+        if target != "etcd" {
+            return Err(usage("--etcd-read-mode is an option of the etcd target"));
+        }
+        options.insert("read-mode".into(), m.clone());
+    }
+    // Options and bugs are the builder's to judge: ask it now, on no nodes,
+    // so a bad one is refused before any node is touched.
+    if let Some(Err(e)) = info.build(&DbContext {
+        bugs: a.bugs.clone(),
+        binary: node_binary.clone(),
+        options: options.clone(),
+        ..DbContext::default()
+    }) {
+        return Err(usage(format!("--target {target}: {e}")));
+    }
     let workload: Workload = a.workload.parse().map_err(|e| usage(format!("{e}")))?;
-    if target == "etcd" && !faultline_targets::etcd::WORKLOADS.contains(&workload) {
+    if !info.workloads.contains(&workload) {
         return Err(usage(format!(
-            "--workload {workload}: the etcd target supports {}",
-            faultline_targets::etcd::WORKLOADS
+            "--workload {workload}: the {target} target supports {}",
+            info.workloads
                 .iter()
                 .map(|w| w.name())
                 .collect::<Vec<_>>()
@@ -304,27 +263,28 @@ fn plan(a: &TestArgs) -> Result<Plan> {
             .nodes
             .iter()
             .any(|e| e.contains(['@', '=', ':', '.']));
-    if kinds.contains(&NemesisKind::Clock) && !is_node && !(outside_lab && target == "etcd") {
-        if target == "etcd" {
-            return Err(usage(format!(
-                "--nemesis clock cannot be used with --target etcd: {}",
-                etcd_db::CLOCK_UNSUPPORTED
-            )));
+    if kinds.contains(&NemesisKind::Clock) {
+        match info.clock {
+            Clock::Everywhere => {}
+            Clock::OutsideLab(_) if outside_lab => {}
+            Clock::OutsideLab(why) | Clock::Never(why) => {
+                return Err(usage(format!(
+                    "--nemesis clock cannot be used with --target {target}{}: {why}",
+                    if matches!(info.clock, Clock::OutsideLab(_)) {
+                        " in the lab"
+                    } else {
+                        ""
+                    }
+                )));
+            }
         }
+    }
+    if !info.is_deployed() && !kinds.is_empty() {
         return Err(usage(format!(
-            "--nemesis clock: the {target} target has no clock faults"
+            "the {target} target runs inside faultline, so faults on nodes cannot reach it: \
+             use --nemesis none"
         )));
     }
-    if target == "noop" && !kinds.is_empty() {
-        return Err(usage(
-            "the noop target runs inside faultline, so faults on nodes cannot reach it: \
-             use --nemesis none",
-        ));
-    }
-    let read_mode: ReadMode = a
-        .etcd_read_mode
-        .parse()
-        .map_err(|e: String| usage(format!("--etcd-read-mode: {e}")))?;
     if a.concurrency == 0 {
         return Err(usage("--concurrency must be at least 1"));
     }
@@ -358,12 +318,13 @@ fn plan(a: &TestArgs) -> Result<Plan> {
     });
     Ok(Plan {
         target: target.to_string(),
+        info,
         node_binary,
+        options,
         workload,
         kinds,
         nemesis_interval: secs("nemesis-interval", a.nemesis_interval)?,
         nodes,
-        read_mode,
         time_limit: secs("time-limit", a.time_limit)?,
         op_timeout: secs("op-timeout", a.op_timeout)?,
         check_time_limit: secs("check-time-limit", a.check_time_limit)?,
@@ -475,7 +436,7 @@ fn controller_addr(spec: &NodeSpec) -> Result<String> {
 }
 
 fn resolve_nodes(a: &TestArgs, plan: &Plan) -> Result<Nodes> {
-    if plan.target == "noop" {
+    if !plan.info.is_deployed() {
         let names = match &plan.nodes {
             Some(n) => n
                 .iter()
@@ -569,10 +530,12 @@ fn resolve_nodes(a: &TestArgs, plan: &Plan) -> Result<Nodes> {
         }
         None => lab.names().into_iter().take(want).collect(),
     };
-    if plan.kinds.contains(&NemesisKind::Clock) && plan.target == "etcd" {
+    if let (true, Clock::OutsideLab(why)) =
+        (plan.kinds.contains(&NemesisKind::Clock), plan.info.clock)
+    {
         return Err(usage(format!(
-            "--nemesis clock cannot be used with --target etcd in the lab: {}",
-            etcd_db::CLOCK_UNSUPPORTED
+            "--nemesis clock cannot be used with --target {} in the lab: {why}",
+            plan.target
         )));
     }
     Ok(Nodes {
@@ -587,11 +550,11 @@ fn test_json(
     a: &TestArgs,
     plan: &Plan,
     nodes: &Nodes,
-    db: Option<&Db>,
+    db: Option<&dyn Db>,
     index: u32,
     seed: u64,
 ) -> Value {
-    json!({
+    let mut v = json!({
         "name": format!("{}-{}", plan.target, plan.workload),
         "target": plan.target,
         "workload": plan.workload.name(),
@@ -612,14 +575,18 @@ fn test_json(
         "test_index": index,
         "leave_db_running": a.leave_db_running,
         "store": a.store,
-        "etcd_read_mode": plan.read_mode.to_string(),
-        "etcd": db.filter(|d| matches!(d, Db::Etcd(_))).map(Db::json),
-        "node": db.filter(|d| matches!(d, Db::Node(..))).map(Db::json),
+        "db_options": plan.options,
         "lab_dir": a.lab_dir,
         "check_time_limit_s": plan.check_time_limit.as_secs_f64(),
         "faultline_version": env!("CARGO_PKG_VERSION"),
         "command": std::env::args().collect::<Vec<_>>(),
-    })
+    });
+    // The deployed system's settings, under its own key (`etcd`, `node`).
+    if let (Some(db), Some(o)) = (db, v.as_object_mut()) {
+        let (key, settings) = db.json();
+        o.insert(key.into(), settings);
+    }
+    v
 }
 
 const CMD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -650,15 +617,10 @@ fn on_all(
     }
 }
 
-/// Uploads the faultline-node binary to every node (next to where it
-/// runs; `install_command` moves it in place).
-fn upload_node_binary(remotes: &mut [SshRemote], db: &Db) -> Result<()> {
-    let Db::Node(_, bin) = db else {
-        return Ok(());
-    };
-    let dest = format!("{}.new", node_db::BINARY);
+/// Uploads `local` to `remote` on every node.
+fn upload_all(remotes: &mut [SshRemote], local: &Path, remote_path: &str) -> Result<()> {
     let mut errors = Vec::new();
-    for (node, r) in remote::fan_out(remotes.iter_mut(), |r| r.upload(bin, &dest)) {
+    for (node, r) in remote::fan_out(remotes.iter_mut(), |r| r.upload(local, remote_path)) {
         if let Err(e) = r {
             errors.push(format!("{node}: {e:#}"));
         }
@@ -668,109 +630,9 @@ fn upload_node_binary(remotes: &mut [SshRemote], db: &Db) -> Result<()> {
     } else {
         Err(anyhow!(
             "uploading {} failed on {}",
-            bin.display(),
+            local.display(),
             errors.join("; ")
         ))
-    }
-}
-
-/// Waits until every member answers on its client API and all of them
-/// name the same leader, or fails naming those that do not.
-async fn wait_node_cluster(db: &NodeDb, deadline: Duration, cancel: &Cancel) -> Result<()> {
-    let target = NodeTarget::new(db.client_config());
-    let t0 = Instant::now();
-    loop {
-        let all = target.statuses(Duration::from_secs(1)).await;
-        let leaders: std::collections::BTreeSet<_> = all
-            .iter()
-            .map(|(_, s)| s.as_ref().and_then(|s| s.leader))
-            .collect();
-        let silent: Vec<String> = all
-            .iter()
-            .filter(|(_, s)| s.is_none())
-            .map(|(n, _)| {
-                format!(
-                    "{n} (no answer on {})",
-                    db.client_addr(n).unwrap_or_default()
-                )
-            })
-            .collect();
-        if silent.is_empty() && leaders.len() == 1 && !leaders.contains(&None) {
-            return Ok(());
-        }
-        if cancel.is_cancelled() {
-            bail!(
-                "interrupted while waiting for {} to elect a leader",
-                db.protocol
-            );
-        }
-        if t0.elapsed() > deadline {
-            let views: Vec<String> = all
-                .iter()
-                .filter_map(|(n, s)| {
-                    s.as_ref()
-                        .map(|s| format!("{n} ({} term {} leader {:?})", s.role, s.term, s.leader))
-                })
-                .collect();
-            bail!(
-                "{} did not agree on a leader within {} s: {}",
-                db.protocol,
-                deadline.as_secs(),
-                silent
-                    .into_iter()
-                    .chain(views)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Polls every member's `/health` from the controller until all say
-/// `"health":"true"`, or fails naming those that did not.
-async fn wait_healthy(
-    db: &EtcdDb,
-    names: &[String],
-    deadline: Duration,
-    cancel: &Cancel,
-) -> Result<()> {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()?;
-    let t0 = Instant::now();
-    let mut last: Vec<(String, String)>;
-    loop {
-        last = Vec::new();
-        for n in names {
-            let url = db
-                .health_url(n)
-                .ok_or_else(|| anyhow!("no address for {n}"))?;
-            let why = match http.get(&url).send().await {
-                Ok(r) => match r.json::<Value>().await {
-                    Ok(v) if v["health"] == "true" => continue,
-                    Ok(v) => format!("unhealthy: {v}"),
-                    Err(e) => format!("bad answer: {e}"),
-                },
-                Err(e) => format!("{e}"),
-            };
-            last.push((n.clone(), format!("{url}: {why}")));
-        }
-        if last.is_empty() {
-            return Ok(());
-        }
-        if cancel.is_cancelled() {
-            bail!("interrupted while waiting for etcd to become healthy");
-        }
-        if t0.elapsed() > deadline {
-            let list: Vec<String> = last.iter().map(|(n, w)| format!("{n} ({w})")).collect();
-            bail!(
-                "etcd did not become healthy within {} s: {}",
-                deadline.as_secs(),
-                list.join("; ")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -834,41 +696,46 @@ fn run_one(
     seed: u64,
 ) -> Result<Ending> {
     let nodes = resolve_nodes(a, plan)?;
-    let db = (!nodes.specs.is_empty()).then(|| {
-        let pairs = nodes
-            .names
-            .iter()
-            .map(|n| (n.clone(), nodes.addrs.get(n).cloned().unwrap_or_default()));
-        match &plan.node_binary {
-            Some(bin) => {
-                let mut d = NodeDb::new(&plan.target, pairs);
-                d.bugs = a.bugs.clone();
-                d.libfaketime = nodes
-                    .lab
-                    .as_ref()
-                    .map(|lab| lab.libfaketime.clone())
-                    .unwrap_or_default();
-                Db::Node(d, bin.clone())
-            }
-            None => Db::Etcd(EtcdDb::new(pairs)),
-        }
-    });
+    let libfaketime = nodes
+        .lab
+        .as_ref()
+        .map(|lab| lab.libfaketime.clone())
+        .unwrap_or_default();
     // In the lab clocks are faked per process; outside it the clock helper
     // sets the node's real clock.
-    if let (Some(Db::Node(d, _)), true) = (&db, plan.kinds.contains(&NemesisKind::Clock))
-        && nodes.lab.is_some()
-        && d.libfaketime.is_empty()
-    {
+    if plan.kinds.contains(&NemesisKind::Clock) && nodes.lab.is_some() && libfaketime.is_empty() {
         return Err(usage(format!(
             "--nemesis clock: the lab at {} has no libfaketime (apt-get install libfaketime), \
              so node clocks cannot be changed",
             a.lab_dir.display()
         )));
     }
+    let db: Option<Box<dyn Db>> = if nodes.specs.is_empty() {
+        None
+    } else {
+        let ctx = DbContext {
+            nodes: nodes
+                .names
+                .iter()
+                .map(|n| (n.clone(), nodes.addrs.get(n).cloned().unwrap_or_default()))
+                .collect(),
+            bugs: a.bugs.clone(),
+            libfaketime,
+            binary: plan.node_binary.clone(),
+            options: plan.options.clone(),
+        };
+        plan.info
+            .build(&ctx)
+            .transpose()
+            .map_err(|e| usage(format!("--target {}: {e}", plan.target)))?
+    };
     let name = format!("{}-{}", plan.target, plan.workload);
     let store = Store::new(&a.store);
     let run = store
-        .create_run(&name, &test_json(a, plan, &nodes, db.as_ref(), index, seed))
+        .create_run(
+            &name,
+            &test_json(a, plan, &nodes, db.as_deref(), index, seed),
+        )
         .with_context(|| format!("creating the run in {}", a.store.display()))?;
     let run_path = run.path().to_path_buf();
     eprintln!(
@@ -888,7 +755,7 @@ fn run_one(
     let mut outcome: Option<RunOutcome> = None;
     let t_setup = Instant::now();
     if let Some(db) = &db {
-        match deploy(&nodes.specs, db, &nodes.names, rt, cancel) {
+        match deploy(&nodes.specs, db.as_ref(), &nodes.names, rt, cancel) {
             Ok(r) => remotes = r.0,
             Err((r, e)) => {
                 remotes = r;
@@ -900,18 +767,10 @@ fn run_one(
 
     let mut active_fault = Arc::new(Mutex::new(None));
     if failure.is_none() && !cancel.is_cancelled() {
-        let target: Arc<dyn Target> = match &db {
-            Some(Db::Node(d, _)) => Arc::new(NodeTarget::new(d.client_config())),
-            Some(Db::Etcd(db)) => Arc::new(EtcdTarget::new(
-                EtcdConfig::new(
-                    nodes
-                        .names
-                        .iter()
-                        .map(|n| (n.clone(), db.client_url(n).unwrap_or_default())),
-                )
-                .with_read_mode(plan.read_mode),
-            )),
-            None => Arc::new(NoopTarget::new()),
+        let target: Arc<dyn Target> = match (&db, plan.info.kind) {
+            (Some(db), _) => db.target(),
+            (None, Kind::InProcess(make)) => make(),
+            (None, Kind::Deployed(_)) => bail!("{}: no nodes to deploy on", plan.target),
         };
         let cluster = match &nodes.lab {
             Some(lab) => Cluster::lab(lab.clone()),
@@ -990,7 +849,7 @@ fn run_one(
     // Logs, then teardown (unless asked to leave etcd running).
     let mut log_errors = Vec::new();
     if let Some(db) = &db {
-        for (node, r) in fetch_logs(&mut remotes, db, &run) {
+        for (node, r) in fetch_logs(&mut remotes, db.as_ref(), &run) {
             if let Err(e) = r {
                 eprintln!("faultline: warning: fetching {node}'s log: {e:#}");
                 log_errors.push(format!("{node}: {e:#}"));
@@ -1159,14 +1018,12 @@ fn history_counts(h: &History) -> (usize, usize, usize, usize) {
 
 type DeployError = (Vec<SshRemote>, anyhow::Error);
 
-/// A per-node command builder.
-type NodeCmd<'a> = &'a (dyn Fn(&str) -> String + Sync);
-
-/// Connects to the nodes, installs etcd if needed, wipes what an earlier
-/// run left, starts the members and waits until every one is healthy.
+/// Connects to the nodes and runs the system's setup steps (install,
+/// clean up what an earlier run left, upload, start), then waits until it
+/// is ready.
 fn deploy(
     specs: &[NodeSpec],
-    db: &Db,
+    db: &dyn Db,
     names: &[String],
     rt: &tokio::runtime::Runtime,
     cancel: &Cancel,
@@ -1186,71 +1043,68 @@ fn deploy(
         ));
     }
     let w = db.what().to_string();
-    let (install, cleanup, start) = (
-        format!("{w} install check"),
-        format!("{w} cleanup"),
-        format!("{w} start"),
-    );
-    let inst = |_: &str| db.install_command();
-    let clean = |_: &str| db.teardown_command();
-    let run = |n: &str| db.start_command(n).unwrap_or_else(|| "false".into());
-    let none = |_: &str| String::new();
-    let steps: Vec<(&str, NodeCmd)> = match db {
-        Db::Etcd(_) => vec![(&install, &inst), (&cleanup, &clean), (&start, &run)],
-        // Cleanup first: it empties the directory the binary goes to.
-        Db::Node(..) => vec![
-            (&cleanup, &clean),
-            ("upload", &none),
-            (&install, &inst),
-            (&start, &run),
-        ],
-    };
-    for (what, cmd) in steps {
+    for step in db.setup() {
         if cancel.is_cancelled() {
             return Err((remotes, anyhow!("interrupted during setup")));
         }
-        let r = if what == "upload" {
-            upload_node_binary(&mut remotes, db)
-        } else {
-            on_all(&mut remotes, what, |n| cmd(n)).map(|_| ())
+        let r = match &step {
+            Step::Upload { local, remote } => upload_all(&mut remotes, local, remote),
+            Step::Each { what, cmd } => {
+                // Nodes with nothing to do run `true`.
+                on_all(&mut remotes, what, |n| {
+                    cmd(n).unwrap_or_else(|| "true".into())
+                })
+                .map(|_| ())
+            }
+            Step::Ready => wait_ready(&mut remotes, db, rt, cancel),
         };
         if let Err(e) = r {
             return Err((remotes, e));
         }
     }
+    eprintln!("faultline: {w} ready on {}", names.join(","));
+    Ok((remotes, ()))
+}
+
+/// Waits until the system is ready; on failure the error carries the last
+/// log lines of the members it names.
+fn wait_ready(
+    remotes: &mut [SshRemote],
+    db: &dyn Db,
+    rt: &tokio::runtime::Runtime,
+    cancel: &Cancel,
+) -> Result<()> {
     let t0 = Instant::now();
-    let healthy = match db {
-        Db::Etcd(d) => rt.block_on(wait_healthy(d, names, Duration::from_secs(30), cancel)),
-        Db::Node(d, _) => rt.block_on(wait_node_cluster(d, Duration::from_secs(30), cancel)),
-    };
-    if let Err(e) = healthy {
-        // Say why, from the unhealthy members' own logs.
+    let cancelled = || cancel.is_cancelled();
+    let ready = rt.block_on(db.wait_ready(Duration::from_secs(30), &cancelled));
+    if let Err(e) = ready {
+        // Say why, from the unready members' own logs.
         let log = db.log_file();
-        let tails = on_all(&mut remotes, "reading logs", |_| {
+        let tails = on_all(remotes, "reading logs", |_| {
             format!("tail -2 {log} 2>/dev/null; true")
         })
         .unwrap_or_default();
-        let mut msg = format!("{e:#}");
+        let mut msg = e;
         for (n, t) in tails {
-            let unhealthy = msg.contains(&format!("{n} ("));
-            if unhealthy && !t.is_empty() {
+            let unready = msg.contains(&format!("{n} ("));
+            if unready && !t.is_empty() {
                 msg.push_str(&format!("\n  {n}: {}", t.replace('\n', "\n      ")));
             }
         }
-        return Err((remotes, anyhow!(msg)));
+        bail!(msg);
     }
     eprintln!(
-        "faultline: {w} healthy on {} in {:.1} s",
-        names.join(","),
+        "faultline: {} healthy in {:.1} s",
+        db.what(),
         t0.elapsed().as_secs_f64()
     );
-    Ok((remotes, ()))
+    Ok(())
 }
 
 /// Downloads each node's log files into `nodes/<node>/`.
 fn fetch_logs(
     remotes: &mut [SshRemote],
-    db: &Db,
+    db: &dyn Db,
     run: &faultline_results::RunDir,
 ) -> Vec<(String, Result<()>)> {
     let mut dirs = std::collections::BTreeMap::new();

@@ -20,6 +20,12 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::db::{Cancelled, Clock, Db, DbContext, Kind, TargetInfo};
+use crate::etcd::{EtcdConfig, EtcdTarget, ReadMode};
+use crate::{BoxFuture, Target};
 
 /// Where etcd lives on a node.
 pub const DIR: &str = "/opt/etcd";
@@ -50,6 +56,8 @@ pub struct EtcdDb {
     pub token: String,
     /// The etcd binary (looked up in PATH when not absolute).
     pub binary: String,
+    /// How the clients read.
+    pub read_mode: ReadMode,
 }
 
 impl EtcdDb {
@@ -65,6 +73,7 @@ impl EtcdDb {
             election_ms: 2000,
             token: "faultline".into(),
             binary: "etcd".into(),
+            read_mode: ReadMode::default(),
         }
     }
 
@@ -160,6 +169,125 @@ impl EtcdDb {
     /// Files to fetch into the store's `nodes/<node>/` after a run.
     pub fn log_files(&self) -> Vec<String> {
         vec![LOG_FILE.to_string()]
+    }
+}
+
+/// The catalogue row.
+pub fn info() -> TargetInfo {
+    TargetInfo {
+        name: "etcd",
+        description: "etcd 3.4 (apt etcd-server) deployed on the nodes, through its v3 JSON \
+                      gateway (--db-option read-mode=serializable for local reads)"
+            .into(),
+        workloads: crate::etcd::WORKLOADS.to_vec(),
+        faults: vec!["partition", "kill", "pause", "crash", "bandwidth"],
+        clock: Clock::OutsideLab(CLOCK_UNSUPPORTED),
+        bugs: Vec::new(),
+        needs_node_binary: false,
+        kind: Kind::Deployed(build),
+    }
+}
+
+fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
+    crate::db::check_options("etcd", &ctx.options, &["read-mode"])?;
+    let mut db = EtcdDb::new(ctx.nodes.iter().cloned());
+    if let Some(m) = ctx.options.get("read-mode") {
+        db.read_mode = m
+            .parse()
+            .map_err(|e| format!("--db-option read-mode: {e}"))?;
+    }
+    Ok(Box::new(db))
+}
+
+impl Db for EtcdDb {
+    fn what(&self) -> &str {
+        "etcd"
+    }
+    fn addresses(&self) -> &BTreeMap<String, String> {
+        &self.nodes
+    }
+    fn install_command(&self) -> String {
+        EtcdDb::install_command(self)
+    }
+    fn teardown_command(&self) -> String {
+        EtcdDb::teardown_command(self)
+    }
+    fn start_command(&self, node: &str) -> Option<String> {
+        EtcdDb::start_command(self, node)
+    }
+    fn pidfile(&self) -> &str {
+        PID_FILE
+    }
+    fn log_file(&self) -> &str {
+        LOG_FILE
+    }
+    fn json(&self) -> (&'static str, serde_json::Value) {
+        (
+            "etcd",
+            serde_json::json!({"heartbeat_ms": self.heartbeat_ms, "election_ms": self.election_ms}),
+        )
+    }
+    fn wait_ready<'a>(
+        &'a self,
+        deadline: Duration,
+        cancelled: Cancelled<'a>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(wait_healthy(self, deadline, cancelled))
+    }
+    fn target(&self) -> Arc<dyn Target> {
+        Arc::new(EtcdTarget::new(
+            EtcdConfig::new(
+                self.nodes
+                    .keys()
+                    .map(|n| (n.clone(), self.client_url(n).unwrap_or_default())),
+            )
+            .with_read_mode(self.read_mode),
+        ))
+    }
+}
+
+/// Polls every member's `/health` from the controller until all say
+/// `"health":"true"`, or fails naming those that did not.
+async fn wait_healthy(
+    db: &EtcdDb,
+    deadline: Duration,
+    cancelled: Cancelled<'_>,
+) -> Result<(), String> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .map_err(|e| format!("an HTTP client: {e}"))?;
+    let t0 = Instant::now();
+    loop {
+        let mut last = Vec::new();
+        for n in db.nodes.keys() {
+            let Some(url) = db.health_url(n) else {
+                continue;
+            };
+            let why = match http.get(&url).send().await {
+                Ok(r) => match r.json::<serde_json::Value>().await {
+                    Ok(v) if v["health"] == "true" => continue,
+                    Ok(v) => format!("unhealthy: {v}"),
+                    Err(e) => format!("bad answer: {e}"),
+                },
+                Err(e) => format!("{e}"),
+            };
+            last.push(format!("{n} ({url}: {why})"));
+        }
+        if last.is_empty() {
+            return Ok(());
+        }
+        if cancelled() {
+            return Err("interrupted while waiting for etcd to become healthy".into());
+        }
+        if t0.elapsed() > deadline {
+            return Err(format!(
+                "etcd did not become healthy within {} s: {}",
+                deadline.as_secs(),
+                last.join("; ")
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

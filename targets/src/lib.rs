@@ -25,6 +25,7 @@
 //! # });
 //! ```
 
+pub mod db;
 pub mod etcd;
 pub mod etcd_db;
 pub mod node;

@@ -38,6 +38,7 @@
 //!   retried with the same id while time remains, else info (fail for
 //!   read-only operations, which cannot have had an effect).
 
+use crate::db::{Cancelled, Clock, Db, DbContext, Kind, Step, TargetInfo};
 use crate::{BoxFuture, Client, ClientOpts, LogFiles, Primaries, Target, TargetError};
 use faultline_node::kv::{Command, Micro, Op as KvOp, RequestId};
 use faultline_node::shell::api::{ClientReply, ClientRequest, NodeStatus};
@@ -94,6 +95,10 @@ pub struct NodeDb {
     pub heartbeat_ticks: u64,
     /// libfaketime.so to preload (empty: no clock control).
     pub libfaketime: String,
+    /// `--option NAME[=VALUE]` passed to every member.
+    pub options: BTreeMap<String, String>,
+    /// The local faultline-node binary uploaded to every node.
+    pub binary: std::path::PathBuf,
 }
 
 impl NodeDb {
@@ -115,6 +120,8 @@ impl NodeDb {
             election_ticks: 50,
             heartbeat_ticks: 5,
             libfaketime: String::new(),
+            options: BTreeMap::new(),
+            binary: "faultline-node".into(),
         }
     }
 
@@ -163,7 +170,15 @@ impl NodeDb {
                 self.libfaketime
             )
         };
-        let bugs: String = self.bugs.iter().map(|b| format!(" --bug {b}")).collect();
+        let mut bugs: String = self.bugs.iter().map(|b| format!(" --bug {b}")).collect();
+        for (k, v) in &self.options {
+            // A bare option (`lease-read`) has the value `true`.
+            if v == "true" {
+                bugs.push_str(&format!(" --option {k}"));
+            } else {
+                bugs.push_str(&format!(" --option {k}={v}"));
+            }
+        }
         let cmd = format!(
             "{env}{BINARY} {p} --id {id} --peers {peers} --client-port {CLIENT_PORT} \
              --data-dir {DATA_DIR} --tick-ms {t} --election-ticks {e} --heartbeat-ticks {h}{bugs}",
@@ -214,6 +229,155 @@ impl NodeDb {
                 .map(|(n, a)| (n.clone(), format!("{a}:{CLIENT_PORT}")))
                 .collect(),
         }
+    }
+}
+
+/// The catalogue rows, one per protocol.
+pub fn infos() -> Vec<TargetInfo> {
+    protocols()
+        .iter()
+        .map(|(p, what)| TargetInfo {
+            name: p,
+            description: format!("faultline-node {p}: {what}"),
+            workloads: WORKLOADS.to_vec(),
+            faults: vec!["partition", "kill", "pause", "crash", "bandwidth", "clock"],
+            clock: Clock::Everywhere,
+            bugs: bugs_of(p),
+            needs_node_binary: true,
+            kind: Kind::Deployed(build),
+        })
+        .collect()
+}
+
+/// Builds a cluster of `protocol`.
+fn build(protocol: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
+    validate_bugs(protocol, &ctx.bugs)?;
+    let mut d = NodeDb::new(protocol, ctx.nodes.iter().cloned());
+    d.bugs = ctx.bugs.clone();
+    d.libfaketime = ctx.libfaketime.clone();
+    d.options = ctx.options.clone();
+    d.binary = ctx
+        .binary
+        .clone()
+        .ok_or("the faultline-node binary was not given")?;
+    Ok(Box::new(d))
+}
+
+impl Db for NodeDb {
+    fn what(&self) -> &str {
+        &self.protocol
+    }
+    fn addresses(&self) -> &BTreeMap<String, String> {
+        &self.nodes
+    }
+    /// Cleanup first: it empties the directory the binary goes to.
+    fn setup(&self) -> Vec<Step<'_>> {
+        let w = &self.protocol;
+        vec![
+            Step::all(format!("{w} cleanup"), NodeDb::teardown_command(self)),
+            Step::Upload {
+                local: self.binary.clone(),
+                remote: format!("{BINARY}.new"),
+            },
+            Step::all(format!("{w} install check"), NodeDb::install_command(self)),
+            Step::Each {
+                what: format!("{w} start"),
+                cmd: Box::new(move |n| NodeDb::start_command(self, n)),
+            },
+            Step::Ready,
+        ]
+    }
+    fn install_command(&self) -> String {
+        NodeDb::install_command(self)
+    }
+    fn teardown_command(&self) -> String {
+        NodeDb::teardown_command(self)
+    }
+    fn start_command(&self, node: &str) -> Option<String> {
+        NodeDb::start_command(self, node)
+    }
+    fn pidfile(&self) -> &str {
+        PID_FILE
+    }
+    fn log_file(&self) -> &str {
+        LOG_FILE
+    }
+    fn json(&self) -> (&'static str, serde_json::Value) {
+        (
+            "node",
+            serde_json::json!({
+                "protocol": self.protocol, "bugs": self.bugs, "tick_ms": self.tick_ms,
+                "election_ticks": self.election_ticks, "heartbeat_ticks": self.heartbeat_ticks,
+                "libfaketime": self.libfaketime, "binary": self.binary, "options": self.options,
+            }),
+        )
+    }
+    fn wait_ready<'a>(
+        &'a self,
+        deadline: Duration,
+        cancelled: Cancelled<'a>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(wait_leader(self, deadline, cancelled))
+    }
+    fn target(&self) -> Arc<dyn Target> {
+        Arc::new(NodeTarget::new(self.client_config()))
+    }
+}
+
+/// Waits until every member answers on its client API and all of them
+/// name the same leader, or fails naming those that do not.
+async fn wait_leader(
+    db: &NodeDb,
+    deadline: Duration,
+    cancelled: Cancelled<'_>,
+) -> Result<(), String> {
+    let target = NodeTarget::new(db.client_config());
+    let t0 = Instant::now();
+    loop {
+        let all = target.statuses(Duration::from_secs(1)).await;
+        let leaders: std::collections::BTreeSet<_> = all
+            .iter()
+            .map(|(_, s)| s.as_ref().and_then(|s| s.leader))
+            .collect();
+        let silent: Vec<String> = all
+            .iter()
+            .filter(|(_, s)| s.is_none())
+            .map(|(n, _)| {
+                format!(
+                    "{n} (no answer on {})",
+                    db.client_addr(n).unwrap_or_default()
+                )
+            })
+            .collect();
+        if silent.is_empty() && leaders.len() == 1 && !leaders.contains(&None) {
+            return Ok(());
+        }
+        if cancelled() {
+            return Err(format!(
+                "interrupted while waiting for {} to elect a leader",
+                db.protocol
+            ));
+        }
+        if t0.elapsed() > deadline {
+            let views: Vec<String> = all
+                .iter()
+                .filter_map(|(n, s)| {
+                    s.as_ref()
+                        .map(|s| format!("{n} ({} term {} leader {:?})", s.role, s.term, s.leader))
+                })
+                .collect();
+            return Err(format!(
+                "{} did not agree on a leader within {} s: {}",
+                db.protocol,
+                deadline.as_secs(),
+                silent
+                    .into_iter()
+                    .chain(views)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
