@@ -226,6 +226,8 @@ pub fn catalogue() -> Vec<TargetInfo> {
         },
     ];
     out.extend(crate::node::infos());
+    out.push(crate::redis_db::info());
+    out.push(crate::exec_db::info());
     out
 }
 
