@@ -259,7 +259,12 @@ fn plan(a: &TestArgs) -> Result<Plan> {
             "db-hooks",
             a.db_hooks.as_ref().map(|p| p.display().to_string()),
         ),
-        ("--redis-wait", "redis", "wait", a.redis_wait.map(|n| n.to_string())),
+        (
+            "--redis-wait",
+            "redis",
+            "wait",
+            a.redis_wait.map(|n| n.to_string()),
+        ),
     ] {
         if let Some(v) = value {
             if target != owner {

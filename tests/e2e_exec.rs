@@ -102,9 +102,16 @@ fn exec_target_agrees_with_the_builtin_etcd_target() {
     let py = format!("{python} {EXAMPLES}/etcd_client.py");
     let sh = format!("sh {EXAMPLES}/etcd_client.sh");
     let exec = |cmd: &str| -> Vec<String> {
-        ["--target", "exec", "--db-hooks", &hooks, "--client-cmd", cmd]
-            .map(String::from)
-            .to_vec()
+        [
+            "--target",
+            "exec",
+            "--db-hooks",
+            &hooks,
+            "--client-cmd",
+            cmd,
+        ]
+        .map(String::from)
+        .to_vec()
     };
     let etcd = ["--target", "etcd"];
     let exec_py = exec(&py);

@@ -158,7 +158,10 @@ fn redis_failover_loses_acknowledged_writes_unless_wait() {
     }
     for l in &lost {
         // The checker names elements as text.
-        let key = l.as_str().map(str::to_string).unwrap_or_else(|| l.to_string());
+        let key = l
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| l.to_string());
         assert!(
             acked_in_fault.contains(&key),
             "lost element {key} was not acknowledged during a fault"
@@ -177,7 +180,8 @@ fn redis_failover_loses_acknowledged_writes_unless_wait() {
     assert_eq!(results["stats"]["lost"], 0, "{results:#}");
     assert!(
         h.iter()
-            .any(|e| e["type"] == "info" && e["error"].as_str().is_some_and(|s| s.contains("WAIT 1"))),
+            .any(|e| e["type"] == "info"
+                && e["error"].as_str().is_some_and(|s| s.contains("WAIT 1"))),
         "no add was left unknown by WAIT"
     );
     // Torn down.

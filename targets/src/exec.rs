@@ -141,7 +141,10 @@ impl Target for ExecTarget {
             // Answer a little before the runner gives up, so this client
             // (which knows reads from writes) classifies the timeout.
             let timeout = opts.timeout.mul_f64(0.9).max(Duration::from_millis(10));
-            env.push(("FAULTLINE_WORKLOAD".into(), opts.workload.workload.to_string()));
+            env.push((
+                "FAULTLINE_WORKLOAD".into(),
+                opts.workload.workload.to_string(),
+            ));
             env.push((
                 "FAULTLINE_OP_TIMEOUT".into(),
                 format!("{:.3}", timeout.as_secs_f64()),
@@ -287,14 +290,13 @@ impl ExecClient {
         };
         // A process that already exited has a status; one that did not is
         // killed now.
-        let status =
-            match tokio::time::timeout(Duration::from_millis(200), p.child.wait()).await {
-                Ok(Ok(s)) => format!("; it exited with {s}"),
-                _ => {
-                    p.kill();
-                    String::new()
-                }
-            };
+        let status = match tokio::time::timeout(Duration::from_millis(200), p.child.wait()).await {
+            Ok(Ok(s)) => format!("; it exited with {s}"),
+            _ => {
+                p.kill();
+                String::new()
+            }
+        };
         // Let the stderr reader catch the last lines.
         tokio::time::sleep(Duration::from_millis(20)).await;
         let tail: Vec<String> = p
@@ -363,9 +365,7 @@ impl ExecClient {
             Broken::NotSent(e) => Completion::fail(format!("{who}: {e}")),
             // A read has no effect, so a read with no answer failed.
             Broken::Timeout(e) if read_only => Completion::fail(format!("{who}: {e}")),
-            Broken::Timeout(e) | Broken::Unknown(e) => {
-                Completion::info(format!("{who}: {e}{why}"))
-            }
+            Broken::Timeout(e) | Broken::Unknown(e) => Completion::info(format!("{who}: {e}{why}")),
         };
         if n <= LOUD_DEATHS {
             let e = c.error.as_deref().unwrap_or("");
@@ -377,8 +377,7 @@ impl ExecClient {
 
 /// Parses a completion line for an operation `f`.
 pub fn parse_answer(f: &str, line: &str) -> Result<Completion, String> {
-    let v: Value =
-        serde_json::from_str(line).map_err(|e| format!("not a JSON line ({e})"))?;
+    let v: Value = serde_json::from_str(line).map_err(|e| format!("not a JSON line ({e})"))?;
     let Some(o) = v.as_object() else {
         return Err("expected a JSON object".into());
     };
@@ -446,9 +445,7 @@ impl Client for ExecClient {
     }
 
     fn invoke<'a>(&'a mut self, op: &'a Op) -> BoxFuture<'a, Completion> {
-        Box::pin(async move {
-            self.call(&op.f, &request(op), op.is_read_only()).await
-        })
+        Box::pin(async move { self.call(&op.f, &request(op), op.is_read_only()).await })
     }
 
     fn close(&mut self) -> BoxFuture<'_, ()> {
@@ -479,7 +476,10 @@ mod tests {
             ("[1]", "JSON object"),
             (r#"{"type":"ok","f":"read","value":1}"#, "was `write`"),
             (r#"{"type":"ok","f":"write"}"#, "needs a `value`"),
-            (r#"{"type":"maybe","f":"write","value":1}"#, "ok, fail or info"),
+            (
+                r#"{"type":"maybe","f":"write","value":1}"#,
+                "ok, fail or info",
+            ),
             (r#"{"f":"write","value":1}"#, "no `type`"),
         ] {
             let e = parse_answer("write", line).unwrap_err();
@@ -533,7 +533,10 @@ mod tests {
         let d = c.invoke(&write(2)).await;
         assert_eq!(d.outcome, Outcome::Info, "{d:?}");
         let e = d.error.unwrap();
-        assert!(e.starts_with("exec client ") && e.contains(" on n1 (pid "), "{e}");
+        assert!(
+            e.starts_with("exec client ") && e.contains(" on n1 (pid "),
+            "{e}"
+        );
         assert!(e.contains("closed its stdout"), "{e}");
         assert!(e.contains("exit status: 3"), "{e}");
         assert!(e.contains("boom: lost my connection"), "{e}");
@@ -570,7 +573,9 @@ mod tests {
     async fn a_silent_client_times_out_read_fail_write_info() {
         let mut c = client("sleep 30", 300).await;
         let t0 = std::time::Instant::now();
-        let r = c.invoke(&Op::new("read", Some(json!(1)), Value::Null)).await;
+        let r = c
+            .invoke(&Op::new("read", Some(json!(1)), Value::Null))
+            .await;
         assert_eq!(r.outcome, Outcome::Fail, "{r:?}");
         assert!(r.error.unwrap().contains("no answer within"));
         let w = c.invoke(&write(1)).await;

@@ -210,7 +210,11 @@ pub fn info() -> TargetInfo {
 
 fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
     crate::db::check_options("exec", &ctx.options, &["client-cmd", "db-hooks"])?;
-    let Some(cmd) = ctx.options.get("client-cmd").filter(|c| !c.trim().is_empty()) else {
+    let Some(cmd) = ctx
+        .options
+        .get("client-cmd")
+        .filter(|c| !c.trim().is_empty())
+    else {
         return Err("the exec target needs --client-cmd CMD (docs/exec.md)".into());
     };
     let (hooks, file) = match ctx.options.get("db-hooks") {
@@ -239,7 +243,11 @@ impl Db for ExecDb {
         let w = &self.what;
         let mut steps = Vec::new();
         let h = &self.hooks;
-        for (label, hook) in [("install", &h.install), ("cleanup", &h.stop), ("start", &h.start)] {
+        for (label, hook) in [
+            ("install", &h.install),
+            ("cleanup", &h.stop),
+            ("start", &h.start),
+        ] {
             if hook.is_some() {
                 steps.push(Step::Each {
                     what: format!("{w} {label} hook"),
@@ -359,7 +367,9 @@ mod tests {
 
     #[test]
     fn the_ready_hook_is_retried_on_the_node_and_says_why_it_gave_up() {
-        let d = db("ready = \"echo not yet {node}; false # a comment\"\nready-timeout = 1\nlogs = [\"/nonexistent.log\"]");
+        let d = db(
+            "ready = \"echo not yet {node}; false # a comment\"\nready-timeout = 1\nlogs = [\"/nonexistent.log\"]",
+        );
         let c = d.ready_command("n1").unwrap();
         let t0 = std::time::Instant::now();
         let o = std::process::Command::new("sh")
@@ -368,7 +378,10 @@ mod tests {
             .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{err}");
-        assert!(err.contains("not ready after 1 s; the ready hook said: not yet n1"), "{err}");
+        assert!(
+            err.contains("not ready after 1 s; the ready hook said: not yet n1"),
+            "{err}"
+        );
         assert!(err.contains("last lines of /nonexistent.log"), "{err}");
         assert!(t0.elapsed() < Duration::from_secs(5));
         let d = db("ready = \"exit 0\"");
@@ -396,7 +409,8 @@ mod tests {
         assert!(e.contains("--client-cmd"), "{e}");
         let mut ctx = DbContext::default();
         ctx.options.insert("client-cmd".into(), "x".into());
-        ctx.options.insert("db-hooks".into(), "/nonexistent.toml".into());
+        ctx.options
+            .insert("db-hooks".into(), "/nonexistent.toml".into());
         let e = build("exec", &ctx).err().unwrap();
         assert!(e.contains("/nonexistent.toml"), "{e}");
     }

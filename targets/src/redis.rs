@@ -458,7 +458,9 @@ impl Failover for RedisTarget {
                     .and_then(|s| s.parse::<i64>().ok())
                     .unwrap_or(-1)
             };
-            let Some((new, _)) = replicas.iter().max_by_key(|(n, i)| (offset(i), std::cmp::Reverse(*n)))
+            let Some((new, _)) = replicas
+                .iter()
+                .max_by_key(|(n, i)| (offset(i), std::cmp::Reverse(*n)))
             else {
                 return Ok(Value::Null);
             };
@@ -508,7 +510,8 @@ mod tests {
         assert!(!link_lost(&up));
         let quiet = parse_info("role:slave\nmaster_link_status:up\nmaster_last_io_seconds_ago:5\n");
         assert!(link_lost(&quiet));
-        let down = parse_info("role:slave\nmaster_link_status:down\nmaster_last_io_seconds_ago:-1\n");
+        let down =
+            parse_info("role:slave\nmaster_link_status:down\nmaster_last_io_seconds_ago:-1\n");
         assert!(link_lost(&down));
     }
 
@@ -527,8 +530,14 @@ mod tests {
             }
         });
         let t = Duration::from_secs(2);
-        assert_eq!(control(&addr, &["INFO", "replication"], t).await.unwrap(), "role:master");
-        assert_eq!(control(&addr, &["INFO", "x"], t).await.unwrap_err(), "ERR nope");
+        assert_eq!(
+            control(&addr, &["INFO", "replication"], t).await.unwrap(),
+            "role:master"
+        );
+        assert_eq!(
+            control(&addr, &["INFO", "x"], t).await.unwrap_err(),
+            "ERR nope"
+        );
         // Nothing listens on port 1.
         assert!(control("127.0.0.1:1", &["PING"], t).await.is_err());
     }

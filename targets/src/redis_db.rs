@@ -266,7 +266,12 @@ mod tests {
         assert!(build("redis", &ctx).err().unwrap().contains("--redis-wait"));
         ctx.options.insert("wait".into(), "1".into());
         ctx.options.insert("failover".into(), "maybe".into());
-        assert!(build("redis", &ctx).err().unwrap().contains("true or false"));
+        assert!(
+            build("redis", &ctx)
+                .err()
+                .unwrap()
+                .contains("true or false")
+        );
         ctx.options.insert("failover".into(), "true".into());
         assert!(build("redis", &ctx).is_ok());
     }
