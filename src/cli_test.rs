@@ -133,6 +133,22 @@ pub struct TestArgs {
     #[arg(long, value_name = "MODE")]
     pub etcd_read_mode: Option<String>,
 
+    /// exec target: the client command, one local process per worker,
+    /// run with `sh -c`, speaking JSON lines (docs/exec.md); the same as
+    /// --db-option client-cmd=CMD
+    #[arg(long, value_name = "CMD")]
+    pub client_cmd: Option<String>,
+
+    /// exec target: a TOML file of shell hooks that install, start and stop
+    /// the system on the nodes; the same as --db-option db-hooks=FILE
+    #[arg(long, value_name = "FILE")]
+    pub db_hooks: Option<PathBuf>,
+
+    /// redis target: WAIT N after each write, and a write that fewer than
+    /// N replicas acknowledged is info; the same as --db-option wait=N
+    #[arg(long, value_name = "N")]
+    pub redis_wait: Option<u32>,
+
     /// A target option, KEY or KEY=VALUE (repeatable): etcd read-mode;
     /// raft/paxos/zab protocol options such as lease-read (passed to
     /// faultline-node as --option)
@@ -233,6 +249,29 @@ fn plan(a: &TestArgs) -> Result<Plan> {
             return Err(usage("--etcd-read-mode is an option of the etcd target"));
         }
         options.insert("read-mode".into(), m.clone());
+    }
+    // Named flags of other targets: each is one --db-option.
+    for (flag, owner, key, value) in [
+        ("--client-cmd", "exec", "client-cmd", a.client_cmd.clone()),
+        (
+            "--db-hooks",
+            "exec",
+            "db-hooks",
+            a.db_hooks.as_ref().map(|p| p.display().to_string()),
+        ),
+        (
+            "--redis-wait",
+            "redis",
+            "wait",
+            a.redis_wait.map(|n| n.to_string()),
+        ),
+    ] {
+        if let Some(v) = value {
+            if target != owner {
+                return Err(usage(format!("{flag} is an option of the {owner} target")));
+            }
+            options.insert(key.into(), v);
+        }
     }
     // Options and bugs are the builder's to judge: ask it now, on no nodes,
     // so a bad one is refused before any node is touched.

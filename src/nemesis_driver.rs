@@ -401,6 +401,15 @@ impl NemesisDriver for LabNemesis {
 
     fn heal_all(&mut self) -> BoxFuture<'_, Result<Value, String>> {
         Box::pin(async move {
+            // A target with a failover (redis failover=true) promotes a
+            // replica first, while a lost primary is still cut off.
+            let failover = match self.target.failover() {
+                Some(f) => match f.failover().await {
+                    Ok(v) => v,
+                    Err(e) => json!({"failover_error": e.to_string()}),
+                },
+                None => Value::Null,
+            };
             let ctl = Arc::clone(&self.ctl);
             let r = tokio::task::spawn_blocking(move || {
                 let mut c = ctl
@@ -413,7 +422,11 @@ impl NemesisDriver for LabNemesis {
                     .map(|f| serde_json::to_value(f).unwrap_or(Value::Null))
                     .collect();
                 c.heal_all().map_err(|e| format!("{e:#}"))?;
-                Ok::<_, String>(json!({"healed": healed}))
+                let mut v = json!({"healed": healed});
+                if let (Some(f), Some(o)) = (failover.as_object(), v.as_object_mut()) {
+                    o.extend(f.clone());
+                }
+                Ok::<_, String>(v)
             })
             .await
             .map_err(|e| format!("nemesis task: {e}"))?;

@@ -11,6 +11,8 @@
 //!   workload; for testing and benchmarking the runner without a system.
 //! - [`etcd`]: an etcd v3 client over the JSON gateway (register,
 //!   list-append, rw-register, set).
+//! - [`exec`] and [`exec_db`]: any system, driven by a client command that
+//!   speaks JSON lines and deployed by shell hooks (docs/exec.md).
 //!
 //! ```
 //! use faultline_targets::{noop::NoopTarget, ClientOpts, Target};
@@ -28,9 +30,13 @@
 pub mod db;
 pub mod etcd;
 pub mod etcd_db;
+pub mod exec;
+pub mod exec_db;
 pub mod node;
 pub mod noop;
 pub mod pidfile;
+pub mod redis;
+pub mod redis_db;
 
 pub use faultline_workloads::{BoxFuture, Client};
 use faultline_workloads::{Workload, WorkloadOptions};
@@ -127,6 +133,12 @@ pub trait Target: Send + Sync {
         None
     }
 
+    /// Promote a replica when the primary is lost, when the target does
+    /// (the nemesis asks before it heals each fault).
+    fn failover(&self) -> Option<&dyn Failover> {
+        None
+    }
+
     /// Log files to fetch from each node after a run, when there are any.
     fn log_files(&self) -> Option<&dyn LogFiles> {
         None
@@ -151,6 +163,15 @@ pub trait Primaries: Send + Sync {
         &'a self,
         nodes: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<String>, TargetError>>;
+}
+
+/// Replaces a lost primary by a replica, as Redis Sentinel would. The
+/// nemesis calls it before healing a fault, while an old primary is still
+/// cut off, so what it acknowledged alone is what the failover loses.
+pub trait Failover: Send + Sync {
+    /// Promotes a replica if the primary is lost; the value says what was
+    /// done (`null`: nothing was).
+    fn failover(&self) -> BoxFuture<'_, Result<serde_json::Value, TargetError>>;
 }
 
 /// Paths of log files on a node, for the store's `nodes/<node>/`.
