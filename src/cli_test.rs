@@ -133,6 +133,11 @@ pub struct TestArgs {
     #[arg(long, value_name = "MODE")]
     pub etcd_read_mode: Option<String>,
 
+    /// ZooKeeper: sync(path) before every read, so a server cut off from
+    /// the leader cannot answer stale; the same as --db-option sync-reads
+    #[arg(long)]
+    pub zk_sync_reads: bool,
+
     /// A target option, KEY or KEY=VALUE (repeatable): etcd read-mode;
     /// raft/paxos/zab protocol options such as lease-read (passed to
     /// faultline-node as --option)
@@ -233,6 +238,12 @@ fn plan(a: &TestArgs) -> Result<Plan> {
             return Err(usage("--etcd-read-mode is an option of the etcd target"));
         }
         options.insert("read-mode".into(), m.clone());
+    }
+    if a.zk_sync_reads {
+        if target != "zookeeper" {
+            return Err(usage("--zk-sync-reads is an option of the zookeeper target"));
+        }
+        options.insert("sync-reads".into(), "true".into());
     }
     // Options and bugs are the builder's to judge: ask it now, on no nodes,
     // so a bad one is refused before any node is touched.

@@ -11,6 +11,7 @@
 //!   workload; for testing and benchmarking the runner without a system.
 //! - [`etcd`]: an etcd v3 client over the JSON gateway (register,
 //!   list-append, rw-register, set).
+//! - [`zookeeper`]: a ZooKeeper client (register, set, lock).
 //!
 //! ```
 //! use faultline_targets::{noop::NoopTarget, ClientOpts, Target};
@@ -31,6 +32,8 @@ pub mod etcd_db;
 pub mod node;
 pub mod noop;
 pub mod pidfile;
+pub mod zookeeper;
+pub mod zookeeper_db;
 
 pub use faultline_workloads::{BoxFuture, Client};
 use faultline_workloads::{Workload, WorkloadOptions};
