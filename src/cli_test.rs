@@ -241,7 +241,9 @@ fn plan(a: &TestArgs) -> Result<Plan> {
     }
     if a.zk_sync_reads {
         if target != "zookeeper" {
-            return Err(usage("--zk-sync-reads is an option of the zookeeper target"));
+            return Err(usage(
+                "--zk-sync-reads is an option of the zookeeper target",
+            ));
         }
         options.insert("sync-reads".into(), "true".into());
     }

@@ -199,7 +199,8 @@ fn zookeeper_end_to_end() {
     );
     assert_eq!(r["valid"], Value::Bool(true), "{r:#}");
     assert!(
-        !r.to_string().contains("no acquire returned a fencing token"),
+        !r.to_string()
+            .contains("no acquire returned a fencing token"),
         "no tokens? {r:#}"
     );
     let r = run(
@@ -211,8 +212,11 @@ fn zookeeper_end_to_end() {
     assert_eq!(r["valid"], Value::Bool(true), "{r:#}");
 
     // Torn down: no JVM left on the nodes.
-    for (n, (code, out)) in lab.exec("", "pgrep -f QuorumPeerMain || true") {
-        assert!(code == 0 && out.trim().is_empty(), "{n}: zookeeper left: {out}");
+    for (n, (code, out)) in lab.exec("", "pgrep -x java || true") {
+        assert!(
+            code == 0 && out.trim().is_empty(),
+            "{n}: zookeeper left: {out}"
+        );
     }
     drop(lab);
     println!("e2e total {:.1} s", t_all.elapsed().as_secs_f64());

@@ -363,7 +363,9 @@ impl ZkClient {
             }
         }
         // Every step was a definite refusal: nothing was written.
-        Ok(Completion::fail("write: the key kept appearing and vanishing"))
+        Ok(Completion::fail(
+            "write: the key kept appearing and vanishing",
+        ))
     }
 
     async fn cas(&self, zk: &zk::Client, op: &Op) -> Result<Completion, zk::Error> {

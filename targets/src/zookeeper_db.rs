@@ -405,12 +405,24 @@ mod tests {
                 .collect(),
             ..DbContext::default()
         };
-        assert!(build("zookeeper", &ctx(&[("sync-reads", "true"), ("sync-limit", "20")])).is_ok());
-        let e = build("zookeeper", &ctx(&[("sync-limit", "0")])).err().unwrap();
+        assert!(
+            build(
+                "zookeeper",
+                &ctx(&[("sync-reads", "true"), ("sync-limit", "20")])
+            )
+            .is_ok()
+        );
+        let e = build("zookeeper", &ctx(&[("sync-limit", "0")]))
+            .err()
+            .unwrap();
         assert!(e.contains("sync-limit=0"), "{e}");
-        let e = build("zookeeper", &ctx(&[("sync-reads", "maybe")])).err().unwrap();
+        let e = build("zookeeper", &ctx(&[("sync-reads", "maybe")]))
+            .err()
+            .unwrap();
         assert!(e.contains("true or false"), "{e}");
-        let e = build("zookeeper", &ctx(&[("read-mode", "x")])).err().unwrap();
+        let e = build("zookeeper", &ctx(&[("read-mode", "x")]))
+            .err()
+            .unwrap();
         assert!(e.contains("knows sync-reads"), "{e}");
     }
 
