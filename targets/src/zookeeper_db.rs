@@ -204,13 +204,9 @@ pub fn info() -> TargetInfo {
     }
 }
 
-fn number<T: std::str::FromStr>(
-    options: &BTreeMap<String, String>,
-    key: &str,
-    min: T,
-) -> Result<Option<T>, String>
+fn number<T>(options: &BTreeMap<String, String>, key: &str, min: T) -> Result<Option<T>, String>
 where
-    T: PartialOrd + std::fmt::Display,
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
 {
     let Some(v) = options.get(key) else {
         return Ok(None);
