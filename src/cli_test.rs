@@ -148,6 +148,10 @@ pub struct TestArgs {
     /// N replicas acknowledged is info; the same as --db-option wait=N
     #[arg(long, value_name = "N")]
     pub redis_wait: Option<u32>,
+    /// ZooKeeper: sync(path) before every read, so a server cut off from
+    /// the leader cannot answer stale; the same as --db-option sync-reads
+    #[arg(long)]
+    pub zk_sync_reads: bool,
 
     /// A target option, KEY or KEY=VALUE (repeatable): etcd read-mode;
     /// raft/paxos/zab protocol options such as lease-read (passed to
@@ -264,6 +268,12 @@ fn plan(a: &TestArgs) -> Result<Plan> {
             "redis",
             "wait",
             a.redis_wait.map(|n| n.to_string()),
+        ),
+        (
+            "--zk-sync-reads",
+            "zookeeper",
+            "sync-reads",
+            a.zk_sync_reads.then(|| "true".to_string()),
         ),
     ] {
         if let Some(v) = value {

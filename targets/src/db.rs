@@ -225,6 +225,7 @@ pub fn catalogue() -> Vec<TargetInfo> {
     out.extend(crate::node::infos());
     out.push(crate::redis_db::info());
     out.push(crate::exec_db::info());
+    out.push(crate::zookeeper_db::info());
     out
 }
 

@@ -13,6 +13,7 @@
 //!   list-append, rw-register, set).
 //! - [`exec`] and [`exec_db`]: any system, driven by a client command that
 //!   speaks JSON lines and deployed by shell hooks (docs/exec.md).
+//! - [`zookeeper`]: a ZooKeeper client (register, set, lock).
 //!
 //! ```
 //! use faultline_targets::{noop::NoopTarget, ClientOpts, Target};
@@ -37,6 +38,8 @@ pub mod noop;
 pub mod pidfile;
 pub mod redis;
 pub mod redis_db;
+pub mod zookeeper;
+pub mod zookeeper_db;
 
 pub use faultline_workloads::{BoxFuture, Client};
 use faultline_workloads::{Workload, WorkloadOptions};
