@@ -133,6 +133,11 @@ pub struct TestArgs {
     #[arg(long, value_name = "MODE")]
     pub etcd_read_mode: Option<String>,
 
+    /// postgres transactions: read-committed, repeatable-read or
+    /// serializable (the default); the same as --db-option isolation=LEVEL
+    #[arg(long, value_name = "LEVEL")]
+    pub isolation: Option<String>,
+
     /// A target option, KEY or KEY=VALUE (repeatable): etcd read-mode;
     /// raft/paxos/zab protocol options such as lease-read (passed to
     /// faultline-node as --option)
@@ -233,6 +238,12 @@ fn plan(a: &TestArgs) -> Result<Plan> {
             return Err(usage("--etcd-read-mode is an option of the etcd target"));
         }
         options.insert("read-mode".into(), m.clone());
+    }
+    if let Some(i) = &a.isolation {
+        if target != "postgres" {
+            return Err(usage("--isolation is an option of the postgres target"));
+        }
+        options.insert("isolation".into(), i.clone());
     }
     // Options and bugs are the builder's to judge: ask it now, on no nodes,
     // so a bad one is refused before any node is touched.

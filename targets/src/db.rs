@@ -226,6 +226,7 @@ pub fn catalogue() -> Vec<TargetInfo> {
         },
     ];
     out.extend(crate::node::infos());
+    out.push(crate::postgres_db::info());
     out
 }
 

@@ -11,6 +11,8 @@
 //!   workload; for testing and benchmarking the runner without a system.
 //! - [`etcd`]: an etcd v3 client over the JSON gateway (register,
 //!   list-append, rw-register, set).
+//! - [`postgres`]: PostgreSQL through tokio-postgres (list-append and
+//!   rw-register transactions at a chosen isolation level, register).
 //!
 //! ```
 //! use faultline_targets::{noop::NoopTarget, ClientOpts, Target};
@@ -31,6 +33,8 @@ pub mod etcd_db;
 pub mod node;
 pub mod noop;
 pub mod pidfile;
+pub mod postgres;
+pub mod postgres_db;
 
 pub use faultline_workloads::{BoxFuture, Client};
 use faultline_workloads::{Workload, WorkloadOptions};
