@@ -119,7 +119,7 @@ impl PgDb {
         let addr = self.addr(node)?;
         let init = if node == self.primary {
             format!(
-                "{AS_POSTGRES} {BIN_DIR}/initdb -A trust -U postgres -D {DATA_DIR} >{INIT_LOG} 2>&1 \
+                "{AS_POSTGRES} {BIN_DIR}/initdb --no-sync -A trust -U postgres -D {DATA_DIR} >{INIT_LOG} 2>&1 \
                  || {{ tail -5 {INIT_LOG} >&2; exit 1; }}; \
                  printf 'host all all samenet trust\\nhost replication all samenet trust\\n' \
                  >> {DATA_DIR}/pg_hba.conf"
@@ -142,6 +142,7 @@ impl PgDb {
              if [ ! -f {DATA_DIR}/PG_VERSION ]; then rm -rf {DATA_DIR}; {init}; fi; \
              setsid nohup {AS_POSTGRES} {BIN_DIR}/postgres -D {DATA_DIR} -c listen_addresses={addr} \
              -c port={PORT} -c unix_socket_directories=/tmp -c shared_buffers=32MB \
+             -c deadlock_timeout=100ms \
              </dev/null >>{LOG_FILE} 2>&1 & echo $! > {PID_FILE}; cat {PID_FILE}",
             leftovers = Self::kill_leftovers(),
         ))
@@ -380,7 +381,7 @@ mod tests {
         let db = PgDb::new(nodes(), 1);
         let p = db.start_command("n1").unwrap();
         assert!(p.starts_with("cd /tmp;"), "{p}");
-        assert!(p.contains("initdb -A trust -U postgres -D /opt/pg/data"));
+        assert!(p.contains("initdb --no-sync -A trust -U postgres -D /opt/pg/data"));
         assert!(p.contains("host replication all samenet trust"));
         assert!(p.contains("-c listen_addresses=10.77.0.11"));
         assert!(p.contains("-c unix_socket_directories=/tmp"));
