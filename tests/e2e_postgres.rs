@@ -5,7 +5,8 @@
 //! (a) read committed: G-single or lost-update within 5 runs of 10 s;
 //! (b) repeatable read (snapshot isolation): G2-item within 5 runs, and
 //!     never G0, G1*, G-single or lost-update;
-//! (c) serializable: valid, no anomaly, in 2 runs;
+//! (c) serializable: valid, no anomaly (one run here, and (d) runs at
+//!     serializable too);
 //! (d) a primary and a streaming replica under kill and partition at
 //!     serializable: not invalid, the kill was healed, the replica was made.
 //!
@@ -75,7 +76,13 @@ fn run(lab: &Lab, store: &TmpStore, extra: &[&str], seed: u64) -> (i32, Value, P
     ];
     args.extend_from_slice(extra);
     let t0 = Instant::now();
-    let o = faultline(&args);
+    let mut o = faultline(&args);
+    if o.status.code() == Some(3) {
+        // A setup step over SSH can time out on a heavily loaded box; one
+        // retry, said out loud, and a second failure fails the test.
+        println!("run failed (exit 3), retrying once: {}", text(&o));
+        o = faultline(&args);
+    }
     let dir = store.0.join("postgres-list-append/latest");
     let results = read_json(&dir.join("results.json"));
     let code = o.status.code().unwrap_or(-1);
@@ -121,7 +128,12 @@ fn postgres_isolation_levels_show_what_hermitage_predicts() {
     // (a) read committed: G-single (read skew) or lost-update.
     let mut seen = None;
     for seed in 1..=5 {
-        let (code, r, dir) = run(&lab, &store, &[&one[..], &["read-committed"]].concat(), seed);
+        let (code, r, dir) = run(
+            &lab,
+            &store,
+            &[&one[..], &["read-committed"]].concat(),
+            seed,
+        );
         let a = anomalies(&r);
         if a.iter()
             .any(|x| x.starts_with("G-single") || x == "lost-update")
@@ -134,12 +146,20 @@ fn postgres_isolation_levels_show_what_hermitage_predicts() {
             break;
         }
     }
-    assert!(seen.is_some(), "read committed: no G-single or lost-update in 5 runs");
+    assert!(
+        seen.is_some(),
+        "read committed: no G-single or lost-update in 5 runs"
+    );
 
     // (b) repeatable read: G2-item (write skew), never G-single/lost-update/G0/G1.
     let mut seen = None;
     for seed in 1..=5 {
-        let (_, r, _) = run(&lab, &store, &[&one[..], &["repeatable-read"]].concat(), seed);
+        let (_, r, _) = run(
+            &lab,
+            &store,
+            &[&one[..], &["repeatable-read"]].concat(),
+            seed,
+        );
         let a = anomalies(&r);
         let bad: Vec<&String> = a.iter().filter(|x| forbidden_under_si(x)).collect();
         assert!(bad.is_empty(), "repeatable read showed {bad:?}: {r:#}");
@@ -153,8 +173,8 @@ fn postgres_isolation_levels_show_what_hermitage_predicts() {
     assert!(seen.is_some(), "repeatable read: no G2-item in 5 runs");
 
     // (c) serializable: nothing.
-    for seed in 1..=2 {
-        let (code, r, _) = run(&lab, &store, &[&one[..], &["serializable"]].concat(), seed);
+    {
+        let (code, r, _) = run(&lab, &store, &[&one[..], &["serializable"]].concat(), 1);
         assert_eq!(r["valid"], Value::Bool(true), "{r:#}");
         assert!(anomalies(&r).is_empty(), "{r:#}");
         assert_eq!(code, 0);
@@ -186,7 +206,10 @@ fn postgres_isolation_levels_show_what_hermitage_predicts() {
     assert!(hist.contains("\"kill\""), "no kill fault ran");
     // Torn down: no server left on the nodes.
     for (n, (code, out)) in lab.exec("", "ls /opt/pg 2>/dev/null; true") {
-        assert!(code == 0 && out.trim().is_empty(), "{n}: /opt/pg left: {out}");
+        assert!(
+            code == 0 && out.trim().is_empty(),
+            "{n}: /opt/pg left: {out}"
+        );
     }
     println!("postgres e2e: {:.1} s", t_all.elapsed().as_secs_f64());
 }

@@ -189,9 +189,8 @@ impl Target for PgTarget {
                 .get(&self.cfg.primary)
                 .ok_or_else(|| TargetError::UnknownNode(self.cfg.primary.clone()))?
                 .clone();
-            let replica = (self.cfg.replica_reads
-                && self.cfg.replicas.iter().any(|r| r == node))
-            .then(|| self.cfg.nodes[node].clone());
+            let replica = (self.cfg.replica_reads && self.cfg.replicas.iter().any(|r| r == node))
+                .then(|| self.cfg.nodes[node].clone());
             // Give up a little before the runner does, so the client (which
             // knows whether COMMIT was sent) classifies the timeout.
             let timeout = opts.timeout.mul_f64(0.9).max(Duration::from_millis(10));
@@ -360,7 +359,8 @@ enum Mop {
 }
 
 fn int(v: &Value) -> Option<i64> {
-    v.as_i64().or_else(|| v.as_u64().and_then(|u| i64::try_from(u).ok()))
+    v.as_i64()
+        .or_else(|| v.as_u64().and_then(|u| i64::try_from(u).ok()))
 }
 
 fn parse_mops(op: &Op) -> Result<Vec<Mop>, String> {
@@ -510,10 +510,9 @@ impl PgClient {
                     None => Ok(Completion::fail("register values must be integers")),
                 },
                 "cas" => {
-                    let (Some(old), Some(new)) = (
-                        op.value.get(0).and_then(int),
-                        op.value.get(1).and_then(int),
-                    ) else {
+                    let (Some(old), Some(new)) =
+                        (op.value.get(0).and_then(int), op.value.get(1).and_then(int))
+                    else {
                         return Ok(Completion::fail("cas value must be [old, new] integers"));
                     };
                     let Some(cas) = &conn.cas else {
@@ -590,9 +589,10 @@ async fn run_txn(
                     .map_err(aborted)?;
                 out.push(match row {
                     None => Value::Null,
-                    Some(r) if append => json!(r.try_get::<_, Option<Vec<i64>>>(0).map_err(
-                        |e| PgError::Aborted(format!("reading a list: {e}"))
-                    )?),
+                    Some(r) if append => json!(
+                        r.try_get::<_, Option<Vec<i64>>>(0)
+                            .map_err(|e| PgError::Aborted(format!("reading a list: {e}")))?
+                    ),
                     Some(r) => json!(
                         r.try_get::<_, Option<i64>>(0)
                             .map_err(|e| PgError::Aborted(format!("reading a value: {e}")))?

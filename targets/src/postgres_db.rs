@@ -33,7 +33,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::db::{Cancelled, Clock, Db, DbContext, Kind, TargetInfo};
+use crate::db::{Cancelled, Clock, Db, DbContext, Kind, Step, TargetInfo};
 use crate::postgres::{Isolation, PORT, PgConfig, PgTarget};
 use crate::{BoxFuture, Target};
 
@@ -71,7 +71,12 @@ impl PgDb {
             .collect();
         PgDb {
             primary: ordered.first().map(|n| n.0.clone()).unwrap_or_default(),
-            replicas: ordered.iter().skip(1).take(replicas).map(|n| n.0.clone()).collect(),
+            replicas: ordered
+                .iter()
+                .skip(1)
+                .take(replicas)
+                .map(|n| n.0.clone())
+                .collect(),
             nodes: ordered.into_iter().collect(),
             isolation: Isolation::default(),
             replica_reads: false,
@@ -111,31 +116,50 @@ impl PgDb {
         )
     }
 
+    /// Only creates the cluster when it is missing (`None` on nodes that
+    /// run nothing).
+    pub fn init_command(&self, node: &str) -> Option<String> {
+        let init = self.init_part(node)?;
+        Some(format!(
+            "cd /tmp; mkdir -p {DIR}; chown postgres:postgres {DIR}; \
+             if [ ! -f {DATA_DIR}/PG_VERSION ]; then rm -rf {DATA_DIR}; {init}; fi"
+        ))
+    }
+
+    /// `node` is the primary (`primary`) or not (`!primary`).
+    fn on_primary(&self, node: &str, primary: bool) -> bool {
+        (node == self.primary) == primary
+    }
+
+    fn init_part(&self, node: &str) -> Option<String> {
+        if node == self.primary {
+            Some(format!(
+                "{AS_POSTGRES} {BIN_DIR}/initdb --no-sync -A trust -U postgres -D {DATA_DIR} >{INIT_LOG} 2>&1 \
+                 || {{ tail -5 {INIT_LOG} >&2; exit 1; }}; \
+                 printf 'host all all samenet trust\\nhost replication all samenet trust\\n' \
+                 >> {DATA_DIR}/pg_hba.conf"
+            ))
+        } else if self.replicas.iter().any(|r| r == node) {
+            let p = self.addr(&self.primary)?;
+            Some(format!(
+                "i=0; until {BIN_DIR}/pg_isready -q -h {p} -p {PORT} -t 1; do i=$((i+1)); \
+                 if [ $i -ge 30 ]; then echo 'the primary {p} is not accepting connections' >&2; exit 1; fi; \
+                 sleep 1; done; \
+                 {AS_POSTGRES} {BIN_DIR}/pg_basebackup -h {p} -p {PORT} -U postgres -D {DATA_DIR} -R -X stream \
+                 >{INIT_LOG} 2>&1 || {{ tail -5 {INIT_LOG} >&2; exit 1; }}"
+            ))
+        } else {
+            None
+        }
+    }
+
     /// Creates the cluster when it is missing (initdb on the primary,
     /// pg_basebackup from the primary on a replica), then starts the
     /// server detached unless it runs. The same command restarts a killed
     /// server (the data dir is kept). Prints the pid.
     pub fn start_command(&self, node: &str) -> Option<String> {
         let addr = self.addr(node)?;
-        let init = if node == self.primary {
-            format!(
-                "{AS_POSTGRES} {BIN_DIR}/initdb --no-sync -A trust -U postgres -D {DATA_DIR} >{INIT_LOG} 2>&1 \
-                 || {{ tail -5 {INIT_LOG} >&2; exit 1; }}; \
-                 printf 'host all all samenet trust\\nhost replication all samenet trust\\n' \
-                 >> {DATA_DIR}/pg_hba.conf"
-            )
-        } else if self.replicas.iter().any(|r| r == node) {
-            let p = self.addr(&self.primary)?;
-            format!(
-                "i=0; until {BIN_DIR}/pg_isready -q -h {p} -p {PORT} -t 1; do i=$((i+1)); \
-                 if [ $i -ge 30 ]; then echo 'the primary {p} is not accepting connections' >&2; exit 1; fi; \
-                 sleep 1; done; \
-                 {AS_POSTGRES} {BIN_DIR}/pg_basebackup -h {p} -p {PORT} -U postgres -D {DATA_DIR} -R -X stream \
-                 >{INIT_LOG} 2>&1 || {{ tail -5 {INIT_LOG} >&2; exit 1; }}"
-            )
-        } else {
-            return None;
-        };
+        let init = self.init_part(node)?;
         Some(format!(
             "cd /tmp; if [ -f {PID_FILE} ] && kill -0 $(cat {PID_FILE}) 2>/dev/null; then cat {PID_FILE}; exit 0; fi; \
              mkdir -p {DIR}; chown postgres:postgres {DIR}; {leftovers}; \
@@ -151,10 +175,7 @@ impl PgDb {
     /// Kills the server (resuming it first, in case it is paused) and
     /// removes its files.
     pub fn teardown_command(&self) -> String {
-        format!(
-            "cd /tmp; {}; rm -rf {DIR}",
-            Self::kill_leftovers()
-        )
+        format!("cd /tmp; {}; rm -rf {DIR}", Self::kill_leftovers())
     }
 
     fn config(&self) -> PgConfig {
@@ -217,7 +238,11 @@ fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
     db.replica_reads = match ctx.options.get("replica-reads").map(String::as_str) {
         None | Some("false") => false,
         Some("true") => true,
-        Some(v) => return Err(format!("--db-option replica-reads={v}: expected true or false")),
+        Some(v) => {
+            return Err(format!(
+                "--db-option replica-reads={v}: expected true or false"
+            ));
+        }
     };
     if db.replica_reads && replicas == 0 {
         return Err("--db-option replica-reads needs replicas=N (N ≥ 1)".into());
@@ -231,6 +256,48 @@ impl Db for PgDb {
     }
     fn addresses(&self) -> &BTreeMap<String, String> {
         &self.nodes
+    }
+    /// The primary is created and started before the replicas copy it;
+    /// creating is a step of its own, so each SSH command stays short on a
+    /// loaded machine.
+    fn setup(&self) -> Vec<Step<'_>> {
+        vec![
+            Step::all("postgres install check", self.install_command()),
+            Step::all("postgres cleanup", self.teardown_command()),
+            Step::Each {
+                what: "postgres initdb (primary)".into(),
+                cmd: Box::new(move |n| {
+                    self.on_primary(n, true)
+                        .then(|| self.init_command(n))
+                        .flatten()
+                }),
+            },
+            Step::Each {
+                what: "postgres start (primary)".into(),
+                cmd: Box::new(move |n| {
+                    self.on_primary(n, true)
+                        .then(|| self.start_command(n))
+                        .flatten()
+                }),
+            },
+            Step::Each {
+                what: "postgres pg_basebackup (replicas)".into(),
+                cmd: Box::new(move |n| {
+                    self.on_primary(n, false)
+                        .then(|| self.init_command(n))
+                        .flatten()
+                }),
+            },
+            Step::Each {
+                what: "postgres start (replicas)".into(),
+                cmd: Box::new(move |n| {
+                    self.on_primary(n, false)
+                        .then(|| self.start_command(n))
+                        .flatten()
+                }),
+            },
+            Step::Ready,
+        ]
     }
     fn install_command(&self) -> String {
         PgDb::install_command(self)
@@ -304,8 +371,7 @@ async fn not_ready(db: &PgDb, node: &str) -> Option<String> {
     } else {
         "SELECT pg_is_in_recovery(), 0::bigint"
     };
-    let why = match tokio::time::timeout(Duration::from_secs(3), client.query_one(q, &[])).await
-    {
+    let why = match tokio::time::timeout(Duration::from_secs(3), client.query_one(q, &[])).await {
         Ok(Ok(row)) => {
             let recovering: bool = row.get(0);
             let streaming: i64 = row.get(1);
@@ -404,9 +470,17 @@ mod tests {
         assert_eq!(j["isolation"], "read-committed");
         assert_eq!(j["replicas"], serde_json::json!(["n2", "n3"]));
         assert_eq!(b(&[]).unwrap()["isolation"], "serializable");
-        assert!(b(&[("replicas", "3")]).unwrap_err().contains("needs 4 nodes"));
+        assert!(
+            b(&[("replicas", "3")])
+                .unwrap_err()
+                .contains("needs 4 nodes")
+        );
         assert!(b(&[("isolation", "snapshot")]).is_err());
-        assert!(b(&[("replica-reads", "true")]).unwrap_err().contains("replicas"));
+        assert!(
+            b(&[("replica-reads", "true")])
+                .unwrap_err()
+                .contains("replicas")
+        );
         assert!(b(&[("replicas", "1"), ("replica-reads", "true")]).is_ok());
         assert!(b(&[("nope", "1")]).unwrap_err().contains("knows isolation"));
         // Validation with no nodes (as `faultline test` asks first).
