@@ -145,7 +145,7 @@ impl PgDb {
                 "i=0; until {BIN_DIR}/pg_isready -q -h {p} -p {PORT} -t 1; do i=$((i+1)); \
                  if [ $i -ge 30 ]; then echo 'the primary {p} is not accepting connections' >&2; exit 1; fi; \
                  sleep 1; done; \
-                 {AS_POSTGRES} {BIN_DIR}/pg_basebackup -h {p} -p {PORT} -U postgres -D {DATA_DIR} -R -X stream \
+                 {AS_POSTGRES} {BIN_DIR}/pg_basebackup -h {p} -p {PORT} -U postgres -D {DATA_DIR} -R -X stream -c fast \
                  >{INIT_LOG} 2>&1 || {{ tail -5 {INIT_LOG} >&2; exit 1; }}"
             ))
         } else {
