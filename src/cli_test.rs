@@ -152,6 +152,10 @@ pub struct TestArgs {
     /// the leader cannot answer stale; the same as --db-option sync-reads
     #[arg(long)]
     pub zk_sync_reads: bool,
+    /// postgres transactions: read-committed, repeatable-read or
+    /// serializable (the default); the same as --db-option isolation=LEVEL
+    #[arg(long, value_name = "LEVEL")]
+    pub isolation: Option<String>,
 
     /// A target option, KEY or KEY=VALUE (repeatable): etcd read-mode;
     /// raft/paxos/zab protocol options such as lease-read (passed to
@@ -275,6 +279,7 @@ fn plan(a: &TestArgs) -> Result<Plan> {
             "sync-reads",
             a.zk_sync_reads.then(|| "true".to_string()),
         ),
+        ("--isolation", "postgres", "isolation", a.isolation.clone()),
     ] {
         if let Some(v) = value {
             if target != owner {

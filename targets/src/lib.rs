@@ -14,6 +14,8 @@
 //! - [`exec`] and [`exec_db`]: any system, driven by a client command that
 //!   speaks JSON lines and deployed by shell hooks (docs/exec.md).
 //! - [`zookeeper`]: a ZooKeeper client (register, set, lock).
+//! - [`postgres`]: PostgreSQL through tokio-postgres (list-append and
+//!   rw-register transactions at a chosen isolation level, register).
 //!
 //! ```
 //! use faultline_targets::{noop::NoopTarget, ClientOpts, Target};
@@ -40,6 +42,8 @@ pub mod redis;
 pub mod redis_db;
 pub mod zookeeper;
 pub mod zookeeper_db;
+pub mod postgres;
+pub mod postgres_db;
 
 pub use faultline_workloads::{BoxFuture, Client};
 use faultline_workloads::{Workload, WorkloadOptions};
