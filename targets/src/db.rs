@@ -32,10 +32,7 @@ pub type Builder = fn(&str, &DbContext) -> Result<Box<dyn Db>, String>;
 pub enum Step<'a> {
     /// A shell command per node (`None`: nothing to do on that node). A
     /// non-zero exit fails the run, naming the node and its stderr.
-    Each {
-        what: String,
-        cmd: NodeCommand<'a>,
-    },
+    Each { what: String, cmd: NodeCommand<'a> },
     /// Upload a local file to `remote` on every node.
     Upload { local: PathBuf, remote: String },
     /// Wait until [`Db::wait_ready`] says the system is up.
@@ -226,6 +223,7 @@ pub fn catalogue() -> Vec<TargetInfo> {
         },
     ];
     out.extend(crate::node::infos());
+    out.push(crate::twopc::info());
     out
 }
 

@@ -31,6 +31,7 @@ pub mod etcd_db;
 pub mod node;
 pub mod noop;
 pub mod pidfile;
+pub mod twopc;
 
 pub use faultline_workloads::{BoxFuture, Client};
 use faultline_workloads::{Workload, WorkloadOptions};

@@ -61,6 +61,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+/// One line about the protocol (`faultline-node --list`).
+pub const ABOUT: &str = "two-phase commit with presumed abort: node 1 coordinates, every node holds a shard of the bank (bank workload only)";
+
 /// Two-phase commit's seeded bugs (`--bug NAME`).
 pub const BUGS: &[Bug] = &[
     Bug {
