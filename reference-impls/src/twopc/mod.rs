@@ -779,8 +779,10 @@ impl TwoPc {
                 let Some(b) = self.balances.get(a) else {
                     return Err(format!("transfer: no account {a}"));
                 };
-                if b + d < 0 {
-                    return Err(format!("transfer: account {a} has too little"));
+                match b.checked_add(*d) {
+                    Some(v) if v >= 0 => {}
+                    Some(_) => return Err(format!("transfer: account {a} has too little")),
+                    None => return Err(format!("transfer: account {a} would overflow")),
                 }
             }
         }
@@ -797,7 +799,9 @@ impl TwoPc {
             }
             Work::Deltas(ds) => {
                 for (a, d) in ds {
-                    *self.balances.entry(*a).or_default() += d;
+                    // Checked when prepared, under the lock.
+                    let b = self.balances.entry(*a).or_default();
+                    *b = b.saturating_add(*d);
                 }
             }
             Work::Read => {}
