@@ -25,4 +25,5 @@ pub mod paxos;
 pub mod raft;
 pub mod shell;
 pub mod sim;
+pub mod twopc;
 pub mod zab;

@@ -5,6 +5,9 @@
 //!     --client-port 7000 --data-dir /opt/faultline-node/data [--bug NAME]… [--tick-ms 10]
 //! ```
 //!
+//! `faultline-node twopc` runs two-phase commit on the same shell: node 1
+//! coordinates, every node holds a shard of the bank (see `docs/twopc.md`).
+//!
 //! Exit codes: 64 bad arguments (unknown protocol or bug, bad --peers),
 //! 1 the node stopped (a WAL it cannot read or write, a port it cannot
 //! bind).
@@ -17,6 +20,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+
+/// Two-phase commit is not a replicated log, so it is not in the shell's
+/// list of replication protocols (the node target's rows); it runs on the
+/// same shell.
+const TWOPC: (&str, &str) = ("twopc", faultline_node::twopc::ABOUT);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -112,7 +120,7 @@ fn main() -> ExitCode {
         }
     };
     if args.list {
-        for (p, what) in PROTOCOLS {
+        for (p, what) in PROTOCOLS.iter().chain([&TWOPC]) {
             println!("{p}: {what}");
             for b in bugs::of(p) {
                 println!("  --bug {}: {}", b.name, b.description);
@@ -125,8 +133,12 @@ fn main() -> ExitCode {
         eprintln!("faultline-node: {msg}");
         ExitCode::from(64)
     };
-    if !PROTOCOLS.iter().any(|(p, _)| *p == protocol) {
-        let known: Vec<_> = PROTOCOLS.iter().map(|(p, _)| *p).collect();
+    if !PROTOCOLS
+        .iter()
+        .chain([&TWOPC])
+        .any(|(p, _)| *p == protocol)
+    {
+        let known: Vec<_> = PROTOCOLS.iter().chain([&TWOPC]).map(|(p, _)| *p).collect();
         return usage(format!(
             "unknown protocol `{protocol}` (known: {})",
             known.join(", ")
@@ -164,6 +176,7 @@ fn main() -> ExitCode {
         "paxos" => run::<faultline_node::paxos::Paxos>(opts),
         "zab" => run::<faultline_node::zab::Zab>(opts),
         "single" => run::<shell::single::Single>(opts),
+        "twopc" => run::<faultline_node::twopc::TwoPc>(opts),
         other => Err(format!("protocol `{other}` is listed but not wired")),
     };
     match r {

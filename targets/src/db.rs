@@ -227,6 +227,7 @@ pub fn catalogue() -> Vec<TargetInfo> {
     out.push(crate::exec_db::info());
     out.push(crate::zookeeper_db::info());
     out.push(crate::postgres_db::info());
+    out.push(crate::twopc::info());
     out
 }
 

@@ -44,6 +44,7 @@ pub mod zookeeper;
 pub mod zookeeper_db;
 pub mod postgres;
 pub mod postgres_db;
+pub mod twopc;
 
 pub use faultline_workloads::{BoxFuture, Client};
 use faultline_workloads::{Workload, WorkloadOptions};
