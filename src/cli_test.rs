@@ -76,7 +76,9 @@ pub struct TestArgs {
     /// Faults, a comma list of partition, kill, pause, bandwidth (one link),
     /// crash (a whole lab node; the DB is restarted after it returns),
     /// clock (raft, paxos and zab in the lab, under libfaketime; real clocks
-    /// outside the lab, etcd included; refused for etcd in the lab), or none
+    /// outside the lab, etcd included; refused for etcd in the lab),
+    /// kill-leader, pause-leader, isolate-leader, skew-leader (see
+    /// docs/reference-impls.md), or none
     #[arg(long, default_value = "none", value_name = "LIST")]
     pub nemesis: String,
 
@@ -304,7 +306,7 @@ fn plan(a: &TestArgs) -> Result<Plan> {
             .nodes
             .iter()
             .any(|e| e.contains(['@', '=', ':', '.']));
-    if kinds.contains(&NemesisKind::Clock) && !is_node && !(outside_lab && target == "etcd") {
+    if kinds.iter().any(|k| k.uses_clock()) && !is_node && !(outside_lab && target == "etcd") {
         if target == "etcd" {
             return Err(usage(format!(
                 "--nemesis clock cannot be used with --target etcd: {}",
@@ -569,7 +571,7 @@ fn resolve_nodes(a: &TestArgs, plan: &Plan) -> Result<Nodes> {
         }
         None => lab.names().into_iter().take(want).collect(),
     };
-    if plan.kinds.contains(&NemesisKind::Clock) && plan.target == "etcd" {
+    if plan.kinds.iter().any(|k| k.uses_clock()) && plan.target == "etcd" {
         return Err(usage(format!(
             "--nemesis clock cannot be used with --target etcd in the lab: {}",
             etcd_db::CLOCK_UNSUPPORTED
@@ -855,7 +857,7 @@ fn run_one(
     });
     // In the lab clocks are faked per process; outside it the clock helper
     // sets the node's real clock.
-    if let (Some(Db::Node(d, _)), true) = (&db, plan.kinds.contains(&NemesisKind::Clock))
+    if let (Some(Db::Node(d, _)), true) = (&db, plan.kinds.iter().any(|k| k.uses_clock()))
         && nodes.lab.is_some()
         && d.libfaketime.is_empty()
     {
