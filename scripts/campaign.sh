@@ -66,7 +66,8 @@ schedule() {
     [ "${SCHEDULES:-1}" = 1 ] || { echo "$d"; return; }
     case $1 in
     raft/lease-read-no-bound) echo "skew-leader 5 -" ;;
-    raft/read-without-quorum | paxos/leader-local-read) echo "isolate-leader,pause-leader 5 -" ;;
+    raft/read-without-quorum | paxos/leader-local-read | zab/read-without-sync)
+        echo "isolate-leader,pause-leader 5 -" ;;
     raft/ack-before-commit | paxos/minority-quorum | zab/commit-before-quorum)
         echo "isolate-leader,kill-leader,partition 3 -" ;;
     raft/commit-old-term | paxos/no-adopt-highest) echo "$L,partition,kill 1.5 100" ;;

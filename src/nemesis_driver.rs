@@ -623,5 +623,20 @@ mod tests {
         );
         assert!(parse_list("partition,bogus").unwrap_err().contains("bogus"));
         assert_eq!(parse_list("crash").unwrap(), vec![NemesisKind::Crash]);
+        let leader = parse_list("kill-leader,pause-leader,isolate-leader,skew-leader").unwrap();
+        assert_eq!(
+            leader,
+            vec![
+                NemesisKind::KillLeader,
+                NemesisKind::PauseLeader,
+                NemesisKind::IsolateLeader,
+                NemesisKind::SkewLeader
+            ]
+        );
+        for k in leader {
+            assert_eq!(k.name().parse::<NemesisKind>().unwrap(), k);
+            // Only the skew moves a clock (so etcd in the lab refuses it).
+            assert_eq!(k.uses_clock(), k == NemesisKind::SkewLeader);
+        }
     }
 }
