@@ -30,7 +30,7 @@
 //!   entries take effect as soon as they are appended; one at a time, and
 //!   only after the leader has committed an entry in its term.
 //! - CheckQuorum (thesis §6.2): a leader that hasn't heard from a majority
-//!   for an election timeout steps down.
+//!   for an election timeout steps down (off with the two read bugs).
 //!
 //! - PreVote (thesis §9.6, option `pre-vote`): a node polls for votes before
 //!   incrementing its term.
