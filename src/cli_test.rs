@@ -73,7 +73,9 @@ pub struct TestArgs {
     /// Faults, a comma list of partition, kill, pause, bandwidth (one link),
     /// crash (a whole lab node; the DB is restarted after it returns),
     /// clock (raft, paxos and zab in the lab, under libfaketime; real clocks
-    /// outside the lab, etcd included; refused for etcd in the lab), or none
+    /// outside the lab, etcd included; refused for etcd in the lab),
+    /// kill-leader, pause-leader, isolate-leader, skew-leader (see
+    /// docs/reference-impls.md), or none
     #[arg(long, default_value = "none", value_name = "LIST")]
     pub nemesis: String,
 
@@ -317,7 +319,7 @@ fn plan(a: &TestArgs) -> Result<Plan> {
             .nodes
             .iter()
             .any(|e| e.contains(['@', '=', ':', '.']));
-    if kinds.contains(&NemesisKind::Clock) {
+    if kinds.iter().any(|k| k.uses_clock()) {
         match info.clock {
             Clock::Everywhere => {}
             Clock::OutsideLab(_) if outside_lab => {}
@@ -585,7 +587,7 @@ fn resolve_nodes(a: &TestArgs, plan: &Plan) -> Result<Nodes> {
         None => lab.names().into_iter().take(want).collect(),
     };
     if let (true, Clock::OutsideLab(why)) =
-        (plan.kinds.contains(&NemesisKind::Clock), plan.info.clock)
+        (plan.kinds.iter().any(|k| k.uses_clock()), plan.info.clock)
     {
         return Err(usage(format!(
             "--nemesis clock cannot be used with --target {} in the lab: {why}",
@@ -757,7 +759,7 @@ fn run_one(
         .unwrap_or_default();
     // In the lab clocks are faked per process; outside it the clock helper
     // sets the node's real clock.
-    if plan.kinds.contains(&NemesisKind::Clock) && nodes.lab.is_some() && libfaketime.is_empty() {
+    if plan.kinds.iter().any(|k| k.uses_clock()) && nodes.lab.is_some() && libfaketime.is_empty() {
         return Err(usage(format!(
             "--nemesis clock: the lab at {} has no libfaketime (apt-get install libfaketime), \
              so node clocks cannot be changed",

@@ -23,6 +23,20 @@
 //! - `crash`: crash a random lab node (every process, sshd included);
 //!   healing restarts the node, then the DB with the same start command as
 //!   a kill's heal.
+//!
+//! Leader-targeted kinds (the target names its leader through
+//! [`faultline_targets::Primaries`]; without one seen they hit a random
+//! node and say so): the schedules that expose consensus bugs a random
+//! node rarely hits.
+//!
+//! - `kill-leader`: SIGKILL the leader, restarted at the heal; with a short
+//!   `--nemesis-interval` (0.5–1 s) leaders change every few hundred ms,
+//!   so crashes land right after votes and promises;
+//! - `pause-leader`: SIGSTOP the leader until the heal: the rest elect a
+//!   new one, and the old one wakes up still believing it leads;
+//! - `isolate-leader`: cut the leader off from every other node;
+//! - `skew-leader`: bump the leader's clock back by 2–30 s *and* isolate
+//!   it, so a lease timed on its wall clock outlives its leadership.
 
 use std::fmt;
 use std::str::FromStr;
@@ -49,6 +63,10 @@ pub enum NemesisKind {
     Clock,
     Crash,
     Bandwidth,
+    KillLeader,
+    PauseLeader,
+    IsolateLeader,
+    SkewLeader,
 }
 
 impl NemesisKind {
@@ -60,7 +78,17 @@ impl NemesisKind {
             NemesisKind::Clock => "clock",
             NemesisKind::Crash => "crash",
             NemesisKind::Bandwidth => "bandwidth",
+            NemesisKind::KillLeader => "kill-leader",
+            NemesisKind::PauseLeader => "pause-leader",
+            NemesisKind::IsolateLeader => "isolate-leader",
+            NemesisKind::SkewLeader => "skew-leader",
         }
+    }
+
+    /// Whether the kind moves a node's clock (needs libfaketime in the lab,
+    /// or the clock helper outside it).
+    pub fn uses_clock(self) -> bool {
+        matches!(self, NemesisKind::Clock | NemesisKind::SkewLeader)
     }
 }
 
@@ -80,10 +108,15 @@ impl FromStr for NemesisKind {
             "clock" => NemesisKind::Clock,
             "crash" => NemesisKind::Crash,
             "bandwidth" => NemesisKind::Bandwidth,
+            "kill-leader" => NemesisKind::KillLeader,
+            "pause-leader" => NemesisKind::PauseLeader,
+            "isolate-leader" => NemesisKind::IsolateLeader,
+            "skew-leader" => NemesisKind::SkewLeader,
             _ => {
                 return Err(format!(
                     "unknown nemesis `{s}` (expected a comma list of partition, kill, pause, \
-                     clock, crash, bandwidth, or none)"
+                     clock, crash, bandwidth, kill-leader, pause-leader, isolate-leader, \
+                     skew-leader, or none)"
                 ));
             }
         })
@@ -258,8 +291,60 @@ impl LabNemesis {
         }
     }
 
-    /// Chooses the next fault; the value says what and to whom.
-    async fn choose(&mut self) -> Result<(Fault, Value), String> {
+    /// The leader, else a random node; and which of the two it is.
+    async fn leader_or_random(&mut self) -> (String, &'static str) {
+        match self.leader().await {
+            Some(l) => (l, "leader"),
+            None => (self.pick_node(), "random node (no single leader seen)"),
+        }
+    }
+
+    /// A fault aimed at the leader (see the module docs).
+    async fn choose_leader_fault(&mut self, kind: NemesisKind) -> (Vec<Fault>, Value) {
+        let (node, why) = self.leader_or_random().await;
+        let proc = ProcTarget::Pidfile(self.db.pidfile.clone());
+        let info = json!({"fault": kind.name(), "node": node, "chosen": why});
+        let faults = match kind {
+            NemesisKind::KillLeader => vec![Fault::Kill {
+                nodes: vec![node.clone()],
+                target: proc,
+                restart: self.db.restart.get(&node).cloned(),
+            }],
+            NemesisKind::PauseLeader => vec![Fault::Pause {
+                nodes: vec![node.clone()],
+                target: proc,
+            }],
+            NemesisKind::IsolateLeader => vec![Fault::Partition {
+                grudge: grudge::isolate(&self.nodes, &node),
+                one_way: false,
+            }],
+            _ => {
+                // Backwards, so a wall-clock lease looks younger than it is.
+                let ms = self.rng.random_range(2_000..=30_000);
+                let offset = format!("-{}.{:03}", ms / 1000, ms % 1000);
+                let mut info = info;
+                info["offset"] = json!(offset);
+                return (
+                    vec![
+                        Fault::ClockBump {
+                            nodes: vec![node.clone()],
+                            offset,
+                            helper: self.clock_helper.clone(),
+                        },
+                        Fault::Partition {
+                            grudge: grudge::isolate(&self.nodes, &node),
+                            one_way: false,
+                        },
+                    ],
+                    info,
+                );
+            }
+        };
+        (faults, info)
+    }
+
+    /// Chooses the next fault(s); the value says what and to whom.
+    async fn choose(&mut self) -> Result<(Vec<Fault>, Value), String> {
         if self.bag.is_empty() {
             self.bag = self.kinds.clone();
             self.bag.shuffle(&mut self.rng);
@@ -267,7 +352,7 @@ impl LabNemesis {
         let Some(kind) = self.bag.pop() else {
             return Err("no faults to choose from".into());
         };
-        Ok(match kind {
+        let (fault, info) = match kind {
             NemesisKind::Partition => {
                 let leader = self.leader().await;
                 choose_partition(&self.nodes, leader, &mut self.rng)
@@ -335,7 +420,12 @@ impl LabNemesis {
                     json!({"fault": "crash", "node": node}),
                 )
             }
-        })
+            NemesisKind::KillLeader
+            | NemesisKind::PauseLeader
+            | NemesisKind::IsolateLeader
+            | NemesisKind::SkewLeader => return Ok(self.choose_leader_fault(kind).await),
+        };
+        Ok((vec![fault], info))
     }
 }
 
@@ -371,7 +461,7 @@ impl NemesisDriver for LabNemesis {
             if self.kinds.is_empty() || self.nodes.is_empty() {
                 return Ok(Value::Null);
             }
-            let (fault, mut value) = self.choose().await?;
+            let (faults, mut value) = self.choose().await?;
             if let Ok(mut a) = self.active.lock() {
                 *a = Some(describe(&value));
             }
@@ -380,7 +470,17 @@ impl NemesisDriver for LabNemesis {
                 let mut c = ctl
                     .lock()
                     .map_err(|_| "nemesis controller poisoned".to_string())?;
-                c.start(fault).map_err(|e| format!("{e:#}"))
+                // A composite fault starts its parts in order; parts started
+                // before a failure stay recorded, so the heal undoes them.
+                let mut outcomes = Vec::new();
+                for f in faults {
+                    outcomes.push(c.start(f).map_err(|e| format!("{e:#}"))?);
+                }
+                Ok::<_, String>(if outcomes.len() == 1 {
+                    outcomes.remove(0)
+                } else {
+                    Value::Array(outcomes)
+                })
             })
             .await
             .map_err(|e| format!("nemesis task: {e}"))?;
@@ -536,5 +636,20 @@ mod tests {
         );
         assert!(parse_list("partition,bogus").unwrap_err().contains("bogus"));
         assert_eq!(parse_list("crash").unwrap(), vec![NemesisKind::Crash]);
+        let leader = parse_list("kill-leader,pause-leader,isolate-leader,skew-leader").unwrap();
+        assert_eq!(
+            leader,
+            vec![
+                NemesisKind::KillLeader,
+                NemesisKind::PauseLeader,
+                NemesisKind::IsolateLeader,
+                NemesisKind::SkewLeader
+            ]
+        );
+        for k in leader {
+            assert_eq!(k.name().parse::<NemesisKind>().unwrap(), k);
+            // Only the skew moves a clock (so etcd in the lab refuses it).
+            assert_eq!(k.uses_clock(), k == NemesisKind::SkewLeader);
+        }
     }
 }

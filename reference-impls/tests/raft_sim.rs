@@ -38,14 +38,6 @@ const DEFAULT: Schedule = Schedule {
     restart_rate: 70,
 };
 
-/// Frequent crashes with quick restarts (votes forgotten across them).
-const CRASHY: Schedule = Schedule {
-    steps: 2_000,
-    crash_rate: 150,
-    restart_rate: 400,
-    ..DEFAULT
-};
-
 /// What a run did, for tests that want progress, not just safety.
 #[derive(Debug, Default)]
 struct Outcome {
@@ -355,8 +347,8 @@ fn bug_commit_old_term_breaks_state_machine_safety() {
 }
 
 #[test]
-fn bug_forget_voted_for_breaks_election_safety() {
-    expect_bug("forget-voted-for", CRASHY, 2_000, "election safety");
+fn bug_ack_before_commit_loses_acknowledged_writes() {
+    expect_bug("ack-before-commit", DEFAULT, 2_000, "never applied");
 }
 
 #[test]

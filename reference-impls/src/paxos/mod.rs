@@ -66,9 +66,10 @@ pub const BUGS: &[Bug] = &[
     },
     Bug {
         protocol: "paxos",
-        name: "forget-promise",
-        description: "an acceptor's promise is not persisted, so after a restart it promises \
-                      or accepts a lower ballot",
+        name: "leader-local-read",
+        description: "the leader answers reads from its own state instead of through a slot \
+                      (no lease), and keeps leading until a higher ballot preempts it, so a \
+                      partitioned leader reads stale data",
     },
     Bug {
         protocol: "paxos",
@@ -604,6 +605,9 @@ impl Paxos {
             let beat = l.since_heartbeat >= self.config.heartbeat_ticks.max(1);
             let check = l.since_check >= self.config.election_ticks.max(1);
             let heard = l.heard.len() + 1;
+            // BUG(leader-local-read): like PMMC's leaders, it only steps
+            // down when preempted.
+            let check = check && !self.config.bug("leader-local-read");
             if check {
                 l.since_check = 0;
                 l.heard.clear();
@@ -688,6 +692,14 @@ impl Paxos {
     }
 
     fn on_request(&mut self, cmd: Command) {
+        if matches!(self.role, Role::Leader(_))
+            && self.config.bug("leader-local-read")
+            && let Some(out) = self.store.query(&cmd.op)
+        {
+            // BUG(leader-local-read): no slot, no lease.
+            self.reply(cmd.id, Reply::Done(out));
+            return;
+        }
         let Role::Leader(l) = &mut self.role else {
             let leader = self.leader.filter(|&l| l != self.config.id);
             self.reply(cmd.id, Reply::NotLeader { leader });
@@ -814,10 +826,7 @@ impl Paxos {
         }
         if ballot > self.promised {
             self.promised = ballot;
-            // BUG(forget-promise): the promise lives only in memory.
-            if !self.config.bug("forget-promise") {
-                self.out.records.push(Record::Promise { ballot });
-            }
+            self.out.records.push(Record::Promise { ballot });
             self.preempted(ballot);
             self.reset_timer();
             self.leader = None;

@@ -30,7 +30,7 @@
 //!   entries take effect as soon as they are appended; one at a time, and
 //!   only after the leader has committed an entry in its term.
 //! - CheckQuorum (thesis §6.2): a leader that hasn't heard from a majority
-//!   for an election timeout steps down.
+//!   for an election timeout steps down (off with the two read bugs).
 //!
 //! - PreVote (thesis §9.6, option `pre-vote`): a node polls for votes before
 //!   incrementing its term.
@@ -66,18 +66,18 @@ pub const BUGS: &[Bug] = &[
     },
     Bug {
         protocol: "raft",
-        name: "forget-voted-for",
-        description: "persists currentTerm but not votedFor, so a restarted node votes twice in one term",
+        name: "ack-before-commit",
+        description: "the leader acknowledges a blind write once it is in its own durable log, before a majority has it, so a leader change loses acknowledged writes",
     },
     Bug {
         protocol: "raft",
         name: "lease-read-no-bound",
-        description: "lease reads (implies lease-read) time the lease from when acks arrive, for a whole maximum election timeout with no clock-drift bound, and keep serving from it after stepping down",
+        description: "lease reads (implies lease-read) time the lease from when acks arrive, for a whole maximum election timeout with no clock-drift bound, keep serving from it after stepping down, and run without CheckQuorum (etcd/raft's default)",
     },
     Bug {
         protocol: "raft",
         name: "read-without-quorum",
-        description: "a leader serves reads from its own state without confirming leadership (no ReadIndex round), so a deposed leader reads stale data",
+        description: "a leader serves reads from its own state without confirming leadership (no ReadIndex round) and without CheckQuorum (etcd/raft's default), so a partitioned leader reads stale data",
     },
 ];
 
@@ -344,15 +344,9 @@ impl Raft {
     }
 
     fn persist_hard_state(&mut self) {
-        let voted_for = if self.config.bug("forget-voted-for") {
-            // BUG forget-voted-for: the vote lives only in memory.
-            None
-        } else {
-            self.voted_for
-        };
         self.out.records.push(Record::HardState {
             term: self.term,
-            voted_for,
+            voted_for: self.voted_for,
         });
     }
 
@@ -502,7 +496,11 @@ impl Raft {
 
     fn tick_leader(&mut self) {
         self.check_quorum_elapsed += 1;
-        if self.check_quorum_elapsed >= self.config.election_ticks.max(1) {
+        // The read bugs trust local state or a lease, as etcd/raft does with
+        // CheckQuorum off (its default): a partitioned leader keeps leading.
+        let check_quorum =
+            !self.config.bug("read-without-quorum") && !self.config.bug("lease-read-no-bound");
+        if check_quorum && self.check_quorum_elapsed >= self.config.election_ticks.max(1) {
             self.check_quorum_elapsed = 0;
             let active = self
                 .voters
@@ -568,7 +566,13 @@ impl Raft {
             return;
         }
         let index = self.append(EntryData::Command(cmd.clone()));
-        self.pending_writes.insert(index, cmd.id);
+        if let (true, Op::Write { value, .. }) = (self.config.bug("ack-before-commit"), &cmd.op) {
+            // BUG ack-before-commit: durable here (the reply goes out after
+            // this batch's fsync), but not yet on a majority.
+            self.reply(cmd.id, Reply::Done(Ok(serde_json::json!(value))));
+        } else {
+            self.pending_writes.insert(index, cmd.id);
+        }
         self.maybe_commit();
     }
 
@@ -1299,15 +1303,10 @@ impl Raft {
 
     /// Everything durable, for a log rewrite.
     fn durable_image(&self) -> Vec<Record> {
-        let voted_for = if self.config.bug("forget-voted-for") {
-            None
-        } else {
-            self.voted_for
-        };
         let mut v = vec![
             Record::HardState {
                 term: self.term,
-                voted_for,
+                voted_for: self.voted_for,
             },
             Record::Snapshot(Box::new(self.log.snapshot.clone())),
         ];

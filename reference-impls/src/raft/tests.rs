@@ -244,34 +244,52 @@ fn vote_granted_at_most_once_per_term() {
 }
 
 #[test]
-fn voted_for_survives_a_restart_unless_forgotten() {
-    // Figure 2: votedFor is persistent state. With the seeded bug
-    // `forget-voted-for` a restarted node votes twice in one term.
-    for (bug, second_vote) in [(false, false), (true, true)] {
-        let mut c = config(1, 3);
-        if bug {
-            c.bugs.insert("forget-voted-for".into());
-        }
-        let mut r = Raft::recover(c.clone(), Vec::new());
-        let rv = Message::RequestVote {
-            term: 1,
-            last_log_index: 0,
-            last_log_term: 0,
-        };
-        let disk = msg(&mut r, 2, rv.clone()).records;
-        let mut r = restart(c, disk);
-        let rd = msg(&mut r, 3, rv);
-        let granted = matches!(
+fn voted_for_survives_a_restart() {
+    // Figure 2: votedFor is persistent state, so a restarted node does not
+    // vote twice in one term.
+    let c = config(1, 3);
+    let mut r = Raft::recover(c.clone(), Vec::new());
+    let rv = Message::RequestVote {
+        term: 1,
+        last_log_index: 0,
+        last_log_term: 0,
+    };
+    let disk = msg(&mut r, 2, rv.clone()).records;
+    let mut r = restart(c, disk);
+    let rd = msg(&mut r, 3, rv);
+    assert!(
+        matches!(
             rd.messages[..],
             [(
                 _,
                 Message::RequestVoteResponse {
-                    vote_granted: true,
+                    vote_granted: false,
                     ..
                 }
             )]
-        );
-        assert_eq!(granted, second_vote, "bug={bug}");
+        ),
+        "{:?}",
+        rd.messages
+    );
+}
+
+#[test]
+fn ack_before_commit_bug_answers_a_write_before_a_majority_has_it() {
+    for bug in [false, true] {
+        let mut r = node_with(1, 3, |c| {
+            if bug {
+                c.bugs.insert("ack-before-commit".into());
+            }
+        });
+        elect(&mut r);
+        r.step(Input::Request(write(7, 1, 5)));
+        let rd = r.ready();
+        let acked = replies(&rd)
+            .iter()
+            .any(|(id, rep)| id.client == 7 && matches!(rep, Reply::Done(Ok(_))));
+        assert_eq!(acked, bug, "bug={bug}");
+        // Durable in the same batch as the (premature) reply.
+        assert!(!rd.records.is_empty());
     }
 }
 

@@ -87,9 +87,10 @@ pub const BUGS: &[Bug] = &[
     },
     Bug {
         protocol: "zab",
-        name: "forget-accepted-epoch",
-        description: "acceptedEpoch is not persisted: after a restart a follower that acked a new \
-                      epoch follows the old leader again and acks its proposals",
+        name: "read-without-sync",
+        description: "every server answers reads from the state it has delivered, as ZooKeeper \
+                      does for a read without a preceding sync(), and keeps answering while cut \
+                      off from the leader (like ZooKeeper's read-only mode)",
     },
 ];
 
@@ -430,12 +431,9 @@ impl Zab {
     fn set_accepted_epoch(&mut self, epoch: Epoch, leader: NodeId) {
         self.accepted_epoch = epoch;
         self.accepted_leader = leader;
-        // Seeded bug: the promise lives in memory only.
-        if !self.config.bug("forget-accepted-epoch") {
-            self.out
-                .records
-                .push(Record::AcceptedEpoch { epoch, leader });
-        }
+        self.out
+            .records
+            .push(Record::AcceptedEpoch { epoch, leader });
     }
 
     fn set_current_epoch(&mut self, epoch: Epoch, leader: NodeId) {
@@ -1205,6 +1203,13 @@ impl Zab {
     }
 
     fn request(&mut self, cmd: Command) {
+        if self.config.bug("read-without-sync")
+            && let Some(out) = self.store.query(&cmd.op)
+        {
+            // Seeded bug: a local read, wherever the client is connected.
+            self.out.replies.push((cmd.id, Reply::Done(out)));
+            return;
+        }
         let leader = match &self.state {
             State::Leading(l) if l.established => {
                 self.propose(cmd);
