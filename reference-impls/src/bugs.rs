@@ -12,7 +12,12 @@ pub struct Bug {
 
 /// Every protocol's table of seeded bugs: each protocol module defines
 /// `pub const BUGS: &[Bug]` and is listed here.
-const TABLES: &[&[Bug]] = &[crate::raft::BUGS, crate::paxos::BUGS, crate::zab::BUGS];
+const TABLES: &[&[Bug]] = &[
+    crate::raft::BUGS,
+    crate::paxos::BUGS,
+    crate::zab::BUGS,
+    crate::crdt::BUGS,
+];
 
 /// Every seeded bug.
 pub fn all() -> impl Iterator<Item = &'static Bug> {
