@@ -374,6 +374,8 @@ pub struct Analysis {
     pub seed: u64,
     /// The most loaded node's keys over the mean (`K/N`).
     pub max_over_mean: Stat,
+    /// With bounded loads, the guaranteed max/mean: `ceil(cK/N) / (K/N)`.
+    pub load_cap: Option<f64>,
     /// Population standard deviation of node loads over the mean. Its
     /// expectation is for the root mean square over trials (`rms_relative_sd`),
     /// since E[variance], not E[sd], has the closed form.
@@ -458,12 +460,9 @@ pub fn analyze(o: &AnalysisOptions) -> Analysis {
         seed: o.seed,
         max_over_mean: Stat::of(
             &mom,
-            Some(match o.bounded_load {
-                None => theory::expected_max_over_mean(n, o.vnodes, o.keys),
-                // The guarantee, not an expectation: max ≤ ceil(cK/N).
-                Some(c) => capacity(o.keys, n, c) as f64 / mean,
-            }),
+            plain.then(|| theory::expected_max_over_mean(n, o.vnodes, o.keys)),
         ),
+        load_cap: o.bounded_load.map(|c| capacity(o.keys, n, c) as f64 / mean),
         relative_sd: Stat::of(
             &rsd,
             plain.then(|| theory::relative_sd(n, o.vnodes, o.keys)),
