@@ -63,7 +63,9 @@ pub fn run(a: RingArgs) -> anyhow::Result<ExitCode> {
         return Err(usage("--keys is limited to 50000000"));
     }
     if (a.nodes as u64 + 1) * u64::from(a.vnodes) > 10_000_000 {
-        return Err(usage("(--nodes + 1) * --vnodes is limited to 10000000 tokens"));
+        return Err(usage(
+            "(--nodes + 1) * --vnodes is limited to 10000000 tokens",
+        ));
     }
     if let Some(c) = a.bounded_load
         && !(c.is_finite() && c >= 1.0)
@@ -126,8 +128,5 @@ fn line(name: &str, s: &Stat) {
         .relative_error()
         .map_or("".to_string(), |e| format!("{:.1}%", e * 100.0));
     let range = format!("{:.4}..{:.4}", s.min, s.max);
-    println!(
-        "  {name:<22} {:>9.4} {range:>21} {exp:>9} {err:>7}",
-        s.mean
-    );
+    println!("  {name:<22} {:>9.4} {range:>21} {exp:>9} {err:>7}", s.mean);
 }

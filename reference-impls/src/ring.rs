@@ -89,7 +89,9 @@ impl Ring {
         if self.tokens.iter().any(|t| t.1 == node) {
             return;
         }
-        let toks: Vec<_> = (0..self.vnodes).map(|i| (self.token(node, i), node)).collect();
+        let toks: Vec<_> = (0..self.vnodes)
+            .map(|i| (self.token(node, i), node))
+            .collect();
         self.tokens.extend(toks);
         self.tokens.sort_unstable();
     }
@@ -520,9 +522,8 @@ mod tests {
     fn a_nodes_tokens_do_not_depend_on_the_other_members() {
         let a = Ring::with_nodes([1, 2], 8, 5);
         let b = Ring::with_nodes([1, 3, 4], 8, 5);
-        let toks = |r: &Ring| -> Vec<u64> {
-            r.tokens.iter().filter(|t| t.1 == 1).map(|t| t.0).collect()
-        };
+        let toks =
+            |r: &Ring| -> Vec<u64> { r.tokens.iter().filter(|t| t.1 == 1).map(|t| t.0).collect() };
         assert_eq!(toks(&a), toks(&b));
         let mut c = a.clone();
         c.add(9);

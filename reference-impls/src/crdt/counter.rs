@@ -46,9 +46,7 @@ impl Crdt for GCounter {
     }
 
     fn value(&self) -> u64 {
-        self.counts
-            .values()
-            .fold(0u64, |a, &c| a.saturating_add(c))
+        self.counts.values().fold(0u64, |a, &c| a.saturating_add(c))
     }
 }
 

@@ -180,9 +180,7 @@ fn orset(bugs: Bugs, seed: u64) -> Result<(), String> {
         .map(|(x, _)| *x)
         .collect();
     if v != expected {
-        return Err(format!(
-            "converged to {v:?}, add-wins expects {expected:?}"
-        ));
+        return Err(format!("converged to {v:?}, add-wins expects {expected:?}"));
     }
     Ok(())
 }
