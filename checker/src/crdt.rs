@@ -294,11 +294,10 @@ pub fn check_convergence(
         by_node.entry(node).or_insert((v, r));
     }
     if !divergent.is_empty() {
-        let mut vals: Vec<String> = by_node
+        let vals: Vec<String> = by_node
             .iter()
             .map(|(n, (_, r))| format!("{n} read {}", r.value))
             .collect();
-        vals.dedup();
         anomalies.insert(
             "divergent",
             vec![json!({
