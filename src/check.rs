@@ -25,8 +25,17 @@ pub const TXN_MODELS: &[&str] = &["list-append", "rw-register"];
 /// Session guarantees and causal consistency of read/write registers.
 pub const SESSION_MODELS: &[&str] = &["causal-register"];
 /// The checks of the workloads of the same names (Jepsen's bank, counter,
-/// total-queue, unique-ids checkers; lock = mutual exclusion + fencing).
-pub const WORKLOAD_MODELS: &[&str] = &["bank", "counter", "queue", "unique-ids", "lock"];
+/// total-queue, unique-ids checkers; lock = mutual exclusion + fencing),
+/// and the convergence checks of replicated objects (CRDTs).
+pub const WORKLOAD_MODELS: &[&str] = &[
+    "bank",
+    "counter",
+    "queue",
+    "unique-ids",
+    "lock",
+    "crdt-convergence",
+    "or-set",
+];
 
 #[derive(Args, Debug)]
 #[command(after_long_help = "\
@@ -40,6 +49,7 @@ Examples:
   faultline check --model causal-register --consistency-models read-your-writes,monotonic-reads h.jsonl
   faultline check --model bank --initial '[20,20,20,20,20]' bank.jsonl
   faultline check --model lock locks.jsonl
+  faultline check --model crdt-convergence counter-after-heal.jsonl
   faultline check --json --html why.html c10-bad.txt")]
 pub struct CheckArgs {
     /// Consistency model to check against; inferred from the operations when
@@ -48,7 +58,9 @@ pub struct CheckArgs {
     /// list-append, rw-register. Session guarantees and causal consistency of
     /// read/write registers and add/read sets: causal-register. Workloads:
     /// bank, counter, queue (lost/duplicated), unique-ids, lock (mutual
-    /// exclusion and fencing tokens)
+    /// exclusion and fencing tokens). Replicated objects: crdt-convergence
+    /// (final reads of every node agree and hold every acknowledged
+    /// update), or-set (add-wins)
     #[arg(long, short, value_name = "MODEL")]
     pub model: Option<String>,
 
@@ -805,6 +817,10 @@ fn check_workload(
         }
         "queue" => queue::check(history, &queue::QueueOptions::default()).map_err(bad)?,
         "unique-ids" => unique_ids::check(history).map_err(bad)?,
+        "crdt-convergence" => {
+            faultline_checker::crdt::check_convergence(history, None).map_err(bad)?
+        }
+        "or-set" => faultline_checker::crdt::check_or_set(history).map_err(bad)?,
         "lock" => {
             let opts = lock::LockOptions {
                 time_limit,

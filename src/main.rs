@@ -7,6 +7,7 @@ mod check;
 mod cli_exec;
 mod cli_lab;
 mod cli_nemesis;
+mod cli_ring;
 mod cli_targets;
 mod cli_test;
 mod delayer;
@@ -48,6 +49,8 @@ enum Command {
     Test(cli_test::TestArgs),
     /// List the systems `test --target` knows: workloads, faults, seeded bugs.
     Targets(cli_targets::TargetsArgs),
+    /// Analyse consistent hashing: load balance and keys moved vs theory.
+    Ring(cli_ring::RingArgs),
 }
 
 /// A bad argument found after parsing (exit 64, like clap's own errors).
@@ -110,6 +113,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Nemesis(c) => cli_nemesis::run(c),
         Command::Test(a) => cli_test::run(a),
         Command::Targets(a) => cli_targets::run(a),
+        Command::Ring(a) => cli_ring::run(a),
     }
 }
 

@@ -12,6 +12,8 @@
 //! - [`bank`], [`counter`], [`queue`], [`unique_ids`], [`lock`]: the checks
 //!   of the workloads of the same names (Jepsen's checkers), each answering a
 //!   [`WorkloadResult`].
+//! - [`crdt`]: convergence of replicated objects after heal and quiescence
+//!   (`crdt-convergence`) and OR-Set add-wins semantics (`or-set`).
 //! - [`txn`], [`consistency`]: Elle-style transactional checking and the model lattice.
 
 pub mod format;
@@ -26,6 +28,7 @@ pub use verdict::Verdict;
 pub mod bank;
 pub mod consistency;
 pub mod counter;
+pub mod crdt;
 pub mod lock;
 pub mod queue;
 pub mod session;

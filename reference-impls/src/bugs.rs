@@ -17,6 +17,7 @@ const TABLES: &[&[Bug]] = &[
     crate::paxos::BUGS,
     crate::zab::BUGS,
     crate::twopc::BUGS,
+    crate::crdt::BUGS,
 ];
 
 /// Every seeded bug.

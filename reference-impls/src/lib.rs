@@ -20,9 +20,11 @@
 
 pub mod bugs;
 pub mod core;
+pub mod crdt;
 pub mod kv;
 pub mod paxos;
 pub mod raft;
+pub mod ring;
 pub mod shell;
 pub mod sim;
 pub mod twopc;

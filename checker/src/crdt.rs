@@ -1,0 +1,697 @@
+//! Checks for AP systems whose replicas converge (CRDTs, Shapiro et al.
+//! 2011): strong eventual consistency judged from the outside.
+//!
+//! Both checks look at the **final reads**: the `ok` reads invoked after
+//! the last update was invoked and after the last nemesis event (the
+//! runner's final heal), i.e. after heal and quiescence. Which replica
+//! served a read is its event's `node` field (the recorder writes it).
+//!
+//! - [`check_convergence`] (`crdt-convergence`): the final reads from
+//!   every node agree (**divergent** if not) and equal the merge of every
+//!   acknowledged update: for a counter the value lies between the sum of
+//!   the `ok` adds plus every possibly-applied negative `info` add and the
+//!   same plus every positive one (**out-of-bounds**); for a set, the
+//!   add-wins rules of [`check_or_set`]; for a register, a value some write
+//!   wrote (**unexpected**). Fewer than two nodes among the final reads:
+//!   agreement was not tested, so at best `unknown`.
+//! - [`check_or_set`] (`or-set`): an observed-remove set, add-wins
+//!   (Shapiro et al. §3.3.5). Every element of the final read was added
+//!   (**unexpected** otherwise), and every `ok` add is present unless some
+//!   remove of that element could have observed it — one that did not fail
+//!   and had not completed before the add was invoked (**lost** otherwise).
+//!   A remove that began after the add ended may still not have seen it
+//!   (the replicas may not have gossiped yet), so its element may stay:
+//!   add wins.
+//!
+//! Registers are judged for agreement and written values only: LWW picks
+//! the write with the largest timestamp, which a client never sees, so
+//! real-time order says nothing certain about which write must win.
+
+use crate::history::{History, HistoryError, Operation, Outcome, Value};
+use crate::verdict::Verdict;
+use crate::{WorkloadResult, op_json, op_where};
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What kind of replicated object the history's operations describe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `add`/`incr` of integers (negative: decrement), reads of an integer.
+    Counter,
+    /// `add`/`remove` of elements, reads of a list.
+    Set,
+    /// `write`s, reads of one value.
+    Register,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Set => "set",
+            Kind::Register => "register",
+        }
+    }
+
+    /// From the operations: removes or list reads make a set, integer
+    /// reads with adds a counter, writes a register.
+    fn infer(ops: &[Operation]) -> Kind {
+        let ok_read = |p: fn(&Value) -> bool| {
+            ops.iter()
+                .any(|o| o.f == "read" && o.outcome == Outcome::Ok && p(&o.value))
+        };
+        if ops.iter().any(|o| o.f == "remove") || ok_read(Value::is_array) {
+            Kind::Set
+        } else if ops.iter().any(|o| o.f == "write") {
+            Kind::Register
+        } else {
+            Kind::Counter
+        }
+    }
+}
+
+fn is_add(f: &str) -> bool {
+    matches!(f, "add" | "incr" | "increment")
+}
+
+fn is_update(f: &str) -> bool {
+    is_add(f) || matches!(f, "remove" | "write")
+}
+
+/// The node that served an op: its completion's `node`, else its invocation's.
+fn node_of(history: &History, op: &Operation) -> Option<String> {
+    op.complete
+        .and_then(|c| history.events.get(c))
+        .and_then(|e| e.node.clone())
+        .or_else(|| history.events.get(op.invoke).and_then(|e| e.node.clone()))
+}
+
+/// The final reads (see the module docs), in history order.
+fn final_reads<'a>(ops: &'a [Operation], nemesis: &[usize]) -> Vec<&'a Operation> {
+    let last_update = ops
+        .iter()
+        .filter(|o| is_update(&o.f))
+        .map(|o| o.invoke)
+        .max();
+    let after = last_update.max(nemesis.iter().copied().max());
+    ops.iter()
+        .filter(|o| o.f == "read" && o.outcome == Outcome::Ok)
+        .filter(|o| after.is_none_or(|p| o.invoke > p))
+        .collect()
+}
+
+/// A set read's elements, as canonical JSON strings (so 1 and "1" differ).
+fn elements(history: &History, op: &Operation) -> Result<BTreeSet<String>, HistoryError> {
+    match op.value.as_array() {
+        Some(l) => Ok(l.iter().map(Value::to_string).collect()),
+        None => Err(HistoryError {
+            line: op_line(history, op),
+            message: format!("set read returned {}, not a list", op.value),
+        }),
+    }
+}
+
+fn op_line(history: &History, op: &Operation) -> usize {
+    let pos = op.complete.unwrap_or(op.invoke);
+    history.events.get(pos).map_or(0, |e| e.line)
+}
+
+/// Add-wins judgement of one set value against the history's adds and
+/// removes: (lost ok adds, unexpected elements), as anomaly entries.
+fn or_set_anomalies(
+    history: &History,
+    ops: &[Operation],
+    read: &Operation,
+    seen: &BTreeSet<String>,
+) -> (Vec<Value>, Vec<Value>) {
+    let mut added: BTreeSet<String> = BTreeSet::new();
+    // element -> [(call, ret)] of removes that did not fail
+    let mut removes: BTreeMap<String, Vec<&Operation>> = BTreeMap::new();
+    for o in ops {
+        if o.outcome == Outcome::Fail {
+            continue;
+        }
+        let x = o.invoke_value.to_string();
+        if is_add(&o.f) {
+            added.insert(x);
+        } else if o.f == "remove" {
+            removes.entry(x).or_default().push(o);
+        }
+    }
+    let mut lost = Vec::new();
+    for a in ops
+        .iter()
+        .filter(|o| is_add(&o.f) && o.outcome == Outcome::Ok)
+    {
+        let x = a.invoke_value.to_string();
+        if seen.contains(&x) {
+            continue;
+        }
+        // A remove observes the add only if it took effect after the add
+        // did: possible unless it completed before the add was invoked.
+        let could_observe = removes
+            .get(&x)
+            .into_iter()
+            .flatten()
+            .any(|r| r.ret() > a.call());
+        if !could_observe {
+            let why = match removes.get(&x).map_or(0, Vec::len) {
+                0 => "it was never removed".to_string(),
+                n => format!("all {n} remove(s) of it completed before the add began"),
+            };
+            lost.push(json!({
+                "explanation": format!(
+                    "the acknowledged add of {x} ({}) is missing from the final read ({}), and {why}",
+                    op_where(history, a), op_where(history, read)),
+                "element": a.invoke_value, "op": op_json(history, a), "read": op_json(history, read),
+            }));
+        }
+    }
+    let unexpected = seen
+        .iter()
+        .filter(|x| !added.contains(*x))
+        .map(|x| {
+            json!({
+                "explanation": format!("the final read ({}) holds {x}, which was never added",
+                                       op_where(history, read)),
+                "element": serde_json::from_str::<Value>(x).unwrap_or(Value::Null),
+                "read": op_json(history, read),
+            })
+        })
+        .collect();
+    (lost, unexpected)
+}
+
+/// Puts together the result JSON/text shared by both checks.
+fn result(
+    model: &str,
+    anomalies: BTreeMap<&'static str, Vec<Value>>,
+    mut stats: serde_json::Map<String, Value>,
+    unknown_reason: Option<String>,
+) -> WorkloadResult {
+    let verdict = if anomalies.values().any(|v| !v.is_empty()) {
+        Verdict::Invalid
+    } else if unknown_reason.is_some() {
+        Verdict::Unknown
+    } else {
+        Verdict::Valid
+    };
+    let anomalies: BTreeMap<&str, Vec<Value>> = anomalies
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    let types: Vec<&str> = anomalies.keys().copied().collect();
+    let counts: Vec<String> = anomalies
+        .iter()
+        .map(|(k, v)| format!("{} {k}", v.len()))
+        .collect();
+    let mut text = format!(
+        "{verdict} ({model}{}{})\n",
+        if counts.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", counts.join(", "))
+        },
+        match (&unknown_reason, verdict) {
+            (Some(r), Verdict::Unknown) => format!(": {r}"),
+            _ => String::new(),
+        }
+    );
+    for list in anomalies.values() {
+        for e in list.iter().take(10) {
+            if let Some(s) = e["explanation"].as_str() {
+                text.push_str(&format!("  {s}\n"));
+            }
+        }
+    }
+    stats.insert(
+        "anomalies".into(),
+        json!(anomalies.values().map(Vec::len).sum::<usize>()),
+    );
+    let mut json = json!({
+        "valid": verdict.to_json(),
+        "model": model,
+        "anomaly_types": types,
+        "anomalies": anomalies,
+        "stats": stats,
+    });
+    if let (Some(r), Verdict::Unknown) = (unknown_reason, verdict) {
+        json["reason"] = json!(r);
+    }
+    WorkloadResult {
+        verdict,
+        json,
+        text,
+    }
+}
+
+/// Eventual convergence: see the module docs. `kind` `None`: inferred.
+pub fn check_convergence(
+    history: &History,
+    kind: Option<Kind>,
+) -> Result<WorkloadResult, HistoryError> {
+    let paired = history.pair()?;
+    let ops = &paired.operations;
+    let kind = kind.unwrap_or_else(|| Kind::infer(ops));
+    let model = format!(
+        "crdt-convergence ({}: final reads from every node agree and equal the merge of the acknowledged updates)",
+        kind.name()
+    );
+    let finals = final_reads(ops, &paired.nemesis);
+    let mut stats = serde_json::Map::new();
+    stats.insert("final_reads".into(), json!(finals.len()));
+    let Some(&first) = finals.first() else {
+        let reason = "no ok read after the last update and the last nemesis event: \
+                      nothing shows what the replicas converged to";
+        return Ok(result(&model, BTreeMap::new(), stats, Some(reason.into())));
+    };
+    // Normalise each final read's value so that agreement is equality.
+    let norm = |op: &Operation| -> Result<Value, HistoryError> {
+        Ok(match kind {
+            Kind::Set => json!(elements(history, op)?),
+            Kind::Counter => match op.value.as_i64() {
+                Some(v) => json!(v),
+                None => {
+                    return Err(HistoryError {
+                        line: op_line(history, op),
+                        message: format!("counter read returned {}, not an integer", op.value),
+                    });
+                }
+            },
+            Kind::Register => op.value.clone(),
+        })
+    };
+    let mut by_node: BTreeMap<String, (Value, &Operation)> = BTreeMap::new();
+    let mut anomalies: BTreeMap<&'static str, Vec<Value>> = BTreeMap::new();
+    let reference = norm(first)?;
+    let mut divergent = Vec::new();
+    for &r in &finals {
+        let v = norm(r)?;
+        let node = node_of(history, r).unwrap_or_else(|| "?".into());
+        if v != reference {
+            divergent.push(json!({"node": node, "value": r.value, "op": op_json(history, r)}));
+        }
+        by_node.entry(node).or_insert((v, r));
+    }
+    if !divergent.is_empty() {
+        let vals: Vec<String> = by_node
+            .iter()
+            .map(|(n, (_, r))| format!("{n} read {}", r.value))
+            .collect();
+        anomalies.insert(
+            "divergent",
+            vec![json!({
+                "explanation": format!(
+                    "after heal and quiescence the replicas disagree: {} (first final read at {})",
+                    vals.join("; "), op_where(history, first)),
+                "reads": divergent,
+            })],
+        );
+    }
+    let known_nodes = by_node.keys().filter(|n| *n != "?").count();
+    stats.insert("final_read_nodes".into(), json!(known_nodes));
+    match kind {
+        Kind::Counter => {
+            let (mut ok_sum, mut lo, mut hi) = (0i64, 0i64, 0i64);
+            let mut n_ok = 0;
+            for o in ops
+                .iter()
+                .filter(|o| is_add(&o.f) && o.outcome != Outcome::Fail)
+            {
+                let Some(d) = o.invoke_value.as_i64() else {
+                    return Err(HistoryError {
+                        line: history.events.get(o.invoke).map_or(0, |e| e.line),
+                        message: format!("counter add of {} is not an integer", o.invoke_value),
+                    });
+                };
+                if o.outcome == Outcome::Ok {
+                    ok_sum = ok_sum.saturating_add(d);
+                    n_ok += 1;
+                } else if d < 0 {
+                    lo = lo.saturating_add(d);
+                } else {
+                    hi = hi.saturating_add(d);
+                }
+            }
+            let (lower, upper) = (ok_sum.saturating_add(lo), ok_sum.saturating_add(hi));
+            stats.insert("ok_adds".into(), json!(n_ok));
+            stats.insert("bounds".into(), json!([lower, upper]));
+            let mut oob = Vec::new();
+            for (node, (v, r)) in &by_node {
+                let v = v.as_i64().unwrap_or_default();
+                if v < lower || v > upper {
+                    oob.push(json!({
+                        "explanation": format!(
+                            "{node} converged to {v} ({}), outside [{lower}, {upper}]: the acknowledged adds \
+                             sum to {ok_sum}, adds of unknown outcome may add {lo}..+{hi}",
+                            op_where(history, r)),
+                        "node": node, "read": v, "lower": lower, "upper": upper,
+                        "op": op_json(history, r),
+                    }));
+                }
+            }
+            anomalies.insert("out-of-bounds", oob);
+        }
+        Kind::Set => {
+            for (v, r) in by_node.values() {
+                let seen: BTreeSet<String> = v
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect();
+                let (lost, unexpected) = or_set_anomalies(history, ops, r, &seen);
+                anomalies.entry("lost").or_default().extend(lost);
+                anomalies
+                    .entry("unexpected")
+                    .or_default()
+                    .extend(unexpected);
+            }
+        }
+        Kind::Register => {
+            let written: BTreeSet<String> = ops
+                .iter()
+                .filter(|o| o.f == "write" && o.outcome != Outcome::Fail)
+                .map(|o| o.invoke_value.to_string())
+                .collect();
+            let mut unexpected = Vec::new();
+            for (node, (v, r)) in &by_node {
+                if !v.is_null() && !written.contains(&v.to_string()) {
+                    unexpected.push(json!({
+                        "explanation": format!("{node} converged to {v} ({}), which no write wrote",
+                                               op_where(history, r)),
+                        "node": node, "op": op_json(history, r),
+                    }));
+                }
+            }
+            anomalies.insert("unexpected", unexpected);
+        }
+    }
+    let unknown = (known_nodes < 2).then(|| {
+        format!(
+            "the final reads name {known_nodes} node(s) (the `node` field): agreement between replicas \
+             was not tested; read from every node after the heal"
+        )
+    });
+    Ok(result(&model, anomalies, stats, unknown))
+}
+
+/// OR-Set (add-wins) semantics of the final read(s): see the module docs.
+/// Agreement between nodes is [`check_convergence`]'s business; here each
+/// node's final read is judged on its own, so one final read suffices.
+pub fn check_or_set(history: &History) -> Result<WorkloadResult, HistoryError> {
+    let paired = history.pair()?;
+    let ops = &paired.operations;
+    let model = "or-set (add-wins: no acknowledged add lost unless a remove could have observed it; \
+                 nothing present that was never added)";
+    let finals = final_reads(ops, &paired.nemesis);
+    let mut stats = serde_json::Map::new();
+    stats.insert("final_reads".into(), json!(finals.len()));
+    stats.insert(
+        "ok_adds".into(),
+        json!(
+            ops.iter()
+                .filter(|o| is_add(&o.f) && o.outcome == Outcome::Ok)
+                .count()
+        ),
+    );
+    stats.insert(
+        "ok_removes".into(),
+        json!(
+            ops.iter()
+                .filter(|o| o.f == "remove" && o.outcome == Outcome::Ok)
+                .count()
+        ),
+    );
+    if finals.is_empty() {
+        let reason = "no ok read after the last update and the last nemesis event";
+        return Ok(result(model, BTreeMap::new(), stats, Some(reason.into())));
+    }
+    let mut anomalies: BTreeMap<&'static str, Vec<Value>> = BTreeMap::new();
+    for r in finals {
+        let seen = elements(history, r)?;
+        let (lost, unexpected) = or_set_anomalies(history, ops, r, &seen);
+        anomalies.entry("lost").or_default().extend(lost);
+        anomalies
+            .entry("unexpected")
+            .or_default()
+            .extend(unexpected);
+    }
+    Ok(result(model, anomalies, stats, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::EventType::{self, *};
+    use crate::history::{Event, Process};
+
+    /// `(process, type, f, value, node)`; lines from 1, indices from 0.
+    fn h(evs: &[(u64, EventType, &str, Value, &str)]) -> History {
+        History {
+            events: evs
+                .iter()
+                .enumerate()
+                .map(|(i, (p, k, f, v, n))| {
+                    let process = if *f == "nemesis" {
+                        Process::Nemesis
+                    } else {
+                        Process::Client(*p)
+                    };
+                    Event {
+                        index: Some(i as u64),
+                        line: i + 1,
+                        node: (!n.is_empty()).then(|| n.to_string()),
+                        ..Event::new(process, *k, *f, v.clone())
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// Adds on n1 and n2 during a partition, the heal, then a final read
+    /// on each node returning `r1` and `r2`.
+    fn counter(r1: i64, r2: i64) -> History {
+        h(&[
+            (0, Invoke, "add", json!(5), "n1"),
+            (0, Ok, "add", json!(5), "n1"),
+            (1, Invoke, "add", json!(-2), "n2"),
+            (1, Ok, "add", json!(-2), "n2"),
+            (2, Invoke, "add", json!(4), "n2"),
+            (2, Info, "add", json!(4), "n2"),
+            (9, Info, "nemesis", json!("heal"), ""),
+            (0, Invoke, "read", Value::Null, "n1"),
+            (0, Ok, "read", json!(r1), "n1"),
+            (1, Invoke, "read", Value::Null, "n2"),
+            (1, Ok, "read", json!(r2), "n2"),
+        ])
+    }
+
+    #[test]
+    fn counter_replicas_that_agree_within_bounds_converge() {
+        for v in [3, 7] {
+            let r = check_convergence(&counter(v, v), None).unwrap();
+            assert_eq!(r.verdict, Verdict::Valid, "{v}: {}", r.text);
+            assert_eq!(r.json["stats"]["bounds"], json!([3, 7]));
+        }
+    }
+
+    #[test]
+    fn counter_replicas_that_disagree_are_divergent() {
+        let r = check_convergence(&counter(3, 7), None).unwrap();
+        assert_eq!(r.verdict, Verdict::Invalid);
+        assert_eq!(r.json["anomaly_types"], json!(["divergent"]));
+        assert!(r.text.contains("n1 read 3; n2 read 7"), "{}", r.text);
+    }
+
+    #[test]
+    fn a_converged_counter_missing_an_acknowledged_add_is_out_of_bounds() {
+        // 1 = the -2 and the info 4 without the acknowledged 5 … minus 6:
+        // below 3; 10 counts an add twice (G-Counter merge by sum).
+        for v in [1, 10] {
+            let r = check_convergence(&counter(v, v), None).unwrap();
+            assert_eq!(r.verdict, Verdict::Invalid, "{v}");
+            assert_eq!(r.json["anomaly_types"], json!(["out-of-bounds"]));
+            assert_eq!(
+                r.json["anomalies"]["out-of-bounds"]
+                    .as_array()
+                    .unwrap()
+                    .len(),
+                2
+            );
+        }
+    }
+
+    #[test]
+    fn reads_before_the_heal_are_not_final() {
+        let mut ev = counter(3, 3).events;
+        // A stale read during the partition, before the heal: ignored.
+        ev.insert(
+            6,
+            Event {
+                node: Some("n1".into()),
+                ..Event::new(Process::Client(5), Invoke, "read", Value::Null)
+            },
+        );
+        ev.insert(
+            7,
+            Event {
+                node: Some("n1".into()),
+                ..Event::new(Process::Client(5), Ok, "read", json!(99))
+            },
+        );
+        let r = check_convergence(&History { events: ev }, None).unwrap();
+        assert_eq!(r.verdict, Verdict::Valid, "{}", r.text);
+        assert_eq!(r.json["stats"]["final_reads"], 2);
+    }
+
+    #[test]
+    fn one_node_or_no_final_read_is_unknown_never_valid() {
+        let mut one = counter(3, 3);
+        one.events.truncate(9);
+        let r = check_convergence(&one, None).unwrap();
+        assert_eq!(r.verdict, Verdict::Unknown, "{}", r.text);
+        assert!(r.json["reason"].as_str().unwrap().contains("1 node"));
+        // … but a wrong value on that one node is still invalid.
+        let mut bad = counter(1, 1);
+        bad.events.truncate(9);
+        assert_eq!(
+            check_convergence(&bad, None).unwrap().verdict,
+            Verdict::Invalid
+        );
+        let mut none = counter(3, 3);
+        none.events.truncate(7);
+        assert_eq!(
+            check_convergence(&none, None).unwrap().verdict,
+            Verdict::Unknown
+        );
+    }
+
+    /// n1 adds 1 and later removes it; n2 adds 1 again after the remove
+    /// completed (concurrent in causality: n2 had not heard of it) and adds
+    /// 2; an info add of 3. Then a final read on n1.
+    fn or_set_history(read: Value) -> History {
+        h(&[
+            (0, Invoke, "add", json!(1), "n1"),
+            (0, Ok, "add", json!(1), "n1"),
+            (0, Invoke, "remove", json!(1), "n1"),
+            (0, Ok, "remove", json!(1), "n1"),
+            (1, Invoke, "add", json!(1), "n2"),
+            (1, Ok, "add", json!(1), "n2"),
+            (1, Invoke, "add", json!(2), "n2"),
+            (1, Ok, "add", json!(2), "n2"),
+            (2, Invoke, "add", json!(3), "n2"),
+            (2, Info, "add", json!(3), "n2"),
+            (9, Info, "nemesis", json!("heal"), ""),
+            (0, Invoke, "read", Value::Null, "n1"),
+            (0, Ok, "read", read, "n1"),
+        ])
+    }
+
+    #[test]
+    fn or_set_add_wins_over_a_remove_that_could_not_see_it() {
+        for read in [json!([1, 2]), json!([2, 1, 3])] {
+            let r = check_or_set(&or_set_history(read.clone())).unwrap();
+            assert_eq!(r.verdict, Verdict::Valid, "{read}: {}", r.text);
+        }
+    }
+
+    #[test]
+    fn or_set_losing_an_add_made_after_the_remove_is_invalid() {
+        // Remove-wins (the `orset-remove-without-tags` bug): n2's later add
+        // of 1 vanished although no remove could have observed it.
+        let r = check_or_set(&or_set_history(json!([2]))).unwrap();
+        assert_eq!(r.verdict, Verdict::Invalid, "{}", r.text);
+        assert_eq!(r.json["anomaly_types"], json!(["lost"]));
+        let e = &r.json["anomalies"]["lost"][0];
+        assert_eq!(e["element"], 1);
+        assert_eq!(e["op"]["index"], 5);
+        assert!(
+            e["explanation"]
+                .as_str()
+                .unwrap()
+                .contains("completed before the add began")
+        );
+    }
+
+    #[test]
+    fn or_set_element_never_added_is_unexpected() {
+        let r = check_or_set(&or_set_history(json!([1, 2, 4]))).unwrap();
+        assert_eq!(r.verdict, Verdict::Invalid);
+        assert_eq!(r.json["anomaly_types"], json!(["unexpected"]));
+    }
+
+    #[test]
+    fn or_set_the_first_add_may_go_with_its_remove() {
+        // Only the first add of 1 could have been observed by the remove;
+        // without n2's later add, an empty-of-1 read is fine.
+        let mut hist = or_set_history(json!([2]));
+        hist.events.drain(4..6);
+        let r = check_or_set(&hist).unwrap();
+        assert_eq!(r.verdict, Verdict::Valid, "{}", r.text);
+    }
+
+    #[test]
+    fn set_convergence_uses_add_wins_and_agreement() {
+        let mut hist = or_set_history(json!([1, 2]));
+        hist.events.push(Event {
+            node: Some("n2".into()),
+            ..Event::new(Process::Client(1), Invoke, "read", Value::Null)
+        });
+        hist.events.push(Event {
+            node: Some("n2".into()),
+            ..Event::new(Process::Client(1), Ok, "read", json!([2, 1]))
+        });
+        let r = check_convergence(&hist, None).unwrap();
+        assert_eq!(r.verdict, Verdict::Valid, "{}", r.text);
+        hist.events.last_mut().unwrap().value = json!([2]);
+        let r = check_convergence(&hist, None).unwrap();
+        assert_eq!(r.verdict, Verdict::Invalid);
+        assert_eq!(r.json["anomaly_types"], json!(["divergent", "lost"]));
+    }
+
+    #[test]
+    fn register_convergence_needs_agreement_on_a_written_value() {
+        let reg = |a: Value, b: Value| {
+            h(&[
+                (0, Invoke, "write", json!(1), "n1"),
+                (0, Ok, "write", json!(1), "n1"),
+                (1, Invoke, "write", json!(2), "n2"),
+                (1, Ok, "write", json!(2), "n2"),
+                (0, Invoke, "read", Value::Null, "n1"),
+                (0, Ok, "read", a, "n1"),
+                (1, Invoke, "read", Value::Null, "n2"),
+                (1, Ok, "read", b, "n2"),
+            ])
+        };
+        // Either write may win (timestamps are invisible to clients).
+        for v in [1, 2] {
+            assert_eq!(
+                check_convergence(&reg(json!(v), json!(v)), None)
+                    .unwrap()
+                    .verdict,
+                Verdict::Valid
+            );
+        }
+        assert_eq!(
+            check_convergence(&reg(json!(1), json!(2)), None)
+                .unwrap()
+                .verdict,
+            Verdict::Invalid
+        );
+        let r = check_convergence(&reg(json!(3), json!(3)), None).unwrap();
+        assert_eq!(r.json["anomaly_types"], json!(["unexpected"]));
+    }
+
+    #[test]
+    fn a_non_integer_counter_read_names_its_line() {
+        let mut hist = counter(3, 3);
+        hist.events[8].value = json!("x");
+        assert_eq!(
+            check_convergence(&hist, Some(Kind::Counter))
+                .unwrap_err()
+                .line,
+            9
+        );
+    }
+}
