@@ -64,7 +64,9 @@ pub struct CheckArgs {
     #[arg(long, short, default_value = "auto", value_name = "FORMAT")]
     pub format: String,
 
-    /// Seconds the search may take per file before it answers `unknown`
+    /// Seconds the search may take per file before it answers `unknown`.
+    /// For list-append and rw-register it bounds the whole check of the file:
+    /// reading, analysis, cycle search, explanations and printing
     #[arg(long, value_name = "SECONDS")]
     pub time_limit: Option<String>,
 
