@@ -371,8 +371,7 @@ impl<'a> Check<'a> {
             if !write && op.outcome != Outcome::Ok {
                 continue;
             }
-            let proc = if op.outcome == Outcome::Info && last_of.get(&op.process) != Some(&op.id)
-            {
+            let proc = if op.outcome == Outcome::Info && last_of.get(&op.process) != Some(&op.id) {
                 pseudo += 1;
                 g.sessions.len()
             } else {

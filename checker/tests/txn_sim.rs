@@ -156,5 +156,8 @@ fn serializable_rw_register_store_is_valid_and_read_committed_is_not() {
             .verdict
             == Verdict::Invalid
     });
-    assert!(invalid.count() > 0, "no read-committed seed in 0..10 was caught");
+    assert!(
+        invalid.count() > 0,
+        "no read-committed seed in 0..10 was caught"
+    );
 }

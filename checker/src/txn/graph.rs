@@ -70,7 +70,7 @@ impl Graph {
         let mut kinds = Vec::with_capacity(m);
         let mut new_offsets = vec![0usize; n + 1];
         for v in 0..n {
-            if v % 16384 == 0 && passed(deadline) {
+            if v.is_multiple_of(16384) && passed(deadline) {
                 return None;
             }
             let s = &mut packed[offsets[v]..offsets[v + 1]];
@@ -201,7 +201,7 @@ pub fn tarjan_by(
                 let w = targets[*pos] as usize;
                 *pos += 1;
                 if index[w] == NONE {
-                    if next % 16384 == 0 && passed(deadline) {
+                    if next.is_multiple_of(16384) && passed(deadline) {
                         return None;
                     }
                     index[w] = next;

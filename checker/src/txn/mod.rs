@@ -821,12 +821,11 @@ pub fn check_prepared(
     let t1 = Instant::now();
     let mut buf = graph::EdgeBuf::default();
     let analysis = match opts.workload {
-        Workload::ListAppend => list_append::analyze(p, &mut buf, &mut found, &mut deadline)
-            .map(Analysis::ListAppend),
-        Workload::RwRegister => {
-            rw_register::analyze(p, opts, &mut buf, &mut found, &mut deadline)
-                .map(Analysis::RwRegister)
+        Workload::ListAppend => {
+            list_append::analyze(p, &mut buf, &mut found, &mut deadline).map(Analysis::ListAppend)
         }
+        Workload::RwRegister => rw_register::analyze(p, opts, &mut buf, &mut found, &mut deadline)
+            .map(Analysis::RwRegister),
     };
     stats.analyze_ms = ms(t1);
     let Some(analysis) = analysis else {

@@ -13,8 +13,8 @@
 //! writer of v2); each read gives wr (writer → reader).
 
 use super::explain::{EdgeKind, Explanation};
-use super::list_append::Appends;
 use super::graph::{EdgeBuf, RW, WR, WW};
+use super::list_append::Appends;
 use super::{Deadline, Found, FxMap, MopF, NIL, Prepared, TxnOptions, TxnState};
 use serde_json::Value;
 

@@ -190,7 +190,8 @@ pub fn simulate(o: &SimOptions) -> History {
                         mops.push(MopSpec::Read(k));
                     }
                 }
-                let inv = Value::Array(mops.iter().map(|m| mop_json(m, None, o.workload)).collect());
+                let inv =
+                    Value::Array(mops.iter().map(|m| mop_json(m, None, o.workload)).collect());
                 push(&mut events, p, EventType::Invoke, inv);
                 let results = vec![None; mops.len()];
                 running[p] = Some(Running {
