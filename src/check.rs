@@ -76,7 +76,9 @@ pub struct CheckArgs {
     #[arg(long, short, default_value = "auto", value_name = "FORMAT")]
     pub format: String,
 
-    /// Seconds the search may take per file before it answers `unknown`
+    /// Seconds the search may take per file before it answers `unknown`.
+    /// For list-append and rw-register it bounds the whole check of the file:
+    /// reading, analysis, cycle search, explanations and printing
     #[arg(long, value_name = "SECONDS")]
     pub time_limit: Option<String>,
 
@@ -637,19 +639,48 @@ fn check_txn_fast(
         return Ok(None);
     }
     let t0 = std::time::Instant::now();
-    let Some((p, w)) = format::txn_fast::prepare_file(file, workload) else {
-        return Ok(None);
+    let deadline = txn_deadline(t0, plan);
+    let (p, w) = match format::txn_fast::prepare_file_by(file, workload, deadline) {
+        format::txn_fast::FileOutcome::Prepared(p, w) => (p, w),
+        format::txn_fast::FileOutcome::Declined => return Ok(None),
+        format::txn_fast::FileOutcome::TimedOut => {
+            let model = match workload {
+                Some(Workload::RwRegister) => "rw-register",
+                _ => "list-append",
+            };
+            return check_txn_with(file, args, plan, t0, model, |opts| {
+                txn::unfinished(opts, "reading the history")
+            })
+            .map(Some);
+        }
     };
     let prepare_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let model = match w {
         Workload::ListAppend => "list-append",
         Workload::RwRegister => "rw-register",
     };
-    check_txn_with(file, args, plan, model, |opts| {
+    check_txn_with(file, args, plan, t0, model, |opts| {
         txn::check_prepared(&p, opts, prepare_ms)
     })
     .map(Some)
 }
+
+/// When the transactional checker must stop so that the whole command for
+/// one file (reading, checking, explaining, printing) ends within
+/// `--time-limit` of `start`: a tenth of the limit (at most a second) is
+/// kept back for turning the result into JSON or text and printing it,
+/// which the explanation caps keep small, and for steps that run late on
+/// a loaded machine.
+fn txn_deadline(start: std::time::Instant, plan: &Plan) -> Option<std::time::Instant> {
+    plan.time_limit
+        .map(|t| start + t - (t / 10).min(Duration::from_secs(1)))
+}
+
+/// Explanations shown per anomaly type, and steps per cycle, in text
+/// output (`--json` has up to [`faultline_checker::txn::MAX_EXPLANATIONS`]
+/// of each type, every cycle whole).
+const TEXT_EXPLANATIONS: usize = 10;
+const TEXT_CYCLE_STEPS: usize = 50;
 
 /// Transactional anomalies (Elle-style) of one file.
 fn check_txn(
@@ -659,7 +690,7 @@ fn check_txn(
     history: &History,
     model: &str,
 ) -> anyhow::Result<FileOutcome> {
-    check_txn_with(file, args, plan, model, |opts| {
+    check_txn_with(file, args, plan, std::time::Instant::now(), model, |opts| {
         faultline_checker::txn::check(history, opts)
     })
 }
@@ -668,6 +699,7 @@ fn check_txn_with(
     file: &Path,
     args: &CheckArgs,
     plan: &Plan,
+    start: std::time::Instant,
     model: &str,
     run: impl FnOnce(
         &faultline_checker::txn::TxnOptions,
@@ -685,7 +717,7 @@ fn check_txn_with(
     }
     if plan.time_limit.is_some() {
         opts.time_limit = plan.time_limit;
-        opts.total_limit = plan.time_limit;
+        opts.deadline = txn_deadline(start, plan);
     }
     opts.linearizable_keys = args.linearizable_keys;
     let name = file.display().to_string();
@@ -710,7 +742,8 @@ fn check_txn_with(
         ));
     }
     // The prose repeats the verdict line; the header above already said it.
-    for line in result.prose().lines().filter(|l| !l.starts_with("valid:")) {
+    let prose = txn::explain::render_result_capped(&result, TEXT_EXPLANATIONS, TEXT_CYCLE_STEPS);
+    for line in prose.lines().filter(|l| !l.starts_with("valid:")) {
         text.push_str(&format!("  {line}\n"));
     }
     let mut html = Vec::new();

@@ -1,8 +1,15 @@
-//! Generates a list-append history from the simulated store, as JSONL, and
-//! (with `--check`) times the transactional checker on it in memory.
+//! Generates a list-append or rw-register history from the simulated store
+//! (`txn::sim`), as JSONL, and (with `--check`) times the transactional
+//! checker on it in memory. Deterministic: the same arguments give the same
+//! bytes.
 //!
 //! cargo run --release -p faultline-checker --example gen_txn -- \
 //!     --txns 1000000 --keys 1000 --processes 20 --seed 1 --out /tmp/h.jsonl --check
+//!
+//! An invalid history whose dependency graph is one ~100,000-transaction
+//! strongly connected component (reads from a lagging replica):
+//!
+//!     gen_txn --txns 100000 --isolation stale-reads --max-lag 2000 --out scc.jsonl
 
 use faultline_checker::txn::sim::{Isolation, SimOptions, event_json, simulate};
 use faultline_checker::txn::{self, TxnOptions, Workload};
@@ -10,16 +17,7 @@ use std::io::Write;
 use std::time::Instant;
 
 fn main() {
-    let mut o = SimOptions {
-        seed: 1,
-        txns: 1_000_000,
-        processes: 20,
-        keys: 1000,
-        max_writes_per_key: 32,
-        min_mops: 1,
-        max_mops: 5,
-        isolation: Isolation::Serializable,
-    };
+    let mut o = SimOptions::default();
     let mut out: Option<String> = None;
     let mut do_check = false;
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -38,8 +36,13 @@ fn main() {
                     "serializable" => Isolation::Serializable,
                     "snapshot-isolation" => Isolation::SnapshotIsolation,
                     "read-committed" => Isolation::ReadCommitted,
+                    "stale-reads" => Isolation::StaleReads,
                     _ => usage("--isolation"),
                 }
+            }
+            "--max-lag" => o.max_lag = num(i),
+            "--workload" => {
+                o.workload = Workload::parse(&val(i)).unwrap_or_else(|| usage("--workload"))
             }
             "--out" => out = Some(val(i)),
             "--check" => {
@@ -73,7 +76,7 @@ fn main() {
     if do_check {
         let t = Instant::now();
         let cpu0 = cpu_seconds();
-        match txn::check(&h, &TxnOptions::new(Workload::ListAppend)) {
+        match txn::check(&h, &TxnOptions::new(o.workload)) {
             Ok(r) => {
                 println!(
                     "check: wall {:.3}s cpu {:.3}s valid={} types={:?} stats={}",
@@ -107,7 +110,7 @@ fn cpu_seconds() -> f64 {
 
 fn usage(flag: &str) -> ! {
     eprintln!(
-        "gen_txn: bad argument {flag}\nusage: gen_txn [--txns N] [--keys N] [--processes N] [--seed N] [--max-writes-per-key N] [--isolation serializable|snapshot-isolation|read-committed] [--out FILE] [--check]"
+        "gen_txn: bad argument {flag}\nusage: gen_txn [--txns N] [--keys N] [--processes N] [--seed N] [--max-writes-per-key N] [--isolation serializable|snapshot-isolation|read-committed|stale-reads] [--max-lag N] [--workload list-append|rw-register] [--out FILE] [--check]"
     );
     std::process::exit(64)
 }

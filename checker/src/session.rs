@@ -236,302 +236,371 @@ fn check_ops(
     history: &History,
     wanted: &BTreeSet<&'static str>,
 ) -> Result<SessionResult, SessionError> {
-    let mut reasons = Vec::new();
-    let mut found: Vec<Violation> = Vec::new();
-    let mut g = Graph {
-        ops,
-        history,
-        nodes: Vec::new(),
-        sessions: Vec::new(),
-        writes_by: HashMap::new(),
-        reads_by: HashMap::new(),
-        writers: Vec::new(),
-        keys: Vec::new(),
-    };
-    let mut proc_ids: HashMap<&crate::history::Process, usize> = HashMap::new();
-    let mut key_ids: HashMap<String, usize> = HashMap::new();
-    // (key, value as JSON) → write node; ambiguous keys are not judged.
-    let mut written: HashMap<(usize, String), usize> = HashMap::new();
-    let mut failed: HashMap<(usize, String), usize> = HashMap::new();
-    let mut ambiguous: BTreeSet<usize> = BTreeSet::new();
-    let mut stats = SessionStats {
-        ops: ops.len(),
-        ..SessionStats::default()
-    };
+    let mut c = Check::new(ops, history);
+    c.number_keys()?;
+    c.add_nodes();
+    c.match_reads()?;
+    if let Some(order) = c.causal_order(wanted) {
+        c.find_stale_reads(&order, wanted);
+    }
+    Ok(c.into_result(wanted))
+}
 
-    // An `info` write may take effect after its process's later operations
-    // (when the process went on under the same id), so it precedes them in
-    // session order only if it is the process's last operation; otherwise
-    // it is a session of its own (losing edges never invents a violation).
-    let mut last_of: HashMap<&crate::history::Process, usize> = HashMap::new();
-    for op in ops {
-        let counted = match op.f.as_str() {
-            "read" => op.outcome == Outcome::Ok,
-            _ => op.outcome != Outcome::Fail,
-        };
-        if counted {
-            last_of.insert(&op.process, op.id);
+/// One check's state as its steps ([`check_ops`]) build it up.
+struct Check<'a> {
+    g: Graph<'a>,
+    key_ids: HashMap<String, usize>,
+    /// A key is a set if it is ever added to; it cannot also be written.
+    set_keys: BTreeSet<usize>,
+    /// (key, value as JSON) → write node; ambiguous keys are not judged.
+    written: HashMap<(usize, String), usize>,
+    /// (key, value as JSON) → a failed write's operation.
+    failed: HashMap<(usize, String), usize>,
+    ambiguous: BTreeSet<usize>,
+    stats: SessionStats,
+    reasons: Vec<String>,
+    found: Vec<Violation>,
+}
+
+impl<'a> Check<'a> {
+    fn new(ops: &'a [Operation], history: &'a History) -> Check<'a> {
+        Check {
+            g: Graph {
+                ops,
+                history,
+                nodes: Vec::new(),
+                sessions: Vec::new(),
+                writes_by: HashMap::new(),
+                reads_by: HashMap::new(),
+                writers: Vec::new(),
+                keys: Vec::new(),
+            },
+            key_ids: HashMap::new(),
+            set_keys: BTreeSet::new(),
+            written: HashMap::new(),
+            failed: HashMap::new(),
+            ambiguous: BTreeSet::new(),
+            stats: SessionStats {
+                ops: ops.len(),
+                ..SessionStats::default()
+            },
+            reasons: Vec::new(),
+            found: Vec::new(),
         }
     }
-    let mut pseudo = 0usize;
 
-    // Keys first: a key is a set if it is ever added to; it cannot also be
-    // written.
-    let mut set_keys: BTreeSet<usize> = BTreeSet::new();
-    let mut register_keys: BTreeSet<usize> = BTreeSet::new();
-    for op in ops {
-        let key_text = op.key.as_ref().map_or_else(String::new, Value::to_string);
-        let next_key = key_ids.len();
-        let key = *key_ids.entry(key_text).or_insert(next_key);
-        if key == g.keys.len() {
-            g.keys.push(op.key.clone());
-            g.writers.push(BTreeSet::new());
-        }
-        match op.f.as_str() {
-            "write" => {
-                register_keys.insert(key);
+    /// Numbers the keys and tells sets (added to) from registers (written);
+    /// rejects other operations and keys used both ways.
+    fn number_keys(&mut self) -> Result<(), SessionError> {
+        let (ops, history) = (self.g.ops, self.g.history);
+        let mut register_keys: BTreeSet<usize> = BTreeSet::new();
+        for op in ops {
+            let key_text = op.key.as_ref().map_or_else(String::new, Value::to_string);
+            let next_key = self.key_ids.len();
+            let key = *self.key_ids.entry(key_text).or_insert(next_key);
+            if key == self.g.keys.len() {
+                self.g.keys.push(op.key.clone());
+                self.g.writers.push(BTreeSet::new());
             }
-            "add" => {
-                set_keys.insert(key);
+            match op.f.as_str() {
+                "write" => {
+                    register_keys.insert(key);
+                }
+                "add" => {
+                    self.set_keys.insert(key);
+                }
+                "read" => {}
+                other => {
+                    return Err(SessionError::Op {
+                        line: line_of(history, op),
+                        message: format!(
+                            "`{other}` by process {}: causal-register checks only read, write and add",
+                            op.process
+                        ),
+                    });
+                }
             }
-            "read" => {}
-            other => {
+            if self.set_keys.contains(&key) && register_keys.contains(&key) {
                 return Err(SessionError::Op {
                     line: line_of(history, op),
                     message: format!(
-                        "`{other}` by process {}: causal-register checks only read, write and add",
-                        op.process
+                        "{} is both written and added to: it must be a register or a set",
+                        key_phrase(&op.key)
                     ),
                 });
             }
         }
-        if set_keys.contains(&key) && register_keys.contains(&key) {
-            return Err(SessionError::Op {
-                line: line_of(history, op),
-                message: format!(
-                    "{} is both written and added to: it must be a register or a set",
-                    key_phrase(&op.key)
-                ),
-            });
-        }
+        Ok(())
     }
 
-    for op in ops {
-        let write = op.f != "read";
-        let key_text = op.key.as_ref().map_or_else(String::new, Value::to_string);
-        let Some(&key) = key_ids.get(&key_text) else {
-            continue; // every key was numbered above
-        };
-        if op.outcome == Outcome::Fail {
-            if write {
-                failed.insert((key, op.value.to_string()), op.id);
+    /// One node per operation that may have happened, in its session;
+    /// notes failed writes, and keys whose writes reads cannot tell apart.
+    fn add_nodes(&mut self) {
+        let (ops, history) = (self.g.ops, self.g.history);
+        // An `info` write may take effect after its process's later
+        // operations (when the process went on under the same id), so it
+        // precedes them in session order only if it is the process's last
+        // operation; otherwise it is a session of its own (losing edges
+        // never invents a violation).
+        let mut last_of: HashMap<&crate::history::Process, usize> = HashMap::new();
+        for op in ops {
+            let counted = match op.f.as_str() {
+                "read" => op.outcome == Outcome::Ok,
+                _ => op.outcome != Outcome::Fail,
+            };
+            if counted {
+                last_of.insert(&op.process, op.id);
             }
-            continue;
         }
-        // A read that never returned observed nothing we know of.
-        if !write && op.outcome != Outcome::Ok {
-            continue;
-        }
-        let proc = if op.outcome == Outcome::Info && last_of.get(&op.process) != Some(&op.id) {
-            pseudo += 1;
-            g.sessions.len()
-        } else {
-            let next_proc = g.sessions.len();
-            *proc_ids.entry(&op.process).or_insert(next_proc)
-        };
-        if proc == g.sessions.len() {
-            g.sessions.push(Vec::new());
-        }
-        let n = g.nodes.len();
-        let seq = g.sessions[proc].len() as u32;
-        g.sessions[proc].push(n);
-        g.nodes.push(Node {
-            op: op.id,
-            proc,
-            seq,
-            key,
-            write,
-            set: set_keys.contains(&key),
-            seen: Vec::new(),
-            checked: false,
-        });
-        if write {
-            stats.writes += 1;
-            g.writers[key].insert(proc);
-            g.writes_by.entry((proc, key)).or_default().push(n);
-            if op.value.is_null() && !set_keys.contains(&key) {
-                ambiguous.insert(key);
-                reasons.push(format!(
-                    "{} is written null (line {}), which reads cannot tell from the initial version",
-                    key_phrase(&op.key),
-                    line_of(history, op)
-                ));
-            } else if let Some(&prev) = written.get(&(key, op.value.to_string())) {
-                ambiguous.insert(key);
-                reasons.push(format!(
-                    "{} is written {} twice (lines {} and {}): a read of it cannot tell which write it saw",
-                    key_phrase(&op.key),
-                    op.value,
-                    line_of(history, &ops[g.nodes[prev].op]),
-                    line_of(history, op)
-                ));
+        let mut pseudo = 0usize;
+        let mut proc_ids: HashMap<&crate::history::Process, usize> = HashMap::new();
+        let g = &mut self.g;
+        for op in ops {
+            let write = op.f != "read";
+            let key_text = op.key.as_ref().map_or_else(String::new, Value::to_string);
+            let Some(&key) = self.key_ids.get(&key_text) else {
+                continue; // every key was numbered by `number_keys`
+            };
+            if op.outcome == Outcome::Fail {
+                if write {
+                    self.failed.insert((key, op.value.to_string()), op.id);
+                }
+                continue;
+            }
+            // A read that never returned observed nothing we know of.
+            if !write && op.outcome != Outcome::Ok {
+                continue;
+            }
+            let proc = if op.outcome == Outcome::Info && last_of.get(&op.process) != Some(&op.id) {
+                pseudo += 1;
+                g.sessions.len()
             } else {
-                written.insert((key, op.value.to_string()), n);
+                let next_proc = g.sessions.len();
+                *proc_ids.entry(&op.process).or_insert(next_proc)
+            };
+            if proc == g.sessions.len() {
+                g.sessions.push(Vec::new());
             }
-        } else {
-            stats.reads += 1;
+            let n = g.nodes.len();
+            let seq = g.sessions[proc].len() as u32;
+            g.sessions[proc].push(n);
+            g.nodes.push(Node {
+                op: op.id,
+                proc,
+                seq,
+                key,
+                write,
+                set: self.set_keys.contains(&key),
+                seen: Vec::new(),
+                checked: false,
+            });
+            if write {
+                self.stats.writes += 1;
+                g.writers[key].insert(proc);
+                g.writes_by.entry((proc, key)).or_default().push(n);
+                if op.value.is_null() && !self.set_keys.contains(&key) {
+                    self.ambiguous.insert(key);
+                    self.reasons.push(format!(
+                        "{} is written null (line {}), which reads cannot tell from the initial version",
+                        key_phrase(&op.key),
+                        line_of(history, op)
+                    ));
+                } else if let Some(&prev) = self.written.get(&(key, op.value.to_string())) {
+                    self.ambiguous.insert(key);
+                    self.reasons.push(format!(
+                        "{} is written {} twice (lines {} and {}): a read of it cannot tell which write it saw",
+                        key_phrase(&op.key),
+                        op.value,
+                        line_of(history, &ops[g.nodes[prev].op]),
+                        line_of(history, op)
+                    ));
+                } else {
+                    self.written.insert((key, op.value.to_string()), n);
+                }
+            } else {
+                self.stats.reads += 1;
+            }
         }
+        self.stats.processes = g.sessions.len() - pseudo;
+        self.stats.keys = g.keys.len();
     }
-    stats.processes = g.sessions.len() - pseudo;
-    stats.keys = g.keys.len();
 
-    // Reads-from.
-    for n in 0..g.nodes.len() {
-        let node = &g.nodes[n];
-        if node.write || ambiguous.contains(&node.key) {
-            continue;
-        }
-        let op = &ops[node.op];
-        let (key, proc) = (node.key, node.proc);
-        // A register read sees one value; a set read, each of its elements.
-        let values: Vec<&Value> = if !node.set {
-            if op.value.is_null() {
+    /// Reads-from: matches each read to the write (or, for a set, the adds)
+    /// it observed; a value nobody wrote is a `garbage-read`.
+    fn match_reads(&mut self) -> Result<(), SessionError> {
+        let (ops, history) = (self.g.ops, self.g.history);
+        for n in 0..self.g.nodes.len() {
+            let node = &self.g.nodes[n];
+            if node.write || self.ambiguous.contains(&node.key) {
+                continue;
+            }
+            let op = &ops[node.op];
+            let (key, proc) = (node.key, node.proc);
+            // A register read sees one value; a set read, each of its elements.
+            let values: Vec<&Value> = if !node.set {
+                if op.value.is_null() {
+                    Vec::new()
+                } else {
+                    vec![&op.value]
+                }
+            } else if let Some(elements) = op.value.as_array() {
+                elements.iter().collect()
+            } else if op.value.is_null() {
                 Vec::new()
             } else {
-                vec![&op.value]
-            }
-        } else if let Some(elements) = op.value.as_array() {
-            elements.iter().collect()
-        } else if op.value.is_null() {
-            Vec::new()
-        } else {
-            return Err(SessionError::Op {
-                line: line_of(history, op),
-                message: format!(
-                    "read of set {} returned {}, not a list of elements",
-                    key_phrase(&op.key),
-                    op.value
-                ),
-            });
-        };
-        let mut seen = Vec::with_capacity(values.len());
-        let mut garbage = None;
-        for v in values {
-            match written.get(&(key, v.to_string())) {
-                Some(&w) => seen.push(w),
-                None => garbage = Some(v),
-            }
-        }
-        seen.sort_unstable();
-        seen.dedup();
-        if let Some(v) = garbage {
-            let why = match failed.get(&(key, v.to_string())) {
-                Some(&f) => format!(
-                    "only a failed write wrote it (line {})",
-                    line_of(history, &ops[f])
-                ),
-                None => "no write wrote it".to_string(),
+                return Err(SessionError::Op {
+                    line: line_of(history, op),
+                    message: format!(
+                        "read of set {} returned {}, not a list of elements",
+                        key_phrase(&op.key),
+                        op.value
+                    ),
+                });
             };
-            found.push(Violation {
-                kind: "garbage-read".into(),
-                process: op.process.to_value(),
-                key: op.key.clone(),
-                ops: vec![g.op_ref(n)],
-                explanation: format!(
-                    "process {} read {} from {} (line {}), but {why}{}: garbage-read",
-                    op.process,
-                    op.value,
-                    key_phrase(&op.key),
-                    line_of(history, op),
-                    if node.set {
-                        format!(" ({v})")
-                    } else {
-                        String::new()
-                    }
-                ),
-            });
-            continue;
+            let mut seen = Vec::with_capacity(values.len());
+            let mut garbage = None;
+            for v in values {
+                match self.written.get(&(key, v.to_string())) {
+                    Some(&w) => seen.push(w),
+                    None => garbage = Some(v),
+                }
+            }
+            seen.sort_unstable();
+            seen.dedup();
+            if let Some(v) = garbage {
+                let why = match self.failed.get(&(key, v.to_string())) {
+                    Some(&f) => format!(
+                        "only a failed write wrote it (line {})",
+                        line_of(history, &ops[f])
+                    ),
+                    None => "no write wrote it".to_string(),
+                };
+                self.found.push(Violation {
+                    kind: "garbage-read".into(),
+                    process: op.process.to_value(),
+                    key: op.key.clone(),
+                    ops: vec![self.g.op_ref(n)],
+                    explanation: format!(
+                        "process {} read {} from {} (line {}), but {why}{}: garbage-read",
+                        op.process,
+                        op.value,
+                        key_phrase(&op.key),
+                        line_of(history, op),
+                        if node.set {
+                            format!(" ({v})")
+                        } else {
+                            String::new()
+                        }
+                    ),
+                });
+                continue;
+            }
+            self.g.nodes[n].seen = seen;
+            self.g.nodes[n].checked = true;
+            self.stats.reads_checked += 1;
+            self.g.reads_by.entry((proc, key)).or_default().push(n);
         }
-        g.nodes[n].seen = seen;
-        g.nodes[n].checked = true;
-        stats.reads_checked += 1;
-        g.reads_by.entry((proc, key)).or_default().push(n);
+        Ok(())
     }
 
-    let mut sorted = g.topological_order();
-    if let Err((cycle, left)) = &sorted {
-        found.push(g.explain_cycle(cycle));
-        // Every cycle needs a reads-from edge into a node left over, so
-        // forgetting what those reads saw leaves an order to check the rest
-        // by (fewer edges: no violation is invented).
-        let mut unchecked = 0;
-        for &n in left {
-            let node = &mut g.nodes[n];
-            if !node.write && node.checked {
-                node.checked = false;
-                node.seen.clear();
-                unchecked += 1;
+    /// The causal order as a topological order of the nodes. A cycle is a
+    /// `cyclic-causal-order`; the reads on or after it are then left
+    /// unchecked and the rest ordered again. `None` if still cyclic.
+    fn causal_order(&mut self, wanted: &BTreeSet<&'static str>) -> Option<Vec<usize>> {
+        let g = &mut self.g;
+        let mut sorted = g.topological_order();
+        if let Err((cycle, left)) = &sorted {
+            self.found.push(g.explain_cycle(cycle));
+            // Every cycle needs a reads-from edge into a node left over, so
+            // forgetting what those reads saw leaves an order to check the
+            // rest by (fewer edges: no violation is invented).
+            let mut unchecked = 0;
+            for &n in left {
+                let node = &mut g.nodes[n];
+                if !node.write && node.checked {
+                    node.checked = false;
+                    node.seen.clear();
+                    unchecked += 1;
+                }
             }
-        }
-        for list in g.reads_by.values_mut() {
-            list.retain(|&r| g.nodes[r].checked);
-        }
-        if wanted.iter().any(|w| *w != "causal") {
-            reasons.push(format!(
-                "the causal order is cyclic: {unchecked} read(s) on or after a cycle were not checked for stale reads"
-            ));
-        }
-        sorted = g.topological_order();
-    }
-    match sorted {
-        Err(_) => reasons.push("the causal order is cyclic: stale reads were not checked".into()),
-        Ok(order) => {
-            let procs = g.sessions.len();
-            let clocks = (stats.writes + procs).saturating_mul(procs);
-            if clocks > MAX_CLOCK_ENTRIES {
-                reasons.push(format!(
-                    "{procs} processes × {} writes need more vector-clock memory than allowed: stale reads were not checked",
-                    stats.writes
+            for list in g.reads_by.values_mut() {
+                list.retain(|&r| g.nodes[r].checked);
+            }
+            if wanted.iter().any(|w| *w != "causal") {
+                self.reasons.push(format!(
+                    "the causal order is cyclic: {unchecked} read(s) on or after a cycle were not checked for stale reads"
                 ));
-            } else {
-                g.stale_reads(&order, wanted, &mut found);
             }
+            sorted = g.topological_order();
+        }
+        match sorted {
+            Err(_) => {
+                self.reasons
+                    .push("the causal order is cyclic: stale reads were not checked".into());
+                None
+            }
+            Ok(order) => Some(order),
         }
     }
 
-    let mut anomalies: BTreeMap<String, Vec<Violation>> = BTreeMap::new();
-    for v in found {
-        let counts = match v.kind.as_str() {
-            "garbage-read" => true,
-            "cyclic-causal-order" | "causal-stale-read" => wanted.contains("causal"),
-            k => wanted.contains(k),
-        };
-        if counts {
-            anomalies.entry(v.kind.clone()).or_default().push(v);
+    /// Stale reads along `order`, if the vector clocks fit in memory.
+    fn find_stale_reads(&mut self, order: &[usize], wanted: &BTreeSet<&'static str>) {
+        let procs = self.g.sessions.len();
+        let clocks = (self.stats.writes + procs).saturating_mul(procs);
+        if clocks > MAX_CLOCK_ENTRIES {
+            self.reasons.push(format!(
+                "{procs} processes × {} writes need more vector-clock memory than allowed: stale reads were not checked",
+                self.stats.writes
+            ));
+        } else {
+            self.g.stale_reads(order, wanted, &mut self.found);
         }
     }
-    let verdict = if !anomalies.is_empty() {
-        Verdict::Invalid
-    } else if stats.reads_checked == 0 {
-        reasons.push("no ok read could be matched to a write: nothing to check".into());
-        Verdict::Unknown
-    } else if !reasons.is_empty() {
-        Verdict::Unknown
-    } else {
-        Verdict::Valid
-    };
-    Ok(SessionResult {
-        verdict,
-        guarantees: GUARANTEES
-            .iter()
-            .filter(|g| wanted.contains(*g))
-            .map(|s| s.to_string())
-            .collect(),
-        anomaly_types: anomalies.keys().cloned().collect(),
-        anomalies,
-        reasons,
-        stats,
-    })
+
+    /// Keeps the anomalies the requested guarantees forbid and decides the
+    /// verdict: `unknown` when nothing could be checked or a reason says a
+    /// part was skipped.
+    fn into_result(self, wanted: &BTreeSet<&'static str>) -> SessionResult {
+        let Check {
+            found,
+            mut reasons,
+            stats,
+            ..
+        } = self;
+        let mut anomalies: BTreeMap<String, Vec<Violation>> = BTreeMap::new();
+        for v in found {
+            let counts = match v.kind.as_str() {
+                "garbage-read" => true,
+                "cyclic-causal-order" | "causal-stale-read" => wanted.contains("causal"),
+                k => wanted.contains(k),
+            };
+            if counts {
+                anomalies.entry(v.kind.clone()).or_default().push(v);
+            }
+        }
+        let verdict = if !anomalies.is_empty() {
+            Verdict::Invalid
+        } else if stats.reads_checked == 0 {
+            reasons.push("no ok read could be matched to a write: nothing to check".into());
+            Verdict::Unknown
+        } else if !reasons.is_empty() {
+            Verdict::Unknown
+        } else {
+            Verdict::Valid
+        };
+        SessionResult {
+            verdict,
+            guarantees: GUARANTEES
+                .iter()
+                .filter(|g| wanted.contains(*g))
+                .map(|s| s.to_string())
+                .collect(),
+            anomaly_types: anomalies.keys().cloned().collect(),
+            anomalies,
+            reasons,
+            stats,
+        }
+    }
 }
 
 /// "key x" or "the register".
@@ -745,7 +814,8 @@ impl Graph<'_> {
     }
 
     /// Names a stale read `r` after the first requested guarantee with a
-    /// direct witness; `w2` is a newer version in its causal past.
+    /// direct witness, weakest first; `w2` is a newer version in its
+    /// causal past, the witness of last resort (`causal-stale-read`).
     fn classify(
         &self,
         r: usize,
@@ -753,147 +823,216 @@ impl Graph<'_> {
         newer: &dyn Fn(usize) -> bool,
         wanted: &BTreeSet<&'static str>,
     ) -> Violation {
-        let node = &self.nodes[r];
-        let op = self.op(r);
-        let (p, k) = (node.proc, node.key);
+        let s = StaleRead::new(self, r, newer);
+        let when = |guarantee: &str, find: &dyn Fn() -> Option<Violation>| {
+            wanted.contains(guarantee).then(find).flatten()
+        };
+        when("read-your-writes", &|| s.read_your_writes())
+            .or_else(|| when("monotonic-reads", &|| s.monotonic_reads()))
+            .or_else(|| when("monotonic-writes", &|| s.monotonic_writes()))
+            .or_else(|| when("writes-follow-reads", &|| s.writes_follow_reads()))
+            .unwrap_or_else(|| s.causal_stale_read(w2))
+    }
+}
+
+/// A stale read being named: each session guarantee's witness search is
+/// one method (Terry et al. 1994).
+struct StaleRead<'g> {
+    g: &'g Graph<'g>,
+    r: usize,
+    newer: &'g dyn Fn(usize) -> bool,
+    /// "then read 3 (line 9)".
+    then_read: String,
+    read_what: String,
+}
+
+impl<'g> StaleRead<'g> {
+    fn new(g: &'g Graph<'g>, r: usize, newer: &'g dyn Fn(usize) -> bool) -> StaleRead<'g> {
+        let node = &g.nodes[r];
         let read_what = if !node.set && node.seen.is_empty() {
             "the initial value (null)".to_string()
         } else {
-            op.value.to_string()
+            g.op(r).value.to_string()
         };
-        let older = |w: usize| {
-            if node.set {
-                format!("missing {}", self.op(w).value)
-            } else {
-                "an older version".to_string()
-            }
-        };
-        let older_than = |w: usize| {
-            if node.set {
-                format!("missing {}", self.op(w).value)
-            } else {
-                format!("older than {}", self.op(w).value)
-            }
-        };
-        // Writes to the key by `q` before session position `limit`, newest first.
-        let newer_write_before = |q: usize, limit: u32| {
-            self.writes_by.get(&(q, k)).and_then(|ws| {
-                ws.iter()
-                    .rev()
-                    .copied()
-                    .filter(|&w| self.nodes[w].seq < limit)
-                    .find(|&w| newer(w))
-            })
-        };
-        let newer_seen = |x: usize| self.nodes[x].seen.iter().copied().find(|&w| newer(w));
-        let make = |kind: &str, witness: Vec<usize>, why: String| Violation {
+        StaleRead {
+            g,
+            r,
+            newer,
+            then_read: format!("then read {read_what} (line {})", g.line(r)),
+            read_what,
+        }
+    }
+
+    fn node(&self) -> &Node {
+        &self.g.nodes[self.r]
+    }
+
+    fn older(&self, w: usize) -> String {
+        if self.node().set {
+            format!("missing {}", self.g.op(w).value)
+        } else {
+            "an older version".to_string()
+        }
+    }
+
+    fn older_than(&self, w: usize) -> String {
+        if self.node().set {
+            format!("missing {}", self.g.op(w).value)
+        } else {
+            format!("older than {}", self.g.op(w).value)
+        }
+    }
+
+    /// Writes to the key by `q` before session position `limit`: the newest
+    /// one newer than the version read.
+    fn newer_write_before(&self, q: usize, limit: u32) -> Option<usize> {
+        let g = self.g;
+        g.writes_by.get(&(q, self.node().key)).and_then(|ws| {
+            ws.iter()
+                .rev()
+                .copied()
+                .filter(|&w| g.nodes[w].seq < limit)
+                .find(|&w| (self.newer)(w))
+        })
+    }
+
+    /// A version read by `x` newer than the one `r` read.
+    fn newer_seen(&self, x: usize) -> Option<usize> {
+        self.g.nodes[x]
+            .seen
+            .iter()
+            .copied()
+            .find(|&w| (self.newer)(w))
+    }
+
+    fn make(&self, kind: &str, witness: Vec<usize>, why: String) -> Violation {
+        let op = self.g.op(self.r);
+        Violation {
             kind: kind.into(),
             process: op.process.to_value(),
             key: op.key.clone(),
             ops: witness
                 .iter()
-                .chain([&r])
-                .map(|&n| self.op_ref(n))
+                .chain([&self.r])
+                .map(|&n| self.g.op_ref(n))
                 .collect(),
             explanation: if kind == "causal-stale-read" {
                 format!("{why}: causal consistency violated (stale read of an overwritten value)")
             } else {
                 format!("{why}: {kind} violated")
             },
-        };
-        let then_read = format!("then read {read_what} (line {})", self.line(r));
+        }
+    }
 
-        if wanted.contains("read-your-writes")
-            && let Some(w) = newer_write_before(p, node.seq)
-        {
-            return make(
-                "read-your-writes",
-                vec![w],
-                format!("{} {then_read}, {}", self.did(w), older(w)),
-            );
-        }
-        if wanted.contains("monotonic-reads")
-            && let Some((r1, w)) = self.reads_by.get(&(p, k)).and_then(|rs| {
-                rs.iter()
-                    .rev()
-                    .filter(|&&x| self.nodes[x].seq < node.seq)
-                    .find_map(|&x| newer_seen(x).map(|w| (x, w)))
-            })
-        {
-            return make(
-                "monotonic-reads",
-                vec![r1],
-                format!("{} {then_read}, {}", self.did(r1), older(w)),
-            );
-        }
-        // One hop through another session: an earlier read by this process
-        // of a write `wb` whose writer had written (MW) or read (WFR) a newer
-        // version of the key before `wb`.
-        let earlier_reads = self.sessions[p][..node.seq as usize]
+    /// The process's own earlier write is newer than what it read.
+    fn read_your_writes(&self) -> Option<Violation> {
+        let node = self.node();
+        let w = self.newer_write_before(node.proc, node.seq)?;
+        Some(self.make(
+            "read-your-writes",
+            vec![w],
+            format!("{} {}, {}", self.g.did(w), self.then_read, self.older(w)),
+        ))
+    }
+
+    /// The process's own earlier read of the key saw a newer version.
+    fn monotonic_reads(&self) -> Option<Violation> {
+        let g = self.g;
+        let node = self.node();
+        let (r1, w) = g.reads_by.get(&(node.proc, node.key)).and_then(|rs| {
+            rs.iter()
+                .rev()
+                .filter(|&&x| g.nodes[x].seq < node.seq)
+                .find_map(|&x| self.newer_seen(x).map(|w| (x, w)))
+        })?;
+        Some(self.make(
+            "monotonic-reads",
+            vec![r1],
+            format!("{} {}, {}", g.did(r1), self.then_read, self.older(w)),
+        ))
+    }
+
+    /// One hop through another session: the process's earlier reads `x`,
+    /// newest first, each with a write `wb` it saw from another process.
+    fn earlier_reads(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let g = self.g;
+        let node = self.node();
+        g.sessions[node.proc][..node.seq as usize]
             .iter()
             .rev()
-            .flat_map(|&x| {
-                self.nodes[x]
+            .flat_map(move |&x| {
+                g.nodes[x]
                     .seen
                     .iter()
-                    .filter(|&&wb| self.nodes[wb].proc != p)
+                    .filter(move |&&wb| g.nodes[wb].proc != node.proc)
                     .map(move |&wb| (x, wb))
-            });
-        let mut wfr = None;
-        for (x, wb) in earlier_reads {
-            let q = self.nodes[wb].proc;
-            let qseq = self.nodes[wb].seq;
-            if wanted.contains("monotonic-writes")
-                && let Some(w) = newer_write_before(q, qseq)
-            {
-                return make(
-                    "monotonic-writes",
-                    vec![w, wb, x],
-                    format!(
-                        "{} and then {}; {} {then_read}, {}",
-                        self.did(w),
-                        self.did(wb),
-                        self.did(x),
-                        older_than(w)
-                    ),
-                );
-            }
-            if wfr.is_none() && wanted.contains("writes-follow-reads") {
-                wfr = self
-                    .reads_by
-                    .get(&(q, k))
-                    .and_then(|rs| {
-                        rs.iter()
-                            .rev()
-                            .filter(|&&y| self.nodes[y].seq < qseq)
-                            .find_map(|&y| newer_seen(y).map(|w| (w, y)))
-                    })
-                    .map(|(w, y)| (w, y, wb, x));
-            }
-        }
-        if let Some((w, y, wb, x)) = wfr {
-            return make(
+            })
+    }
+
+    /// The process read a write `wb` whose writer had earlier written a
+    /// newer version of the key.
+    fn monotonic_writes(&self) -> Option<Violation> {
+        let g = self.g;
+        self.earlier_reads().find_map(|(x, wb)| {
+            let w = self.newer_write_before(g.nodes[wb].proc, g.nodes[wb].seq)?;
+            Some(self.make(
+                "monotonic-writes",
+                vec![w, wb, x],
+                format!(
+                    "{} and then {}; {} {}, {}",
+                    g.did(w),
+                    g.did(wb),
+                    g.did(x),
+                    self.then_read,
+                    self.older_than(w)
+                ),
+            ))
+        })
+    }
+
+    /// The process read a write `wb` whose writer had earlier read a newer
+    /// version of the key.
+    fn writes_follow_reads(&self) -> Option<Violation> {
+        let g = self.g;
+        let k = self.node().key;
+        self.earlier_reads().find_map(|(x, wb)| {
+            let (q, qseq) = (g.nodes[wb].proc, g.nodes[wb].seq);
+            let (w, y) = g.reads_by.get(&(q, k)).and_then(|rs| {
+                rs.iter()
+                    .rev()
+                    .filter(|&&y| g.nodes[y].seq < qseq)
+                    .find_map(|&y| self.newer_seen(y).map(|w| (w, y)))
+            })?;
+            Some(self.make(
                 "writes-follow-reads",
                 vec![w, y, wb, x],
                 format!(
-                    "{} then {}; {} {then_read}, {}",
-                    self.did(y),
-                    self.did(wb),
-                    self.did(x),
-                    older_than(w)
+                    "{} then {}; {} {}, {}",
+                    g.did(y),
+                    g.did(wb),
+                    g.did(x),
+                    self.then_read,
+                    self.older_than(w)
                 ),
-            );
-        }
-        make(
+            ))
+        })
+    }
+
+    /// No single guarantee has a direct witness: `w2`, newer than the
+    /// version read, is in the read's causal past.
+    fn causal_stale_read(&self, w2: usize) -> Violation {
+        let op = self.g.op(self.r);
+        self.make(
             "causal-stale-read",
             vec![w2],
             format!(
-                "process {} read {read_what} from {} (line {}), but {} is in the read's causal past{}",
+                "process {} read {} from {} (line {}), but {} is in the read's causal past{}",
                 op.process,
+                self.read_what,
                 key_phrase(&op.key),
-                self.line(r),
-                self.did(w2),
-                if node.set {
+                self.g.line(self.r),
+                self.g.did(w2),
+                if self.node().set {
                     " and the read misses it"
                 } else {
                     " and causally follows that version"

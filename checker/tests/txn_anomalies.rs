@@ -444,15 +444,30 @@ fn search_timeout_is_unknown_never_valid() {
 
 #[test]
 fn spent_total_budget_is_unknown_even_without_a_per_component_limit() {
-    // The CLI's `--time-limit` bounds the whole search: with it spent, no
-    // component is searched and the verdict must not be `valid`.
+    // The CLI's `--time-limit` bounds the whole check: with it spent,
+    // nothing is analysed and the verdict must not be `valid`.
     let h = rw_ring(50);
     let mut o = la().models(&["snapshot-isolation"]);
     o.time_limit = None;
     o.total_limit = Some(std::time::Duration::ZERO);
     let r = txn::check(&h, &o).unwrap();
-    assert_eq!(r.anomaly_types, ["cycle-search-timeout"], "{}", r.prose());
+    assert_eq!(r.anomaly_types, ["check-timeout"], "{}", r.prose());
     assert_eq!(r.verdict, Verdict::Unknown);
+    assert!(r.prose().contains("time limit ran out"), "{}", r.prose());
+    // The same with an absolute deadline already past.
+    let mut o = la().models(&["snapshot-isolation"]);
+    o.deadline = Some(std::time::Instant::now());
+    let r = txn::check(&h, &o).unwrap();
+    assert_eq!(r.anomaly_types, ["check-timeout"], "{}", r.prose());
+    assert_eq!(r.verdict, Verdict::Unknown);
+}
+
+#[test]
+fn unfinished_check_is_unknown() {
+    let r = txn::unfinished(&la(), "reading the history").unwrap();
+    assert_eq!(r.verdict, Verdict::Unknown);
+    assert_eq!(r.anomaly_types, ["check-timeout"]);
+    assert!(txn::unfinished(&la().models(&["no-such-model"]), "x").is_err());
 }
 
 #[test]

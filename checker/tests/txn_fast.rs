@@ -97,6 +97,7 @@ fn fast_path_matches_generic_on_simulated_histories() {
                 min_mops: 1,
                 max_mops: 4,
                 isolation: iso,
+                ..SimOptions::default()
             };
             let mut h = simulate(&o);
             if seed % 2 == 1 {

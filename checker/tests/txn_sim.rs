@@ -16,6 +16,7 @@ fn opts(seed: u64, isolation: Isolation) -> SimOptions {
         min_mops: 1,
         max_mops: 4,
         isolation,
+        ..SimOptions::default()
     }
 }
 
@@ -72,4 +73,91 @@ fn read_committed_store_shows_g_single_or_lost_update() {
         );
         assert_eq!(r.verdict, Verdict::Invalid, "seed {seed}");
     }
+}
+
+fn stale(seed: u64, txns: usize) -> SimOptions {
+    SimOptions {
+        seed,
+        txns,
+        isolation: Isolation::StaleReads,
+        max_lag: 2000,
+        ..SimOptions::default()
+    }
+}
+
+#[test]
+fn stale_reads_store_is_one_giant_invalid_component() {
+    // The generator of the 100,000-transaction SCC benchmark, scaled down.
+    for seed in 0..3 {
+        let h = simulate(&stale(seed, 5000));
+        let r = txn::check(
+            &h,
+            &TxnOptions::new(Workload::ListAppend).models(&["serializable"]),
+        )
+        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        assert_eq!(r.verdict, Verdict::Invalid, "seed {seed}: {}", r.prose());
+        // Most of it: the first and last few lags' worth of transactions
+        // have no stale reads pointing back at them (at 100,000
+        // transactions, 99,988 are in the component).
+        assert!(
+            r.stats.largest_scc >= 3750,
+            "seed {seed}: largest component {} of 5000",
+            r.stats.largest_scc
+        );
+    }
+}
+
+#[test]
+fn time_limit_bounds_the_whole_check_of_a_giant_component() {
+    // 20,000 transactions in one component: G-single has no cycle there,
+    // and proving that takes far longer than the budget; the check must
+    // still answer (invalid or unknown, never valid) within it.
+    let h = simulate(&stale(7, 20_000));
+    let limit = std::time::Duration::from_millis(400);
+    let mut o = TxnOptions::new(Workload::ListAppend);
+    o.time_limit = None;
+    o.total_limit = Some(limit);
+    let t = std::time::Instant::now();
+    let r = txn::check(&h, &o).unwrap();
+    let took = t.elapsed();
+    assert_ne!(r.verdict, Verdict::Valid, "{:?}", r.anomaly_types);
+    assert!(
+        r.anomaly_types
+            .iter()
+            .any(|a| a == "cycle-search-timeout" || a == "check-timeout"),
+        "the budget was never reached, so this test tests nothing: {:?}",
+        r.anomaly_types
+    );
+    // Slack for the explanations of cycles found just before the deadline.
+    assert!(
+        took < limit + std::time::Duration::from_millis(600),
+        "took {took:?} with a {limit:?} limit"
+    );
+}
+
+#[test]
+fn serializable_rw_register_store_is_valid_and_read_committed_is_not() {
+    for seed in 0..10 {
+        let o = SimOptions {
+            workload: Workload::RwRegister,
+            ..opts(seed, Isolation::Serializable)
+        };
+        let r = txn::check(&simulate(&o), &TxnOptions::new(Workload::RwRegister))
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        assert_eq!(r.verdict, Verdict::Valid, "seed {seed}: {}", r.prose());
+    }
+    let invalid = (0..10).filter(|&seed| {
+        let o = SimOptions {
+            workload: Workload::RwRegister,
+            ..opts(seed, Isolation::ReadCommitted)
+        };
+        txn::check(&simulate(&o), &TxnOptions::new(Workload::RwRegister))
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"))
+            .verdict
+            == Verdict::Invalid
+    });
+    assert!(
+        invalid.count() > 0,
+        "no read-committed seed in 0..10 was caught"
+    );
 }

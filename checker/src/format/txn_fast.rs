@@ -104,6 +104,32 @@ pub fn prepare_file(
     prepare_file_chunked(path, workload, 4 << 20)
 }
 
+/// What [`prepare_file_by`] made of a file (one per file: boxing the
+/// large variant would buy nothing).
+#[allow(clippy::large_enum_variant)]
+pub enum FileOutcome {
+    Prepared(Prepared<'static>, Workload),
+    /// The fast path cannot represent the file: take the generic path.
+    Declined,
+    /// The deadline passed before the file was read.
+    TimedOut,
+}
+
+/// As [`prepare_file`], giving up at `deadline` (checked after each 1 MB
+/// chunk, a few milliseconds of work), so a time limit covers reading a
+/// huge file too.
+pub fn prepare_file_by(
+    path: &Path,
+    workload: Option<Workload>,
+    deadline: Option<std::time::Instant>,
+) -> FileOutcome {
+    match prepare_file_inner(path, workload, 1 << 20, deadline) {
+        Ok((p, w)) => FileOutcome::Prepared(p, w),
+        Err(Stop::Bail) => FileOutcome::Declined,
+        Err(Stop::TimedOut) => FileOutcome::TimedOut,
+    }
+}
+
 /// [`prepare_file`] reading `chunk` bytes at a time (tests use tiny ones).
 #[doc(hidden)]
 pub fn prepare_file_chunked(
@@ -111,9 +137,31 @@ pub fn prepare_file_chunked(
     workload: Option<Workload>,
     chunk: usize,
 ) -> Option<(Prepared<'static>, Workload)> {
+    prepare_file_inner(path, workload, chunk, None).ok()
+}
+
+/// Why [`prepare_file_inner`] stopped.
+enum Stop {
+    /// The fast path cannot represent the file (or cannot read it).
+    Bail,
+    TimedOut,
+}
+
+impl From<Bail> for Stop {
+    fn from(_: Bail) -> Stop {
+        Stop::Bail
+    }
+}
+
+fn prepare_file_inner(
+    path: &Path,
+    workload: Option<Workload>,
+    chunk: usize,
+    deadline: Option<std::time::Instant>,
+) -> Result<(Prepared<'static>, Workload), Stop> {
     use std::os::unix::fs::FileExt;
-    let mut f = std::fs::File::open(path).ok()?;
-    let len = f.metadata().ok()?.len() as usize;
+    let mut f = std::fs::File::open(path).map_err(|_| Stop::Bail)?;
+    let len = f.metadata().map_err(|_| Stop::Bail)?.len() as usize;
     let mut s = Scan::new(len);
     let mut buf = vec![0u8; chunk.max(16)];
     // Bytes of an unfinished line carried to the front of `buf`.
@@ -121,16 +169,19 @@ pub fn prepare_file_chunked(
     // File offset of `buf[0]`; a byte order mark is skipped.
     let mut base = 0u64;
     let mut bom = [0u8; 3];
-    if f.read_at(&mut bom, 0).ok()? == 3 && bom == *b"\xEF\xBB\xBF" {
+    if f.read_at(&mut bom, 0).map_err(|_| Stop::Bail)? == 3 && bom == *b"\xEF\xBB\xBF" {
         use std::io::{Seek, SeekFrom};
-        f.seek(SeekFrom::Start(3)).ok()?;
+        f.seek(SeekFrom::Start(3)).map_err(|_| Stop::Bail)?;
         base = 3;
     }
     loop {
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Err(Stop::TimedOut);
+        }
         let n = match f.read(&mut buf[carry..]) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return None,
+            Err(_) => return Err(Stop::Bail),
         };
         let filled = carry + n;
         let end = if n == 0 {
@@ -147,7 +198,7 @@ pub fn prepare_file_chunked(
                 None => 0,
             }
         };
-        s.chunk(&buf[..end], base).ok()?;
+        s.chunk(&buf[..end], base)?;
         if n == 0 {
             break;
         }
@@ -155,28 +206,13 @@ pub fn prepare_file_chunked(
         carry = filled - end;
         base += end as u64;
     }
-    let read_line = |off: u64| {
-        let mut out = Vec::new();
-        let mut piece = [0u8; 4096];
-        loop {
-            let n = f.read_at(&mut piece, off + out.len() as u64).ok()?;
-            if n == 0 {
-                return Some(out);
-            }
-            if let Some(i) = piece[..n].iter().position(|&b| b == b'\n') {
-                out.extend_from_slice(&piece[..i]);
-                return Some(out);
-            }
-            out.extend_from_slice(&piece[..n]);
-        }
-    };
-    let ((p, events), w) = s.finish(workload, read_line).ok()?;
-    Some((
+    if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+        return Err(Stop::TimedOut);
+    }
+    let ((p, events), w) = s.finish(workload, |off| crate::txn::read_line_at(&f, off))?;
+    Ok((
         Prepared {
-            origin: Origin::JsonlFile {
-                path: path.to_path_buf(),
-                events,
-            },
+            origin: Origin::JsonlFile { file: f, events },
             ..p
         },
         w,

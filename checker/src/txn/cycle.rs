@@ -11,7 +11,7 @@
 
 use super::explain::{EdgeKind, Explanation, Step};
 use super::graph::{ALL, DATA, Graph, PROCESS, REALTIME, RW, WR, WW, tarjan};
-use super::{Analysis, Found, Prepared, Workload, add};
+use super::{Analysis, Found, Prepared, Workload};
 use crate::consistency;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -139,6 +139,68 @@ impl Spec {
     }
 }
 
+/// The path states one spec can reach, numbered densely, with their
+/// transitions: the search's per-vertex arrays are `n × states.len()`
+/// rather than `n × 256` (for a 100,000-transaction component, megabytes
+/// instead of a quarter gigabyte per search). Bits a spec never reads are
+/// masked off, which also keeps equivalent paths from being explored twice.
+struct States {
+    /// `next[c][i]`: the state after an edge of kind `KINDS[i]` from state
+    /// `c`, or `NO_STATE` where the spec forbids it.
+    next: Vec<[u8; 5]>,
+    /// Whether a cycle closing in state `c` matches the spec.
+    accepting: Vec<bool>,
+}
+
+const KINDS: [u8; 5] = [WW, WR, RW, PROCESS, REALTIME];
+const NO_STATE: u8 = u8::MAX;
+
+impl Spec {
+    /// The state bits `step` and `accepts` read for this spec.
+    fn relevant(&self) -> u8 {
+        let base = match self.base {
+            Base::G0 => 0,
+            Base::G1c => HAS_WR,
+            Base::GSingle => RWC,
+            Base::GNonadjacent => RWC | LAST_RW | FIRST_RW | STARTED,
+            Base::G2Item => RWC | LAST_RW | FIRST_RW | ADJ | STARTED,
+        };
+        if self.variant != 0 {
+            base | HAS_VAR
+        } else {
+            base
+        }
+    }
+
+    fn states(&self) -> States {
+        let mask = self.relevant();
+        let mut id = [NO_STATE; NSTATES];
+        let mut list: Vec<u8> = vec![0];
+        id[0] = 0;
+        let mut next = Vec::new();
+        let mut i = 0;
+        while i < list.len() {
+            let st = list[i];
+            let mut row = [NO_STATE; 5];
+            for (j, &kind) in KINDS.iter().enumerate() {
+                if let Some(st2) = self.step(st, kind).map(|x| x & mask) {
+                    if id[st2 as usize] == NO_STATE {
+                        id[st2 as usize] = list.len() as u8;
+                        list.push(st2);
+                    }
+                    row[j] = id[st2 as usize];
+                }
+            }
+            next.push(row);
+            i += 1;
+        }
+        States {
+            next,
+            accepting: list.iter().map(|&st| self.accepts(st)).collect(),
+        }
+    }
+}
+
 enum Outcome {
     Found(Vec<(u32, u32, u8)>),
     NotFound,
@@ -149,18 +211,21 @@ enum Outcome {
 /// `spec.allowed`), by BFS over (vertex, state) from each start vertex.
 fn find(g: &Graph, spec: &Spec, deadline: Option<Instant>) -> Outcome {
     let n = g.vertex_count();
-    let mut stamp = vec![0u32; n * NSTATES];
-    let mut parent = vec![0u32; n * NSTATES];
-    let mut pkind = vec![0u8; n * NSTATES];
+    let States { next, accepting } = spec.states();
+    let k = next.len();
+    let mut stamp = vec![0u32; n * k];
+    let mut parent = vec![0u32; n * k];
+    let mut pkind = vec![0u8; n * k];
     let mut queue: Vec<u32> = Vec::new();
     let mut best: Option<Vec<(u32, u32, u8)>> = None;
     let mut pops = 0u64;
     let exhaustive = n <= 64;
     for s in 0..n as u32 {
         let gen_ = s + 1;
+        let start = s * k as u32;
         queue.clear();
-        queue.push(s * NSTATES as u32);
-        stamp[s as usize * NSTATES] = gen_;
+        queue.push(start);
+        stamp[start as usize] = gen_;
         let mut head = 0;
         'bfs: while head < queue.len() {
             let cur = queue[head];
@@ -176,7 +241,7 @@ fn find(g: &Graph, spec: &Spec, deadline: Option<Instant>) -> Outcome {
                     None => Outcome::Timeout,
                 };
             }
-            let (v, st) = (cur / NSTATES as u32, (cur % NSTATES as u32) as u8);
+            let (v, st) = (cur / k as u32, (cur % k as u32) as usize);
             for (w, kinds) in g.out(v) {
                 // Prefer data explanations: a process/realtime edge counts
                 // only where no data dependency explains the pair.
@@ -185,24 +250,21 @@ fn find(g: &Graph, spec: &Spec, deadline: Option<Instant>) -> Outcome {
                 } else {
                     kinds
                 };
-                for bit in [WW, WR, RW, PROCESS, REALTIME] {
+                for (j, &bit) in KINDS.iter().enumerate() {
                     if opts & bit == 0 {
                         continue;
                     }
-                    let Some(st2) = spec.step(st, bit) else {
+                    let st2 = next[st][j];
+                    if st2 == NO_STATE {
                         continue;
-                    };
+                    }
                     if w == s {
-                        if spec.accepts(st2) {
+                        if accepting[st2 as usize] {
                             let mut path = vec![(v, w, bit)];
                             let mut c = cur;
-                            while c != s * NSTATES as u32 {
+                            while c != start {
                                 let p = parent[c as usize];
-                                path.push((
-                                    p / NSTATES as u32,
-                                    c / NSTATES as u32,
-                                    pkind[c as usize],
-                                ));
+                                path.push((p / k as u32, c / k as u32, pkind[c as usize]));
                                 c = p;
                             }
                             path.reverse();
@@ -213,7 +275,7 @@ fn find(g: &Graph, spec: &Spec, deadline: Option<Instant>) -> Outcome {
                         }
                         continue;
                     }
-                    let idx = w as usize * NSTATES + st2 as usize;
+                    let idx = w as usize * k + st2 as usize;
                     if stamp[idx] != gen_ {
                         stamp[idx] = gen_;
                         parent[idx] = cur;
@@ -376,8 +438,14 @@ pub struct Budget {
 /// Searches each component for each prohibited cycle anomaly, recording one
 /// cycle per (component, anomaly), or a `cycle-search-timeout`.
 /// `budget.per_search` bounds each (component, anomaly) search;
-/// `budget.total` is a deadline for all of them, after which the remaining components are
-/// recorded as timed out without searching.
+/// `budget.total` is a deadline for all of them, after which the remaining
+/// components are recorded as timed out without searching.
+///
+/// Components are searched smallest first: small ones are cheap and show
+/// most anomalies, so a giant one cannot starve them. Within a component
+/// each search gets at most an equal share of the time left, so one
+/// anomaly with no short cycle cannot starve the others; a tenth of the
+/// total is kept back for the cycle-exists fallback.
 pub fn search(
     p: &Prepared,
     analysis: &Analysis,
@@ -391,19 +459,39 @@ pub fn search(
         .into_iter()
         .filter(|s| prohibited.contains(&s.name))
         .collect();
+    let began = Instant::now();
+    let search_end = budget.total.map(|t| {
+        let left = t.saturating_duration_since(began);
+        began + left.mul_f64(0.9)
+    });
+    let mut order: Vec<&Vec<u32>> = sccs.iter().collect();
+    order.sort_by_key(|c| c.len());
     let mut local = vec![u32::MAX; g.vertex_count()];
     let mut timed_out: Vec<&Vec<u32>> = Vec::new();
-    for scc in sccs {
+    for scc in order {
         let mut found_here: Vec<String> = Vec::new();
         let mut timeout = false;
-        for spec in &specs {
-            let deadline = match (budget.per_search.map(|d| Instant::now() + d), budget.total) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+        for (i, spec) in specs.iter().enumerate() {
+            let now = Instant::now();
+            let mut deadline = budget.per_search.map(|d| now + d);
+            if let Some(end) = search_end {
+                if now >= end {
+                    // Out of time: recorded without building anything.
+                    search_timeout(found, spec, &found_here, scc.len());
+                    timeout = true;
+                    break;
+                }
+                let share = (end - now).div_f64((specs.len() - i) as f64);
+                deadline = Some(deadline.map_or(now + share, |d| d.min(now + share)));
+            }
             let sub = g.induced(scc, spec.allowed, &mut local);
             let mut sub_local = vec![u32::MAX; sub.vertex_count()];
-            for comp in sub.sccs() {
+            let Some(comps) = sub.sccs_by(deadline) else {
+                search_timeout(found, spec, &found_here, scc.len());
+                timeout = true;
+                break;
+            };
+            for comp in comps {
                 let h = sub.induced(&comp, ALL, &mut sub_local);
                 match find(&h, spec, deadline) {
                     Outcome::Found(c) => {
@@ -417,25 +505,15 @@ pub fn search(
                                 )
                             })
                             .collect();
-                        add(
-                            found,
-                            &spec.name,
-                            explain_cycle(p, analysis, &spec.name, &global),
-                        );
+                        found.add(&spec.name, || {
+                            explain_cycle(p, analysis, &spec.name, &global)
+                        });
                         found_here.push(spec.name.clone());
                         break;
                     }
                     Outcome::NotFound => {}
                     Outcome::Timeout => {
-                        add(
-                            found,
-                            "cycle-search-timeout",
-                            Explanation::CycleSearchTimeout {
-                                anomaly_spec_type: spec.name.clone(),
-                                does_not_contain: found_here.clone(),
-                                scc_size: scc.len(),
-                            },
-                        );
+                        search_timeout(found, spec, &found_here, scc.len());
                         timeout = true;
                         break;
                     }
@@ -450,30 +528,45 @@ pub fn search(
         return;
     }
     // Fallback: prove cycles exist where the search gave up, for models the
-    // specific anomalies found do not already rule out.
+    // specific anomalies found do not already rule out. Each check is
+    // linear in the component; past the deadline they are skipped (the
+    // timeout already keeps the verdict from `valid`).
     let other: Vec<&str> = found
-        .keys()
-        .map(String::as_str)
+        .kinds()
         .filter(|k| *k != "cycle-search-timeout")
         .collect();
     let mut ruled_out = consistency::anomalies_to_impossible_models(&other);
+    // Largest first: a giant component is likeliest to hold a cycle.
+    timed_out.reverse();
     for scc in timed_out {
+        if budget.total.is_some_and(|t| Instant::now() >= t) {
+            return;
+        }
         let sub = g.induced(scc, ALL, &mut local);
         for &(model, kind, mask, extend) in CYCLE_EXISTS {
             if ruled_out.contains(model) || !prohibited.contains(kind) {
                 continue;
             }
+            if budget.total.is_some_and(|t| Instant::now() >= t) {
+                return;
+            }
             if let Some(size) = cycle_exists(&sub, mask, extend) {
-                add(
-                    found,
-                    kind,
-                    Explanation::CycleExists {
-                        model: model.to_string(),
-                        scc_size: size,
-                    },
-                );
+                found.add(kind, || Explanation::CycleExists {
+                    model: model.to_string(),
+                    scc_size: size,
+                });
                 ruled_out.extend(consistency::anomalies_to_impossible_models(&[kind]));
             }
         }
     }
+}
+
+/// Records that the search for `spec` in a component of `scc_size`
+/// transactions ran out of time, having found `found_here` there.
+fn search_timeout(found: &mut Found, spec: &Spec, found_here: &[String], scc_size: usize) {
+    found.add("cycle-search-timeout", || Explanation::CycleSearchTimeout {
+        anomaly_spec_type: spec.name.clone(),
+        does_not_contain: found_here.to_vec(),
+        scc_size,
+    });
 }

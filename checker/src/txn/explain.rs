@@ -127,6 +127,9 @@ pub enum Explanation {
     CycleExists { model: String, scc_size: usize },
     /// Nothing to check: no dependencies between transactions.
     EmptyGraph,
+    /// The time limit ran out during `phase`; what came after it was not
+    /// checked.
+    CheckTimeout { phase: String },
 }
 
 fn val(v: &Option<Value>) -> String {
@@ -179,6 +182,14 @@ fn describe_step(s: &Step, workload: Workload) -> String {
 
 /// Prose for one explanation, in numbered lines for cycles.
 pub fn render(e: &Explanation) -> String {
+    render_capped(e, usize::MAX)
+}
+
+/// As [`render`], but a cycle longer than `max_steps` shows only its first
+/// `max_steps` transactions and steps and its closing step (a component of
+/// 100,000 transactions can close a cycle through all of them; the JSON
+/// output keeps every step).
+pub fn render_capped(e: &Explanation, max_steps: usize) -> String {
     let mut out = String::new();
     match e {
         Explanation::Cycle {
@@ -188,7 +199,14 @@ pub fn render(e: &Explanation) -> String {
             steps,
         } => {
             let _ = writeln!(out, "{type} cycle of {} transactions. Let:", txns.len());
+            let shown = |i: usize| i < max_steps || i + 1 == txns.len();
             for (i, t) in txns.iter().enumerate() {
+                if !shown(i) {
+                    if i == max_steps {
+                        let _ = writeln!(out, "  … T{}..T{} not shown", i + 1, txns.len() - 1);
+                    }
+                    continue;
+                }
                 let idx = t
                     .index
                     .map_or_else(|| format!("line {}", t.line), |x| format!("index {x}"));
@@ -202,6 +220,17 @@ pub fn render(e: &Explanation) -> String {
             }
             let _ = writeln!(out, "Then:");
             for (i, s) in steps.iter().enumerate() {
+                if !(i < max_steps || i + 1 == steps.len()) {
+                    if i == max_steps {
+                        let _ = writeln!(
+                            out,
+                            "  … steps {} to {} not shown (the JSON output has them all);",
+                            i + 1,
+                            steps.len() - 1
+                        );
+                    }
+                    continue;
+                }
                 let last = i + 1 == steps.len();
                 let _ = writeln!(
                     out,
@@ -265,13 +294,26 @@ pub fn render(e: &Explanation) -> String {
                 "no dependencies between transactions: nothing to check"
             );
         }
+        Explanation::CheckTimeout { phase } => {
+            let _ = writeln!(
+                out,
+                "the time limit ran out while {phase}; the rest was not checked"
+            );
+        }
     }
     out
 }
 
 /// Prose for a whole result: verdict, weakest violated models first, then
-/// every anomaly.
+/// every anomaly explained (at most [`super::MAX_EXPLANATIONS`] per type).
 pub fn render_result(r: &TxnResult) -> String {
+    render_result_capped(r, usize::MAX, usize::MAX)
+}
+
+/// As [`render_result`], showing at most `per_type` explanations of each
+/// anomaly type and `max_steps` steps of each cycle ([`render_capped`]);
+/// the counts stay complete. For terminals: nobody reads a thousand cycles.
+pub fn render_result_capped(r: &TxnResult, per_type: usize, max_steps: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "valid: {}", r.verdict);
     if !r.not.is_empty() {
@@ -281,11 +323,12 @@ pub fn render_result(r: &TxnResult) -> String {
     for (kind, es) in &r.anomalies {
         let total = r.anomaly_counts.get(kind).copied().unwrap_or(es.len());
         let _ = writeln!(out, "\n== {kind} ({total})");
-        for e in es {
-            out.push_str(&render(e));
+        for e in es.iter().take(per_type) {
+            out.push_str(&render_capped(e, max_steps));
         }
-        if total > es.len() {
-            let _ = writeln!(out, "… and {} more not shown", total - es.len());
+        let shown = es.len().min(per_type);
+        if total > shown {
+            let _ = writeln!(out, "… and {} more not shown", total - shown);
         }
     }
     out

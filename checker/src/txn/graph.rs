@@ -4,6 +4,7 @@
 //! allocation per edge or per vertex.
 
 use super::{Prepared, TxnState};
+use std::time::Instant;
 
 /// Relationship kinds, as bits so one edge can carry several.
 pub const WW: u8 = 1;
@@ -43,6 +44,12 @@ impl Graph {
     /// Builds from an edge buffer by counting sort; parallel edges are merged
     /// into one edge whose kind is the union.
     pub fn build(n: usize, buf: EdgeBuf) -> Graph {
+        Graph::build_by(n, buf, None).unwrap_or_default()
+    }
+
+    /// As [`Graph::build`], or `None` if `deadline` passes first (checked
+    /// every 16,384 vertices).
+    pub fn build_by(n: usize, buf: EdgeBuf, deadline: Option<Instant>) -> Option<Graph> {
         let mut offsets = vec![0usize; n + 1];
         for &(a, _, _) in &buf.edges {
             offsets[a as usize + 1] += 1;
@@ -63,6 +70,9 @@ impl Graph {
         let mut kinds = Vec::with_capacity(m);
         let mut new_offsets = vec![0usize; n + 1];
         for v in 0..n {
+            if v.is_multiple_of(16384) && passed(deadline) {
+                return None;
+            }
             let s = &mut packed[offsets[v]..offsets[v + 1]];
             s.sort_unstable();
             let start = targets.len();
@@ -80,11 +90,11 @@ impl Graph {
             }
             new_offsets[v + 1] = targets.len();
         }
-        Graph {
+        Some(Graph {
             offsets: new_offsets,
             targets,
             kinds,
-        }
+        })
     }
 
     pub fn vertex_count(&self) -> usize {
@@ -143,10 +153,29 @@ impl Graph {
     pub fn sccs(&self) -> Vec<Vec<u32>> {
         tarjan(&self.offsets, &self.targets)
     }
+
+    /// As [`Graph::sccs`], or `None` if `deadline` passes first.
+    pub fn sccs_by(&self, deadline: Option<Instant>) -> Option<Vec<Vec<u32>>> {
+        tarjan_by(&self.offsets, &self.targets, deadline)
+    }
+}
+
+fn passed(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
 }
 
 /// Iterative Tarjan over a CSR adjacency; returns components of size ≥ 2.
 pub fn tarjan(offsets: &[usize], targets: &[u32]) -> Vec<Vec<u32>> {
+    tarjan_by(offsets, targets, None).unwrap_or_default()
+}
+
+/// As [`tarjan`], or `None` if `deadline` passes first (checked every
+/// 16,384 vertices visited).
+pub fn tarjan_by(
+    offsets: &[usize],
+    targets: &[u32],
+    deadline: Option<Instant>,
+) -> Option<Vec<Vec<u32>>> {
     const NONE: u32 = u32::MAX;
     let n = offsets.len().saturating_sub(1);
     let mut index = vec![NONE; n];
@@ -172,6 +201,9 @@ pub fn tarjan(offsets: &[usize], targets: &[u32]) -> Vec<Vec<u32>> {
                 let w = targets[*pos] as usize;
                 *pos += 1;
                 if index[w] == NONE {
+                    if next.is_multiple_of(16384) && passed(deadline) {
+                        return None;
+                    }
                     index[w] = next;
                     low[w] = next;
                     next += 1;
@@ -204,7 +236,7 @@ pub fn tarjan(offsets: &[usize], targets: &[u32]) -> Vec<Vec<u32>> {
             }
         }
     }
-    out
+    Some(out)
 }
 
 /// Process edges: each client's transactions in invocation order, from a

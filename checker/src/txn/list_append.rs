@@ -7,7 +7,7 @@
 
 use super::explain::{EdgeKind, Explanation};
 use super::graph::{EdgeBuf, RW, WR, WW};
-use super::{Found, FxMap, MopF, NIL, Prepared, TxnState, add};
+use super::{Deadline, Found, FxMap, MopF, NIL, Prepared, TxnState};
 use serde_json::Value;
 
 /// Appends by `(key, value)`: for each, the first transaction (in history
@@ -27,7 +27,7 @@ pub struct Appends {
 
 impl Appends {
     /// From `(key, value, txn, intermediate)` in history order.
-    fn build(nkeys: usize, entries: &[(u32, u32, u32, bool)]) -> Appends {
+    pub(crate) fn build(nkeys: usize, entries: &[(u32, u32, u32, bool)]) -> Appends {
         // Counting sort by key (stable: history order within a key) ...
         let mut start = vec![0u32; nkeys + 1];
         for e in entries {
@@ -72,7 +72,7 @@ impl Appends {
         a
     }
 
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.vals.is_empty()
     }
 
@@ -89,7 +89,7 @@ impl Appends {
         self.find(key, v).map(|i| self.txns[i])
     }
 
-    fn is_intermediate(&self, key: u32, v: u32) -> bool {
+    pub(crate) fn is_intermediate(&self, key: u32, v: u32) -> bool {
         self.find(key, v).is_some_and(|i| self.intermediate[i])
     }
 }
@@ -218,7 +218,14 @@ fn list_value(p: &Prepared, l: &[u32]) -> Value {
     Value::Array(l.iter().map(|&x| p.vals.value(x)).collect())
 }
 
-pub fn analyze(p: &Prepared, buf: &mut EdgeBuf, found: &mut Found) -> Analysis {
+/// Infers the version orders, the non-cycle anomalies and the ww / wr / rw
+/// edges; `None` if `deadline` passed first.
+pub fn analyze(
+    p: &Prepared,
+    buf: &mut EdgeBuf,
+    found: &mut Found,
+    deadline: &mut Deadline,
+) -> Option<Analysis> {
     let nkeys = p.keys.len();
     let mut appends: Vec<(u32, u32, u32, bool)> = Vec::with_capacity(p.mops.len() / 2);
     let mut failed_appends: Vec<(u32, u32, u32, bool)> = Vec::new();
@@ -226,6 +233,9 @@ pub fn analyze(p: &Prepared, buf: &mut EdgeBuf, found: &mut Found) -> Analysis {
     // The length of each key's longest read so far.
     let mut order_len = vec![0u32; nkeys];
     for (t, tx) in p.txns.iter().enumerate() {
+        if deadline.passed() {
+            return None;
+        }
         let mops = p.mops_of(t as u32);
         for (i, m) in mops.iter().enumerate() {
             match m.f {
@@ -264,6 +274,9 @@ pub fn analyze(p: &Prepared, buf: &mut EdgeBuf, found: &mut Found) -> Analysis {
     // Reads that saw a key's whole known order, as (key, reader).
     let mut full_readers: Vec<(u32, u32)> = Vec::new();
     for (t, tx) in p.txns.iter().enumerate() {
+        if deadline.passed() {
+            return None;
+        }
         if tx.state != TxnState::Ok {
             continue;
         }
@@ -302,32 +315,28 @@ pub fn analyze(p: &Prepared, buf: &mut EdgeBuf, found: &mut Found) -> Analysis {
                     stamp[x as usize] = read_no;
                 }
                 if let Some(x) = dup {
-                    let msg = format!(
-                        "read of key {} contains {} more than once",
-                        p.keys.value(k),
-                        p.vals.value(x)
-                    );
-                    add(
-                        found,
-                        "duplicate-elements",
-                        op_anomaly(p, t, k, list_value(p, l), None, None, msg),
-                    );
+                    found.add("duplicate-elements", || {
+                        let msg = format!(
+                            "read of key {} contains {} more than once",
+                            p.keys.value(k),
+                            p.vals.value(x)
+                        );
+                        op_anomaly(p, t, k, list_value(p, l), None, None, msg)
+                    });
                 }
             }
             // G1a: an element appended by a failed transaction.
             if !failed.is_empty() {
                 for &x in l {
                     if let Some(w) = failed.writer(k, x) {
-                        let msg = format!(
-                            "read key {} and observed {}, appended by a failed transaction",
-                            p.keys.value(k),
-                            p.vals.value(x)
-                        );
-                        add(
-                            found,
-                            "G1a",
-                            op_anomaly(p, t, k, list_value(p, l), None, Some(w), msg),
-                        );
+                        found.add("G1a", || {
+                            let msg = format!(
+                                "read key {} and observed {}, appended by a failed transaction",
+                                p.keys.value(k),
+                                p.vals.value(x)
+                            );
+                            op_anomaly(p, t, k, list_value(p, l), None, Some(w), msg)
+                        });
                         break;
                     }
                 }
@@ -338,32 +347,28 @@ pub fn analyze(p: &Prepared, buf: &mut EdgeBuf, found: &mut Found) -> Analysis {
                 && let Some(w) = a.writer_of(k, last)
                 && w != t
             {
-                let msg = format!(
-                    "read key {} ending in {}, an intermediate append of another transaction",
-                    p.keys.value(k),
-                    p.vals.value(last)
-                );
-                add(
-                    found,
-                    "G1b",
-                    op_anomaly(p, t, k, list_value(p, l), None, Some(w), msg),
-                );
+                found.add("G1b", || {
+                    let msg = format!(
+                        "read key {} ending in {}, an intermediate append of another transaction",
+                        p.keys.value(k),
+                        p.vals.value(last)
+                    );
+                    op_anomaly(p, t, k, list_value(p, l), None, Some(w), msg)
+                });
             }
             // future-read: the read shows a value this transaction appends later.
             if let Some(x) = mops[i + 1..]
                 .iter()
                 .find(|o| o.f == MopF::Append && o.key == k && l.contains(&o.val))
             {
-                let msg = format!(
-                    "read key {} and observed {}, which this transaction appends only later",
-                    p.keys.value(k),
-                    p.vals.value(x.val)
-                );
-                add(
-                    found,
-                    "future-read",
-                    op_anomaly(p, t, k, list_value(p, l), None, None, msg),
-                );
+                found.add("future-read", || {
+                    let msg = format!(
+                        "read key {} and observed {}, which this transaction appends only later",
+                        p.keys.value(k),
+                        p.vals.value(x.val)
+                    );
+                    op_anomaly(p, t, k, list_value(p, l), None, None, msg)
+                });
             }
             let prior: Vec<&super::Mop> = mops[..i].iter().filter(|o| o.key == k).collect();
             if !prior.is_empty() {
@@ -375,14 +380,10 @@ pub fn analyze(p: &Prepared, buf: &mut EdgeBuf, found: &mut Found) -> Analysis {
             if ord.len() < l.len() || ord[..l.len()] != *l {
                 if !incompatible[k as usize] {
                     incompatible[k as usize] = true;
-                    add(
-                        found,
-                        "incompatible-order",
-                        Explanation::IncompatibleOrder {
-                            key: p.keys.value(k),
-                            values: vec![list_value(p, ord), list_value(p, l)],
-                        },
-                    );
+                    found.add("incompatible-order", || Explanation::IncompatibleOrder {
+                        key: p.keys.value(k),
+                        values: vec![list_value(p, ord), list_value(p, l)],
+                    });
                 }
                 continue;
             }
@@ -402,18 +403,19 @@ pub fn analyze(p: &Prepared, buf: &mut EdgeBuf, found: &mut Found) -> Analysis {
         }
     }
     for ((k, v), (first, rest)) in lost {
+        if deadline.passed() {
+            return None;
+        }
         if !rest.is_empty() {
-            let mut txns = vec![p.txn_ref(first)];
-            txns.extend(rest.iter().map(|&t| p.txn_ref(t)));
-            add(
-                found,
-                "lost-update",
+            found.add("lost-update", || {
+                let mut txns = vec![p.txn_ref(first)];
+                txns.extend(rest.iter().map(|&t| p.txn_ref(t)));
                 Explanation::LostUpdate {
                     key: p.keys.value(k),
                     value: p.vals.value(v),
                     txns,
-                },
-            );
+                }
+            });
         }
     }
     // Committed appends no read observed must follow every version that
@@ -421,6 +423,9 @@ pub fn analyze(p: &Prepared, buf: &mut EdgeBuf, found: &mut Found) -> Analysis {
     // from every read that saw the whole known order.
     let mut unread: Vec<(u32, u32, u32)> = Vec::new();
     for (t, tx) in p.txns.iter().enumerate() {
+        if deadline.passed() {
+            return None;
+        }
         if tx.state == TxnState::Ok {
             for m in p.mops_of(t as u32).iter().filter(|m| m.f == MopF::Append) {
                 unread.push((m.key, m.val, t as u32));
@@ -432,6 +437,9 @@ pub fn analyze(p: &Prepared, buf: &mut EdgeBuf, found: &mut Found) -> Analysis {
     let mut mark: Vec<u32> = vec![u32::MAX; p.vals.len()];
     let (mut ui, mut ri) = (0, 0);
     while ui < unread.len() {
+        if deadline.passed() {
+            return None;
+        }
         let k = unread[ui].0;
         let ord = a.order_of(p, k);
         for &x in ord {
@@ -461,6 +469,9 @@ pub fn analyze(p: &Prepared, buf: &mut EdgeBuf, found: &mut Found) -> Analysis {
     }
     // ww edges, and dirty updates (a failed append followed by a committed one).
     for k in 0..nkeys as u32 {
+        if deadline.passed() {
+            return None;
+        }
         let ord = a.order_of(p, k);
         let mut prev: Option<u32> = None;
         let mut aborted: Option<(u32, u32)> = None;
@@ -472,22 +483,20 @@ pub fn analyze(p: &Prepared, buf: &mut EdgeBuf, found: &mut Found) -> Analysis {
             if let Some(fw) = failed.writer(k, x) {
                 aborted.get_or_insert((x, fw));
             } else if let (Some((fx, fw)), Some(w)) = (aborted.take(), w) {
-                let msg = format!(
-                    "key {}: appended {} after {}, which a failed transaction appended",
-                    p.keys.value(k),
-                    p.vals.value(x),
-                    p.vals.value(fx)
-                );
-                add(
-                    found,
-                    "dirty-update",
-                    op_anomaly(p, w, k, list_value(p, ord), None, Some(fw), msg),
-                );
+                found.add("dirty-update", || {
+                    let msg = format!(
+                        "key {}: appended {} after {}, which a failed transaction appended",
+                        p.keys.value(k),
+                        p.vals.value(x),
+                        p.vals.value(fx)
+                    );
+                    op_anomaly(p, w, k, list_value(p, ord), None, Some(fw), msg)
+                });
             }
             prev = w;
         }
     }
-    a
+    Some(a)
 }
 
 /// A read after earlier micro-ops on its key in the same transaction must
@@ -513,16 +522,14 @@ fn internal(p: &Prepared, t: u32, k: u32, l: &[u32], prior: &[&super::Mop], foun
         l.ends_with(&expected)
     };
     if !ok {
-        let msg = format!(
-            "read key {} = {} but earlier micro-ops in the same transaction imply {}{}",
-            p.keys.value(k),
-            list_value(p, l),
-            if exact { "" } else { "a list ending in " },
-            list_value(p, &expected)
-        );
-        add(
-            found,
-            "internal",
+        found.add("internal", || {
+            let msg = format!(
+                "read key {} = {} but earlier micro-ops in the same transaction imply {}{}",
+                p.keys.value(k),
+                list_value(p, l),
+                if exact { "" } else { "a list ending in " },
+                list_value(p, &expected)
+            );
             op_anomaly(
                 p,
                 t,
@@ -531,7 +538,7 @@ fn internal(p: &Prepared, t: u32, k: u32, l: &[u32], prior: &[&super::Mop], foun
                 Some(list_value(p, &expected)),
                 None,
                 msg,
-            ),
-        );
+            )
+        });
     }
 }

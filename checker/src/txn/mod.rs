@@ -63,11 +63,17 @@ pub struct TxnOptions {
     /// Cycle-search budget per strongly connected component (Elle's
     /// `cycle-search-timeout`, default 1000 ms). `None`: unbounded.
     pub time_limit: Option<Duration>,
-    /// Budget for the whole cycle search, over every component (the CLI's
-    /// `--time-limit`). Components not searched when it runs out are
-    /// reported as `cycle-search-timeout`, so the verdict is `unknown`
+    /// Budget for the whole check, counted from the start of
+    /// [`check_prepared`] (or [`check`]'s parsing): analysis, graph,
+    /// cycle search and explanations. Work not done when it runs out is
+    /// reported as `cycle-search-timeout` (components not searched) or
+    /// `check-timeout` (analysis cut short), so the verdict is `unknown`
     /// unless an anomaly was already found. `None`: unbounded.
     pub total_limit: Option<Duration>,
+    /// An absolute deadline for the whole check (the CLI's `--time-limit`,
+    /// counted from when it started reading the file, so parsing counts
+    /// too); combined with `total_limit`, the earlier wins.
+    pub deadline: Option<Instant>,
     /// rw-register: assume each key is linearizable, so realtime order of
     /// operations on a key orders its versions.
     pub linearizable_keys: bool,
@@ -84,6 +90,7 @@ impl TxnOptions {
             anomalies: Vec::new(),
             time_limit: Some(Duration::from_millis(1000)),
             total_limit: None,
+            deadline: None,
             linearizable_keys: false,
             sequential_keys: false,
         }
@@ -340,9 +347,10 @@ pub enum Origin<'h> {
         /// line number.
         events: Vec<(u64, u32)>,
     },
-    /// A JSON Lines file read in chunks; quoted lines are read again from it.
+    /// A JSON Lines file read in chunks; quoted lines are read again from it
+    /// (kept open: a long cycle quotes hundreds of thousands of lines).
     JsonlFile {
-        path: std::path::PathBuf,
+        file: std::fs::File,
         events: Vec<(u64, u32)>,
     },
 }
@@ -362,9 +370,9 @@ impl Origin<'_> {
                 let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
                 Cow::Owned(event_of_line(&rest[..end], line))
             }
-            Origin::JsonlFile { path, events } => {
+            Origin::JsonlFile { file, events } => {
                 let (off, line) = events[pos];
-                let bytes = read_line_at(path, off).unwrap_or_default();
+                let bytes = read_line_at(file, off).unwrap_or_default();
                 Cow::Owned(event_of_line(&bytes, line))
             }
         }
@@ -387,17 +395,22 @@ fn event_of_line(bytes: &[u8], line: u32) -> crate::history::Event {
     }
 }
 
-/// The line of the file at `path` starting at byte `off`, without its `\n`.
-fn read_line_at(path: &std::path::Path, off: u64) -> Option<Vec<u8>> {
-    use std::io::{BufRead, Seek};
-    let mut f = std::io::BufReader::new(std::fs::File::open(path).ok()?);
-    f.seek(std::io::SeekFrom::Start(off)).ok()?;
+/// The line of `file` starting at byte `off`, without its `\n`.
+pub(crate) fn read_line_at(file: &std::fs::File, off: u64) -> Option<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
     let mut out = Vec::new();
-    f.read_until(b'\n', &mut out).ok()?;
-    if out.last() == Some(&b'\n') {
-        out.pop();
+    let mut piece = [0u8; 4096];
+    loop {
+        let n = file.read_at(&mut piece, off + out.len() as u64).ok()?;
+        if n == 0 {
+            return Some(out);
+        }
+        if let Some(i) = piece[..n].iter().position(|&b| b == b'\n') {
+            out.extend_from_slice(&piece[..i]);
+            return Some(out);
+        }
+        out.extend_from_slice(&piece[..n]);
     }
-    Some(out)
 }
 
 /// The history in checkable form.
@@ -424,18 +437,31 @@ impl Prepared<'_> {
     /// A reference to transaction `t` for explanations.
     pub fn txn_ref(&self, t: u32) -> TxnRef {
         let tx = &self.txns[t as usize];
-        let ev = self.origin.event(tx.complete.unwrap_or(tx.invoke));
+        let at = tx.complete.unwrap_or(tx.invoke);
+        // Each distinct event is fetched once: for the JSONL origins every
+        // fetch reads and parses a line.
+        let ev = self.origin.event(at);
+        let inv = (tx.invoke != at).then(|| self.origin.event(tx.invoke));
+        let value = if tx.value_at == at {
+            ev.value.clone()
+        } else if tx.value_at == tx.invoke
+            && let Some(inv) = &inv
+        {
+            inv.value.clone()
+        } else {
+            self.origin.event(tx.value_at).value.clone()
+        };
         TxnRef {
             op: t as usize,
             index: ev.index,
             line: ev.line,
-            process: self.origin.event(tx.invoke).process.to_value(),
+            process: inv.as_ref().unwrap_or(&ev).process.to_value(),
             outcome: match tx.state {
                 TxnState::Ok => Outcome::Ok,
                 TxnState::Fail => Outcome::Fail,
                 TxnState::Info => Outcome::Info,
             },
-            value: self.origin.event(tx.value_at).value.clone(),
+            value,
         }
     }
 }
@@ -631,11 +657,89 @@ pub fn prepare(history: &History, workload: Workload) -> Result<Prepared<'_>, Tx
     Ok(p)
 }
 
-/// Anomalies found so far, by type.
-pub type Found = BTreeMap<String, Vec<Explanation>>;
+/// Anomalies found so far, by type: every one counted, the first
+/// [`MAX_EXPLANATIONS`] of each type explained. Explanations are built only
+/// when kept: a broken store can show hundreds of thousands of anomalies,
+/// and explaining one quotes its transactions from the file.
+#[derive(Default)]
+pub struct Found {
+    explained: BTreeMap<String, Vec<Explanation>>,
+    counts: BTreeMap<String, usize>,
+}
 
-pub(crate) fn add(found: &mut Found, kind: &str, e: Explanation) {
-    found.entry(kind.to_string()).or_default().push(e);
+impl Found {
+    /// Counts one anomaly of `kind`, explaining it with `e` if fewer than
+    /// [`MAX_EXPLANATIONS`] of that kind are explained yet.
+    pub fn add(&mut self, kind: &str, e: impl FnOnce() -> Explanation) {
+        let n = match self.counts.get_mut(kind) {
+            Some(n) => n,
+            None => self.counts.entry(kind.to_string()).or_default(),
+        };
+        *n += 1;
+        if *n <= MAX_EXPLANATIONS {
+            self.explained
+                .entry(kind.to_string())
+                .or_default()
+                .push(e());
+        }
+    }
+
+    /// The kinds found so far.
+    pub fn kinds(&self) -> impl Iterator<Item = &str> {
+        self.counts.keys().map(String::as_str)
+    }
+
+    pub fn contains(&self, kind: &str) -> bool {
+        self.counts.contains_key(kind)
+    }
+}
+
+/// Checks a deadline cheaply in hot loops: the clock is read only every
+/// 1024 calls to [`Deadline::passed`], and once passed it stays passed.
+pub struct Deadline {
+    at: Option<Instant>,
+    calls: u32,
+    passed: bool,
+}
+
+impl Deadline {
+    pub fn new(at: Option<Instant>) -> Deadline {
+        Deadline {
+            at,
+            calls: 0,
+            passed: false,
+        }
+    }
+
+    /// Whether the deadline has passed (read from the clock now and then).
+    #[inline]
+    pub fn passed(&mut self) -> bool {
+        if self.passed {
+            return true;
+        }
+        self.calls = self.calls.wrapping_add(1);
+        if self.calls & 1023 == 1 {
+            self.passed = self.passed_now();
+        }
+        self.passed
+    }
+
+    /// Whether the deadline has passed, reading the clock.
+    pub fn passed_now(&mut self) -> bool {
+        self.passed = self.passed || self.at.is_some_and(|d| Instant::now() >= d);
+        self.passed
+    }
+
+    pub fn at(&self) -> Option<Instant> {
+        self.at
+    }
+}
+
+/// The phase the time limit cut short, as a `check-timeout` explanation.
+fn timed_out(found: &mut Found, phase: &str) {
+    found.add("check-timeout", || Explanation::CheckTimeout {
+        phase: phase.to_string(),
+    });
 }
 
 /// Workload-specific analysis kept for explaining edges.
@@ -649,8 +753,30 @@ pub fn check(history: &History, opts: &TxnOptions) -> Result<TxnResult, TxnError
     // An unknown model is reported before any complaint about the history.
     consistency::validate_models(&opts.consistency_models)?;
     let t0 = Instant::now();
+    let mut opts = opts.clone();
+    if let Some(total) = opts.total_limit.take() {
+        // Preparing counts against the total budget here.
+        opts.deadline = earliest(opts.deadline, Some(t0 + total));
+    }
     let p = prepare(history, opts.workload)?;
-    check_prepared(&p, opts, ms(t0))
+    check_prepared(&p, &opts, ms(t0))
+}
+
+/// The result of a check the time limit stopped before it began, during
+/// `phase` (say, reading a huge file): `unknown`, with a `check-timeout`.
+pub fn unfinished(opts: &TxnOptions, phase: &str) -> Result<TxnResult, TxnError> {
+    let models = consistency::validate_models(&opts.consistency_models)?;
+    let prohibited = consistency::anomalies_prohibited_by(&models);
+    let mut found = Found::default();
+    timed_out(&mut found, phase);
+    Ok(result(found, &prohibited, TxnStats::default()))
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Checks an already prepared history (from [`prepare`] or the JSONL fast
@@ -660,8 +786,10 @@ pub fn check_prepared(
     opts: &TxnOptions,
     prepare_ms: f64,
 ) -> Result<TxnResult, TxnError> {
-    // The total budget counts from here: preparing (parsing) is not search.
-    let deadline = opts.total_limit.map(|d| Instant::now() + d);
+    let mut deadline = Deadline::new(earliest(
+        opts.deadline,
+        opts.total_limit.map(|d| Instant::now() + d),
+    ));
     let models = consistency::validate_models(&opts.consistency_models)?;
     let mut prohibited = consistency::anomalies_prohibited_by(&models);
     prohibited.extend(
@@ -683,16 +811,27 @@ pub fn check_prepared(
     stats.keys = p.keys.len();
     stats.prepare_ms = prepare_ms;
 
+    let mut found = Found::default();
+    // Each phase checks the deadline as it goes; one cut short skips the
+    // rest, and `check-timeout` keeps the verdict from being `valid`.
+    if deadline.passed_now() {
+        timed_out(&mut found, "reading the history");
+        return Ok(result(found, &prohibited, stats));
+    }
     let t1 = Instant::now();
-    let mut found = Found::new();
     let mut buf = graph::EdgeBuf::default();
     let analysis = match opts.workload {
-        Workload::ListAppend => Analysis::ListAppend(list_append::analyze(p, &mut buf, &mut found)),
-        Workload::RwRegister => {
-            Analysis::RwRegister(rw_register::analyze(p, opts, &mut buf, &mut found))
+        Workload::ListAppend => {
+            list_append::analyze(p, &mut buf, &mut found, &mut deadline).map(Analysis::ListAppend)
         }
+        Workload::RwRegister => rw_register::analyze(p, opts, &mut buf, &mut found, &mut deadline)
+            .map(Analysis::RwRegister),
     };
     stats.analyze_ms = ms(t1);
+    let Some(analysis) = analysis else {
+        timed_out(&mut found, "inferring dependencies");
+        return Ok(result(found, &prohibited, stats));
+    };
 
     let t2 = Instant::now();
     let wants = |suffix: &str| prohibited.iter().any(|a| a.ends_with(suffix));
@@ -702,20 +841,27 @@ pub fn check_prepared(
     if wants("-realtime") {
         graph::realtime_edges(p, &mut buf);
     }
-    let g = graph::Graph::build(p.txns.len(), buf);
+    let graph_cut = |mut found: Found, stats: TxnStats| {
+        timed_out(&mut found, "building the dependency graph");
+        Ok(result(found, &prohibited, stats))
+    };
+    if deadline.passed_now() {
+        return graph_cut(found, stats);
+    }
+    let Some(g) = graph::Graph::build_by(p.txns.len(), buf, deadline.at()) else {
+        return graph_cut(found, stats);
+    };
     stats.edges = g.edge_count();
-    let sccs = g.sccs();
+    let Some(sccs) = g.sccs_by(deadline.at()) else {
+        return graph_cut(found, stats);
+    };
     stats.sccs = sccs.len();
     stats.largest_scc = sccs.iter().map(Vec::len).max().unwrap_or(0);
     stats.graph_ms = ms(t2);
 
     let t3 = Instant::now();
     if g.edge_count() == 0 {
-        add(
-            &mut found,
-            "empty-transaction-graph",
-            Explanation::EmptyGraph,
-        );
+        found.add("empty-transaction-graph", || Explanation::EmptyGraph);
     }
     cycle::search(
         p,
@@ -725,7 +871,7 @@ pub fn check_prepared(
         &prohibited,
         cycle::Budget {
             per_search: opts.time_limit,
-            total: deadline,
+            total: deadline.at(),
         },
         &mut found,
     );
@@ -734,12 +880,23 @@ pub fn check_prepared(
     Ok(result(found, &prohibited, stats))
 }
 
-const UNKNOWN_TYPES: &[&str] = &["cycle-search-timeout", "empty-transaction-graph"];
+/// Anomaly types that mean "could not tell", never "invalid" by themselves.
+pub const UNKNOWN_TYPES: &[&str] = &[
+    "cycle-search-timeout",
+    "empty-transaction-graph",
+    "check-timeout",
+];
 
-fn result(mut found: Found, prohibited: &BTreeSet<String>, stats: TxnStats) -> TxnResult {
+fn result(found: Found, prohibited: &BTreeSet<String>, stats: TxnStats) -> TxnResult {
     // Report what the requested models care about, plus reasons for unknown.
-    found.retain(|k, _| prohibited.contains(k) || UNKNOWN_TYPES.contains(&k.as_str()));
-    let anomaly_types: Vec<String> = found.keys().cloned().collect();
+    let keep = |k: &String| prohibited.contains(k) || UNKNOWN_TYPES.contains(&k.as_str());
+    let Found {
+        mut explained,
+        mut counts,
+    } = found;
+    explained.retain(|k, _| keep(k));
+    counts.retain(|k, _| keep(k));
+    let anomaly_types: Vec<String> = counts.keys().cloned().collect();
     let verdict = if anomaly_types.iter().any(|a| prohibited.contains(a)) {
         Verdict::Invalid
     } else if anomaly_types.is_empty() {
@@ -753,17 +910,13 @@ fn result(mut found: Found, prohibited: &BTreeSet<String>, stats: TxnStats) -> T
         .filter(|a| !UNKNOWN_TYPES.contains(a))
         .collect();
     let b = consistency::boundary(&real);
-    let anomaly_counts = found.iter().map(|(k, v)| (k.clone(), v.len())).collect();
-    for v in found.values_mut() {
-        v.truncate(MAX_EXPLANATIONS);
-    }
     TxnResult {
         verdict,
         anomaly_types,
         not: b.not.into_iter().collect(),
         also_not: b.also_not.into_iter().collect(),
-        anomalies: found,
-        anomaly_counts,
+        anomalies: explained,
+        anomaly_counts: counts,
         stats,
     }
 }

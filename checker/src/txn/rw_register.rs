@@ -14,11 +14,15 @@
 
 use super::explain::{EdgeKind, Explanation};
 use super::graph::{EdgeBuf, RW, WR, WW};
-use super::{Found, FxMap, MopF, NIL, Prepared, TxnOptions, TxnState, add};
+use super::list_append::Appends;
+use super::{Deadline, Found, FxMap, MopF, NIL, Prepared, TxnOptions, TxnState};
 use serde_json::Value;
 
 pub struct Analysis {
-    pub writer: FxMap<(u32, u32), u32>,
+    /// `(key, value)` → the first ok or info transaction that wrote it
+    /// (per-key sorted runs, as list-append's: at a million transactions
+    /// hash-map probes were most of the analysis).
+    pub writer: Appends,
     /// Per key, version-order edges `(v1, v2)`, sorted and deduplicated.
     pub versions: Vec<Vec<(u32, u32)>>,
 }
@@ -49,7 +53,7 @@ impl Analysis {
         b: u32,
         kind: EdgeKind,
     ) -> (Option<Value>, Option<Value>, Option<Value>) {
-        let w = |k: u32, v: u32| self.writer.get(&(k, v)).copied();
+        let w = |k: u32, v: u32| self.writer.writer(k, v);
         let kv = |k: u32, v: u32, o: Option<u32>| {
             (
                 Some(p.keys.value(k)),
@@ -96,35 +100,48 @@ impl Analysis {
     }
 }
 
-pub fn analyze(p: &Prepared, opts: &TxnOptions, buf: &mut EdgeBuf, found: &mut Found) -> Analysis {
+/// Infers the version orders, the non-cycle anomalies and the ww / wr / rw
+/// edges; `None` if `deadline` passed first.
+pub fn analyze(
+    p: &Prepared,
+    opts: &TxnOptions,
+    buf: &mut EdgeBuf,
+    found: &mut Found,
+    deadline: &mut Deadline,
+) -> Option<Analysis> {
     let nkeys = p.keys.len();
-    let mut writer: FxMap<(u32, u32), u32> = FxMap::default();
-    let mut failed: FxMap<(u32, u32), u32> = FxMap::default();
-    let mut intermediate: FxMap<(u32, u32), ()> = FxMap::default();
+    // (key, value, txn, intermediate) in history order.
+    let mut writes: Vec<(u32, u32, u32, bool)> = Vec::with_capacity(p.mops.len() / 2);
+    let mut failed_writes: Vec<(u32, u32, u32, bool)> = Vec::new();
     let mut values: Vec<Vec<u32>> = vec![Vec::new(); nkeys];
     for (t, tx) in p.txns.iter().enumerate() {
+        if deadline.passed() {
+            return None;
+        }
         let mops = p.mops_of(t as u32);
         for (i, m) in mops.iter().enumerate() {
             if m.f != MopF::Write {
                 continue;
             }
             if tx.state == TxnState::Fail {
-                failed.entry((m.key, m.val)).or_insert(t as u32);
+                failed_writes.push((m.key, m.val, t as u32, false));
             } else {
-                writer.entry((m.key, m.val)).or_insert(t as u32);
                 values[m.key as usize].push(m.val);
-                if mops[i + 1..]
+                let inter = mops[i + 1..]
                     .iter()
-                    .any(|o| o.f == MopF::Write && o.key == m.key)
-                {
-                    intermediate.insert((m.key, m.val), ());
-                }
+                    .any(|o| o.f == MopF::Write && o.key == m.key);
+                writes.push((m.key, m.val, t as u32, inter));
             }
         }
     }
 
     // Reads: internal consistency, G1a, G1b, lost updates, wr edges.
-    let mut readers: FxMap<(u32, u32), Vec<u32>> = FxMap::default();
+    let writer = Appends::build(nkeys, &writes);
+    drop(writes);
+    let failed = Appends::build(nkeys, &failed_writes);
+    drop(failed_writes);
+    // External reads as (key, value, reader), sorted after the loop.
+    let mut readers: Vec<(u32, u32, u32)> = Vec::new();
     let mut lost: FxMap<(u32, u32), Vec<u32>> = FxMap::default();
     let mut sources: [Vec<Vec<(u32, u32)>>; 4] = std::array::from_fn(|_| vec![Vec::new(); nkeys]);
     let op = |t: u32, k: u32, v: u32, writer: Option<u32>, expected: Option<u32>, msg: String| {
@@ -138,6 +155,9 @@ pub fn analyze(p: &Prepared, opts: &TxnOptions, buf: &mut EdgeBuf, found: &mut F
         }
     };
     for (t, tx) in p.txns.iter().enumerate() {
+        if deadline.passed() {
+            return None;
+        }
         if tx.state != TxnState::Ok {
             continue;
         }
@@ -147,45 +167,46 @@ pub fn analyze(p: &Prepared, opts: &TxnOptions, buf: &mut EdgeBuf, found: &mut F
             let prior = mops[..i].iter().rev().find(|o| o.key == m.key);
             match (m.f, prior) {
                 (MopF::Read, Some(prev)) if prev.val != m.val => {
-                    let msg = format!(
-                        "read key {} = {} after this transaction's own {} {}",
-                        p.keys.value(m.key),
-                        p.vals.value(m.val),
-                        if prev.f == MopF::Write {
-                            "write of"
-                        } else {
-                            "read of"
-                        },
-                        p.vals.value(prev.val)
-                    );
-                    add(
-                        found,
-                        "internal",
-                        op(t, m.key, m.val, None, Some(prev.val), msg),
-                    );
+                    found.add("internal", || {
+                        let msg = format!(
+                            "read key {} = {} after this transaction's own {} {}",
+                            p.keys.value(m.key),
+                            p.vals.value(m.val),
+                            if prev.f == MopF::Write {
+                                "write of"
+                            } else {
+                                "read of"
+                            },
+                            p.vals.value(prev.val)
+                        );
+                        op(t, m.key, m.val, None, Some(prev.val), msg)
+                    });
                 }
                 (MopF::Read, None) => {
-                    let key = (m.key, m.val);
-                    readers.entry(key).or_default().push(t);
+                    readers.push((m.key, m.val, t));
                     if m.val != NIL {
                         values[m.key as usize].push(m.val);
                     }
-                    if let Some(&w) = failed.get(&key) {
-                        let msg = format!(
-                            "read key {} = {}, written by a failed transaction",
-                            p.keys.value(m.key),
-                            p.vals.value(m.val)
-                        );
-                        add(found, "G1a", op(t, m.key, m.val, Some(w), None, msg));
-                    }
-                    if let Some(&w) = writer.get(&key) {
-                        if w != t && intermediate.contains_key(&key) {
+                    if let Some(w) = failed.writer(m.key, m.val) {
+                        found.add("G1a", || {
                             let msg = format!(
-                                "read key {} = {}, an intermediate write of another transaction",
+                                "read key {} = {}, written by a failed transaction",
                                 p.keys.value(m.key),
                                 p.vals.value(m.val)
                             );
-                            add(found, "G1b", op(t, m.key, m.val, Some(w), None, msg));
+                            op(t, m.key, m.val, Some(w), None, msg)
+                        });
+                    }
+                    if let Some(w) = writer.writer(m.key, m.val) {
+                        if w != t && writer.is_intermediate(m.key, m.val) {
+                            found.add("G1b", || {
+                                let msg = format!(
+                                    "read key {} = {}, an intermediate write of another transaction",
+                                    p.keys.value(m.key),
+                                    p.vals.value(m.val)
+                                );
+                                op(t, m.key, m.val, Some(w), None, msg)
+                            });
                         }
                         buf.push(w, t, WR);
                     }
@@ -213,20 +234,19 @@ pub fn analyze(p: &Prepared, opts: &TxnOptions, buf: &mut EdgeBuf, found: &mut F
         }
     }
     for ((k, v), txns) in &lost {
+        if deadline.passed() {
+            return None;
+        }
         if txns.len() > 1 {
-            let txns = txns.iter().map(|&t| p.txn_ref(t)).collect();
-            add(
-                found,
-                "lost-update",
-                Explanation::LostUpdate {
-                    key: p.keys.value(*k),
-                    value: p.vals.value(*v),
-                    txns,
-                },
-            );
+            found.add("lost-update", || Explanation::LostUpdate {
+                key: p.keys.value(*k),
+                value: p.vals.value(*v),
+                txns: txns.iter().map(|&t| p.txn_ref(t)).collect(),
+            });
         }
     }
 
+    readers.sort_unstable();
     // Source 0: the initial state precedes every version.
     for (k, vs) in values.iter_mut().enumerate() {
         vs.sort_unstable();
@@ -236,6 +256,9 @@ pub fn analyze(p: &Prepared, opts: &TxnOptions, buf: &mut EdgeBuf, found: &mut F
     if opts.sequential_keys {
         let mut last: FxMap<(u32, u32), u32> = FxMap::default();
         for (t, tx) in p.txns.iter().enumerate() {
+            if deadline.passed() {
+                return None;
+            }
             if tx.state != TxnState::Ok {
                 continue;
             }
@@ -254,6 +277,9 @@ pub fn analyze(p: &Prepared, opts: &TxnOptions, buf: &mut EdgeBuf, found: &mut F
     if opts.linearizable_keys {
         realtime_versions(p, &mut sources[3]);
     }
+    if deadline.passed_now() {
+        return None;
+    }
 
     // Merge sources key by key, dropping any that would close a cycle.
     const NAMES: [&str; 4] = [
@@ -264,6 +290,9 @@ pub fn analyze(p: &Prepared, opts: &TxnOptions, buf: &mut EdgeBuf, found: &mut F
     ];
     let mut versions: Vec<Vec<(u32, u32)>> = vec![Vec::new(); nkeys];
     for k in 0..nkeys {
+        if deadline.passed() {
+            return None;
+        }
         for (s, name) in NAMES.iter().enumerate() {
             let add_edges = &sources[s][k];
             if add_edges.is_empty() {
@@ -273,37 +302,43 @@ pub fn analyze(p: &Prepared, opts: &TxnOptions, buf: &mut EdgeBuf, found: &mut F
             trial.extend(add_edges.iter().filter(|(a, b)| a != b));
             trial.sort_unstable();
             trial.dedup();
-            match find_cycle(&trial) {
+            // The initial state's edges alone are a star from nil: acyclic.
+            let cycle = if s == 0 && versions[k].is_empty() {
+                None
+            } else {
+                find_cycle(&trial)
+            };
+            match cycle {
                 None => versions[k] = trial,
-                Some(cycle) => add(
-                    found,
-                    "cyclic-versions",
-                    Explanation::CyclicVersions {
-                        key: p.keys.value(k as u32),
-                        source: name.to_string(),
-                        cycle: cycle.iter().map(|&v| p.vals.value(v)).collect(),
-                    },
-                ),
+                Some(cycle) => found.add("cyclic-versions", || Explanation::CyclicVersions {
+                    key: p.keys.value(k as u32),
+                    source: name.to_string(),
+                    cycle: cycle.iter().map(|&v| p.vals.value(v)).collect(),
+                }),
             }
         }
     }
 
     // ww and rw edges from the version graph.
     for (k, es) in versions.iter().enumerate() {
+        if deadline.passed() {
+            return None;
+        }
         let k = k as u32;
         for &(v1, v2) in es {
-            let Some(&w2) = writer.get(&(k, v2)) else {
+            let Some(w2) = writer.writer(k, v2) else {
                 continue;
             };
-            if let Some(&w1) = writer.get(&(k, v1)) {
+            if let Some(w1) = writer.writer(k, v1) {
                 buf.push(w1, w2, WW);
             }
-            for &r in readers.get(&(k, v1)).into_iter().flatten() {
+            let from = readers.partition_point(|r| (r.0, r.1) < (k, v1));
+            for &(_, _, r) in readers[from..].iter().take_while(|r| (r.0, r.1) == (k, v1)) {
                 buf.push(r, w2, RW);
             }
         }
     }
-    Analysis { writer, versions }
+    Some(Analysis { writer, versions })
 }
 
 /// Realtime order per key (Elle's frontier sweep, per key): each ok

@@ -1,7 +1,9 @@
 //! A seeded, in-memory simulated transactional store, for tests and
-//! benchmarks of the checker: it produces list-append histories under a
-//! chosen isolation level. Not a model of any real database.
+//! benchmarks of the checker: it produces list-append or rw-register
+//! histories under a chosen isolation level. Not a model of any real
+//! database.
 
+use super::Workload;
 use crate::history::{Event, EventType, History, Process};
 use serde_json::{Value, json};
 
@@ -18,6 +20,14 @@ pub enum Isolation {
     /// Each read sees the latest committed state; writes are buffered and
     /// applied at commit with no conflict check.
     ReadCommitted,
+    /// Transactions apply atomically, as [`Isolation::Serializable`], but a
+    /// read of a key the transaction touches only once is served from a
+    /// replica lagging up to [`SimOptions::max_lag`] micro-ops behind (the
+    /// "read from a follower" bug). Stale reads point rw edges backwards
+    /// in time while ww / wr edges point forwards, so with enough lag
+    /// nearly the whole history is one strongly connected component:
+    /// the checker's worst case.
+    StaleReads,
 }
 
 /// Simulation parameters.
@@ -34,6 +44,30 @@ pub struct SimOptions {
     pub min_mops: usize,
     pub max_mops: usize,
     pub isolation: Isolation,
+    /// List appends (`["append",k,v]`, reads return lists) or register
+    /// writes (`["w",k,v]`, reads return the last value or `null`).
+    pub workload: Workload,
+    /// [`Isolation::StaleReads`]: the most micro-ops a read may lag behind.
+    pub max_lag: usize,
+}
+
+impl Default for SimOptions {
+    /// The shape of the 1,000,000-transaction benchmark in `BENCHMARKS.md`:
+    /// 20 processes, 1–5 micro-ops, 1,000 keys in use, 32 writes per key.
+    fn default() -> SimOptions {
+        SimOptions {
+            seed: 1,
+            txns: 1_000_000,
+            processes: 20,
+            keys: 1000,
+            max_writes_per_key: 32,
+            min_mops: 1,
+            max_mops: 5,
+            isolation: Isolation::Serializable,
+            workload: Workload::ListAppend,
+            max_lag: 0,
+        }
+    }
 }
 
 /// splitmix64: small, seeded, reproducible.
@@ -92,10 +126,13 @@ impl Store {
     }
 }
 
-fn mop_json(m: &MopSpec, result: Option<&Vec<u64>>) -> Value {
-    match m {
-        MopSpec::Append(k, v) => json!(["append", k, v]),
-        MopSpec::Read(k) => json!(["r", k, result]),
+fn mop_json(m: &MopSpec, result: Option<&Vec<u64>>, w: Workload) -> Value {
+    match (m, w) {
+        (MopSpec::Append(k, v), Workload::ListAppend) => json!(["append", k, v]),
+        (MopSpec::Append(k, v), Workload::RwRegister) => json!(["w", k, v]),
+        (MopSpec::Read(k), Workload::ListAppend) => json!(["r", k, result]),
+        // A register holds the last value written (`null`: never written).
+        (MopSpec::Read(k), Workload::RwRegister) => json!(["r", k, result.and_then(|l| l.last())]),
     }
 }
 
@@ -153,7 +190,8 @@ pub fn simulate(o: &SimOptions) -> History {
                         mops.push(MopSpec::Read(k));
                     }
                 }
-                let inv = Value::Array(mops.iter().map(|m| mop_json(m, None)).collect());
+                let inv =
+                    Value::Array(mops.iter().map(|m| mop_json(m, None, o.workload)).collect());
                 push(&mut events, p, EventType::Invoke, inv);
                 let results = vec![None; mops.len()];
                 running[p] = Some(Running {
@@ -166,15 +204,31 @@ pub fn simulate(o: &SimOptions) -> History {
             }
             Some(mut r) => {
                 let done = match o.isolation {
-                    Isolation::Serializable => {
+                    Isolation::Serializable | Isolation::StaleReads => {
                         if !r.applied {
-                            for (i, m) in r.mops.iter().enumerate() {
+                            for i in 0..r.mops.len() {
                                 store.seq += 1;
-                                match *m {
+                                match r.mops[i] {
                                     MopSpec::Append(k, v) => {
                                         store.lists.entry(k).or_default().push((v, store.seq))
                                     }
-                                    MopSpec::Read(k) => r.results[i] = Some(store.read(k, None)),
+                                    MopSpec::Read(k) => {
+                                        // Only a key the transaction touches once
+                                        // is read stale: a stale read next to its
+                                        // own appends would be `internal` or
+                                        // `incompatible-order` noise.
+                                        let alone = r.mops.iter().enumerate().all(|(j, m)| {
+                                            j == i
+                                                || !matches!(*m, MopSpec::Append(k2, _) | MopSpec::Read(k2) if k2 == k)
+                                        });
+                                        let at = if o.isolation == Isolation::StaleReads && alone {
+                                            let lag = rng.below(o.max_lag + 1) as u64;
+                                            Some(store.seq.saturating_sub(lag))
+                                        } else {
+                                            None
+                                        };
+                                        r.results[i] = Some(store.read(k, at));
+                                    }
                                 }
                             }
                             r.applied = true;
@@ -213,7 +267,10 @@ pub fn simulate(o: &SimOptions) -> History {
                     continue;
                 }
                 let mut ok = true;
-                if o.isolation != Isolation::Serializable {
+                if matches!(
+                    o.isolation,
+                    Isolation::SnapshotIsolation | Isolation::ReadCommitted
+                ) {
                     let snap = r.snapshot.unwrap_or(0);
                     if o.isolation == Isolation::SnapshotIsolation {
                         ok = r.mops.iter().all(|m| match m {
@@ -237,7 +294,7 @@ pub fn simulate(o: &SimOptions) -> History {
                     r.mops
                         .iter()
                         .zip(&r.results)
-                        .map(|(m, res)| mop_json(m, res.as_ref()))
+                        .map(|(m, res)| mop_json(m, res.as_ref(), o.workload))
                         .collect(),
                 );
                 push(
