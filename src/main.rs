@@ -6,7 +6,9 @@
 mod check;
 mod cli_exec;
 mod cli_lab;
+mod cli_matrix;
 mod cli_nemesis;
+mod cli_serve;
 mod cli_targets;
 mod cli_test;
 mod delayer;
@@ -48,6 +50,11 @@ enum Command {
     Test(cli_test::TestArgs),
     /// List the systems `test --target` knows: workloads, faults, seeded bugs.
     Targets(cli_targets::TargetsArgs),
+    /// Run a matrix of tests (targets × workloads × nemeses × seeds) from a
+    /// TOML file; write summary.html, summary.json and junit.xml.
+    Matrix(cli_matrix::MatrixArgs),
+    /// Browse the store over HTTP: every run, filters, trends, reports, zips.
+    Serve(cli_serve::ServeArgs),
 }
 
 /// A bad argument found after parsing (exit 64, like clap's own errors).
@@ -110,6 +117,8 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Nemesis(c) => cli_nemesis::run(c),
         Command::Test(a) => cli_test::run(a),
         Command::Targets(a) => cli_targets::run(a),
+        Command::Serve(a) => cli_serve::run(a),
+        Command::Matrix(a) => cli_matrix::run(a),
     }
 }
 
