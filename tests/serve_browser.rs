@@ -37,10 +37,12 @@ impl Drop for TmpDir {
     }
 }
 
-/// One HTTP/1.1 request with `Connection: close`; (status, body).
+/// One HTTP/1.1 request; (status, body). The body is read by its
+/// Content-Length (or chunks): chromedriver keeps connections open even
+/// when asked to close them.
 fn http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Vec<u8>) {
     let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
     let b = body.map(|b| b.to_string()).unwrap_or_default();
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
@@ -48,40 +50,51 @@ fn http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Vec
         b.len()
     );
     s.write_all(req.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no head in {}", String::from_utf8_lossy(&raw)));
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let status: u16 = head
+    let mut r = BufReader::new(s);
+    let mut status_line = String::new();
+    r.read_line(&mut status_line)
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let status: u16 = status_line
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let mut body = raw[split + 4..].to_vec();
-    // chromedriver may answer chunked.
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        body = dechunk(&body);
-    }
-    (status, body)
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
+        .unwrap_or_else(|| panic!("{method} {path}: bad status line {status_line:?}"));
+    let (mut len, mut chunked) = (None, false);
     loop {
-        let Some(nl) = b.windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
-        let n = usize::from_str_radix(String::from_utf8_lossy(&b[..nl]).trim(), 16).unwrap_or(0);
-        if n == 0 {
+        let mut h = String::new();
+        r.read_line(&mut h).unwrap();
+        let h = h.trim_end();
+        if h.is_empty() {
             break;
         }
-        out.extend_from_slice(&b[nl + 2..nl + 2 + n]);
-        b = &b[nl + 2 + n + 2..];
+        let lower = h.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            len = v.trim().parse::<usize>().ok();
+        }
+        if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
+            chunked = true;
+        }
     }
-    out
+    let mut out = Vec::new();
+    if chunked {
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size).unwrap();
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk).unwrap();
+            out.extend_from_slice(&chunk[..n]);
+        }
+    } else if let Some(n) = len {
+        out.resize(n, 0);
+        r.read_exact(&mut out).unwrap();
+    } else if method != "HEAD" {
+        r.read_to_end(&mut out).unwrap();
+    }
+    (status, out)
 }
 
 /// A WebDriver session.
@@ -229,7 +242,7 @@ fn serve_answers_files_zips_and_refuses_traversal() {
     let (st, body) = http(&addr, "GET", &format!("/runs/{path}/report.html"), None);
     assert_eq!(st, 200);
     assert!(String::from_utf8_lossy(&body).contains("<html"));
-    let (st, _) = http(&addr, "GET", &format!("/runs/{path}/nodes"), None);
+    let (st, _) = http(&addr, "GET", &format!("/runs/{path}"), None);
     assert_eq!(st, 301, "a directory without / redirects");
     let (st, body) = http(&addr, "GET", &format!("/runs/{path}/"), None);
     assert_eq!(st, 200);
