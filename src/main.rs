@@ -8,6 +8,7 @@ mod cli_exec;
 mod cli_lab;
 mod cli_matrix;
 mod cli_nemesis;
+mod cli_replay;
 mod cli_serve;
 mod cli_targets;
 mod cli_test;
@@ -53,6 +54,8 @@ enum Command {
     /// Run a matrix of tests (targets × workloads × nemeses × seeds) from a
     /// TOML file; write summary.html, summary.json and junit.xml.
     Matrix(cli_matrix::MatrixArgs),
+    /// Run a stored test again with its recorded options and seed.
+    Replay(cli_replay::ReplayArgs),
     /// Browse the store over HTTP: every run, filters, trends, reports, zips.
     Serve(cli_serve::ServeArgs),
 }
@@ -119,6 +122,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Targets(a) => cli_targets::run(a),
         Command::Serve(a) => cli_serve::run(a),
         Command::Matrix(a) => cli_matrix::run(a),
+        Command::Replay(a) => cli_replay::run(a),
     }
 }
 

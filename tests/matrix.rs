@@ -262,3 +262,67 @@ fn lab_matrix_2x2x2_junit_summary_and_exit_code() {
     assert_eq!(html.matches(">report</a>").count(), 8);
     drop(lab);
 }
+
+#[test]
+fn replay_reruns_a_noop_run_with_its_options_and_seed() {
+    let tmp = TmpDir::new("replay");
+    let store = tmp.0.join("store");
+    let s = store.to_str().expect("utf-8");
+    let o = common::faultline(&[
+        "test", "--target", "noop", "--workload", "list-append", "--time-limit", "1", "--rate",
+        "150", "--concurrency", "3", "--seed", "77", "--store", s,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let first = store.join("noop-list-append/latest");
+    let first = std::fs::canonicalize(&first).expect("latest");
+    let o = common::faultline(&["replay", first.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("replay: original valid; replay valid"), "{out}");
+    let second = std::fs::canonicalize(store.join("noop-list-append/latest")).expect("latest");
+    assert_ne!(first, second, "the replay is a new run");
+    let (a, b) = (read_json(&first.join("test.json")), read_json(&second.join("test.json")));
+    for k in ["target", "workload", "seed", "nemesis", "concurrency", "rate", "time_limit_s", "op_timeout_s", "node_count"] {
+        assert_eq!(a[k], b[k], "{k}");
+    }
+    // A run dir without test.json is a usage error.
+    let o = common::faultline(&["replay", tmp.0.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(64), "{}", text(&o));
+}
+
+/// Issue #10: "a replayed run of a seeded-bug configuration reproduces its
+/// anomaly". paxos `minority-quorum` under partition,kill (as in
+/// tests/e2e_node.rs, which catches it), then `faultline replay` of that
+/// run: invalid again, with the same options and seed. Lab on flbr16.
+#[test]
+fn lab_replay_of_a_seeded_bug_reproduces_the_anomaly() {
+    if common::skip() {
+        return;
+    }
+    let bin = node_binary();
+    let tmp = TmpDir::new("replay-lab");
+    let lab = Lab::up("h10-replay", 16, 3);
+    let store = tmp.0.join("store");
+    let s = store.to_str().expect("utf-8");
+    let o = common::faultline(&[
+        "test", "--target", "paxos", "--bug", "minority-quorum", "--workload", "register",
+        "--nemesis", "partition,kill", "--nemesis-interval", "2", "--time-limit", "15",
+        "--seed", "1", "--node-binary", bin.to_str().expect("utf-8"), "--lab-dir", &lab.dir,
+        "--store", s,
+    ]);
+    assert_eq!(o.status.code(), Some(1), "the original run: {}", text(&o));
+    let first = std::fs::canonicalize(store.join("paxos-register/latest")).expect("latest");
+    let t0 = Instant::now();
+    let o = common::faultline(&["replay", first.to_str().expect("utf-8")]);
+    println!("replay took {:.1} s\n{}", t0.elapsed().as_secs_f64(), text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("replay: original invalid") && out.contains("; replay invalid"), "{out}");
+    let second = std::fs::canonicalize(store.join("paxos-register/latest")).expect("latest");
+    assert_ne!(first, second);
+    let tj = read_json(&second.join("test.json"));
+    assert_eq!(tj["bugs"], serde_json::json!(["minority-quorum"]));
+    assert_eq!(tj["seed"], 1);
+    assert_eq!(read_json(&second.join("results.json"))["valid"], false);
+    drop(lab);
+}
