@@ -244,8 +244,8 @@ pub struct Summary {
 }
 
 fn load(path: &Path) -> Result<MatrixFile> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| usage(format!("{}: {e}", path.display())))?;
     let m: MatrixFile =
         toml::from_str(&text).map_err(|e| usage(format!("{}: {e}", path.display())))?;
     let bad = |msg: &str| usage(format!("{}: {msg}", path.display()));
@@ -263,9 +263,11 @@ fn load(path: &Path) -> Result<MatrixFile> {
             "`user` and `port` apply to `nodes` (a nodes file carries its own)",
         ));
     }
-    for (t, _) in &m.bugs {
+    for t in m.bugs.keys() {
         if !m.targets.contains(t) {
-            return Err(bad(&format!("`bugs` names {t:?}, which is not in `targets`")));
+            return Err(bad(&format!(
+                "`bugs` names {t:?}, which is not in `targets`"
+            )));
         }
     }
     Ok(m)
@@ -320,7 +322,13 @@ fn rel_to(base: &Path, p: &Path) -> PathBuf {
 }
 
 /// `faultline test` arguments for one cell (after `test`).
-fn test_args(m: &MatrixFile, base: &Path, store: &Path, nodes_file: Option<&Path>, c: &Cell) -> Vec<String> {
+fn test_args(
+    m: &MatrixFile,
+    base: &Path,
+    store: &Path,
+    nodes_file: Option<&Path>,
+    c: &Cell,
+) -> Vec<String> {
     let mut a: Vec<String> = vec![
         "--target".into(),
         c.target.clone(),
@@ -340,27 +348,44 @@ fn test_args(m: &MatrixFile, base: &Path, store: &Path, nodes_file: Option<&Path
         }
     };
     opt("--time-limit", m.time_limit.map(|v| v.to_string()));
-    opt("--nemesis-interval", m.nemesis_interval.map(|v| v.to_string()));
+    opt(
+        "--nemesis-interval",
+        m.nemesis_interval.map(|v| v.to_string()),
+    );
     opt("--concurrency", m.concurrency.map(|v| v.to_string()));
     opt("--rate", m.rate.map(|v| v.to_string()));
     opt("--op-timeout", m.op_timeout.map(|v| v.to_string()));
-    opt("--check-time-limit", m.check_time_limit.map(|v| v.to_string()));
+    opt(
+        "--check-time-limit",
+        m.check_time_limit.map(|v| v.to_string()),
+    );
     opt("--node-count", m.node_count.map(|v| v.to_string()));
     opt(
         "--lab-dir",
-        m.lab_dir.as_ref().map(|p| rel_to(base, p).display().to_string()),
+        m.lab_dir
+            .as_ref()
+            .map(|p| rel_to(base, p).display().to_string()),
     );
     opt(
         "--node-binary",
-        m.node_binary.as_ref().map(|p| rel_to(base, p).display().to_string()),
+        m.node_binary
+            .as_ref()
+            .map(|p| rel_to(base, p).display().to_string()),
     );
     opt("--nodes-file", nodes_file.map(|p| p.display().to_string()));
     if nodes_file.is_some() && m.nodes_file.is_some() {
         // A user's own nodes file gets the SSH settings from flags.
-        opt("--ssh-key", m.key.as_ref().map(|p| rel_to(base, p).display().to_string()));
+        opt(
+            "--ssh-key",
+            m.key
+                .as_ref()
+                .map(|p| rel_to(base, p).display().to_string()),
+        );
         opt(
             "--known-hosts",
-            m.known_hosts.as_ref().map(|p| rel_to(base, p).display().to_string()),
+            m.known_hosts
+                .as_ref()
+                .map(|p| rel_to(base, p).display().to_string()),
         );
         if m.sudo == Some(true) {
             a.push("--sudo".into());
@@ -384,7 +409,12 @@ fn nodes_toml(m: &MatrixFile, base: &Path) -> Option<String> {
     let mut t = toml::Table::new();
     t.insert(
         "nodes".into(),
-        toml::Value::Array(nodes.iter().map(|n| toml::Value::String(n.clone())).collect()),
+        toml::Value::Array(
+            nodes
+                .iter()
+                .map(|n| toml::Value::String(n.clone()))
+                .collect(),
+        ),
     );
     if let Some(u) = &m.user {
         t.insert("user".into(), toml::Value::String(u.clone()));
@@ -419,7 +449,11 @@ fn matrix_dir(store: &Path) -> Result<(String, PathBuf)> {
     std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
     let base = store::utc_timestamp(SystemTime::now());
     for n in 1..1000 {
-        let name = if n == 1 { base.clone() } else { format!("{base}-{n}") };
+        let name = if n == 1 {
+            base.clone()
+        } else {
+            format!("{base}-{n}")
+        };
         let p = parent.join(&name);
         match std::fs::create_dir(&p) {
             Ok(()) => return Ok((name, p)),
@@ -427,12 +461,21 @@ fn matrix_dir(store: &Path) -> Result<(String, PathBuf)> {
             Err(e) => return Err(anyhow!("creating {}: {e}", p.display())),
         }
     }
-    Err(anyhow!("cannot create a matrix directory in {}", parent.display()))
+    Err(anyhow!(
+        "cannot create a matrix directory in {}",
+        parent.display()
+    ))
 }
 
 fn slug(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -504,7 +547,8 @@ pub fn run(a: MatrixArgs) -> Result<ExitCode> {
         dir.display()
     );
 
-    let tty = std::io::stderr().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb");
+    let tty =
+        std::io::stderr().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb");
     let bar = tty.then(|| {
         let pb = indicatif::ProgressBar::new(cells.len() as u64);
         let tpl = if std::env::var_os("NO_COLOR").is_some() {
@@ -584,7 +628,16 @@ pub fn run(a: MatrixArgs) -> Result<ExitCode> {
         pb.finish_and_clear();
     }
     let interrupted = cancel.load(Ordering::SeqCst);
-    let summary = summarize(&name, &a.file, &started, t0, &store, &m, &results, interrupted);
+    let summary = summarize(
+        &name,
+        &a.file,
+        &started,
+        t0,
+        &store,
+        &m,
+        &results,
+        interrupted,
+    );
     write_outputs(&dir, &summary)?;
     let counts: Vec<String> = summary
         .counts
@@ -620,10 +673,11 @@ fn summarize(
         .map(|r| r.status)
         .max_by_key(|s| s.rank())
         .unwrap_or(Status::Valid);
-    let mut counts: BTreeMap<&'static str, usize> = ["valid", "invalid", "unknown", "failed", "not-run"]
-        .into_iter()
-        .map(|k| (k, 0))
-        .collect();
+    let mut counts: BTreeMap<&'static str, usize> =
+        ["valid", "invalid", "unknown", "failed", "not-run"]
+            .into_iter()
+            .map(|k| (k, 0))
+            .collect();
     for r in results {
         *counts.entry(r.status.name()).or_default() += 1;
     }
@@ -717,7 +771,10 @@ fn run_cell(
         let overrun = t0.elapsed() > limit;
         if stopped_at.is_none() && (cancel.load(Ordering::SeqCst) || overrun) {
             why_stopped = Some(if overrun {
-                format!("stopped after {:.0} s (time limit + run_grace)", limit.as_secs_f64())
+                format!(
+                    "stopped after {:.0} s (time limit + run_grace)",
+                    limit.as_secs_f64()
+                )
             } else {
                 "interrupted".to_string()
             });
@@ -877,7 +934,11 @@ pub fn junit_xml(s: &Summary) -> String {
             let _ = writeln!(detail, "link: {l}");
         }
         let _ = writeln!(detail, "log: {}", r.log);
-        let _ = writeln!(detail, "exit code: {}", r.exit_code.map_or("none".into(), |c| c.to_string()));
+        let _ = writeln!(
+            detail,
+            "exit code: {}",
+            r.exit_code.map_or("none".into(), |c| c.to_string())
+        );
         let body = match r.status {
             Status::Valid => None,
             Status::Invalid => {
@@ -889,7 +950,9 @@ pub fn junit_xml(s: &Summary) -> String {
                 Some(format!(
                     "<failure type=\"invalid\" message=\"invalid: {}{}\">{}</failure>",
                     xml(&types),
-                    link.as_ref().map(|l| format!(" — {}", xml(l))).unwrap_or_default(),
+                    link.as_ref()
+                        .map(|l| format!(" — {}", xml(l)))
+                        .unwrap_or_default(),
                     xml(&format!("anomalies: {types}\n{detail}"))
                 ))
             }
@@ -907,7 +970,11 @@ pub fn junit_xml(s: &Summary) -> String {
         };
         match body {
             None => {
-                let _ = writeln!(x, ">\n      <system-out>{}</system-out>\n    </testcase>", xml(&detail));
+                let _ = writeln!(
+                    x,
+                    ">\n      <system-out>{}</system-out>\n    </testcase>",
+                    xml(&detail)
+                );
             }
             Some(b) => {
                 let _ = writeln!(x, ">\n      {b}\n    </testcase>");
@@ -1034,14 +1101,23 @@ mod tests {
     fn bad_files_name_the_file_and_line() {
         let d = tempfile_dir();
         let p = d.join("m.toml");
-        std::fs::write(&p, "targets = [\"etcd\"]\nworkloads = [\"register\"]\ntime_limt = 5\n")
-            .unwrap();
+        std::fs::write(
+            &p,
+            "targets = [\"etcd\"]\nworkloads = [\"register\"]\ntime_limt = 5\n",
+        )
+        .unwrap();
         let e = format!("{:#}", load(&p).unwrap_err());
-        assert!(e.contains("m.toml") && e.contains("time_limt") && e.contains("line 3"), "{e}");
+        assert!(
+            e.contains("m.toml") && e.contains("time_limt") && e.contains("line 3"),
+            "{e}"
+        );
         std::fs::write(&p, "targets = []\nworkloads = [\"register\"]\n").unwrap();
         assert!(format!("{:#}", load(&p).unwrap_err()).contains("`targets` is empty"));
-        std::fs::write(&p, "targets = [\"raft\"]\nworkloads = [\"set\"]\nbugs = { paxos = [\"x\"] }\n")
-            .unwrap();
+        std::fs::write(
+            &p,
+            "targets = [\"raft\"]\nworkloads = [\"set\"]\nbugs = { paxos = [\"x\"] }\n",
+        )
+        .unwrap();
         assert!(format!("{:#}", load(&p).unwrap_err()).contains("not in `targets`"));
         let _ = std::fs::remove_dir_all(&d);
     }
@@ -1074,13 +1150,23 @@ mod tests {
             "#,
         );
         let c = &cells(&m, 1)[0];
-        let a = test_args(&m, Path::new("/etc/nightly"), Path::new("/s"), Some(Path::new("/m/nodes.toml")), c);
+        let a = test_args(
+            &m,
+            Path::new("/etc/nightly"),
+            Path::new("/s"),
+            Some(Path::new("/m/nodes.toml")),
+            c,
+        );
         let s = a.join(" ");
-        assert!(s.starts_with("--target paxos --workload register --nemesis none --seed 1 --store /s"), "{s}");
+        assert!(
+            s.starts_with("--target paxos --workload register --nemesis none --seed 1 --store /s"),
+            "{s}"
+        );
         assert!(s.contains("--time-limit 5 --nemesis-interval 2"), "{s}");
         assert!(s.contains("--nodes-file /m/nodes.toml"), "{s}");
         assert!(s.ends_with("--bug minority-quorum --concurrency 3"), "{s}");
-        let t: toml::Table = toml::from_str(&nodes_toml(&m, Path::new("/etc/nightly")).unwrap()).unwrap();
+        let t: toml::Table =
+            toml::from_str(&nodes_toml(&m, Path::new("/etc/nightly")).unwrap()).unwrap();
         assert_eq!(t["user"].as_str(), Some("admin"));
         assert_eq!(t["port"].as_integer(), Some(2222));
         assert_eq!(t["key"].as_str(), Some("/etc/nightly/keys/id"));
@@ -1113,17 +1199,33 @@ mod tests {
         let rs = vec![
             result(Status::Valid, &[], None),
             result(Status::Invalid, &["G1c", "G-single"], None),
-            result(Status::Unknown, &[], Some("checker budget <spent> \u{1b}[0m")),
+            result(
+                Status::Unknown,
+                &[],
+                Some("checker budget <spent> \u{1b}[0m"),
+            ),
             result(Status::Failed, &[], Some("ssh: n2 unreachable")),
             result(Status::NotRun, &[], Some("interrupted")),
         ];
-        let s = summarize("nightly", Path::new("m.toml"), "20261126T000000.000Z", Instant::now(), Path::new("/s"), &m, &rs, true);
+        let s = summarize(
+            "nightly",
+            Path::new("m.toml"),
+            "20261126T000000.000Z",
+            Instant::now(),
+            Path::new("/s"),
+            &m,
+            &rs,
+            true,
+        );
         assert_eq!(s.worst, Status::Invalid);
         assert_eq!(s.exit_code, 1);
         assert_eq!(s.counts["invalid"], 1);
         assert_eq!(s.counts["not-run"], 1);
         let x = junit_xml(&s);
-        assert!(x.contains("tests=\"5\" failures=\"1\" errors=\"2\" skipped=\"1\""), "{x}");
+        assert!(
+            x.contains("tests=\"5\" failures=\"1\" errors=\"2\" skipped=\"1\""),
+            "{x}"
+        );
         assert!(x.contains(
             "<failure type=\"invalid\" message=\"invalid: G1c, G-single — ../../raft-list-append/20261126T000000.000Z/report.html\">"
         ), "{x}");
@@ -1134,16 +1236,48 @@ mod tests {
         assert_eq!(h.matches("<tr><td>").count(), 5);
 
         // Failed outranks unknown; all valid is exit 0.
-        let s2 = summarize("n", Path::new("m"), "t", Instant::now(), Path::new("/s"), &m,
-            &[result(Status::Unknown, &[], None), result(Status::Failed, &[], None)], false);
+        let s2 = summarize(
+            "n",
+            Path::new("m"),
+            "t",
+            Instant::now(),
+            Path::new("/s"),
+            &m,
+            &[
+                result(Status::Unknown, &[], None),
+                result(Status::Failed, &[], None),
+            ],
+            false,
+        );
         assert_eq!((s2.worst, s2.exit_code), (Status::Failed, 3));
-        let s3 = summarize("n", Path::new("m"), "t", Instant::now(), Path::new("/s"), &m,
-            &[result(Status::Valid, &[], None)], false);
+        let s3 = summarize(
+            "n",
+            Path::new("m"),
+            "t",
+            Instant::now(),
+            Path::new("/s"),
+            &m,
+            &[result(Status::Valid, &[], None)],
+            false,
+        );
         assert_eq!(s3.exit_code, 0);
-        let mut m4 = MatrixFile::default();
-        m4.report_url = Some("http://ci:8080/".into());
-        let s4 = summarize("n", Path::new("m"), "t", Instant::now(), Path::new("/s"), &m4,
-            &[result(Status::Invalid, &["G0"], None)], false);
-        assert!(junit_xml(&s4).contains("http://ci:8080/runs/raft-list-append/20261126T000000.000Z/report.html"));
+        let m4 = MatrixFile {
+            report_url: Some("http://ci:8080/".into()),
+            ..MatrixFile::default()
+        };
+        let s4 = summarize(
+            "n",
+            Path::new("m"),
+            "t",
+            Instant::now(),
+            Path::new("/s"),
+            &m4,
+            &[result(Status::Invalid, &["G0"], None)],
+            false,
+        );
+        assert!(
+            junit_xml(&s4)
+                .contains("http://ci:8080/runs/raft-list-append/20261126T000000.000Z/report.html")
+        );
     }
 }

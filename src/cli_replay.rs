@@ -48,12 +48,22 @@ pub struct ReplayArgs {
 /// `faultline test` flags from a run's `test.json`. Flags named in
 /// `extra` are left out (the caller's win).
 pub fn test_args(tj: &Value, store: Option<&str>, extra: &[String]) -> Result<Vec<String>> {
-    let missing = |k: &str| usage(format!("test.json has no `{k}`: not a `faultline test` run"));
+    let missing = |k: &str| {
+        usage(format!(
+            "test.json has no `{k}`: not a `faultline test` run"
+        ))
+    };
     let s = |k: &str| tj.get(k).and_then(Value::as_str);
     let n = |k: &str| tj.get(k).and_then(Value::as_f64);
     let mut a: Vec<(String, Option<String>)> = vec![
-        ("--target".into(), Some(s("target").ok_or_else(|| missing("target"))?.into())),
-        ("--workload".into(), Some(s("workload").ok_or_else(|| missing("workload"))?.into())),
+        (
+            "--target".into(),
+            Some(s("target").ok_or_else(|| missing("target"))?.into()),
+        ),
+        (
+            "--workload".into(),
+            Some(s("workload").ok_or_else(|| missing("workload"))?.into()),
+        ),
         (
             "--seed".into(),
             Some(
@@ -71,7 +81,11 @@ pub fn test_args(tj: &Value, store: Option<&str>, extra: &[String]) -> Result<Ve
         .unwrap_or_default();
     a.push((
         "--nemesis".into(),
-        Some(if nemesis.is_empty() { "none".into() } else { nemesis.join(",") }),
+        Some(if nemesis.is_empty() {
+            "none".into()
+        } else {
+            nemesis.join(",")
+        }),
     ));
     for (flag, key) in [
         ("--nemesis-interval", "nemesis_interval_s"),
@@ -84,7 +98,10 @@ pub fn test_args(tj: &Value, store: Option<&str>, extra: &[String]) -> Result<Ve
             a.push((flag.into(), Some(v.to_string())));
         }
     }
-    for (flag, key) in [("--concurrency", "concurrency"), ("--node-count", "node_count")] {
+    for (flag, key) in [
+        ("--concurrency", "concurrency"),
+        ("--node-count", "node_count"),
+    ] {
         if let Some(v) = tj.get(key).and_then(Value::as_u64) {
             a.push((flag.into(), Some(v.to_string())));
         }
@@ -95,7 +112,11 @@ pub fn test_args(tj: &Value, store: Option<&str>, extra: &[String]) -> Result<Ve
     if let Some(d) = s("lab_dir") {
         a.push(("--lab-dir".into(), Some(d.into())));
     }
-    if let Some(b) = tj.get("node").and_then(|n| n.get("binary")).and_then(Value::as_str) {
+    if let Some(b) = tj
+        .get("node")
+        .and_then(|n| n.get("binary"))
+        .and_then(Value::as_str)
+    {
         a.push(("--node-binary".into(), Some(b.into())));
     }
     if let Some(st) = store.or_else(|| s("store")) {
@@ -182,8 +203,12 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         .and_then(|d| d.read_results().ok());
     println!(
         "replay: original {}; replay {}",
-        original.as_ref().map_or("no results.json".into(), verdict_line),
-        new_results.as_ref().map_or("no results.json".into(), verdict_line)
+        original
+            .as_ref()
+            .map_or("no results.json".into(), verdict_line),
+        new_results
+            .as_ref()
+            .map_or("no results.json".into(), verdict_line)
     );
     // SIGINT/SIGTERM end the child first; report what it said.
     let code = out.status.code().unwrap_or(3);
@@ -213,9 +238,17 @@ mod tests {
              --concurrency 5 --node-count 3 --etcd-read-mode linearizable --lab-dir /srv/lab \
              --node-binary /bin/faultline-node --store store --bug minority-quorum"
         );
-        let extra = vec!["--time-limit".to_string(), "30".into(), "--nodes-file".into(), "c.toml".into()];
+        let extra = vec![
+            "--time-limit".to_string(),
+            "30".into(),
+            "--nodes-file".into(),
+            "c.toml".into(),
+        ];
         let a = test_args(&tj, Some("/other"), &extra).unwrap().join(" ");
-        assert!(!a.contains("--time-limit 15") && a.ends_with("--time-limit 30 --nodes-file c.toml"), "{a}");
+        assert!(
+            !a.contains("--time-limit 15") && a.ends_with("--time-limit 30 --nodes-file c.toml"),
+            "{a}"
+        );
         assert!(a.contains("--store /other"), "{a}");
         let e = test_args(&json!({"target": "etcd"}), None, &[]).unwrap_err();
         assert!(format!("{e}").contains("workload"), "{e}");

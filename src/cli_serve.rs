@@ -230,20 +230,37 @@ fn handle(mut s: TcpStream, st: &State) -> Result<()> {
                 PathError::NotFound => 404,
                 _ => 400,
             };
-            respond(&mut s, code, text, format!("{e}\n").as_bytes(), head_only, &[])?;
+            respond(
+                &mut s,
+                code,
+                text,
+                format!("{e}\n").as_bytes(),
+                head_only,
+                &[],
+            )?;
             return Ok(());
         }
     };
     match route {
         Route::Index | Route::IndexJson => {
             let idx = {
-                let mut cache = st.cache.lock().map_err(|_| anyhow!("index cache poisoned"))?;
+                let mut cache = st
+                    .cache
+                    .lock()
+                    .map_err(|_| anyhow!("index cache poisoned"))?;
                 serve::index(&Store::new(&st.root), &mut cache)
             };
             let idx = match idx {
                 Ok(i) => i,
                 Err(e) => {
-                    respond(&mut s, 500, text, format!("{e}\n").as_bytes(), head_only, &[])?;
+                    respond(
+                        &mut s,
+                        500,
+                        text,
+                        format!("{e}\n").as_bytes(),
+                        head_only,
+                        &[],
+                    )?;
                     return Ok(());
                 }
             };
@@ -357,7 +374,14 @@ fn serve_zip(s: &mut TcpStream, st: &State, rel: &Path, head_only: bool) -> Resu
         Ok(p) => p,
         Err(e) => {
             let msg = format!("cannot zip {}: {e}\n", rel.display());
-            respond(s, 500, "text/plain; charset=utf-8", msg.as_bytes(), head_only, &[])?;
+            respond(
+                s,
+                500,
+                "text/plain; charset=utf-8",
+                msg.as_bytes(),
+                head_only,
+                &[],
+            )?;
             return Ok(());
         }
     };

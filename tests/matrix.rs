@@ -127,7 +127,9 @@ fn noop_matrix_refused_cells_are_errors_and_exit_3() {
         } else {
             assert_eq!(r["exit_code"], 64, "{r:#}");
             assert!(
-                r["reason"].as_str().is_some_and(|m| m.contains("--nemesis none")),
+                r["reason"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("--nemesis none")),
                 "{r:#}"
             );
         }
@@ -146,10 +148,18 @@ fn noop_matrix_refused_cells_are_errors_and_exit_3() {
     assert!(out.contains("2 failed") && out.contains("2 valid"), "{out}");
 
     // A typo in the file is a usage error naming the key, before any run.
-    std::fs::write(&file, "targets = [\"noop\"]\nworkloads = [\"set\"]\nseed = [1]\n").unwrap();
+    std::fs::write(
+        &file,
+        "targets = [\"noop\"]\nworkloads = [\"set\"]\nseed = [1]\n",
+    )
+    .unwrap();
     let o = matrix(&file);
     assert_eq!(o.status.code(), Some(64), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("seed"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("seed"),
+        "{}",
+        text(&o)
+    );
 }
 
 /// Builds faultline-node (another package) next to `faultline`.
@@ -256,7 +266,11 @@ fn lab_matrix_2x2x2_junit_summary_and_exit_code() {
     assert_eq!(attr(&x, "testsuites", "errors"), "0");
     assert_eq!(attr(&x, "testsuite", "tests"), "8");
     assert_eq!(x.matches("<testcase ").count(), 8);
-    assert_eq!(x.matches("classname=\"faultline.raft.list-append\"").count(), 2);
+    assert_eq!(
+        x.matches("classname=\"faultline.raft.list-append\"")
+            .count(),
+        2
+    );
     assert!(x.contains("name=\"nemesis=partition,kill seed=11\""));
     let html = std::fs::read_to_string(dir.join("summary.html")).unwrap();
     assert_eq!(html.matches(">report</a>").count(), 8);
@@ -269,8 +283,21 @@ fn replay_reruns_a_noop_run_with_its_options_and_seed() {
     let store = tmp.0.join("store");
     let s = store.to_str().expect("utf-8");
     let o = common::faultline(&[
-        "test", "--target", "noop", "--workload", "list-append", "--time-limit", "1", "--rate",
-        "150", "--concurrency", "3", "--seed", "77", "--store", s,
+        "test",
+        "--target",
+        "noop",
+        "--workload",
+        "list-append",
+        "--time-limit",
+        "1",
+        "--rate",
+        "150",
+        "--concurrency",
+        "3",
+        "--seed",
+        "77",
+        "--store",
+        s,
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let first = store.join("noop-list-append/latest");
@@ -278,11 +305,27 @@ fn replay_reruns_a_noop_run_with_its_options_and_seed() {
     let o = common::faultline(&["replay", first.to_str().expect("utf-8")]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("replay: original valid; replay valid"), "{out}");
+    assert!(
+        out.contains("replay: original valid; replay valid"),
+        "{out}"
+    );
     let second = std::fs::canonicalize(store.join("noop-list-append/latest")).expect("latest");
     assert_ne!(first, second, "the replay is a new run");
-    let (a, b) = (read_json(&first.join("test.json")), read_json(&second.join("test.json")));
-    for k in ["target", "workload", "seed", "nemesis", "concurrency", "rate", "time_limit_s", "op_timeout_s", "node_count"] {
+    let (a, b) = (
+        read_json(&first.join("test.json")),
+        read_json(&second.join("test.json")),
+    );
+    for k in [
+        "target",
+        "workload",
+        "seed",
+        "nemesis",
+        "concurrency",
+        "rate",
+        "time_limit_s",
+        "op_timeout_s",
+        "node_count",
+    ] {
         assert_eq!(a[k], b[k], "{k}");
     }
     // A run dir without test.json is a usage error.
@@ -305,19 +348,43 @@ fn lab_replay_of_a_seeded_bug_reproduces_the_anomaly() {
     let store = tmp.0.join("store");
     let s = store.to_str().expect("utf-8");
     let o = common::faultline(&[
-        "test", "--target", "paxos", "--bug", "minority-quorum", "--workload", "register",
-        "--nemesis", "partition,kill", "--nemesis-interval", "2", "--time-limit", "15",
-        "--seed", "1", "--node-binary", bin.to_str().expect("utf-8"), "--lab-dir", &lab.dir,
-        "--store", s,
+        "test",
+        "--target",
+        "paxos",
+        "--bug",
+        "minority-quorum",
+        "--workload",
+        "register",
+        "--nemesis",
+        "partition,kill",
+        "--nemesis-interval",
+        "2",
+        "--time-limit",
+        "15",
+        "--seed",
+        "1",
+        "--node-binary",
+        bin.to_str().expect("utf-8"),
+        "--lab-dir",
+        &lab.dir,
+        "--store",
+        s,
     ]);
     assert_eq!(o.status.code(), Some(1), "the original run: {}", text(&o));
     let first = std::fs::canonicalize(store.join("paxos-register/latest")).expect("latest");
     let t0 = Instant::now();
     let o = common::faultline(&["replay", first.to_str().expect("utf-8")]);
-    println!("replay took {:.1} s\n{}", t0.elapsed().as_secs_f64(), text(&o));
+    println!(
+        "replay took {:.1} s\n{}",
+        t0.elapsed().as_secs_f64(),
+        text(&o)
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("replay: original invalid") && out.contains("; replay invalid"), "{out}");
+    assert!(
+        out.contains("replay: original invalid") && out.contains("; replay invalid"),
+        "{out}"
+    );
     let second = std::fs::canonicalize(store.join("paxos-register/latest")).expect("latest");
     assert_ne!(first, second);
     let tj = read_json(&second.join("test.json"));

@@ -157,7 +157,12 @@ impl Driver {
 impl Drop for Driver {
     fn drop(&mut self) {
         let _ = std::panic::catch_unwind(|| {
-            http(&self.addr, "DELETE", &format!("/session/{}", self.session), None)
+            http(
+                &self.addr,
+                "DELETE",
+                &format!("/session/{}", self.session),
+                None,
+            )
         });
     }
 }
@@ -172,10 +177,8 @@ fn free_port() -> u16 {
 /// Real runs in a fresh store: two of noop-register, one of
 /// noop-list-append.
 fn make_store(tag: &str) -> TmpDir {
-    let dir = TmpDir(std::env::temp_dir().join(format!(
-        "faultline-serve-{tag}-{}",
-        std::process::id()
-    )));
+    let dir =
+        TmpDir(std::env::temp_dir().join(format!("faultline-serve-{tag}-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&dir.0);
     let store = dir.0.to_str().expect("utf-8").to_string();
     for (workload, count) in [("register", "2"), ("list-append", "1")] {
@@ -390,7 +393,8 @@ fn browser_lists_filters_and_opens_a_report() {
     );
     let url = d.call("GET", "/url", None);
     assert!(
-        url.as_str().is_some_and(|u| u.ends_with("?workload=list-append")),
+        url.as_str()
+            .is_some_and(|u| u.ends_with("?workload=list-append")),
         "{url}"
     );
     // Text that matches nothing hides every row; clearing it brings the
@@ -418,7 +422,10 @@ fn browser_lists_filters_and_opens_a_report() {
     let t0 = Instant::now();
     loop {
         let title = d.call("GET", "/title", None);
-        if title.as_str().is_some_and(|t| t.contains("noop-list-append")) {
+        if title
+            .as_str()
+            .is_some_and(|t| t.contains("noop-list-append"))
+        {
             break;
         }
         assert!(

@@ -219,7 +219,10 @@ fn sparkline(h: &mut String, label: &str, values: &[Option<f64>], unit: &str) {
     );
     if let Some(last) = coords.last() {
         let (x, y) = last.split_once(',').unwrap_or(("0", "0"));
-        let _ = write!(h, "<circle cx=\"{x}\" cy=\"{y}\" r=\"2\" fill=\"#1565c0\"/>");
+        let _ = write!(
+            h,
+            "<circle cx=\"{x}\" cy=\"{y}\" r=\"2\" fill=\"#1565c0\"/>"
+        );
     }
     let _ = write!(
         h,
@@ -420,8 +423,18 @@ mod tests {
     fn index_has_rows_filters_trends_and_escapes() {
         let idx = Index {
             runs: vec![
-                run("raft-register", "20261126T020000.000Z", "invalid", Some(50.0)),
-                run("etcd-register", "20261126T010000.000Z", "valid", Some(200.0)),
+                run(
+                    "raft-register",
+                    "20261126T020000.000Z",
+                    "invalid",
+                    Some(50.0),
+                ),
+                run(
+                    "etcd-register",
+                    "20261126T010000.000Z",
+                    "valid",
+                    Some(200.0),
+                ),
                 run("etcd-register", "20261126T000000.000Z", "valid", None),
                 run("<x>-register", "20261125T000000.000Z", "unknown", Some(1.0)),
             ],
@@ -458,7 +471,12 @@ mod tests {
     #[test]
     fn sparkline_scales_into_its_box() {
         let mut h = String::new();
-        sparkline(&mut h, "ops/s", &[Some(1.0), None, Some(3.0), Some(2.0)], "");
+        sparkline(
+            &mut h,
+            "ops/s",
+            &[Some(1.0), None, Some(3.0), Some(2.0)],
+            "",
+        );
         assert!(h.contains("points=\"0.0,19.0 80.0,1.0 120.0,10.0\""), "{h}");
         let mut h = String::new();
         sparkline(&mut h, "p50", &[None, None], " ms");

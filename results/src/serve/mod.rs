@@ -235,7 +235,11 @@ impl IndexCache {
     fn get(&mut self, test: &str, time: &str, dir: &Path) -> RunInfo {
         let stamp: Vec<Option<SystemTime>> = [store::TEST_JSON, store::RESULTS_JSON, "report.html"]
             .iter()
-            .map(|f| std::fs::metadata(dir.join(f)).and_then(|m| m.modified()).ok())
+            .map(|f| {
+                std::fs::metadata(dir.join(f))
+                    .and_then(|m| m.modified())
+                    .ok()
+            })
             .collect();
         if let Some((s, info)) = self.entries.get(dir)
             && *s == stamp
@@ -243,7 +247,8 @@ impl IndexCache {
             return info.clone();
         }
         let info = run_info(test, time, dir);
-        self.entries.insert(dir.to_path_buf(), (stamp, info.clone()));
+        self.entries
+            .insert(dir.to_path_buf(), (stamp, info.clone()));
         info
     }
 }
@@ -441,7 +446,9 @@ mod tests {
             "etcd",
             "register",
             &["partition", "kill"],
-            Some(json!({"valid": true, "run": {"ok": 30, "fail": 0, "info": 0, "main_phase_s": 10.0}})),
+            Some(
+                json!({"valid": true, "run": {"ok": 30, "fail": 0, "info": 0, "main_phase_s": 10.0}}),
+            ),
         );
         mk(
             "raft-list-append",
@@ -514,7 +521,11 @@ mod tests {
     #[test]
     fn an_empty_or_missing_store_is_an_empty_index() {
         let d = tmp();
-        let idx = index(&Store::new(d.path().join("nope")), &mut IndexCache::default()).unwrap();
+        let idx = index(
+            &Store::new(d.path().join("nope")),
+            &mut IndexCache::default(),
+        )
+        .unwrap();
         assert!(idx.runs.is_empty() && idx.matrices.is_empty());
         let page = html::render_index(&idx, "store");
         assert!(page.contains("No runs"), "{page}");
@@ -549,7 +560,12 @@ mod tests {
         ] {
             assert_eq!(route(bad), Err(PathError::Traversal), "{bad}");
         }
-        for bad in ["/runs/.hidden", "/runs/a/./b", "/runs/a\\..\\b", "/runs/a%00b"] {
+        for bad in [
+            "/runs/.hidden",
+            "/runs/a/./b",
+            "/runs/a\\..\\b",
+            "/runs/a%00b",
+        ] {
             assert_eq!(route(bad), Err(PathError::BadComponent), "{bad}");
         }
         assert_eq!(route("/runs/%zz"), Err(PathError::BadEncoding));
@@ -583,10 +599,7 @@ mod tests {
 
     #[test]
     fn times_display() {
-        assert_eq!(
-            display_time("20261126T005011.123Z"),
-            "2026-11-26 00:50:11Z"
-        );
+        assert_eq!(display_time("20261126T005011.123Z"), "2026-11-26 00:50:11Z");
         assert_eq!(
             display_time("20261126T005011.123Z-2"),
             "2026-11-26 00:50:11Z-2"

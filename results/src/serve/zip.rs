@@ -107,7 +107,7 @@ impl ZipPlan {
             }
 
             central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
-            central.extend_from_slice(&(3u16 << 8 | 20).to_le_bytes()); // made by: Unix, 2.0
+            central.extend_from_slice(&((3u16 << 8) | 20).to_le_bytes()); // made by: Unix, 2.0
             common_fields(&mut central, e, crc);
             central.extend_from_slice(&0u16.to_le_bytes()); // extra field length
             central.extend_from_slice(&0u16.to_le_bytes()); // comment length
@@ -197,8 +197,8 @@ fn dos_time(t: SystemTime) -> (u16, u16) {
         .max(315_532_800); // 1980-01-01
     let (y, m, d) = crate::store::civil_from_days((secs / 86_400) as i64);
     let sod = secs % 86_400;
-    let time = ((sod / 3600) << 11 | ((sod / 60) % 60) << 5 | (sod % 60) / 2) as u16;
-    let date = (((y - 1980).clamp(0, 127) as u32) << 9 | m << 5 | d) as u16;
+    let time = (((sod / 3600) << 11) | (((sod / 60) % 60) << 5) | ((sod % 60) / 2)) as u16;
+    let date = ((((y - 1980).clamp(0, 127) as u32) << 9) | (m << 5) | d) as u16;
     (time, date)
 }
 
@@ -264,7 +264,10 @@ mod tests {
         let t = UNIX_EPOCH + std::time::Duration::from_secs(1_795_654_211);
         let (time, date) = dos_time(t);
         assert_eq!((time >> 11, (time >> 5) & 63, (time & 31) * 2), (0, 50, 10));
-        assert_eq!((1980 + (date >> 9), (date >> 5) & 15, date & 31), (2026, 11, 26));
+        assert_eq!(
+            (1980 + (date >> 9), (date >> 5) & 15, date & 31),
+            (2026, 11, 26)
+        );
     }
 
     /// Reads the archive back by its central directory (as unzip does) and
@@ -319,12 +322,12 @@ mod tests {
         // And the system's unzip agrees, when there is one.
         let z = d.path().join("run.zip");
         std::fs::write(&z, &out).unwrap();
-        if let Ok(o) = std::process::Command::new("unzip").arg("-t").arg(&z).output() {
-            assert!(
-                o.status.success(),
-                "{}",
-                String::from_utf8_lossy(&o.stdout)
-            );
+        if let Ok(o) = std::process::Command::new("unzip")
+            .arg("-t")
+            .arg(&z)
+            .output()
+        {
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
         }
     }
 
