@@ -742,12 +742,17 @@ fn run_cell(
         .and_then(|(out, err)| {
             let mut log = out.try_clone()?;
             let _ = writeln!(log, "$ faultline test {}", args.join(" "));
+            use std::os::unix::process::CommandExt;
             Command::new(exe)
                 .arg("test")
                 .args(args)
                 .stdin(Stdio::null())
                 .stdout(out)
                 .stderr(err)
+                // Its own process group: a terminal's Ctrl-C reaches only the
+                // matrix, which sends one SIGTERM (a second signal would make
+                // `test` exit without healing).
+                .process_group(0)
                 .spawn()
         });
     let mut child = match spawned {
