@@ -6,8 +6,11 @@
 mod check;
 mod cli_exec;
 mod cli_lab;
+mod cli_matrix;
 mod cli_nemesis;
 mod cli_ring;
+mod cli_replay;
+mod cli_serve;
 mod cli_targets;
 mod cli_test;
 mod delayer;
@@ -51,6 +54,13 @@ enum Command {
     Targets(cli_targets::TargetsArgs),
     /// Analyse consistent hashing: load balance and keys moved vs theory.
     Ring(cli_ring::RingArgs),
+    /// Run a matrix of tests (targets × workloads × nemeses × seeds) from a
+    /// TOML file; write summary.html, summary.json and junit.xml.
+    Matrix(cli_matrix::MatrixArgs),
+    /// Run a stored test again with its recorded options and seed.
+    Replay(cli_replay::ReplayArgs),
+    /// Browse the store over HTTP: every run, filters, trends, reports, zips.
+    Serve(cli_serve::ServeArgs),
 }
 
 /// A bad argument found after parsing (exit 64, like clap's own errors).
@@ -114,6 +124,9 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Test(a) => cli_test::run(a),
         Command::Targets(a) => cli_targets::run(a),
         Command::Ring(a) => cli_ring::run(a),
+        Command::Serve(a) => cli_serve::run(a),
+        Command::Matrix(a) => cli_matrix::run(a),
+        Command::Replay(a) => cli_replay::run(a),
     }
 }
 

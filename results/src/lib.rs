@@ -7,6 +7,8 @@
 //! - [`report`]: `report.html` — verdict, anomalies, nemesis schedule,
 //!   counts, plots and links; the `results.json` schema it reads.
 //! - [`run_timeline`]: `timeline.html` — every operation of a run over time.
+//! - [`serve`]: `faultline serve`'s index of the store, path checks and
+//!   zip archives (pure; the HTTP shell is in the binary).
 //! - [`timeline`]: a self-contained HTML page of a key that is not
 //!   linearizable (operations per process over time, the linearization
 //!   reached, the operation that broke it).
@@ -18,6 +20,7 @@ mod ops;
 pub mod plots;
 pub mod report;
 pub mod run_timeline;
+pub mod serve;
 pub mod store;
 pub mod timeline;
 
