@@ -524,10 +524,9 @@ mod tests {
     async fn a_client_that_dies_gives_info_and_is_restarted() {
         // Answers the first op of each process, then exits 3 after writing
         // to stderr: every second op finds it dead.
-        let cmd = format!(
-            "read -r l; echo '{{\"type\":\"ok\",\"f\":\"write\",\"value\":1}}'; \
+        let cmd = "read -r l; echo '{\"type\":\"ok\",\"f\":\"write\",\"value\":1}'; \
              read -r l; echo 'boom: lost my connection' >&2; exit 3"
-        );
+            .to_string();
         let mut c = client(&cmd, 5000).await;
         assert_eq!(c.invoke(&write(1)).await, Completion::ok(json!(1)));
         let d = c.invoke(&write(2)).await;

@@ -38,13 +38,13 @@ pub mod exec_db;
 pub mod node;
 pub mod noop;
 pub mod pidfile;
-pub mod redis;
-pub mod redis_db;
-pub mod zookeeper;
-pub mod zookeeper_db;
 pub mod postgres;
 pub mod postgres_db;
+pub mod redis;
+pub mod redis_db;
 pub mod twopc;
+pub mod zookeeper;
+pub mod zookeeper_db;
 
 pub use faultline_workloads::{BoxFuture, Client};
 use faultline_workloads::{Workload, WorkloadOptions};

@@ -43,6 +43,9 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+/// A node's `INFO replication` fields, or why it could not be read.
+type ReplicationInfo = Result<BTreeMap<String, String>, String>;
+
 pub const PORT: u16 = 6379;
 /// Keys.
 pub const SET_KEY: &str = "faultline:set";
@@ -436,7 +439,7 @@ impl Failover for RedisTarget {
             let cfg = &self.shared.cfg;
             let old = self.primary();
             // Everyone's view (one at a time: at most a second per node).
-            let mut infos: Vec<(String, Result<BTreeMap<String, String>, String>)> = Vec::new();
+            let mut infos: Vec<(String, ReplicationInfo)> = Vec::new();
             for (n, _) in &cfg.nodes {
                 let addr = cfg.addr(n).unwrap_or_default();
                 let r = control(&addr, &["INFO", "replication"], CONTROL_TIMEOUT).await;
