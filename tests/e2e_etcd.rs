@@ -11,10 +11,11 @@
 //! time; the lab is torn down by a Drop guard.
 
 mod common;
+use common::TmpStore;
 
 use common::{Lab, faultline, text};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,25 +30,6 @@ fn etcd_missing() -> bool {
 }
 
 /// A store dir removed at the end.
-struct TmpStore(PathBuf);
-
-impl TmpStore {
-    fn new(tag: &str) -> TmpStore {
-        let p = std::env::temp_dir().join(format!("faultline-e2e-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        TmpStore(p)
-    }
-    fn s(&self) -> &str {
-        self.0.to_str().expect("utf-8 path")
-    }
-}
-
-impl Drop for TmpStore {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn read_json(p: &Path) -> Value {
     let t = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     serde_json::from_str(&t).unwrap_or_else(|e| panic!("{}: {e}", p.display()))

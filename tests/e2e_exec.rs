@@ -14,10 +14,11 @@
 //! Skips (printing why) without root, sshd, etcd, python3, curl or jq.
 
 mod common;
+use common::TmpStore;
 
 use common::{Lab, faultline, text};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/exec");
@@ -33,25 +34,6 @@ fn missing(tools: &[&str]) -> bool {
         }
     }
     false
-}
-
-struct TmpStore(PathBuf);
-
-impl TmpStore {
-    fn new(tag: &str) -> TmpStore {
-        let p = std::env::temp_dir().join(format!("faultline-e2e-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        TmpStore(p)
-    }
-    fn s(&self) -> &str {
-        self.0.to_str().expect("utf-8 path")
-    }
-}
-
-impl Drop for TmpStore {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn read_json(p: &Path) -> Value {

@@ -228,3 +228,23 @@ pub fn wait_timeout(child: &mut std::process::Child, t: Duration) -> std::proces
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A store directory under the temp dir, removed on drop.
+pub struct TmpStore(pub std::path::PathBuf);
+
+impl TmpStore {
+    pub fn new(tag: &str) -> TmpStore {
+        let p = std::env::temp_dir().join(format!("faultline-e2e-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        TmpStore(p)
+    }
+    pub fn s(&self) -> &str {
+        self.0.to_str().expect("utf-8 path")
+    }
+}
+
+impl Drop for TmpStore {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
