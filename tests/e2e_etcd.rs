@@ -11,11 +11,9 @@
 //! time; the lab is torn down by a Drop guard.
 
 mod common;
-use common::TmpStore;
 
-use common::{Lab, faultline, text};
+use common::{Lab, TmpStore, faultline, history_lines, read_json, text};
 use serde_json::Value;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,20 +25,6 @@ fn etcd_missing() -> bool {
         println!("skipping: etcd not installed (apt-get install etcd-server)");
     }
     !found
-}
-
-/// A store dir removed at the end.
-fn read_json(p: &Path) -> Value {
-    let t = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&t).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn history_lines(p: &Path) -> Vec<Value> {
-    std::fs::read_to_string(p)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
 }
 
 /// No FAULTLINE iptables chain on any node, no paused etcd, no state file.

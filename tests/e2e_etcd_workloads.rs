@@ -10,9 +10,8 @@
 
 mod common;
 
-use common::{Lab, faultline, text};
+use common::{Lab, TmpStore, faultline, read_json, text};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 fn etcd_missing() -> bool {
@@ -23,20 +22,6 @@ fn etcd_missing() -> bool {
         println!("skipping: etcd not installed (apt-get install etcd-server)");
     }
     !found
-}
-
-/// A store dir removed at the end.
-struct TmpStore(PathBuf);
-
-impl Drop for TmpStore {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn read_json(p: &Path) -> Value {
-    let t = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&t).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 /// Runs one short fault-free test and returns its results.json, after
@@ -84,8 +69,7 @@ fn etcd_lock_and_bank_are_valid() {
     }
     let t_all = Instant::now();
     let lab = Lab::up("e2e-wl", 7, 3);
-    let store =
-        TmpStore(std::env::temp_dir().join(format!("faultline-e2e-wl-{}", std::process::id())));
+    let store = TmpStore::new("wl");
     let _ = std::fs::remove_dir_all(&store.0);
 
     // (a) lock: grants happened, each with a token the checker verified.

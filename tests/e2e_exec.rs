@@ -14,9 +14,8 @@
 //! Skips (printing why) without root, sshd, etcd, python3, curl or jq.
 
 mod common;
-use common::TmpStore;
 
-use common::{Lab, faultline, text};
+use common::{Lab, TmpStore, faultline, read_json, text};
 use serde_json::Value;
 use std::path::Path;
 use std::time::Instant;
@@ -34,11 +33,6 @@ fn missing(tools: &[&str]) -> bool {
         }
     }
     false
-}
-
-fn read_json(p: &Path) -> Value {
-    let t = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&t).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 /// One `faultline test` run; returns (exit code, results.json).

@@ -14,39 +14,9 @@
 
 mod common;
 
-use common::{BIN, Lab, faultline, text};
+use common::{Lab, TmpStore, faultline, node_binary, read_json, text};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// Builds faultline-node (another package, so cargo does not build it for
-/// this test on its own) and returns its path next to `faultline`.
-fn node_binary() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = std::process::Command::new(cargo);
-    cmd.args(["build", "-p", "faultline-node", "--bin", "faultline-node"]);
-    if BIN.contains("/release/") {
-        cmd.arg("--release");
-    }
-    let st = cmd.status().expect("running cargo build");
-    assert!(st.success(), "building faultline-node failed");
-    let p = Path::new(BIN).with_file_name("faultline-node");
-    assert!(p.is_file(), "no {}", p.display());
-    p
-}
-
-struct TmpStore(PathBuf);
-
-impl Drop for TmpStore {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn read_json(p: &Path) -> Value {
-    let t = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&t).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 #[test]
 fn unknown_bug_is_a_usage_error_listing_the_known_ones() {
@@ -78,8 +48,7 @@ fn raft_valid_and_a_seeded_paxos_bug_caught() {
     let bin = node_binary();
     let bin = bin.to_str().expect("utf-8 path");
     let lab = Lab::up("node", 9, 3);
-    let store =
-        TmpStore(std::env::temp_dir().join(format!("faultline-e2e-node-{}", std::process::id())));
+    let store = TmpStore::new("node");
     let _ = std::fs::remove_dir_all(&store.0);
     let s = store.0.to_str().expect("utf-8 path");
 

@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::{Lab, faultline, text};
+use common::{Lab, TmpStore, faultline, read_json, text};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -27,31 +27,6 @@ fn postgres_missing() -> bool {
         println!("skipping: PostgreSQL 15 not installed (apt-get install postgresql-15)");
     }
     missing
-}
-
-/// A store dir removed at the end.
-struct TmpStore(PathBuf);
-
-impl TmpStore {
-    fn new(tag: &str) -> TmpStore {
-        let p = std::env::temp_dir().join(format!("faultline-e2e-pg-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        TmpStore(p)
-    }
-    fn s(&self) -> &str {
-        self.0.to_str().expect("utf-8 path")
-    }
-}
-
-impl Drop for TmpStore {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn read_json(p: &Path) -> Value {
-    let t = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&t).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 /// One `faultline test` run; returns (exit code, results.json, its run dir).
@@ -122,7 +97,7 @@ fn postgres_isolation_levels_show_what_hermitage_predicts() {
     }
     let t_all = Instant::now();
     let lab = Lab::up("postgres", 11, 2);
-    let store = TmpStore::new("levels");
+    let store = TmpStore::new("pg-levels");
     let one = ["--node-count", "1", "--isolation"];
 
     // (a) read committed: G-single (read skew) or lost-update.

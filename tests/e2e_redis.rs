@@ -14,11 +14,9 @@
 //! Skips (printing why) without root, sshd or redis-server.
 
 mod common;
-use common::TmpStore;
 
-use common::{Lab, faultline, text};
+use common::{Lab, TmpStore, faultline, history_lines, read_json, text};
 use serde_json::Value;
-use std::path::Path;
 use std::time::Instant;
 
 fn redis_missing() -> bool {
@@ -29,19 +27,6 @@ fn redis_missing() -> bool {
         println!("skipping: redis-server not installed (apt-get install redis-server)");
     }
     !found
-}
-
-fn read_json(p: &Path) -> Value {
-    let t = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&t).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn history(p: &Path) -> Vec<Value> {
-    std::fs::read_to_string(p)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
 }
 
 fn run(lab: &Lab, store: &TmpStore, label: &str, extra: &[&str]) -> (i32, Value, Vec<Value>) {
@@ -79,7 +64,7 @@ fn run(lab: &Lab, store: &TmpStore, label: &str, extra: &[&str]) -> (i32, Value,
     let latest = store.0.join("redis-set/latest");
     let results = read_json(&latest.join("results.json"));
     println!("{label}: stats {} run {}", results["stats"], results["run"]);
-    let h = history(&latest.join("history.jsonl"));
+    let h = history_lines(&latest.join("history.jsonl"));
     (o.status.code().unwrap_or(-1), results, h)
 }
 

@@ -16,37 +16,9 @@
 
 mod common;
 
-use common::{BIN, Lab, faultline, text};
+use common::{Lab, TmpStore, faultline, node_binary, read_json, text};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-fn node_binary() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = std::process::Command::new(cargo);
-    cmd.args(["build", "-p", "faultline-node", "--bin", "faultline-node"]);
-    if BIN.contains("/release/") {
-        cmd.arg("--release");
-    }
-    let st = cmd.status().expect("running cargo build");
-    assert!(st.success(), "building faultline-node failed");
-    let p = Path::new(BIN).with_file_name("faultline-node");
-    assert!(p.is_file(), "no {}", p.display());
-    p
-}
-
-struct TmpStore(PathBuf);
-
-impl Drop for TmpStore {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn read_json(p: &Path) -> Value {
-    let t = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&t).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 fn run(lab: &Lab, bin: &str, store: &str, seed: &str, bug: Option<&str>) -> std::process::Output {
     let mut args = vec![
@@ -93,8 +65,7 @@ fn twopc_bank_valid_and_a_seeded_bug_caught_under_kills() {
     let bin = node_binary();
     let bin = bin.to_str().expect("utf-8 path");
     let lab = Lab::up("twopc", 19, 3);
-    let store =
-        TmpStore(std::env::temp_dir().join(format!("faultline-e2e-twopc-{}", std::process::id())));
+    let store = TmpStore::new("twopc");
     let _ = std::fs::remove_dir_all(&store.0);
     let s = store.0.to_str().expect("utf-8 path");
 

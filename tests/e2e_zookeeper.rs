@@ -16,9 +16,9 @@
 
 mod common;
 
-use common::{Lab, faultline, text};
+use common::{Lab, TmpStore, faultline, read_json, text};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 /// Short runs tried in (b) before giving up on catching a stale read.
@@ -30,30 +30,6 @@ fn zookeeper_missing() -> bool {
         println!("skipping: ZooKeeper not installed (apt-get install zookeeper)");
     }
     missing
-}
-
-struct TmpStore(PathBuf);
-
-impl TmpStore {
-    fn new(tag: &str) -> TmpStore {
-        let p = std::env::temp_dir().join(format!("faultline-e2e-zk-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        TmpStore(p)
-    }
-    fn s(&self) -> &str {
-        self.0.to_str().expect("utf-8 path")
-    }
-}
-
-impl Drop for TmpStore {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn read_json(p: &Path) -> Value {
-    let t = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&t).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 #[test]
@@ -153,7 +129,7 @@ fn zookeeper_end_to_end() {
     }
     let t_all = Instant::now();
     let lab = Lab::up("zookeeper", 12, 3);
-    let store = TmpStore::new("main");
+    let store = TmpStore::new("zk-main");
 
     // (a) sync before every read: linearizable under partitions.
     let mut args = PARTITIONS.to_vec();

@@ -248,3 +248,34 @@ impl Drop for TmpStore {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// A JSON file a run wrote (results.json, test.json); panics naming it.
+pub fn read_json(p: &Path) -> serde_json::Value {
+    let t = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&t).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// The parseable lines of a JSON-lines history (a missing file is empty).
+pub fn history_lines(p: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Builds faultline-node (another package, so cargo does not build it for
+/// a test of this one) and returns its path next to `faultline`.
+pub fn node_binary() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "-p", "faultline-node", "--bin", "faultline-node"]);
+    if BIN.contains("/release/") {
+        cmd.arg("--release");
+    }
+    let st = cmd.status().expect("running cargo build");
+    assert!(st.success(), "building faultline-node failed");
+    let p = Path::new(BIN).with_file_name("faultline-node");
+    assert!(p.is_file(), "no {}", p.display());
+    p
+}
