@@ -301,7 +301,7 @@ impl FaultArgs {
 
 /// This binary's path, which lab nodes can run: they share the host's
 /// filesystem except their private /tmp, /opt and /root.
-fn node_visible_exe() -> Result<String> {
+pub(crate) fn node_visible_exe() -> Result<String> {
     let exe = std::env::current_exe().context("finding the faultline binary")?;
     let s = exe.to_string_lossy().into_owned();
     if ["/tmp/", "/opt/", "/root/"]

@@ -71,7 +71,8 @@ pub struct TestArgs {
     pub workload: String,
 
     /// Faults, a comma list of partition, kill, pause, bandwidth (one link),
-    /// crash (a whole lab node; the DB is restarted after it returns),
+    /// loss (5-30% of node-to-node packets dropped), latency (20-250 ms on
+    /// node-to-node packets; lab only), crash (a whole lab node; the DB is restarted after it returns),
     /// clock (raft, paxos and zab in the lab, under libfaketime; real clocks
     /// outside the lab, etcd included; refused for etcd in the lab),
     /// kill-leader, pause-leader, isolate-leader, skew-leader (see
@@ -766,6 +767,21 @@ fn run_one(
             a.lab_dir.display()
         )));
     }
+    // The latency fault's delayer is this binary, run on the nodes: only lab
+    // nodes see the host's filesystem.
+    let delayer = match (plan.kinds.contains(&NemesisKind::Latency), &nodes.lab) {
+        (false, _) => None,
+        (true, None) => {
+            return Err(usage(
+                "--nemesis latency needs lab nodes: it runs the faultline binary on the \
+                 nodes as its delayer",
+            ));
+        }
+        (true, Some(_)) => Some(
+            crate::cli_nemesis::node_visible_exe()
+                .map_err(|e| usage(format!("--nemesis latency: {e:#}")))?,
+        ),
+    };
     let db: Option<Box<dyn Db>> = if nodes.specs.is_empty() {
         None
     } else {
@@ -861,6 +877,8 @@ fn run_one(
                     // Outside the lab clock faults set the real clock.
                     if nodes.lab.is_none() {
                         n.clock_helper = Some(faultline_nemesis::fault::CLOCK_HELPER.to_string());
+                    } else {
+                        n.delayer = delayer.clone();
                     }
                     active_fault = Arc::clone(&n.active);
                     Box::new(n) as Box<dyn NemesisDriver>

@@ -12,6 +12,10 @@
 //!   it: conntrack NEW drops), and (≥ 5 nodes) majorities-ring;
 //! - `bandwidth`: limit the link between two random nodes (both ways) to
 //!   a low rate, with htb filters on just that link;
+//! - `loss`: every node drops a random share (5–30%) of the packets other
+//!   nodes send it (never the controller's: clients keep their view);
+//! - `latency`: every node delays what it sends to other nodes by 20–250 ms
+//!   (an NFQUEUE delayer: the faultline binary, so lab nodes only);
 //! - `clock`: bump a random node's clock by ±10 ms to ±2 min, or strobe it;
 //!   outside the lab through the clock helper (the real clock), in the lab
 //!   through libfaketime;
@@ -48,7 +52,7 @@ use faultline_nemesis::fault::shell_quote;
 use faultline_nemesis::{Fault, ProcTarget, grudge};
 use faultline_targets::{BoxFuture, Target};
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
+use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
 
@@ -63,6 +67,8 @@ pub enum NemesisKind {
     Clock,
     Crash,
     Bandwidth,
+    Loss,
+    Latency,
     KillLeader,
     PauseLeader,
     IsolateLeader,
@@ -78,6 +84,8 @@ impl NemesisKind {
             NemesisKind::Clock => "clock",
             NemesisKind::Crash => "crash",
             NemesisKind::Bandwidth => "bandwidth",
+            NemesisKind::Loss => "loss",
+            NemesisKind::Latency => "latency",
             NemesisKind::KillLeader => "kill-leader",
             NemesisKind::PauseLeader => "pause-leader",
             NemesisKind::IsolateLeader => "isolate-leader",
@@ -108,6 +116,8 @@ impl FromStr for NemesisKind {
             "clock" => NemesisKind::Clock,
             "crash" => NemesisKind::Crash,
             "bandwidth" => NemesisKind::Bandwidth,
+            "loss" => NemesisKind::Loss,
+            "latency" => NemesisKind::Latency,
             "kill-leader" => NemesisKind::KillLeader,
             "pause-leader" => NemesisKind::PauseLeader,
             "isolate-leader" => NemesisKind::IsolateLeader,
@@ -115,7 +125,8 @@ impl FromStr for NemesisKind {
             _ => {
                 return Err(format!(
                     "unknown nemesis `{s}` (expected a comma list of partition, kill, pause, \
-                     clock, crash, bandwidth, kill-leader, pause-leader, isolate-leader, \
+                     clock, crash, bandwidth, loss, latency, kill-leader, pause-leader, \
+                     isolate-leader, \
                      skew-leader, or none)"
                 ));
             }
@@ -163,6 +174,9 @@ pub struct LabNemesis {
     /// The clock helper's path on the nodes (nodes outside the lab); `None`
     /// means libfaketime (the lab).
     pub clock_helper: Option<String>,
+    /// The binary the latency fault runs on the nodes as its delayer;
+    /// `None` (nodes outside the lab) makes `latency` an error.
+    pub delayer: Option<String>,
 }
 
 /// The link rate of the bandwidth fault: slow enough to matter to a
@@ -273,6 +287,7 @@ impl LabNemesis {
             bag: Vec::new(),
             active: Arc::new(Mutex::new(None)),
             clock_helper: None,
+            delayer: None,
         }
     }
 
@@ -377,6 +392,32 @@ impl LabNemesis {
                         to: link,
                     },
                     json!({"fault": "bandwidth", "link": [a, b], "rate": BANDWIDTH_RATE}),
+                )
+            }
+            NemesisKind::Loss => {
+                let probability = *[0.05, 0.1, 0.2, 0.3].choose(&mut self.rng).unwrap_or(&0.1);
+                (
+                    Fault::Loss {
+                        nodes: self.nodes.clone(),
+                        probability,
+                    },
+                    json!({"fault": "loss", "nodes": self.nodes, "probability": probability}),
+                )
+            }
+            NemesisKind::Latency => {
+                let Some(binary) = self.delayer.clone() else {
+                    return Err("latency needs lab nodes (it runs the faultline binary on \
+                                them as the delayer)"
+                        .into());
+                };
+                let delay_ms = *[20u64, 50, 100, 250].choose(&mut self.rng).unwrap_or(&50);
+                (
+                    Fault::Latency {
+                        nodes: self.nodes.clone(),
+                        delay_ms,
+                        binary,
+                    },
+                    json!({"fault": "latency", "nodes": self.nodes, "delay_ms": delay_ms}),
                 )
             }
             NemesisKind::Clock => {
@@ -636,6 +677,10 @@ mod tests {
         );
         assert!(parse_list("partition,bogus").unwrap_err().contains("bogus"));
         assert_eq!(parse_list("crash").unwrap(), vec![NemesisKind::Crash]);
+        assert_eq!(
+            parse_list("loss, latency").unwrap(),
+            vec![NemesisKind::Loss, NemesisKind::Latency]
+        );
         let leader = parse_list("kill-leader,pause-leader,isolate-leader,skew-leader").unwrap();
         assert_eq!(
             leader,

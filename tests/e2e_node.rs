@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::{Lab, TmpStore, faultline, node_binary, read_json, text};
+use common::{Lab, TmpStore, faultline, history_lines, node_binary, read_json, text};
 use serde_json::Value;
 use std::time::Instant;
 
@@ -156,4 +156,69 @@ fn raft_valid_and_a_seeded_paxos_bug_caught() {
     assert_eq!(results["valid"], Value::Bool(false), "{results:#}");
     let tj = read_json(&store.0.join("paxos-register/latest/test.json"));
     assert_eq!(tj["bugs"], serde_json::json!(["minority-quorum"]));
+}
+
+/// `--nemesis loss,latency` in a run: both faults reach the nodes (the
+/// history records them), raft stays linearizable through them, and the
+/// heal leaves no loss chain, delay chain or delayer behind.
+#[test]
+fn raft_valid_under_packet_loss_and_latency_and_both_are_healed() {
+    if common::skip() {
+        return;
+    }
+    let bin = node_binary();
+    let bin = bin.to_str().expect("utf-8 path");
+    let lab = Lab::up("node-net", 28, 3);
+    let store = TmpStore::new("node-net");
+    let t0 = Instant::now();
+    let o = faultline(&[
+        "test",
+        "--target",
+        "raft",
+        "--workload",
+        "register",
+        "--nemesis",
+        "loss,latency",
+        "--nemesis-interval",
+        "3",
+        "--time-limit",
+        "14",
+        "--seed",
+        "3",
+        "--node-binary",
+        bin,
+        "--lab-dir",
+        &lab.dir,
+        "--store",
+        store.s(),
+    ]);
+    println!(
+        "raft under loss+latency: {:.1} s\n{}",
+        t0.elapsed().as_secs_f64(),
+        text(&o)
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let run = store.0.join("raft-register/latest");
+    let faults: Vec<Value> = history_lines(&run.join("history.jsonl"))
+        .into_iter()
+        .filter(|e| e["process"] == "nemesis" && e["type"] == "info")
+        .map(|e| e["value"].clone())
+        .collect();
+    let loss = faults.iter().find(|v| v["fault"] == "loss");
+    let latency = faults.iter().find(|v| v["fault"] == "latency");
+    assert!(loss.is_some() && latency.is_some(), "{faults:#?}");
+    let p = loss.and_then(|v| v["probability"].as_f64()).unwrap_or(0.0);
+    assert!((0.05..=0.3).contains(&p), "{loss:?}");
+    assert!(latency.and_then(|v| v["delay_ms"].as_u64()).unwrap_or(0) >= 20);
+    let results = read_json(&run.join("results.json"));
+    assert_eq!(results["valid"], Value::Bool(true), "{results:#}");
+    // Every start and heal went through (a failed start is still logged).
+    assert_eq!(results["run"]["nemesis_errors"], 0, "{results:#}");
+    for (n, out) in lab.exec_ok(
+        "",
+        "iptables -S | grep -c 'FAULTLINE-LOSS\\|FAULTLINE-DELAY' || true; \
+         test -f /tmp/faultline-delayer.pid && echo delayer-left || true",
+    ) {
+        assert_eq!(out.trim(), "0", "{n}: a fault was not healed: {out}");
+    }
 }

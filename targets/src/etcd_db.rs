@@ -180,7 +180,15 @@ pub fn info() -> TargetInfo {
                       gateway (--db-option read-mode=serializable for local reads)"
             .into(),
         workloads: crate::etcd::WORKLOADS.to_vec(),
-        faults: vec!["partition", "kill", "pause", "crash", "bandwidth"],
+        faults: vec![
+            "partition",
+            "kill",
+            "pause",
+            "crash",
+            "bandwidth",
+            "loss",
+            "latency",
+        ],
         clock: Clock::OutsideLab(CLOCK_UNSUPPORTED),
         bugs: Vec::new(),
         needs_node_binary: false,

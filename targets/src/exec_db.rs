@@ -197,7 +197,15 @@ pub fn info() -> TargetInfo {
                       (--client-cmd CMD); docs/exec.md"
             .into(),
         workloads: faultline_workloads::Workload::ALL.to_vec(),
-        faults: vec!["partition", "kill", "pause", "crash", "bandwidth"],
+        faults: vec![
+            "partition",
+            "kill",
+            "pause",
+            "crash",
+            "bandwidth",
+            "loss",
+            "latency",
+        ],
         clock: Clock::OutsideLab(
             "in the lab clocks are faked per process by libfaketime, which the hooks' \
              start command would have to preload; outside the lab the real clock is set",

@@ -196,7 +196,15 @@ pub fn info() -> TargetInfo {
                       repeatable-read or serializable (docs/postgres.md)"
             .into(),
         workloads: crate::postgres::WORKLOADS.to_vec(),
-        faults: vec!["kill", "pause", "partition", "crash", "bandwidth"],
+        faults: vec![
+            "kill",
+            "pause",
+            "partition",
+            "crash",
+            "bandwidth",
+            "loss",
+            "latency",
+        ],
         clock: Clock::Never(
             "the postgres target does not run the server under libfaketime, and its \
              isolation rests on transaction ids, not on clocks",

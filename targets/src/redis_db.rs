@@ -121,7 +121,15 @@ pub fn info() -> TargetInfo {
                       --redis-wait N uses WAIT (docs/redis.md)"
             .into(),
         workloads: crate::redis::WORKLOADS.to_vec(),
-        faults: vec!["partition", "kill", "pause", "crash", "bandwidth"],
+        faults: vec![
+            "partition",
+            "kill",
+            "pause",
+            "crash",
+            "bandwidth",
+            "loss",
+            "latency",
+        ],
         clock: Clock::OutsideLab(
             "the lab fakes clocks per process with libfaketime, which this target does \
              not preload; outside the lab the real clock is set",

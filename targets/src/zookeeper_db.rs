@@ -196,7 +196,15 @@ pub fn info() -> TargetInfo {
                       (--db-option sync-reads, tick-ms, sync-limit, init-limit, spare-sessions)"
             .into(),
         workloads: crate::zookeeper::WORKLOADS.to_vec(),
-        faults: vec!["partition", "kill", "pause", "crash", "bandwidth"],
+        faults: vec![
+            "partition",
+            "kill",
+            "pause",
+            "crash",
+            "bandwidth",
+            "loss",
+            "latency",
+        ],
         clock: Clock::OutsideLab(CLOCK_IN_LAB),
         bugs: Vec::new(),
         needs_node_binary: false,
