@@ -130,7 +130,9 @@ fn exec_target_agrees_with_the_builtin_etcd_target() {
     let exec_sh: Vec<&str> = exec_sh.iter().map(String::as_str).collect();
     let (s, rs) = run(&lab, &store, "(d) shell", &exec_sh, &calm);
     assert_eq!(s, 0, "{rs:#}");
-    assert!(rs["run"]["ok"].as_u64().unwrap_or(0) > 20, "{rs:#}");
+    // A shell client forks curl and jq several times per operation: on a
+    // loaded 2-core runner it managed 13 in a 10 s run, so ask for a few.
+    assert!(rs["run"]["ok"].as_u64().unwrap_or(0) >= 5, "{rs:#}");
     println!("e2e_exec: {:.1} s in all", t_all.elapsed().as_secs_f64());
 }
 
