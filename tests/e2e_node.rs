@@ -121,37 +121,47 @@ fn raft_valid_and_a_seeded_paxos_bug_caught() {
         );
     }
 
-    // (b) a seeded bug the checker must flag.
-    let t0 = Instant::now();
-    let o = faultline(&[
-        "test",
-        "--target",
-        "paxos",
-        "--bug",
-        "minority-quorum",
-        "--workload",
-        "register",
-        "--nemesis",
-        "partition,kill",
-        "--nemesis-interval",
-        "2",
-        "--time-limit",
-        "15",
-        "--seed",
-        "1",
-        "--node-binary",
-        bin,
-        "--lab-dir",
-        &lab.dir,
-        "--store",
-        s,
-    ]);
-    println!(
-        "(b) paxos minority-quorum: {:.1} s\n{}",
-        t0.elapsed().as_secs_f64(),
-        text(&o)
-    );
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // (b) a seeded bug the checker must flag. A 15 s run with random faults
+    // missed it once on a loaded CI runner, so up to three seeds, with the
+    // leader-aimed isolation that the campaign found exposes it fastest.
+    let mut caught = None;
+    for seed in ["1", "2", "3"] {
+        let t0 = Instant::now();
+        let o = faultline(&[
+            "test",
+            "--target",
+            "paxos",
+            "--bug",
+            "minority-quorum",
+            "--workload",
+            "register",
+            "--nemesis",
+            "partition,isolate-leader,kill",
+            "--nemesis-interval",
+            "2",
+            "--time-limit",
+            "15",
+            "--seed",
+            seed,
+            "--node-binary",
+            bin,
+            "--lab-dir",
+            &lab.dir,
+            "--store",
+            s,
+        ]);
+        println!(
+            "(b) paxos minority-quorum, seed {seed}: {:.1} s\n{}",
+            t0.elapsed().as_secs_f64(),
+            text(&o)
+        );
+        assert!(matches!(o.status.code(), Some(0 | 1)), "{}", text(&o));
+        if o.status.code() == Some(1) {
+            caught = Some(seed);
+            break;
+        }
+    }
+    assert!(caught.is_some(), "minority-quorum not caught by seeds 1-3");
     let results = read_json(&store.0.join("paxos-register/latest/results.json"));
     assert_eq!(results["valid"], Value::Bool(false), "{results:#}");
     let tj = read_json(&store.0.join("paxos-register/latest/test.json"));
