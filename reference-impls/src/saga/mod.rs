@@ -90,6 +90,21 @@ pub const BUGS: &[Bug] = &[
     },
 ];
 
+/// The deployed setup: customers and items, each customer's credit and
+/// each item's stock (the saga workload's orders use ids `0..3`).
+pub const CUSTOMERS: usize = 3;
+pub const ITEMS: usize = 3;
+pub const INITIAL_CREDIT: i64 = 3000;
+pub const INITIAL_STOCK: i64 = 300;
+
+/// The setup request of the deployed services.
+pub fn initial() -> Op {
+    Op::SagaInit {
+        credit: vec![INITIAL_CREDIT; CUSTOMERS],
+        stock: vec![INITIAL_STOCK; ITEMS],
+    }
+}
+
 /// Names a saga (the order id: unique per run, the idempotency key of each
 /// of its steps).
 pub type SagaId = u64;
