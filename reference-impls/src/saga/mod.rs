@@ -314,6 +314,10 @@ struct Running {
     last_send: u64,
 }
 
+/// A setup request: the client, the services not yet set up, the tick it
+/// came, credit and stock.
+type Setup = (RequestId, BTreeSet<Service>, u64, Vec<i64>, Vec<i64>);
+
 /// A final read waiting for quiet, then for every node's state.
 #[derive(Clone, Debug)]
 struct Reading {
@@ -341,7 +345,7 @@ pub struct Saga {
     waiting: BTreeMap<SagaId, Vec<RequestId>>,
     /// `send-before-log`: begin records not yet handed to the shell.
     unlogged: BTreeMap<SagaId, Order>,
-    init: Option<(RequestId, BTreeSet<Service>, u64, Vec<i64>, Vec<i64>)>,
+    init: Option<Setup>,
     reads: BTreeMap<u64, Reading>,
     next_read: u64,
 
@@ -471,10 +475,8 @@ impl Saga {
                 self.on_event(event);
                 self.send(from, Message::Ack { id });
             }
-            Message::Ack { id } => {
-                if self.outbox.remove(&id).is_some() {
-                    self.out.records.push(Record::Delivered { id });
-                }
+            Message::Ack { id } if self.outbox.remove(&id).is_some() => {
+                self.out.records.push(Record::Delivered { id });
             }
             Message::Query { n } => {
                 let services = self
@@ -736,7 +738,7 @@ impl Saga {
             },
         );
         let r = self.forward(Service::Credit, &order, move |r| {
-            r.is_ok().then(|| (stock, Event::CreditReserved(ev)))
+            r.is_ok().then_some((stock, Event::CreditReserved(ev)))
         });
         if let Err(e) = r {
             // Nothing took effect: the saga ends compensated at once.
@@ -959,7 +961,9 @@ impl Saga {
         let quiet = self.running.is_empty();
         let now = self.ticks;
         let wait = self.read_wait();
-        let r = self.retransmit_ticks();
+        // States are large (every ledger): ask again rarely, so a slow
+        // answer is not outrun by its own retransmissions.
+        let r = self.config.election_ticks.max(1);
         let peers = self.config.peers.clone();
         let mut ask = Vec::new();
         for (n, rd) in self.reads.iter_mut() {
@@ -1034,7 +1038,7 @@ impl Saga {
     }
 
     fn entry_tick(&mut self) {
-        if self.init.is_some() && self.ticks % self.retransmit_ticks() == 0 {
+        if self.init.is_some() && self.ticks.is_multiple_of(self.retransmit_ticks()) {
             self.send_inits();
         }
         if !self.choreographed {

@@ -65,7 +65,7 @@ fn setup(sim: &mut Sim<Saga>) {
         },
     };
     let rid = init.id;
-    sim.request(entry(&sim), init);
+    sim.request(entry(sim), init);
     settle(sim, 3);
     assert_eq!(
         reply(sim, rid),
