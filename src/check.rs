@@ -35,6 +35,7 @@ pub const WORKLOAD_MODELS: &[&str] = &[
     "lock",
     "crdt-convergence",
     "or-set",
+    "saga",
 ];
 
 #[derive(Args, Debug)]
@@ -854,6 +855,7 @@ fn check_workload(
             faultline_checker::crdt::check_convergence(history, None).map_err(bad)?
         }
         "or-set" => faultline_checker::crdt::check_or_set(history).map_err(bad)?,
+        "saga" => faultline_checker::saga::check(history).map_err(bad)?,
         "lock" => {
             let opts = lock::LockOptions {
                 time_limit,

@@ -12,6 +12,8 @@
 //! - [`bank`], [`counter`], [`queue`], [`unique_ids`], [`lock`]: the checks
 //!   of the workloads of the same names (Jepsen's checkers), each answering a
 //!   [`WorkloadResult`].
+//! - [`saga`]: sagas committed or fully compensated, from a final read of
+//!   every service's ledger.
 //! - [`crdt`]: convergence of replicated objects after heal and quiescence
 //!   (`crdt-convergence`) and OR-Set add-wins semantics (`or-set`).
 //! - [`txn`], [`consistency`]: Elle-style transactional checking and the model lattice.
@@ -31,6 +33,7 @@ pub mod counter;
 pub mod crdt;
 pub mod lock;
 pub mod queue;
+pub mod saga;
 pub mod session;
 pub mod set_full;
 pub mod txn;

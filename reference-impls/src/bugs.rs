@@ -17,6 +17,7 @@ const TABLES: &[&[Bug]] = &[
     crate::paxos::BUGS,
     crate::zab::BUGS,
     crate::twopc::BUGS,
+    crate::saga::BUGS,
     crate::crdt::BUGS,
 ];
 

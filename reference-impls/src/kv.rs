@@ -87,6 +87,16 @@ pub enum Op {
     Release {
         owner: u64,
     },
+    /// Saga setup (`faultline-node saga` only): each customer's credit and
+    /// each item's stock, unless already set up.
+    SagaInit {
+        credit: Vec<i64>,
+        stock: Vec<i64>,
+    },
+    /// One order, run as a saga (`faultline-node saga` only).
+    SagaOrder(crate::saga::Order),
+    /// Every service's state and ledger, once the sagas are quiet.
+    SagaRead,
 }
 
 impl Op {
@@ -94,7 +104,7 @@ impl Op {
     /// may serve it without a log entry (ReadIndex, leases).
     pub fn is_read_only(&self) -> bool {
         match self {
-            Op::Read { .. } | Op::SetRead | Op::CounterRead | Op::BankRead => true,
+            Op::Read { .. } | Op::SetRead | Op::CounterRead | Op::BankRead | Op::SagaRead => true,
             Op::Txn(ms) => ms
                 .iter()
                 .all(|m| matches!(m, Micro::Read { .. } | Micro::ReadList { .. })),
@@ -277,6 +287,9 @@ impl Store {
                 }
                 _ => Err(format!("release: not held by {owner}")),
             },
+            Op::SagaInit { .. } | Op::SagaOrder(_) | Op::SagaRead => {
+                Err("saga operations are served by `faultline-node saga` only".into())
+            }
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod kv;
 pub mod paxos;
 pub mod raft;
 pub mod ring;
+pub mod saga;
 pub mod shell;
 pub mod sim;
 pub mod twopc;

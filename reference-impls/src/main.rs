@@ -7,6 +7,8 @@
 //!
 //! `faultline-node twopc` runs two-phase commit on the same shell: node 1
 //! coordinates, every node holds a shard of the bank (see `docs/twopc.md`).
+//! `faultline-node saga` runs sagas over three services, one per node
+//! (see `docs/saga.md`).
 //!
 //! Exit codes: 64 bad arguments (unknown protocol or bug, bad --peers),
 //! 1 the node stopped (a WAL it cannot read or write, a port it cannot
@@ -25,6 +27,8 @@ use std::time::Duration;
 /// list of replication protocols (the node target's rows); it runs on the
 /// same shell.
 const TWOPC: (&str, &str) = ("twopc", faultline_node::twopc::ABOUT);
+/// Sagas likewise (see `docs/saga.md`).
+const SAGA: (&str, &str) = ("saga", faultline_node::saga::ABOUT);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -120,7 +124,7 @@ fn main() -> ExitCode {
         }
     };
     if args.list {
-        for (p, what) in PROTOCOLS.iter().chain([&TWOPC]) {
+        for (p, what) in PROTOCOLS.iter().chain([&TWOPC, &SAGA]) {
             println!("{p}: {what}");
             for b in bugs::of(p) {
                 println!("  --bug {}: {}", b.name, b.description);
@@ -135,10 +139,14 @@ fn main() -> ExitCode {
     };
     if !PROTOCOLS
         .iter()
-        .chain([&TWOPC])
+        .chain([&TWOPC, &SAGA])
         .any(|(p, _)| *p == protocol)
     {
-        let known: Vec<_> = PROTOCOLS.iter().chain([&TWOPC]).map(|(p, _)| *p).collect();
+        let known: Vec<_> = PROTOCOLS
+            .iter()
+            .chain([&TWOPC, &SAGA])
+            .map(|(p, _)| *p)
+            .collect();
         return usage(format!(
             "unknown protocol `{protocol}` (known: {})",
             known.join(", ")
@@ -177,6 +185,7 @@ fn main() -> ExitCode {
         "zab" => run::<faultline_node::zab::Zab>(opts),
         "single" => run::<shell::single::Single>(opts),
         "twopc" => run::<faultline_node::twopc::TwoPc>(opts),
+        "saga" => run::<faultline_node::saga::Saga>(opts),
         other => Err(format!("protocol `{other}` is listed but not wired")),
     };
     match r {

@@ -42,6 +42,7 @@ pub mod postgres;
 pub mod postgres_db;
 pub mod redis;
 pub mod redis_db;
+pub mod saga;
 pub mod twopc;
 pub mod zookeeper;
 pub mod zookeeper_db;

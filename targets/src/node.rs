@@ -80,8 +80,19 @@ pub fn bugs_of(protocol: &str) -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
-/// The workloads every protocol's client implements.
-pub const WORKLOADS: [Workload; 9] = Workload::ALL;
+/// The workloads every replication protocol runs (on [`faultline_node::kv::Store`]);
+/// the client also speaks `saga` to `faultline-node saga` (see [`crate::saga`]).
+pub const WORKLOADS: [Workload; 9] = [
+    Workload::Register,
+    Workload::ListAppend,
+    Workload::RwRegister,
+    Workload::Set,
+    Workload::Bank,
+    Workload::Counter,
+    Workload::Queue,
+    Workload::UniqueIds,
+    Workload::Lock,
+];
 
 /// A faultline-node cluster on a set of nodes.
 #[derive(Clone, Debug, PartialEq)]
@@ -447,7 +458,7 @@ impl Target for NodeTarget {
     }
 
     fn workloads(&self) -> &[Workload] {
-        &WORKLOADS
+        &Workload::ALL
     }
 
     fn client<'a>(
@@ -737,6 +748,11 @@ fn to_kv(w: Workload, op: &Op, client: u64) -> Result<KvOp, String> {
         (Workload::UniqueIds, "generate") => KvOp::GenerateId,
         (Workload::Lock, "acquire") => KvOp::Acquire { owner: client },
         (Workload::Lock, "release") => KvOp::Release { owner: client },
+        (Workload::Saga, "order") => KvOp::SagaOrder(
+            serde_json::from_value(op.value.clone())
+                .map_err(|e| format!("order {}: {e}", op.value))?,
+        ),
+        (Workload::Saga, "read") => KvOp::SagaRead,
         (w, f) => return Err(format!("`{f}` is not an operation of {w}")),
     })
 }
@@ -758,7 +774,7 @@ fn completion_value(w: Workload, op: &Op, out: Value) -> Value {
             ),
             other => other,
         },
-        (Workload::Queue, "enqueue") => op.value.clone(),
+        (Workload::Queue, "enqueue") | (Workload::Saga, "order") => op.value.clone(),
         (Workload::Lock, _) => Value::Null,
         _ => out,
     }
@@ -767,14 +783,19 @@ fn completion_value(w: Workload, op: &Op, out: Value) -> Value {
 impl Client for NodeClient {
     fn setup(&mut self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
-            if self.workload.workload != Workload::Bank {
-                return Ok(());
-            }
-            let balances = self.workload.initial_balances();
-            match self.call(KvOp::BankInit { balances }).await {
+            let init = match self.workload.workload {
+                Workload::Bank => KvOp::BankInit {
+                    balances: self.workload.initial_balances(),
+                },
+                Workload::Saga => faultline_node::saga::initial(),
+                _ => return Ok(()),
+            };
+            match self.call(init).await {
                 Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => Err(format!("bank setup: {e}")),
-                Err(Fate::NoEffect(e) | Fate::Unknown(e)) => Err(format!("bank setup: {e}")),
+                Ok(Err(e)) => Err(format!("{} setup: {e}", self.workload.workload)),
+                Err(Fate::NoEffect(e) | Fate::Unknown(e)) => {
+                    Err(format!("{} setup: {e}", self.workload.workload))
+                }
             }
         })
     }

@@ -54,7 +54,8 @@ impl Target for NoopTarget {
     }
 
     fn workloads(&self) -> &[Workload] {
-        &Workload::ALL
+        // The single-store workloads (not `saga`, which needs services).
+        &crate::node::WORKLOADS
     }
 
     fn client<'a>(

@@ -44,6 +44,7 @@ pub fn generator(opts: &WorkloadOptions, seed: u64) -> Box<dyn Generator> {
         Workload::Queue => Box::new(QueueGen { rng, next: 0 }),
         Workload::UniqueIds => Box::new(UniqueIdsGen),
         Workload::Lock => Box::new(LockGen { rng }),
+        Workload::Saga => Box::new(SagaGen { rng, next: 0 }),
     }
 }
 
@@ -235,6 +236,31 @@ impl Generator for LockGen {
             "release"
         };
         Op::new(f, None, Value::Null)
+    }
+}
+
+/// Orders: unique saga ids; 3 customers and 3 items (contention, so
+/// credit and stock run out: business failures at the first two steps);
+/// destination 0 (one in five) has no route, so the last step fails.
+struct SagaGen {
+    rng: StdRng,
+    next: u64,
+}
+
+impl Generator for SagaGen {
+    fn next_op(&mut self) -> Op {
+        self.next += 1;
+        Op::new(
+            "order",
+            None,
+            json!({"saga": self.next, "customer": self.rng.random_range(0..3u32),
+                   "item": self.rng.random_range(0..3u32), "qty": self.rng.random_range(1..=3u32),
+                   "amount": self.rng.random_range(1..=30u32), "dest": self.rng.random_range(0..5u32)}),
+        )
+    }
+
+    fn final_ops(&self) -> Vec<Op> {
+        vec![Op::new("read", None, Value::Null)]
     }
 }
 

@@ -17,6 +17,7 @@ use std::str::FromStr;
 /// | `queue` | `enqueue`, `dequeue`, final `drain` | total-queue (no loss, no duplicates) | linearizable |
 /// | `unique-ids` | `generate` | unique-ids | unique |
 /// | `lock` | `acquire`, `release` | lock (mutual exclusion: linearizable mutex; fencing tokens increase) | linearizable |
+/// | `saga` | `order` (one saga over three services), final `read` (ledgers) | saga (committed or fully compensated, applied once, terminated, conserved) | saga |
 ///
 /// The checkers live in faultline-checker under the same names
 /// (`bank`, `counter`, `queue`, `unique_ids`, `lock`); docs/workloads.md
@@ -33,6 +34,7 @@ pub enum Workload {
     Queue,
     UniqueIds,
     Lock,
+    Saga,
 }
 
 /// Something a target's client must be able to do for a workload.
@@ -61,10 +63,12 @@ pub enum Capability {
     UniqueId,
     /// Acquire/release a mutual-exclusion lock.
     Lock,
+    /// Run an order as a saga over several services, and read their ledgers.
+    Saga,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 9] = [
+    pub const ALL: [Workload; 10] = [
         Workload::Register,
         Workload::ListAppend,
         Workload::RwRegister,
@@ -74,6 +78,7 @@ impl Workload {
         Workload::Queue,
         Workload::UniqueIds,
         Workload::Lock,
+        Workload::Saga,
     ];
 
     /// The name used on the command line and in `test.json`.
@@ -88,6 +93,7 @@ impl Workload {
             Workload::Queue => "queue",
             Workload::UniqueIds => "unique-ids",
             Workload::Lock => "lock",
+            Workload::Saga => "saga",
         }
     }
 
@@ -103,6 +109,7 @@ impl Workload {
             Workload::Queue => "queue",
             Workload::UniqueIds => "unique-ids",
             Workload::Lock => "lock",
+            Workload::Saga => "saga",
         }
     }
 
@@ -112,6 +119,7 @@ impl Workload {
             Workload::ListAppend | Workload::RwRegister => "strict-serializable",
             Workload::Bank => "snapshot-isolation",
             Workload::UniqueIds => "unique",
+            Workload::Saga => "saga",
             _ => "linearizable",
         }
     }
@@ -129,13 +137,17 @@ impl Workload {
             Workload::Queue => &[Queue],
             Workload::UniqueIds => &[UniqueId],
             Workload::Lock => &[Lock],
+            Workload::Saga => &[Saga],
         }
     }
 
     /// True when the history needs final reads after the faults are healed
     /// (the checker compares what was added against what is finally there).
     pub fn needs_final_read(self) -> bool {
-        matches!(self, Workload::Set | Workload::Bank | Workload::Queue)
+        matches!(
+            self,
+            Workload::Set | Workload::Bank | Workload::Queue | Workload::Saga
+        )
     }
 }
 
@@ -148,7 +160,7 @@ impl fmt::Display for Workload {
 /// An unknown workload name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown workload `{0}` (known: register, list-append, rw-register, set, bank, counter, queue, unique-ids, lock)"
+    "unknown workload `{0}` (known: register, list-append, rw-register, set, bank, counter, queue, unique-ids, lock, saga)"
 )]
 pub struct UnknownWorkload(pub String);
 

@@ -1,0 +1,1271 @@
+//! Sagas (Garcia-Molina & Salem, "Sagas", SIGMOD 1987) as a pure
+//! [`Core`]: an order is a long-lived transaction split into three local
+//! transactions at three services, each with a **compensating
+//! transaction** that semantically undoes it:
+//!
+//! | step | service | forward action | compensation | business failure |
+//! |---|---|---|---|---|
+//! | 0 | `reserve-credit` | debit the customer's credit by `amount` | refund it | too little credit |
+//! | 1 | `book-stock` | take `qty` of the item | put it back | out of stock |
+//! | 2 | `ship` | create a shipment | cancel it | no route to `dest` (0) |
+//!
+//! Service `i` lives on `peers[(i + 1) % n]` (3 nodes: credit on node 2,
+//! stock on node 3, ship on node 1, so the orchestrator on node 1 reaches
+//! the first two steps over the network). A saga
+//! either runs every step (**committed**) or, when a step fails, runs the
+//! compensations of every step already done in reverse order
+//! (**compensated**); the client hears the outcome only then, so `ok`
+//! means committed and `fail` means compensated.
+//!
+//! Messages are delivered **at least once**: every sender re-sends until it
+//! hears back, and the network duplicates. Each service therefore keeps an
+//! **idempotency key** per saga (the saga id, one per service and kind):
+//! a forward action or a compensation that was already applied answers its
+//! first result again instead of applying twice; a compensation that
+//! arrives before its action (or instead of it) leaves a tombstone, so a
+//! late action is refused (Garcia-Molina & Salem §5; Richardson,
+//! "Microservices Patterns", 2018, ch. 4: countermeasures).
+//!
+//! Two variants (`--option mode=choreographed`; orchestrated by default):
+//!
+//! - **Orchestrated**: node 1's **orchestrator** drives each saga with a
+//!   durable saga log. It force-logs [`Record::Begin`] before sending the
+//!   first step, [`Record::Done`] / [`Record::Failed`] as steps answer,
+//!   [`Record::Compensated`] per compensation and [`Record::End`]; a
+//!   restarted orchestrator resumes every saga without an end record
+//!   (re-sending its current step: idempotent at the service).
+//! - **Choreographed**: no coordinator; each service reacts to the
+//!   previous one's events and publishes its own through a **transactional
+//!   outbox**: the event is part of the same durable record as the local
+//!   transaction, and re-sent until the receiver acknowledges it (also
+//!   after a restart). The last step's failure travels backwards as
+//!   compensation events (`ShipFailed` → stock released → `StockReleased`
+//!   → credit refunded). The credit service is the entry: it takes the
+//!   client's order, and records the saga's end when `Shipped` or a
+//!   compensation event reaches it.
+//!
+//! Client requests go to the **entry**: node 1 (the orchestrator), or in
+//! choreography the credit service's node; the others answer `NotLeader`
+//! with the entry as the hint.
+//! A retried order (same saga id) is answered from the log, waits for a
+//! running saga, or resumes a forgotten one (its steps are idempotent).
+//! The final read ([`Op::SagaRead`]) waits until no saga is running at
+//! the entry (at most `6 × election_ticks`), then collects every service's
+//! balances and ledger of applied actions and compensations.
+
+#[cfg(test)]
+mod tests;
+
+use crate::bugs::Bug;
+use crate::core::{Config, Core, Input, NodeId, Ready, Reply, Status};
+use crate::kv::{Command, Op, RequestId};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// One line about the protocol (`faultline-node --list`).
+pub const ABOUT: &str = "sagas over three services (reserve-credit, book-stock, ship: one per node) with compensations and idempotency keys; orchestrated by node 1, or choreographed with --option mode=choreographed (saga workload only)";
+
+/// The sagas' seeded bugs (`--bug NAME`).
+pub const BUGS: &[Bug] = &[
+    Bug {
+        protocol: "saga",
+        name: "refund-without-key",
+        description: "the credit service's refund ignores the idempotency key: every refund message it receives pays the customer back, so a retried or duplicated compensation refunds twice",
+    },
+    Bug {
+        protocol: "saga",
+        name: "send-before-log",
+        description: "the orchestrator sends a saga's first step before logging the saga (the begin record is written when the step answers), so a crash in between forgets a saga whose credit is reserved: it never ends",
+    },
+    Bug {
+        protocol: "saga",
+        name: "compensate-skip-first",
+        description: "the orchestrator's compensation loop stops one step early and never compensates step 0, so a failed order keeps the customer's credit",
+    },
+    Bug {
+        protocol: "saga",
+        name: "volatile-outbox",
+        description: "choreography: a service keeps the compensation events it publishes in memory instead of its durable outbox, so after a crash it never passes them on and the saga stays half compensated",
+    },
+];
+
+/// The deployed setup: customers and items, each customer's credit and
+/// each item's stock (the saga workload's orders use ids `0..3`).
+pub const CUSTOMERS: usize = 3;
+pub const ITEMS: usize = 3;
+pub const INITIAL_CREDIT: i64 = 3000;
+pub const INITIAL_STOCK: i64 = 300;
+
+/// The setup request of the deployed services.
+pub fn initial() -> Op {
+    Op::SagaInit {
+        credit: vec![INITIAL_CREDIT; CUSTOMERS],
+        stock: vec![INITIAL_STOCK; ITEMS],
+    }
+}
+
+/// Names a saga (the order id: unique per run, the idempotency key of each
+/// of its steps).
+pub type SagaId = u64;
+
+/// One order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub saga: SagaId,
+    pub customer: u32,
+    pub item: u32,
+    pub qty: i64,
+    pub amount: i64,
+    /// Destination; 0 has no route (the ship step's business failure).
+    pub dest: u32,
+}
+
+/// The services, in step order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Service {
+    Credit,
+    Stock,
+    Ship,
+}
+
+pub const STEPS: [Service; 3] = [Service::Credit, Service::Stock, Service::Ship];
+
+impl Service {
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Credit => "reserve-credit",
+            Service::Stock => "book-stock",
+            Service::Ship => "ship",
+        }
+    }
+
+    pub fn step(self) -> usize {
+        self as usize
+    }
+
+    /// What one application of the step moves: credit, items, shipments.
+    fn units(self, o: &Order) -> i64 {
+        match self {
+            Service::Credit => o.amount,
+            Service::Stock => o.qty,
+            Service::Ship => 1,
+        }
+    }
+}
+
+/// One line of a service's ledger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntryKind {
+    /// The forward action took effect.
+    Action,
+    /// The forward action was refused (a business failure): no effect.
+    Refused,
+    /// A compensation: `units` put back (0 when there was nothing to undo,
+    /// which also leaves a tombstone against a late action).
+    Compensation,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub saga: SagaId,
+    pub kind: EntryKind,
+    /// Credit, items or shipments moved.
+    pub units: i64,
+    /// The customer, item or destination the units belong to.
+    pub account: u32,
+}
+
+/// Choreography's events.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Event {
+    CreditReserved(Order),
+    StockBooked(Order),
+    Shipped(Order),
+    /// Compensation events, travelling backwards.
+    StockFailed(Order, String),
+    ShipFailed(Order, String),
+    StockReleased(Order, String),
+}
+
+impl Event {
+    fn is_compensation(&self) -> bool {
+        matches!(
+            self,
+            Event::StockFailed(..) | Event::ShipFailed(..) | Event::StockReleased(..)
+        )
+    }
+}
+
+/// What a service's step answered.
+pub type StepResult = Result<(), String>;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Message {
+    /// Setup: a service's initial values.
+    Init {
+        service: Service,
+        values: Vec<i64>,
+    },
+    InitDone {
+        service: Service,
+    },
+    /// Orchestrator → service: run (or compensate) a step.
+    Do {
+        order: Order,
+        step: usize,
+        compensate: bool,
+    },
+    /// Service → orchestrator.
+    Result {
+        saga: SagaId,
+        step: usize,
+        compensate: bool,
+        result: StepResult,
+    },
+    /// Choreography: an outbox event (`id` is the sender's outbox number).
+    Event {
+        id: u64,
+        event: Event,
+    },
+    Ack {
+        id: u64,
+    },
+    /// The final read: node 1 asks every node for its services' state.
+    Query {
+        n: u64,
+    },
+    State {
+        n: u64,
+        services: Vec<(Service, Value)>,
+    },
+}
+
+/// One durable record.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Record {
+    /// A service was set up.
+    Init { service: Service, values: Vec<i64> },
+    /// A service applied (or refused) an action or a compensation; in
+    /// choreography with the event it publishes (the transactional outbox).
+    Applied {
+        service: Service,
+        order: Order,
+        kind: EntryKind,
+        units: i64,
+        why: String,
+        publish: Option<(u64, NodeId, Event)>,
+    },
+    /// Choreography: the outbox event was acknowledged.
+    Delivered { id: u64 },
+    /// Orchestrator: a saga began (step 0 started).
+    Begin(Order),
+    /// Orchestrator: step done (the next one started).
+    Done { saga: SagaId, step: usize },
+    /// Orchestrator: step failed; compensating the steps before it.
+    Failed {
+        saga: SagaId,
+        step: usize,
+        why: String,
+    },
+    /// Orchestrator: a step's compensation is done.
+    Compensated { saga: SagaId, step: usize },
+    /// The saga ended (orchestrator, or the choreography's entry service).
+    End {
+        saga: SagaId,
+        committed: bool,
+        why: String,
+    },
+}
+
+/// Per saga, what a service did: the idempotency key's table.
+#[derive(Clone, Debug, Default)]
+struct Applied {
+    /// The forward action's result, once applied or refused.
+    action: Option<StepResult>,
+    compensated: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+struct ServiceState {
+    initialized: bool,
+    initial: Vec<i64>,
+    /// Credit per customer, stock per item (ship: unused).
+    values: Vec<i64>,
+    shipments: BTreeSet<SagaId>,
+    applied: BTreeMap<SagaId, Applied>,
+    ledger: Vec<Entry>,
+}
+
+/// Where an orchestrated saga is.
+#[derive(Clone, Debug, PartialEq)]
+enum Phase {
+    /// Running step `i` forward.
+    Forward(usize),
+    /// Compensating step `i` (counting down); `why` is the failure.
+    Compensating(usize, String),
+}
+
+#[derive(Clone, Debug)]
+struct Running {
+    order: Order,
+    phase: Phase,
+    last_send: u64,
+}
+
+/// A setup request: the client, the services not yet set up, the tick it
+/// came, credit and stock.
+type Setup = (RequestId, BTreeSet<Service>, u64, Vec<i64>, Vec<i64>);
+
+/// A final read waiting for quiet, then for every node's state.
+#[derive(Clone, Debug)]
+struct Reading {
+    rid: RequestId,
+    since: u64,
+    asked: bool,
+    last_send: u64,
+    states: BTreeMap<NodeId, Vec<(Service, Value)>>,
+}
+
+pub struct Saga {
+    config: Config,
+    entry: NodeId,
+    choreographed: bool,
+    ticks: u64,
+    out: Ready<Message, Record>,
+    local: VecDeque<(NodeId, Message)>,
+
+    // Services hosted here.
+    services: BTreeMap<Service, ServiceState>,
+
+    // Node 1: sagas (orchestrator, or choreography's entry).
+    running: BTreeMap<SagaId, Running>,
+    ended: BTreeMap<SagaId, (bool, String)>,
+    waiting: BTreeMap<SagaId, Vec<RequestId>>,
+    /// `send-before-log`: begin records not yet handed to the shell.
+    unlogged: BTreeMap<SagaId, Order>,
+    init: Option<Setup>,
+    reads: BTreeMap<u64, Reading>,
+    next_read: u64,
+
+    // Choreography: the outbox.
+    outbox: BTreeMap<u64, (NodeId, Event, u64)>,
+    next_outbox: u64,
+}
+
+impl Saga {
+    /// The node hosting `s`.
+    pub fn host(peers: &[NodeId], s: Service) -> NodeId {
+        peers[(s.step() + 1) % peers.len()]
+    }
+
+    pub fn is_entry(&self) -> bool {
+        self.config.id == self.entry
+    }
+
+    /// Sagas still running at node 1.
+    pub fn pending(&self) -> Vec<SagaId> {
+        self.running.keys().copied().collect()
+    }
+
+    /// Ended sagas: id → committed.
+    pub fn ended(&self) -> BTreeMap<SagaId, bool> {
+        self.ended.iter().map(|(k, (c, _))| (*k, *c)).collect()
+    }
+
+    /// A hosted service's ledger.
+    pub fn ledger(&self, s: Service) -> Option<&[Entry]> {
+        self.services.get(&s).map(|st| st.ledger.as_slice())
+    }
+
+    /// A hosted service's values (credit per customer, stock per item;
+    /// ship: one per shipment).
+    pub fn values(&self, s: Service) -> Option<Vec<i64>> {
+        self.services.get(&s).map(|st| match s {
+            Service::Ship => vec![st.shipments.len() as i64],
+            _ => st.values.clone(),
+        })
+    }
+
+    /// Choreography: undelivered outbox events.
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    fn retransmit_ticks(&self) -> u64 {
+        self.config.heartbeat_ticks.max(1)
+    }
+
+    fn read_wait(&self) -> u64 {
+        6 * self.config.election_ticks.max(1)
+    }
+
+    fn send(&mut self, to: NodeId, msg: Message) {
+        if to == self.config.id {
+            let me = self.config.id;
+            self.local.push_back((me, msg));
+        } else {
+            self.out.messages.push((to, msg));
+        }
+    }
+
+    fn host_of(&self, s: Service) -> NodeId {
+        Self::host(&self.config.peers, s)
+    }
+
+    fn drain_local(&mut self) {
+        while let Some((from, m)) = self.local.pop_front() {
+            self.handle(from, m);
+        }
+    }
+
+    fn handle(&mut self, from: NodeId, msg: Message) {
+        match msg {
+            Message::Init { service, values } => {
+                if let Some(st) = self.services.get(&service)
+                    && !st.initialized
+                {
+                    self.out.records.push(Record::Init {
+                        service,
+                        values: values.clone(),
+                    });
+                    self.apply_init(service, values);
+                }
+                if self.services.contains_key(&service) {
+                    self.send(from, Message::InitDone { service });
+                }
+            }
+            Message::InitDone { service } => self.on_init_done(service),
+            Message::Do {
+                order,
+                step,
+                compensate,
+            } => {
+                let Some(&service) = STEPS.get(step) else {
+                    return;
+                };
+                if !self.services.contains_key(&service) {
+                    return;
+                }
+                let saga = order.saga;
+                let result = if compensate {
+                    self.compensate(service, &order, None);
+                    Ok(())
+                } else {
+                    self.forward(service, &order, |_| None)
+                };
+                self.send(
+                    from,
+                    Message::Result {
+                        saga,
+                        step,
+                        compensate,
+                        result,
+                    },
+                );
+            }
+            Message::Result {
+                saga,
+                step,
+                compensate,
+                result,
+            } if self.is_entry() => self.on_result(saga, step, compensate, result),
+            Message::Event { id, event } => {
+                self.on_event(event);
+                self.send(from, Message::Ack { id });
+            }
+            Message::Ack { id } if self.outbox.remove(&id).is_some() => {
+                self.out.records.push(Record::Delivered { id });
+            }
+            Message::Query { n } => {
+                let services = self
+                    .services
+                    .iter()
+                    .map(|(s, st)| (*s, service_json(*s, st)))
+                    .collect();
+                self.send(from, Message::State { n, services });
+            }
+            Message::State { n, services } => {
+                if let Some(r) = self.reads.get_mut(&n)
+                    && r.asked
+                {
+                    r.states.insert(from, services);
+                }
+                self.finish_reads();
+            }
+            _ => {}
+        }
+    }
+
+    // ---- services ----
+
+    fn apply_init(&mut self, service: Service, values: Vec<i64>) {
+        if let Some(st) = self.services.get_mut(&service)
+            && !st.initialized
+        {
+            st.initialized = true;
+            st.initial = values.clone();
+            st.values = values;
+        }
+    }
+
+    /// Replays (or applies) one `Applied` record's effect on the state.
+    fn apply_record(
+        &mut self,
+        service: Service,
+        order: &Order,
+        kind: EntryKind,
+        units: i64,
+        why: &str,
+    ) {
+        let Some(st) = self.services.get_mut(&service) else {
+            return;
+        };
+        let account = match service {
+            Service::Credit => order.customer,
+            Service::Stock => order.item,
+            Service::Ship => order.dest,
+        };
+        let a = st.applied.entry(order.saga).or_default();
+        match kind {
+            EntryKind::Action => {
+                a.action = Some(Ok(()));
+                match service {
+                    Service::Ship => {
+                        st.shipments.insert(order.saga);
+                    }
+                    _ => {
+                        if let Some(v) = st.values.get_mut(account as usize) {
+                            *v -= units;
+                        }
+                    }
+                }
+            }
+            EntryKind::Refused => {
+                a.action = Some(Err(why.to_string()));
+            }
+            EntryKind::Compensation => {
+                a.compensated = true;
+                if units > 0 {
+                    match service {
+                        Service::Ship => {
+                            st.shipments.remove(&order.saga);
+                        }
+                        _ => {
+                            if let Some(v) = st.values.get_mut(account as usize) {
+                                *v += units;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        st.ledger.push(Entry {
+            saga: order.saga,
+            kind,
+            units,
+            account,
+        });
+    }
+
+    /// Logs and applies an `Applied` record.
+    fn record(
+        &mut self,
+        service: Service,
+        order: &Order,
+        kind: EntryKind,
+        units: i64,
+        why: String,
+        publish: Option<(NodeId, Event)>,
+    ) {
+        let publish = publish.map(|(to, e)| {
+            let id = self.next_outbox;
+            self.next_outbox += 1;
+            self.outbox.insert(id, (to, e.clone(), self.ticks));
+            (id, to, e)
+        });
+        // The seeded bug: compensation events stay in memory only.
+        let durable = match &publish {
+            Some((_, _, e)) if e.is_compensation() && self.config.bug("volatile-outbox") => None,
+            p => p.clone(),
+        };
+        let why_copy = why.clone();
+        self.out.records.push(Record::Applied {
+            service,
+            order: order.clone(),
+            kind,
+            units,
+            why,
+            publish: durable,
+        });
+        if let Some((id, to, e)) = publish {
+            self.send(to, Message::Event { id, event: e });
+        }
+        self.apply_record(service, order, kind, units, &why_copy);
+    }
+
+    /// The forward action, once per saga: a repeat answers the first
+    /// result. `next` gives the event to publish (choreography) for the
+    /// result.
+    fn forward(
+        &mut self,
+        service: Service,
+        order: &Order,
+        next: impl FnOnce(&StepResult) -> Option<(NodeId, Event)>,
+    ) -> StepResult {
+        let Some(st) = self.services.get(&service) else {
+            return Err(format!("{} is not on this node", service.name()));
+        };
+        if let Some(a) = st.applied.get(&order.saga) {
+            if let Some(r) = &a.action {
+                return r.clone();
+            }
+            if a.compensated {
+                // The tombstone: compensated before it ever ran.
+                return Err(format!(
+                    "{}: saga {} was already compensated",
+                    service.name(),
+                    order.saga
+                ));
+            }
+        }
+        let units = service.units(order);
+        let ok = match service {
+            Service::Credit | Service::Stock => {
+                let acct = if service == Service::Credit {
+                    order.customer
+                } else {
+                    order.item
+                };
+                units >= 0 && st.values.get(acct as usize).is_some_and(|v| *v >= units)
+            }
+            Service::Ship => order.dest != 0,
+        };
+        let result = if ok {
+            Ok(())
+        } else {
+            Err(refusal(service, order, st))
+        };
+        let publish = next(&result);
+        let (kind, why) = match &result {
+            Ok(()) => (EntryKind::Action, String::new()),
+            Err(e) => (EntryKind::Refused, e.clone()),
+        };
+        self.record(service, order, kind, units, why, publish);
+        result
+    }
+
+    /// The compensation, once per saga (unless `refund-without-key`):
+    /// undoes the action if it took effect, else leaves a tombstone.
+    /// Returns true if it was applied now.
+    fn compensate(
+        &mut self,
+        service: Service,
+        order: &Order,
+        publish: Option<(NodeId, Event)>,
+    ) -> bool {
+        let Some(st) = self.services.get(&service) else {
+            return false;
+        };
+        let a = st.applied.get(&order.saga).cloned().unwrap_or_default();
+        let keyed = !(service == Service::Credit && self.config.bug("refund-without-key"));
+        if a.compensated && (keyed || a.action != Some(Ok(()))) {
+            return false;
+        }
+        let units = if a.action == Some(Ok(())) {
+            service.units(order)
+        } else {
+            0
+        };
+        self.record(
+            service,
+            order,
+            EntryKind::Compensation,
+            units,
+            String::new(),
+            publish,
+        );
+        true
+    }
+
+    // ---- choreography ----
+
+    fn on_event(&mut self, event: Event) {
+        let stock = self.host_of(Service::Stock);
+        let ship = self.host_of(Service::Ship);
+        let credit = self.host_of(Service::Credit);
+        match event {
+            Event::CreditReserved(o) if self.services.contains_key(&Service::Stock) => {
+                let ev = o.clone();
+                let _ = self.forward(Service::Stock, &o, move |r| match r {
+                    Ok(()) => Some((ship, Event::StockBooked(ev))),
+                    Err(e) => Some((credit, Event::StockFailed(ev, e.clone()))),
+                });
+            }
+            Event::StockBooked(o) if self.services.contains_key(&Service::Ship) => {
+                let ev = o.clone();
+                let _ = self.forward(Service::Ship, &o, move |r| match r {
+                    Ok(()) => Some((credit, Event::Shipped(ev))),
+                    Err(e) => Some((stock, Event::ShipFailed(ev, e.clone()))),
+                });
+            }
+            Event::ShipFailed(o, why) if self.services.contains_key(&Service::Stock) => {
+                let ev = Event::StockReleased(o.clone(), why);
+                self.compensate(Service::Stock, &o, Some((credit, ev)));
+            }
+            Event::StockFailed(o, why) | Event::StockReleased(o, why)
+                if self.services.contains_key(&Service::Credit) =>
+            {
+                self.compensate(Service::Credit, &o, None);
+                self.end(o.saga, false, why);
+            }
+            Event::Shipped(o) if self.is_entry() => self.end(o.saga, true, String::new()),
+            _ => {}
+        }
+    }
+
+    /// Choreography's entry: the credit step, then the event.
+    fn choreo_start(&mut self, order: Order) {
+        let stock = self.host_of(Service::Stock);
+        let ev = order.clone();
+        self.running.insert(
+            order.saga,
+            Running {
+                order: order.clone(),
+                phase: Phase::Forward(0),
+                last_send: self.ticks,
+            },
+        );
+        let r = self.forward(Service::Credit, &order, move |r| {
+            r.is_ok().then_some((stock, Event::CreditReserved(ev)))
+        });
+        if let Err(e) = r {
+            // Nothing took effect: the saga ends compensated at once.
+            self.end(order.saga, false, e);
+        }
+    }
+
+    // ---- node 1: sagas ----
+
+    fn end(&mut self, saga: SagaId, committed: bool, why: String) {
+        if self.ended.contains_key(&saga) {
+            return;
+        }
+        self.running.remove(&saga);
+        self.out.records.push(Record::End {
+            saga,
+            committed,
+            why: why.clone(),
+        });
+        self.ended.insert(saga, (committed, why));
+        self.answer(saga);
+    }
+
+    fn answer(&mut self, saga: SagaId) {
+        let Some((committed, why)) = self.ended.get(&saga).cloned() else {
+            return;
+        };
+        for rid in self.waiting.remove(&saga).unwrap_or_default() {
+            let out = if committed {
+                Ok(json!({"saga": saga, "outcome": "committed"}))
+            } else {
+                Err(format!("saga {saga} compensated: {why}"))
+            };
+            self.out.replies.push((rid, Reply::Done(out)));
+        }
+    }
+
+    fn on_request(&mut self, cmd: Command) {
+        if !self.is_entry() {
+            self.out.replies.push((
+                cmd.id,
+                Reply::NotLeader {
+                    leader: Some(self.entry),
+                },
+            ));
+            return;
+        }
+        match cmd.op {
+            Op::SagaInit { credit, stock } => {
+                let all: BTreeSet<Service> = STEPS.into_iter().collect();
+                self.init = Some((cmd.id, all, self.ticks, credit, stock));
+                self.send_inits();
+            }
+            Op::SagaOrder(order) => {
+                let saga = order.saga;
+                self.waiting.entry(saga).or_default().push(cmd.id);
+                if self.ended.contains_key(&saga) {
+                    self.answer(saga);
+                } else if !self.running.contains_key(&saga) {
+                    if self.choreographed {
+                        self.choreo_start(order);
+                    } else {
+                        self.begin(order);
+                    }
+                }
+            }
+            Op::SagaRead => {
+                self.next_read += 1;
+                self.reads.insert(
+                    self.next_read,
+                    Reading {
+                        rid: cmd.id,
+                        since: self.ticks,
+                        asked: false,
+                        last_send: 0,
+                        states: BTreeMap::new(),
+                    },
+                );
+                self.progress_reads();
+            }
+            _ => {
+                let e = "saga serves only the saga workload".to_string();
+                self.out.replies.push((cmd.id, Reply::Done(Err(e))));
+            }
+        }
+    }
+
+    fn send_inits(&mut self) {
+        let Some((_, left, _, credit, stock)) = self.init.clone() else {
+            return;
+        };
+        for s in left {
+            let values = match s {
+                Service::Credit => credit.clone(),
+                Service::Stock => stock.clone(),
+                Service::Ship => Vec::new(),
+            };
+            let to = self.host_of(s);
+            self.send(to, Message::Init { service: s, values });
+        }
+    }
+
+    fn on_init_done(&mut self, service: Service) {
+        let Some((rid, left, ..)) = self.init.as_mut() else {
+            return;
+        };
+        left.remove(&service);
+        if left.is_empty() {
+            let rid = *rid;
+            self.init = None;
+            self.out.replies.push((rid, Reply::Done(Ok(json!("ok")))));
+        }
+    }
+
+    /// Orchestrator: a new saga, logged before its first step is sent.
+    fn begin(&mut self, order: Order) {
+        let saga = order.saga;
+        if self.config.bug("send-before-log") {
+            self.unlogged.insert(order.saga, order.clone());
+        } else {
+            self.out.records.push(Record::Begin(order.clone()));
+        }
+        self.running.insert(
+            order.saga,
+            Running {
+                order,
+                phase: Phase::Forward(0),
+                last_send: self.ticks,
+            },
+        );
+        self.send_step(saga);
+    }
+
+    fn send_step(&mut self, saga: SagaId) {
+        let Some(r) = self.running.get_mut(&saga) else {
+            return;
+        };
+        r.last_send = self.ticks;
+        let (step, compensate) = match &r.phase {
+            Phase::Forward(i) => (*i, false),
+            Phase::Compensating(i, _) => (*i, true),
+        };
+        let order = r.order.clone();
+        let to = Self::host(&self.config.peers, STEPS[step]);
+        self.send(
+            to,
+            Message::Do {
+                order,
+                step,
+                compensate,
+            },
+        );
+    }
+
+    fn on_result(&mut self, saga: SagaId, step: usize, compensate: bool, result: StepResult) {
+        if self.choreographed {
+            return;
+        }
+        if let Some(o) = self.unlogged.remove(&saga) {
+            self.out.records.push(Record::Begin(o));
+        }
+        let Some(r) = self.running.get(&saga) else {
+            return;
+        };
+        match (r.phase.clone(), compensate) {
+            (Phase::Forward(i), false) if i == step => match result {
+                Ok(()) => {
+                    self.out.records.push(Record::Done { saga, step });
+                    if step + 1 == STEPS.len() {
+                        self.end(saga, true, String::new());
+                    } else {
+                        self.set_phase(saga, Phase::Forward(step + 1));
+                    }
+                }
+                Err(why) => {
+                    self.out.records.push(Record::Failed {
+                        saga,
+                        step,
+                        why: why.clone(),
+                    });
+                    // Compensate the steps done, last first (the failed
+                    // step itself had no effect).
+                    let first = if self.config.bug("compensate-skip-first") {
+                        1
+                    } else {
+                        0
+                    };
+                    if step > first {
+                        self.set_phase(saga, Phase::Compensating(step - 1, why));
+                    } else {
+                        self.end(saga, false, why);
+                    }
+                }
+            },
+            (Phase::Compensating(i, why), true) if i == step => {
+                self.out.records.push(Record::Compensated { saga, step });
+                let first = if self.config.bug("compensate-skip-first") {
+                    1
+                } else {
+                    0
+                };
+                if step > first {
+                    self.set_phase(saga, Phase::Compensating(step - 1, why));
+                } else {
+                    self.end(saga, false, why);
+                }
+            }
+            _ => {} // a duplicate or stale answer
+        }
+    }
+
+    fn set_phase(&mut self, saga: SagaId, phase: Phase) {
+        if let Some(r) = self.running.get_mut(&saga) {
+            r.phase = phase;
+        }
+        self.send_step(saga);
+    }
+
+    fn progress_reads(&mut self) {
+        let quiet = self.running.is_empty();
+        let now = self.ticks;
+        let wait = self.read_wait();
+        // States are large (every ledger): ask again rarely, so a slow
+        // answer is not outrun by its own retransmissions.
+        let r = self.config.election_ticks.max(1);
+        let peers = self.config.peers.clone();
+        let mut ask = Vec::new();
+        for (n, rd) in self.reads.iter_mut() {
+            if !rd.asked && (quiet || now.saturating_sub(rd.since) >= wait) {
+                rd.asked = true;
+                rd.last_send = now;
+                ask.push(*n);
+            } else if rd.asked && now.saturating_sub(rd.last_send) >= r {
+                rd.last_send = now;
+                ask.push(*n);
+            }
+        }
+        for n in ask {
+            for &p in &peers {
+                if self
+                    .reads
+                    .get(&n)
+                    .is_some_and(|r| !r.states.contains_key(&p))
+                {
+                    self.send(p, Message::Query { n });
+                }
+            }
+        }
+        self.finish_reads();
+    }
+
+    fn finish_reads(&mut self) {
+        let n = self.config.peers.len();
+        let mut done = Vec::new();
+        let full: Vec<u64> = self
+            .reads
+            .iter()
+            .filter(|(_, r)| r.asked && r.states.len() == n)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in full {
+            let Some(rd) = self.reads.remove(&k) else {
+                continue;
+            };
+            {
+                let mut services = serde_json::Map::new();
+                for (s, v) in rd.states.values().flatten() {
+                    services.insert(s.name().to_string(), v.clone());
+                }
+                let sagas: serde_json::Map<String, Value> = self
+                    .ended
+                    .iter()
+                    .map(|(k, (c, _))| {
+                        let s = if *c { "committed" } else { "compensated" };
+                        (k.to_string(), json!(s))
+                    })
+                    .chain(
+                        self.running
+                            .iter()
+                            .map(|(k, r)| (k.to_string(), json!(phase_name(&r.phase)))),
+                    )
+                    .collect();
+                let mode = if self.choreographed {
+                    "choreographed"
+                } else {
+                    "orchestrated"
+                };
+                done.push((
+                    rd.rid,
+                    json!({"mode": mode, "sagas": sagas, "services": services}),
+                ));
+            }
+        }
+        for (rid, v) in done {
+            self.out.replies.push((rid, Reply::Done(Ok(v))));
+        }
+    }
+
+    fn entry_tick(&mut self) {
+        if self.init.is_some() && self.ticks.is_multiple_of(self.retransmit_ticks()) {
+            self.send_inits();
+        }
+        if !self.choreographed {
+            let now = self.ticks;
+            let r = self.retransmit_ticks();
+            let due: Vec<SagaId> = self
+                .running
+                .iter()
+                .filter(|(_, s)| now.saturating_sub(s.last_send) >= r)
+                .map(|(k, _)| *k)
+                .collect();
+            for saga in due {
+                self.send_step(saga);
+            }
+        }
+        if !self.reads.is_empty() {
+            self.progress_reads();
+        }
+    }
+
+    fn outbox_tick(&mut self) {
+        let now = self.ticks;
+        let r = self.retransmit_ticks();
+        let mut resend = Vec::new();
+        for (id, (to, e, last)) in self.outbox.iter_mut() {
+            if now.saturating_sub(*last) >= r {
+                *last = now;
+                resend.push((*to, *id, e.clone()));
+            }
+        }
+        for (to, id, event) in resend {
+            self.send(to, Message::Event { id, event });
+        }
+    }
+}
+
+fn refusal(service: Service, o: &Order, st: &ServiceState) -> String {
+    match service {
+        Service::Credit => format!(
+            "insufficient credit: customer {} has {:?}, the order needs {}",
+            o.customer,
+            st.values.get(o.customer as usize),
+            o.amount
+        ),
+        Service::Stock => format!(
+            "out of stock: item {} has {:?}, the order needs {}",
+            o.item,
+            st.values.get(o.item as usize),
+            o.qty
+        ),
+        Service::Ship => format!("no route to destination {}", o.dest),
+    }
+}
+
+fn phase_name(p: &Phase) -> String {
+    match p {
+        Phase::Forward(i) => format!("pending: step {i} ({}) started", STEPS[*i].name()),
+        Phase::Compensating(i, _) => {
+            format!("pending: compensating step {i} ({})", STEPS[*i].name())
+        }
+    }
+}
+
+/// A service's state for the final read: its initial and current values
+/// and its ledger.
+fn service_json(s: Service, st: &ServiceState) -> Value {
+    let values = match s {
+        Service::Ship => vec![st.shipments.len() as i64],
+        _ => st.values.clone(),
+    };
+    let initial = match s {
+        Service::Ship => vec![0],
+        _ => st.initial.clone(),
+    };
+    json!({"initial": initial, "current": values, "ledger": st.ledger})
+}
+
+impl Core for Saga {
+    type Message = Message;
+    type Record = Record;
+
+    fn recover(config: Config, records: Vec<Record>) -> Self {
+        let choreographed = config.option("mode") == Some("choreographed");
+        let entry = if choreographed {
+            Self::host(&config.peers, Service::Credit)
+        } else {
+            config.peers.iter().copied().min().unwrap_or(config.id)
+        };
+        let services = STEPS
+            .into_iter()
+            .filter(|s| Self::host(&config.peers, *s) == config.id)
+            .map(|s| (s, ServiceState::default()))
+            .collect();
+        let mut n = Saga {
+            entry,
+            choreographed,
+            ticks: 0,
+            out: Ready::default(),
+            local: VecDeque::new(),
+            services,
+            running: BTreeMap::new(),
+            ended: BTreeMap::new(),
+            waiting: BTreeMap::new(),
+            unlogged: BTreeMap::new(),
+            init: None,
+            reads: BTreeMap::new(),
+            next_read: 0,
+            outbox: BTreeMap::new(),
+            next_outbox: 0,
+            config,
+        };
+        for r in records {
+            match r {
+                Record::Init { service, values } => n.apply_init(service, values),
+                Record::Applied {
+                    service,
+                    order,
+                    kind,
+                    units,
+                    publish,
+                    why,
+                } => {
+                    if let Some((id, to, e)) = publish {
+                        n.outbox.insert(id, (to, e, 0));
+                        n.next_outbox = n.next_outbox.max(id + 1);
+                    }
+                    // Choreography's entry: a reserved credit starts a saga.
+                    if n.choreographed
+                        && service == Service::Credit
+                        && kind == EntryKind::Action
+                        && n.is_entry()
+                    {
+                        n.running.entry(order.saga).or_insert(Running {
+                            order: order.clone(),
+                            phase: Phase::Forward(0),
+                            last_send: 0,
+                        });
+                    }
+                    n.apply_record(service, &order, kind, units, &why);
+                }
+                Record::Delivered { id } => {
+                    n.outbox.remove(&id);
+                    n.next_outbox = n.next_outbox.max(id + 1);
+                }
+                Record::Begin(order) => {
+                    n.running.insert(
+                        order.saga,
+                        Running {
+                            order,
+                            phase: Phase::Forward(0),
+                            last_send: 0,
+                        },
+                    );
+                }
+                Record::Done { saga, step } => {
+                    if let Some(r) = n.running.get_mut(&saga) {
+                        r.phase = Phase::Forward(step + 1);
+                    }
+                }
+                Record::Failed { saga, step, why } => {
+                    if let Some(r) = n.running.get_mut(&saga) {
+                        // `step - 1`; a failure at step 0 is followed by End.
+                        r.phase = Phase::Compensating(step.saturating_sub(1), why);
+                    }
+                }
+                Record::Compensated { saga, step } => {
+                    if let Some(r) = n.running.get_mut(&saga)
+                        && let Phase::Compensating(_, why) = &r.phase
+                    {
+                        r.phase = Phase::Compensating(step.saturating_sub(1), why.clone());
+                    }
+                }
+                Record::End {
+                    saga,
+                    committed,
+                    why,
+                } => {
+                    n.running.remove(&saga);
+                    n.ended.insert(saga, (committed, why));
+                }
+            }
+        }
+        // Events not yet acknowledged go out again at once.
+        let unacked: Vec<(u64, NodeId, Event)> = n
+            .outbox
+            .iter()
+            .map(|(id, (to, e, _))| (*id, *to, e.clone()))
+            .collect();
+        for (id, to, event) in unacked {
+            n.send(to, Message::Event { id, event });
+        }
+        if n.is_entry() && !n.choreographed {
+            // Resume every saga without an end record.
+            let all: Vec<SagaId> = n.running.keys().copied().collect();
+            for saga in all {
+                n.send_step(saga);
+            }
+        }
+        n.drain_local();
+        n
+    }
+
+    fn step(&mut self, input: Input<Message>) {
+        match input {
+            Input::Tick { .. } => {
+                self.ticks += 1;
+                if self.is_entry() {
+                    self.entry_tick();
+                }
+                self.outbox_tick();
+            }
+            Input::Message { from, msg } => self.handle(from, msg),
+            Input::Request(cmd) => self.on_request(cmd),
+        }
+        self.drain_local();
+    }
+
+    fn ready(&mut self) -> Ready<Message, Record> {
+        std::mem::take(&mut self.out)
+    }
+
+    fn status(&self) -> Status {
+        Status {
+            role: if self.is_entry() { "leader" } else { "service" },
+            term: 0,
+            leader: Some(self.entry),
+            commit: self.ended.len() as u64,
+        }
+    }
+}

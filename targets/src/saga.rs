@@ -1,0 +1,186 @@
+//! Sagas (`faultline-node saga`) as a target: the same server binary,
+//! deployment ([`NodeDb`]) and client ([`crate::node::NodeTarget`]) as the
+//! replication protocols, but only the saga workload — three services
+//! (reserve-credit on node 2, book-stock on node 3, ship on node 1), an
+//! order is one saga over them, orchestrated by node 1 or choreographed
+//! (`--db-option mode=choreographed`); see `faultline_node::saga` and
+//! docs/saga.md.
+//!
+//! ```
+//! let t = faultline_targets::saga::info();
+//! assert_eq!(t.name, "saga");
+//! assert!(t.bugs.iter().any(|(b, _)| *b == "refund-without-key"));
+//! ```
+
+use crate::db::{Clock, Db, DbContext, Kind, TargetInfo};
+use crate::node::{NodeDb, bugs_of, validate_bugs};
+use faultline_workloads::Workload;
+
+pub const PROTOCOL: &str = "saga";
+
+/// The catalogue row.
+pub fn info() -> TargetInfo {
+    TargetInfo {
+        name: PROTOCOL,
+        description: format!("faultline-node saga: {}", faultline_node::saga::ABOUT),
+        workloads: vec![Workload::Saga],
+        faults: vec!["partition", "kill", "pause", "crash", "bandwidth", "clock"],
+        clock: Clock::Everywhere,
+        bugs: bugs_of(PROTOCOL),
+        needs_node_binary: true,
+        kind: Kind::Deployed(build),
+    }
+}
+
+fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
+    validate_bugs(PROTOCOL, &ctx.bugs)?;
+    crate::db::check_options(PROTOCOL, &ctx.options, &["mode"])?;
+    if let Some(m) = ctx.options.get("mode")
+        && m != "orchestrated"
+        && m != "choreographed"
+    {
+        return Err(format!(
+            "--db-option mode={m}: the saga target's modes are orchestrated and choreographed"
+        ));
+    }
+    let mut d = NodeDb::new(PROTOCOL, ctx.nodes.iter().cloned());
+    d.bugs = ctx.bugs.clone();
+    d.libfaketime = ctx.libfaketime.clone();
+    d.options = ctx.options.clone();
+    d.binary = ctx
+        .binary
+        .clone()
+        .ok_or("the faultline-node binary was not given")?;
+    Ok(Box::new(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_a_saga_cluster_and_refuses_what_it_lacks() {
+        let mut ctx = DbContext {
+            nodes: vec![
+                ("n1".into(), "10.77.25.11".into()),
+                ("n2".into(), "10.77.25.12".into()),
+            ],
+            bugs: vec!["send-before-log".into()],
+            binary: Some("faultline-node".into()),
+            ..DbContext::default()
+        };
+        ctx.options.insert("mode".into(), "choreographed".into());
+        let db = build(PROTOCOL, &ctx).unwrap();
+        let cmd = db.start_command("n2").unwrap();
+        assert!(cmd.contains("faultline-node saga --id 2"), "{cmd}");
+        assert!(cmd.contains("--bug send-before-log"), "{cmd}");
+        assert!(cmd.contains("--option mode=choreographed"), "{cmd}");
+        ctx.options.insert("mode".into(), "telepathic".into());
+        let e = build(PROTOCOL, &ctx).err().unwrap();
+        assert!(e.contains("telepathic"), "{e}");
+        ctx.options.clear();
+        ctx.bugs = vec!["stale-read".into()];
+        let e = build(PROTOCOL, &ctx).err().unwrap();
+        assert!(e.contains("refund-without-key"), "{e}");
+        assert!(crate::db::find(PROTOCOL).is_some());
+    }
+
+    /// A real saga cluster on loopback (shell threads in this process), in
+    /// both modes, and the node client running the saga workload through
+    /// it: setup, a committed order, a compensated one (no route), and the
+    /// final read that the checker judges valid.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn orders_through_a_loopback_cluster() {
+        use crate::node::{NodeConfig, NodeTarget};
+        use crate::{ClientOpts, Target};
+        use faultline_checker::history::{Event, EventType, History, Process};
+        use faultline_node::shell::{self, Options};
+        use faultline_workloads::{Completion, Op, Outcome, WorkloadOptions};
+        use serde_json::json;
+        use std::collections::BTreeMap;
+        use std::time::Duration;
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .unwrap()
+        };
+        for mode in ["orchestrated", "choreographed"] {
+            let pp: Vec<u16> = (0..3).map(|_| free()).collect();
+            let cp: Vec<u16> = (0..3).map(|_| free()).collect();
+            let base =
+                std::env::temp_dir().join(format!("fl-saga-target-{mode}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&base);
+            let peers: BTreeMap<u64, String> = (1..=3)
+                .map(|i| (i, format!("127.0.0.1:{}", pp[i as usize - 1])))
+                .collect();
+            for i in 1..=3u64 {
+                let o = Options {
+                    protocol: PROTOCOL.into(),
+                    id: i,
+                    peers: peers.clone(),
+                    client_addr: format!("127.0.0.1:{}", cp[i as usize - 1]),
+                    data_dir: base.join(format!("n{i}")),
+                    bugs: vec![],
+                    tick: Duration::from_millis(5),
+                    election_ticks: 50,
+                    heartbeat_ticks: 5,
+                    seed: None,
+                    options: vec![format!("mode={mode}")],
+                };
+                std::thread::spawn(move || shell::run::<faultline_node::saga::Saga>(o));
+            }
+            let target = NodeTarget::new(NodeConfig {
+                protocol: PROTOCOL.into(),
+                members: (0..3)
+                    .map(|i| (format!("n{}", i + 1), format!("127.0.0.1:{}", cp[i])))
+                    .collect(),
+            });
+            let opts = ClientOpts::new(WorkloadOptions::new(Workload::Saga));
+            // The client follows the hint to the entry.
+            let mut c = target.client("n3", &opts).await.unwrap();
+            c.setup().await.unwrap();
+            let good =
+                json!({"saga": 1, "customer": 0, "item": 1, "qty": 2, "amount": 10, "dest": 3});
+            let bad =
+                json!({"saga": 2, "customer": 1, "item": 1, "qty": 1, "amount": 5, "dest": 0});
+            let mut events = Vec::new();
+            let mut record = |f: &str, v: serde_json::Value, done: &Completion| {
+                let p = Process::Client(0);
+                events.push(Event::new(p.clone(), EventType::Invoke, f, v.clone()));
+                let t = match done.outcome {
+                    Outcome::Ok => EventType::Ok,
+                    Outcome::Fail => EventType::Fail,
+                    Outcome::Info => EventType::Info,
+                };
+                let v = if done.outcome == Outcome::Ok {
+                    done.value.clone()
+                } else {
+                    v
+                };
+                events.push(Event::new(p, t, f, v));
+            };
+            let r1 = c.invoke(&Op::new("order", None, good.clone())).await;
+            assert_eq!(r1, Completion::ok(good.clone()), "{mode}");
+            record("order", good, &r1);
+            let r2 = c.invoke(&Op::new("order", None, bad.clone())).await;
+            assert_eq!(r2.outcome, Outcome::Fail, "{mode}: {r2:?}");
+            assert!(format!("{r2:?}").contains("no route"), "{mode}: {r2:?}");
+            record("order", bad, &r2);
+            let rd = c
+                .invoke(&Op::new("read", None, serde_json::Value::Null))
+                .await;
+            assert_eq!(rd.outcome, Outcome::Ok, "{mode}: {rd:?}");
+            assert_eq!(rd.value["mode"], mode);
+            assert_eq!(
+                rd.value["sagas"],
+                json!({"1": "committed", "2": "compensated"})
+            );
+            record("read", serde_json::Value::Null, &rd);
+            let h = History { events };
+            let v = faultline_checker::saga::check(&h).unwrap();
+            assert_eq!(v.verdict, faultline_checker::Verdict::Valid, "{}", v.json);
+            let _ = std::fs::remove_dir_all(&base);
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Sagas end to end: `faultline test --target saga --workload saga`
+//! against a real 3-node `faultline-node saga` cluster (reserve-credit on
+//! n2, book-stock on n3, ship and the orchestrator on n1) in its own lab
+//! (bridge flbr25, 10.77.25.0/24):
+//! (a) orchestrated, under the kill nemesis (SIGKILL, restart on heal):
+//!     valid, exit 0, sagas committed and compensated, kills ran;
+//! (b) choreographed, under the partition nemesis: valid, exit 0;
+//! (c) the seeded bug `refund-without-key` (the credit service refunds
+//!     every compensation message it gets) under kills, which make the
+//!     orchestrator re-send compensations: a double refund, invalid, exit
+//!     1. Up to three seeds run and one must be invalid.
+//!
+//! Skips (printing why) without root or sshd. Builds faultline-node first.
+
+mod common;
+
+use common::{BIN, Lab, TmpStore, faultline, text};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+fn node_binary() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["build", "-p", "faultline-node", "--bin", "faultline-node"]);
+    if BIN.contains("/release/") {
+        cmd.arg("--release");
+    }
+    let st = cmd.status().expect("running cargo build");
+    assert!(st.success(), "building faultline-node failed");
+    let p = Path::new(BIN).with_file_name("faultline-node");
+    assert!(p.is_file(), "no {}", p.display());
+    p
+}
+
+fn read_json(p: &Path) -> Value {
+    let t = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&t).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+struct Run<'a> {
+    lab: &'a Lab,
+    bin: &'a str,
+    store: &'a str,
+}
+
+impl Run<'_> {
+    fn go(&self, nemesis: &str, mode: &str, seed: &str, bug: Option<&str>) -> std::process::Output {
+        let m = format!("mode={mode}");
+        let mut args = vec![
+            "test",
+            "--target",
+            "saga",
+            "--workload",
+            "saga",
+            "--db-option",
+            &m,
+            "--nemesis",
+            nemesis,
+            "--nemesis-interval",
+            "2",
+            "--concurrency",
+            "10",
+            "--time-limit",
+            "15",
+            "--seed",
+            seed,
+            "--node-binary",
+            self.bin,
+            "--lab-dir",
+            &self.lab.dir,
+            "--store",
+            self.store,
+        ];
+        if let Some(b) = bug {
+            args.extend(["--bug", b]);
+        }
+        let t0 = Instant::now();
+        let o = faultline(&args);
+        println!(
+            "saga {mode} {nemesis} {bug:?} seed {seed}: {:.1} s\n{}",
+            t0.elapsed().as_secs_f64(),
+            text(&o)
+        );
+        o
+    }
+}
+
+fn nemesis_events(latest: &Path, fault: &str) -> usize {
+    let h = std::fs::read_to_string(latest.join("history.jsonl")).expect("history");
+    h.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["process"] == "nemesis" && e["value"]["fault"] == fault)
+        .count()
+}
+
+#[test]
+fn sagas_valid_under_kills_and_partitions_and_a_double_refund_caught() {
+    if common::skip() {
+        return;
+    }
+    let bin = node_binary();
+    let bin = bin.to_str().expect("utf-8 path");
+    let lab = Lab::up("saga", 25, 3);
+    let store = TmpStore::new("saga");
+    let r = Run {
+        lab: &lab,
+        bin,
+        store: store.s(),
+    };
+    let latest = store.0.join("saga-saga/latest");
+
+    // (a) orchestrated, kills.
+    let o = r.go("kill", "orchestrated", "3", None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let results = read_json(&latest.join("results.json"));
+    assert_eq!(results["valid"], Value::Bool(true), "{results:#}");
+    let stats = &results["stats"];
+    assert!(stats["committed"].as_u64() > Some(20), "{stats}");
+    assert!(
+        stats["compensated_after_effects"].as_u64() > Some(5),
+        "{stats}"
+    );
+    assert!(nemesis_events(&latest, "kill") > 0, "no kill ran");
+    let tj = read_json(&latest.join("test.json"));
+    assert_eq!(tj["node"]["protocol"], "saga");
+    let log = std::fs::read_to_string(latest.join("nodes/n1/node.log")).expect("n1's log");
+    assert!(log.contains("saga: starting"), "{log}");
+
+    // (b) choreographed, partitions.
+    let o = r.go("partition", "choreographed", "4", None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let results = read_json(&latest.join("results.json"));
+    assert_eq!(results["valid"], Value::Bool(true), "{results:#}");
+    assert!(nemesis_events(&latest, "partition") > 0, "no partition ran");
+
+    // (c) the double refund.
+    let mut caught = None;
+    for seed in ["3", "5", "4"] {
+        let o = r.go("kill", "orchestrated", seed, Some("refund-without-key"));
+        match o.status.code() {
+            Some(1) => {
+                caught = Some(seed);
+                break;
+            }
+            Some(0) => {}
+            _ => panic!("{}", text(&o)),
+        }
+    }
+    assert!(
+        caught.is_some(),
+        "refund-without-key was not caught in 3 runs"
+    );
+    let results = read_json(&latest.join("results.json"));
+    assert_eq!(results["valid"], Value::Bool(false), "{results:#}");
+    let types = results["anomaly_types"].to_string();
+    assert!(types.contains("double-compensation"), "{types}");
+}
