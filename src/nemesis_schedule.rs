@@ -463,16 +463,20 @@ pub struct Log {
 }
 
 impl Log {
-    /// Records into `out`; follows `follow` when given.
+    /// Records into `out` (written at once, so a run that ends before its
+    /// first fault replays as one without faults); follows `follow` when
+    /// given.
     pub fn new(out: PathBuf, follow: Option<Schedule>) -> Log {
-        Log {
+        let mut log = Log {
             out,
             recorded: Vec::new(),
             epoch: None,
             follow: follow.map(|s| s.faults),
             step: 0,
             warned: false,
-        }
+        };
+        log.write();
+        log
     }
 
     /// When the next main-phase call is due (time since the test started):
@@ -776,10 +780,15 @@ mod tests {
         assert_eq!(back.faults[0].start_ms, 2001);
         assert!(back.faults[0].stop_ms.is_some());
         assert_eq!(
-            Log::new(dir.join("x"), None).next_fault(Duration::ZERO),
+            Log::new(dir.join("x.json"), None).next_fault(Duration::ZERO),
             Next::Fresh,
             "not replaying"
         );
+        // Written before any fault: an empty schedule, followed as such.
+        let empty = Schedule::load(&dir.join("x.json")).unwrap();
+        assert!(empty.faults.is_empty());
+        let log = Log::new(dir.join("y.json"), Some(empty));
+        assert_eq!(log.next_due(), Some(Duration::MAX));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
