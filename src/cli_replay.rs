@@ -4,26 +4,40 @@
 //!
 //! What is replayed: target, workload, seeded bugs, nemesis kinds and
 //! interval, concurrency, rate, time limits, read mode, node count, lab
-//! directory and the seed — so the generator draws the same operations and
-//! the nemesis draws the same sequence of fault choices. What is not (yet):
-//! the recorded fault *schedule* itself — fault times follow the new run's
-//! clock, and targets that depend on the cluster (the current leader) are
-//! chosen afresh. Nodes outside the lab are not in `test.json` with their
-//! SSH addresses: pass `-- --nodes-file F` for those.
+//! directory and the seed — so the generator draws the same operations —
+//! and the run's `nemesis-schedule.json` (through `faultline test
+//! --nemesis-schedule`): each fault starts and stops at its recorded time
+//! on its recorded nodes, a leader-aimed fault on the node that led then.
+//! A run recorded before schedules existed replays with the seed only (and
+//! says so). Nodes outside the lab are not in `test.json` with their SSH
+//! addresses: pass `-- --nodes-file F` for those.
+//!
+//! The new run is a child process in its own process group, so a Ctrl-C
+//! reaches it once, through this process: it stops, heals its faults and
+//! writes its report, as `faultline test` does on SIGINT.
 
+use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::Value;
 
+use crate::nemesis_driver::NemesisKind;
+use crate::nemesis_schedule::{SCHEDULE_JSON, Schedule};
 use crate::usage;
 use faultline_results::RunDir;
 
 #[derive(Args, Debug, Clone)]
 #[command(after_long_help = "\
 Exit code: the new run's (0 valid, 1 invalid, 2 unknown, 3 run failed).
+
+The run's nemesis-schedule.json is followed: the same faults at the same
+times on the same nodes (--fresh-nemesis draws them from the seed instead).
 
 Example:
   faultline replay store/paxos-register/latest
@@ -39,6 +53,11 @@ pub struct ReplayArgs {
     /// Print the `faultline test` command and exit
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Draw faults afresh from the seed instead of following the run's
+    /// recorded nemesis-schedule.json
+    #[arg(long)]
+    pub fresh_nemesis: bool,
 
     /// More `faultline test` flags (after `--`); they replace recorded ones
     #[arg(last = true, value_name = "TEST FLAGS")]
@@ -168,31 +187,113 @@ fn verdict_line(results: &Value) -> String {
     }
 }
 
+/// The `--nemesis-schedule` flag for a replay of `run`, checked against
+/// its test.json; `None` (with the reason on stderr) when there is none to
+/// follow.
+fn schedule_flag(run: &RunDir, tj: &Value, a: &ReplayArgs) -> Result<Option<PathBuf>> {
+    let kinds: Vec<NemesisKind> = tj
+        .get("nemesis")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|k| k.as_str()?.parse().ok())
+        .collect();
+    let given = a
+        .extra
+        .iter()
+        .any(|e| e == "--nemesis-schedule" || e.starts_with("--nemesis-schedule="));
+    if kinds.is_empty() || given {
+        return Ok(None);
+    }
+    let file = run.file(SCHEDULE_JSON);
+    if a.fresh_nemesis {
+        eprintln!("faultline: --fresh-nemesis: faults are drawn afresh from the seed");
+        return Ok(None);
+    }
+    if !file.exists() {
+        eprintln!(
+            "faultline: {} has no {SCHEDULE_JSON} (recorded before faultline kept \
+             schedules): replaying with the same options and seed only; fault times follow \
+             this run's clock and leader-aimed faults hit the current leader",
+            run.path().display()
+        );
+        return Ok(None);
+    }
+    let s = Schedule::load(&file).map_err(|e| usage(e.to_string()))?;
+    s.check_kinds(&kinds).map_err(|e| usage(e.to_string()))?;
+    let nodes: Vec<String> = tj
+        .get("nodes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.as_str().map(str::to_string))
+        .collect();
+    if !nodes.is_empty() {
+        s.check_nodes(&nodes).map_err(|e| usage(e.to_string()))?;
+    }
+    Ok(Some(file))
+}
+
 pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     let run = RunDir::open(&a.run_dir).map_err(|e| usage(e.to_string()))?;
     let tj = run.read_test_json().map_err(|e| usage(e.to_string()))?;
     let store = a.store.as_ref().map(|s| s.display().to_string());
-    let args = test_args(&tj, store.as_deref(), &a.extra)?;
+    let schedule = schedule_flag(&run, &tj, &a)?;
+    let mut args = test_args(&tj, store.as_deref(), &a.extra)?;
+    if let Some(f) = &schedule {
+        args.push("--nemesis-schedule".into());
+        args.push(f.display().to_string());
+    }
     if a.dry_run {
         println!("faultline test {}", args.join(" "));
         return Ok(ExitCode::SUCCESS);
     }
     let original = run.read_results().ok();
     eprintln!(
-        "faultline: replaying {} (seed {}): same options and seed; fault times follow this \
-         run's clock (the recorded schedule is not replayed)",
+        "faultline: replaying {} (seed {}): same options and seed{}",
         run.path().display(),
-        tj.get("seed").unwrap_or(&Value::Null)
+        tj.get("seed").unwrap_or(&Value::Null),
+        if schedule.is_some() {
+            format!(", faults from its {SCHEDULE_JSON}")
+        } else {
+            String::new()
+        }
     );
     let exe = std::env::current_exe().context("finding the faultline binary")?;
-    let out = Command::new(exe)
+    // Its own process group: a terminal's Ctrl-C reaches only this
+    // process, which passes each signal on once (a second one makes the
+    // child exit at once, as `faultline test` does).
+    let mut child = Command::new(exe)
         .arg("test")
         .args(&args)
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .output()
+        .process_group(0)
+        .spawn()
         .context("running faultline test")?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let pid = child.id() as libc::pid_t;
+    let reaped = Arc::new(AtomicBool::new(false));
+    let r = Arc::clone(&reaped);
+    ctrlc::set_handler(move || {
+        // Never signal a reaped pid: the number may be reused.
+        if !r.load(Ordering::SeqCst) {
+            // SAFETY: kill(2) on the child this process spawned; no memory
+            // is touched.
+            unsafe {
+                libc::kill(pid, libc::SIGINT);
+            }
+        }
+    })
+    .context("installing the SIGINT/SIGTERM handler")?;
+    let mut stdout = String::new();
+    if let Some(mut o) = child.stdout.take() {
+        o.read_to_string(&mut stdout)
+            .context("reading faultline test's output")?;
+    }
+    let status = child.wait();
+    reaped.store(true, Ordering::SeqCst);
+    let status = status.context("waiting for faultline test")?;
     print!("{stdout}");
     let new_results = stdout
         .lines()
@@ -210,8 +311,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
             .as_ref()
             .map_or("no results.json".into(), verdict_line)
     );
-    // SIGINT/SIGTERM end the child first; report what it said.
-    let code = out.status.code().unwrap_or(3);
+    let code = status.code().unwrap_or(3);
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(3)))
 }
 

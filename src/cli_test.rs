@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 use crate::lab::{self, LabConfig, LabState};
 use crate::nemesis_ctl::{Cluster, Controller};
 use crate::nemesis_driver::{self, DbProcess, LabNemesis, NemesisKind};
+use crate::nemesis_schedule;
 use crate::nodes::NodeArgs;
 use crate::remote::{self, NodeSpec, Remote, SshRemote};
 use crate::usage;
@@ -83,6 +84,11 @@ pub struct TestArgs {
     /// Seconds between nemesis actions (heal the last fault, start the next)
     #[arg(long, default_value_t = 10.0, value_name = "S")]
     pub nemesis_interval: f64,
+
+    /// Start the faults of this nemesis-schedule.json (a run's, as
+    /// `faultline replay` does) at its times on its nodes, not random ones
+    #[arg(long, value_name = "FILE")]
+    pub nemesis_schedule: Option<PathBuf>,
 
     /// Nodes to deploy on (--nodes/--nodes-file: lab names, or machines as
     /// [ALIAS=][USER@]HOST[:PORT]; default: the first --node-count nodes of
@@ -191,6 +197,8 @@ struct Plan {
     op_timeout: Duration,
     check_time_limit: Duration,
     seed: u64,
+    /// `--nemesis-schedule`, parsed.
+    schedule: Option<nemesis_schedule::Schedule>,
 }
 
 /// The faultline-node binary: `--node-binary`, else next to this binary.
@@ -373,6 +381,7 @@ fn plan(a: &TestArgs) -> Result<Plan> {
             .unwrap_or(0)
             % 1_000_000_000
     });
+    let schedule = nemesis_schedule::load_for_test(a.nemesis_schedule.as_deref(), &kinds)?;
     Ok(Plan {
         target: target.to_string(),
         info,
@@ -386,6 +395,7 @@ fn plan(a: &TestArgs) -> Result<Plan> {
         op_timeout: secs("op-timeout", a.op_timeout)?,
         check_time_limit: secs("check-time-limit", a.check_time_limit)?,
         seed,
+        schedule,
     })
 }
 
@@ -619,6 +629,7 @@ fn test_json(
         "workload_options": WorkloadOptions::new(plan.workload),
         "nemesis": plan.kinds.iter().map(|k| k.name()).collect::<Vec<_>>(),
         "nemesis_interval_s": plan.nemesis_interval.as_secs_f64(),
+        "nemesis_schedule": a.nemesis_schedule,
         "nodes": nodes.names,
         "addresses": db.map(|d| json!(d.addresses())),
         "bugs": a.bugs,
@@ -753,6 +764,10 @@ fn run_one(
     seed: u64,
 ) -> Result<Ending> {
     let nodes = resolve_nodes(a, plan)?;
+    if let Some(s) = &plan.schedule {
+        s.check_nodes(&nodes.names)
+            .map_err(|e| usage(format!("--nemesis-schedule {e}")))?;
+    }
     let libfaketime = nodes
         .lab
         .as_ref()
@@ -880,6 +895,10 @@ fn run_one(
                     } else {
                         n.delayer = delayer.clone();
                     }
+                    n.schedule = Some(nemesis_schedule::Log::new(
+                        run.file(nemesis_schedule::SCHEDULE_JSON),
+                        plan.schedule.clone(),
+                    ));
                     active_fault = Arc::clone(&n.active);
                     Box::new(n) as Box<dyn NemesisDriver>
                 }),

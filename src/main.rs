@@ -17,6 +17,7 @@ mod delayer;
 mod lab;
 mod nemesis_ctl;
 mod nemesis_driver;
+mod nemesis_schedule;
 mod nodes;
 mod remote;
 

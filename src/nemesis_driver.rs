@@ -57,6 +57,7 @@ use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
 
 use crate::nemesis_ctl::Controller;
+use crate::nemesis_schedule::{Log, Next};
 
 /// One entry of `--nemesis`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -177,6 +178,9 @@ pub struct LabNemesis {
     /// The binary the latency fault runs on the nodes as its delayer;
     /// `None` (nodes outside the lab) makes `latency` an error.
     pub delayer: Option<String>,
+    /// Records the schedule into the run dir, and replays one
+    /// (`--nemesis-schedule`): see [`crate::nemesis_schedule`].
+    pub schedule: Option<Log>,
 }
 
 /// The link rate of the bandwidth fault: slow enough to matter to a
@@ -288,6 +292,7 @@ impl LabNemesis {
             active: Arc::new(Mutex::new(None)),
             clock_helper: None,
             delayer: None,
+            schedule: None,
         }
     }
 
@@ -474,7 +479,7 @@ impl LabNemesis {
 /// before may name some new, unrelated process and the (pidfile-checking)
 /// restart would wrongly think the DB runs. A pidfile last written no later
 /// than the second the node's process 1 started is stale: remove it.
-fn drop_stale_pidfile(pidfile: &str) -> String {
+pub(crate) fn drop_stale_pidfile(pidfile: &str) -> String {
     let f = shell_quote(pidfile);
     format!(
         "b=$(awk '/^btime/{{print $2}}' /proc/stat); s=$(awk '{{print $22}}' /proc/1/stat); \
@@ -497,12 +502,30 @@ fn describe(v: &Value) -> String {
 }
 
 impl NemesisDriver for LabNemesis {
-    fn start(&mut self, _t: Duration) -> BoxFuture<'_, Result<Value, String>> {
+    fn start(&mut self, t: Duration) -> BoxFuture<'_, Result<Value, String>> {
         Box::pin(async move {
             if self.kinds.is_empty() || self.nodes.is_empty() {
                 return Ok(Value::Null);
             }
-            let (faults, mut value) = self.choose().await?;
+            let next = self
+                .schedule
+                .as_mut()
+                .map_or(Next::Fresh, |s| s.next_fault(t));
+            let (faults, mut value) = match next {
+                Next::Fresh => self.choose().await?,
+                Next::Replay(c) => {
+                    let f = c.faults(
+                        &self.nodes,
+                        &self.db,
+                        self.clock_helper.clone(),
+                        self.delayer.as_deref(),
+                    );
+                    let mut v = serde_json::to_value(&c).unwrap_or(Value::Null);
+                    v["chosen"] = json!("recorded schedule");
+                    (f, v)
+                }
+                Next::Done => return Ok(json!({"replay": "no more recorded faults"})),
+            };
             if let Ok(mut a) = self.active.lock() {
                 *a = Some(describe(&value));
             }
@@ -525,6 +548,9 @@ impl NemesisDriver for LabNemesis {
             })
             .await
             .map_err(|e| format!("nemesis task: {e}"))?;
+            if let Some(s) = &mut self.schedule {
+                s.started(t, &value, r.as_ref().err().map(String::as_str));
+            }
             match r {
                 Ok(outcome) => {
                     value["nodes"] = outcome;
@@ -540,8 +566,15 @@ impl NemesisDriver for LabNemesis {
         })
     }
 
+    fn next_due(&self) -> Option<Duration> {
+        self.schedule.as_ref().and_then(Log::next_due)
+    }
+
     fn heal_all(&mut self) -> BoxFuture<'_, Result<Value, String>> {
         Box::pin(async move {
+            if let Some(s) = &mut self.schedule {
+                s.healing();
+            }
             // A target with a failover (redis failover=true) promotes a
             // replica first, while a lost primary is still cut off.
             let failover = match self.target.failover() {

@@ -333,10 +333,132 @@ fn replay_reruns_a_noop_run_with_its_options_and_seed() {
     assert_eq!(o.status.code(), Some(64), "{}", text(&o));
 }
 
+/// A run dir with a paxos test.json (nodes n1..n3, partition,kill) and,
+/// when given, a nemesis-schedule.json.
+fn fake_run(root: &Path, schedule: Option<&str>) -> PathBuf {
+    let run = root.join("store/paxos-register/20261126T000000.000Z");
+    std::fs::create_dir_all(&run).expect("run dir");
+    let tj = serde_json::json!({
+        "target": "paxos", "workload": "register", "seed": 5,
+        "nemesis": ["partition", "kill"], "nemesis_interval_s": 2.0,
+        "nodes": ["n1", "n2", "n3"], "node_count": 3, "lab_dir": "/nonexistent",
+    });
+    std::fs::write(run.join("test.json"), tj.to_string()).expect("test.json");
+    if let Some(s) = schedule {
+        std::fs::write(run.join("nemesis-schedule.json"), s).expect("schedule");
+    }
+    run
+}
+
+/// `faultline replay` follows a run's nemesis-schedule.json, falls back to
+/// the seed (saying so) without one, and refuses a bad one with exit 64,
+/// naming the file and the entry. No lab: `--dry-run` and errors only.
+#[test]
+fn replay_follows_the_recorded_schedule_and_refuses_a_bad_one() {
+    let tmp = TmpDir::new("replay-schedule");
+    let good = r#"{"version": 1, "faults": [
+        {"start_ms": 2100, "stop_ms": 4100, "fault": "kill", "node": "n2"},
+        {"start_ms": 6100, "stop_ms": 8100, "fault": "partition",
+         "grudge": {"n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"]}, "one_way": false}]}"#;
+    let dry = |run: &Path, extra: &[&str]| {
+        let mut a = vec!["replay", "--dry-run"];
+        a.extend_from_slice(extra);
+        a.push(run.to_str().expect("utf-8"));
+        common::faultline(&a)
+    };
+    // An old run dir: the seed only, and stderr says so.
+    let old = fake_run(&tmp.0.join("old"), None);
+    let o = dry(&old, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("--nemesis-schedule"));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("has no nemesis-schedule.json"),
+        "{}",
+        text(&o)
+    );
+    // A good schedule: the new test follows it; --fresh-nemesis opts out.
+    let run = fake_run(&tmp.0.join("good"), Some(good));
+    let o = dry(&run, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let want = format!(
+        "--nemesis-schedule {}",
+        run.join("nemesis-schedule.json").display()
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&want),
+        "{}",
+        text(&o)
+    );
+    let o = dry(&run, &["--fresh-nemesis"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("--nemesis-schedule"));
+    // Bad schedules: exit 64, one line naming the file and the entry.
+    for (i, (body, msg)) in [
+        (&good[..90], "nemesis-schedule.json: EOF while parsing"),
+        (
+            &good.replace("\"n2\"}", "\"n9\"}")[..],
+            "nemesis-schedule.json: faults[0]: unknown node `n9` (the test's nodes: n1, n2, n3)",
+        ),
+        (
+            &good.replace("\"partition\"", "\"flood\"")[..],
+            "nemesis-schedule.json: faults[1]: unknown variant `flood`",
+        ),
+        (
+            &good.replace("\"kill\"", "\"pause\"")[..],
+            "faults[0]: a pause fault, but the test's --nemesis is partition,kill",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let run = fake_run(&tmp.0.join(format!("bad{i}")), Some(body));
+        let o = common::faultline(&["replay", run.to_str().expect("utf-8")]);
+        assert_eq!(o.status.code(), Some(64), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(msg), "{}", text(&o));
+        assert_eq!(err.trim().lines().count(), 1, "{}", text(&o));
+    }
+}
+
+/// The anomaly classes of a results.json: its `anomaly_types`, or for the
+/// register (linearizability) checker, which lists anomalies per key,
+/// "not linearizable".
+fn anomaly_classes(r: &Value) -> std::collections::BTreeSet<String> {
+    if let Some(t) = r["anomaly_types"].as_array() {
+        return t
+            .iter()
+            .filter_map(|t| t.as_str().map(String::from))
+            .collect();
+    }
+    r["anomalies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            let e = a["explanation"].as_str().unwrap_or_default();
+            if e.contains("is not linearizable") {
+                "not linearizable".to_string()
+            } else {
+                a["type"].as_str().unwrap_or("other").to_string()
+            }
+        })
+        .collect()
+}
+
+/// The faults of a run's nemesis-schedule.json.
+fn schedule(run: &Path) -> Vec<Value> {
+    read_json(&run.join("nemesis-schedule.json"))["faults"]
+        .as_array()
+        .expect("faults")
+        .clone()
+}
+
 /// Issue #10: "a replayed run of a seeded-bug configuration reproduces its
-/// anomaly". paxos `minority-quorum` under partition,kill (as in
-/// tests/e2e_node.rs, which catches it), then `faultline replay` of that
-/// run: invalid again, with the same options and seed. Lab on flbr16.
+/// anomaly". paxos `minority-quorum` under isolate-leader (every 3 s), then
+/// `faultline replay` of that run: it follows the recorded schedule (the
+/// same faults on the same nodes — the recorded leader, not whoever leads
+/// now — at the same times) and is invalid again with the same anomaly
+/// types. Lab on flbr20.
 #[test]
 fn lab_replay_of_a_seeded_bug_reproduces_the_anomaly() {
     if common::skip() {
@@ -344,7 +466,7 @@ fn lab_replay_of_a_seeded_bug_reproduces_the_anomaly() {
     }
     let bin = node_binary();
     let tmp = TmpDir::new("replay-lab");
-    let lab = Lab::up("h10-replay", 16, 3);
+    let lab = Lab::up("h10r-replay", 20, 3);
     let store = tmp.0.join("store");
     let s = store.to_str().expect("utf-8");
     let o = common::faultline(&[
@@ -356,9 +478,9 @@ fn lab_replay_of_a_seeded_bug_reproduces_the_anomaly() {
         "--workload",
         "register",
         "--nemesis",
-        "partition,kill",
+        "isolate-leader",
         "--nemesis-interval",
-        "2",
+        "3",
         "--time-limit",
         "15",
         "--seed",
@@ -372,6 +494,12 @@ fn lab_replay_of_a_seeded_bug_reproduces_the_anomaly() {
     ]);
     assert_eq!(o.status.code(), Some(1), "the original run: {}", text(&o));
     let first = std::fs::canonicalize(store.join("paxos-register/latest")).expect("latest");
+    let recorded = schedule(&first);
+    assert!(recorded.len() >= 2, "{recorded:?}");
+    assert!(
+        recorded.iter().any(|f| f["fault"] == "isolate-leader"),
+        "{recorded:?}"
+    );
     let t0 = Instant::now();
     let o = common::faultline(&["replay", first.to_str().expect("utf-8")]);
     println!(
@@ -390,6 +518,41 @@ fn lab_replay_of_a_seeded_bug_reproduces_the_anomaly() {
     let tj = read_json(&second.join("test.json"));
     assert_eq!(tj["bugs"], serde_json::json!(["minority-quorum"]));
     assert_eq!(tj["seed"], 1);
-    assert_eq!(read_json(&second.join("results.json"))["valid"], false);
+    let (r1, r2) = (
+        read_json(&first.join("results.json")),
+        read_json(&second.join("results.json")),
+    );
+    assert_eq!(r2["valid"], false);
+    let (c1, c2) = (anomaly_classes(&r1), anomaly_classes(&r2));
+    assert!(!c1.is_empty(), "{r1}");
+    assert_eq!(c1, c2);
+    // The replay followed the schedule: the same faults on the same nodes
+    // (a fresh draw would aim isolate-leader at whoever leads), started and
+    // stopped within 0.5 s of the recorded times.
+    let replayed = schedule(&second);
+    assert_eq!(replayed.len(), recorded.len(), "{replayed:?}\n{recorded:?}");
+    let ms = |v: &Value, k: &str| v[k].as_i64().unwrap_or(-1_000_000);
+    for (i, (a, b)) in recorded.iter().zip(&replayed).enumerate() {
+        let what = |v: &Value| {
+            let mut v = v.clone();
+            for k in ["start_ms", "stop_ms", "chosen", "error"] {
+                v.as_object_mut().expect("entry").remove(k);
+            }
+            v
+        };
+        assert_eq!(what(a), what(b), "fault {i}");
+        assert_eq!(b["chosen"], "recorded schedule", "fault {i}");
+        assert!(
+            (ms(a, "start_ms") - ms(b, "start_ms")).abs() <= 500,
+            "fault {i}: {a} vs {b}"
+        );
+        // The last one's stop is the final heal, after the workers drain.
+        if i + 1 < recorded.len() {
+            assert!(
+                (ms(a, "stop_ms") - ms(b, "stop_ms")).abs() <= 500,
+                "fault {i}: {a} vs {b}"
+            );
+        }
+    }
     drop(lab);
 }

@@ -120,6 +120,13 @@ pub trait NemesisDriver: Send {
     fn start(&mut self, t: Duration) -> BoxFuture<'_, Result<Value, String>>;
     /// Heals every fault this driver may have made. Must be idempotent.
     fn heal_all(&mut self) -> BoxFuture<'_, Result<Value, String>>;
+    /// When the next main-phase call (start and heal still alternate) is
+    /// due, as time since the test started; `None` = one
+    /// `nemesis_interval` after the last. A replayed schedule gives its
+    /// recorded times; `Duration::MAX` means no further call.
+    fn next_due(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// A nemesis that does nothing (and records that it did nothing).

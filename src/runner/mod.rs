@@ -531,10 +531,14 @@ pub async fn run_test(
     if let Some(iv) = cfg.nemesis_interval {
         let mut active = false;
         let mut next = tokio::time::Instant::now() + iv;
+        let end = tokio::time::Instant::from_std(deadline);
         loop {
-            let end = tokio::time::Instant::from_std(deadline);
+            let due = match nemesis.next_due() {
+                Some(d) => shared.recorder.start.checked_add(d).map_or(end, Into::into),
+                None => next,
+            };
             tokio::select! {
-                _ = sleep_until(next.min(end)) => {}
+                _ = sleep_until(due.min(end)) => {}
                 _ = cancel.cancelled() => break,
             }
             if Instant::now() >= deadline || cancel.is_cancelled() {

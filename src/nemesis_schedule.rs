@@ -1,0 +1,875 @@
+//! The nemesis schedule: every fault a run started, when, and on which
+//! nodes, in the run directory as `nemesis-schedule.json`, so
+//! `faultline replay` (through `faultline test --nemesis-schedule FILE`)
+//! can start the same faults at the same times on the same nodes.
+//!
+//! The schedule is the nemesis's *input* — its resolved choices — and the
+//! history's `nemesis` events its *outcome* (PIDs, errors). Times are
+//! milliseconds since the test started, the clock of the history's `time`
+//! field. The driver rewrites the file after every start and heal, so a
+//! killed run keeps what it did.
+//!
+//! ```json
+//! {"version": 1, "faults": [
+//!   {"start_ms": 2104, "stop_ms": 4101, "fault": "kill", "node": "n2"},
+//!   {"start_ms": 6100, "stop_ms": 8102, "fault": "partition",
+//!    "grudge": {"n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"]}, "one_way": false},
+//!   {"start_ms": 10101, "stop_ms": 12100, "fault": "kill-leader", "node": "n3",
+//!    "chosen": "leader"}
+//! ]}
+//! ```
+//!
+//! `fault` is one of the [`Choice`] kinds (the `fault` of the history's
+//! nemesis `start` values); `chosen` and `error` are information only.
+//! Leader-aimed faults name the node that was the leader: a replay hits
+//! that node, whoever leads then.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use faultline_nemesis::fault::offset_ms;
+use faultline_nemesis::grudge::{self, Grudge};
+use faultline_nemesis::{Fault, ProcTarget};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::nemesis_driver::{DbProcess, NemesisKind, drop_stale_pidfile};
+
+/// The file in a run directory.
+pub const SCHEDULE_JSON: &str = "nemesis-schedule.json";
+
+/// The format version this build reads and writes.
+pub const VERSION: u64 = 1;
+
+/// One resolved fault: the kind and the concrete nodes (and offsets) it
+/// hit. The same shape as the `fault` values of the history's nemesis
+/// `start` events.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "fault", rename_all = "kebab-case")]
+pub enum Choice {
+    Partition {
+        grudge: Grudge,
+        #[serde(default)]
+        one_way: bool,
+    },
+    /// Both directions of the link between two nodes, at `rate`.
+    Bandwidth {
+        link: Vec<String>,
+        rate: String,
+    },
+    /// Every listed node drops this share of node-to-node packets.
+    Loss {
+        nodes: Vec<String>,
+        probability: f64,
+    },
+    /// Every listed node delays what it sends to other nodes.
+    Latency {
+        nodes: Vec<String>,
+        delay_ms: u64,
+    },
+    ClockBump {
+        node: String,
+        offset: String,
+    },
+    ClockStrobe {
+        node: String,
+        delta: String,
+        period_ms: u64,
+        #[serde(default = "strobe_seconds")]
+        duration_s: u64,
+    },
+    Kill {
+        node: String,
+    },
+    Pause {
+        node: String,
+    },
+    Crash {
+        node: String,
+    },
+    KillLeader {
+        node: String,
+    },
+    PauseLeader {
+        node: String,
+    },
+    IsolateLeader {
+        node: String,
+    },
+    SkewLeader {
+        node: String,
+        offset: String,
+    },
+}
+
+/// How long a strobe runs (the driver's fixed choice).
+fn strobe_seconds() -> u64 {
+    10
+}
+
+/// One fault of the schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// When the nemesis started it, ms since the test started.
+    pub start_ms: u64,
+    /// When the heal began; absent while the fault is active (or when the
+    /// run was killed before healing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_ms: Option<u64>,
+    #[serde(flatten)]
+    pub choice: Choice,
+    /// How a leader-aimed fault found its node ("leader", "random node …").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chosen: Option<String>,
+    /// The start's error, when it failed (a replay tries it again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct FileOut<'a> {
+    version: u64,
+    faults: &'a [Entry],
+}
+
+impl Choice {
+    /// Reads a nemesis `start` value (what [`crate::nemesis_driver`]
+    /// records in the history); `None` for a value that is no fault.
+    pub fn from_info(v: &Value) -> Option<Choice> {
+        serde_json::from_value(v.clone()).ok()
+    }
+
+    /// The `--nemesis` kind that makes this fault.
+    pub fn kind(&self) -> NemesisKind {
+        match self {
+            Choice::Partition { .. } => NemesisKind::Partition,
+            Choice::Bandwidth { .. } => NemesisKind::Bandwidth,
+            Choice::Loss { .. } => NemesisKind::Loss,
+            Choice::Latency { .. } => NemesisKind::Latency,
+            Choice::ClockBump { .. } | Choice::ClockStrobe { .. } => NemesisKind::Clock,
+            Choice::Kill { .. } => NemesisKind::Kill,
+            Choice::Pause { .. } => NemesisKind::Pause,
+            Choice::Crash { .. } => NemesisKind::Crash,
+            Choice::KillLeader { .. } => NemesisKind::KillLeader,
+            Choice::PauseLeader { .. } => NemesisKind::PauseLeader,
+            Choice::IsolateLeader { .. } => NemesisKind::IsolateLeader,
+            Choice::SkewLeader { .. } => NemesisKind::SkewLeader,
+        }
+    }
+
+    /// Every node the fault names.
+    pub fn nodes(&self) -> BTreeSet<&str> {
+        match self {
+            Choice::Partition { grudge, .. } => grudge
+                .iter()
+                .flat_map(|(k, v)| std::iter::once(k).chain(v))
+                .map(String::as_str)
+                .collect(),
+            Choice::Bandwidth { link, .. } => link.iter().map(String::as_str).collect(),
+            Choice::Loss { nodes, .. } | Choice::Latency { nodes, .. } => {
+                nodes.iter().map(String::as_str).collect()
+            }
+            Choice::ClockBump { node, .. }
+            | Choice::ClockStrobe { node, .. }
+            | Choice::Kill { node }
+            | Choice::Pause { node }
+            | Choice::Crash { node }
+            | Choice::KillLeader { node }
+            | Choice::PauseLeader { node }
+            | Choice::IsolateLeader { node }
+            | Choice::SkewLeader { node, .. } => [node.as_str()].into(),
+        }
+    }
+
+    /// What is wrong with the fault's values, if anything.
+    fn check(&self) -> Result<(), String> {
+        let offset = |what: &str, s: &str| match offset_ms(s) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "{what} `{s}` is not a clock offset (+S.mmm or -S.mmm)"
+            )),
+        };
+        match self {
+            Choice::Partition { grudge, .. } if grudge.values().all(BTreeSet::is_empty) => {
+                Err("the partition's grudge cuts no link".into())
+            }
+            Choice::Bandwidth { link, rate } => {
+                if link.len() != 2 || link[0] == link[1] {
+                    Err(format!(
+                        "`link` must name two different nodes, not {link:?}"
+                    ))
+                } else if rate.trim().is_empty() {
+                    Err("`rate` is empty".into())
+                } else {
+                    Ok(())
+                }
+            }
+            Choice::ClockBump { offset: o, .. } | Choice::SkewLeader { offset: o, .. } => {
+                offset("offset", o)
+            }
+            Choice::Loss { probability, .. } if !(*probability > 0.0 && *probability <= 1.0) => {
+                Err(format!("`probability` {probability} is not in (0, 1]"))
+            }
+            Choice::Latency { delay_ms, .. } if *delay_ms == 0 || *delay_ms > 60_000 => {
+                Err(format!("`delay_ms` {delay_ms} is not in 1..=60000"))
+            }
+            Choice::ClockStrobe {
+                delta, period_ms, ..
+            } => {
+                if *period_ms == 0 {
+                    Err("`period_ms` must be positive".into())
+                } else {
+                    offset("delta", delta)
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The faults to start, built exactly as the driver builds a fresh
+    /// choice of the same kind (same pidfile, restart commands, helper,
+    /// latency delayer).
+    pub fn faults(
+        &self,
+        nodes: &[String],
+        db: &DbProcess,
+        helper: Option<String>,
+        delayer: Option<&str>,
+    ) -> Vec<Fault> {
+        let kill = |node: &str| Fault::Kill {
+            nodes: vec![node.to_string()],
+            target: ProcTarget::Pidfile(db.pidfile.clone()),
+            restart: db.restart.get(node).cloned(),
+        };
+        let pause = |node: &str| Fault::Pause {
+            nodes: vec![node.to_string()],
+            target: ProcTarget::Pidfile(db.pidfile.clone()),
+        };
+        let isolate = |node: &str| Fault::Partition {
+            grudge: grudge::isolate(nodes, node),
+            one_way: false,
+        };
+        let bump = |node: &str, offset: &str| Fault::ClockBump {
+            nodes: vec![node.to_string()],
+            offset: offset.to_string(),
+            helper: helper.clone(),
+        };
+        match self {
+            Choice::Partition { grudge, one_way } => vec![Fault::Partition {
+                grudge: grudge.clone(),
+                one_way: *one_way,
+            }],
+            Choice::Bandwidth { link, rate } => vec![Fault::Bandwidth {
+                nodes: link.clone(),
+                rate: rate.clone(),
+                dev: "auto".into(),
+                to: link.clone(),
+            }],
+            Choice::Loss {
+                nodes: on,
+                probability,
+            } => vec![Fault::Loss {
+                nodes: on.clone(),
+                probability: *probability,
+            }],
+            // Without a delayer (nodes outside the lab) the fault's own
+            // validation refuses the empty path, naming it.
+            Choice::Latency {
+                nodes: on,
+                delay_ms,
+            } => vec![Fault::Latency {
+                nodes: on.clone(),
+                delay_ms: *delay_ms,
+                binary: delayer.unwrap_or_default().to_string(),
+            }],
+            Choice::ClockBump { node, offset } => vec![bump(node, offset)],
+            Choice::ClockStrobe {
+                node,
+                delta,
+                period_ms,
+                duration_s,
+            } => vec![Fault::ClockStrobe {
+                nodes: vec![node.clone()],
+                delta: delta.clone(),
+                period_ms: *period_ms,
+                duration_s: *duration_s,
+                helper: helper.clone(),
+            }],
+            Choice::Kill { node } | Choice::KillLeader { node } => vec![kill(node)],
+            Choice::Pause { node } | Choice::PauseLeader { node } => vec![pause(node)],
+            Choice::Crash { node } => vec![Fault::Crash {
+                nodes: vec![node.clone()],
+                restart: db
+                    .restart
+                    .get(node)
+                    .map(|r| format!("{}; {r}", drop_stale_pidfile(&db.pidfile))),
+            }],
+            Choice::IsolateLeader { node } => vec![isolate(node)],
+            // The clock first, as the driver does.
+            Choice::SkewLeader { node, offset } => vec![bump(node, offset), isolate(node)],
+        }
+    }
+}
+
+/// A schedule file that cannot be followed: names the file and the entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleError {
+    pub file: PathBuf,
+    /// Index into `faults`, when one entry is at fault.
+    pub entry: Option<usize>,
+    pub msg: String,
+}
+
+impl std::fmt::Display for ScheduleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.entry {
+            Some(i) => write!(f, "{}: faults[{i}]: {}", self.file.display(), self.msg),
+            None => write!(f, "{}: {}", self.file.display(), self.msg),
+        }
+    }
+}
+
+impl std::error::Error for ScheduleError {}
+
+/// A parsed schedule.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Schedule {
+    pub file: PathBuf,
+    pub faults: Vec<Entry>,
+}
+
+impl Schedule {
+    /// Reads and parses `file`.
+    pub fn load(file: &Path) -> Result<Schedule, ScheduleError> {
+        let text = std::fs::read_to_string(file).map_err(|e| ScheduleError {
+            file: file.to_path_buf(),
+            entry: None,
+            msg: format!("cannot read: {e}"),
+        })?;
+        Schedule::parse(&text, file)
+    }
+
+    /// Parses a schedule's text; `file` names it in errors. Checks each
+    /// entry's values and the order of times, not the nodes (see
+    /// [`Schedule::check_against`]).
+    pub fn parse(text: &str, file: &Path) -> Result<Schedule, ScheduleError> {
+        let err = |entry, msg: String| ScheduleError {
+            file: file.to_path_buf(),
+            entry,
+            msg,
+        };
+        let v: Value = serde_json::from_str(text).map_err(|e| err(None, format!("{e}")))?;
+        match v.get("version").and_then(Value::as_u64) {
+            Some(VERSION) => {}
+            Some(n) => {
+                return Err(err(
+                    None,
+                    format!("schedule version {n} (this faultline reads version {VERSION})"),
+                ));
+            }
+            None => return Err(err(None, "no `version` (not a nemesis schedule)".into())),
+        }
+        let Some(list) = v.get("faults").and_then(Value::as_array) else {
+            return Err(err(None, "no `faults` list".into()));
+        };
+        let mut faults: Vec<Entry> = Vec::with_capacity(list.len());
+        for (i, e) in list.iter().enumerate() {
+            let entry: Entry =
+                serde_json::from_value(e.clone()).map_err(|x| err(Some(i), format!("{x}")))?;
+            entry.choice.check().map_err(|m| err(Some(i), m))?;
+            if let Some(stop) = entry.stop_ms
+                && stop < entry.start_ms
+            {
+                return Err(err(
+                    Some(i),
+                    format!("stop_ms {stop} is before start_ms {}", entry.start_ms),
+                ));
+            }
+            if let Some(prev) = faults.last() {
+                match prev.stop_ms {
+                    None => {
+                        return Err(err(
+                            Some(i - 1),
+                            "no stop_ms, but a later fault follows (only the last fault may \
+                             end with the run)"
+                                .into(),
+                        ));
+                    }
+                    Some(stop) if entry.start_ms < stop => {
+                        return Err(err(
+                            Some(i),
+                            format!(
+                                "start_ms {} is before the previous fault's stop_ms {stop} \
+                                 (faults run one at a time)",
+                                entry.start_ms
+                            ),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            faults.push(entry);
+        }
+        Ok(Schedule {
+            file: file.to_path_buf(),
+            faults,
+        })
+    }
+
+    fn error(&self, entry: usize, msg: String) -> ScheduleError {
+        ScheduleError {
+            file: self.file.clone(),
+            entry: Some(entry),
+            msg,
+        }
+    }
+
+    /// Checks that every fault is one of `kinds`: the test's `--nemesis`,
+    /// which also decides what is set up (libfaketime for clock faults).
+    pub fn check_kinds(&self, kinds: &[NemesisKind]) -> Result<(), ScheduleError> {
+        for (i, e) in self.faults.iter().enumerate() {
+            let k = e.choice.kind();
+            if !kinds.contains(&k) {
+                let have: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+                let have = if have.is_empty() {
+                    "none".to_string()
+                } else {
+                    have.join(",")
+                };
+                return Err(self.error(
+                    i,
+                    format!("a {k} fault, but the test's --nemesis is {have}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that every fault names only `nodes`.
+    pub fn check_nodes(&self, nodes: &[String]) -> Result<(), ScheduleError> {
+        for (i, e) in self.faults.iter().enumerate() {
+            if let Some(n) = e
+                .choice
+                .nodes()
+                .into_iter()
+                .find(|n| !nodes.iter().any(|x| x == n))
+            {
+                return Err(self.error(
+                    i,
+                    format!(
+                        "unknown node `{n}` (the test's nodes: {})",
+                        nodes.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `faultline test --nemesis-schedule FILE`: the schedule, checked against
+/// the test's `--nemesis` (a usage error otherwise).
+pub fn load_for_test(
+    file: Option<&Path>,
+    kinds: &[NemesisKind],
+) -> anyhow::Result<Option<Schedule>> {
+    let Some(file) = file else {
+        return Ok(None);
+    };
+    let s = Schedule::load(file)
+        .and_then(|s| s.check_kinds(kinds).map(|()| s))
+        .map_err(|e| crate::usage(format!("--nemesis-schedule {e}")))?;
+    Ok(Some(s))
+}
+
+/// What [`Log::next_fault`] says the next start does.
+#[derive(Debug, PartialEq)]
+pub enum Next {
+    /// Not replaying: choose afresh.
+    Fresh,
+    /// Start this recorded fault.
+    Replay(Choice),
+    /// The recorded schedule has no more faults.
+    Done,
+}
+
+/// The driver's schedule state: the file it writes as it goes, and the
+/// schedule it follows when replaying.
+pub struct Log {
+    out: PathBuf,
+    recorded: Vec<Entry>,
+    /// When the test started (derived from the first start's `t`).
+    epoch: Option<Instant>,
+    follow: Option<Vec<Entry>>,
+    /// Position in `follow`: step `2i` starts fault `i`, `2i + 1` heals it.
+    step: usize,
+    warned: bool,
+}
+
+impl Log {
+    /// Records into `out` (written at once, so a run that ends before its
+    /// first fault replays as one without faults); follows `follow` when
+    /// given.
+    pub fn new(out: PathBuf, follow: Option<Schedule>) -> Log {
+        let mut log = Log {
+            out,
+            recorded: Vec::new(),
+            epoch: None,
+            follow: follow.map(|s| s.faults),
+            step: 0,
+            warned: false,
+        };
+        log.write();
+        log
+    }
+
+    /// When the next main-phase call is due (time since the test started):
+    /// `None` when not replaying; `Duration::MAX` when the followed
+    /// schedule has no further call (the run's final heal does the rest).
+    pub fn next_due(&self) -> Option<Duration> {
+        let f = self.follow.as_ref()?;
+        let ms = match f.get(self.step / 2) {
+            Some(e) if self.step.is_multiple_of(2) => Some(e.start_ms),
+            Some(e) => e.stop_ms,
+            None => None,
+        };
+        Some(ms.map_or(Duration::MAX, Duration::from_millis))
+    }
+
+    /// The fault the start at `t` (since the test started) replays;
+    /// advances to its heal.
+    pub fn next_fault(&mut self, t: Duration) -> Next {
+        let now = Instant::now();
+        self.epoch.get_or_insert(now.checked_sub(t).unwrap_or(now));
+        let Some(f) = &self.follow else {
+            return Next::Fresh;
+        };
+        if !self.step.is_multiple_of(2) {
+            // A start while the recorded fault is still on: the runner
+            // alternates, so this only follows a skipped heal.
+            self.step += 1;
+        }
+        match f.get(self.step / 2) {
+            Some(e) => {
+                self.step += 1;
+                Next::Replay(e.choice.clone())
+            }
+            None => Next::Done,
+        }
+    }
+
+    /// A start at `t` (since the test started) with the driver's value;
+    /// `error` when it failed.
+    pub fn started(&mut self, t: Duration, value: &Value, error: Option<&str>) {
+        let Some(choice) = Choice::from_info(value) else {
+            return;
+        };
+        self.recorded.push(Entry {
+            start_ms: t.as_millis() as u64,
+            stop_ms: None,
+            choice,
+            chosen: value
+                .get("chosen")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            error: error.map(str::to_string),
+        });
+        self.write();
+    }
+
+    /// A heal began: it stops the open fault (and, replaying, passes the
+    /// recorded heal).
+    pub fn healing(&mut self) {
+        if !self.step.is_multiple_of(2) {
+            self.step += 1;
+        }
+        let (Some(epoch), Some(last)) = (self.epoch, self.recorded.last_mut()) else {
+            return;
+        };
+        if last.stop_ms.is_none() {
+            let ms = epoch.elapsed().as_millis() as u64;
+            last.stop_ms = Some(ms.max(last.start_ms));
+            self.write();
+        }
+    }
+
+    /// Rewrites the file (whole, through a rename, so a reader never sees
+    /// half of it). A failure is a warning: the run goes on.
+    fn write(&mut self) {
+        let body = FileOut {
+            version: VERSION,
+            faults: &self.recorded,
+        };
+        let r = serde_json::to_vec_pretty(&body)
+            .map_err(std::io::Error::other)
+            .and_then(|b| {
+                let tmp = self.out.with_extension("json.tmp");
+                std::fs::write(&tmp, b)?;
+                std::fs::rename(&tmp, &self.out)
+            });
+        if let Err(e) = r
+            && !self.warned
+        {
+            self.warned = true;
+            eprintln!(
+                "faultline: warning: writing {}: {e} (a replay of this run will draw \
+                 faults afresh)",
+                self.out.display()
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nemesis_driver::{choose_clock, choose_partition};
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+    use serde_json::json;
+
+    fn nodes() -> Vec<String> {
+        (1..=5).map(|i| format!("n{i}")).collect()
+    }
+
+    fn db() -> DbProcess {
+        DbProcess {
+            pidfile: "/run/db.pid".into(),
+            restart: nodes()
+                .into_iter()
+                .map(|n| (n.clone(), format!("start-db {n}")))
+                .collect(),
+        }
+    }
+
+    fn parse(s: &str) -> Result<Schedule, String> {
+        Schedule::parse(s, Path::new("run/nemesis-schedule.json")).map_err(|e| e.to_string())
+    }
+
+    const GOOD: &str = r#"{"version": 1, "faults": [
+        {"start_ms": 2000, "stop_ms": 4000, "fault": "kill", "node": "n2"},
+        {"start_ms": 6000, "stop_ms": 8000, "fault": "partition",
+         "grudge": {"n1": ["n2"], "n2": ["n1"]}, "shape": "halves"},
+        {"start_ms": 10000, "fault": "skew-leader", "node": "n3", "offset": "-4.250",
+         "chosen": "leader"}
+    ]}"#;
+
+    #[test]
+    fn parses_a_schedule_and_ignores_information_fields() {
+        let s = parse(GOOD).unwrap();
+        assert_eq!(s.faults.len(), 3);
+        assert_eq!(s.faults[0].choice, Choice::Kill { node: "n2".into() });
+        assert_eq!(s.faults[2].stop_ms, None);
+        assert_eq!(s.faults[2].chosen.as_deref(), Some("leader"));
+        let kinds = [
+            NemesisKind::Kill,
+            NemesisKind::Partition,
+            NemesisKind::SkewLeader,
+        ];
+        s.check_kinds(&kinds).unwrap();
+        s.check_nodes(&nodes()).unwrap();
+        // Written and read back: the same schedule.
+        let text = serde_json::to_string(&FileOut {
+            version: VERSION,
+            faults: &s.faults,
+        })
+        .unwrap();
+        assert_eq!(parse(&text).unwrap().faults, s.faults);
+    }
+
+    #[test]
+    fn bad_schedules_name_the_file_and_the_entry() {
+        let cases = [
+            // Truncated JSON.
+            (&GOOD[..80], "run/nemesis-schedule.json: EOF while parsing"),
+            ("[]", "no `version`"),
+            (r#"{"version": 2, "faults": []}"#, "version 2"),
+            (r#"{"version": 1}"#, "no `faults` list"),
+            (
+                r#"{"version": 1, "faults": [{"start_ms": 1, "fault": "explode", "node": "n1"}]}"#,
+                "faults[0]: unknown variant `explode`",
+            ),
+            (
+                r#"{"version": 1, "faults": [{"start_ms": 1, "fault": "kill"}]}"#,
+                "faults[0]: missing field `node`",
+            ),
+            (
+                r#"{"version": 1, "faults": [{"fault": "kill", "node": "n1"}]}"#,
+                "faults[0]: missing field `start_ms`",
+            ),
+            (
+                r#"{"version": 1, "faults": [{"start_ms": 1, "stop_ms": 2, "fault": "kill",
+                   "node": "n1"}, {"start_ms": 9, "fault": "clock-bump", "node": "n1",
+                   "offset": "soon"}]}"#,
+                "faults[1]: offset `soon` is not a clock offset",
+            ),
+            (
+                r#"{"version": 1, "faults": [{"start_ms": 5, "stop_ms": 2, "fault": "kill",
+                   "node": "n1"}]}"#,
+                "faults[0]: stop_ms 2 is before start_ms 5",
+            ),
+            (
+                r#"{"version": 1, "faults": [{"start_ms": 1, "fault": "kill", "node": "n1"},
+                   {"start_ms": 9, "fault": "kill", "node": "n1"}]}"#,
+                "faults[0]: no stop_ms",
+            ),
+            (
+                r#"{"version": 1, "faults": [{"start_ms": 1, "stop_ms": 10, "fault": "kill",
+                   "node": "n1"}, {"start_ms": 9, "fault": "kill", "node": "n1"}]}"#,
+                "faults[1]: start_ms 9 is before the previous fault's stop_ms 10",
+            ),
+            (
+                r#"{"version": 1, "faults": [{"start_ms": 1, "fault": "bandwidth",
+                   "link": ["n1", "n1"], "rate": "1mbit"}]}"#,
+                "faults[0]: `link` must name two different nodes",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = parse(text).unwrap_err();
+            assert!(e.contains(want), "{e}\n  wanted: {want}");
+            assert!(e.starts_with("run/nemesis-schedule.json: "), "{e}");
+        }
+    }
+
+    #[test]
+    fn unknown_nodes_and_kinds_outside_nemesis_are_refused() {
+        let s = parse(GOOD).unwrap();
+        let three: Vec<String> = nodes()[..2].to_vec();
+        let e = s.check_nodes(&three).unwrap_err().to_string();
+        assert!(
+            e.ends_with("faults[2]: unknown node `n3` (the test's nodes: n1, n2)"),
+            "{e}"
+        );
+        let e = s.check_kinds(&[NemesisKind::Kill]).unwrap_err().to_string();
+        assert!(
+            e.ends_with("faults[1]: a partition fault, but the test's --nemesis is kill"),
+            "{e}"
+        );
+    }
+
+    /// Loss and latency entries (as the driver records them) rebuild the
+    /// faults with the same nodes and values; bad values are refused.
+    #[test]
+    fn loss_and_latency_round_trip() {
+        let loss = serde_json::json!({"fault": "loss", "nodes": ["n1", "n2"], "probability": 0.2});
+        let c = Choice::from_info(&loss).unwrap();
+        assert_eq!(c.kind(), NemesisKind::Loss);
+        assert_eq!(
+            c.faults(&nodes(), &db(), None, None),
+            vec![Fault::Loss {
+                nodes: vec!["n1".into(), "n2".into()],
+                probability: 0.2
+            }]
+        );
+        let lat = serde_json::json!({"fault": "latency", "nodes": ["n3"], "delay_ms": 50});
+        let c = Choice::from_info(&lat).unwrap();
+        assert_eq!(c.kind(), NemesisKind::Latency);
+        assert_eq!(
+            c.faults(&nodes(), &db(), None, Some("/usr/bin/faultline")),
+            vec![Fault::Latency {
+                nodes: vec!["n3".into()],
+                delay_ms: 50,
+                binary: "/usr/bin/faultline".into()
+            }]
+        );
+        let e = parse(
+            r#"{"version": 1, "faults": [{"start_ms": 1, "fault": "loss",
+               "nodes": ["n1"], "probability": 1.5}]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("faults[0]: `probability` 1.5 is not in (0, 1]"),
+            "{e}"
+        );
+    }
+
+    /// A recorded choice replays as exactly the faults the driver started.
+    #[test]
+    fn recorded_choices_rebuild_the_same_faults() {
+        let mut rng = StdRng::seed_from_u64(3);
+        for _ in 0..100 {
+            let (f, info) = choose_partition(&nodes(), Some("n4".into()), &mut rng);
+            let c = Choice::from_info(&info).unwrap();
+            assert_eq!(c.faults(&nodes(), &db(), None, None), vec![f]);
+            let (f, info) = choose_clock("n2", Some("/h".into()), &mut rng);
+            let c = Choice::from_info(&info).unwrap();
+            assert_eq!(c.kind(), NemesisKind::Clock);
+            assert_eq!(c.faults(&nodes(), &db(), Some("/h".into()), None), vec![f]);
+        }
+        let c = Choice::from_info(&json!({"fault": "kill-leader", "node": "n5",
+            "chosen": "leader", "nodes": {"n5": [123]}}))
+        .unwrap();
+        assert_eq!(
+            c.faults(&nodes(), &db(), None, None),
+            vec![Fault::Kill {
+                nodes: vec!["n5".into()],
+                target: ProcTarget::Pidfile("/run/db.pid".into()),
+                restart: Some("start-db n5".into()),
+            }]
+        );
+        let c = Choice::SkewLeader {
+            node: "n1".into(),
+            offset: "-3.000".into(),
+        };
+        let f = c.faults(&nodes(), &db(), None, None);
+        assert!(
+            matches!(&f[..], [Fault::ClockBump { .. }, Fault::Partition { grudge, .. }]
+                if grudge == &grudge::isolate(&nodes(), "n1")),
+            "{f:?}"
+        );
+        assert_eq!(Choice::from_info(&Value::Null), None);
+    }
+
+    #[test]
+    fn following_steps_through_starts_and_heals() {
+        let dir = std::env::temp_dir().join(format!("fl-sched-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join(SCHEDULE_JSON);
+        let mut log = Log::new(out.clone(), Some(parse(GOOD).unwrap()));
+        // The setup heal comes before any start and passes nothing.
+        log.healing();
+        assert_eq!(log.next_due(), Some(Duration::from_millis(2000)));
+        let Next::Replay(c) = log.next_fault(Duration::from_millis(2001)) else {
+            panic!()
+        };
+        assert_eq!(c.kind(), NemesisKind::Kill);
+        log.started(
+            Duration::from_millis(2001),
+            &json!({"fault": "kill", "node": "n2", "replayed": true}),
+            None,
+        );
+        assert_eq!(log.next_due(), Some(Duration::from_millis(4000)));
+        log.healing();
+        assert_eq!(log.next_due(), Some(Duration::from_millis(6000)));
+        assert!(matches!(
+            log.next_fault(Duration::ZERO),
+            Next::Replay(Choice::Partition { .. })
+        ));
+        log.healing();
+        assert!(matches!(
+            log.next_fault(Duration::ZERO),
+            Next::Replay(Choice::SkewLeader { .. })
+        ));
+        // The last fault ends with the run: no further call is due.
+        assert_eq!(log.next_due(), Some(Duration::MAX));
+        log.healing();
+        assert_eq!(log.next_fault(Duration::ZERO), Next::Done);
+        // What was recorded is a schedule again.
+        let back = Schedule::load(&out).unwrap();
+        assert_eq!(back.faults.len(), 1);
+        assert_eq!(back.faults[0].start_ms, 2001);
+        assert!(back.faults[0].stop_ms.is_some());
+        assert_eq!(
+            Log::new(dir.join("x.json"), None).next_fault(Duration::ZERO),
+            Next::Fresh,
+            "not replaying"
+        );
+        // Written before any fault: an empty schedule, followed as such.
+        let empty = Schedule::load(&dir.join("x.json")).unwrap();
+        assert!(empty.faults.is_empty());
+        let log = Log::new(dir.join("y.json"), Some(empty));
+        assert_eq!(log.next_due(), Some(Duration::MAX));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
