@@ -8,6 +8,9 @@
 //! `faultline-node twopc` runs two-phase commit on the same shell: node 1
 //! coordinates, every node holds a shard of the bank (see `docs/twopc.md`).
 //!
+//! `faultline-node crdt` runs a CRDT store (counter, OR-Set, LWW
+//! registers) replicated by gossip (see `docs/crdt.md`).
+//!
 //! Exit codes: 64 bad arguments (unknown protocol or bug, bad --peers),
 //! 1 the node stopped (a WAL it cannot read or write, a port it cannot
 //! bind).
@@ -25,6 +28,9 @@ use std::time::Duration;
 /// list of replication protocols (the node target's rows); it runs on the
 /// same shell.
 const TWOPC: (&str, &str) = ("twopc", faultline_node::twopc::ABOUT);
+/// The CRDT store has no leader and no log order either; it too runs on
+/// the shell (see `docs/crdt.md`).
+const CRDT: (&str, &str) = ("crdt", faultline_node::crdt::ABOUT);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -79,7 +85,7 @@ struct Args {
     seed: Option<u64>,
 
     /// A protocol option, NAME or NAME=VALUE (repeatable; raft:
-    /// lease-read, snapshot-entries=N)
+    /// lease-read, snapshot-entries=N; crdt: gossip-ticks=N, fanout=K)
     #[arg(long = "option", value_name = "OPT")]
     options: Vec<String>,
 }
@@ -120,7 +126,7 @@ fn main() -> ExitCode {
         }
     };
     if args.list {
-        for (p, what) in PROTOCOLS.iter().chain([&TWOPC]) {
+        for (p, what) in PROTOCOLS.iter().chain([&TWOPC, &CRDT]) {
             println!("{p}: {what}");
             for b in bugs::of(p) {
                 println!("  --bug {}: {}", b.name, b.description);
@@ -135,10 +141,10 @@ fn main() -> ExitCode {
     };
     if !PROTOCOLS
         .iter()
-        .chain([&TWOPC])
+        .chain([&TWOPC, &CRDT])
         .any(|(p, _)| *p == protocol)
     {
-        let known: Vec<_> = PROTOCOLS.iter().chain([&TWOPC]).map(|(p, _)| *p).collect();
+        let known: Vec<_> = PROTOCOLS.iter().chain([&TWOPC, &CRDT]).map(|(p, _)| *p).collect();
         return usage(format!(
             "unknown protocol `{protocol}` (known: {})",
             known.join(", ")
@@ -177,6 +183,7 @@ fn main() -> ExitCode {
         "zab" => run::<faultline_node::zab::Zab>(opts),
         "single" => run::<shell::single::Single>(opts),
         "twopc" => run::<faultline_node::twopc::TwoPc>(opts),
+        "crdt" => run::<faultline_node::crdt::CrdtStore>(opts),
         other => Err(format!("protocol `{other}` is listed but not wired")),
     };
     match r {
