@@ -144,7 +144,11 @@ fn main() -> ExitCode {
         .chain([&TWOPC, &CRDT])
         .any(|(p, _)| *p == protocol)
     {
-        let known: Vec<_> = PROTOCOLS.iter().chain([&TWOPC, &CRDT]).map(|(p, _)| *p).collect();
+        let known: Vec<_> = PROTOCOLS
+            .iter()
+            .chain([&TWOPC, &CRDT])
+            .map(|(p, _)| *p)
+            .collect();
         return usage(format!(
             "unknown protocol `{protocol}` (known: {})",
             known.join(", ")

@@ -35,6 +35,7 @@ pub fn generator(opts: &WorkloadOptions, seed: u64) -> Box<dyn Generator> {
             max_len: opts.max_txn_len.max(1),
             next_value: 0,
         }),
+        Workload::Set if opts.set_removes => Box::new(OrSetGen { rng }),
         Workload::Set => Box::new(SetGen { next: 0 }),
         Workload::Bank => Box::new(BankGen {
             rng,
@@ -146,6 +147,30 @@ impl Generator for SetGen {
     fn next_op(&mut self) -> Op {
         self.next += 1;
         Op::new("add", None, json!(self.next))
+    }
+
+    fn final_ops(&self) -> Vec<Op> {
+        vec![Op::new("read", None, Value::Null)]
+    }
+}
+
+/// Adds, removes and reads over [`OR_SET_UNIVERSE`] elements, so removes
+/// meet adds they did and did not observe and elements come back.
+struct OrSetGen {
+    rng: StdRng,
+}
+
+/// Elements of the OR-Set workload: `0..OR_SET_UNIVERSE`.
+pub const OR_SET_UNIVERSE: u32 = 64;
+
+impl Generator for OrSetGen {
+    fn next_op(&mut self) -> Op {
+        let x = json!(self.rng.random_range(0..OR_SET_UNIVERSE));
+        match self.rng.random_range(0..10u8) {
+            0..=5 => Op::new("add", None, x),
+            6..=8 => Op::new("remove", None, x),
+            _ => Op::new("read", None, Value::Null),
+        }
     }
 
     fn final_ops(&self) -> Vec<Op> {

@@ -201,7 +201,10 @@ impl CrdtStore {
             Op::CounterRead => (None, Ok(json!(self.state.counter.value()))),
             Op::SetAdd { value } => {
                 let dot = self.state.set.add(me, *value);
-                (Some(Record::SetAdd { value: *value, dot }), Ok(json!(value)))
+                (
+                    Some(Record::SetAdd { value: *value, dot }),
+                    Ok(json!(value)),
+                )
             }
             Op::SetRemove { value } => {
                 let tags = self.state.set.remove(value);
@@ -490,7 +493,10 @@ mod tests {
             // Requests are sequential, so an add after an element's last
             // remove has a tag no remove observed: add wins, it must be there.
             assert!(kept.is_subset(&set), "seed {seed}: {kept:?} ⊄ {set:?}");
-            assert!(set.iter().all(|x| (0..20).contains(x)), "seed {seed}: {set:?}");
+            assert!(
+                set.iter().all(|x| (0..20).contains(x)),
+                "seed {seed}: {set:?}"
+            );
         }
     }
 
@@ -560,6 +566,9 @@ mod tests {
                 },
             ),
         );
-        assert!(matches!(sim.replies.last(), Some((_, _, Reply::Done(Err(_))))));
+        assert!(matches!(
+            sim.replies.last(),
+            Some((_, _, Reply::Done(Err(_))))
+        ));
     }
 }
