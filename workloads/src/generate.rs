@@ -336,6 +336,26 @@ mod tests {
     }
 
     #[test]
+    fn or_set_variant_removes_within_a_small_universe() {
+        let mut o = WorkloadOptions::new(Workload::Set);
+        o.set_removes = true;
+        let mut g = generator(&o, 4);
+        let ops: Vec<Op> = (0..1000).map(|_| g.next_op()).collect();
+        let count = |f: &str| ops.iter().filter(|op| op.f == f).count();
+        assert!(count("add") > 400 && count("remove") > 200 && count("read") > 50);
+        assert!(ops.iter().all(|op| {
+            op.value.is_null()
+                || op
+                    .value
+                    .as_u64()
+                    .is_some_and(|x| x < u64::from(OR_SET_UNIVERSE))
+        }));
+        assert_eq!(g.final_ops(), vec![Op::new("read", None, Value::Null)]);
+        // Off by default: the plain set workload is unchanged.
+        assert!(take(Workload::Set, 4, 100).iter().all(|op| op.f == "add"));
+    }
+
+    #[test]
     fn bank_transfers_between_distinct_accounts() {
         for op in take(Workload::Bank, 9, 500) {
             if op.f == "transfer" {
