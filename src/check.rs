@@ -257,6 +257,12 @@ fn check_run_dir(dir: &Path, args: &CheckArgs, plan: &Plan) -> anyhow::Result<Fi
     let workload = test_json
         .as_ref()
         .and_then(|t| t["workload"].as_str().map(str::to_string));
+    // The checker the target asked for (`Db::checker`), e.g. crdt-convergence.
+    if plan.model.is_none()
+        && let Some(m) = test_json.as_ref().and_then(|t| t["checker"].as_str())
+    {
+        return check_history_file(&history, args, plan, Some(m.to_string()));
+    }
     if plan.model.is_none() && workload.as_deref() == Some("set") {
         // The set workload has its own check (lost and never-added elements).
         let (h, _) = read_history(&history, plan)?;

@@ -626,7 +626,9 @@ fn test_json(
         "target": plan.target,
         "workload": plan.workload.name(),
         // Knobs the checker needs again on re-check (the bank's balances).
-        "workload_options": WorkloadOptions::new(plan.workload),
+        "workload_options": workload_options(plan.workload, db),
+        // A checker the target asks for instead of the workload's own.
+        "checker": db.and_then(|d| d.checker(plan.workload)),
         "nemesis": plan.kinds.iter().map(|k| k.name()).collect::<Vec<_>>(),
         "nemesis_interval_s": plan.nemesis_interval.as_secs_f64(),
         "nemesis_schedule": a.nemesis_schedule,
@@ -655,6 +657,15 @@ fn test_json(
         o.insert(key.into(), settings);
     }
     v
+}
+
+/// The workload's options, as the target wants them (`Db::workload_options`).
+fn workload_options(w: Workload, db: Option<&dyn Db>) -> WorkloadOptions {
+    let mut o = WorkloadOptions::new(w);
+    if let Some(db) = db {
+        db.workload_options(&mut o);
+    }
+    o
 }
 
 const CMD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -907,7 +918,7 @@ fn run_one(
         match nemesis {
             Err(e) => failure = Some(e.context("connecting the nemesis to the lab")),
             Ok(nemesis) => {
-                let w = WorkloadOptions::new(plan.workload);
+                let w = workload_options(plan.workload, db.as_deref());
                 let mut cfg = RunConfig::new(w, nodes.names.clone());
                 cfg.concurrency = a.concurrency;
                 cfg.time_limit = plan.time_limit;
@@ -987,6 +998,10 @@ fn run_one(
             json!({"valid": Verdict::Unknown.to_json(), "error": e, "reason": format!("the run failed: {e}")}),
             String::new(),
         )
+    } else if let Some(model) = db.as_ref().and_then(|d| d.checker(plan.workload)) {
+        // The target's own promise (a CRDT store: convergence).
+        let label = history_path.display().to_string();
+        crate::check::analyze(&history, model, &label, Some(plan.check_time_limit))?
     } else {
         let label = history_path.display().to_string();
         match plan.workload {

@@ -58,6 +58,11 @@ pub enum Op {
     SetAdd {
         value: i64,
     },
+    /// Removes `value` from the set (the CRDT store's OR-Set; the
+    /// consensus protocols' plain set removes it too).
+    SetRemove {
+        value: i64,
+    },
     SetRead,
     CounterAdd {
         delta: i64,
@@ -231,6 +236,10 @@ impl Store {
             }
             Op::SetAdd { value } => {
                 self.set.insert(*value);
+                Ok(json!(value))
+            }
+            Op::SetRemove { value } => {
+                self.set.remove(value);
                 Ok(json!(value))
             }
             Op::SetRead => Ok(json!(self.set)),

@@ -10,6 +10,9 @@
 //! `faultline-node saga` runs sagas over three services, one per node
 //! (see `docs/saga.md`).
 //!
+//! `faultline-node crdt` runs a CRDT store (counter, OR-Set, LWW
+//! registers) replicated by gossip (see `docs/crdt.md`).
+//!
 //! Exit codes: 64 bad arguments (unknown protocol or bug, bad --peers),
 //! 1 the node stopped (a WAL it cannot read or write, a port it cannot
 //! bind).
@@ -29,6 +32,9 @@ use std::time::Duration;
 const TWOPC: (&str, &str) = ("twopc", faultline_node::twopc::ABOUT);
 /// Sagas likewise (see `docs/saga.md`).
 const SAGA: (&str, &str) = ("saga", faultline_node::saga::ABOUT);
+/// The CRDT store has no leader and no log order either; it too runs on
+/// the shell (see `docs/crdt.md`).
+const CRDT: (&str, &str) = ("crdt", faultline_node::crdt::ABOUT);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -83,7 +89,7 @@ struct Args {
     seed: Option<u64>,
 
     /// A protocol option, NAME or NAME=VALUE (repeatable; raft:
-    /// lease-read, snapshot-entries=N)
+    /// lease-read, snapshot-entries=N; crdt: gossip-ticks=N, fanout=K)
     #[arg(long = "option", value_name = "OPT")]
     options: Vec<String>,
 }
@@ -124,7 +130,7 @@ fn main() -> ExitCode {
         }
     };
     if args.list {
-        for (p, what) in PROTOCOLS.iter().chain([&TWOPC, &SAGA]) {
+        for (p, what) in PROTOCOLS.iter().chain([&TWOPC, &SAGA, &CRDT]) {
             println!("{p}: {what}");
             for b in bugs::of(p) {
                 println!("  --bug {}: {}", b.name, b.description);
@@ -139,12 +145,12 @@ fn main() -> ExitCode {
     };
     if !PROTOCOLS
         .iter()
-        .chain([&TWOPC, &SAGA])
+        .chain([&TWOPC, &SAGA, &CRDT])
         .any(|(p, _)| *p == protocol)
     {
         let known: Vec<_> = PROTOCOLS
             .iter()
-            .chain([&TWOPC, &SAGA])
+            .chain([&TWOPC, &SAGA, &CRDT])
             .map(|(p, _)| *p)
             .collect();
         return usage(format!(
@@ -186,6 +192,7 @@ fn main() -> ExitCode {
         "single" => run::<shell::single::Single>(opts),
         "twopc" => run::<faultline_node::twopc::TwoPc>(opts),
         "saga" => run::<faultline_node::saga::Saga>(opts),
+        "crdt" => run::<faultline_node::crdt::CrdtStore>(opts),
         other => Err(format!("protocol `{other}` is listed but not wired")),
     };
     match r {

@@ -12,7 +12,9 @@
 //! 3. **heal**: `heal_all`, always, even when cancelled;
 //! 4. **recovery**: wait `recovery` so the system can settle;
 //! 5. **final reads** for workloads that need them (set, bank, queue),
-//!    retried until one is `ok`;
+//!    retried until one is `ok`; on one node, or on every node (one client
+//!    bound to each) when the target asks for it
+//!    ([`Target::final_reads_per_node`]: AP stores, judged for convergence);
 //! 6. **teardown**: close clients.
 //!
 //! Cancellation skips 4 and 5 but still heals and returns what was recorded.
@@ -425,6 +427,39 @@ async fn nemesis_call(
     }
 }
 
+/// The workers that do the final reads: the first worker, or with
+/// `per_node` one worker bound to each node — an existing one when some
+/// worker talks to that node, else a fresh one (its process id above every
+/// id in use; final reads run one at a time, so ids cannot overlap).
+/// They are moved out of `workers`; the caller puts them back for teardown.
+fn final_readers(workers: &mut Vec<Worker>, nodes: &[String], per_node: bool) -> Vec<Worker> {
+    if !per_node {
+        return if workers.is_empty() {
+            Vec::new()
+        } else {
+            vec![workers.remove(0)]
+        };
+    }
+    let concurrency = workers.len();
+    let mut next_process = workers.iter().map(|w| w.process + 1).max().unwrap_or(0);
+    let mut out = Vec::with_capacity(nodes.len());
+    for (i, node) in nodes.iter().enumerate() {
+        match workers.iter().position(|w| &w.node == node) {
+            Some(p) => out.push(workers.remove(p)),
+            None => {
+                out.push(Worker {
+                    index: concurrency + i,
+                    node: node.clone(),
+                    process: next_process,
+                    client: None,
+                });
+                next_process += 1;
+            }
+        }
+    }
+    out
+}
+
 /// Runs one test; see the module docs for the phases. Call it inside a
 /// tokio runtime (multi-thread for real targets). Returns counts; the
 /// history went to `sink`.
@@ -570,36 +605,44 @@ pub async fn run_test(
     }
 
     // 4. recovery and 5. final reads, unless cancelled
-    let final_ops = shared
+    let per_node = target.final_reads_per_node();
+    let mut final_ops = shared
         .generator
         .lock()
         .map(|g| g.final_ops())
         .unwrap_or_default();
+    if per_node && final_ops.is_empty() {
+        // Convergence is judged from each replica's final value, even for
+        // workloads (counter) that need no final read on one node.
+        final_ops.push(Op::new("read", None, Value::Null));
+    }
     let mut final_reads_ok = None;
     if !cancelled && !final_ops.is_empty() {
         tokio::select! {
             _ = tokio::time::sleep(cfg.recovery) => {}
             _ = cancel.cancelled() => {}
         }
-        if !cancel.is_cancelled()
-            && let Some(w) = workers.first_mut()
-        {
-            let mut all_ok = true;
+        if !cancel.is_cancelled() {
+            let mut readers = final_readers(&mut workers, &cfg.nodes, per_node);
+            let mut all_ok = !readers.is_empty();
             let give_up = Instant::now() + cfg.op_timeout * cfg.final_read_attempts.max(1) * 2;
-            for op in &final_ops {
-                let mut ok = false;
-                for _ in 0..cfg.final_read_attempts.max(1) {
-                    if cancel.is_cancelled() || !shared.ensure_client(w, give_up).await {
-                        break;
+            for w in readers.iter_mut() {
+                for op in &final_ops {
+                    let mut ok = false;
+                    for _ in 0..cfg.final_read_attempts.max(1) {
+                        if cancel.is_cancelled() || !shared.ensure_client(w, give_up).await {
+                            break;
+                        }
+                        if shared.invoke(w, op).await == Outcome::Ok {
+                            ok = true;
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(500)).await;
                     }
-                    if shared.invoke(w, op).await == Outcome::Ok {
-                        ok = true;
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    all_ok &= ok;
                 }
-                all_ok &= ok;
             }
+            workers.extend(readers);
             final_reads_ok = Some(all_ok);
         }
     }

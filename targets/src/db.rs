@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use faultline_workloads::{BoxFuture, Workload};
+use faultline_workloads::{BoxFuture, Workload, WorkloadOptions};
 use serde_json::Value;
 
 use crate::Target;
@@ -117,6 +117,18 @@ pub trait Db: Send + Sync {
 
     /// The clients' side of the system.
     fn target(&self) -> Arc<dyn Target>;
+
+    /// The checker (a `faultline check --model` name) for `workload` when
+    /// this system promises something else than the workload's default
+    /// model (a CRDT store: convergence, not linearizability). Recorded in
+    /// `test.json` as `checker`, so re-checking the run uses it too.
+    fn checker(&self, _workload: Workload) -> Option<&'static str> {
+        None
+    }
+
+    /// Adjusts the workload's options for this system (the CRDT store's
+    /// set workload removes elements too). Default: unchanged.
+    fn workload_options(&self, _opts: &mut WorkloadOptions) {}
 }
 
 /// What a target's builder is given.
@@ -229,6 +241,7 @@ pub fn catalogue() -> Vec<TargetInfo> {
     out.push(crate::postgres_db::info());
     out.push(crate::twopc::info());
     out.push(crate::saga::info());
+    out.push(crate::crdt::info());
     out
 }
 

@@ -14,6 +14,8 @@
 //! - [`exec`] and [`exec_db`]: any system, driven by a client command that
 //!   speaks JSON lines and deployed by shell hooks (docs/exec.md).
 //! - [`zookeeper`]: a ZooKeeper client (register, set, lock).
+//! - [`crdt`]: faultline's CRDT store (counter and OR-Set), judged for
+//!   convergence from every replica's final read.
 //! - [`postgres`]: PostgreSQL through tokio-postgres (list-append and
 //!   rw-register transactions at a chosen isolation level, register).
 //!
@@ -30,6 +32,7 @@
 //! # });
 //! ```
 
+pub mod crdt;
 pub mod db;
 pub mod etcd;
 pub mod etcd_db;
@@ -151,6 +154,15 @@ pub trait Target: Send + Sync {
     /// Log files to fetch from each node after a run, when there are any.
     fn log_files(&self) -> Option<&dyn LogFiles> {
         None
+    }
+
+    /// True for systems whose replicas may disagree until they converge
+    /// (AP stores, CRDTs): after the heal and the quiet period the runner
+    /// then does its final reads on **every** node, each through a client
+    /// bound to that node, so the checker sees each replica's final state.
+    /// Default: the workload's final reads, on one node.
+    fn final_reads_per_node(&self) -> bool {
+        false
     }
 }
 

@@ -24,7 +24,7 @@ pub fn info() -> TargetInfo {
         name: PROTOCOL,
         description: format!("faultline-node saga: {}", faultline_node::saga::ABOUT),
         workloads: vec![Workload::Saga],
-        faults: vec!["partition", "kill", "pause", "crash", "bandwidth", "clock"],
+        faults: vec!["partition", "kill", "pause", "crash", "bandwidth", "loss", "latency", "clock"],
         clock: Clock::Everywhere,
         bugs: bugs_of(PROTOCOL),
         needs_node_binary: true,

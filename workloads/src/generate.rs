@@ -35,6 +35,7 @@ pub fn generator(opts: &WorkloadOptions, seed: u64) -> Box<dyn Generator> {
             max_len: opts.max_txn_len.max(1),
             next_value: 0,
         }),
+        Workload::Set if opts.set_removes => Box::new(OrSetGen { rng }),
         Workload::Set => Box::new(SetGen { next: 0 }),
         Workload::Bank => Box::new(BankGen {
             rng,
@@ -147,6 +148,30 @@ impl Generator for SetGen {
     fn next_op(&mut self) -> Op {
         self.next += 1;
         Op::new("add", None, json!(self.next))
+    }
+
+    fn final_ops(&self) -> Vec<Op> {
+        vec![Op::new("read", None, Value::Null)]
+    }
+}
+
+/// Adds, removes and reads over [`OR_SET_UNIVERSE`] elements, so removes
+/// meet adds they did and did not observe and elements come back.
+struct OrSetGen {
+    rng: StdRng,
+}
+
+/// Elements of the OR-Set workload: `0..OR_SET_UNIVERSE`.
+pub const OR_SET_UNIVERSE: u32 = 64;
+
+impl Generator for OrSetGen {
+    fn next_op(&mut self) -> Op {
+        let x = json!(self.rng.random_range(0..OR_SET_UNIVERSE));
+        match self.rng.random_range(0..10u8) {
+            0..=5 => Op::new("add", None, x),
+            6..=8 => Op::new("remove", None, x),
+            _ => Op::new("read", None, Value::Null),
+        }
     }
 
     fn final_ops(&self) -> Vec<Op> {
@@ -334,6 +359,26 @@ mod tests {
             let g = generator(&WorkloadOptions::new(w), 0);
             assert_eq!(!g.final_ops().is_empty(), w.needs_final_read(), "{w}");
         }
+    }
+
+    #[test]
+    fn or_set_variant_removes_within_a_small_universe() {
+        let mut o = WorkloadOptions::new(Workload::Set);
+        o.set_removes = true;
+        let mut g = generator(&o, 4);
+        let ops: Vec<Op> = (0..1000).map(|_| g.next_op()).collect();
+        let count = |f: &str| ops.iter().filter(|op| op.f == f).count();
+        assert!(count("add") > 400 && count("remove") > 200 && count("read") > 50);
+        assert!(ops.iter().all(|op| {
+            op.value.is_null()
+                || op
+                    .value
+                    .as_u64()
+                    .is_some_and(|x| x < u64::from(OR_SET_UNIVERSE))
+        }));
+        assert_eq!(g.final_ops(), vec![Op::new("read", None, Value::Null)]);
+        // Off by default: the plain set workload is unchanged.
+        assert!(take(Workload::Set, 4, 100).iter().all(|op| op.f == "add"));
     }
 
     #[test]

@@ -192,6 +192,11 @@ pub struct WorkloadOptions {
     pub accounts: u32,
     /// Bank: the sum of all balances, spread evenly at setup.
     pub total_balance: i64,
+    /// Set: remove elements too, drawn like the adds from a small universe
+    /// so elements come back after removes (an OR-Set's workload; the
+    /// target asks for it). Off: every add is a fresh element, no removes.
+    #[serde(default)]
+    pub set_removes: bool,
 }
 
 impl WorkloadOptions {
@@ -204,6 +209,7 @@ impl WorkloadOptions {
             max_txn_len: 5,
             accounts: 5,
             total_balance: 100,
+            set_removes: false,
         }
     }
 

@@ -27,12 +27,14 @@
 mod counter;
 mod orset;
 mod register;
+mod store;
 #[cfg(test)]
 mod tests;
 
 pub use counter::{GCounter, PNCounter};
 pub use orset::OrSet;
 pub use register::{LwwRegister, MvRegister, Timestamp};
+pub use store::{ABOUT, CrdtStore, Message, Record, State};
 
 use crate::bugs::Bug;
 use crate::core::NodeId;

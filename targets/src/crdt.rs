@@ -1,0 +1,506 @@
+//! The CRDT store (`faultline-node crdt`, docs/crdt.md) as a target.
+//!
+//! Deployment is the node target's ([`NodeDb`]: the uploaded binary under
+//! `/opt/faultline-node`, its WAL, `node.log`, pidfile, libfaketime), but
+//! there is no leader to wait for: the cluster is ready when every replica
+//! answers its status.
+//!
+//! Workloads: `counter` (one PN-Counter: `add`, `read`) and `set` (one
+//! OR-Set: `add`, `remove`, `read` over a small universe — the target turns
+//! on the workload's `set_removes`). Both are judged by
+//! `crdt-convergence`: after the heal and the quiet period every replica's
+//! final read ([`Target::final_reads_per_node`]) must agree and hold every
+//! acknowledged update (the counter within its bounds, the set add-wins).
+//!
+//! The client talks to **its own node only**: the history's `node` field
+//! then names the replica that served each read, which is what the
+//! convergence check compares. Classification ([`Client`] contract):
+//! `ok` → ok; a refusal by the store → fail; no connection → fail (nothing
+//! was sent); sent but no answer → info for updates (a replica may apply it
+//! later), fail for reads. Requests are never resent: a CRDT update is not
+//! idempotent by request id (a counter add would count twice).
+//!
+//! ```
+//! let t = faultline_targets::crdt::info();
+//! assert_eq!(t.name, "crdt");
+//! assert!(t.bugs.iter().any(|(b, _)| *b == "gcounter-merge-sum"));
+//! ```
+
+use crate::db::{Cancelled, Clock, Db, DbContext, Kind, Step, TargetInfo};
+use crate::node::{LOG_FILE, NodeDb, bugs_of, validate_bugs};
+use crate::{BoxFuture, Client, ClientOpts, LogFiles, Target, TargetError};
+use faultline_node::kv::{Command, Op as KvOp, RequestId};
+use faultline_node::shell::api::{ClientReply, ClientRequest};
+use faultline_workloads::{Completion, Op, Value, Workload, WorkloadOptions};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::time::Instant;
+
+pub const PROTOCOL: &str = "crdt";
+pub const WORKLOADS: [Workload; 2] = [Workload::Counter, Workload::Set];
+/// The checker both workloads are judged by.
+pub const CHECKER: &str = "crdt-convergence";
+/// `--db-option`s, passed to every replica as `--option`.
+pub const OPTIONS: [&str; 2] = ["gossip-ticks", "fanout"];
+
+/// The catalogue row.
+pub fn info() -> TargetInfo {
+    TargetInfo {
+        name: PROTOCOL,
+        description: format!("faultline-node crdt: {}", faultline_node::crdt::ABOUT),
+        workloads: WORKLOADS.to_vec(),
+        faults: vec!["partition", "kill", "pause", "crash", "bandwidth", "loss", "latency", "clock"],
+        clock: Clock::Everywhere,
+        bugs: bugs_of(PROTOCOL),
+        needs_node_binary: true,
+        kind: Kind::Deployed(build),
+    }
+}
+
+fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
+    validate_bugs(PROTOCOL, &ctx.bugs)?;
+    crate::db::check_options(PROTOCOL, &ctx.options, &OPTIONS)?;
+    for (k, v) in &ctx.options {
+        if v.parse::<u64>().map_or(true, |n| n == 0) {
+            return Err(format!("--db-option {k}={v}: expected a positive integer"));
+        }
+    }
+    let mut d = NodeDb::new(PROTOCOL, ctx.nodes.iter().cloned());
+    d.bugs = ctx.bugs.clone();
+    d.libfaketime = ctx.libfaketime.clone();
+    d.options = ctx.options.clone();
+    d.binary = ctx
+        .binary
+        .clone()
+        .ok_or("the faultline-node binary was not given")?;
+    Ok(Box::new(CrdtDb(d)))
+}
+
+/// A CRDT store cluster: [`NodeDb`]'s commands, its own readiness.
+pub struct CrdtDb(pub NodeDb);
+
+impl Db for CrdtDb {
+    fn what(&self) -> &str {
+        PROTOCOL
+    }
+    fn addresses(&self) -> &BTreeMap<String, String> {
+        &self.0.nodes
+    }
+    fn setup(&self) -> Vec<Step<'_>> {
+        Db::setup(&self.0)
+    }
+    fn install_command(&self) -> String {
+        self.0.install_command()
+    }
+    fn teardown_command(&self) -> String {
+        self.0.teardown_command()
+    }
+    fn start_command(&self, node: &str) -> Option<String> {
+        self.0.start_command(node)
+    }
+    fn pidfile(&self) -> &str {
+        Db::pidfile(&self.0)
+    }
+    fn log_file(&self) -> &str {
+        LOG_FILE
+    }
+    fn json(&self) -> (&'static str, serde_json::Value) {
+        self.0.json()
+    }
+    fn wait_ready<'a>(
+        &'a self,
+        deadline: Duration,
+        cancelled: Cancelled<'a>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let target = self.target_impl();
+            let t0 = Instant::now();
+            loop {
+                let mut silent = Vec::new();
+                for (n, addr) in &target.members {
+                    if !target.answers(addr, Duration::from_secs(1)).await {
+                        silent.push(format!("{n} (no answer on {addr})"));
+                    }
+                }
+                if silent.is_empty() {
+                    return Ok(());
+                }
+                if cancelled() {
+                    return Err("interrupted while waiting for the crdt replicas".into());
+                }
+                if t0.elapsed() > deadline {
+                    return Err(format!(
+                        "crdt replicas not up within {} s: {}",
+                        deadline.as_secs(),
+                        silent.join("; ")
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    }
+    fn target(&self) -> Arc<dyn Target> {
+        Arc::new(self.target_impl())
+    }
+    fn checker(&self, workload: Workload) -> Option<&'static str> {
+        WORKLOADS.contains(&workload).then_some(CHECKER)
+    }
+    fn workload_options(&self, opts: &mut WorkloadOptions) {
+        opts.set_removes = true;
+    }
+}
+
+impl CrdtDb {
+    fn target_impl(&self) -> CrdtTarget {
+        CrdtTarget::new(
+            self.0
+                .client_config()
+                .members
+                .into_iter()
+                .collect::<Vec<_>>(),
+        )
+    }
+}
+
+/// Clients of a CRDT store; each bound to one replica.
+pub struct CrdtTarget {
+    /// (node, client address), in id order.
+    members: Vec<(String, String)>,
+}
+
+impl CrdtTarget {
+    pub fn new(members: Vec<(String, String)>) -> CrdtTarget {
+        CrdtTarget { members }
+    }
+
+    /// True when the replica at `addr` answers a status request in time.
+    async fn answers(&self, addr: &str, timeout: Duration) -> bool {
+        let fut = async {
+            let s = TcpStream::connect(addr).await.ok()?;
+            let (r, mut w) = s.into_split();
+            w.write_all(ClientRequest::Status.to_line().as_bytes())
+                .await
+                .ok()?;
+            let mut line = String::new();
+            BufReader::new(r).read_line(&mut line).await.ok()?;
+            match serde_json::from_str(&line).ok()? {
+                ClientReply::Status(_) => Some(()),
+                _ => None,
+            }
+        };
+        tokio::time::timeout(timeout, fut)
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+    }
+}
+
+impl Target for CrdtTarget {
+    fn name(&self) -> &str {
+        PROTOCOL
+    }
+
+    fn workloads(&self) -> &[Workload] {
+        &WORKLOADS
+    }
+
+    fn client<'a>(
+        &'a self,
+        node: &'a str,
+        opts: &'a ClientOpts,
+    ) -> BoxFuture<'a, Result<Box<dyn Client>, TargetError>> {
+        Box::pin(async move {
+            self.check_supports(opts.workload.workload)?;
+            let addr = self
+                .members
+                .iter()
+                .find(|(n, _)| n == node)
+                .map(|(_, a)| a.clone())
+                .ok_or_else(|| TargetError::UnknownNode(node.to_string()))?;
+            Ok(Box::new(CrdtClient {
+                node: node.to_string(),
+                addr,
+                workload: opts.workload.workload,
+                conn: None,
+                // Unique per client; the store does not deduplicate, the
+                // id only pairs replies with requests.
+                client_id: rand::random::<u64>() >> 1,
+                seq: 0,
+                budget: opts.timeout.mul_f64(0.9),
+            }) as Box<dyn Client>)
+        })
+    }
+
+    fn log_files(&self) -> Option<&dyn LogFiles> {
+        Some(self)
+    }
+
+    fn final_reads_per_node(&self) -> bool {
+        true
+    }
+}
+
+impl LogFiles for CrdtTarget {
+    fn log_files(&self, _node: &str) -> Vec<String> {
+        vec![LOG_FILE.to_string()]
+    }
+}
+
+struct CrdtClient {
+    node: String,
+    addr: String,
+    workload: Workload,
+    conn: Option<(BufReader<OwnedReadHalf>, OwnedWriteHalf)>,
+    client_id: u64,
+    seq: u64,
+    budget: Duration,
+}
+
+/// A workload op as a store op.
+fn to_kv(w: Workload, op: &Op) -> Result<KvOp, String> {
+    let int = |v: &Value| v.as_i64().ok_or_else(|| format!("{v} is not an integer"));
+    Ok(match (w, op.f.as_str()) {
+        (Workload::Counter, "add") => KvOp::CounterAdd {
+            delta: int(&op.value)?,
+        },
+        (Workload::Counter, "read") => KvOp::CounterRead,
+        (Workload::Set, "add") => KvOp::SetAdd {
+            value: int(&op.value)?,
+        },
+        (Workload::Set, "remove") => KvOp::SetRemove {
+            value: int(&op.value)?,
+        },
+        (Workload::Set, "read") => KvOp::SetRead,
+        (w, f) => return Err(format!("`{f}` is not an operation of {w} on a CRDT store")),
+    })
+}
+
+impl CrdtClient {
+    /// One request to this client's replica. `Err((sent, why))`.
+    async fn call(&mut self, op: KvOp) -> Result<ClientReply, (bool, String)> {
+        self.seq += 1;
+        let id = RequestId {
+            client: self.client_id,
+            seq: self.seq,
+        };
+        let line = ClientRequest::Command(Command { id, op }).to_line();
+        let deadline = Instant::now() + self.budget;
+        let node = self.node.clone();
+        if self.conn.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, TcpStream::connect(&self.addr)).await {
+                Ok(Ok(s)) => {
+                    let _ = s.set_nodelay(true);
+                    let (r, w) = s.into_split();
+                    self.conn = Some((BufReader::new(r), w));
+                }
+                Ok(Err(e)) => return Err((false, format!("{node}: {e}"))),
+                Err(_) => return Err((false, format!("{node}: connect timed out"))),
+            }
+        }
+        let Some((r, w)) = self.conn.as_mut() else {
+            return Err((false, format!("{node}: no connection")));
+        };
+        if let Err(e) = w.write_all(line.as_bytes()).await {
+            self.conn = None;
+            return Err((true, format!("{node}: sending: {e}")));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        loop {
+            let mut buf = String::new();
+            match tokio::time::timeout(left, r.read_line(&mut buf)).await {
+                Err(_) => {
+                    self.conn = None;
+                    return Err((true, format!("{node}: no reply in time")));
+                }
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    self.conn = None;
+                    return Err((true, format!("{node}: connection lost after sending")));
+                }
+                Ok(Ok(_)) => match serde_json::from_str::<ClientReply>(&buf) {
+                    // A late reply to an earlier request that timed out.
+                    Ok(rep) if rep.id().is_some_and(|i| i != id) => continue,
+                    Ok(rep) => return Ok(rep),
+                    Err(e) => {
+                        self.conn = None;
+                        return Err((true, format!("{node}: bad reply {buf:?}: {e}")));
+                    }
+                },
+            }
+        }
+    }
+}
+
+impl Client for CrdtClient {
+    fn invoke<'a>(&'a mut self, op: &'a Op) -> BoxFuture<'a, Completion> {
+        Box::pin(async move {
+            let kop = match to_kv(self.workload, op) {
+                Ok(k) => k,
+                Err(e) => return Completion::fail(e),
+            };
+            let read_only = kop.is_read_only();
+            match self.call(kop).await {
+                Ok(ClientReply::Ok { value, .. }) => {
+                    Completion::ok(if read_only { value } else { op.value.clone() })
+                }
+                Ok(ClientReply::Fail { error, .. }) => Completion::fail(error),
+                Ok(other) if read_only => Completion::fail(format!("unexpected reply {other:?}")),
+                Ok(other) => Completion::info(format!("unexpected reply {other:?}")),
+                Err((false, e)) => Completion::fail(e),
+                Err((true, e)) if read_only => Completion::fail(e),
+                Err((true, e)) => Completion::info(e),
+            }
+        })
+    }
+
+    fn close(&mut self) -> BoxFuture<'_, ()> {
+        self.conn = None;
+        Box::pin(async {})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn builds_a_crdt_cluster_and_refuses_what_it_lacks() {
+        let mut ctx = DbContext {
+            nodes: vec![
+                ("n1".into(), "10.77.21.11".into()),
+                ("n2".into(), "10.77.21.12".into()),
+            ],
+            bugs: vec!["gcounter-merge-sum".into()],
+            binary: Some("faultline-node".into()),
+            ..DbContext::default()
+        };
+        ctx.options.insert("gossip-ticks".into(), "3".into());
+        let db = build(PROTOCOL, &ctx).unwrap();
+        let cmd = db.start_command("n2").unwrap();
+        assert!(cmd.contains("faultline-node crdt --id 2"), "{cmd}");
+        assert!(cmd.contains("--bug gcounter-merge-sum"), "{cmd}");
+        assert!(cmd.contains("--option gossip-ticks=3"), "{cmd}");
+        assert_eq!(db.checker(Workload::Set), Some(CHECKER));
+        assert_eq!(db.checker(Workload::Register), None);
+        let mut w = WorkloadOptions::new(Workload::Set);
+        db.workload_options(&mut w);
+        assert!(w.set_removes);
+        ctx.options.insert("gossip-ticks".into(), "0".into());
+        assert!(build(PROTOCOL, &ctx).err().unwrap().contains("positive"));
+        ctx.options.clear();
+        ctx.options.insert("lease-read".into(), "true".into());
+        assert!(
+            build(PROTOCOL, &ctx)
+                .err()
+                .unwrap()
+                .contains("gossip-ticks")
+        );
+        ctx.options.clear();
+        ctx.bugs = vec!["stale-read".into()];
+        let e = build(PROTOCOL, &ctx).err().unwrap();
+        assert!(e.contains("orset-remove-without-tags"), "{e}");
+        assert!(crate::db::find(PROTOCOL).is_some());
+    }
+
+    /// A real 2-replica store on loopback (shell threads in this process):
+    /// updates on either replica are acknowledged at once, gossip brings
+    /// both to the same state, and a dead replica's client fails cleanly.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn counter_and_set_through_a_loopback_cluster() {
+        use faultline_node::shell::{self, Options};
+        use faultline_workloads::Outcome;
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .unwrap()
+        };
+        let pp: Vec<u16> = (0..2).map(|_| free()).collect();
+        let cp: Vec<u16> = (0..2).map(|_| free()).collect();
+        let base = std::env::temp_dir().join(format!("fl-crdt-target-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let peers: BTreeMap<u64, String> = (1..=2)
+            .map(|i| (i, format!("127.0.0.1:{}", pp[i as usize - 1])))
+            .collect();
+        for i in 1..=2u64 {
+            let o = Options {
+                protocol: PROTOCOL.into(),
+                id: i,
+                peers: peers.clone(),
+                client_addr: format!("127.0.0.1:{}", cp[i as usize - 1]),
+                data_dir: base.join(format!("n{i}")),
+                bugs: vec![],
+                tick: Duration::from_millis(5),
+                election_ticks: 50,
+                heartbeat_ticks: 2,
+                seed: None,
+                options: vec![],
+            };
+            std::thread::spawn(move || shell::run::<faultline_node::crdt::CrdtStore>(o));
+        }
+        let target = CrdtTarget::new(
+            (0..2)
+                .map(|i| (format!("n{}", i + 1), format!("127.0.0.1:{}", cp[i])))
+                .collect(),
+        );
+        let counter = ClientOpts::new(WorkloadOptions::new(Workload::Counter));
+        let set = ClientOpts::new(WorkloadOptions::new(Workload::Set));
+        let mut c1 = loop {
+            let mut c = target.client("n1", &counter).await.unwrap();
+            let r = c.invoke(&Op::new("add", None, json!(3))).await;
+            if r.outcome == Outcome::Ok {
+                break c;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let mut c2 = target.client("n2", &counter).await.unwrap();
+        assert_eq!(
+            c2.invoke(&Op::new("add", None, json!(-1))).await,
+            Completion::ok(json!(-1))
+        );
+        let mut s1 = target.client("n1", &set).await.unwrap();
+        let mut s2 = target.client("n2", &set).await.unwrap();
+        assert_eq!(
+            s1.invoke(&Op::new("add", None, json!(5))).await.outcome,
+            Outcome::Ok
+        );
+        assert_eq!(
+            s2.invoke(&Op::new("add", None, json!(6))).await.outcome,
+            Outcome::Ok
+        );
+        assert_eq!(
+            s2.invoke(&Op::new("remove", None, json!(6))).await.outcome,
+            Outcome::Ok
+        );
+        let bad = s1.invoke(&Op::new("write", None, json!(1))).await;
+        assert_eq!(bad.outcome, Outcome::Fail, "{bad:?}");
+        // Gossip every 2 ticks of 5 ms: converged well within 2 s.
+        let t0 = std::time::Instant::now();
+        loop {
+            let a = c1.invoke(&Op::new("read", None, Value::Null)).await;
+            let b = c2.invoke(&Op::new("read", None, Value::Null)).await;
+            let x = s1.invoke(&Op::new("read", None, Value::Null)).await;
+            let y = s2.invoke(&Op::new("read", None, Value::Null)).await;
+            if a == Completion::ok(json!(2)) && b == a && x == Completion::ok(json!([5])) && y == x
+            {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "{a:?} {b:?} {x:?} {y:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let dead = CrdtTarget::new(vec![("n1".into(), format!("127.0.0.1:{}", free()))]);
+        let mut d = dead.client("n1", &counter).await.unwrap();
+        let w = d.invoke(&Op::new("add", None, json!(1))).await;
+        assert_eq!(w.outcome, Outcome::Fail, "{w:?}");
+        let _ = std::fs::remove_dir_all(&base);
+    }
+}
