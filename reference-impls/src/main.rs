@@ -25,6 +25,8 @@ use std::time::Duration;
 /// list of replication protocols (the node target's rows); it runs on the
 /// same shell.
 const TWOPC: (&str, &str) = ("twopc", faultline_node::twopc::ABOUT);
+/// The lock service runs Raft plus a storage service (docs/lock.md).
+const LOCK: (&str, &str) = ("lock", faultline_node::lock::ABOUT);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -120,7 +122,7 @@ fn main() -> ExitCode {
         }
     };
     if args.list {
-        for (p, what) in PROTOCOLS.iter().chain([&TWOPC]) {
+        for (p, what) in PROTOCOLS.iter().chain([&TWOPC, &LOCK]) {
             println!("{p}: {what}");
             for b in bugs::of(p) {
                 println!("  --bug {}: {}", b.name, b.description);
@@ -135,10 +137,14 @@ fn main() -> ExitCode {
     };
     if !PROTOCOLS
         .iter()
-        .chain([&TWOPC])
+        .chain([&TWOPC, &LOCK])
         .any(|(p, _)| *p == protocol)
     {
-        let known: Vec<_> = PROTOCOLS.iter().chain([&TWOPC]).map(|(p, _)| *p).collect();
+        let known: Vec<_> = PROTOCOLS
+            .iter()
+            .chain([&TWOPC, &LOCK])
+            .map(|(p, _)| *p)
+            .collect();
         return usage(format!(
             "unknown protocol `{protocol}` (known: {})",
             known.join(", ")
@@ -177,6 +183,7 @@ fn main() -> ExitCode {
         "zab" => run::<faultline_node::zab::Zab>(opts),
         "single" => run::<shell::single::Single>(opts),
         "twopc" => run::<faultline_node::twopc::TwoPc>(opts),
+        "lock" => run_lock(opts),
         other => Err(format!("protocol `{other}` is listed but not wired")),
     };
     match r {
@@ -190,6 +197,64 @@ fn main() -> ExitCode {
 
 fn run<C: Core>(opts: Options) -> Result<(), String> {
     shell::run::<C>(opts).map_err(|e| e.to_string())
+}
+
+/// `faultline-node lock`: the storage service (or its relay) on
+/// `storage-port`, then the Raft lock service.
+fn run_lock(mut opts: Options) -> Result<(), String> {
+    use faultline_node::lock::storage;
+    if !opts.options.iter().any(|o| o.starts_with("tick-ms=")) {
+        opts.options
+            .push(format!("tick-ms={}", opts.tick.as_millis().max(1)));
+    }
+    let cfg = opts.config();
+    let port: u16 = match cfg.option("storage-port") {
+        None => storage::DEFAULT_PORT,
+        Some(p) => p
+            .parse()
+            .map_err(|_| format!("--option storage-port={p}: not a port"))?,
+    };
+    let first = *opts.peers.keys().next().ok_or("no peers")?;
+    let holder: u64 = match cfg.option("storage-node") {
+        None => first,
+        Some(n) => n
+            .parse()
+            .map_err(|_| format!("--option storage-node={n}: not a node id"))?,
+    };
+    let host_of = |id: u64| -> Result<String, String> {
+        let a = opts
+            .peers
+            .get(&id)
+            .ok_or(format!("storage-node {id} is not in --peers"))?;
+        Ok(a.rsplit_once(':')
+            .map_or(a.as_str(), |(h, _)| h)
+            .to_string())
+    };
+    let resolve = |h: String| -> Result<std::net::SocketAddr, String> {
+        use std::net::ToSocketAddrs;
+        format!("{h}:{port}")
+            .to_socket_addrs()
+            .map_err(|e| format!("{h}:{port}: {e}"))?
+            .next()
+            .ok_or(format!("{h}:{port}: no address"))
+    };
+    let listen = resolve(host_of(opts.id)?)?;
+    let upstream = if holder == opts.id {
+        None
+    } else {
+        Some(resolve(host_of(holder)?)?)
+    };
+    std::fs::create_dir_all(&opts.data_dir)
+        .map_err(|e| format!("{}: {e}", opts.data_dir.display()))?;
+    let log = shell::Log::new(format!("n{} lock", opts.id));
+    storage::serve(
+        listen,
+        upstream,
+        &opts.data_dir,
+        opts.bugs.iter().any(|b| b == "storage-per-client"),
+        log,
+    )?;
+    run::<faultline_node::lock::LockService>(opts)
 }
 
 #[cfg(test)]
