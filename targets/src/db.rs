@@ -228,6 +228,7 @@ pub fn catalogue() -> Vec<TargetInfo> {
     out.push(crate::zookeeper_db::info());
     out.push(crate::postgres_db::info());
     out.push(crate::twopc::info());
+    out.push(crate::lock::info());
     out
 }
 

@@ -81,7 +81,17 @@ pub fn bugs_of(protocol: &str) -> Vec<(&'static str, &'static str)> {
 }
 
 /// The workloads every protocol's client implements.
-pub const WORKLOADS: [Workload; 9] = Workload::ALL;
+pub const WORKLOADS: [Workload; 9] = [
+    Workload::Register,
+    Workload::ListAppend,
+    Workload::RwRegister,
+    Workload::Set,
+    Workload::Bank,
+    Workload::Counter,
+    Workload::Queue,
+    Workload::UniqueIds,
+    Workload::Lock,
+];
 
 /// A faultline-node cluster on a set of nodes.
 #[derive(Clone, Debug, PartialEq)]
@@ -511,19 +521,19 @@ impl LogFiles for NodeTarget {
     }
 }
 
-struct NodeClient {
+pub(crate) struct NodeClient {
     cfg: Arc<NodeConfig>,
     workload: WorkloadOptions,
     /// Index of the member talked to.
     at: usize,
     conn: Option<(BufReader<OwnedReadHalf>, OwnedWriteHalf)>,
-    client_id: u64,
+    pub(crate) client_id: u64,
     seq: u64,
     budget: Duration,
 }
 
 /// How a request ended without a definite answer.
-enum Fate {
+pub(crate) enum Fate {
     /// Nothing was ever accepted anywhere: certainly no effect.
     NoEffect(String),
     /// Sent, and its fate is unknown.
@@ -531,8 +541,27 @@ enum Fate {
 }
 
 impl NodeClient {
+    /// A client of the cluster `cfg` starting at member `at`, with a fresh
+    /// random id, giving up on a request after `budget`.
+    pub(crate) fn new(
+        cfg: Arc<NodeConfig>,
+        workload: WorkloadOptions,
+        at: usize,
+        budget: Duration,
+    ) -> NodeClient {
+        NodeClient {
+            cfg,
+            workload,
+            at,
+            conn: None,
+            client_id: rand::random::<u64>() >> 1,
+            seq: 0,
+            budget,
+        }
+    }
+
     /// Sends `op` until a definite answer or the deadline.
-    async fn call(&mut self, op: KvOp) -> Result<Result<Value, String>, Fate> {
+    pub(crate) async fn call(&mut self, op: KvOp) -> Result<Result<Value, String>, Fate> {
         self.seq += 1;
         let cmd = Command {
             id: RequestId {

@@ -17,6 +17,7 @@ use std::str::FromStr;
 /// | `queue` | `enqueue`, `dequeue`, final `drain` | total-queue (no loss, no duplicates) | linearizable |
 /// | `unique-ids` | `generate` | unique-ids | unique |
 /// | `lock` | `acquire`, `release` | lock (mutual exclusion: linearizable mutex; fencing tokens increase) | linearizable |
+/// | `fenced` | `acquire`, `renew`, `release` of a lease per `key`, `write` through a fenced storage, final `read` | fenced (lease holders exclusive; no stale-token write accepted) | fenced |
 ///
 /// The checkers live in faultline-checker under the same names
 /// (`bank`, `counter`, `queue`, `unique_ids`, `lock`); docs/workloads.md
@@ -33,6 +34,7 @@ pub enum Workload {
     Queue,
     UniqueIds,
     Lock,
+    Fenced,
 }
 
 /// Something a target's client must be able to do for a workload.
@@ -61,10 +63,12 @@ pub enum Capability {
     UniqueId,
     /// Acquire/release a mutual-exclusion lock.
     Lock,
+    /// Leases with fencing tokens, and a storage that checks them.
+    FencedLease,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 9] = [
+    pub const ALL: [Workload; 10] = [
         Workload::Register,
         Workload::ListAppend,
         Workload::RwRegister,
@@ -74,6 +78,7 @@ impl Workload {
         Workload::Queue,
         Workload::UniqueIds,
         Workload::Lock,
+        Workload::Fenced,
     ];
 
     /// The name used on the command line and in `test.json`.
@@ -88,6 +93,7 @@ impl Workload {
             Workload::Queue => "queue",
             Workload::UniqueIds => "unique-ids",
             Workload::Lock => "lock",
+            Workload::Fenced => "fenced",
         }
     }
 
@@ -103,6 +109,7 @@ impl Workload {
             Workload::Queue => "queue",
             Workload::UniqueIds => "unique-ids",
             Workload::Lock => "lock",
+            Workload::Fenced => "fenced",
         }
     }
 
@@ -112,6 +119,7 @@ impl Workload {
             Workload::ListAppend | Workload::RwRegister => "strict-serializable",
             Workload::Bank => "snapshot-isolation",
             Workload::UniqueIds => "unique",
+            Workload::Fenced => "fenced",
             _ => "linearizable",
         }
     }
@@ -129,13 +137,17 @@ impl Workload {
             Workload::Queue => &[Queue],
             Workload::UniqueIds => &[UniqueId],
             Workload::Lock => &[Lock],
+            Workload::Fenced => &[FencedLease],
         }
     }
 
     /// True when the history needs final reads after the faults are healed
     /// (the checker compares what was added against what is finally there).
     pub fn needs_final_read(self) -> bool {
-        matches!(self, Workload::Set | Workload::Bank | Workload::Queue)
+        matches!(
+            self,
+            Workload::Set | Workload::Bank | Workload::Queue | Workload::Fenced
+        )
     }
 }
 
@@ -148,7 +160,7 @@ impl fmt::Display for Workload {
 /// An unknown workload name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown workload `{0}` (known: register, list-append, rw-register, set, bank, counter, queue, unique-ids, lock)"
+    "unknown workload `{0}` (known: register, list-append, rw-register, set, bank, counter, queue, unique-ids, lock, fenced)"
 )]
 pub struct UnknownWorkload(pub String);
 
