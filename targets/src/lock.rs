@@ -39,6 +39,8 @@ pub const PROTOCOL: &str = "lock";
 /// Where every member's storage service (or relay) listens.
 pub const STORAGE_PORT: u16 = faultline_node::lock::storage::DEFAULT_PORT;
 const WORKLOADS: [Workload; 1] = [Workload::Fenced];
+/// How long a lease request may take.
+const LEASE_REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The catalogue row.
 pub fn info() -> TargetInfo {
@@ -171,8 +173,18 @@ impl Target for LockTarget {
                 .position(|(n, _)| n == node)
                 .ok_or_else(|| TargetError::UnknownNode(node.to_string()))?;
             let budget = opts.timeout.mul_f64(0.9);
+            // A lease request waits at most a second for a leader that
+            // may be paused (then `info`, and the runner opens a fresh
+            // client that finds the new leader): longer than any lease
+            // would leave a failover untested.
+            let raft_budget = budget.min(LEASE_REQUEST_TIMEOUT);
             Ok(Box::new(LockClient {
-                raft: NodeClient::new(Arc::clone(&self.cfg), opts.workload.clone(), at, budget),
+                raft: NodeClient::new(
+                    Arc::clone(&self.cfg),
+                    opts.workload.clone(),
+                    at,
+                    raft_budget,
+                ),
                 storage: self.storage.get(at).cloned().unwrap_or_default(),
                 conn: None,
                 held: BTreeMap::new(),
