@@ -221,7 +221,7 @@ impl Core for LockService {
                 self.wall_ms = now_ms;
                 self.raft.step(Input::Tick { now_ms });
                 // Requests older than any lease cannot matter any more.
-                if self.ticks % 256 == 0 {
+                if self.ticks.is_multiple_of(256) {
                     let now = self.now();
                     let keep = self.max_lease_ms;
                     self.proposed
