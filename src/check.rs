@@ -33,6 +33,7 @@ pub const WORKLOAD_MODELS: &[&str] = &[
     "queue",
     "unique-ids",
     "lock",
+    "fenced",
     "crdt-convergence",
     "or-set",
     "saga",
@@ -862,6 +863,7 @@ fn check_workload(
         }
         "or-set" => faultline_checker::crdt::check_or_set(history).map_err(bad)?,
         "saga" => faultline_checker::saga::check(history).map_err(bad)?,
+        "fenced" => faultline_checker::fenced::check(history).map_err(bad)?,
         "lock" => {
             let opts = lock::LockOptions {
                 time_limit,

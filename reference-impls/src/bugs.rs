@@ -19,6 +19,7 @@ const TABLES: &[&[Bug]] = &[
     crate::twopc::BUGS,
     crate::saga::BUGS,
     crate::crdt::BUGS,
+    crate::lock::BUGS,
 ];
 
 /// Every seeded bug.

@@ -102,6 +102,28 @@ pub enum Op {
     SagaOrder(crate::saga::Order),
     /// Every service's state and ledger, once the sagas are quiet.
     SagaRead,
+    /// Lease lock `lock` (docs/lock.md): grants it to the requesting
+    /// client for `lease_ms` if it is free, or if its holder is exactly
+    /// `preempt` (token and the request that last granted or renewed it;
+    /// the leader fills it in once that lease has expired by its clock).
+    /// Returns the fencing token, which increases with every grant.
+    LeaseAcquire {
+        lock: Key,
+        lease_ms: u64,
+        #[serde(default)]
+        preempt: Option<(u64, RequestId)>,
+    },
+    /// Extends the lease of the holder of `token` by `lease_ms`.
+    LeaseRenew {
+        lock: Key,
+        token: u64,
+        lease_ms: u64,
+    },
+    /// Frees the lock if `token` holds it.
+    LeaseRelease {
+        lock: Key,
+        token: u64,
+    },
 }
 
 impl Op {
@@ -125,6 +147,18 @@ pub struct Command {
     pub op: Op,
 }
 
+/// The holder of a lease lock, as replicated (expiry is not: only the
+/// leader times leases, on its own clock; see `crate::lock`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseHolder {
+    /// The client (`RequestId::client`) holding it.
+    pub owner: u64,
+    pub token: u64,
+    pub lease_ms: u64,
+    /// The request that granted or last renewed the lease.
+    pub since: RequestId,
+}
+
 /// What applying an op returned: `Ok(value)` or a definite failure.
 pub type Output = Result<Value, String>;
 
@@ -139,6 +173,11 @@ pub struct Store {
     next_id: u64,
     lock_owner: Option<u64>,
     fencing_token: u64,
+    #[serde(default)]
+    leases: BTreeMap<Key, LeaseHolder>,
+    /// The last fencing token a lease grant handed out.
+    #[serde(default)]
+    lease_token: u64,
     /// client → (last applied seq, its output): applies each request once.
     sessions: BTreeMap<u64, (u64, Output)>,
 }
@@ -159,10 +198,75 @@ impl Store {
                 return Err("stale request: the client has moved on".into());
             }
         }
-        let out = self.apply_op(&cmd.op);
+        let out = match &cmd.op {
+            Op::LeaseAcquire { .. } | Op::LeaseRenew { .. } | Op::LeaseRelease { .. } => {
+                self.apply_lease(cmd)
+            }
+            op => self.apply_op(op),
+        };
         self.sessions
             .insert(cmd.id.client, (cmd.id.seq, out.clone()));
         out
+    }
+
+    /// The holder of lease lock `lock`, if any.
+    pub fn lease(&self, lock: Key) -> Option<&LeaseHolder> {
+        self.leases.get(&lock)
+    }
+
+    fn apply_lease(&mut self, cmd: &Command) -> Output {
+        match &cmd.op {
+            Op::LeaseAcquire {
+                lock,
+                lease_ms,
+                preempt,
+            } => {
+                let free = match (self.leases.get(lock), preempt) {
+                    (None, _) => true,
+                    (Some(h), Some((token, since))) => h.token == *token && h.since == *since,
+                    (Some(_), None) => false,
+                };
+                if !free {
+                    let h = self.leases.get(lock);
+                    return Err(format!(
+                        "acquire: lock {lock} is held by client {} (token {})",
+                        h.map_or(0, |h| h.owner),
+                        h.map_or(0, |h| h.token)
+                    ));
+                }
+                self.lease_token += 1;
+                self.leases.insert(
+                    *lock,
+                    LeaseHolder {
+                        owner: cmd.id.client,
+                        token: self.lease_token,
+                        lease_ms: *lease_ms,
+                        since: cmd.id,
+                    },
+                );
+                Ok(json!({"token": self.lease_token, "lease_ms": lease_ms}))
+            }
+            Op::LeaseRenew {
+                lock,
+                token,
+                lease_ms,
+            } => match self.leases.get_mut(lock) {
+                Some(h) if h.token == *token => {
+                    h.lease_ms = *lease_ms;
+                    h.since = cmd.id;
+                    Ok(json!({"token": token, "lease_ms": lease_ms}))
+                }
+                _ => Err(format!("renew: token {token} does not hold lock {lock}")),
+            },
+            Op::LeaseRelease { lock, token } => match self.leases.get(lock) {
+                Some(h) if h.token == *token => {
+                    self.leases.remove(lock);
+                    Ok(json!({"token": token}))
+                }
+                _ => Err(format!("release: token {token} does not hold lock {lock}")),
+            },
+            _ => Err("not a lease op".into()),
+        }
     }
 
     /// Evaluates a read-only op against the current state; `None` if the op
@@ -298,6 +402,9 @@ impl Store {
             },
             Op::SagaInit { .. } | Op::SagaOrder(_) | Op::SagaRead => {
                 Err("saga operations are served by `faultline-node saga` only".into())
+            }
+            Op::LeaseAcquire { .. } | Op::LeaseRenew { .. } | Op::LeaseRelease { .. } => {
+                Err("lease ops need the request id (Store::apply)".into())
             }
         }
     }

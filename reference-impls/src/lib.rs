@@ -22,6 +22,7 @@ pub mod bugs;
 pub mod core;
 pub mod crdt;
 pub mod kv;
+pub mod lock;
 pub mod paxos;
 pub mod raft;
 pub mod ring;

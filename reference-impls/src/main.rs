@@ -35,6 +35,8 @@ const SAGA: (&str, &str) = ("saga", faultline_node::saga::ABOUT);
 /// The CRDT store has no leader and no log order either; it too runs on
 /// the shell (see `docs/crdt.md`).
 const CRDT: (&str, &str) = ("crdt", faultline_node::crdt::ABOUT);
+/// The lock service runs Raft plus a storage service (docs/lock.md).
+const LOCK: (&str, &str) = ("lock", faultline_node::lock::ABOUT);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -130,7 +132,7 @@ fn main() -> ExitCode {
         }
     };
     if args.list {
-        for (p, what) in PROTOCOLS.iter().chain([&TWOPC, &SAGA, &CRDT]) {
+        for (p, what) in PROTOCOLS.iter().chain([&TWOPC, &SAGA, &CRDT, &LOCK]) {
             println!("{p}: {what}");
             for b in bugs::of(p) {
                 println!("  --bug {}: {}", b.name, b.description);
@@ -145,12 +147,12 @@ fn main() -> ExitCode {
     };
     if !PROTOCOLS
         .iter()
-        .chain([&TWOPC, &SAGA, &CRDT])
+        .chain([&TWOPC, &SAGA, &CRDT, &LOCK])
         .any(|(p, _)| *p == protocol)
     {
         let known: Vec<_> = PROTOCOLS
             .iter()
-            .chain([&TWOPC, &SAGA, &CRDT])
+            .chain([&TWOPC, &SAGA, &CRDT, &LOCK])
             .map(|(p, _)| *p)
             .collect();
         return usage(format!(
@@ -193,6 +195,7 @@ fn main() -> ExitCode {
         "twopc" => run::<faultline_node::twopc::TwoPc>(opts),
         "saga" => run::<faultline_node::saga::Saga>(opts),
         "crdt" => run::<faultline_node::crdt::CrdtStore>(opts),
+        "lock" => run_lock(opts),
         other => Err(format!("protocol `{other}` is listed but not wired")),
     };
     match r {
@@ -206,6 +209,64 @@ fn main() -> ExitCode {
 
 fn run<C: Core>(opts: Options) -> Result<(), String> {
     shell::run::<C>(opts).map_err(|e| e.to_string())
+}
+
+/// `faultline-node lock`: the storage service (or its relay) on
+/// `storage-port`, then the Raft lock service.
+fn run_lock(mut opts: Options) -> Result<(), String> {
+    use faultline_node::lock::storage;
+    if !opts.options.iter().any(|o| o.starts_with("tick-ms=")) {
+        opts.options
+            .push(format!("tick-ms={}", opts.tick.as_millis().max(1)));
+    }
+    let cfg = opts.config();
+    let port: u16 = match cfg.option("storage-port") {
+        None => storage::DEFAULT_PORT,
+        Some(p) => p
+            .parse()
+            .map_err(|_| format!("--option storage-port={p}: not a port"))?,
+    };
+    let first = *opts.peers.keys().next().ok_or("no peers")?;
+    let holder: u64 = match cfg.option("storage-node") {
+        None => first,
+        Some(n) => n
+            .parse()
+            .map_err(|_| format!("--option storage-node={n}: not a node id"))?,
+    };
+    let host_of = |id: u64| -> Result<String, String> {
+        let a = opts
+            .peers
+            .get(&id)
+            .ok_or(format!("storage-node {id} is not in --peers"))?;
+        Ok(a.rsplit_once(':')
+            .map_or(a.as_str(), |(h, _)| h)
+            .to_string())
+    };
+    let resolve = |h: String| -> Result<std::net::SocketAddr, String> {
+        use std::net::ToSocketAddrs;
+        format!("{h}:{port}")
+            .to_socket_addrs()
+            .map_err(|e| format!("{h}:{port}: {e}"))?
+            .next()
+            .ok_or(format!("{h}:{port}: no address"))
+    };
+    let listen = resolve(host_of(opts.id)?)?;
+    let upstream = if holder == opts.id {
+        None
+    } else {
+        Some(resolve(host_of(holder)?)?)
+    };
+    std::fs::create_dir_all(&opts.data_dir)
+        .map_err(|e| format!("{}: {e}", opts.data_dir.display()))?;
+    let log = shell::Log::new(format!("n{} lock", opts.id));
+    storage::serve(
+        listen,
+        upstream,
+        &opts.data_dir,
+        opts.bugs.iter().any(|b| b == "storage-per-client"),
+        log,
+    )?;
+    run::<faultline_node::lock::LockService>(opts)
 }
 
 #[cfg(test)]

@@ -242,6 +242,7 @@ pub fn catalogue() -> Vec<TargetInfo> {
     out.push(crate::twopc::info());
     out.push(crate::saga::info());
     out.push(crate::crdt::info());
+    out.push(crate::lock::info());
     out
 }
 

@@ -38,6 +38,7 @@ pub mod etcd;
 pub mod etcd_db;
 pub mod exec;
 pub mod exec_db;
+pub mod lock;
 pub mod node;
 pub mod noop;
 pub mod pidfile;

@@ -81,7 +81,8 @@ pub fn bugs_of(protocol: &str) -> Vec<(&'static str, &'static str)> {
 }
 
 /// The workloads every replication protocol runs (on [`faultline_node::kv::Store`]);
-/// the client also speaks `saga` to `faultline-node saga` (see [`crate::saga`]).
+/// the client also speaks `saga` to `faultline-node saga` (see [`crate::saga`])
+/// and the lease ops of `faultline-node lock` (see [`crate::lock`]).
 pub const WORKLOADS: [Workload; 9] = [
     Workload::Register,
     Workload::ListAppend,
@@ -531,19 +532,19 @@ impl LogFiles for NodeTarget {
     }
 }
 
-struct NodeClient {
+pub(crate) struct NodeClient {
     cfg: Arc<NodeConfig>,
     workload: WorkloadOptions,
     /// Index of the member talked to.
     at: usize,
     conn: Option<(BufReader<OwnedReadHalf>, OwnedWriteHalf)>,
-    client_id: u64,
+    pub(crate) client_id: u64,
     seq: u64,
     budget: Duration,
 }
 
 /// How a request ended without a definite answer.
-enum Fate {
+pub(crate) enum Fate {
     /// Nothing was ever accepted anywhere: certainly no effect.
     NoEffect(String),
     /// Sent, and its fate is unknown.
@@ -551,8 +552,27 @@ enum Fate {
 }
 
 impl NodeClient {
+    /// A client of the cluster `cfg` starting at member `at`, with a fresh
+    /// random id, giving up on a request after `budget`.
+    pub(crate) fn new(
+        cfg: Arc<NodeConfig>,
+        workload: WorkloadOptions,
+        at: usize,
+        budget: Duration,
+    ) -> NodeClient {
+        NodeClient {
+            cfg,
+            workload,
+            at,
+            conn: None,
+            client_id: rand::random::<u64>() >> 1,
+            seq: 0,
+            budget,
+        }
+    }
+
     /// Sends `op` until a definite answer or the deadline.
-    async fn call(&mut self, op: KvOp) -> Result<Result<Value, String>, Fate> {
+    pub(crate) async fn call(&mut self, op: KvOp) -> Result<Result<Value, String>, Fate> {
         self.seq += 1;
         let cmd = Command {
             id: RequestId {

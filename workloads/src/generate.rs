@@ -46,6 +46,7 @@ pub fn generator(opts: &WorkloadOptions, seed: u64) -> Box<dyn Generator> {
         Workload::UniqueIds => Box::new(UniqueIdsGen),
         Workload::Lock => Box::new(LockGen { rng }),
         Workload::Saga => Box::new(SagaGen { rng, next: 0 }),
+        Workload::Fenced => Box::new(FencedGen { rng, next: 0 }),
     }
 }
 
@@ -282,6 +283,42 @@ impl Generator for SagaGen {
                    "item": self.rng.random_range(0..3u32), "qty": self.rng.random_range(1..=3u32),
                    "amount": self.rng.random_range(1..=30u32), "dest": self.rng.random_range(0..5u32)}),
         )
+    }
+
+    fn final_ops(&self) -> Vec<Op> {
+        vec![Op::new("read", None, Value::Null)]
+    }
+}
+
+/// The `fenced` workload's lease: long enough to outlast an election
+/// (0.5–1 s with faultline-node's defaults), short enough that a pause
+/// of a few seconds outlasts it.
+pub const FENCED_LEASE_MS: u64 = 1500;
+
+/// The `fenced` workload's locks (each guards the storage key of the
+/// same number): few, so clients contend.
+pub const FENCED_KEYS: u64 = 2;
+
+/// Leases and fenced writes (docs/lock.md). Each client keeps its own
+/// tokens, so an op it cannot do (a write without a lease) fails at once
+/// without touching the system.
+struct FencedGen {
+    rng: StdRng,
+    next: i64,
+}
+
+impl Generator for FencedGen {
+    fn next_op(&mut self) -> Op {
+        let key = Some(json!(self.rng.random_range(0..FENCED_KEYS)));
+        match self.rng.random_range(0..20) {
+            0..6 => Op::new("acquire", key, json!({"lease_ms": FENCED_LEASE_MS})),
+            6..15 => {
+                self.next += 1;
+                Op::new("write", key, json!(self.next))
+            }
+            15..17 => Op::new("renew", key, json!({"lease_ms": FENCED_LEASE_MS})),
+            _ => Op::new("release", key, Value::Null),
+        }
     }
 
     fn final_ops(&self) -> Vec<Op> {

@@ -18,6 +18,7 @@ use std::str::FromStr;
 /// | `unique-ids` | `generate` | unique-ids | unique |
 /// | `lock` | `acquire`, `release` | lock (mutual exclusion: linearizable mutex; fencing tokens increase) | linearizable |
 /// | `saga` | `order` (one saga over three services), final `read` (ledgers) | saga (committed or fully compensated, applied once, terminated, conserved) | saga |
+/// | `fenced` | `acquire`, `renew`, `release` of a lease per `key`, `write` through a fenced storage, final `read` | fenced (lease holders exclusive; no stale-token write accepted) | fenced |
 ///
 /// The checkers live in faultline-checker under the same names
 /// (`bank`, `counter`, `queue`, `unique_ids`, `lock`); docs/workloads.md
@@ -35,6 +36,7 @@ pub enum Workload {
     UniqueIds,
     Lock,
     Saga,
+    Fenced,
 }
 
 /// Something a target's client must be able to do for a workload.
@@ -65,10 +67,12 @@ pub enum Capability {
     Lock,
     /// Run an order as a saga over several services, and read their ledgers.
     Saga,
+    /// Leases with fencing tokens, and a storage that checks them.
+    FencedLease,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 10] = [
+    pub const ALL: [Workload; 11] = [
         Workload::Register,
         Workload::ListAppend,
         Workload::RwRegister,
@@ -79,6 +83,7 @@ impl Workload {
         Workload::UniqueIds,
         Workload::Lock,
         Workload::Saga,
+        Workload::Fenced,
     ];
 
     /// The name used on the command line and in `test.json`.
@@ -94,6 +99,7 @@ impl Workload {
             Workload::UniqueIds => "unique-ids",
             Workload::Lock => "lock",
             Workload::Saga => "saga",
+            Workload::Fenced => "fenced",
         }
     }
 
@@ -110,6 +116,7 @@ impl Workload {
             Workload::UniqueIds => "unique-ids",
             Workload::Lock => "lock",
             Workload::Saga => "saga",
+            Workload::Fenced => "fenced",
         }
     }
 
@@ -120,6 +127,7 @@ impl Workload {
             Workload::Bank => "snapshot-isolation",
             Workload::UniqueIds => "unique",
             Workload::Saga => "saga",
+            Workload::Fenced => "fenced",
             _ => "linearizable",
         }
     }
@@ -138,6 +146,7 @@ impl Workload {
             Workload::UniqueIds => &[UniqueId],
             Workload::Lock => &[Lock],
             Workload::Saga => &[Saga],
+            Workload::Fenced => &[FencedLease],
         }
     }
 
@@ -146,7 +155,7 @@ impl Workload {
     pub fn needs_final_read(self) -> bool {
         matches!(
             self,
-            Workload::Set | Workload::Bank | Workload::Queue | Workload::Saga
+            Workload::Set | Workload::Bank | Workload::Queue | Workload::Saga | Workload::Fenced
         )
     }
 }
@@ -160,7 +169,7 @@ impl fmt::Display for Workload {
 /// An unknown workload name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown workload `{0}` (known: register, list-append, rw-register, set, bank, counter, queue, unique-ids, lock, saga)"
+    "unknown workload `{0}` (known: register, list-append, rw-register, set, bank, counter, queue, unique-ids, lock, saga, fenced)"
 )]
 pub struct UnknownWorkload(pub String);
 
