@@ -18,6 +18,7 @@ const TABLES: &[&[Bug]] = &[
     crate::zab::BUGS,
     crate::twopc::BUGS,
     crate::crdt::BUGS,
+    crate::pb::BUGS,
 ];
 
 /// Every seeded bug.

@@ -23,6 +23,7 @@ pub mod core;
 pub mod crdt;
 pub mod kv;
 pub mod paxos;
+pub mod pb;
 pub mod raft;
 pub mod ring;
 pub mod shell;
