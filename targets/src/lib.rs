@@ -37,6 +37,7 @@ pub mod exec;
 pub mod exec_db;
 pub mod node;
 pub mod noop;
+pub mod pb;
 pub mod pidfile;
 pub mod postgres;
 pub mod postgres_db;

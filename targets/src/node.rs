@@ -261,6 +261,12 @@ pub fn infos() -> Vec<TargetInfo> {
 /// Builds a cluster of `protocol`.
 fn build(protocol: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
     validate_bugs(protocol, &ctx.bugs)?;
+    if protocol == "pb" {
+        crate::db::check_options("pb", &ctx.options, &["mode"])?;
+        if let Some(m) = ctx.options.get("mode") {
+            faultline_node::pb::Mode::parse(m).map_err(|e| format!("--db-option {e}"))?;
+        }
+    }
     let mut d = NodeDb::new(protocol, ctx.nodes.iter().cloned());
     d.bugs = ctx.bugs.clone();
     d.libfaketime = ctx.libfaketime.clone();
@@ -426,6 +432,11 @@ impl NodeTarget {
         tokio::time::timeout(timeout, fut).await.ok().flatten()
     }
 
+    /// Every member's (name, client address), in id order.
+    pub fn members(&self) -> &[(String, String)] {
+        &self.cfg.members
+    }
+
     /// Every member's status, `None` for those that did not answer.
     pub async fn statuses(&self, timeout: Duration) -> Vec<(String, Option<NodeStatus>)> {
         let futs = self
@@ -481,6 +492,11 @@ impl Target for NodeTarget {
 
     fn primaries(&self) -> Option<&dyn Primaries> {
         Some(self)
+    }
+
+    /// Primary-backup fails over from the nemesis' heal ([`crate::pb`]).
+    fn failover(&self) -> Option<&dyn crate::Failover> {
+        (self.cfg.protocol == "pb").then_some(self as &dyn crate::Failover)
     }
 
     fn log_files(&self) -> Option<&dyn LogFiles> {
