@@ -97,11 +97,21 @@ fn sync_survives_primary_failover_and_async_loses_acknowledged_writes() {
     let latest = store.0.join("pb-register/latest");
 
     // (a) sync: kill and isolate the primary, fail over at each heal.
-    let (code, out) = run(bin, &lab, store.s(), "sync", "kill-leader,isolate-leader", "5");
+    let (code, out) = run(
+        bin,
+        &lab,
+        store.s(),
+        "sync",
+        "kill-leader,isolate-leader",
+        "5",
+    );
     assert_eq!(code, 0, "{out}");
     let results = read_json(&latest.join("results.json"));
     assert_eq!(results["valid"], Value::Bool(true), "{results:#}");
-    assert!(results["run"]["ok"].as_u64().unwrap_or(0) > 50, "{results:#}");
+    assert!(
+        results["run"]["ok"].as_u64().unwrap_or(0) > 50,
+        "{results:#}"
+    );
     let p = promotions(&latest);
     assert!(!p.is_empty(), "no failover promoted a backup");
     let tj = read_json(&latest.join("test.json"));
@@ -115,7 +125,10 @@ fn sync_survives_primary_failover_and_async_loses_acknowledged_writes() {
         let results = read_json(&latest.join("results.json"));
         verdicts.push(results["valid"].clone());
         if results["valid"] == Value::Bool(false) {
-            assert!(!promotions(&latest).is_empty(), "invalid without a failover");
+            assert!(
+                !promotions(&latest).is_empty(),
+                "invalid without a failover"
+            );
             break;
         }
     }

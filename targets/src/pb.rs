@@ -43,11 +43,69 @@ pub async fn admin(addr: &str, req: Value) -> Result<Value, String> {
         .unwrap_or_else(|_| Err("no answer in time".into()))
 }
 
+/// The target's failover state: one failover at a time (two concurrent
+/// ones could promote two nodes into the same epoch), and with
+/// `--db-option failover=monitor` a background task that also checks every
+/// [`MONITOR_PERIOD`] during the run, as Sentinel or Orchestrator would.
+#[derive(Default)]
+pub struct PbFailover {
+    lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    pub monitor: bool,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for PbFailover {
+    fn drop(&mut self) {
+        if let Ok(mut t) = self.task.lock()
+            && let Some(t) = t.take()
+        {
+            t.abort();
+        }
+    }
+}
+
+/// How often the monitor looks for a lost primary.
+pub const MONITOR_PERIOD: Duration = Duration::from_secs(1);
+
+/// Starts the monitor once (called when the first client opens, inside
+/// the runner's runtime).
+pub fn start_monitor(t: &NodeTarget) {
+    let st = t.pb_failover();
+    if !st.monitor {
+        return;
+    }
+    let Ok(mut task) = st.task.lock() else {
+        return;
+    };
+    if task.is_some() {
+        return;
+    }
+    let lock = std::sync::Arc::clone(&st.lock);
+    let cfg = t.config();
+    *task = Some(tokio::spawn(async move {
+        let t = NodeTarget::new(cfg);
+        loop {
+            tokio::time::sleep(MONITOR_PERIOD).await;
+            let _g = lock.lock().await;
+            let _ = failover_once(&t).await;
+        }
+    }));
+}
+
 impl Failover for NodeTarget {
     fn failover(&self) -> BoxFuture<'_, Result<Value, TargetError>> {
         Box::pin(async move {
-            let members = self.members();
-            let all = self.statuses(ADMIN_TIMEOUT).await;
+            let _g = self.pb_failover().lock.lock().await;
+            failover_once(self).await
+        })
+    }
+}
+
+async fn failover_once(t: &NodeTarget) -> Result<Value, TargetError> {
+    {
+        {
+            let members = t.members();
+            let all = t.statuses(ADMIN_TIMEOUT).await;
             let top = all
                 .iter()
                 .filter_map(|(_, s)| s.as_ref().map(|s| s.term))
@@ -125,6 +183,6 @@ impl Failover for NodeTarget {
                 .await
                 .map_err(|e| TargetError::Other(format!("promoting {}: {e}", name(new))))?;
             Ok(report(json!(name(new)), None))
-        })
+        }
     }
 }
