@@ -12,8 +12,8 @@
 //!     try while writing this test);
 //! (c) the seeded bug `no-fencing` in `mode=semi-sync` with
 //!     `failover=monitor` (the target also fails over every second, so the
-//!     new primary works while the old one is still cut off): invalid
-//!     (2 of 2 runs in the measurements of docs/pb.md).
+//!     new primary works while the old one is still cut off): invalid in
+//!     one of up to 3 runs (3 of 5 in the measurements of docs/pb.md).
 //!
 //! Skips (printing why) without root or sshd.
 
@@ -115,6 +115,7 @@ fn sync_survives_primary_failover_and_async_loses_acknowledged_writes() {
         "sync",
         "kill-leader,isolate-leader",
         "5",
+        &[],
     );
     assert_eq!(code, 0, "{out}");
     let results = read_json(&latest.join("results.json"));
@@ -149,17 +150,29 @@ fn sync_survives_primary_failover_and_async_loses_acknowledged_writes() {
     );
 
     // (c) a seeded bug: backups that do not fence lose acknowledged writes.
+    // Up to 3 runs: it was caught in 3 of 5 runs while measuring.
     let extra = ["--bug", "no-fencing", "--db-option", "failover=monitor"];
-    let (code, out) = run(
-        bin,
-        &lab,
-        store.s(),
-        "semi-sync",
-        "isolate-leader",
-        "1",
-        &extra,
+    let mut verdicts = Vec::new();
+    for seed in ["1", "2", "3"] {
+        let (code, out) = run(
+            bin,
+            &lab,
+            store.s(),
+            "semi-sync",
+            "isolate-leader",
+            seed,
+            &extra,
+        );
+        assert!(code == 0 || code == 1, "{out}");
+        let results = read_json(&latest.join("results.json"));
+        verdicts.push(results["valid"].clone());
+        if results["valid"] == Value::Bool(false) {
+            assert_eq!(code, 1, "{out}");
+            break;
+        }
+    }
+    assert!(
+        verdicts.contains(&Value::Bool(false)),
+        "no-fencing was not caught in 3 runs: {verdicts:?}"
     );
-    assert_eq!(code, 1, "{out}");
-    let results = read_json(&latest.join("results.json"));
-    assert_eq!(results["valid"], Value::Bool(false), "{results:#}");
 }
