@@ -20,6 +20,7 @@ const TABLES: &[&[Bug]] = &[
     crate::saga::BUGS,
     crate::crdt::BUGS,
     crate::lock::BUGS,
+    crate::pb::BUGS,
 ];
 
 /// Every seeded bug.

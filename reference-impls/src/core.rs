@@ -175,4 +175,13 @@ pub trait Core: Sized {
     /// Drains the work produced since the last call.
     fn ready(&mut self) -> Ready<Self::Message, Self::Record>;
     fn status(&self) -> Status;
+
+    /// An operator's request (`{"admin":…}` on the client API), for
+    /// protocols driven from outside — primary-backup's fence and promote.
+    /// Its effects go out with the next `ready()`, and the shell answers
+    /// only after that batch is durable.
+    fn admin(&mut self, request: &serde_json::Value) -> Result<serde_json::Value, String> {
+        let _ = request;
+        Err("this protocol takes no admin requests".into())
+    }
 }

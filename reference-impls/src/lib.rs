@@ -24,6 +24,7 @@ pub mod crdt;
 pub mod kv;
 pub mod lock;
 pub mod paxos;
+pub mod pb;
 pub mod raft;
 pub mod ring;
 pub mod saga;

@@ -174,6 +174,12 @@ fn main() -> ExitCode {
     if args.tick_ms == 0 {
         return usage("--tick-ms must be at least 1".into());
     }
+    if protocol == "pb"
+        && let Some(m) = args.options.iter().find_map(|o| o.strip_prefix("mode="))
+        && let Err(e) = faultline_node::pb::Mode::parse(m)
+    {
+        return usage(format!("--option {e}"));
+    }
     let opts = Options {
         protocol: protocol.clone(),
         id: args.id,
@@ -192,6 +198,7 @@ fn main() -> ExitCode {
         "paxos" => run::<faultline_node::paxos::Paxos>(opts),
         "zab" => run::<faultline_node::zab::Zab>(opts),
         "single" => run::<shell::single::Single>(opts),
+        "pb" => run::<faultline_node::pb::Pb>(opts),
         "twopc" => run::<faultline_node::twopc::TwoPc>(opts),
         "saga" => run::<faultline_node::saga::Saga>(opts),
         "crdt" => run::<faultline_node::crdt::CrdtStore>(opts),

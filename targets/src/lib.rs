@@ -41,6 +41,7 @@ pub mod exec_db;
 pub mod lock;
 pub mod node;
 pub mod noop;
+pub mod pb;
 pub mod pidfile;
 pub mod postgres;
 pub mod postgres_db;

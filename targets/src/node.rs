@@ -273,6 +273,21 @@ pub fn infos() -> Vec<TargetInfo> {
 /// Builds a cluster of `protocol`.
 fn build(protocol: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
     validate_bugs(protocol, &ctx.bugs)?;
+    if protocol == "pb" {
+        crate::db::check_options("pb", &ctx.options, &["mode", "failover"])?;
+        if let Some(m) = ctx.options.get("mode") {
+            faultline_node::pb::Mode::parse(m).map_err(|e| format!("--db-option {e}"))?;
+        }
+        if let Some(f) = ctx.options.get("failover")
+            && f != "heal"
+            && f != "monitor"
+        {
+            return Err(format!(
+                "--db-option failover={f}: expected heal (at the nemesis' heals only) or \
+                 monitor (also every second, as Sentinel would)"
+            ));
+        }
+    }
     let mut d = NodeDb::new(protocol, ctx.nodes.iter().cloned());
     d.bugs = ctx.bugs.clone();
     d.libfaketime = ctx.libfaketime.clone();
@@ -341,7 +356,10 @@ impl Db for NodeDb {
         Box::pin(wait_leader(self, deadline, cancelled))
     }
     fn target(&self) -> Arc<dyn Target> {
-        Arc::new(NodeTarget::new(self.client_config()))
+        let mut t = NodeTarget::new(self.client_config());
+        t.pb.monitor = self.protocol == "pb"
+            && self.options.get("failover").map(String::as_str) == Some("monitor");
+        Arc::new(t)
     }
 }
 
@@ -412,11 +430,24 @@ pub struct NodeConfig {
 /// The target: clients for every workload, leader discovery, log files.
 pub struct NodeTarget {
     cfg: Arc<NodeConfig>,
+    /// Primary-backup's failover ([`crate::pb`]); unused by the others.
+    pb: crate::pb::PbFailover,
 }
 
 impl NodeTarget {
     pub fn new(cfg: NodeConfig) -> NodeTarget {
-        NodeTarget { cfg: Arc::new(cfg) }
+        NodeTarget {
+            cfg: Arc::new(cfg),
+            pb: Default::default(),
+        }
+    }
+
+    pub fn config(&self) -> NodeConfig {
+        (*self.cfg).clone()
+    }
+
+    pub fn pb_failover(&self) -> &crate::pb::PbFailover {
+        &self.pb
     }
 
     /// Asks one member for its status (None when it does not answer in time).
@@ -436,6 +467,11 @@ impl NodeTarget {
             }
         };
         tokio::time::timeout(timeout, fut).await.ok().flatten()
+    }
+
+    /// Every member's (name, client address), in id order.
+    pub fn members(&self) -> &[(String, String)] {
+        &self.cfg.members
     }
 
     /// Every member's status, `None` for those that did not answer.
@@ -469,6 +505,7 @@ impl Target for NodeTarget {
     ) -> BoxFuture<'a, Result<Box<dyn Client>, TargetError>> {
         Box::pin(async move {
             self.check_supports(opts.workload.workload)?;
+            crate::pb::start_monitor(self);
             let at = self
                 .cfg
                 .members
@@ -493,6 +530,11 @@ impl Target for NodeTarget {
 
     fn primaries(&self) -> Option<&dyn Primaries> {
         Some(self)
+    }
+
+    /// Primary-backup fails over from the nemesis' heal ([`crate::pb`]).
+    fn failover(&self) -> Option<&dyn crate::Failover> {
+        (self.cfg.protocol == "pb").then_some(self as &dyn crate::Failover)
     }
 
     fn log_files(&self) -> Option<&dyn LogFiles> {

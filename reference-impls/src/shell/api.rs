@@ -5,7 +5,9 @@
 //! Requests:
 //! - `{"id":{"client":7,"seq":1},"op":{"Write":{"key":1,"value":3}}}`: a
 //!   [`Command`] ([`crate::kv::Op`] in serde's external tagging);
-//! - `{"status":true}`: the node's [`Status`] (role, term, leader, commit).
+//! - `{"status":true}`: the node's [`Status`] (role, term, leader, commit);
+//! - `{"admin":{…}}`: an operator request for the core
+//!   ([`crate::core::Core::admin`]; primary-backup's `fence`/`promote`).
 //!
 //! Replies ([`ClientReply`]):
 //! - `{"ok":{"id":…,"value":…}}`: applied (or read) with this output;
@@ -15,7 +17,9 @@
 //!   node; try `leader` (a node id, `null` when unknown);
 //! - `{"unknown":{"id":…,"error":"…"}}`: may or may not take effect;
 //! - `{"status":{"id":1,"role":"leader","term":3,"leader":1,"commit":42}}`;
-//! - `{"error":{"error":"…"}}`: the line was not a request.
+//! - `{"admin":{…}}`: the core's answer to an admin request;
+//! - `{"error":{"error":"…"}}`: the line was not a request (or the core
+//!   refused the admin request).
 //!
 //! A request the node never answers (it crashed, lost leadership without
 //! knowing the entry's fate) simply gets no reply: the client's timeout
@@ -31,6 +35,7 @@ use serde_json::Value;
 pub enum ClientRequest {
     Command(Command),
     Status,
+    Admin(Value),
 }
 
 impl ClientRequest {
@@ -38,6 +43,9 @@ impl ClientRequest {
         let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
         if v.get("status").is_some() {
             return Ok(ClientRequest::Status);
+        }
+        if let Some(a) = v.get("admin") {
+            return Ok(ClientRequest::Admin(a.clone()));
         }
         serde_json::from_value(v)
             .map(ClientRequest::Command)
@@ -48,6 +56,7 @@ impl ClientRequest {
         let mut s = match self {
             ClientRequest::Command(c) => serde_json::to_string(c).unwrap_or_default(),
             ClientRequest::Status => "{\"status\":true}".to_string(),
+            ClientRequest::Admin(a) => serde_json::json!({ "admin": a }).to_string(),
         };
         s.push('\n');
         s
@@ -97,6 +106,7 @@ pub enum ClientReply {
         error: String,
     },
     Status(NodeStatus),
+    Admin(Value),
     Error {
         error: String,
     },

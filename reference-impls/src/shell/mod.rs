@@ -67,6 +67,7 @@ pub const PROTOCOLS: &[(&str, &str)] = &[
         "single",
         "a fixed primary replicating synchronously to every member (scaffolding for the shell; no failover)",
     ),
+    ("pb", crate::pb::ABOUT),
 ];
 
 /// Everything `faultline-node <protocol>` is started with.
@@ -191,6 +192,7 @@ enum Event<M> {
     Peer(NodeId, M),
     Request(crate::kv::Command, Sender<ClientReply>),
     Status(Sender<ClientReply>),
+    Admin(serde_json::Value, Sender<ClientReply>),
 }
 
 struct LiveEffects<M> {
@@ -331,6 +333,9 @@ fn core_loop<C: Core>(
         }
         let mut n = 0;
         let mut next = first;
+        // Admin answers wait for the batch to be durable (a fence must be
+        // on disk before the operator relies on it).
+        let mut admin_replies = Vec::new();
         while let Some(ev) = next {
             match ev {
                 Event::Peer(from, msg) => core.step(Input::Message { from, msg }),
@@ -340,6 +345,14 @@ fn core_loop<C: Core>(
                 }
                 Event::Status(reply) => {
                     let _ = reply.send(ClientReply::Status(NodeStatus::new(id, &core.status())));
+                }
+                Event::Admin(req, reply) => {
+                    let r = match core.admin(&req) {
+                        Ok(v) => ClientReply::Admin(v),
+                        Err(error) => ClientReply::Error { error },
+                    };
+                    log.line(&format!("admin {req}: {}", r.to_line().trim_end()));
+                    admin_replies.push((reply, r));
                 }
             }
             n += 1;
@@ -356,6 +369,9 @@ fn core_loop<C: Core>(
         {
             log.line(&format!("fatal: the write-ahead log failed, stopping: {e}"));
             return Err(e.into());
+        }
+        for (tx, r) in admin_replies {
+            let _ = tx.send(r);
         }
         let s = core.status();
         if s.role != last.role || s.term != last.term || s.leader != last.leader {
@@ -456,6 +472,7 @@ fn client_conn<M>(s: TcpStream, tx: Sender<Event<M>>, log: Log) {
         let ev = match ClientRequest::parse(&line) {
             Ok(ClientRequest::Command(c)) => Event::Request(c, rtx.clone()),
             Ok(ClientRequest::Status) => Event::Status(rtx.clone()),
+            Ok(ClientRequest::Admin(a)) => Event::Admin(a, rtx.clone()),
             Err(error) => {
                 log.line(&format!("client {remote:?}: bad request: {error}"));
                 let _ = rtx.send(ClientReply::Error { error });
