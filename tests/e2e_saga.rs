@@ -14,29 +14,10 @@
 
 mod common;
 
-use common::{BIN, Lab, TmpStore, faultline, text};
+use common::{Lab, TmpStore, faultline, node_binary, read_json, text};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
-
-fn node_binary() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = std::process::Command::new(cargo);
-    cmd.args(["build", "-p", "faultline-node", "--bin", "faultline-node"]);
-    if BIN.contains("/release/") {
-        cmd.arg("--release");
-    }
-    let st = cmd.status().expect("running cargo build");
-    assert!(st.success(), "building faultline-node failed");
-    let p = Path::new(BIN).with_file_name("faultline-node");
-    assert!(p.is_file(), "no {}", p.display());
-    p
-}
-
-fn read_json(p: &Path) -> Value {
-    let t = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&t).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 struct Run<'a> {
     lab: &'a Lab,
