@@ -36,7 +36,11 @@
 //!   new one, and the old one wakes up still believing it leads;
 //! - `isolate-leader`: cut the leader off from every other node;
 //! - `skew-leader`: bump the leader's clock back by 2–30 s *and* isolate
-//!   it, so a lease timed on its wall clock outlives its leadership.
+//!   it, so a lease timed on its wall clock outlives its leadership;
+//! - `leader-churn`: three leaders in a few seconds (isolate the leader,
+//!   isolate its successor, kill the third): see [`leader_churn`].
+
+mod leader_churn;
 
 use std::fmt;
 use std::str::FromStr;
@@ -67,6 +71,7 @@ pub enum NemesisKind {
     PauseLeader,
     IsolateLeader,
     SkewLeader,
+    LeaderChurn,
 }
 
 impl NemesisKind {
@@ -82,6 +87,7 @@ impl NemesisKind {
             NemesisKind::PauseLeader => "pause-leader",
             NemesisKind::IsolateLeader => "isolate-leader",
             NemesisKind::SkewLeader => "skew-leader",
+            NemesisKind::LeaderChurn => leader_churn::NAME,
         }
     }
 
@@ -112,11 +118,12 @@ impl FromStr for NemesisKind {
             "pause-leader" => NemesisKind::PauseLeader,
             "isolate-leader" => NemesisKind::IsolateLeader,
             "skew-leader" => NemesisKind::SkewLeader,
+            leader_churn::NAME => NemesisKind::LeaderChurn,
             _ => {
                 return Err(format!(
                     "unknown nemesis `{s}` (expected a comma list of partition, kill, pause, \
                      clock, crash, bandwidth, kill-leader, pause-leader, isolate-leader, \
-                     skew-leader, or none)"
+                     skew-leader, leader-churn, or none)"
                 ));
             }
         })
@@ -424,6 +431,8 @@ impl LabNemesis {
             | NemesisKind::PauseLeader
             | NemesisKind::IsolateLeader
             | NemesisKind::SkewLeader => return Ok(self.choose_leader_fault(kind).await),
+            // Its steps run in `start`, each waiting for the next leader.
+            NemesisKind::LeaderChurn => return Ok((Vec::new(), json!({"fault": leader_churn::NAME}))),
         };
         Ok((vec![fault], info))
     }
@@ -462,6 +471,13 @@ impl NemesisDriver for LabNemesis {
                 return Ok(Value::Null);
             }
             let (faults, mut value) = self.choose().await?;
+            if faults.is_empty() && value["fault"] == leader_churn::NAME {
+                let r = self.leader_churn().await;
+                if let Ok(mut a) = self.active.lock() {
+                    *a = r.as_ref().ok().map(describe);
+                }
+                return r;
+            }
             if let Ok(mut a) = self.active.lock() {
                 *a = Some(describe(&value));
             }
@@ -636,14 +652,16 @@ mod tests {
         );
         assert!(parse_list("partition,bogus").unwrap_err().contains("bogus"));
         assert_eq!(parse_list("crash").unwrap(), vec![NemesisKind::Crash]);
-        let leader = parse_list("kill-leader,pause-leader,isolate-leader,skew-leader").unwrap();
+        let leader =
+            parse_list("kill-leader,pause-leader,isolate-leader,skew-leader,leader-churn").unwrap();
         assert_eq!(
             leader,
             vec![
                 NemesisKind::KillLeader,
                 NemesisKind::PauseLeader,
                 NemesisKind::IsolateLeader,
-                NemesisKind::SkewLeader
+                NemesisKind::SkewLeader,
+                NemesisKind::LeaderChurn
             ]
         );
         for k in leader {
