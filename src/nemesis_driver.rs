@@ -432,7 +432,9 @@ impl LabNemesis {
             | NemesisKind::IsolateLeader
             | NemesisKind::SkewLeader => return Ok(self.choose_leader_fault(kind).await),
             // Its steps run in `start`, each waiting for the next leader.
-            NemesisKind::LeaderChurn => return Ok((Vec::new(), json!({"fault": leader_churn::NAME}))),
+            NemesisKind::LeaderChurn => {
+                return Ok((Vec::new(), json!({"fault": leader_churn::NAME})));
+            }
         };
         Ok((vec![fault], info))
     }

@@ -31,7 +31,13 @@ fn node_binary() -> PathBuf {
 
 /// One zab list-append run under leader churn; (exit code, results.json,
 /// number of churns that reached the third leader).
-fn run(lab: &Lab, store: &TmpStore, bin: &str, bug: Option<&str>, seed: &str) -> (i32, Value, usize) {
+fn run(
+    lab: &Lab,
+    store: &TmpStore,
+    bin: &str,
+    bug: Option<&str>,
+    seed: &str,
+) -> (i32, Value, usize) {
     let mut args = vec![
         "test",
         "--target",
@@ -99,7 +105,10 @@ fn leader_churn_keeps_zab_valid_and_catches_its_divergence_bugs() {
 
     for bug in ["skip-truncate", "reuse-epoch"] {
         let (code, results, churns) = run(&lab, &store, bin, Some(bug), "1");
-        assert!(churns > 0, "{bug}: no leader-churn reached its third leader");
+        assert!(
+            churns > 0,
+            "{bug}: no leader-churn reached its third leader"
+        );
         assert_eq!(code, 1, "{bug} not caught: {results:#}");
         assert_eq!(results["valid"], Value::Bool(false));
     }
