@@ -7,8 +7,9 @@
 #    (register, list-append) x 5 seeds, 60 s each, under
 #    partition,kill,pause,clock. Every row should say `valid`.
 # 2. Seeded bugs: every bug of every protocol (from `faultline targets
-#    --json`) x 5 seeds, register, 60 s, same faults. A bug counts as caught
-#    when at least one of its rows says `invalid`.
+#    --json`) x 5 seeds, 60 s, under the bug's schedule below (register
+#    unless it names a workload). A bug counts as caught when at least one
+#    of its rows says `invalid`.
 #
 # About (3 x 2 x 5 + 15 x 5) x ~75 s = 2 h 15 min. NOT run in CI.
 # Needs root, sshd, libfaketime and jq; uses the lab at $LAB (default
