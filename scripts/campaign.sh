@@ -7,8 +7,9 @@
 #    (register, list-append) x 5 seeds, 60 s each, under
 #    partition,kill,pause,clock. Every row should say `valid`.
 # 2. Seeded bugs: every bug of every protocol (from `faultline targets
-#    --json`) x 5 seeds, register, 60 s, same faults. A bug counts as caught
-#    when at least one of its rows says `invalid`.
+#    --json`) x 5 seeds, 60 s, under the bug's schedule below (register
+#    unless it names a workload). A bug counts as caught when at least one
+#    of its rows says `invalid`.
 #
 # About (3 x 2 x 5 + 15 x 5) x ~75 s = 2 h 15 min. NOT run in CI.
 # Needs root, sshd, libfaketime and jq; uses the lab at $LAB (default
@@ -23,7 +24,8 @@
 # $NEMESIS), BUG_INTERVAL (default $INTERVAL), BUGS (only these bug names),
 # EXTRA (more `faultline test` arguments, e.g. "--op-timeout 1"),
 # STOP_AT_FIRST=1 (a bug's remaining seeds are skipped once one run of it
-# is invalid: "caught in at least one of 5" in less time).
+# is invalid: "caught in at least one of 5" in less time), NODES (nodes per
+# run and in a new lab, default 3; a lab needs at least that many).
 #
 # Columns: kind protocol workload bug seed verdict exit ok fail info nemesis
 # interval run_dir
@@ -43,6 +45,7 @@ BUG_NEMESIS=${BUG_NEMESIS:-$NEMESIS}
 BUG_INTERVAL=${BUG_INTERVAL:-$INTERVAL}
 BUGS=${BUGS:-}
 EXTRA=${EXTRA:-}
+NODES=${NODES:-3}
 BRIDGE=${BRIDGE:-flbr10}
 SUBNET=${SUBNET:-10.77.10.0/24}
 
@@ -50,12 +53,16 @@ SUBNET=${SUBNET:-10.77.10.0/24}
     echo "build first: cargo build --release -p faultline -p faultline-node" >&2; exit 64; }
 command -v jq >/dev/null || { echo "needs jq" >&2; exit 64; }
 [ -f "$LAB/lab.json" ] || "$FAULTLINE" lab up --dir "$LAB" --bridge "$BRIDGE" \
-    --subnet "$SUBNET" --nodes 3 >&2 || exit 3
+    --subnet "$SUBNET" --nodes "$NODES" >&2 || exit 3
 
 printf 'kind\tprotocol\tworkload\tbug\tseed\tverdict\texit\tok\tfail\tinfo\tnemesis\tinterval\trun_dir\n' > "$OUT"
 
-# The schedule that exposes each seeded bug: "NEMESIS INTERVAL RATE"
-# (RATE: --rate in ops/s, or - for as fast as answered; a low rate keeps
+# The schedule that exposes each seeded bug: "NEMESIS INTERVAL RATE
+# [WORKLOAD]" (WORKLOAD default register; list-append for bugs that leave
+# replicas' states apart: an append never disappears from a list, so two
+# leaders' different lists of one key cannot both be explained, where a
+# register's few values are overwritten within a second;
+# RATE: --rate in ops/s, or - for as fast as answered; a low rate keeps
 # each key alive for many seconds, so a write lost or resurrected by a
 # leader change is still read afterwards). docs/reference-impls.md says
 # why each one. Bugs not listed get $BUG_NEMESIS at $BUG_INTERVAL;
@@ -70,7 +77,12 @@ schedule() {
         echo "isolate-leader,pause-leader 5 -" ;;
     raft/ack-before-commit | paxos/minority-quorum | zab/commit-before-quorum)
         echo "isolate-leader,kill-leader,partition 3 -" ;;
-    raft/commit-old-term | paxos/no-adopt-highest) echo "$L,partition,kill 1.5 100" ;;
+    paxos/no-adopt-highest) echo "$L,partition,kill 1.5 100" ;;
+    zab/serve-before-sync | zab/skip-truncate | zab/reuse-epoch)
+        echo "leader-churn,$L 3 50 list-append" ;;
+    # Figure 8 needs the re-elected old leader killed before any entry of
+    # its own term reaches a follower: few client writes (10 ops/s).
+    raft/commit-old-term) echo "leader-churn 1 10 list-append" ;;
     zab/*) echo "$L,partition,kill 3 100" ;;
     *) echo "$d" ;;
     esac
@@ -82,10 +94,11 @@ run() { # kind protocol workload bug seed
         # shellcheck disable=SC2046
         bugarg="--bug $4"; set -- "$@" $(schedule "$2/$4"); nem=$6; iv=$7
         [ "$8" = "-" ] || rate="--rate $8"
+        [ -z "${9:-}" ] || { w=$9; set -- "$1" "$2" "$w" "$4" "$5"; }
     }
     # shellcheck disable=SC2086
     "$FAULTLINE" test --target "$2" --workload "$3" $bugarg --nemesis "$nem" \
-        --nemesis-interval "$iv" --time-limit "$TIME" --seed "$5" --node-binary "$NODE_BIN" \
+        --nemesis-interval "$iv" --time-limit "$TIME" --seed "$5" --node-binary "$NODE_BIN" --node-count "$NODES" \
         --lab-dir "$LAB" --store "$STORE" $rate $EXTRA >/dev/null 2>>"$OUT.log"
     code=$?
     dir=$(readlink -f "$STORE/$2-$3/latest")

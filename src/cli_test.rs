@@ -76,7 +76,7 @@ pub struct TestArgs {
     /// node-to-node packets; lab only), crash (a whole lab node; the DB is restarted after it returns),
     /// clock (raft, paxos and zab in the lab, under libfaketime; real clocks
     /// outside the lab, etcd included; refused for etcd in the lab),
-    /// kill-leader, pause-leader, isolate-leader, skew-leader (see
+    /// kill-leader, pause-leader, isolate-leader, skew-leader, leader-churn (see
     /// docs/reference-impls.md), or none
     #[arg(long, default_value = "none", value_name = "LIST")]
     pub nemesis: String,

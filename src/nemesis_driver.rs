@@ -40,7 +40,11 @@
 //!   new one, and the old one wakes up still believing it leads;
 //! - `isolate-leader`: cut the leader off from every other node;
 //! - `skew-leader`: bump the leader's clock back by 2–30 s *and* isolate
-//!   it, so a lease timed on its wall clock outlives its leadership.
+//!   it, so a lease timed on its wall clock outlives its leadership;
+//! - `leader-churn`: three leaders in a few seconds (isolate the leader,
+//!   isolate its successor, kill the third): see [`leader_churn`].
+
+mod leader_churn;
 
 use std::fmt;
 use std::str::FromStr;
@@ -74,6 +78,7 @@ pub enum NemesisKind {
     PauseLeader,
     IsolateLeader,
     SkewLeader,
+    LeaderChurn,
 }
 
 impl NemesisKind {
@@ -91,6 +96,7 @@ impl NemesisKind {
             NemesisKind::PauseLeader => "pause-leader",
             NemesisKind::IsolateLeader => "isolate-leader",
             NemesisKind::SkewLeader => "skew-leader",
+            NemesisKind::LeaderChurn => leader_churn::NAME,
         }
     }
 
@@ -123,12 +129,13 @@ impl FromStr for NemesisKind {
             "pause-leader" => NemesisKind::PauseLeader,
             "isolate-leader" => NemesisKind::IsolateLeader,
             "skew-leader" => NemesisKind::SkewLeader,
+            leader_churn::NAME => NemesisKind::LeaderChurn,
             _ => {
                 return Err(format!(
                     "unknown nemesis `{s}` (expected a comma list of partition, kill, pause, \
                      clock, crash, bandwidth, loss, latency, kill-leader, pause-leader, \
                      isolate-leader, \
-                     skew-leader, or none)"
+                     skew-leader, leader-churn, or none)"
                 ));
             }
         })
@@ -470,6 +477,10 @@ impl LabNemesis {
             | NemesisKind::PauseLeader
             | NemesisKind::IsolateLeader
             | NemesisKind::SkewLeader => return Ok(self.choose_leader_fault(kind).await),
+            // Its steps run in `start`, each waiting for the next leader.
+            NemesisKind::LeaderChurn => {
+                return Ok((Vec::new(), json!({"fault": leader_churn::NAME})));
+            }
         };
         Ok((vec![fault], info))
     }
@@ -526,6 +537,16 @@ impl NemesisDriver for LabNemesis {
                 }
                 Next::Done => return Ok(json!({"replay": "no more recorded faults"})),
             };
+            // Leader churn is a sequence that reacts to elections, started
+            // and healed step by step; a replay does not repeat it (it is
+            // not in the recorded schedule).
+            if faults.is_empty() && value["fault"] == leader_churn::NAME {
+                let r = self.leader_churn().await;
+                if let Ok(mut a) = self.active.lock() {
+                    *a = r.as_ref().ok().map(describe);
+                }
+                return r;
+            }
             if let Ok(mut a) = self.active.lock() {
                 *a = Some(describe(&value));
             }
@@ -714,14 +735,16 @@ mod tests {
             parse_list("loss, latency").unwrap(),
             vec![NemesisKind::Loss, NemesisKind::Latency]
         );
-        let leader = parse_list("kill-leader,pause-leader,isolate-leader,skew-leader").unwrap();
+        let leader =
+            parse_list("kill-leader,pause-leader,isolate-leader,skew-leader,leader-churn").unwrap();
         assert_eq!(
             leader,
             vec![
                 NemesisKind::KillLeader,
                 NemesisKind::PauseLeader,
                 NemesisKind::IsolateLeader,
-                NemesisKind::SkewLeader
+                NemesisKind::SkewLeader,
+                NemesisKind::LeaderChurn
             ]
         );
         for k in leader {

@@ -70,9 +70,10 @@ pub const BUGS: &[Bug] = &[
     Bug {
         protocol: "zab",
         name: "reuse-epoch",
-        description: "a new leader reuses the highest acceptedEpoch instead of bumping past it, and \
-                      followers ack a NEWEPOCH equal to the one they accepted: two leaders share an \
-                      epoch and their zxids collide",
+        description: "a new leader reuses the highest acceptedEpoch instead of bumping past it \
+                      (numbering on from its own last zxid), and followers ack a NEWEPOCH equal to \
+                      the one they accepted: two leaders share an epoch, and a server holding the \
+                      other leader's longer suffix delivers it under the zxids the new leader commits",
     },
     Bug {
         protocol: "zab",
@@ -831,6 +832,17 @@ impl Zab {
                 self.extend(&newer.txns);
             }
             self.set_current_epoch(epoch, me);
+            // Seeded bug: in a reused epoch the numbering goes on after our
+            // own last zxid, so it collides only with a server holding a
+            // longer suffix of that epoch, which takes our proposals for
+            // ones it has, acks them, and delivers its own instead.
+            let last = self.last_zxid();
+            if self.config.bug("reuse-epoch")
+                && epoch_of(last) == epoch
+                && let State::Leading(l) = &mut self.state
+            {
+                l.next_counter = counter_of(last) + 1;
+            }
             for p in acked {
                 self.send_new_leader(p);
             }
