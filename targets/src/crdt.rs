@@ -26,8 +26,8 @@
 //! assert!(t.bugs.iter().any(|(b, _)| *b == "gcounter-merge-sum"));
 //! ```
 
-use crate::db::{Cancelled, Clock, Db, DbContext, Kind, Step, TargetInfo};
-use crate::node::{LOG_FILE, NodeDb, bugs_of, validate_bugs};
+use crate::db::{Cancelled, Db, DbContext, Step, TargetInfo};
+use crate::node::{LOG_FILE, NodeDb};
 use crate::{BoxFuture, Client, ClientOpts, LogFiles, Target, TargetError};
 use faultline_node::kv::{Command, Op as KvOp, RequestId};
 use faultline_node::shell::api::{ClientReply, ClientRequest};
@@ -49,43 +49,22 @@ pub const OPTIONS: [&str; 2] = ["gossip-ticks", "fanout"];
 
 /// The catalogue row.
 pub fn info() -> TargetInfo {
-    TargetInfo {
-        name: PROTOCOL,
-        description: format!("faultline-node crdt: {}", faultline_node::crdt::ABOUT),
-        workloads: WORKLOADS.to_vec(),
-        faults: vec![
-            "partition",
-            "kill",
-            "pause",
-            "crash",
-            "bandwidth",
-            "loss",
-            "latency",
-            "clock",
-        ],
-        clock: Clock::Everywhere,
-        bugs: bugs_of(PROTOCOL),
-        needs_node_binary: true,
-        kind: Kind::Deployed(build),
-    }
+    crate::node::node_info(
+        PROTOCOL,
+        faultline_node::crdt::ABOUT,
+        WORKLOADS.to_vec(),
+        build,
+    )
 }
 
 fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
-    validate_bugs(PROTOCOL, &ctx.bugs)?;
     crate::db::check_options(PROTOCOL, &ctx.options, &OPTIONS)?;
     for (k, v) in &ctx.options {
         if v.parse::<u64>().map_or(true, |n| n == 0) {
             return Err(format!("--db-option {k}={v}: expected a positive integer"));
         }
     }
-    let mut d = NodeDb::new(PROTOCOL, ctx.nodes.iter().cloned());
-    d.bugs = ctx.bugs.clone();
-    d.libfaketime = ctx.libfaketime.clone();
-    d.options = ctx.options.clone();
-    d.binary = ctx
-        .binary
-        .clone()
-        .ok_or("the faultline-node binary was not given")?;
+    let d = NodeDb::from_ctx(PROTOCOL, ctx)?;
     Ok(Box::new(CrdtDb(d)))
 }
 

@@ -21,8 +21,8 @@
 //! assert!(t.bugs.iter().any(|(b, _)| *b == "skip-fencing"));
 //! ```
 
-use crate::db::{Cancelled, Clock, Db, DbContext, Kind, Step, TargetInfo};
-use crate::node::{Fate, NodeClient, NodeConfig, NodeDb, NodeTarget, bugs_of, validate_bugs};
+use crate::db::{Cancelled, Db, DbContext, Step, TargetInfo};
+use crate::node::{Fate, NodeClient, NodeConfig, NodeDb, NodeTarget};
 use crate::{BoxFuture, Client, ClientOpts, LogFiles, Primaries, Target, TargetError};
 use faultline_node::kv::Op as KvOp;
 use faultline_workloads::{Completion, Op, Value, Workload};
@@ -44,38 +44,17 @@ const LEASE_REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The catalogue row.
 pub fn info() -> TargetInfo {
-    TargetInfo {
-        name: PROTOCOL,
-        description: format!("faultline-node lock: {}", faultline_node::lock::ABOUT),
-        workloads: WORKLOADS.to_vec(),
-        faults: vec![
-            "partition",
-            "kill",
-            "pause",
-            "crash",
-            "bandwidth",
-            "loss",
-            "latency",
-            "clock",
-        ],
-        clock: Clock::Everywhere,
-        bugs: bugs_of(PROTOCOL),
-        needs_node_binary: true,
-        kind: Kind::Deployed(build),
-    }
+    crate::node::node_info(
+        PROTOCOL,
+        faultline_node::lock::ABOUT,
+        WORKLOADS.to_vec(),
+        build,
+    )
 }
 
 fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
-    validate_bugs(PROTOCOL, &ctx.bugs)?;
     crate::db::check_options(PROTOCOL, &ctx.options, &["max-lease-ms"])?;
-    let mut d = NodeDb::new(PROTOCOL, ctx.nodes.iter().cloned());
-    d.bugs = ctx.bugs.clone();
-    d.libfaketime = ctx.libfaketime.clone();
-    d.options = ctx.options.clone();
-    d.binary = ctx
-        .binary
-        .clone()
-        .ok_or("the faultline-node binary was not given")?;
+    let d = NodeDb::from_ctx(PROTOCOL, ctx)?;
     let skip_fencing = ctx.bugs.iter().any(|b| b == "skip-fencing");
     Ok(Box::new(LockDb {
         node: d,

@@ -244,29 +244,44 @@ impl NodeDb {
     }
 }
 
+/// The faults every faultline-node target takes (its processes run under
+/// libfaketime in the lab, so clock faults too).
+pub const NODE_FAULTS: [&str; 8] = [
+    "partition",
+    "kill",
+    "pause",
+    "crash",
+    "bandwidth",
+    "loss",
+    "latency",
+    "clock",
+];
+
+/// The catalogue row of a faultline-node protocol: `about` is its one-line
+/// description, `build` makes its [`Db`] from the run's context.
+pub fn node_info(
+    protocol: &'static str,
+    about: &str,
+    workloads: Vec<Workload>,
+    build: crate::db::Builder,
+) -> TargetInfo {
+    TargetInfo {
+        name: protocol,
+        description: format!("faultline-node {protocol}: {about}"),
+        workloads,
+        faults: NODE_FAULTS.to_vec(),
+        clock: Clock::Everywhere,
+        bugs: bugs_of(protocol),
+        needs_node_binary: true,
+        kind: Kind::Deployed(build),
+    }
+}
+
 /// The catalogue rows, one per protocol.
 pub fn infos() -> Vec<TargetInfo> {
     protocols()
         .iter()
-        .map(|(p, what)| TargetInfo {
-            name: p,
-            description: format!("faultline-node {p}: {what}"),
-            workloads: WORKLOADS.to_vec(),
-            faults: vec![
-                "partition",
-                "kill",
-                "pause",
-                "crash",
-                "bandwidth",
-                "loss",
-                "latency",
-                "clock",
-            ],
-            clock: Clock::Everywhere,
-            bugs: bugs_of(p),
-            needs_node_binary: true,
-            kind: Kind::Deployed(build),
-        })
+        .map(|(p, what)| node_info(p, what, WORKLOADS.to_vec(), build))
         .collect()
 }
 
@@ -288,15 +303,25 @@ fn build(protocol: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
             ));
         }
     }
-    let mut d = NodeDb::new(protocol, ctx.nodes.iter().cloned());
-    d.bugs = ctx.bugs.clone();
-    d.libfaketime = ctx.libfaketime.clone();
-    d.options = ctx.options.clone();
-    d.binary = ctx
-        .binary
-        .clone()
-        .ok_or("the faultline-node binary was not given")?;
-    Ok(Box::new(d))
+    Ok(Box::new(NodeDb::from_ctx(protocol, ctx)?))
+}
+
+impl NodeDb {
+    /// A cluster of `protocol` on the run's nodes, with its seeded bugs
+    /// (checked), options, libfaketime and uploaded binary. Options are
+    /// the caller's to check: each protocol knows its own.
+    pub fn from_ctx(protocol: &str, ctx: &DbContext) -> Result<NodeDb, String> {
+        validate_bugs(protocol, &ctx.bugs)?;
+        let mut d = NodeDb::new(protocol, ctx.nodes.iter().cloned());
+        d.bugs = ctx.bugs.clone();
+        d.libfaketime = ctx.libfaketime.clone();
+        d.options = ctx.options.clone();
+        d.binary = ctx
+            .binary
+            .clone()
+            .ok_or("the faultline-node binary was not given")?;
+        Ok(d)
+    }
 }
 
 impl Db for NodeDb {

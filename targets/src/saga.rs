@@ -12,37 +12,23 @@
 //! assert!(t.bugs.iter().any(|(b, _)| *b == "refund-without-key"));
 //! ```
 
-use crate::db::{Clock, Db, DbContext, Kind, TargetInfo};
-use crate::node::{NodeDb, bugs_of, validate_bugs};
+use crate::db::{Db, DbContext, TargetInfo};
+use crate::node::NodeDb;
 use faultline_workloads::Workload;
 
 pub const PROTOCOL: &str = "saga";
 
 /// The catalogue row.
 pub fn info() -> TargetInfo {
-    TargetInfo {
-        name: PROTOCOL,
-        description: format!("faultline-node saga: {}", faultline_node::saga::ABOUT),
-        workloads: vec![Workload::Saga],
-        faults: vec![
-            "partition",
-            "kill",
-            "pause",
-            "crash",
-            "bandwidth",
-            "loss",
-            "latency",
-            "clock",
-        ],
-        clock: Clock::Everywhere,
-        bugs: bugs_of(PROTOCOL),
-        needs_node_binary: true,
-        kind: Kind::Deployed(build),
-    }
+    crate::node::node_info(
+        PROTOCOL,
+        faultline_node::saga::ABOUT,
+        vec![Workload::Saga],
+        build,
+    )
 }
 
 fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
-    validate_bugs(PROTOCOL, &ctx.bugs)?;
     crate::db::check_options(PROTOCOL, &ctx.options, &["mode"])?;
     if let Some(m) = ctx.options.get("mode")
         && m != "orchestrated"
@@ -52,14 +38,7 @@ fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
             "--db-option mode={m}: the saga target's modes are orchestrated and choreographed"
         ));
     }
-    let mut d = NodeDb::new(PROTOCOL, ctx.nodes.iter().cloned());
-    d.bugs = ctx.bugs.clone();
-    d.libfaketime = ctx.libfaketime.clone();
-    d.options = ctx.options.clone();
-    d.binary = ctx
-        .binary
-        .clone()
-        .ok_or("the faultline-node binary was not given")?;
+    let d = NodeDb::from_ctx(PROTOCOL, ctx)?;
     Ok(Box::new(d))
 }
 

@@ -12,45 +12,25 @@
 //! assert!(t.bugs.iter().any(|(b, _)| *b == "decide-before-log"));
 //! ```
 
-use crate::db::{Clock, Db, DbContext, Kind, TargetInfo};
-use crate::node::{NodeDb, bugs_of, validate_bugs};
+use crate::db::{Db, DbContext, TargetInfo};
+use crate::node::NodeDb;
 use faultline_workloads::Workload;
 
 pub const PROTOCOL: &str = "twopc";
 
 /// The catalogue row.
 pub fn info() -> TargetInfo {
-    TargetInfo {
-        name: PROTOCOL,
-        description: format!("faultline-node twopc: {}", faultline_node::twopc::ABOUT),
-        workloads: vec![Workload::Bank],
-        faults: vec![
-            "partition",
-            "kill",
-            "pause",
-            "crash",
-            "bandwidth",
-            "loss",
-            "latency",
-            "clock",
-        ],
-        clock: Clock::Everywhere,
-        bugs: bugs_of(PROTOCOL),
-        needs_node_binary: true,
-        kind: Kind::Deployed(build),
-    }
+    crate::node::node_info(
+        PROTOCOL,
+        faultline_node::twopc::ABOUT,
+        vec![Workload::Bank],
+        build,
+    )
 }
 
 fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
-    validate_bugs(PROTOCOL, &ctx.bugs)?;
     crate::db::check_options(PROTOCOL, &ctx.options, &[])?;
-    let mut d = NodeDb::new(PROTOCOL, ctx.nodes.iter().cloned());
-    d.bugs = ctx.bugs.clone();
-    d.libfaketime = ctx.libfaketime.clone();
-    d.binary = ctx
-        .binary
-        .clone()
-        .ok_or("the faultline-node binary was not given")?;
+    let d = NodeDb::from_ctx(PROTOCOL, ctx)?;
     Ok(Box::new(d))
 }
 
