@@ -401,42 +401,15 @@ mod tests {
     /// both to the same state, and a dead replica's client fails cleanly.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn counter_and_set_through_a_loopback_cluster() {
-        use faultline_node::shell::{self, Options};
         use faultline_workloads::Outcome;
-        let free = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .unwrap()
-        };
-        let pp: Vec<u16> = (0..2).map(|_| free()).collect();
-        let cp: Vec<u16> = (0..2).map(|_| free()).collect();
-        let base = std::env::temp_dir().join(format!("fl-crdt-target-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&base);
-        let peers: BTreeMap<u64, String> = (1..=2)
-            .map(|i| (i, format!("127.0.0.1:{}", pp[i as usize - 1])))
-            .collect();
-        for i in 1..=2u64 {
-            let o = Options {
-                protocol: PROTOCOL.into(),
-                id: i,
-                peers: peers.clone(),
-                client_addr: format!("127.0.0.1:{}", cp[i as usize - 1]),
-                data_dir: base.join(format!("n{i}")),
-                bugs: vec![],
-                tick: Duration::from_millis(5),
-                election_ticks: 50,
-                heartbeat_ticks: 2,
-                seed: None,
-                options: vec![],
-            };
-            std::thread::spawn(move || shell::run::<faultline_node::crdt::CrdtStore>(o));
-        }
-        let target = CrdtTarget::new(
-            (0..2)
-                .map(|i| (format!("n{}", i + 1), format!("127.0.0.1:{}", cp[i])))
-                .collect(),
+        let cluster = crate::loopback::start::<faultline_node::crdt::CrdtStore>(
+            PROTOCOL,
+            "crdt",
+            2,
+            (50, 2),
+            &[],
         );
+        let target = CrdtTarget::new(cluster.members.clone());
         let counter = ClientOpts::new(WorkloadOptions::new(Workload::Counter));
         let set = ClientOpts::new(WorkloadOptions::new(Workload::Set));
         let mut c1 = loop {
@@ -485,10 +458,13 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let dead = CrdtTarget::new(vec![("n1".into(), format!("127.0.0.1:{}", free()))]);
+        let dead = CrdtTarget::new(vec![(
+            "n1".into(),
+            format!("127.0.0.1:{}", crate::loopback::free_port()),
+        )]);
         let mut d = dead.client("n1", &counter).await.unwrap();
         let w = d.invoke(&Op::new("add", None, json!(1))).await;
         assert_eq!(w.outcome, Outcome::Fail, "{w:?}");
-        let _ = std::fs::remove_dir_all(&base);
+        let _ = std::fs::remove_dir_all(&cluster.base);
     }
 }

@@ -39,6 +39,8 @@ pub mod etcd_db;
 pub mod exec;
 pub mod exec_db;
 pub mod lock;
+#[cfg(test)]
+mod loopback;
 pub mod node;
 pub mod noop;
 pub mod pb;

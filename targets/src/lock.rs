@@ -432,52 +432,27 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn fenced_ops_through_a_loopback_cluster() {
         use faultline_node::lock::{LockService, storage};
-        use faultline_node::shell::{self, Log, Options};
-        let free = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .unwrap()
-        };
-        let pp: Vec<u16> = (0..3).map(|_| free()).collect();
-        let cp: Vec<u16> = (0..3).map(|_| free()).collect();
-        let sp = free();
-        let base = std::env::temp_dir().join(format!("fl-lock-target-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&base);
-        std::fs::create_dir_all(&base).unwrap();
+        use faultline_node::shell::Log;
+        let cluster = crate::loopback::start::<LockService>(
+            PROTOCOL,
+            "lock",
+            3,
+            (20, 4),
+            &["tick-ms=5".into()],
+        );
+        let sp = crate::loopback::free_port();
         storage::serve(
             format!("127.0.0.1:{sp}").parse().unwrap(),
             None,
-            &base,
+            &cluster.base,
             false,
             Log::new("test storage".into()),
         )
         .unwrap();
-        let peers: BTreeMap<u64, String> = (1..=3)
-            .map(|i| (i, format!("127.0.0.1:{}", pp[i as usize - 1])))
-            .collect();
-        for i in 1..=3u64 {
-            let o = Options {
-                protocol: PROTOCOL.into(),
-                id: i,
-                peers: peers.clone(),
-                client_addr: format!("127.0.0.1:{}", cp[i as usize - 1]),
-                data_dir: base.join(format!("n{i}")),
-                bugs: vec![],
-                tick: Duration::from_millis(5),
-                election_ticks: 20,
-                heartbeat_ticks: 4,
-                seed: None,
-                options: vec!["tick-ms=5".into()],
-            };
-            std::thread::spawn(move || shell::run::<LockService>(o));
-        }
         let target = LockTarget::new(
             NodeConfig {
                 protocol: PROTOCOL.into(),
-                members: (0..3)
-                    .map(|i| (format!("n{}", i + 1), format!("127.0.0.1:{}", cp[i])))
-                    .collect(),
+                members: cluster.members.clone(),
             },
             vec![format!("127.0.0.1:{sp}"); 3],
             false,
@@ -534,6 +509,6 @@ mod tests {
             .map(|e| e["value"].as_i64().unwrap())
             .collect();
         assert_eq!(vals, [1, 2]);
-        let _ = std::fs::remove_dir_all(&base);
+        let _ = std::fs::remove_dir_all(&cluster.base);
     }
 }

@@ -1005,41 +1005,12 @@ mod tests {
     /// the client following the not-leader hint from a backup.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn client_follows_the_leader_hint_and_classifies() {
-        use faultline_node::shell::{self, Options};
-        let free = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .unwrap()
-        };
-        let pp: Vec<u16> = (0..3).map(|_| free()).collect();
-        let cp: Vec<u16> = (0..3).map(|_| free()).collect();
-        let base = std::env::temp_dir().join(format!("fl-node-target-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&base);
-        let peers: BTreeMap<u64, String> = (1..=3)
-            .map(|i| (i, format!("127.0.0.1:{}", pp[i as usize - 1])))
-            .collect();
-        for i in 1..=3u64 {
-            let o = Options {
-                protocol: "single".into(),
-                id: i,
-                peers: peers.clone(),
-                client_addr: format!("127.0.0.1:{}", cp[i as usize - 1]),
-                data_dir: base.join(format!("n{i}")),
-                bugs: vec![],
-                tick: Duration::from_millis(5),
-                election_ticks: 10,
-                heartbeat_ticks: 2,
-                seed: None,
-                options: vec![],
-            };
-            std::thread::spawn(move || shell::run::<shell::single::Single>(o));
-        }
+        use faultline_node::shell::{self};
+        let cluster =
+            crate::loopback::start::<shell::single::Single>("single", "node", 3, (10, 2), &[]);
         let target = NodeTarget::new(NodeConfig {
             protocol: "single".into(),
-            members: (0..3)
-                .map(|i| (format!("n{}", i + 1), format!("127.0.0.1:{}", cp[i])))
-                .collect(),
+            members: cluster.members.clone(),
         });
         let opts = ClientOpts::new(WorkloadOptions::new(Workload::Register));
         let mut c = target.client("n3", &opts).await.unwrap();
@@ -1057,13 +1028,16 @@ mod tests {
         // A cluster with nobody listening: refused before sending → fail.
         let dead = NodeTarget::new(NodeConfig {
             protocol: "single".into(),
-            members: vec![("n1".into(), format!("127.0.0.1:{}", free()))],
+            members: vec![(
+                "n1".into(),
+                format!("127.0.0.1:{}", crate::loopback::free_port()),
+            )],
         });
         let mut o = ClientOpts::new(WorkloadOptions::new(Workload::Register));
         o.timeout = Duration::from_millis(300);
         let mut c = dead.client("n1", &o).await.unwrap();
         let w = c.invoke(&Op::new("write", k, json!(1))).await;
         assert_eq!(w.outcome, faultline_workloads::Outcome::Fail, "{w:?}");
-        let _ = std::fs::remove_dir_all(&base);
+        let _ = std::fs::remove_dir_all(&cluster.base);
     }
 }

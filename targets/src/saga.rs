@@ -82,47 +82,19 @@ mod tests {
         use crate::node::{NodeConfig, NodeTarget};
         use crate::{ClientOpts, Target};
         use faultline_checker::history::{Event, EventType, History, Process};
-        use faultline_node::shell::{self, Options};
         use faultline_workloads::{Completion, Op, Outcome, WorkloadOptions};
         use serde_json::json;
-        use std::collections::BTreeMap;
-        use std::time::Duration;
-        let free = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .unwrap()
-        };
         for mode in ["orchestrated", "choreographed"] {
-            let pp: Vec<u16> = (0..3).map(|_| free()).collect();
-            let cp: Vec<u16> = (0..3).map(|_| free()).collect();
-            let base =
-                std::env::temp_dir().join(format!("fl-saga-target-{mode}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&base);
-            let peers: BTreeMap<u64, String> = (1..=3)
-                .map(|i| (i, format!("127.0.0.1:{}", pp[i as usize - 1])))
-                .collect();
-            for i in 1..=3u64 {
-                let o = Options {
-                    protocol: PROTOCOL.into(),
-                    id: i,
-                    peers: peers.clone(),
-                    client_addr: format!("127.0.0.1:{}", cp[i as usize - 1]),
-                    data_dir: base.join(format!("n{i}")),
-                    bugs: vec![],
-                    tick: Duration::from_millis(5),
-                    election_ticks: 50,
-                    heartbeat_ticks: 5,
-                    seed: None,
-                    options: vec![format!("mode={mode}")],
-                };
-                std::thread::spawn(move || shell::run::<faultline_node::saga::Saga>(o));
-            }
+            let cluster = crate::loopback::start::<faultline_node::saga::Saga>(
+                PROTOCOL,
+                &format!("saga-{mode}"),
+                3,
+                (50, 5),
+                &[format!("mode={mode}")],
+            );
             let target = NodeTarget::new(NodeConfig {
                 protocol: PROTOCOL.into(),
-                members: (0..3)
-                    .map(|i| (format!("n{}", i + 1), format!("127.0.0.1:{}", cp[i])))
-                    .collect(),
+                members: cluster.members.clone(),
             });
             let opts = ClientOpts::new(WorkloadOptions::new(Workload::Saga));
             // The client follows the hint to the entry.
@@ -168,7 +140,7 @@ mod tests {
             let h = History { events };
             let v = faultline_checker::saga::check(&h).unwrap();
             assert_eq!(v.verdict, faultline_checker::Verdict::Valid, "{}", v.json);
-            let _ = std::fs::remove_dir_all(&base);
+            let _ = std::fs::remove_dir_all(&cluster.base);
         }
     }
 }

@@ -72,45 +72,18 @@ mod tests {
     async fn bank_through_a_loopback_cluster() {
         use crate::node::{NodeConfig, NodeTarget};
         use crate::{ClientOpts, Target};
-        use faultline_node::shell::{self, Options};
         use faultline_workloads::{Completion, Op, Outcome, WorkloadOptions};
         use serde_json::json;
-        use std::collections::BTreeMap;
-        use std::time::Duration;
-        let free = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .unwrap()
-        };
-        let pp: Vec<u16> = (0..3).map(|_| free()).collect();
-        let cp: Vec<u16> = (0..3).map(|_| free()).collect();
-        let base = std::env::temp_dir().join(format!("fl-twopc-target-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&base);
-        let peers: BTreeMap<u64, String> = (1..=3)
-            .map(|i| (i, format!("127.0.0.1:{}", pp[i as usize - 1])))
-            .collect();
-        for i in 1..=3u64 {
-            let o = Options {
-                protocol: PROTOCOL.into(),
-                id: i,
-                peers: peers.clone(),
-                client_addr: format!("127.0.0.1:{}", cp[i as usize - 1]),
-                data_dir: base.join(format!("n{i}")),
-                bugs: vec![],
-                tick: Duration::from_millis(5),
-                election_ticks: 50,
-                heartbeat_ticks: 5,
-                seed: None,
-                options: vec![],
-            };
-            std::thread::spawn(move || shell::run::<faultline_node::twopc::TwoPc>(o));
-        }
+        let cluster = crate::loopback::start::<faultline_node::twopc::TwoPc>(
+            PROTOCOL,
+            "twopc",
+            3,
+            (50, 5),
+            &[],
+        );
         let target = NodeTarget::new(NodeConfig {
             protocol: PROTOCOL.into(),
-            members: (0..3)
-                .map(|i| (format!("n{}", i + 1), format!("127.0.0.1:{}", cp[i])))
-                .collect(),
+            members: cluster.members.clone(),
         });
         let mut w = WorkloadOptions::new(Workload::Bank);
         w.accounts = 4;
@@ -134,6 +107,6 @@ mod tests {
             r,
             Completion::ok(json!({"0": 10, "1": 7, "2": 13, "3": 10}))
         );
-        let _ = std::fs::remove_dir_all(&base);
+        let _ = std::fs::remove_dir_all(&cluster.base);
     }
 }
