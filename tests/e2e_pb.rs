@@ -33,6 +33,21 @@ fn run(
     seed: &str,
     extra: &[&str],
 ) -> (i32, String) {
+    run_for(bin, lab, store, mode, nemesis, seed, extra, ("3", "15"))
+}
+
+/// `run` with a nemesis interval and time limit (seconds).
+#[allow(clippy::too_many_arguments)]
+fn run_for(
+    bin: &str,
+    lab: &Lab,
+    store: &str,
+    mode: &str,
+    nemesis: &str,
+    seed: &str,
+    extra: &[&str],
+    (interval, limit): (&str, &str),
+) -> (i32, String) {
     let t0 = Instant::now();
     let mode_opt = format!("mode={mode}");
     let mut args = vec!["test", "--target", "pb", "--db-option", &mode_opt];
@@ -43,9 +58,9 @@ fn run(
         "--nemesis",
         nemesis,
         "--nemesis-interval",
-        "3",
+        interval,
         "--time-limit",
-        "15",
+        limit,
         "--seed",
         seed,
         "--node-binary",
@@ -150,11 +165,15 @@ fn sync_survives_primary_failover_and_async_loses_acknowledged_writes() {
     );
 
     // (c) a seeded bug: backups that do not fence lose acknowledged writes.
-    // Up to 3 runs: it was caught in 3 of 5 runs while measuring.
+    // Each isolate → monitor failover → heal cycle is one chance (the old
+    // primary must reach a backup before the new primary reaches it), so
+    // the runs are long enough for ~7 cycles: 15 s runs with 2 cycles were
+    // caught in 3 of 5 on a loaded machine but 0 of 3 on a faster CI
+    // runner; 30 s with a 2 s interval caught it in 3 of 3 (2–3 keys each).
     let extra = ["--bug", "no-fencing", "--db-option", "failover=monitor"];
     let mut verdicts = Vec::new();
     for seed in ["1", "2", "3"] {
-        let (code, out) = run(
+        let (code, out) = run_for(
             bin,
             &lab,
             store.s(),
@@ -162,6 +181,7 @@ fn sync_survives_primary_failover_and_async_loses_acknowledged_writes() {
             "isolate-leader",
             seed,
             &extra,
+            ("2", "30"),
         );
         assert!(code == 0 || code == 1, "{out}");
         let results = read_json(&latest.join("results.json"));
