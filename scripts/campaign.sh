@@ -25,7 +25,9 @@
 # EXTRA (more `faultline test` arguments, e.g. "--op-timeout 1"),
 # STOP_AT_FIRST=1 (a bug's remaining seeds are skipped once one run of it
 # is invalid: "caught in at least one of 5" in less time), NODES (nodes per
-# run and in a new lab, default 3; a lab needs at least that many).
+# run and in a new lab, default 3; a lab needs at least that many),
+# WORKLOADS (the correct builds' workloads, default "register list-append";
+# the CRDT store: PROTOCOLS=crdt WORKLOADS="counter set register").
 #
 # Columns: kind protocol workload bug seed verdict exit ok fail info nemesis
 # interval run_dir
@@ -46,6 +48,7 @@ BUG_INTERVAL=${BUG_INTERVAL:-$INTERVAL}
 BUGS=${BUGS:-}
 EXTRA=${EXTRA:-}
 NODES=${NODES:-3}
+WORKLOADS=${WORKLOADS:-"register list-append"}
 BRIDGE=${BRIDGE:-flbr10}
 SUBNET=${SUBNET:-10.77.10.0/24}
 
@@ -84,6 +87,9 @@ schedule() {
     # its own term reaches a follower: few client writes (10 ops/s).
     raft/commit-old-term) echo "leader-churn 1 10 list-append" ;;
     zab/*) echo "$L,partition,kill 3 100" ;;
+    crdt/gcounter-merge-sum) echo "partition 2 - counter" ;;
+    crdt/orset-remove-without-tags) echo "partition 2 - set" ;;
+    crdt/lww-*) echo "$BUG_NEMESIS $BUG_INTERVAL -" ;;
     *) echo "$d" ;;
     esac
 }
@@ -111,7 +117,7 @@ run() { # kind protocol workload bug seed
 case " $PARTS " in *" correct "*) CORRECT_PROTOCOLS=$PROTOCOLS ;; *) CORRECT_PROTOCOLS= ;; esac
 case " $PARTS " in *" bugs "*) BUG_PROTOCOLS=$PROTOCOLS ;; *) BUG_PROTOCOLS= ;; esac
 for p in $CORRECT_PROTOCOLS; do
-    for w in register list-append; do
+    for w in $WORKLOADS; do
         for s in $SEEDS; do run correct "$p" "$w" - "$s"; done
     done
 done

@@ -36,6 +36,7 @@ pub const WORKLOAD_MODELS: &[&str] = &[
     "fenced",
     "crdt-convergence",
     "or-set",
+    "lww-register",
     "saga",
 ];
 
@@ -862,6 +863,7 @@ fn check_workload(
             faultline_checker::crdt::check_convergence(history, None).map_err(bad)?
         }
         "or-set" => faultline_checker::crdt::check_or_set(history).map_err(bad)?,
+        "lww-register" => faultline_checker::lww::check(history).map_err(bad)?,
         "saga" => faultline_checker::saga::check(history).map_err(bad)?,
         "fenced" => faultline_checker::fenced::check(history).map_err(bad)?,
         "lock" => {

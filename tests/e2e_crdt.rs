@@ -14,6 +14,15 @@
 //!   (a remove swallows later adds) is `lost`, exit 1. Both were caught in
 //!   every run measured (docs/crdt.md), so one seed each is enough here.
 //!
+//! - `lww_registers_are_causal_and_a_raw_wall_clock_is_caught` (net 41):
+//!   the register workload (LWW registers, `lww-register`: causal
+//!   consistency + per-key convergence) is valid under clock skew and
+//!   partitions, with every key read on every replica at the end; with
+//!   `lww-raw-wall-clock` a write stamped by a clock behind the stamps
+//!   its replica has seen loses to the write its session had just read:
+//!   `read-your-writes`, exit 1 (as fast as the replicas answer, writes
+//!   on two replicas within one millisecond are enough, skew or not).
+//!
 //! Skips (printing why) without root or sshd. Builds faultline-node first.
 
 mod common;
@@ -30,6 +39,19 @@ fn run(
     nemesis: &str,
     bug: Option<&str>,
 ) -> (i32, Value) {
+    // Enough updates to matter, little enough for a loaded CI box.
+    run_at(lab, store, workload, nemesis, bug, Some("150"))
+}
+
+/// `run` at `rate` ops/s (`None`: as fast as the replicas answer).
+fn run_at(
+    lab: &Lab,
+    store: &TmpStore,
+    workload: &str,
+    nemesis: &str,
+    bug: Option<&str>,
+    rate: Option<&str>,
+) -> (i32, Value) {
     let bin = node_binary();
     let mut args = vec![
         "test",
@@ -43,9 +65,6 @@ fn run(
         "2",
         "--time-limit",
         "10",
-        // Enough updates to matter, little enough for a loaded CI box.
-        "--rate",
-        "150",
         "--seed",
         "3",
         "--node-binary",
@@ -57,6 +76,9 @@ fn run(
     ];
     if let Some(b) = bug {
         args.extend(["--bug", b]);
+    }
+    if let Some(r) = rate {
+        args.extend(["--rate", r]);
     }
     let t0 = Instant::now();
     let o = faultline(&args);
@@ -173,4 +195,44 @@ fn seeded_bugs_are_caught() {
     assert!(r["anomaly_types"].to_string().contains("lost"), "{r:#}");
     let tj = read_json(&store.0.join("crdt-set/latest/test.json"));
     assert_eq!(tj["bugs"][0], "orset-remove-without-tags");
+}
+
+#[test]
+fn lww_registers_are_causal_and_a_raw_wall_clock_is_caught() {
+    if common::skip() {
+        return;
+    }
+    let lab = Lab::up("crdt-lww", 41, 3);
+    let store = TmpStore::new("crdt-lww");
+
+    let (code, r) = run(&lab, &store, "register", "clock,partition", None);
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(r["valid"], Value::Bool(true), "{r:#}");
+    // Three keys, each read on each of the three replicas at the end.
+    assert_eq!(r["stats"]["final_reads"], 9, "{r:#}");
+    assert!(
+        r["stats"]["reads_checked"].as_u64().unwrap_or(0) > 100,
+        "{r:#}"
+    );
+    assert_final_reads_from_every_node(&store, "register");
+    let tj = read_json(&store.0.join("crdt-register/latest/test.json"));
+    assert_eq!(tj["checker"], "lww-register");
+    let h = std::fs::read_to_string(store.0.join("crdt-register/latest/history.jsonl"))
+        .expect("history");
+    assert!(h.contains("\"kind\":\"clock"), "no clock fault ran");
+
+    let (code, r) = run_at(
+        &lab,
+        &store,
+        "register",
+        "clock",
+        Some("lww-raw-wall-clock"),
+        None,
+    );
+    assert_eq!(code, 1, "{r:#}");
+    assert_eq!(r["valid"], Value::Bool(false), "{r:#}");
+    assert!(
+        r["anomaly_types"].to_string().contains("read-your-writes"),
+        "{r:#}"
+    );
 }

@@ -79,7 +79,7 @@ fn is_update(f: &str) -> bool {
 }
 
 /// The node that served an op: its completion's `node`, else its invocation's.
-fn node_of(history: &History, op: &Operation) -> Option<String> {
+pub(crate) fn node_of(history: &History, op: &Operation) -> Option<String> {
     op.complete
         .and_then(|c| history.events.get(c))
         .and_then(|e| e.node.clone())
@@ -87,7 +87,7 @@ fn node_of(history: &History, op: &Operation) -> Option<String> {
 }
 
 /// The final reads (see the module docs), in history order.
-fn final_reads<'a>(ops: &'a [Operation], nemesis: &[usize]) -> Vec<&'a Operation> {
+pub(crate) fn final_reads<'a>(ops: &'a [Operation], nemesis: &[usize]) -> Vec<&'a Operation> {
     let last_update = ops
         .iter()
         .filter(|o| is_update(&o.f))
@@ -183,7 +183,7 @@ fn or_set_anomalies(
 }
 
 /// Puts together the result JSON/text shared by both checks.
-fn result(
+pub(crate) fn result(
     model: &str,
     anomalies: BTreeMap<&'static str, Vec<Value>>,
     mut stats: serde_json::Map<String, Value>,

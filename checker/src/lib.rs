@@ -33,6 +33,7 @@ pub mod counter;
 pub mod crdt;
 pub mod fenced;
 pub mod lock;
+pub mod lww;
 pub mod queue;
 pub mod saga;
 pub mod session;

@@ -7,7 +7,10 @@
 //!
 //! Workloads: `counter` (one PN-Counter: `add`, `read`) and `set` (one
 //! OR-Set: `add`, `remove`, `read` over a small universe — the target turns
-//! on the workload's `set_removes`). Both are judged by
+//! on the workload's `set_removes`), and `register` (LWW registers:
+//! reads and blind writes of unique values over [`REGISTER_KEYS`] keys,
+//! judged by `lww-register`: causal consistency plus per-key
+//! convergence). The first two are judged by
 //! `crdt-convergence`: after the heal and the quiet period every replica's
 //! final read ([`Target::final_reads_per_node`]) must agree and hold every
 //! acknowledged update (the counter within its bounds, the set add-wins).
@@ -41,9 +44,14 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::Instant;
 
 pub const PROTOCOL: &str = "crdt";
-pub const WORKLOADS: [Workload; 2] = [Workload::Counter, Workload::Set];
-/// The checker both workloads are judged by.
+pub const WORKLOADS: [Workload; 3] = [Workload::Counter, Workload::Set, Workload::Register];
+/// The checker the counter and set workloads are judged by.
 pub const CHECKER: &str = "crdt-convergence";
+/// The checker of the register workload (LWW registers).
+pub const REGISTER_CHECKER: &str = faultline_checker::lww::MODEL;
+/// Keys of the register workload: few, so writes from different replicas
+/// meet.
+pub const REGISTER_KEYS: u32 = 3;
 /// `--db-option`s, passed to every replica as `--option`.
 pub const OPTIONS: [&str; 2] = ["gossip-ticks", "fanout"];
 
@@ -135,10 +143,17 @@ impl Db for CrdtDb {
         Arc::new(self.target_impl())
     }
     fn checker(&self, workload: Workload) -> Option<&'static str> {
-        WORKLOADS.contains(&workload).then_some(CHECKER)
+        match workload {
+            Workload::Register => Some(REGISTER_CHECKER),
+            w => WORKLOADS.contains(&w).then_some(CHECKER),
+        }
     }
     fn workload_options(&self, opts: &mut WorkloadOptions) {
         opts.set_removes = true;
+        if opts.workload == Workload::Register {
+            opts.register_blind_writes = true;
+            opts.active_keys = REGISTER_KEYS;
+        }
     }
 }
 
@@ -252,6 +267,12 @@ struct CrdtClient {
 /// A workload op as a store op.
 fn to_kv(w: Workload, op: &Op) -> Result<KvOp, String> {
     let int = |v: &Value| v.as_i64().ok_or_else(|| format!("{v} is not an integer"));
+    let key = |op: &Op| {
+        op.key
+            .as_ref()
+            .and_then(Value::as_u64)
+            .ok_or_else(|| format!("register key {:?} is not a non-negative integer", op.key))
+    };
     Ok(match (w, op.f.as_str()) {
         (Workload::Counter, "add") => KvOp::CounterAdd {
             delta: int(&op.value)?,
@@ -264,6 +285,11 @@ fn to_kv(w: Workload, op: &Op) -> Result<KvOp, String> {
             value: int(&op.value)?,
         },
         (Workload::Set, "read") => KvOp::SetRead,
+        (Workload::Register, "write") => KvOp::Write {
+            key: key(op)?,
+            value: int(&op.value)?,
+        },
+        (Workload::Register, "read") => KvOp::Read { key: key(op)? },
         (w, f) => return Err(format!("`{f}` is not an operation of {w} on a CRDT store")),
     })
 }
@@ -375,10 +401,15 @@ mod tests {
         assert!(cmd.contains("--bug gcounter-merge-sum"), "{cmd}");
         assert!(cmd.contains("--option gossip-ticks=3"), "{cmd}");
         assert_eq!(db.checker(Workload::Set), Some(CHECKER));
-        assert_eq!(db.checker(Workload::Register), None);
+        assert_eq!(db.checker(Workload::Register), Some("lww-register"));
+        assert_eq!(db.checker(Workload::Bank), None);
         let mut w = WorkloadOptions::new(Workload::Set);
         db.workload_options(&mut w);
         assert!(w.set_removes);
+        let mut w = WorkloadOptions::new(Workload::Register);
+        db.workload_options(&mut w);
+        assert!(w.register_blind_writes);
+        assert_eq!(w.active_keys, REGISTER_KEYS);
         ctx.options.insert("gossip-ticks".into(), "0".into());
         assert!(build(PROTOCOL, &ctx).err().unwrap().contains("positive"));
         ctx.options.clear();

@@ -27,6 +27,11 @@ pub fn generator(opts: &WorkloadOptions, seed: u64) -> Box<dyn Generator> {
     let rng = StdRng::seed_from_u64(seed);
     let keys = KeyPool::new(opts.active_keys, opts.ops_per_key);
     match opts.workload {
+        Workload::Register if opts.register_blind_writes => Box::new(BlindRegisterGen {
+            rng,
+            keys: u64::from(opts.active_keys.max(1)),
+            next_value: 0,
+        }),
         Workload::Register => Box::new(RegisterGen { rng, keys }),
         Workload::ListAppend | Workload::RwRegister => Box::new(TxnGen {
             rng,
@@ -106,6 +111,32 @@ impl Generator for RegisterGen {
                 json!([self.rng.random_range(0..5u8), self.rng.random_range(0..5u8)]),
             ),
         }
+    }
+}
+
+/// Reads and blind writes of unique values over keys `0..keys`, each key
+/// read once more at the end.
+struct BlindRegisterGen {
+    rng: StdRng,
+    keys: u64,
+    next_value: u64,
+}
+
+impl Generator for BlindRegisterGen {
+    fn next_op(&mut self) -> Op {
+        let key = Some(json!(self.rng.random_range(0..self.keys)));
+        if self.rng.random_bool(0.5) {
+            Op::new("read", key, Value::Null)
+        } else {
+            self.next_value += 1;
+            Op::new("write", key, json!(self.next_value))
+        }
+    }
+
+    fn final_ops(&self) -> Vec<Op> {
+        (0..self.keys)
+            .map(|k| Op::new("read", Some(json!(k)), Value::Null))
+            .collect()
     }
 }
 
@@ -362,6 +393,32 @@ mod tests {
         }
         assert!(per_key.values().all(|&n| n <= 10), "{per_key:?}");
         assert!(per_key.len() >= 10);
+    }
+
+    #[test]
+    fn blind_register_writes_are_unique_and_every_key_is_read_at_the_end() {
+        let mut o = WorkloadOptions::new(Workload::Register);
+        o.register_blind_writes = true;
+        o.active_keys = 3;
+        let mut g = generator(&o, 7);
+        let mut written = HashSet::new();
+        for _ in 0..1000 {
+            let op = g.next_op();
+            let k = op.key.as_ref().and_then(Value::as_u64).expect("key");
+            assert!(k < 3, "{op:?}");
+            match op.f.as_str() {
+                "read" => assert!(op.value.is_null()),
+                "write" => assert!(written.insert(op.value.to_string()), "{op:?}"),
+                f => panic!("{f}"),
+            }
+        }
+        assert!(written.len() > 400);
+        let finals: Vec<u64> = g
+            .final_ops()
+            .iter()
+            .map(|o| o.key.as_ref().and_then(Value::as_u64).expect("key"))
+            .collect();
+        assert_eq!(finals, [0, 1, 2]);
     }
 
     #[test]

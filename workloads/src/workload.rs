@@ -206,6 +206,13 @@ pub struct WorkloadOptions {
     /// target asks for it). Off: every add is a fresh element, no removes.
     #[serde(default)]
     pub set_removes: bool,
+    /// Register: reads and blind writes of unique values over a fixed set
+    /// of `active_keys` keys (no CAS, no key rotation), then a final read
+    /// of every key — what a last-writer-wins register can promise and
+    /// the session/convergence checks need (a read names the one write it
+    /// saw). The CRDT target asks for it.
+    #[serde(default)]
+    pub register_blind_writes: bool,
 }
 
 impl WorkloadOptions {
@@ -219,6 +226,7 @@ impl WorkloadOptions {
             accounts: 5,
             total_balance: 100,
             set_removes: false,
+            register_blind_writes: false,
         }
     }
 
