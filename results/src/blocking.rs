@@ -40,17 +40,23 @@ pub fn section(h: &mut String, results: &Value) {
     if !faults.is_empty() {
         h.push_str(
             "<table class=\"kv\"><tr><th>coordinator fault</th><th>from (s)</th>\
-             <th>lasted (ms)</th><th>prepared periods overlapping</th><th>longest (ms)</th></tr>",
+             <th>lasted (ms)</th><th>prepared periods overlapping</th><th>longest (ms)</th>\
+             <th>prepared when it struck</th><th>longest of those (ms)</th></tr>",
         );
         for f in &faults {
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td>{}</td></tr>",
                 escape(f["fault"].as_str().unwrap_or("fault")),
                 f["start_s"].as_f64().unwrap_or(0.0),
                 f["down_ms"].as_u64().unwrap_or(0),
                 f["blocked"].as_u64().unwrap_or(0),
                 f["max_blocked_ms"]
+                    .as_u64()
+                    .map_or("–".to_string(), |m| m.to_string()),
+                f["caught"].as_u64().unwrap_or(0),
+                f["max_caught_ms"]
                     .as_u64()
                     .map_or("–".to_string(), |m| m.to_string()),
             );

@@ -143,9 +143,10 @@ fn quantile(sorted: &[u64], q: f64) -> u64 {
 /// every participant's prepared periods (`t0_ms`: the controller's wall
 /// clock at the history's time 0), their count and median / p99 / max
 /// length, and for each fault on the coordinator the periods it overlapped
-/// and the longest of them — while the coordinator is down a prepared
-/// participant can neither commit nor abort, so that one lasts about as
-/// long as the fault.
+/// (`blocked`) and those already prepared when it struck (`caught`), with
+/// the longest of each — while the coordinator is down a prepared
+/// participant can neither commit nor abort, so a caught one lasts about
+/// as long as the fault.
 pub fn blocking_window(periods: &[Period], faults: &[CoordinatorFault], t0_ms: u64) -> Value {
     let rel = |ms: u64| (ms as f64 - t0_ms as f64) / 1000.0;
     let mut lens: Vec<u64> = periods.iter().map(|p| p.end_ms - p.start_ms).collect();
@@ -158,6 +159,12 @@ pub fn blocking_window(periods: &[Period], faults: &[CoordinatorFault], t0_ms: u
                 .filter(|p| rel(p.start_ms) <= f.end_s && rel(p.end_ms) >= f.start_s)
                 .collect();
             let max = over.iter().map(|p| p.end_ms - p.start_ms).max();
+            // Prepared when the fault struck (it had voted before, and no
+            // decision came before the fault was in place): these wait.
+            let caught: Vec<&&Period> = over
+                .iter()
+                .filter(|p| rel(p.start_ms) <= f.start_s && rel(p.end_ms) > f.start_s)
+                .collect();
             json!({
                 "fault": f.fault,
                 "start_s": f.start_s,
@@ -165,6 +172,8 @@ pub fn blocking_window(periods: &[Period], faults: &[CoordinatorFault], t0_ms: u
                 "down_ms": ((f.end_s - f.start_s) * 1000.0).round() as u64,
                 "blocked": over.len(),
                 "max_blocked_ms": max,
+                "caught": caught.len(),
+                "max_caught_ms": caught.iter().map(|p| p.end_ms - p.start_ms).max(),
             })
         })
         .collect();
@@ -342,6 +351,8 @@ garbage: note {not json
         assert_eq!(b["coordinator_faults"][0]["blocked"], 2);
         assert_eq!(b["coordinator_faults"][0]["max_blocked_ms"], 1510);
         assert_eq!(b["coordinator_faults"][0]["down_ms"], 1500);
+        assert_eq!(b["coordinator_faults"][0]["caught"], 2);
+        assert_eq!(b["coordinator_faults"][0]["max_caught_ms"], 1510);
         assert_eq!(b["long"].as_array().map(Vec::len), Some(2));
         assert_eq!(b["long"][0]["start_s"], 1.49);
     }
