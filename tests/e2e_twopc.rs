@@ -221,14 +221,15 @@ fn twopc_blocking_window_and_bank_under_every_fault() {
     assert!(!caught.is_empty(), "no kill found a participant prepared");
     // A participant prepared when the coordinator died stays blocked until
     // it is back: at least half the downtime (the kill lands some time
-    // after the `start` is recorded), at most the downtime plus 2 s
-    // (restart, recovery, the next inquiry).
+    // after the `start` is recorded), at most the downtime plus 3 s
+    // (restart, recovery, reconnecting, the next inquiry: 1.2 s seen after
+    // the last kill, healed after the main phase).
     for k in &caught {
         let (down, max) = (
             k["down_ms"].as_u64().unwrap_or(0),
             k["max_caught_ms"].as_u64().unwrap_or(0),
         );
-        assert!(max >= down / 2 && max <= down + 2000, "{k}");
+        assert!(max >= down / 2 && max <= down + 3000, "{k}");
     }
     let report = std::fs::read_to_string(latest.join("report.html")).expect("report");
     assert!(report.contains("2PC blocking window"), "no section");
