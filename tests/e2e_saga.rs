@@ -9,7 +9,7 @@
 //!     every compensation message it gets) under kills, which make the
 //!     orchestrator re-send compensations: a double refund, invalid, exit
 //!     1. Up to three seeds run and one must be invalid;
-//! (d) the seeded bug `send-before-log` (the orchestrator sends step 0
+//! (d) (own test, lab on flbr31) the seeded bug `send-before-log` (the orchestrator sends step 0
 //!     before logging the saga): `kill-leader` kills the orchestrator
 //!     (n1) while sagas are between step 0 and its answer — at 10 clients
 //!     some always are — and an `--op-timeout` of 1 s, below the 2 s
@@ -156,8 +156,24 @@ fn sagas_valid_under_kills_and_partitions_and_a_double_refund_caught() {
     assert_eq!(results["valid"], Value::Bool(false), "{results:#}");
     let types = results["anomaly_types"].to_string();
     assert!(types.contains("double-compensation"), "{types}");
+}
 
-    // (d) a saga forgotten by a crashed orchestrator.
+/// (d) above, in its own lab (flbr31: issue #8's second session).
+#[test]
+fn saga_send_before_log_caught_by_killing_the_orchestrator() {
+    if common::skip() {
+        return;
+    }
+    let bin = node_binary();
+    let bin = bin.to_str().expect("utf-8 path");
+    let lab = Lab::up("sagaw", 31, 3);
+    let store = TmpStore::new("sagaw");
+    let r = Run {
+        lab: &lab,
+        bin,
+        store: store.s(),
+    };
+    let latest = store.0.join("saga-saga/latest");
     let mut caught = None;
     for seed in ["1", "2"] {
         let more = ["--op-timeout", "1"];
