@@ -177,7 +177,13 @@ fn saga_send_before_log_caught_by_killing_the_orchestrator() {
     let mut caught = None;
     for seed in ["1", "2"] {
         let more = ["--op-timeout", "1"];
-        let o = r.go_with("kill-leader", "orchestrated", seed, Some("send-before-log"), &more);
+        let o = r.go_with(
+            "kill-leader",
+            "orchestrated",
+            seed,
+            Some("send-before-log"),
+            &more,
+        );
         match o.status.code() {
             Some(1) => {
                 caught = Some(seed);
@@ -191,5 +197,8 @@ fn saga_send_before_log_caught_by_killing_the_orchestrator() {
     let results = read_json(&latest.join("results.json"));
     let types = results["anomaly_types"].to_string();
     assert!(types.contains("lost-saga"), "{types}");
-    assert!(nemesis_events(&latest, "kill-leader") > 0, "no kill-leader ran");
+    assert!(
+        nemesis_events(&latest, "kill-leader") > 0,
+        "no kill-leader ran"
+    );
 }

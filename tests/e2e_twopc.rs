@@ -202,14 +202,23 @@ fn twopc_blocking_window_and_bank_under_every_fault() {
         let r = read_json(&latest.join("results.json"));
         assert_eq!(r["valid"], Value::Bool(true), "{r:#}");
         let b = r["blocking"].clone();
-        println!("blocking: {:#}", json!({"coordinator_faults": b["coordinator_faults"],
+        println!(
+            "blocking: {:#}",
+            json!({"coordinator_faults": b["coordinator_faults"],
             "periods": b["periods"], "median_ms": b["median_ms"], "p99_ms": b["p99_ms"],
-            "max_ms": b["max_ms"]}));
+            "max_ms": b["max_ms"]})
+        );
         assert!(b["periods"].as_u64() > Some(20), "{b:#}");
-        let kills = b["coordinator_faults"].as_array().cloned().unwrap_or_default();
+        let kills = b["coordinator_faults"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         assert!(kills.len() >= 3, "kills of n1: {b:#}");
         assert!(kills.iter().all(|k| k["fault"] == "kill-leader"), "{b:#}");
-        assert!(b["median_ms"].as_u64() < Some(500), "most periods are short: {b:#}");
+        assert!(
+            b["median_ms"].as_u64() < Some(500),
+            "most periods are short: {b:#}"
+        );
         caught = kills
             .into_iter()
             .filter(|k| k["caught"].as_u64() > Some(0))
@@ -255,7 +264,11 @@ fn twopc_blocking_window_and_bank_under_every_fault() {
     let r = read_json(&latest.join("results.json"));
     assert_eq!(r["valid"], Value::Bool(true), "{r:#}");
     let h = common::history_lines(&latest.join("history.jsonl"));
-    let ok = |f: &str| h.iter().filter(|e| e["type"] == "ok" && e["f"] == f).count();
+    let ok = |f: &str| {
+        h.iter()
+            .filter(|e| e["type"] == "ok" && e["f"] == f)
+            .count()
+    };
     assert!(ok("transfer") > 20, "{} ok transfers", ok("transfer"));
     assert!(ok("read") > 10, "{} ok reads", ok("read"));
     let kinds: std::collections::BTreeSet<&str> = h

@@ -36,7 +36,10 @@ pub fn section(h: &mut String, results: &Value) {
         num("max_ms"),
         num("in_coordinator_faults"),
     );
-    let faults = b["coordinator_faults"].as_array().cloned().unwrap_or_default();
+    let faults = b["coordinator_faults"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if !faults.is_empty() {
         h.push_str(
             "<table class=\"kv\"><tr><th>coordinator fault</th><th>from (s)</th>\
@@ -145,7 +148,13 @@ fn timeline_svg(b: &Value, faults: &[Value]) -> String {
     }
     // The time axis: a tick every whole second or every 5/10 s.
     let axis_y = TOP + LANE * (nodes.len() as f64 + 1.0) + 4.0;
-    let step = if t_end > 60.0 { 10.0 } else if t_end > 15.0 { 5.0 } else { 1.0 };
+    let step = if t_end > 60.0 {
+        10.0
+    } else if t_end > 15.0 {
+        5.0
+    } else {
+        1.0
+    };
     let _ = write!(
         s,
         "<line x1=\"{LEFT}\" y1=\"{axis_y}\" x2=\"{}\" y2=\"{axis_y}\" stroke=\"#888\"/>",
@@ -173,15 +182,15 @@ mod tests {
     #[test]
     fn draws_blocked_periods_against_the_coordinator_faults() {
         let r = json!({"valid": true, "blocking": {
-            "about": "a < b", "periods": 3, "committed": 1, "recovered": 0,
-            "median_ms": 4, "p99_ms": 1500, "max_ms": 1510, "in_coordinator_faults": 2,
-            "listed_from_ms": 50,
-            "coordinator_faults": [{"fault": "kill", "start_s": 1.5, "end_s": 3.0,
-                "down_ms": 1500, "blocked": 2, "max_blocked_ms": 1510}],
-            "long": [
-                {"node": "n2", "tid": "1.2", "start_s": 1.49, "end_s": 3.0, "ms": 1510, "committed": false},
-                {"node": "n3", "tid": "1.2", "start_s": 1.5, "end_s": 2.99, "ms": 1490, "committed": true}
-            ]}});
+        "about": "a < b", "periods": 3, "committed": 1, "recovered": 0,
+        "median_ms": 4, "p99_ms": 1500, "max_ms": 1510, "in_coordinator_faults": 2,
+        "listed_from_ms": 50,
+        "coordinator_faults": [{"fault": "kill", "start_s": 1.5, "end_s": 3.0,
+            "down_ms": 1500, "blocked": 2, "max_blocked_ms": 1510}],
+        "long": [
+            {"node": "n2", "tid": "1.2", "start_s": 1.49, "end_s": 3.0, "ms": 1510, "committed": false},
+            {"node": "n3", "tid": "1.2", "start_s": 1.5, "end_s": 2.99, "ms": 1490, "committed": true}
+        ]}});
         let mut h = String::new();
         section(&mut h, &r);
         assert!(h.contains("2PC blocking window"), "{h}");
