@@ -8,7 +8,15 @@
 //! (c) the seeded bug `refund-without-key` (the credit service refunds
 //!     every compensation message it gets) under kills, which make the
 //!     orchestrator re-send compensations: a double refund, invalid, exit
-//!     1. Up to three seeds run and one must be invalid.
+//!     1. Up to three seeds run and one must be invalid;
+//! (d) (own test, lab on flbr31) the seeded bug `send-before-log` (the orchestrator sends step 0
+//!     before logging the saga): `kill-leader` kills the orchestrator
+//!     (n1) while sagas are between step 0 and its answer — at 10 clients
+//!     some always are — and an `--op-timeout` of 1 s, below the 2 s
+//!     downtime, keeps the clients from retrying the order into the
+//!     restarted orchestrator (which would run it again): a lost saga,
+//!     invalid, exit 1. Caught in 2 of 2 runs while tuning; up to two
+//!     seeds.
 //!
 //! Skips (printing why) without root or sshd. Builds faultline-node first.
 
@@ -27,6 +35,17 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn go(&self, nemesis: &str, mode: &str, seed: &str, bug: Option<&str>) -> std::process::Output {
+        self.go_with(nemesis, mode, seed, bug, &[])
+    }
+
+    fn go_with(
+        &self,
+        nemesis: &str,
+        mode: &str,
+        seed: &str,
+        bug: Option<&str>,
+        more: &[&str],
+    ) -> std::process::Output {
         let m = format!("mode={mode}");
         let mut args = vec![
             "test",
@@ -56,6 +75,7 @@ impl Run<'_> {
         if let Some(b) = bug {
             args.extend(["--bug", b]);
         }
+        args.extend(more);
         let t0 = Instant::now();
         let o = faultline(&args);
         println!(
@@ -136,4 +156,49 @@ fn sagas_valid_under_kills_and_partitions_and_a_double_refund_caught() {
     assert_eq!(results["valid"], Value::Bool(false), "{results:#}");
     let types = results["anomaly_types"].to_string();
     assert!(types.contains("double-compensation"), "{types}");
+}
+
+/// (d) above, in its own lab (flbr31: issue #8's second session).
+#[test]
+fn saga_send_before_log_caught_by_killing_the_orchestrator() {
+    if common::skip() {
+        return;
+    }
+    let bin = node_binary();
+    let bin = bin.to_str().expect("utf-8 path");
+    let lab = Lab::up("sagaw", 31, 3);
+    let store = TmpStore::new("sagaw");
+    let r = Run {
+        lab: &lab,
+        bin,
+        store: store.s(),
+    };
+    let latest = store.0.join("saga-saga/latest");
+    let mut caught = None;
+    for seed in ["1", "2"] {
+        let more = ["--op-timeout", "1"];
+        let o = r.go_with(
+            "kill-leader",
+            "orchestrated",
+            seed,
+            Some("send-before-log"),
+            &more,
+        );
+        match o.status.code() {
+            Some(1) => {
+                caught = Some(seed);
+                break;
+            }
+            Some(0) => {}
+            _ => panic!("{}", text(&o)),
+        }
+    }
+    assert!(caught.is_some(), "send-before-log was not caught in 2 runs");
+    let results = read_json(&latest.join("results.json"));
+    let types = results["anomaly_types"].to_string();
+    assert!(types.contains("lost-saga"), "{types}");
+    assert!(
+        nemesis_events(&latest, "kill-leader") > 0,
+        "no kill-leader ran"
+    );
 }

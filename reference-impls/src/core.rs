@@ -176,6 +176,14 @@ pub trait Core: Sized {
     fn ready(&mut self) -> Ready<Self::Message, Self::Record>;
     fn status(&self) -> Status;
 
+    /// Measurements for the node's log, drained after each durable batch:
+    /// the shell writes each as `note {json}` with its wall clock added as
+    /// `at_ms` (2PC's blocked periods, which `faultline test` reads back
+    /// from the fetched logs). Data only: nothing may depend on it.
+    fn notes(&mut self) -> Vec<serde_json::Value> {
+        Vec::new()
+    }
+
     /// An operator's request (`{"admin":…}` on the client API), for
     /// protocols driven from outside — primary-backup's fence and promote.
     /// Its effects go out with the next `ready()`, and the shell answers

@@ -16,6 +16,7 @@
 //! [`render_run`] writes every rendered file of a run in one call. All
 //! renderers only read `results.json`; none computes a verdict.
 
+mod blocking;
 mod ops;
 pub mod plots;
 pub mod report;

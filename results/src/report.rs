@@ -107,6 +107,7 @@ pub fn render_report(inp: &ReportInput<'_>) -> String {
     models(&mut h, inp.results);
     anomalies(&mut h, inp.results);
     keys(&mut h, inp.results);
+    crate::blocking::section(&mut h, inp.results);
     other_fields(&mut h, inp.results);
     let spans = ops::spans(inp.history);
     nemesis_schedule(&mut h, inp.history, inp.windows);
@@ -447,7 +448,8 @@ fn verdict_word(v: Option<Verdict>) -> (&'static str, &'static str) {
 
 /// Top-level fields the sections above did not show.
 fn other_fields(h: &mut String, r: &Value) {
-    const SHOWN: [&str; 12] = [
+    const SHOWN: [&str; 13] = [
+        "blocking",
         "valid",
         "valid?",
         "reason",

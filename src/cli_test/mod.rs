@@ -422,6 +422,8 @@ fn run_one(
     let setup_s = t_setup.elapsed().as_secs_f64();
 
     let mut active_fault = Arc::new(Mutex::new(None));
+    // The wall clock at the history's time 0 (node logs are stamped with it).
+    let mut t0_unix_ms = 0u64;
     if failure.is_none() && !cancel.is_cancelled() {
         let target: Arc<dyn Target> = match (&db, plan.info.kind) {
             (Some(db), _) => db.target(),
@@ -497,6 +499,7 @@ fn run_one(
                     plan.time_limit,
                     Arc::clone(&done),
                 );
+                t0_unix_ms = faultline_node::shell::now_ms();
                 let r = rt.block_on(run_test(cfg, target, sink, ctl));
                 done.store(true, Ordering::SeqCst);
                 let _ = bar.join();
@@ -620,6 +623,15 @@ fn run_one(
                 "log_fetch_errors": log_errors,
             }),
         );
+    }
+    // 2PC: the participants' blocked periods, from their fetched logs.
+    if plan.target == faultline_targets::twopc::PROTOCOL
+        && let (Some(o), Some(b)) = (
+            results.as_object_mut(),
+            faultline_targets::twopc::blocking_of_run(&run_path, &history, t0_unix_ms),
+        )
+    {
+        o.insert("blocking".into(), b);
     }
     run.write_results(&results)?;
     if let Err(e) = faultline_results::render_run(&run, &history, &results) {

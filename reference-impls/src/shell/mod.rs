@@ -373,6 +373,12 @@ fn core_loop<C: Core>(
         for (tx, r) in admin_replies {
             let _ = tx.send(r);
         }
+        for mut note in core.notes() {
+            if let Some(o) = note.as_object_mut() {
+                o.insert("at_ms".into(), now_ms().into());
+            }
+            log.line(&format!("note {note}"));
+        }
         let s = core.status();
         if s.role != last.role || s.term != last.term || s.leader != last.leader {
             log_status(log, Some(&last), &s);

@@ -203,6 +203,10 @@ struct Prepared {
     txn: Txn,
     /// This node's tick when it voted yes (or recovered the vote).
     since: u64,
+    /// The wall clock then (the last tick's `now_ms`), only for the node's
+    /// log of blocked periods ([`Core::notes`]); 0 until a tick after a
+    /// restart.
+    since_ms: u64,
     last_inquiry: u64,
 }
 
@@ -251,6 +255,10 @@ pub struct TwoPc {
     config: Config,
     coordinator: NodeId,
     ticks: u64,
+    /// The last tick's wall clock, reported, never decided on.
+    now_ms: u64,
+    /// Blocked periods for the node's log, drained by [`Core::notes`].
+    notes: Vec<Value>,
     out: Ready<Message, Record>,
     /// Messages to this node itself, handled before `step` returns.
     local: VecDeque<Message>,
@@ -727,6 +735,7 @@ impl TwoPc {
             Prepared {
                 txn,
                 since: self.ticks,
+                since_ms: self.now_ms,
                 last_inquiry: self.ticks,
             },
         );
@@ -812,12 +821,14 @@ impl TwoPc {
         let c = self.coordinator;
         self.parked.retain(|(t, _)| t.tid != tid);
         if let Some(p) = self.prepared.remove(&tid) {
-            self.blocked.push(Blocked {
+            let b = Blocked {
                 tid,
                 ticks: self.ticks - p.since,
                 committed: commit,
                 recovered: self.recovered.contains(&tid),
-            });
+            };
+            self.note_blocked(&b, p.since_ms);
+            self.blocked.push(b);
             self.resolved.insert(tid, commit);
             if commit {
                 self.apply(&p.txn.work);
@@ -844,6 +855,18 @@ impl TwoPc {
         }
     }
 
+    /// One prepared period for the node's log: deployed runs measure the
+    /// blocking window from these (the shell adds the end, `at_ms`).
+    fn note_blocked(&mut self, b: &Blocked, since_ms: u64) {
+        self.notes.push(json!({
+            "blocked": format!("{}.{}", b.tid.epoch, b.tid.n),
+            "since_ms": since_ms,
+            "ticks": b.ticks,
+            "committed": b.committed,
+            "recovered": b.recovered,
+        }));
+    }
+
     fn participant_tick(&mut self) {
         let now = self.ticks;
         let r = self.retransmit_ticks();
@@ -865,7 +888,15 @@ impl TwoPc {
             self.send(c, Message::Inquire { tid });
         }
         for tid in give_up {
-            self.prepared.remove(&tid);
+            if let Some(p) = self.prepared.remove(&tid) {
+                let b = Blocked {
+                    tid,
+                    ticks: now - p.since,
+                    committed: false,
+                    recovered: self.recovered.contains(&tid),
+                };
+                self.note_blocked(&b, p.since_ms);
+            }
             self.resolved.insert(tid, false);
             self.out.records.push(Record::Aborted { tid });
         }
@@ -885,6 +916,8 @@ impl Core for TwoPc {
         let mut n = TwoPc {
             coordinator,
             ticks: 0,
+            now_ms: 0,
+            notes: Vec::new(),
             out: Ready::default(),
             local: VecDeque::new(),
             epoch: 0,
@@ -934,6 +967,7 @@ impl Core for TwoPc {
                         Prepared {
                             txn,
                             since: 0,
+                            since_ms: 0,
                             last_inquiry: 0,
                         },
                     );
@@ -975,8 +1009,15 @@ impl Core for TwoPc {
 
     fn step(&mut self, input: Input<Message>) {
         match input {
-            Input::Tick { .. } => {
+            Input::Tick { now_ms } => {
                 self.ticks += 1;
+                if self.now_ms == 0 {
+                    // Votes recovered from the log start now.
+                    for p in self.prepared.values_mut() {
+                        p.since_ms = now_ms;
+                    }
+                }
+                self.now_ms = now_ms;
                 if self.is_coordinator() {
                     self.coordinator_tick();
                 }
@@ -994,6 +1035,10 @@ impl Core for TwoPc {
 
     fn ready(&mut self) -> Ready<Message, Record> {
         std::mem::take(&mut self.out)
+    }
+
+    fn notes(&mut self) -> Vec<Value> {
+        std::mem::take(&mut self.notes)
     }
 
     fn status(&self) -> Status {

@@ -538,3 +538,54 @@ fn blocking_window() {
         eprintln!("{l}");
     }
 }
+
+/// The deployed server logs each blocked period (`Core::notes`) with the
+/// wall clock of the yes vote: one note per period `blocked()` records,
+/// same ticks, and a start that is the participant's clock at its vote.
+#[test]
+fn notes_report_each_blocked_period_with_its_start() {
+    let mut sim: Sim<TwoPc> = Sim::new(3, 7, configure(&[]));
+    sim.faults = Faults::NONE;
+    bank(&mut sim);
+    // Ticks so the clocks are past zero, then a transfer n2 → n3 prepared
+    // at both and the coordinator down before it decides.
+    for _ in 0..5 {
+        for id in [1, 2, 3] {
+            sim.tick(id);
+        }
+    }
+    sim.request(1, transfer(9, 1, 1, 2, 1));
+    let mut prepared = false;
+    for _ in 0..50 {
+        sim.step_random();
+        if !node(&sim, 2).in_doubt().is_empty() && !node(&sim, 3).in_doubt().is_empty() {
+            prepared = true;
+            break;
+        }
+    }
+    assert!(prepared, "both participants should have voted yes");
+    sim.crash(1);
+    for _ in 0..40 {
+        sim.tick(2);
+        sim.tick(3);
+        sim.stabilize();
+    }
+    sim.restart(1);
+    settle(&mut sim, 20);
+    for id in [2, 3] {
+        let blocked = node(&sim, id).blocked().to_vec();
+        let mut notes = Vec::new();
+        sim.with_node(id, |n| notes = n.notes());
+        assert_eq!(notes.len(), blocked.len(), "n{id}: {notes:?}");
+        let long: Vec<&Value> = notes
+            .iter()
+            .filter(|n| n["ticks"].as_u64() >= Some(40))
+            .collect();
+        assert_eq!(long.len(), 1, "n{id}: {notes:?}");
+        // Undecided at the crash: presumed abort.
+        assert_eq!(long[0]["committed"], json!(false), "{notes:?}");
+        // At least the 5 ticks of 10 ms before the request.
+        assert!(long[0]["since_ms"].as_u64() >= Some(50), "{notes:?}");
+        sim.with_node(id, |n| assert!(n.notes().is_empty(), "drained"));
+    }
+}
