@@ -37,6 +37,7 @@ pub const WORKLOAD_MODELS: &[&str] = &[
     "crdt-convergence",
     "or-set",
     "saga",
+    "siblings",
 ];
 
 #[derive(Args, Debug)]
@@ -864,6 +865,7 @@ fn check_workload(
         "or-set" => faultline_checker::crdt::check_or_set(history).map_err(bad)?,
         "saga" => faultline_checker::saga::check(history).map_err(bad)?,
         "fenced" => faultline_checker::fenced::check(history).map_err(bad)?,
+        "siblings" => faultline_checker::siblings::check(history).map_err(bad)?,
         "lock" => {
             let opts = lock::LockOptions {
                 time_limit,
