@@ -27,6 +27,10 @@
 # is invalid: "caught in at least one of 5" in less time), NODES (nodes per
 # run and in a new lab, default 3; a lab needs at least that many).
 #
+# WORKLOADS (the correct runs' workloads, default "register list-append")
+# and BUG_WORKLOAD (default register): e.g. PROTOCOLS=dynamo
+# WORKLOADS=siblings BUG_WORKLOAD=siblings NODES=5 (docs/dynamo.md).
+#
 # Columns: kind protocol workload bug seed verdict exit ok fail info nemesis
 # interval run_dir
 set -u
@@ -84,6 +88,9 @@ schedule() {
     # its own term reaches a follower: few client writes (10 ops/s).
     raft/commit-old-term) echo "leader-churn 1 10 list-append" ;;
     zab/*) echo "$L,partition,kill 3 100" ;;
+    # Writes acknowledged only by stand-ins need a 2|3 split that holds
+    # some key's whole preference list on the other side.
+    dynamo/no-hinted-handoff) echo "partition 5 -" ;;
     *) echo "$d" ;;
     esac
 }
@@ -111,7 +118,7 @@ run() { # kind protocol workload bug seed
 case " $PARTS " in *" correct "*) CORRECT_PROTOCOLS=$PROTOCOLS ;; *) CORRECT_PROTOCOLS= ;; esac
 case " $PARTS " in *" bugs "*) BUG_PROTOCOLS=$PROTOCOLS ;; *) BUG_PROTOCOLS= ;; esac
 for p in $CORRECT_PROTOCOLS; do
-    for w in register list-append; do
+    for w in ${WORKLOADS:-register list-append}; do
         for s in $SEEDS; do run correct "$p" "$w" - "$s"; done
     done
 done
@@ -121,7 +128,7 @@ while read -r p b; do
     case " $BUG_PROTOCOLS " in *" $p "*) ;; *) continue ;; esac
     [ -z "$BUGS" ] || case " $BUGS " in *" $b "*) ;; *) continue ;; esac
     for s in $SEEDS; do
-        run bug "$p" register "$b" "$s"
+        run bug "$p" "${BUG_WORKLOAD:-register}" "$b" "$s"
         [ "${STOP_AT_FIRST:-0}" = 1 ] && [ "$verdict" = invalid ] && break
     done
 done

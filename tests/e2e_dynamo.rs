@@ -42,6 +42,8 @@ fn run(
         "2",
         "--time-limit",
         "12",
+        "--node-count",
+        "5",
         "--concurrency",
         "10",
         "--rate",

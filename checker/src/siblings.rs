@@ -69,19 +69,26 @@ pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
         }
     }
     // seen(w): per (process, key), the latest ok read completed before w.
+    let mut reads_of: BTreeMap<(String, Key), Vec<&Operation>> = BTreeMap::new();
+    for r in ops.iter().filter(|r| r.f == "read" && r.outcome == Outcome::Ok) {
+        reads_of
+            .entry((r.process.to_value().to_string(), key_of(r)))
+            .or_default()
+            .push(r);
+    }
+    for list in reads_of.values_mut() {
+        list.sort_by_key(|r| r.ret());
+    }
     let mut seen: BTreeMap<(Key, String), Vec<String>> = BTreeMap::new();
     for w in ops.iter().filter(|o| o.f == "write") {
-        let last = ops
-            .iter()
-            .filter(|r| {
-                r.f == "read"
-                    && r.outcome == Outcome::Ok
-                    && r.process == w.process
-                    && key_of(r) == key_of(w)
-                    && r.ret() < w.call()
-            })
-            .max_by_key(|r| r.ret());
-        let s = last.and_then(siblings).unwrap_or_default();
+        let list = reads_of
+            .get(&(w.process.to_value().to_string(), key_of(w)))
+            .map_or(&[][..], Vec::as_slice);
+        let i = list.partition_point(|r| r.ret() < w.call());
+        let s = i
+            .checked_sub(1)
+            .and_then(|j| siblings(list[j]))
+            .unwrap_or_default();
         seen.insert((key_of(w), w.invoke_value.to_string()), s);
     }
     // covers(w), by a walk over seen.

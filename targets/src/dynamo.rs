@@ -33,7 +33,7 @@ use faultline_node::crdt::VersionVector;
 use faultline_node::kv::{Command, Key, Op as KvOp, RequestId};
 use serde_json::json;
 use faultline_node::shell::api::{ClientReply, ClientRequest};
-use faultline_workloads::{Completion, Op, Value, Workload, WorkloadOptions};
+use faultline_workloads::{Completion, Op, Value, Workload};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,7 +82,10 @@ pub fn info() -> TargetInfo {
 fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
     crate::db::check_options(PROTOCOL, &ctx.options, &OPTIONS)?;
     // The nodes check the same rules at start; failing here names the flag.
-    let mut c = faultline_node::core::Config::new(1, (1..=ctx.nodes.len() as u64).collect());
+    // (Options are also checked before the nodes are known: then only
+    // the values, not n against the cluster size.)
+    let members = if ctx.nodes.is_empty() { 255 } else { ctx.nodes.len() as u64 };
+    let mut c = faultline_node::core::Config::new(1, (1..=members).collect());
     c.options = ctx.options.clone();
     faultline_node::dynamo::Params::from_config(&c)
         .map_err(|e| e.replace("--option", "--db-option"))?;
