@@ -1,6 +1,5 @@
 //! The Dynamo-style store end to end: `faultline test --target dynamo`
-//! against a real 5-node `faultline-node dynamo` cluster (n=3, r=2, w=2,
-//! sloppy quorums) in one lab on net 33 (bridge flbr33, 10.77.33.0/24).
+//! against a real 3-node `faultline-node dynamo` cluster (n=3, r=2, w=2) in one lab on net 33 (bridge flbr33, 10.77.33.0/24).
 //!
 //! `dynamo_store_end_to_end`, three runs on the same lab:
 //! - the correct build under partition + kill, workload `siblings`: valid
@@ -41,9 +40,11 @@ fn run(
         "--nemesis-interval",
         "2",
         "--time-limit",
-        "12",
+        "10",
+        // 3 nodes (no spares for sloppy quorums; the campaign uses 5):
+        // uploads dominate a run's time on a loaded CI box.
         "--node-count",
-        "5",
+        "3",
         "--concurrency",
         "10",
         "--rate",
@@ -82,14 +83,14 @@ fn dynamo_store_end_to_end() {
     if common::skip() {
         return;
     }
-    let lab = Lab::up("dynamo", 33, 5);
+    let lab = Lab::up("dynamo", 33, 3);
     let store = TmpStore::new("dynamo");
 
     let (code, _, r) = run(&lab, &store, "siblings", "partition,kill", None);
     assert_eq!(code, 0, "{r:#}");
     assert_eq!(r["valid"], Value::Bool(true), "{r:#}");
     assert!(r["stats"]["writes_ok"].as_u64().unwrap_or(0) > 100, "{r:#}");
-    assert!(r["stats"]["final_reads"].as_u64().unwrap_or(0) >= 15, "{r:#}");
+    assert!(r["stats"]["final_reads"].as_u64().unwrap_or(0) >= 9, "{r:#}");
     assert!(r["stats"]["max_siblings"].as_u64().unwrap_or(0) >= 2, "{r:#}");
     let tj = read_json(&store.0.join("dynamo-siblings/latest/test.json"));
     assert_eq!(tj["checker"], "siblings");
