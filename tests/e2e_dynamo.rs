@@ -74,7 +74,11 @@ fn run(
         "dynamo {workload} {nemesis} bug {bug:?}: {:.1} s\n{out}",
         t0.elapsed().as_secs_f64()
     );
-    let results = read_json(&store.0.join(format!("dynamo-{workload}/latest/results.json")));
+    let results = read_json(
+        &store
+            .0
+            .join(format!("dynamo-{workload}/latest/results.json")),
+    );
     (o.status.code().unwrap_or(-1), out, results)
 }
 
@@ -90,15 +94,27 @@ fn dynamo_store_end_to_end() {
     assert_eq!(code, 0, "{r:#}");
     assert_eq!(r["valid"], Value::Bool(true), "{r:#}");
     assert!(r["stats"]["writes_ok"].as_u64().unwrap_or(0) > 100, "{r:#}");
-    assert!(r["stats"]["final_reads"].as_u64().unwrap_or(0) >= 9, "{r:#}");
-    assert!(r["stats"]["max_siblings"].as_u64().unwrap_or(0) >= 2, "{r:#}");
+    assert!(
+        r["stats"]["final_reads"].as_u64().unwrap_or(0) >= 9,
+        "{r:#}"
+    );
+    assert!(
+        r["stats"]["max_siblings"].as_u64().unwrap_or(0) >= 2,
+        "{r:#}"
+    );
     let tj = read_json(&store.0.join("dynamo-siblings/latest/test.json"));
     assert_eq!(tj["checker"], "siblings");
     let h = std::fs::read_to_string(store.0.join("dynamo-siblings/latest/history.jsonl"))
         .expect("history");
     assert!(h.contains("\"fault\":\"kill\""), "no kill ran");
 
-    let (code, _, r) = run(&lab, &store, "siblings", "partition", Some("lww-wall-clock"));
+    let (code, _, r) = run(
+        &lab,
+        &store,
+        "siblings",
+        "partition",
+        Some("lww-wall-clock"),
+    );
     assert_eq!(code, 1, "{r:#}");
     assert!(
         r["anomaly_types"]
@@ -111,6 +127,9 @@ fn dynamo_store_end_to_end() {
     assert_eq!(code, 1, "{r:#}");
     assert_eq!(r["valid"], Value::Bool(false), "{r:#}");
     let lesson = r["lesson"].as_str().unwrap_or_default();
-    assert!(lesson.contains("not linearizable, even with R+W>N"), "{r:#}");
+    assert!(
+        lesson.contains("not linearizable, even with R+W>N"),
+        "{r:#}"
+    );
     assert!(out.contains("Sloppy quorums"), "{out}");
 }

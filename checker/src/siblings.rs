@@ -70,7 +70,10 @@ pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
     }
     // seen(w): per (process, key), the latest ok read completed before w.
     let mut reads_of: BTreeMap<(String, Key), Vec<&Operation>> = BTreeMap::new();
-    for r in ops.iter().filter(|r| r.f == "read" && r.outcome == Outcome::Ok) {
+    for r in ops
+        .iter()
+        .filter(|r| r.f == "read" && r.outcome == Outcome::Ok)
+    {
         reads_of
             .entry((r.process.to_value().to_string(), key_of(r)))
             .or_default()
@@ -187,9 +190,7 @@ pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
     }
     let missing: Vec<&Key> = writes
         .iter()
-        .filter(|(k, m)| {
-            m.values().any(|w| w.outcome == Outcome::Ok) && !final_keys.contains(*k)
-        })
+        .filter(|(k, m)| m.values().any(|w| w.outcome == Outcome::Ok) && !final_keys.contains(*k))
         .map(|(k, _)| k)
         .collect();
     if !missing.is_empty() {
@@ -310,7 +311,10 @@ mod tests {
         assert_eq!(r.json["anomaly_types"], json!(["lost-write"]));
         assert!(r.text.contains("write of 3 to key 0"), "{}", r.text);
         // 1 and 2 were covered only by 3, which is gone too.
-        assert_eq!(r.json["anomalies"]["lost-write"].as_array().unwrap().len(), 3);
+        assert_eq!(
+            r.json["anomalies"]["lost-write"].as_array().unwrap().len(),
+            3
+        );
     }
 
     #[test]

@@ -135,7 +135,10 @@ fn main() -> ExitCode {
         }
     };
     if args.list {
-        for (p, what) in PROTOCOLS.iter().chain([&TWOPC, &SAGA, &CRDT, &LOCK, &DYNAMO]) {
+        for (p, what) in PROTOCOLS
+            .iter()
+            .chain([&TWOPC, &SAGA, &CRDT, &LOCK, &DYNAMO])
+        {
             println!("{p}: {what}");
             for b in bugs::of(p) {
                 println!("  --bug {}: {}", b.name, b.description);

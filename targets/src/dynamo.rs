@@ -31,9 +31,9 @@ use crate::node::{LOG_FILE, NodeDb};
 use crate::{BoxFuture, Client, ClientOpts, LogFiles, Target, TargetError};
 use faultline_node::crdt::VersionVector;
 use faultline_node::kv::{Command, Key, Op as KvOp, RequestId};
-use serde_json::json;
 use faultline_node::shell::api::{ClientReply, ClientRequest};
 use faultline_workloads::{Completion, Op, Value, Workload};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,7 +84,11 @@ fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
     // The nodes check the same rules at start; failing here names the flag.
     // (Options are also checked before the nodes are known: then only
     // the values, not n against the cluster size.)
-    let members = if ctx.nodes.is_empty() { 255 } else { ctx.nodes.len() as u64 };
+    let members = if ctx.nodes.is_empty() {
+        255
+    } else {
+        ctx.nodes.len() as u64
+    };
     let mut c = faultline_node::core::Config::new(1, (1..=members).collect());
     c.options = ctx.options.clone();
     faultline_node::dynamo::Params::from_config(&c)
@@ -353,7 +357,8 @@ impl Client for DynamoClient {
             match self.call(kop).await {
                 Ok(ClientReply::Ok { value, .. }) if read => {
                     let ctx = serde_json::from_value(value["context"].clone());
-                    let sib: Option<Vec<i64>> = serde_json::from_value(value["siblings"].clone()).ok();
+                    let sib: Option<Vec<i64>> =
+                        serde_json::from_value(value["siblings"].clone()).ok();
                     match (ctx, sib) {
                         (Ok(ctx), Some(sib)) => {
                             self.contexts.insert(key, ctx);

@@ -33,8 +33,8 @@
 //! ```
 
 pub mod crdt;
-pub mod dynamo;
 pub mod db;
+pub mod dynamo;
 pub mod etcd;
 pub mod etcd_db;
 pub mod exec;

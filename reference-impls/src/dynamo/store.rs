@@ -263,8 +263,7 @@ impl DynamoStore {
 
     fn up(&self, p: NodeId) -> bool {
         p == self.id
-            || self.ticks
-                <= self.last_heard.get(&p).copied().unwrap_or(0) + self.params.down_ticks
+            || self.ticks <= self.last_heard.get(&p).copied().unwrap_or(0) + self.params.down_ticks
     }
 
     /// Where a request for `key` goes: `(node, the node it stands in for)`.
@@ -299,11 +298,7 @@ impl DynamoStore {
 
     fn snapshot(&self) -> Record {
         Record::Snapshot {
-            data: self
-                .data
-                .iter()
-                .map(|(k, s)| (*k, s.clone()))
-                .collect(),
+            data: self.data.iter().map(|(k, s)| (*k, s.clone())).collect(),
             hints: self
                 .hints
                 .iter()
@@ -640,7 +635,11 @@ impl DynamoStore {
 
     /// The Merkle tree of the keys this node and `peer` both replicate.
     fn tree_with(&self, peer: NodeId) -> merkle::Tree {
-        merkle::Tree::build(self.data.iter().filter(|(k, _)| self.shared_with(**k, peer)))
+        merkle::Tree::build(
+            self.data
+                .iter()
+                .filter(|(k, _)| self.shared_with(**k, peer)),
+        )
     }
 
     fn entries_with(&self, peer: NodeId, buckets: &[usize]) -> Vec<Entry> {

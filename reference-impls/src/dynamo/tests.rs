@@ -263,7 +263,10 @@ fn seeded_read_repair_overwrite_loses_a_put() {
         c.bugs = bugs.iter().map(|b| b.to_string()).collect();
         DynamoStore::recover(c, Vec::new())
     };
-    for (bugs, want) in [(&[][..], vec![1, 2]), (&["read-repair-overwrite"][..], vec![1])] {
+    for (bugs, want) in [
+        (&[][..], vec![1, 2]),
+        (&["read-repair-overwrite"][..], vec![1]),
+    ] {
         let mut n3 = mk(bugs);
         let put = |value, node| Message::Put {
             req: 1,
@@ -325,7 +328,10 @@ fn sloppy_put_then_heal(bugs: &[&str]) -> (Vec<i64>, usize) {
     );
     s.stabilize();
     assert!(
-        matches!(s.replies_to(RequestId { client: 1, seq: 1 })[..], [Reply::Done(Ok(_))]),
+        matches!(
+            s.replies_to(RequestId { client: 1, seq: 1 })[..],
+            [Reply::Done(Ok(_))]
+        ),
         "{:?}",
         s.replies
     );
