@@ -38,6 +38,7 @@ pub const WORKLOAD_MODELS: &[&str] = &[
     "or-set",
     "lww-register",
     "saga",
+    "siblings",
 ];
 
 #[derive(Args, Debug)]
@@ -866,6 +867,7 @@ fn check_workload(
         "lww-register" => faultline_checker::lww::check(history).map_err(bad)?,
         "saga" => faultline_checker::saga::check(history).map_err(bad)?,
         "fenced" => faultline_checker::fenced::check(history).map_err(bad)?,
+        "siblings" => faultline_checker::siblings::check(history).map_err(bad)?,
         "lock" => {
             let opts = lock::LockOptions {
                 time_limit,

@@ -38,6 +38,7 @@ pub mod queue;
 pub mod saga;
 pub mod session;
 pub mod set_full;
+pub mod siblings;
 pub mod txn;
 pub mod unique_ids;
 

@@ -124,6 +124,20 @@ pub enum Op {
         lock: Key,
         token: u64,
     },
+    /// Dynamo-style get (`faultline-node dynamo` only, docs/dynamo.md):
+    /// every sibling of `key` and their causal context.
+    DynGet {
+        key: Key,
+    },
+    /// Dynamo-style put (`faultline-node dynamo` only): `value` supersedes
+    /// exactly the versions `context` (from the client's last get of the
+    /// key) covers; concurrent versions stay as siblings.
+    DynPut {
+        key: Key,
+        value: i64,
+        #[serde(default)]
+        context: crate::crdt::VersionVector,
+    },
 }
 
 impl Op {
@@ -131,7 +145,12 @@ impl Op {
     /// may serve it without a log entry (ReadIndex, leases).
     pub fn is_read_only(&self) -> bool {
         match self {
-            Op::Read { .. } | Op::SetRead | Op::CounterRead | Op::BankRead | Op::SagaRead => true,
+            Op::Read { .. }
+            | Op::SetRead
+            | Op::CounterRead
+            | Op::BankRead
+            | Op::SagaRead
+            | Op::DynGet { .. } => true,
             Op::Txn(ms) => ms
                 .iter()
                 .all(|m| matches!(m, Micro::Read { .. } | Micro::ReadList { .. })),
@@ -405,6 +424,9 @@ impl Store {
             }
             Op::LeaseAcquire { .. } | Op::LeaseRenew { .. } | Op::LeaseRelease { .. } => {
                 Err("lease ops need the request id (Store::apply)".into())
+            }
+            Op::DynGet { .. } | Op::DynPut { .. } => {
+                Err("dynamo operations are served by `faultline-node dynamo` only".into())
             }
         }
     }

@@ -37,6 +37,8 @@ const SAGA: (&str, &str) = ("saga", faultline_node::saga::ABOUT);
 const CRDT: (&str, &str) = ("crdt", faultline_node::crdt::ABOUT);
 /// The lock service runs Raft plus a storage service (docs/lock.md).
 const LOCK: (&str, &str) = ("lock", faultline_node::lock::ABOUT);
+/// The Dynamo-style store: leaderless quorums (docs/dynamo.md).
+const DYNAMO: (&str, &str) = ("dynamo", faultline_node::dynamo::ABOUT);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -91,7 +93,8 @@ struct Args {
     seed: Option<u64>,
 
     /// A protocol option, NAME or NAME=VALUE (repeatable; raft:
-    /// lease-read, snapshot-entries=N; crdt: gossip-ticks=N, fanout=K)
+    /// lease-read, snapshot-entries=N; crdt: gossip-ticks=N, fanout=K;
+    /// dynamo: n=3,r=2,w=2, vnodes=V, sloppy=false)
     #[arg(long = "option", value_name = "OPT")]
     options: Vec<String>,
 }
@@ -132,7 +135,10 @@ fn main() -> ExitCode {
         }
     };
     if args.list {
-        for (p, what) in PROTOCOLS.iter().chain([&TWOPC, &SAGA, &CRDT, &LOCK]) {
+        for (p, what) in PROTOCOLS
+            .iter()
+            .chain([&TWOPC, &SAGA, &CRDT, &LOCK, &DYNAMO])
+        {
             println!("{p}: {what}");
             for b in bugs::of(p) {
                 println!("  --bug {}: {}", b.name, b.description);
@@ -147,12 +153,12 @@ fn main() -> ExitCode {
     };
     if !PROTOCOLS
         .iter()
-        .chain([&TWOPC, &SAGA, &CRDT, &LOCK])
+        .chain([&TWOPC, &SAGA, &CRDT, &LOCK, &DYNAMO])
         .any(|(p, _)| *p == protocol)
     {
         let known: Vec<_> = PROTOCOLS
             .iter()
-            .chain([&TWOPC, &SAGA, &CRDT, &LOCK])
+            .chain([&TWOPC, &SAGA, &CRDT, &LOCK, &DYNAMO])
             .map(|(p, _)| *p)
             .collect();
         return usage(format!(
@@ -180,7 +186,7 @@ fn main() -> ExitCode {
     {
         return usage(format!("--option {e}"));
     }
-    let opts = Options {
+    let mut opts = Options {
         protocol: protocol.clone(),
         id: args.id,
         client_addr: format!("{host}:{}", args.client_port),
@@ -193,6 +199,19 @@ fn main() -> ExitCode {
         seed: args.seed,
         options: args.options,
     };
+    if protocol == "dynamo" {
+        // `--option n=3,r=2,w=2` is three options.
+        opts.options = opts
+            .options
+            .iter()
+            .flat_map(|o| o.split(','))
+            .map(|o| o.trim().to_string())
+            .filter(|o| !o.is_empty())
+            .collect();
+        if let Err(e) = faultline_node::dynamo::Params::from_config(&opts.config()) {
+            return usage(e);
+        }
+    }
     let r = match protocol.as_str() {
         "raft" => run::<faultline_node::raft::Raft>(opts),
         "paxos" => run::<faultline_node::paxos::Paxos>(opts),
@@ -203,6 +222,7 @@ fn main() -> ExitCode {
         "saga" => run::<faultline_node::saga::Saga>(opts),
         "crdt" => run::<faultline_node::crdt::CrdtStore>(opts),
         "lock" => run_lock(opts),
+        "dynamo" => run::<faultline_node::dynamo::DynamoStore>(opts),
         other => Err(format!("protocol `{other}` is listed but not wired")),
     };
     match r {

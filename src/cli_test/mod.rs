@@ -633,12 +633,22 @@ fn run_one(
     {
         o.insert("blocking".into(), b);
     }
+    let lesson = db
+        .as_ref()
+        .and_then(|d| d.lesson(plan.workload))
+        .filter(|_| verdict == Verdict::Invalid);
+    if let (Some(l), Some(o)) = (lesson, results.as_object_mut()) {
+        o.insert("lesson".into(), json!(l));
+    }
     run.write_results(&results)?;
     if let Err(e) = faultline_results::render_run(&run, &history, &results) {
         eprintln!("faultline: warning: rendering the report: {e}");
     }
     let report = run.file(store::REPORT_HTML);
     print!("{text}");
+    if let Some(l) = lesson {
+        print!("{l}");
+    }
     println!("report: {}", report.display());
     if let Some(n) = outcome
         .as_ref()

@@ -129,6 +129,14 @@ pub trait Db: Send + Sync {
     /// Adjusts the workload's options for this system (the CRDT store's
     /// set workload removes elements too). Default: unchanged.
     fn workload_options(&self, _opts: &mut WorkloadOptions) {}
+
+    /// Why `workload`'s checker is expected to find this system `invalid`
+    /// (a textbook lesson, e.g. a Dynamo store is not linearizable):
+    /// printed with an invalid verdict and kept as `lesson` in
+    /// results.json. Default: none.
+    fn lesson(&self, _workload: Workload) -> Option<&'static str> {
+        None
+    }
 }
 
 /// What a target's builder is given.
@@ -242,6 +250,7 @@ pub fn catalogue() -> Vec<TargetInfo> {
     out.push(crate::twopc::info());
     out.push(crate::saga::info());
     out.push(crate::crdt::info());
+    out.push(crate::dynamo::info());
     out.push(crate::lock::info());
     out
 }

@@ -34,6 +34,7 @@
 
 pub mod crdt;
 pub mod db;
+pub mod dynamo;
 pub mod etcd;
 pub mod etcd_db;
 pub mod exec;

@@ -52,6 +52,7 @@ pub fn generator(opts: &WorkloadOptions, seed: u64) -> Box<dyn Generator> {
         Workload::Lock => Box::new(LockGen { rng }),
         Workload::Saga => Box::new(SagaGen { rng, next: 0 }),
         Workload::Fenced => Box::new(FencedGen { rng, next: 0 }),
+        Workload::Siblings => Box::new(SiblingsGen { rng, next: 0 }),
     }
 }
 
@@ -354,6 +355,36 @@ impl Generator for FencedGen {
 
     fn final_ops(&self) -> Vec<Op> {
         vec![Op::new("read", None, Value::Null)]
+    }
+}
+
+/// The `siblings` workload's keys: few, so writes are concurrent and
+/// siblings appear.
+pub const SIBLING_KEYS: u64 = 3;
+
+/// Reads and writes of unique values over [`SIBLING_KEYS`] keys (the
+/// Dynamo store, docs/dynamo.md). The client writes with the causal
+/// context of its process' last read of the key; a final read of each key.
+struct SiblingsGen {
+    rng: StdRng,
+    next: i64,
+}
+
+impl Generator for SiblingsGen {
+    fn next_op(&mut self) -> Op {
+        let key = Some(json!(self.rng.random_range(0..SIBLING_KEYS)));
+        if self.rng.random_bool(0.5) {
+            Op::new("read", key, Value::Null)
+        } else {
+            self.next += 1;
+            Op::new("write", key, json!(self.next))
+        }
+    }
+
+    fn final_ops(&self) -> Vec<Op> {
+        (0..SIBLING_KEYS)
+            .map(|k| Op::new("read", Some(json!(k)), Value::Null))
+            .collect()
     }
 }
 

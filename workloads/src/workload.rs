@@ -19,6 +19,7 @@ use std::str::FromStr;
 /// | `lock` | `acquire`, `release` | lock (mutual exclusion: linearizable mutex; fencing tokens increase) | linearizable |
 /// | `saga` | `order` (one saga over three services), final `read` (ledgers) | saga (committed or fully compensated, applied once, terminated, conserved) | saga |
 /// | `fenced` | `acquire`, `renew`, `release` of a lease per `key`, `write` through a fenced storage, final `read` | fenced (lease holders exclusive; no stale-token write accepted) | fenced |
+/// | `siblings` | `write` of unique values (with the causal context of the process' last `read` of the key), `read` of every sibling, per `key`; final `read`s | siblings (no acknowledged write lost; no superseded sibling returned) | siblings |
 ///
 /// The checkers live in faultline-checker under the same names
 /// (`bank`, `counter`, `queue`, `unique_ids`, `lock`); docs/workloads.md
@@ -37,6 +38,7 @@ pub enum Workload {
     Lock,
     Saga,
     Fenced,
+    Siblings,
 }
 
 /// Something a target's client must be able to do for a workload.
@@ -72,7 +74,7 @@ pub enum Capability {
 }
 
 impl Workload {
-    pub const ALL: [Workload; 11] = [
+    pub const ALL: [Workload; 12] = [
         Workload::Register,
         Workload::ListAppend,
         Workload::RwRegister,
@@ -84,6 +86,7 @@ impl Workload {
         Workload::Lock,
         Workload::Saga,
         Workload::Fenced,
+        Workload::Siblings,
     ];
 
     /// The name used on the command line and in `test.json`.
@@ -100,6 +103,7 @@ impl Workload {
             Workload::Lock => "lock",
             Workload::Saga => "saga",
             Workload::Fenced => "fenced",
+            Workload::Siblings => "siblings",
         }
     }
 
@@ -117,6 +121,7 @@ impl Workload {
             Workload::Lock => "lock",
             Workload::Saga => "saga",
             Workload::Fenced => "fenced",
+            Workload::Siblings => "siblings",
         }
     }
 
@@ -128,6 +133,7 @@ impl Workload {
             Workload::UniqueIds => "unique",
             Workload::Saga => "saga",
             Workload::Fenced => "fenced",
+            Workload::Siblings => "siblings",
             _ => "linearizable",
         }
     }
@@ -147,6 +153,7 @@ impl Workload {
             Workload::Lock => &[Lock],
             Workload::Saga => &[Saga],
             Workload::Fenced => &[FencedLease],
+            Workload::Siblings => &[Read, Write],
         }
     }
 
@@ -155,7 +162,12 @@ impl Workload {
     pub fn needs_final_read(self) -> bool {
         matches!(
             self,
-            Workload::Set | Workload::Bank | Workload::Queue | Workload::Saga | Workload::Fenced
+            Workload::Set
+                | Workload::Bank
+                | Workload::Queue
+                | Workload::Saga
+                | Workload::Fenced
+                | Workload::Siblings
         )
     }
 }
@@ -169,7 +181,7 @@ impl fmt::Display for Workload {
 /// An unknown workload name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown workload `{0}` (known: register, list-append, rw-register, set, bank, counter, queue, unique-ids, lock, saga, fenced)"
+    "unknown workload `{0}` (known: register, list-append, rw-register, set, bank, counter, queue, unique-ids, lock, saga, fenced, siblings)"
 )]
 pub struct UnknownWorkload(pub String);
 

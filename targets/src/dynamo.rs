@@ -1,0 +1,390 @@
+//! The Dynamo-style store (`faultline-node dynamo`, docs/dynamo.md) as a
+//! target.
+//!
+//! Deployment is the node target's ([`NodeDb`]); the cluster is ready when
+//! every node answers its status. Each client talks to **its own node**,
+//! which coordinates its requests.
+//!
+//! Workloads:
+//! - `siblings` (the store's promise, judged by the `siblings` checker):
+//!   `read` → `DynGet`, `ok` with the sorted list of every sibling; the
+//!   client keeps the returned causal context per key, and `write` →
+//!   `DynPut` with the context of this client's last `ok` read of the key
+//!   (none: empty) — exactly the rule the checker infers `seen` from;
+//! - `register` (the lesson): the same store seen as a plain register:
+//!   a read returns the largest sibling (null when none), a write carries
+//!   the last read's context, `cas` fails (there is none). Judged for
+//!   linearizability, it is `invalid`, with [`LESSON`] explaining why.
+//!
+//! Classification ([`Client`] contract): `ok` → ok; a refusal → fail; no
+//! connection → fail; sent but no answer, or the coordinator's `unknown`
+//! (fewer than `w` acks in time) → info for writes, fail for reads.
+//!
+//! ```
+//! let t = faultline_targets::dynamo::info();
+//! assert_eq!(t.name, "dynamo");
+//! assert!(t.bugs.iter().any(|(b, _)| *b == "lww-wall-clock"));
+//! ```
+
+use crate::db::{Cancelled, Db, DbContext, Step, TargetInfo};
+use crate::node::{LOG_FILE, NodeDb};
+use crate::{BoxFuture, Client, ClientOpts, LogFiles, Target, TargetError};
+use faultline_node::crdt::VersionVector;
+use faultline_node::kv::{Command, Key, Op as KvOp, RequestId};
+use faultline_node::shell::api::{ClientReply, ClientRequest};
+use faultline_workloads::{Completion, Op, Value, Workload};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::time::Instant;
+
+pub const PROTOCOL: &str = "dynamo";
+pub const WORKLOADS: [Workload; 2] = [Workload::Siblings, Workload::Register];
+/// The checker of the `siblings` workload (the store's real promise).
+pub const CHECKER: &str = "siblings";
+/// `--db-option`s, passed to every node as `--option`.
+pub const OPTIONS: [&str; 6] = faultline_node::dynamo::OPTIONS;
+
+/// Why the linearizability checker rejects this store on the `register`
+/// workload: printed with an `invalid` verdict and kept in results.json
+/// as `lesson` (docs/dynamo.md).
+pub const LESSON: &str = "\
+Lesson: a Dynamo-style store is not linearizable, even with R+W>N.
+  - Sloppy quorums: when a key's replicas are unreachable, stand-ins
+    outside its preference list take the write (hinted handoff), so a
+    later read quorum of the real replicas need not overlap the write
+    quorum: the read misses a completed write.
+  - Concurrent writes are not ordered: they become siblings, and a plain
+    register client must pick one (here the largest value, as
+    last-writer-wins would), so a read can return a value older than a
+    write that completed before the read began.
+  - No write-back before a read returns (ABD's second phase): one read
+    can see a new value on one replica and a later read an old value
+    on two others.
+The store promises eventual consistency with no lost acknowledged write;
+check that promise with `--workload siblings`.
+";
+
+/// The catalogue row.
+pub fn info() -> TargetInfo {
+    crate::node::node_info(
+        PROTOCOL,
+        faultline_node::dynamo::ABOUT,
+        WORKLOADS.to_vec(),
+        build,
+    )
+}
+
+fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
+    crate::db::check_options(PROTOCOL, &ctx.options, &OPTIONS)?;
+    // The nodes check the same rules at start; failing here names the flag.
+    // (Options are also checked before the nodes are known: then only
+    // the values, not n against the cluster size.)
+    let members = if ctx.nodes.is_empty() {
+        255
+    } else {
+        ctx.nodes.len() as u64
+    };
+    let mut c = faultline_node::core::Config::new(1, (1..=members).collect());
+    c.options = ctx.options.clone();
+    faultline_node::dynamo::Params::from_config(&c)
+        .map_err(|e| e.replace("--option", "--db-option"))?;
+    let d = NodeDb::from_ctx(PROTOCOL, ctx)?;
+    Ok(Box::new(DynamoDb(d)))
+}
+
+/// A Dynamo store cluster: [`NodeDb`]'s commands, its own readiness.
+pub struct DynamoDb(pub NodeDb);
+
+impl Db for DynamoDb {
+    fn what(&self) -> &str {
+        PROTOCOL
+    }
+    fn addresses(&self) -> &BTreeMap<String, String> {
+        &self.0.nodes
+    }
+    fn setup(&self) -> Vec<Step<'_>> {
+        Db::setup(&self.0)
+    }
+    fn install_command(&self) -> String {
+        self.0.install_command()
+    }
+    fn teardown_command(&self) -> String {
+        self.0.teardown_command()
+    }
+    fn start_command(&self, node: &str) -> Option<String> {
+        self.0.start_command(node)
+    }
+    fn pidfile(&self) -> &str {
+        Db::pidfile(&self.0)
+    }
+    fn log_file(&self) -> &str {
+        LOG_FILE
+    }
+    fn json(&self) -> (&'static str, serde_json::Value) {
+        self.0.json()
+    }
+    fn wait_ready<'a>(
+        &'a self,
+        deadline: Duration,
+        cancelled: Cancelled<'a>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let target = self.target_impl();
+            let t0 = Instant::now();
+            loop {
+                let mut silent = Vec::new();
+                for (n, addr) in &target.members {
+                    if !target.answers(addr, Duration::from_secs(1)).await {
+                        silent.push(format!("{n} (no answer on {addr})"));
+                    }
+                }
+                if silent.is_empty() {
+                    return Ok(());
+                }
+                if cancelled() {
+                    return Err("interrupted while waiting for the dynamo nodes".into());
+                }
+                if t0.elapsed() > deadline {
+                    return Err(format!(
+                        "dynamo nodes not up within {} s: {}",
+                        deadline.as_secs(),
+                        silent.join("; ")
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    }
+    fn target(&self) -> Arc<dyn Target> {
+        Arc::new(self.target_impl())
+    }
+    fn checker(&self, workload: Workload) -> Option<&'static str> {
+        (workload == Workload::Siblings).then_some(CHECKER)
+    }
+    fn lesson(&self, workload: Workload) -> Option<&'static str> {
+        (workload == Workload::Register).then_some(LESSON)
+    }
+}
+
+impl DynamoDb {
+    fn target_impl(&self) -> DynamoTarget {
+        DynamoTarget::new(
+            self.0
+                .client_config()
+                .members
+                .into_iter()
+                .collect::<Vec<_>>(),
+        )
+    }
+}
+
+/// Clients of the store; each bound to one node, its coordinator.
+pub struct DynamoTarget {
+    /// (node, client address), in id order.
+    members: Vec<(String, String)>,
+}
+
+impl DynamoTarget {
+    pub fn new(members: Vec<(String, String)>) -> DynamoTarget {
+        DynamoTarget { members }
+    }
+
+    /// True when the node at `addr` answers a status request in time.
+    async fn answers(&self, addr: &str, timeout: Duration) -> bool {
+        let fut = async {
+            let s = TcpStream::connect(addr).await.ok()?;
+            let (r, mut w) = s.into_split();
+            w.write_all(ClientRequest::Status.to_line().as_bytes())
+                .await
+                .ok()?;
+            let mut line = String::new();
+            BufReader::new(r).read_line(&mut line).await.ok()?;
+            match serde_json::from_str(&line).ok()? {
+                ClientReply::Status(_) => Some(()),
+                _ => None,
+            }
+        };
+        tokio::time::timeout(timeout, fut)
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+    }
+}
+
+impl Target for DynamoTarget {
+    fn name(&self) -> &str {
+        PROTOCOL
+    }
+
+    fn workloads(&self) -> &[Workload] {
+        &WORKLOADS
+    }
+
+    fn client<'a>(
+        &'a self,
+        node: &'a str,
+        opts: &'a ClientOpts,
+    ) -> BoxFuture<'a, Result<Box<dyn Client>, TargetError>> {
+        Box::pin(async move {
+            self.check_supports(opts.workload.workload)?;
+            let addr = self
+                .members
+                .iter()
+                .find(|(n, _)| n == node)
+                .map(|(_, a)| a.clone())
+                .ok_or_else(|| TargetError::UnknownNode(node.to_string()))?;
+            Ok(Box::new(DynamoClient {
+                node: node.to_string(),
+                addr,
+                workload: opts.workload.workload,
+                conn: None,
+                client_id: rand::random::<u64>() >> 1,
+                seq: 0,
+                budget: opts.timeout.mul_f64(0.9),
+                contexts: BTreeMap::new(),
+            }) as Box<dyn Client>)
+        })
+    }
+
+    fn log_files(&self) -> Option<&dyn LogFiles> {
+        Some(self)
+    }
+
+    fn final_reads_per_node(&self) -> bool {
+        true
+    }
+}
+
+impl LogFiles for DynamoTarget {
+    fn log_files(&self, _node: &str) -> Vec<String> {
+        vec![LOG_FILE.to_string()]
+    }
+}
+
+struct DynamoClient {
+    node: String,
+    addr: String,
+    workload: Workload,
+    conn: Option<(BufReader<OwnedReadHalf>, OwnedWriteHalf)>,
+    client_id: u64,
+    seq: u64,
+    budget: Duration,
+    /// key → the causal context of this client's last ok read of it.
+    contexts: BTreeMap<Key, VersionVector>,
+}
+
+impl DynamoClient {
+    /// One request to this client's node. `Err((sent, why))`.
+    async fn call(&mut self, op: KvOp) -> Result<ClientReply, (bool, String)> {
+        self.seq += 1;
+        let id = RequestId {
+            client: self.client_id,
+            seq: self.seq,
+        };
+        let line = ClientRequest::Command(Command { id, op }).to_line();
+        let deadline = Instant::now() + self.budget;
+        let node = self.node.clone();
+        if self.conn.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, TcpStream::connect(&self.addr)).await {
+                Ok(Ok(s)) => {
+                    let _ = s.set_nodelay(true);
+                    let (r, w) = s.into_split();
+                    self.conn = Some((BufReader::new(r), w));
+                }
+                Ok(Err(e)) => return Err((false, format!("{node}: {e}"))),
+                Err(_) => return Err((false, format!("{node}: connect timed out"))),
+            }
+        }
+        let Some((r, w)) = self.conn.as_mut() else {
+            return Err((false, format!("{node}: no connection")));
+        };
+        if let Err(e) = w.write_all(line.as_bytes()).await {
+            self.conn = None;
+            return Err((true, format!("{node}: sending: {e}")));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        loop {
+            let mut buf = String::new();
+            match tokio::time::timeout(left, r.read_line(&mut buf)).await {
+                Err(_) => {
+                    self.conn = None;
+                    return Err((true, format!("{node}: no reply in time")));
+                }
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    self.conn = None;
+                    return Err((true, format!("{node}: connection lost after sending")));
+                }
+                Ok(Ok(_)) => match serde_json::from_str::<ClientReply>(&buf) {
+                    // A late reply to an earlier request that timed out.
+                    Ok(rep) if rep.id().is_some_and(|i| i != id) => continue,
+                    Ok(rep) => return Ok(rep),
+                    Err(e) => {
+                        self.conn = None;
+                        return Err((true, format!("{node}: bad reply {buf:?}: {e}")));
+                    }
+                },
+            }
+        }
+    }
+}
+
+impl Client for DynamoClient {
+    fn invoke<'a>(&'a mut self, op: &'a Op) -> BoxFuture<'a, Completion> {
+        Box::pin(async move {
+            let Some(key) = op.key.as_ref().and_then(Value::as_u64) else {
+                return Completion::fail(format!("{} needs an integer key", op.f));
+            };
+            let kop = match op.f.as_str() {
+                "read" => KvOp::DynGet { key },
+                "write" => match op.value.as_i64() {
+                    Some(value) => KvOp::DynPut {
+                        key,
+                        value,
+                        context: self.contexts.get(&key).cloned().unwrap_or_default(),
+                    },
+                    None => return Completion::fail(format!("{} is not an integer", op.value)),
+                },
+                f => return Completion::fail(format!("the Dynamo store has no `{f}`")),
+            };
+            let read = op.f == "read";
+            match self.call(kop).await {
+                Ok(ClientReply::Ok { value, .. }) if read => {
+                    let ctx = serde_json::from_value(value["context"].clone());
+                    let sib: Option<Vec<i64>> =
+                        serde_json::from_value(value["siblings"].clone()).ok();
+                    match (ctx, sib) {
+                        (Ok(ctx), Some(sib)) => {
+                            self.contexts.insert(key, ctx);
+                            if self.workload == Workload::Register {
+                                Completion::ok(sib.iter().max().map_or(Value::Null, |m| json!(m)))
+                            } else {
+                                Completion::ok(json!(sib))
+                            }
+                        }
+                        _ => Completion::fail(format!("a get answered {value}")),
+                    }
+                }
+                Ok(ClientReply::Ok { .. }) => Completion::ok(op.value.clone()),
+                Ok(ClientReply::Fail { error, .. }) => Completion::fail(error),
+                Ok(other) if read => Completion::fail(format!("unexpected reply {other:?}")),
+                Ok(ClientReply::Unknown { error, .. }) => Completion::info(error),
+                Ok(other) => Completion::info(format!("unexpected reply {other:?}")),
+                Err((false, e)) => Completion::fail(e),
+                Err((true, e)) if read => Completion::fail(e),
+                Err((true, e)) => Completion::info(e),
+            }
+        })
+    }
+
+    fn close(&mut self) -> BoxFuture<'_, ()> {
+        self.conn = None;
+        Box::pin(async {})
+    }
+}
