@@ -24,10 +24,11 @@ use std::time::Duration;
 pub const MASTER_PERIOD: Duration = Duration::from_millis(500);
 
 /// The master's configuration `(epoch, chain)`, learnt from the members
-/// at its first round; one round at a time.
+/// at its first round, and the reconfigurations its loop made since the
+/// last heal reported them; one round at a time.
 #[derive(Default)]
 pub struct ChainMaster {
-    config: Arc<tokio::sync::Mutex<Option<(u64, Vec<u64>)>>>,
+    config: Arc<tokio::sync::Mutex<Master>>,
     task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -60,29 +61,60 @@ pub fn start_master(t: &NodeTarget) {
         let t = NodeTarget::new(cfg);
         loop {
             tokio::time::sleep(MASTER_PERIOD).await;
-            let mut c = config.lock().await;
-            let _ = round(&t, &mut c).await;
+            let mut m = config.lock().await;
+            if let Ok(v) = round(&t, &mut m.config).await
+                && !v.is_null()
+            {
+                m.changes.push(v);
+            }
         }
     }));
 }
 
-/// One round from the nemesis' heal.
+#[derive(Default)]
+struct Master {
+    config: Option<(u64, Vec<u64>)>,
+    /// What the loop did (or refused) since the last heal.
+    changes: Vec<Value>,
+}
+
+/// One round from the nemesis' heal; reports it with every change the
+/// loop made since the previous heal (`null`: none), so the history shows
+/// each reconfiguration.
 pub fn failover(t: &NodeTarget) -> BoxFuture<'_, Result<Value, TargetError>> {
     Box::pin(async move {
-        let mut c = t.chain_master().config.lock().await;
-        round(t, &mut c).await
+        let mut m = t.chain_master().config.lock().await;
+        let now = round(t, &mut m.config).await?;
+        let mut changes = std::mem::take(&mut m.changes);
+        if !now.is_null() {
+            changes.push(now);
+        }
+        let Some((epoch, chain)) = m.config.clone().filter(|_| !changes.is_empty()) else {
+            return Ok(Value::Null);
+        };
+        Ok(json!({"failover": {
+            "epoch": epoch,
+            "chain": names(t, &chain),
+            "changes": changes,
+        }}))
     })
+}
+
+fn names(t: &NodeTarget, ids: &[u64]) -> Vec<String> {
+    ids.iter()
+        .map(|i| {
+            t.members()
+                .get(i.saturating_sub(1) as usize)
+                .map(|(n, _)| n.clone())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 async fn round(t: &NodeTarget, config: &mut Option<(u64, Vec<u64>)>) -> Result<Value, TargetError> {
     let members = t.members();
-    let name = |id: u64| {
-        members
-            .get(id.saturating_sub(1) as usize)
-            .map(|(n, _)| n.clone())
-            .unwrap_or_default()
-    };
-    let names = |ids: &[u64]| ids.iter().map(|i| name(*i)).collect::<Vec<_>>();
+    let name = |id: u64| names(t, &[id]).concat();
+    let names = |ids: &[u64]| names(t, ids);
     let mut states: BTreeMap<u64, State> = BTreeMap::new();
     for (i, (_, addr)) in members.iter().enumerate() {
         if let Ok(v) = admin(addr, json!({"state": true})).await
@@ -105,9 +137,7 @@ async fn round(t: &NodeTarget, config: &mut Option<(u64, Vec<u64>)>) -> Result<V
     let p = match plan(epoch, &chain, &peers, &states) {
         Ok(p) => p,
         Err(why) => {
-            return Ok(json!({"failover": {
-                "epoch": epoch, "chain": names(&chain), "skipped": why,
-            }}));
+            return Ok(json!({"epoch": epoch, "chain": names(&chain), "skipped": why}));
         }
     };
     let Plan::Install {
@@ -132,13 +162,13 @@ async fn round(t: &NodeTarget, config: &mut Option<(u64, Vec<u64>)>) -> Result<V
             errors.insert(name(*m), json!(e));
         }
     }
-    Ok(json!({"failover": {
+    Ok(json!({
         "epoch": new_epoch,
         "chain": names(&new_chain),
         "removed": names(&removed),
         "added": names(&added),
         "install_errors": errors,
-    }}))
+    }))
 }
 
 #[cfg(test)]
@@ -198,8 +228,9 @@ mod tests {
         }
         let v = crate::Failover::failover(&target).await;
         let v = v.expect("round");
-        assert_eq!(v["failover"]["added"], json!(["n3"]), "{v}");
+        assert_eq!(v["failover"]["changes"][0]["added"], json!(["n3"]), "{v}");
         assert_eq!(v["failover"]["epoch"], 3, "{v}");
+        assert_eq!(v["failover"]["chain"], json!(["n1", "n2", "n3"]), "{v}");
         let st = admin(&cluster.members[2].1, json!({"state": true}))
             .await
             .expect("state");

@@ -698,6 +698,16 @@ impl Chain {
             self.start_round();
             return;
         }
+        if self.is_head() && self.cut_off() {
+            // A head that has not heard its successor for a while sends
+            // writes down the chain: the master will likely make the
+            // successor head (no effect here either way).
+            let succ = self.succ();
+            self.out
+                .replies
+                .push((cmd.id, Reply::NotLeader { leader: succ }));
+            return;
+        }
         if !self.is_head() {
             let head = self.chain.first().copied();
             self.out
@@ -726,8 +736,25 @@ impl Chain {
         self.advance_tail();
     }
 
+    /// Head: its successor has been silent for `election_ticks`.
+    fn cut_off(&self) -> bool {
+        self.succ().is_some_and(|s| {
+            let last = self.heard.get(&s).copied().unwrap_or(0);
+            self.ticks.saturating_sub(last) >= self.config.election_ticks.max(1)
+        })
+    }
+
     fn on_tick(&mut self) {
         self.ticks += 1;
+        if self.is_head() && self.cut_off() && !self.pending.is_empty() {
+            // Clients resend (same id) and get sent down the chain.
+            for (_, id) in std::mem::take(&mut self.pending) {
+                self.out.replies.push((
+                    id,
+                    Reply::Unknown("the head's successor is silent".into()),
+                ));
+            }
+        }
         if !self
             .ticks
             .is_multiple_of(self.config.heartbeat_ticks.max(1))
