@@ -84,6 +84,10 @@ schedule() {
     # its own term reaches a follower: few client writes (10 ops/s).
     raft/commit-old-term) echo "leader-churn 1 10 list-append" ;;
     zab/*) echo "$L,partition,kill 3 100" ;;
+    # docs/chain.md: the cut-off head acks or serves alone; a restarted
+    # head comes back as the tail.
+    chain/ack-at-head | chain/read-at-head | chain/no-fencing) echo "isolate-leader 3 -" ;;
+    chain/tail-before-sync) echo "kill-leader,isolate-leader 3 - list-append" ;;
     *) echo "$d" ;;
     esac
 }

@@ -584,6 +584,12 @@ impl Chain {
                 // A suffix this node wrote in an older configuration.
                 self.log.truncate((index - 1) as usize);
                 truncated = true;
+                if index <= self.applied {
+                    // Only with `no-fencing`: the applied state goes too,
+                    // as it would on the next restart (rebuilt from the log).
+                    self.store = Store::new();
+                    self.applied = 0;
+                }
             }
             self.log.push(e.clone());
             if !truncated {
