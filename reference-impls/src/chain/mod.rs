@@ -100,6 +100,8 @@ pub enum Message {
         entries: Vec<Entry>,
         len: u64,
         commit: u64,
+        /// The sender holds every committed entry (see [`State::synced`]).
+        synced: bool,
     },
     /// To the predecessor: `ok` "my log matches yours up to `len`,
     /// durably" (else "resend from `len + 1`"), and the commit point known
@@ -414,8 +416,19 @@ impl Chain {
         self.advance_tail();
     }
 
+    /// What a member may pass on: the head its whole log, the others only
+    /// the prefix confirmed with their predecessor in this epoch (a member
+    /// re-added with a suffix of its own must not hand it down).
+    fn forwardable(&self) -> u64 {
+        if self.is_head() {
+            self.log_len()
+        } else {
+            self.matched.min(self.log_len())
+        }
+    }
+
     fn send_forward(&mut self, to: NodeId, from_next: u64) {
-        let len = self.log_len();
+        let len = self.forwardable();
         let start = from_next.clamp(1, len + 1);
         let end = (start - 1 + MAX_BATCH as u64).min(len);
         let entries = self.log[(start - 1) as usize..end as usize].to_vec();
@@ -428,6 +441,7 @@ impl Chain {
             entries,
             len,
             commit: self.commit,
+            synced: self.synced,
         };
         self.send(to, m);
     }
@@ -548,6 +562,7 @@ impl Chain {
         entries: Vec<Entry>,
         len: u64,
         commit: u64,
+        pred_synced: bool,
     ) {
         let fenced = epoch < self.epoch;
         if fenced && !self.config.bug("no-fencing") {
@@ -602,7 +617,7 @@ impl Chain {
         let matched = prev + n;
         if !fenced {
             self.matched = self.matched.max(matched);
-            if self.matched >= len {
+            if pred_synced && self.matched >= len {
                 self.synced = true;
             }
         }
@@ -619,7 +634,7 @@ impl Chain {
             },
         );
         if let Some(s) = self.succ()
-            && self.next <= self.log_len()
+            && self.next <= self.forwardable()
         {
             self.send_forward(s, self.next);
         }
@@ -671,7 +686,7 @@ impl Chain {
         } else {
             self.next = len + 1;
         }
-        if self.next <= self.log_len() || !ok {
+        if self.next <= self.forwardable() || !ok {
             self.send_forward(from, self.next);
         }
         let before = self.commit;
@@ -755,10 +770,9 @@ impl Chain {
         if self.is_head() && self.cut_off() && !self.pending.is_empty() {
             // Clients resend (same id) and get sent down the chain.
             for (_, id) in std::mem::take(&mut self.pending) {
-                self.out.replies.push((
-                    id,
-                    Reply::Unknown("the head's successor is silent".into()),
-                ));
+                self.out
+                    .replies
+                    .push((id, Reply::Unknown("the head's successor is silent".into())));
             }
         }
         if !self
@@ -862,9 +876,10 @@ impl Core for Chain {
                         entries,
                         len,
                         commit,
-                    } => {
-                        self.on_forward(from, epoch, chain, prev, prev_epoch, entries, len, commit)
-                    }
+                        synced,
+                    } => self.on_forward(
+                        from, epoch, chain, prev, prev_epoch, entries, len, commit, synced,
+                    ),
                     Message::Ack {
                         epoch,
                         ok,
