@@ -112,6 +112,10 @@ schedule() {
     # Writes acknowledged only by stand-ins need a 2|3 split that holds
     # some key's whole preference list on the other side.
     dynamo/no-hinted-handoff) echo "partition 5 -" ;;
+    # docs/chain.md: the cut-off head acks or serves alone; a restarted
+    # head comes back as the tail.
+    chain/ack-at-head | chain/read-at-head | chain/no-fencing) echo "isolate-leader 3 -" ;;
+    chain/tail-before-sync) echo "kill-leader,isolate-leader 3 - list-append" ;;
     *) echo "$d" ;;
     esac
 }

@@ -22,6 +22,7 @@ const TABLES: &[&[Bug]] = &[
     crate::lock::BUGS,
     crate::pb::BUGS,
     crate::dynamo::BUGS,
+    crate::chain::BUGS,
 ];
 
 /// Every seeded bug.

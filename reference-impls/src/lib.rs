@@ -19,6 +19,7 @@
 //! bug set at the exact line where the mistake would be made.
 
 pub mod bugs;
+pub mod chain;
 pub mod core;
 pub mod crdt;
 pub mod dynamo;

@@ -218,6 +218,7 @@ fn main() -> ExitCode {
         "zab" => run::<faultline_node::zab::Zab>(opts),
         "single" => run::<shell::single::Single>(opts),
         "pb" => run::<faultline_node::pb::Pb>(opts),
+        "chain" => run::<faultline_node::chain::Chain>(opts),
         "twopc" => run::<faultline_node::twopc::TwoPc>(opts),
         "saga" => run::<faultline_node::saga::Saga>(opts),
         "crdt" => run::<faultline_node::crdt::CrdtStore>(opts),

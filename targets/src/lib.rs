@@ -32,6 +32,7 @@
 //! # });
 //! ```
 
+pub mod chain;
 pub mod crdt;
 pub mod db;
 pub mod dynamo;

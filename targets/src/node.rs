@@ -457,6 +457,8 @@ pub struct NodeTarget {
     cfg: Arc<NodeConfig>,
     /// Primary-backup's failover ([`crate::pb`]); unused by the others.
     pb: crate::pb::PbFailover,
+    /// Chain replication's master ([`crate::chain`]); unused by the others.
+    chain: crate::chain::ChainMaster,
 }
 
 impl NodeTarget {
@@ -464,6 +466,7 @@ impl NodeTarget {
         NodeTarget {
             cfg: Arc::new(cfg),
             pb: Default::default(),
+            chain: Default::default(),
         }
     }
 
@@ -473,6 +476,10 @@ impl NodeTarget {
 
     pub fn pb_failover(&self) -> &crate::pb::PbFailover {
         &self.pb
+    }
+
+    pub fn chain_master(&self) -> &crate::chain::ChainMaster {
+        &self.chain
     }
 
     /// Asks one member for its status (None when it does not answer in time).
@@ -531,6 +538,7 @@ impl Target for NodeTarget {
         Box::pin(async move {
             self.check_supports(opts.workload.workload)?;
             crate::pb::start_monitor(self);
+            crate::chain::start_master(self);
             let at = self
                 .cfg
                 .members
@@ -557,9 +565,10 @@ impl Target for NodeTarget {
         Some(self)
     }
 
-    /// Primary-backup fails over from the nemesis' heal ([`crate::pb`]).
+    /// Primary-backup fails over from the nemesis' heal ([`crate::pb`]),
+    /// chain replication's master reconfigures there too ([`crate::chain`]).
     fn failover(&self) -> Option<&dyn crate::Failover> {
-        (self.cfg.protocol == "pb").then_some(self as &dyn crate::Failover)
+        matches!(self.cfg.protocol.as_str(), "pb" | "chain").then_some(self as &dyn crate::Failover)
     }
 
     fn log_files(&self) -> Option<&dyn LogFiles> {

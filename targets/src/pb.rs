@@ -94,6 +94,9 @@ pub fn start_monitor(t: &NodeTarget) {
 
 impl Failover for NodeTarget {
     fn failover(&self) -> BoxFuture<'_, Result<Value, TargetError>> {
+        if crate::Target::name(self) == "chain" {
+            return crate::chain::failover(self);
+        }
         Box::pin(async move {
             let _g = self.pb_failover().lock.lock().await;
             failover_once(self).await

@@ -68,6 +68,7 @@ pub const PROTOCOLS: &[(&str, &str)] = &[
         "a fixed primary replicating synchronously to every member (scaffolding for the shell; no failover)",
     ),
     ("pb", crate::pb::ABOUT),
+    ("chain", crate::chain::ABOUT),
 ];
 
 /// Everything `faultline-node <protocol>` is started with.
