@@ -108,17 +108,23 @@ impl LockService {
         &self.raft
     }
 
-    /// When the leader may consider `h`'s lease over.
+    /// When the leader may consider `h`'s lease over. The lease clock
+    /// reads in whole ticks: the stamp is the last tick's, which can
+    /// precede the request (even the client's send) by a tick, and a late
+    /// tick's successors are scheduled from when it was due, so two ticks
+    /// of slack keep the lease from ending before `lease_ms` after the
+    /// client asked (a campaign saw grants 4 ms early without it).
     pub fn expiry(&self, h: &LeaseHolder) -> u64 {
+        let slack = 2 * self.tick_ms;
         if let Some(t) = self.proposed.get(&h.since) {
-            return t + h.lease_ms;
+            return t + h.lease_ms + slack;
         }
         if self.grant_after_election {
             // BUG grant-after-election: an inherited lease counts as over.
             return 0;
         }
         let since = self.leading.map_or(u64::MAX, |(_, s)| s);
-        since.saturating_add(h.lease_ms)
+        since.saturating_add(h.lease_ms).saturating_add(slack)
     }
 
     fn track_leadership(&mut self) {
