@@ -124,6 +124,10 @@ pub enum Op {
         lock: Key,
         token: u64,
     },
+    /// The election service's `leader?` (docs/election.md): this node's
+    /// view `{"epoch", "leader", "am_leader"}`, answered by the node itself.
+    #[serde(rename = "leader?")]
+    Leader,
 }
 
 impl Op {
@@ -131,7 +135,12 @@ impl Op {
     /// may serve it without a log entry (ReadIndex, leases).
     pub fn is_read_only(&self) -> bool {
         match self {
-            Op::Read { .. } | Op::SetRead | Op::CounterRead | Op::BankRead | Op::SagaRead => true,
+            Op::Read { .. }
+            | Op::SetRead
+            | Op::CounterRead
+            | Op::BankRead
+            | Op::SagaRead
+            | Op::Leader => true,
             Op::Txn(ms) => ms
                 .iter()
                 .all(|m| matches!(m, Micro::Read { .. } | Micro::ReadList { .. })),
@@ -406,6 +415,7 @@ impl Store {
             Op::LeaseAcquire { .. } | Op::LeaseRenew { .. } | Op::LeaseRelease { .. } => {
                 Err("lease ops need the request id (Store::apply)".into())
             }
+            Op::Leader => Err("leader? is answered by `faultline-node elect` only".into()),
         }
     }
 }

@@ -21,6 +21,7 @@
 pub mod bugs;
 pub mod core;
 pub mod crdt;
+pub mod elect;
 pub mod kv;
 pub mod lock;
 pub mod paxos;

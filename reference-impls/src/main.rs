@@ -37,6 +37,8 @@ const SAGA: (&str, &str) = ("saga", faultline_node::saga::ABOUT);
 const CRDT: (&str, &str) = ("crdt", faultline_node::crdt::ABOUT);
 /// The lock service runs Raft plus a storage service (docs/lock.md).
 const LOCK: (&str, &str) = ("lock", faultline_node::lock::ABOUT);
+/// The leader election service (bully, ring, raft; docs/election.md).
+const ELECT: (&str, &str) = ("elect", faultline_node::elect::ABOUT);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -132,7 +134,7 @@ fn main() -> ExitCode {
         }
     };
     if args.list {
-        for (p, what) in PROTOCOLS.iter().chain([&TWOPC, &SAGA, &CRDT, &LOCK]) {
+        for (p, what) in PROTOCOLS.iter().chain([&TWOPC, &SAGA, &CRDT, &LOCK, &ELECT]) {
             println!("{p}: {what}");
             for b in bugs::of(p) {
                 println!("  --bug {}: {}", b.name, b.description);
@@ -147,12 +149,12 @@ fn main() -> ExitCode {
     };
     if !PROTOCOLS
         .iter()
-        .chain([&TWOPC, &SAGA, &CRDT, &LOCK])
+        .chain([&TWOPC, &SAGA, &CRDT, &LOCK, &ELECT])
         .any(|(p, _)| *p == protocol)
     {
         let known: Vec<_> = PROTOCOLS
             .iter()
-            .chain([&TWOPC, &SAGA, &CRDT, &LOCK])
+            .chain([&TWOPC, &SAGA, &CRDT, &LOCK, &ELECT])
             .map(|(p, _)| *p)
             .collect();
         return usage(format!(
@@ -171,6 +173,20 @@ fn main() -> ExitCode {
         return usage(format!("--peers has no entry for --id {}", args.id));
     };
     let host = me.rsplit_once(':').map_or(me.as_str(), |(h, _)| h);
+    if protocol == "elect" {
+        let algo = args
+            .options
+            .iter()
+            .rev()
+            .find_map(|o| o.strip_prefix("algo="))
+            .unwrap_or("bully");
+        let checked = faultline_node::elect::Algo::parse(algo)
+            .map_err(|e| format!("--option {e}"))
+            .and_then(|a| faultline_node::elect::validate_bugs(a, &args.bugs));
+        if let Err(e) = checked {
+            return usage(e);
+        }
+    }
     if args.tick_ms == 0 {
         return usage("--tick-ms must be at least 1".into());
     }
@@ -203,6 +219,7 @@ fn main() -> ExitCode {
         "saga" => run::<faultline_node::saga::Saga>(opts),
         "crdt" => run::<faultline_node::crdt::CrdtStore>(opts),
         "lock" => run_lock(opts),
+        "elect" => run::<faultline_node::elect::Elect>(opts),
         other => Err(format!("protocol `{other}` is listed but not wired")),
     };
     match r {
