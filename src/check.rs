@@ -34,6 +34,7 @@ pub const WORKLOAD_MODELS: &[&str] = &[
     "unique-ids",
     "lock",
     "fenced",
+    "election",
     "crdt-convergence",
     "or-set",
     "saga",
@@ -864,6 +865,7 @@ fn check_workload(
         "or-set" => faultline_checker::crdt::check_or_set(history).map_err(bad)?,
         "saga" => faultline_checker::saga::check(history).map_err(bad)?,
         "fenced" => faultline_checker::fenced::check(history).map_err(bad)?,
+        "election" => faultline_checker::election::check(history).map_err(bad)?,
         "lock" => {
             let opts = lock::LockOptions {
                 time_limit,

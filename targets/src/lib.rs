@@ -33,6 +33,7 @@
 //! ```
 
 pub mod crdt;
+pub mod elect;
 pub mod db;
 pub mod etcd;
 pub mod etcd_db;

@@ -47,6 +47,7 @@ pub fn generator(opts: &WorkloadOptions, seed: u64) -> Box<dyn Generator> {
         Workload::Lock => Box::new(LockGen { rng }),
         Workload::Saga => Box::new(SagaGen { rng, next: 0 }),
         Workload::Fenced => Box::new(FencedGen { rng, next: 0 }),
+        Workload::Election => Box::new(ElectionGen),
     }
 }
 
@@ -323,6 +324,16 @@ impl Generator for FencedGen {
 
     fn final_ops(&self) -> Vec<Op> {
         vec![Op::new("read", None, Value::Null)]
+    }
+}
+
+/// The `election` workload: every op asks the client's node for its view
+/// of the leader (docs/election.md).
+struct ElectionGen;
+
+impl Generator for ElectionGen {
+    fn next_op(&mut self) -> Op {
+        Op::new("leader?", None, Value::Null)
     }
 }
 

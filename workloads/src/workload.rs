@@ -19,6 +19,7 @@ use std::str::FromStr;
 /// | `lock` | `acquire`, `release` | lock (mutual exclusion: linearizable mutex; fencing tokens increase) | linearizable |
 /// | `saga` | `order` (one saga over three services), final `read` (ledgers) | saga (committed or fully compensated, applied once, terminated, conserved) | saga |
 /// | `fenced` | `acquire`, `renew`, `release` of a lease per `key`, `write` through a fenced storage, final `read` | fenced (lease holders exclusive; no stale-token write accepted) | fenced |
+/// | `election` | `leader?` polled on every node: its view `{node, epoch, leader, am_leader}` | election (one leader per epoch; epochs never go back; time to elect) | election |
 ///
 /// The checkers live in faultline-checker under the same names
 /// (`bank`, `counter`, `queue`, `unique_ids`, `lock`); docs/workloads.md
@@ -37,6 +38,7 @@ pub enum Workload {
     Lock,
     Saga,
     Fenced,
+    Election,
 }
 
 /// Something a target's client must be able to do for a workload.
@@ -69,10 +71,12 @@ pub enum Capability {
     Saga,
     /// Leases with fencing tokens, and a storage that checks them.
     FencedLease,
+    /// Tell which node this node believes leads, and in which epoch.
+    LeaderView,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 11] = [
+    pub const ALL: [Workload; 12] = [
         Workload::Register,
         Workload::ListAppend,
         Workload::RwRegister,
@@ -84,6 +88,7 @@ impl Workload {
         Workload::Lock,
         Workload::Saga,
         Workload::Fenced,
+        Workload::Election,
     ];
 
     /// The name used on the command line and in `test.json`.
@@ -100,6 +105,7 @@ impl Workload {
             Workload::Lock => "lock",
             Workload::Saga => "saga",
             Workload::Fenced => "fenced",
+            Workload::Election => "election",
         }
     }
 
@@ -117,6 +123,7 @@ impl Workload {
             Workload::Lock => "lock",
             Workload::Saga => "saga",
             Workload::Fenced => "fenced",
+            Workload::Election => "election",
         }
     }
 
@@ -128,6 +135,7 @@ impl Workload {
             Workload::UniqueIds => "unique",
             Workload::Saga => "saga",
             Workload::Fenced => "fenced",
+            Workload::Election => "election",
             _ => "linearizable",
         }
     }
@@ -147,6 +155,7 @@ impl Workload {
             Workload::Lock => &[Lock],
             Workload::Saga => &[Saga],
             Workload::Fenced => &[FencedLease],
+            Workload::Election => &[LeaderView],
         }
     }
 
@@ -169,7 +178,7 @@ impl fmt::Display for Workload {
 /// An unknown workload name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown workload `{0}` (known: register, list-append, rw-register, set, bank, counter, queue, unique-ids, lock, saga, fenced)"
+    "unknown workload `{0}` (known: register, list-append, rw-register, set, bank, counter, queue, unique-ids, lock, saga, fenced, election)"
 )]
 pub struct UnknownWorkload(pub String);
 
