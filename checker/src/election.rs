@@ -138,13 +138,7 @@ pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
         }
         let parts: Vec<String> = leaders
             .iter()
-            .map(|(l, s)| {
-                format!(
-                    "{l} (as seen by {} at {})",
-                    s.node,
-                    op_where(history, s.op)
-                )
-            })
+            .map(|(l, s)| format!("{l} (as seen by {} at {})", s.node, op_where(history, s.op)))
             .collect();
         note(
             "split-brain",
@@ -304,13 +298,17 @@ fn time_to_elect(history: &History, seen: &[Seen]) -> Value {
             Some(&(r, ep, l)) => {
                 let ms = (r - t) as f64 / 1e6;
                 samples.push(ms);
-                faults.push(json!({"time": t, "fault": fault, "leader": leader, "epoch": epoch,
-                                   "new_leader": l, "new_epoch": ep, "ms": ms}));
+                faults.push(
+                    json!({"time": t, "fault": fault, "leader": leader, "epoch": epoch,
+                                   "new_leader": l, "new_epoch": ep, "ms": ms}),
+                );
             }
             None => {
                 not_elected += 1;
-                faults.push(json!({"time": t, "fault": fault, "leader": leader, "epoch": epoch,
-                                   "new_leader": null, "ms": null}));
+                faults.push(
+                    json!({"time": t, "fault": fault, "leader": leader, "epoch": epoch,
+                                   "new_leader": null, "ms": null}),
+                );
             }
         }
     }
@@ -389,7 +387,10 @@ mod tests {
         let x = r.json["anomalies"]["split-brain"][0]["explanation"]
             .as_str()
             .unwrap();
-        assert!(x.contains("epoch 2 had 2 leaders") && x.contains("line"), "{x}");
+        assert!(
+            x.contains("epoch 2 had 2 leaders") && x.contains("line"),
+            "{x}"
+        );
     }
 
     #[test]

@@ -134,7 +134,10 @@ fn main() -> ExitCode {
         }
     };
     if args.list {
-        for (p, what) in PROTOCOLS.iter().chain([&TWOPC, &SAGA, &CRDT, &LOCK, &ELECT]) {
+        for (p, what) in PROTOCOLS
+            .iter()
+            .chain([&TWOPC, &SAGA, &CRDT, &LOCK, &ELECT])
+        {
             println!("{p}: {what}");
             for b in bugs::of(p) {
                 println!("  --bug {}: {}", b.name, b.description);

@@ -340,7 +340,9 @@ mod tests {
                 views.push(c.invoke(&poll).await);
             }
             let agreed = views.iter().all(|v| {
-                v.outcome == Outcome::Ok && v.value["leader"] == json!("n3") && v.value["epoch"] == views[0].value["epoch"]
+                v.outcome == Outcome::Ok
+                    && v.value["leader"] == json!("n3")
+                    && v.value["epoch"] == views[0].value["epoch"]
             });
             if agreed {
                 assert_eq!(views[2].value["am_leader"], json!(true), "{views:?}");

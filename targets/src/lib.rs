@@ -33,8 +33,8 @@
 //! ```
 
 pub mod crdt;
-pub mod elect;
 pub mod db;
+pub mod elect;
 pub mod etcd;
 pub mod etcd_db;
 pub mod exec;

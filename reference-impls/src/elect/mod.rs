@@ -161,7 +161,10 @@ pub enum Message {
 pub enum Record {
     /// Bully/ring: this node promised `epoch` to `leader` (the last one
     /// wins on recovery).
-    Promise { epoch: u64, leader: NodeId },
+    Promise {
+        epoch: u64,
+        leader: NodeId,
+    },
     Raft(raft::Record),
 }
 

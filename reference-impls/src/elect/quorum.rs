@@ -25,18 +25,33 @@ pub enum Msg {
     /// Bully: a higher id is alive and takes the election over.
     Answer,
     /// Bully: a request for a promise of `epoch` to the sender.
-    Coordinator { epoch: u64 },
+    Coordinator {
+        epoch: u64,
+    },
     /// The promise was given (and is durable).
-    Ack { epoch: u64 },
+    Ack {
+        epoch: u64,
+    },
     /// Refused: the receiver promised `epoch` (at least the asked one) to
     /// another node.
-    Nack { epoch: u64 },
+    Nack {
+        epoch: u64,
+    },
     /// An established leader's heartbeat.
-    Heartbeat { epoch: u64 },
-    HeartbeatAck { epoch: u64 },
+    Heartbeat {
+        epoch: u64,
+    },
+    HeartbeatAck {
+        epoch: u64,
+    },
     /// Ring: a token for the successor, acknowledged hop by hop.
-    Ring { seq: u64, token: Token },
-    HopAck { seq: u64 },
+    Ring {
+        seq: u64,
+        token: Token,
+    },
+    HopAck {
+        seq: u64,
+    },
 }
 
 /// What travels around the ring.
@@ -248,7 +263,8 @@ impl QuorumElect {
                 self.send_ring(t);
             }
             _ => {
-                let higher: Vec<NodeId> = self.others().into_iter().filter(|&p| p > self.id).collect();
+                let higher: Vec<NodeId> =
+                    self.others().into_iter().filter(|&p| p > self.id).collect();
                 if higher.is_empty() {
                     self.announce(self.next_epoch());
                     return;
@@ -500,7 +516,8 @@ impl QuorumElect {
             };
             match self.successor(skipped + 1) {
                 Some(to) => {
-                    self.pending.insert(seq, (token.clone(), skipped + 1, self.ticks));
+                    self.pending
+                        .insert(seq, (token.clone(), skipped + 1, self.ticks));
                     self.send(to, Msg::Ring { seq, token });
                 }
                 None => self.handle_token(token),

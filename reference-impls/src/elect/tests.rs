@@ -67,9 +67,8 @@ fn chaos(algo: &'static str, bugs: &'static [&'static str], n: u64, seed: u64, s
 }
 
 fn caught(algo: &'static str, bug: &'static [&'static str], n: u64, seeds: u64) -> Option<u64> {
-    (1..=seeds).find(|&seed| {
-        std::panic::catch_unwind(|| chaos(algo, bug, n, seed, 20_000)).is_err()
-    })
+    (1..=seeds)
+        .find(|&seed| std::panic::catch_unwind(|| chaos(algo, bug, n, seed, 20_000)).is_err())
 }
 
 #[test]
@@ -186,7 +185,9 @@ fn raft_split_vote(bug: Option<&'static str>, restart: bool) -> (Status, Status)
         c.bugs = bug.into_iter().map(String::from).collect();
         c
     };
-    let mut n: Vec<Elect> = (1..=3).map(|i| Elect::recover(cfg(i), Vec::new())).collect();
+    let mut n: Vec<Elect> = (1..=3)
+        .map(|i| Elect::recover(cfg(i), Vec::new()))
+        .collect();
     let mut disk3: Vec<Record> = Vec::new();
     // Ticks `c` until it asks for votes; returns its vote request to n3.
     let campaign = |node: &mut Elect| -> Message {
@@ -245,7 +246,11 @@ fn bugs_name_their_algorithms() {
     assert_eq!(bug_algos("vote-twice"), vec!["raft"]);
     assert!(validate_bugs(Algo::Ring, &["accept-higher-id".into()]).is_err());
     assert!(validate_bugs(Algo::Bully, &["accept-higher-id".into()]).is_ok());
-    assert!(Algo::parse("paxos").unwrap_err().contains("bully, ring, raft"));
+    assert!(
+        Algo::parse("paxos")
+            .unwrap_err()
+            .contains("bully, ring, raft")
+    );
     for b in BUGS {
         assert!(!bug_algos(b.name).is_empty(), "{}", b.name);
     }
