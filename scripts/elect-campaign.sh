@@ -1,5 +1,19 @@
 #!/bin/sh
-# Election campaign: correct builds and seeded bugs, to a TSV (docs/election.md).
+# Election campaign (issue #8): the `elect` target's correct builds and
+# seeded bugs, one TSV row per run (docs/election.md has the results).
+#
+#   scripts/elect-campaign.sh [OUT.tsv]
+#
+# 1. correct: bully, ring, raft x $SEEDS, $TIME s each, under
+#    partition,kill,pause,clock,kill-leader,isolate-leader: every row
+#    should exit 0;
+# 2. bugs: each seeded bug x $SEEDS, $BUG_TIME s, under the nemesis listed
+#    below; a bug is caught when a row exits 1.
+# Needs root, sshd, libfaketime and jq; brings up a 3-node lab at $LAB
+# (bridge $BRIDGE, default flbr35, $SUBNET 10.77.35.0/24) if missing.
+# Environment: FAULTLINE, NODE_BIN (default the debug builds), TIME (60),
+# BUG_TIME ($TIME), SEEDS ("1 2 3 4 5"), STORE, PARTS ("correct bugs").
+# Columns: algo bug nemesis seed exit anomalies tte_median_ms tte_max_ms
 set -u
 OUT=${1:-elect-campaign.tsv}
 FL=${FAULTLINE:-target/debug/faultline}

@@ -196,7 +196,7 @@ fn answer(op: &Op, view: View) -> Reply {
 /// The core: one of the algorithms.
 pub enum Elect {
     Quorum(Box<quorum::QuorumElect>),
-    Raft(RaftElect),
+    Raft(Box<RaftElect>),
 }
 
 impl Elect {
@@ -216,7 +216,7 @@ impl Core for Elect {
         // `faultline-node elect` and the target validate the option; a bad
         // one here (a test) falls back to bully.
         match Algo::of(&config).unwrap_or(Algo::Bully) {
-            Algo::Raft => Elect::Raft(RaftElect::recover(config, records)),
+            Algo::Raft => Elect::Raft(Box::new(RaftElect::recover(config, records))),
             algo => Elect::Quorum(Box::new(quorum::QuorumElect::recover(
                 config, algo, records,
             ))),
