@@ -34,6 +34,7 @@ pub const WORKLOAD_MODELS: &[&str] = &[
     "unique-ids",
     "lock",
     "fenced",
+    "election",
     "crdt-convergence",
     "or-set",
     "lww-register",
@@ -868,6 +869,7 @@ fn check_workload(
         "saga" => faultline_checker::saga::check(history).map_err(bad)?,
         "fenced" => faultline_checker::fenced::check(history).map_err(bad)?,
         "siblings" => faultline_checker::siblings::check(history).map_err(bad)?,
+        "election" => faultline_checker::election::check(history).map_err(bad)?,
         "lock" => {
             let opts = lock::LockOptions {
                 time_limit,

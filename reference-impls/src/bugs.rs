@@ -23,6 +23,7 @@ const TABLES: &[&[Bug]] = &[
     crate::pb::BUGS,
     crate::dynamo::BUGS,
     crate::chain::BUGS,
+    crate::elect::BUGS,
 ];
 
 /// Every seeded bug.

@@ -138,6 +138,10 @@ pub enum Op {
         #[serde(default)]
         context: crate::crdt::VersionVector,
     },
+    /// The election service's `leader?` (docs/election.md): this node's
+    /// view `{"epoch", "leader", "am_leader"}`, answered by the node itself.
+    #[serde(rename = "leader?")]
+    Leader,
 }
 
 impl Op {
@@ -150,7 +154,8 @@ impl Op {
             | Op::CounterRead
             | Op::BankRead
             | Op::SagaRead
-            | Op::DynGet { .. } => true,
+            | Op::DynGet { .. }
+            | Op::Leader => true,
             Op::Txn(ms) => ms
                 .iter()
                 .all(|m| matches!(m, Micro::Read { .. } | Micro::ReadList { .. })),
@@ -428,6 +433,7 @@ impl Store {
             Op::DynGet { .. } | Op::DynPut { .. } => {
                 Err("dynamo operations are served by `faultline-node dynamo` only".into())
             }
+            Op::Leader => Err("leader? is answered by `faultline-node elect` only".into()),
         }
     }
 }

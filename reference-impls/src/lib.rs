@@ -23,6 +23,7 @@ pub mod chain;
 pub mod core;
 pub mod crdt;
 pub mod dynamo;
+pub mod elect;
 pub mod kv;
 pub mod lock;
 pub mod paxos;

@@ -39,6 +39,8 @@ const CRDT: (&str, &str) = ("crdt", faultline_node::crdt::ABOUT);
 const LOCK: (&str, &str) = ("lock", faultline_node::lock::ABOUT);
 /// The Dynamo-style store: leaderless quorums (docs/dynamo.md).
 const DYNAMO: (&str, &str) = ("dynamo", faultline_node::dynamo::ABOUT);
+/// The leader election service (bully, ring, raft; docs/election.md).
+const ELECT: (&str, &str) = ("elect", faultline_node::elect::ABOUT);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -137,7 +139,7 @@ fn main() -> ExitCode {
     if args.list {
         for (p, what) in PROTOCOLS
             .iter()
-            .chain([&TWOPC, &SAGA, &CRDT, &LOCK, &DYNAMO])
+            .chain([&TWOPC, &SAGA, &CRDT, &LOCK, &DYNAMO, &ELECT])
         {
             println!("{p}: {what}");
             for b in bugs::of(p) {
@@ -153,12 +155,12 @@ fn main() -> ExitCode {
     };
     if !PROTOCOLS
         .iter()
-        .chain([&TWOPC, &SAGA, &CRDT, &LOCK, &DYNAMO])
+        .chain([&TWOPC, &SAGA, &CRDT, &LOCK, &DYNAMO, &ELECT])
         .any(|(p, _)| *p == protocol)
     {
         let known: Vec<_> = PROTOCOLS
             .iter()
-            .chain([&TWOPC, &SAGA, &CRDT, &LOCK, &DYNAMO])
+            .chain([&TWOPC, &SAGA, &CRDT, &LOCK, &DYNAMO, &ELECT])
             .map(|(p, _)| *p)
             .collect();
         return usage(format!(
@@ -177,6 +179,20 @@ fn main() -> ExitCode {
         return usage(format!("--peers has no entry for --id {}", args.id));
     };
     let host = me.rsplit_once(':').map_or(me.as_str(), |(h, _)| h);
+    if protocol == "elect" {
+        let algo = args
+            .options
+            .iter()
+            .rev()
+            .find_map(|o| o.strip_prefix("algo="))
+            .unwrap_or("bully");
+        let checked = faultline_node::elect::Algo::parse(algo)
+            .map_err(|e| format!("--option {e}"))
+            .and_then(|a| faultline_node::elect::validate_bugs(a, &args.bugs));
+        if let Err(e) = checked {
+            return usage(e);
+        }
+    }
     if args.tick_ms == 0 {
         return usage("--tick-ms must be at least 1".into());
     }
@@ -224,6 +240,7 @@ fn main() -> ExitCode {
         "crdt" => run::<faultline_node::crdt::CrdtStore>(opts),
         "lock" => run_lock(opts),
         "dynamo" => run::<faultline_node::dynamo::DynamoStore>(opts),
+        "elect" => run::<faultline_node::elect::Elect>(opts),
         other => Err(format!("protocol `{other}` is listed but not wired")),
     };
     match r {

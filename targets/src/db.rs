@@ -252,6 +252,7 @@ pub fn catalogue() -> Vec<TargetInfo> {
     out.push(crate::crdt::info());
     out.push(crate::dynamo::info());
     out.push(crate::lock::info());
+    out.push(crate::elect::info());
     out
 }
 

@@ -36,6 +36,7 @@ pub mod chain;
 pub mod crdt;
 pub mod db;
 pub mod dynamo;
+pub mod elect;
 pub mod etcd;
 pub mod etcd_db;
 pub mod exec;

@@ -53,6 +53,7 @@ pub fn generator(opts: &WorkloadOptions, seed: u64) -> Box<dyn Generator> {
         Workload::Saga => Box::new(SagaGen { rng, next: 0 }),
         Workload::Fenced => Box::new(FencedGen { rng, next: 0 }),
         Workload::Siblings => Box::new(SiblingsGen { rng, next: 0 }),
+        Workload::Election => Box::new(ElectionGen),
     }
 }
 
@@ -385,6 +386,16 @@ impl Generator for SiblingsGen {
         (0..SIBLING_KEYS)
             .map(|k| Op::new("read", Some(json!(k)), Value::Null))
             .collect()
+    }
+}
+
+/// The `election` workload: every op asks the client's node for its view
+/// of the leader (docs/election.md).
+struct ElectionGen;
+
+impl Generator for ElectionGen {
+    fn next_op(&mut self) -> Op {
+        Op::new("leader?", None, Value::Null)
     }
 }
 

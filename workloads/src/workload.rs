@@ -20,6 +20,7 @@ use std::str::FromStr;
 /// | `saga` | `order` (one saga over three services), final `read` (ledgers) | saga (committed or fully compensated, applied once, terminated, conserved) | saga |
 /// | `fenced` | `acquire`, `renew`, `release` of a lease per `key`, `write` through a fenced storage, final `read` | fenced (lease holders exclusive; no stale-token write accepted) | fenced |
 /// | `siblings` | `write` of unique values (with the causal context of the process' last `read` of the key), `read` of every sibling, per `key`; final `read`s | siblings (no acknowledged write lost; no superseded sibling returned) | siblings |
+/// | `election` | `leader?` polled on every node: its view `{node, epoch, leader, am_leader}` | election (one leader per epoch; epochs never go back; time to elect) | election |
 ///
 /// The checkers live in faultline-checker under the same names
 /// (`bank`, `counter`, `queue`, `unique_ids`, `lock`); docs/workloads.md
@@ -39,6 +40,7 @@ pub enum Workload {
     Saga,
     Fenced,
     Siblings,
+    Election,
 }
 
 /// Something a target's client must be able to do for a workload.
@@ -71,10 +73,12 @@ pub enum Capability {
     Saga,
     /// Leases with fencing tokens, and a storage that checks them.
     FencedLease,
+    /// Tell which node this node believes leads, and in which epoch.
+    LeaderView,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 12] = [
+    pub const ALL: [Workload; 13] = [
         Workload::Register,
         Workload::ListAppend,
         Workload::RwRegister,
@@ -87,6 +91,7 @@ impl Workload {
         Workload::Saga,
         Workload::Fenced,
         Workload::Siblings,
+        Workload::Election,
     ];
 
     /// The name used on the command line and in `test.json`.
@@ -104,6 +109,7 @@ impl Workload {
             Workload::Saga => "saga",
             Workload::Fenced => "fenced",
             Workload::Siblings => "siblings",
+            Workload::Election => "election",
         }
     }
 
@@ -122,6 +128,7 @@ impl Workload {
             Workload::Saga => "saga",
             Workload::Fenced => "fenced",
             Workload::Siblings => "siblings",
+            Workload::Election => "election",
         }
     }
 
@@ -134,6 +141,7 @@ impl Workload {
             Workload::Saga => "saga",
             Workload::Fenced => "fenced",
             Workload::Siblings => "siblings",
+            Workload::Election => "election",
             _ => "linearizable",
         }
     }
@@ -154,6 +162,7 @@ impl Workload {
             Workload::Saga => &[Saga],
             Workload::Fenced => &[FencedLease],
             Workload::Siblings => &[Read, Write],
+            Workload::Election => &[LeaderView],
         }
     }
 
@@ -181,7 +190,7 @@ impl fmt::Display for Workload {
 /// An unknown workload name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown workload `{0}` (known: register, list-append, rw-register, set, bank, counter, queue, unique-ids, lock, saga, fenced, siblings)"
+    "unknown workload `{0}` (known: register, list-append, rw-register, set, bank, counter, queue, unique-ids, lock, saga, fenced, siblings, election)"
 )]
 pub struct UnknownWorkload(pub String);
 

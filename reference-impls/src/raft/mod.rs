@@ -789,7 +789,9 @@ impl Raft {
         last_log_term: Term,
     ) {
         let up_to_date = self.up_to_date(last_log_index, last_log_term);
-        let can_vote = self.voted_for.is_none_or(|v| v == candidate);
+        // `vote-twice` is the election service's seeded bug (crate::elect).
+        let can_vote =
+            self.voted_for.is_none_or(|v| v == candidate) || self.config.bug("vote-twice");
         let vote_granted = can_vote && up_to_date;
         if vote_granted {
             if self.voted_for != Some(candidate) {
