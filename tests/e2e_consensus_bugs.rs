@@ -76,7 +76,12 @@ fn replacement_bugs_are_caught_in_the_lab() {
     let lab = Lab::up("consensus-bugs", 43, 3);
     let store = TmpStore::new("consensus-bugs");
     for (target, bug, nemesis, interval) in [
-        ("raft", "commit-by-next-index", "isolate-leader,kill-leader", "3"),
+        (
+            "raft",
+            "commit-by-next-index",
+            "isolate-leader,kill-leader",
+            "3",
+        ),
         ("zab", "accept-stale-epoch", "pause-leader", "4"),
     ] {
         let mut seen = Vec::new();
@@ -88,7 +93,10 @@ fn replacement_bugs_are_caught_in_the_lab() {
                 code == 0 || code == 1,
                 "{target} {bug} seed {seed}: exit {code}"
             );
-            seen.push(format!("seed {seed}: exit {code}, valid {}", results["valid"]));
+            seen.push(format!(
+                "seed {seed}: exit {code}, valid {}",
+                results["valid"]
+            ));
             code == 1 && results["valid"] == Value::Bool(false)
         });
         assert!(caught, "{target} {bug} not caught: {seen:?}");
