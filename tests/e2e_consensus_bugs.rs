@@ -16,17 +16,12 @@ mod common;
 use common::{Lab, TmpStore, faultline, node_binary, text};
 use serde_json::Value;
 
+/// A bug and the schedule that exposes it: target, bug, nemesis, interval.
+type Case<'a> = (&'a str, &'a str, &'a str, &'a str);
+
 /// One register run; (exit code, results.json).
-fn run(
-    lab: &Lab,
-    store: &TmpStore,
-    bin: &str,
-    target: &str,
-    bug: &str,
-    nemesis: &str,
-    interval: &str,
-    seed: &str,
-) -> (i32, Value) {
+fn run(lab: &Lab, store: &TmpStore, bin: &str, case: Case, seed: &str) -> (i32, Value) {
+    let (target, bug, nemesis, interval) = case;
     let args = [
         "test",
         "--target",
@@ -75,7 +70,7 @@ fn replacement_bugs_are_caught_in_the_lab() {
     let bin = bin.to_str().expect("utf-8 path");
     let lab = Lab::up("consensus-bugs", 43, 3);
     let store = TmpStore::new("consensus-bugs");
-    for (target, bug, nemesis, interval) in [
+    let cases: [Case; 2] = [
         (
             "raft",
             "commit-by-next-index",
@@ -83,10 +78,12 @@ fn replacement_bugs_are_caught_in_the_lab() {
             "3",
         ),
         ("zab", "accept-stale-epoch", "pause-leader", "4"),
-    ] {
+    ];
+    for case in cases {
+        let (target, bug, ..) = case;
         let mut seen = Vec::new();
         let caught = ["1", "2", "3"].into_iter().any(|seed| {
-            let (code, results) = run(&lab, &store, bin, target, bug, nemesis, interval, seed);
+            let (code, results) = run(&lab, &store, bin, case, seed);
             // Exit 1 is an invalid verdict; anything else but a valid
             // run (0) is a broken run, not a miss.
             assert!(
