@@ -88,6 +88,12 @@ schedule() {
     raft/ack-before-commit | paxos/minority-quorum | zab/commit-before-quorum)
         echo "isolate-leader,kill-leader,partition 3 -" ;;
     paxos/no-adopt-highest) echo "$L,partition,kill 1.5 100" ;;
+    # Commits what was sent: an isolated or killed leader has answered
+    # writes no follower got.
+    raft/commit-by-next-index) echo "isolate-leader,kill-leader 3 -" ;;
+    # A paused leader wakes up still leading its epoch; the other
+    # follower acks it, so it commits and reads beside the new leader.
+    zab/accept-stale-epoch) echo "pause-leader 5 -" ;;
     zab/serve-before-sync | zab/skip-truncate | zab/reuse-epoch)
         echo "leader-churn,$L 3 50 list-append" ;;
     # Figure 8 needs the re-elected old leader killed before any entry of

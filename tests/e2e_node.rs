@@ -35,7 +35,7 @@ fn unknown_bug_is_a_usage_error_listing_the_known_ones() {
     assert_eq!(o.status.code(), Some(64), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("no-such-bug") && err.contains("commit-old-term"),
+        err.contains("no-such-bug") && err.contains("ack-before-commit"),
         "{err}"
     );
 }

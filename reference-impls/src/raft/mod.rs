@@ -52,6 +52,15 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+/// Seeded bugs the core still honours in [`Config::bugs`] but that are not
+/// `--bug`s, because no lab run exposes them (docs/reference-impls.md,
+/// "Replaced bugs"): their simulator tests are the check.
+/// `commit-old-term`: commits earlier-term entries by counting replicas
+/// (Figure 8, §5.4.2) and so skips the election no-op; see
+/// `bug_commit_old_term_breaks_state_machine_safety` (tests/raft_sim.rs)
+/// and `commit_old_term_bug_commits_by_counting`.
+pub const SIM_ONLY_BUGS: &[&str] = &["commit-old-term"];
+
 /// Raft's seeded bugs (`--bug NAME`).
 pub const BUGS: &[Bug] = &[
     Bug {
@@ -61,8 +70,8 @@ pub const BUGS: &[Bug] = &[
     },
     Bug {
         protocol: "raft",
-        name: "commit-old-term",
-        description: "commits earlier-term entries by counting replicas (Figure 8, §5.4.2) and so skips the election no-op",
+        name: "commit-by-next-index",
+        description: "the leader counts a follower as holding every entry it has sent (nextIndex − 1, advanced optimistically by pipelining) instead of what it acknowledged (matchIndex), so it commits and answers writes no follower has",
     },
     Bug {
         protocol: "raft",
@@ -1087,6 +1096,7 @@ impl Raft {
         if let Some(pr) = self.progress.get_mut(&to) {
             pr.next_index = next + entries.len() as u64;
         }
+        let counted = !entries.is_empty() && self.config.bug("commit-by-next-index");
         let msg = Message::AppendEntries {
             term: self.term,
             prev_log_index,
@@ -1096,6 +1106,9 @@ impl Raft {
             read_seq: self.read_seq,
         };
         self.send(to, msg);
+        if counted {
+            self.maybe_commit();
+        }
     }
 
     /// Starts a heartbeat round: a new `read_seq`, remembered with the time
@@ -1132,7 +1145,15 @@ impl Raft {
                 if *v == self.id {
                     self.log.last_index()
                 } else {
-                    self.progress.get(v).map_or(0, |p| p.match_index)
+                    self.progress.get(v).map_or(0, |p| {
+                        // BUG commit-by-next-index: what was sent, not what
+                        // was acknowledged.
+                        if self.config.bug("commit-by-next-index") {
+                            p.match_index.max(p.next_index.saturating_sub(1))
+                        } else {
+                            p.match_index
+                        }
+                    })
                 }
             })
             .collect();
@@ -1143,7 +1164,8 @@ impl Raft {
         if n <= self.commit_index {
             return;
         }
-        // BUG commit-old-term: counts replicas of earlier-term entries too.
+        // BUG commit-old-term (sim only, SIM_ONLY_BUGS): counts replicas of
+        // earlier-term entries too.
         if self.config.bug("commit-old-term") || self.log.term(n) == Some(self.term) {
             self.advance_commit(n);
         }

@@ -59,13 +59,24 @@ use std::collections::{BTreeMap, BTreeSet};
 #[cfg(test)]
 mod tests;
 
+/// Seeded bugs the core still honours in [`Config::bugs`] but that are not
+/// `--bug`s, because no lab run exposes them (docs/reference-impls.md,
+/// "Replaced bugs"): their simulator tests are the check.
+/// `serve-before-sync`: a follower delivers the NEWLEADER history as soon
+/// as it arrives, before the leader has a quorum (UPTODATE), so it may
+/// apply transactions that are later truncated; see
+/// `bug_serve_before_sync_breaks_total_order`.
+pub const SIM_ONLY_BUGS: &[&str] = &["serve-before-sync"];
+
 /// Zab's seeded bugs (`--bug NAME`).
 pub const BUGS: &[Bug] = &[
     Bug {
         protocol: "zab",
-        name: "serve-before-sync",
-        description: "a follower delivers the NEWLEADER history as soon as it arrives, before the \
-                      leader has a quorum (UPTODATE), so it may apply transactions that are later truncated",
+        name: "accept-stale-epoch",
+        description: "a synced follower takes PROPOSAL, COMMIT and PING from any server, checking \
+                      neither that it is the leader it follows nor the epoch (Algorithm 3's \
+                      e' = currentEpoch), and acks them with its last zxid: a deposed leader that \
+                      wakes up (SIGCONT) finds a quorum again and commits and serves reads beside the new one",
     },
     Bug {
         protocol: "zab",
@@ -1053,7 +1064,14 @@ impl Zab {
         let State::Following(f) = &mut self.state else {
             return;
         };
-        if from != f.leader {
+        // Seeded bug: broadcast messages from anyone, of any epoch.
+        let stale = self.config.bug("accept-stale-epoch")
+            && f.phase == FollowerPhase::Synced
+            && matches!(
+                msg,
+                Message::Proposal { .. } | Message::Commit { .. } | Message::Ping { .. }
+            );
+        if from != f.leader && !stale {
             return;
         }
         // Only messages meant for this join keep the leader alive in our
@@ -1067,11 +1085,27 @@ impl Zab {
             Message::Proposal { epoch, .. }
             | Message::Commit { epoch, .. }
             | Message::Ping { epoch, .. } => {
-                f.phase == FollowerPhase::Synced && *epoch == self.current_epoch
+                f.phase == FollowerPhase::Synced && (*epoch == self.current_epoch || stale)
             }
             _ => false,
         };
         if !ours {
+            return;
+        }
+        if from != f.leader {
+            // The stale leader is answered, the one we follow is not news.
+            let epoch = match msg {
+                Message::Proposal { epoch, prev, txns } => {
+                    if prev <= self.last_zxid() {
+                        self.extend(&txns);
+                    }
+                    epoch
+                }
+                Message::Ping { epoch, .. } => epoch,
+                _ => return,
+            };
+            let zxid = self.last_zxid();
+            self.send(from, Message::Ack { epoch, zxid });
             return;
         }
         f.heard = tick;
