@@ -117,11 +117,12 @@ pub fn coordinator_faults(history: &History, coordinator: &str) -> Vec<Coordinat
                     end_s: t,
                 });
             }
-        } else if e.f == "heal" && !v.is_null() {
-            if let Some(mut f) = open.take() {
-                f.end_s = t;
-                out.push(f);
-            }
+        } else if e.f == "heal"
+            && !v.is_null()
+            && let Some(mut f) = open.take()
+        {
+            f.end_s = t;
+            out.push(f);
         }
     }
     if let (Some(mut f), Some(l)) = (open, last) {
