@@ -27,19 +27,17 @@
 //! ```
 
 use crate::db::{Cancelled, Db, DbContext, Step, TargetInfo};
+use crate::line_client::LineConn;
 use crate::node::{LOG_FILE, NodeDb};
 use crate::{BoxFuture, Client, ClientOpts, LogFiles, Target, TargetError};
 use faultline_node::crdt::VersionVector;
-use faultline_node::kv::{Command, Key, Op as KvOp, RequestId};
-use faultline_node::shell::api::{ClientReply, ClientRequest};
+use faultline_node::kv::{Key, Op as KvOp};
+use faultline_node::shell::api::ClientReply;
 use faultline_workloads::{Completion, Op, Value, Workload};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::Instant;
 
 pub const PROTOCOL: &str = "dynamo";
@@ -139,7 +137,7 @@ impl Db for DynamoDb {
             loop {
                 let mut silent = Vec::new();
                 for (n, addr) in &target.members {
-                    if !target.answers(addr, Duration::from_secs(1)).await {
+                    if !crate::line_client::answers(addr, Duration::from_secs(1)).await {
                         silent.push(format!("{n} (no answer on {addr})"));
                     }
                 }
@@ -193,28 +191,6 @@ impl DynamoTarget {
     pub fn new(members: Vec<(String, String)>) -> DynamoTarget {
         DynamoTarget { members }
     }
-
-    /// True when the node at `addr` answers a status request in time.
-    async fn answers(&self, addr: &str, timeout: Duration) -> bool {
-        let fut = async {
-            let s = TcpStream::connect(addr).await.ok()?;
-            let (r, mut w) = s.into_split();
-            w.write_all(ClientRequest::Status.to_line().as_bytes())
-                .await
-                .ok()?;
-            let mut line = String::new();
-            BufReader::new(r).read_line(&mut line).await.ok()?;
-            match serde_json::from_str(&line).ok()? {
-                ClientReply::Status(_) => Some(()),
-                _ => None,
-            }
-        };
-        tokio::time::timeout(timeout, fut)
-            .await
-            .ok()
-            .flatten()
-            .is_some()
-    }
 }
 
 impl Target for DynamoTarget {
@@ -240,13 +216,8 @@ impl Target for DynamoTarget {
                 .map(|(_, a)| a.clone())
                 .ok_or_else(|| TargetError::UnknownNode(node.to_string()))?;
             Ok(Box::new(DynamoClient {
-                node: node.to_string(),
-                addr,
+                conn: LineConn::new(node, addr, opts.timeout.mul_f64(0.9)),
                 workload: opts.workload.workload,
-                conn: None,
-                client_id: rand::random::<u64>() >> 1,
-                seq: 0,
-                budget: opts.timeout.mul_f64(0.9),
                 contexts: BTreeMap::new(),
             }) as Box<dyn Client>)
         })
@@ -268,71 +239,10 @@ impl LogFiles for DynamoTarget {
 }
 
 struct DynamoClient {
-    node: String,
-    addr: String,
+    conn: LineConn,
     workload: Workload,
-    conn: Option<(BufReader<OwnedReadHalf>, OwnedWriteHalf)>,
-    client_id: u64,
-    seq: u64,
-    budget: Duration,
     /// key → the causal context of this client's last ok read of it.
     contexts: BTreeMap<Key, VersionVector>,
-}
-
-impl DynamoClient {
-    /// One request to this client's node. `Err((sent, why))`.
-    async fn call(&mut self, op: KvOp) -> Result<ClientReply, (bool, String)> {
-        self.seq += 1;
-        let id = RequestId {
-            client: self.client_id,
-            seq: self.seq,
-        };
-        let line = ClientRequest::Command(Command { id, op }).to_line();
-        let deadline = Instant::now() + self.budget;
-        let node = self.node.clone();
-        if self.conn.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, TcpStream::connect(&self.addr)).await {
-                Ok(Ok(s)) => {
-                    let _ = s.set_nodelay(true);
-                    let (r, w) = s.into_split();
-                    self.conn = Some((BufReader::new(r), w));
-                }
-                Ok(Err(e)) => return Err((false, format!("{node}: {e}"))),
-                Err(_) => return Err((false, format!("{node}: connect timed out"))),
-            }
-        }
-        let Some((r, w)) = self.conn.as_mut() else {
-            return Err((false, format!("{node}: no connection")));
-        };
-        if let Err(e) = w.write_all(line.as_bytes()).await {
-            self.conn = None;
-            return Err((true, format!("{node}: sending: {e}")));
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        loop {
-            let mut buf = String::new();
-            match tokio::time::timeout(left, r.read_line(&mut buf)).await {
-                Err(_) => {
-                    self.conn = None;
-                    return Err((true, format!("{node}: no reply in time")));
-                }
-                Ok(Ok(0)) | Ok(Err(_)) => {
-                    self.conn = None;
-                    return Err((true, format!("{node}: connection lost after sending")));
-                }
-                Ok(Ok(_)) => match serde_json::from_str::<ClientReply>(&buf) {
-                    // A late reply to an earlier request that timed out.
-                    Ok(rep) if rep.id().is_some_and(|i| i != id) => continue,
-                    Ok(rep) => return Ok(rep),
-                    Err(e) => {
-                        self.conn = None;
-                        return Err((true, format!("{node}: bad reply {buf:?}: {e}")));
-                    }
-                },
-            }
-        }
-    }
 }
 
 impl Client for DynamoClient {
@@ -354,7 +264,7 @@ impl Client for DynamoClient {
                 f => return Completion::fail(format!("the Dynamo store has no `{f}`")),
             };
             let read = op.f == "read";
-            match self.call(kop).await {
+            match self.conn.call(kop).await {
                 Ok(ClientReply::Ok { value, .. }) if read => {
                     let ctx = serde_json::from_value(value["context"].clone());
                     let sib: Option<Vec<i64>> =
@@ -384,7 +294,7 @@ impl Client for DynamoClient {
     }
 
     fn close(&mut self) -> BoxFuture<'_, ()> {
-        self.conn = None;
+        self.conn.close();
         Box::pin(async {})
     }
 }

@@ -41,6 +41,7 @@ pub mod etcd;
 pub mod etcd_db;
 pub mod exec;
 pub mod exec_db;
+mod line_client;
 pub mod lock;
 #[cfg(test)]
 mod loopback;

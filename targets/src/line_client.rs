@@ -1,0 +1,118 @@
+//! One client connection to one `faultline-node` over its line protocol
+//! (a JSON request per line, replies matched by request id): what the
+//! leaderless targets (crdt, dynamo) bind each client to.
+
+use faultline_node::kv::{Command, Op as KvOp, RequestId};
+use faultline_node::shell::api::{ClientReply, ClientRequest};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::time::Instant;
+
+/// A lazily (re)opened connection to `node` at `addr`.
+pub(crate) struct LineConn {
+    node: String,
+    addr: String,
+    conn: Option<(BufReader<OwnedReadHalf>, OwnedWriteHalf)>,
+    /// Unique per client; the stores do not deduplicate, the id only
+    /// pairs replies with requests.
+    client_id: u64,
+    seq: u64,
+    /// Time allowed per request, connecting included.
+    budget: Duration,
+}
+
+impl LineConn {
+    pub(crate) fn new(node: &str, addr: String, budget: Duration) -> LineConn {
+        LineConn {
+            node: node.to_string(),
+            addr,
+            conn: None,
+            client_id: rand::random::<u64>() >> 1,
+            seq: 0,
+            budget,
+        }
+    }
+
+    /// Drops the connection; the next call reconnects.
+    pub(crate) fn close(&mut self) {
+        self.conn = None;
+    }
+
+    /// One request to this client's node. `Err((sent, why))`.
+    pub(crate) async fn call(&mut self, op: KvOp) -> Result<ClientReply, (bool, String)> {
+        self.seq += 1;
+        let id = RequestId {
+            client: self.client_id,
+            seq: self.seq,
+        };
+        let line = ClientRequest::Command(Command { id, op }).to_line();
+        let deadline = Instant::now() + self.budget;
+        let node = self.node.clone();
+        if self.conn.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, TcpStream::connect(&self.addr)).await {
+                Ok(Ok(s)) => {
+                    let _ = s.set_nodelay(true);
+                    let (r, w) = s.into_split();
+                    self.conn = Some((BufReader::new(r), w));
+                }
+                Ok(Err(e)) => return Err((false, format!("{node}: {e}"))),
+                Err(_) => return Err((false, format!("{node}: connect timed out"))),
+            }
+        }
+        let Some((r, w)) = self.conn.as_mut() else {
+            return Err((false, format!("{node}: no connection")));
+        };
+        if let Err(e) = w.write_all(line.as_bytes()).await {
+            self.conn = None;
+            return Err((true, format!("{node}: sending: {e}")));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        loop {
+            let mut buf = String::new();
+            match tokio::time::timeout(left, r.read_line(&mut buf)).await {
+                Err(_) => {
+                    self.conn = None;
+                    return Err((true, format!("{node}: no reply in time")));
+                }
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    self.conn = None;
+                    return Err((true, format!("{node}: connection lost after sending")));
+                }
+                Ok(Ok(_)) => match serde_json::from_str::<ClientReply>(&buf) {
+                    // A late reply to an earlier request that timed out.
+                    Ok(rep) if rep.id().is_some_and(|i| i != id) => continue,
+                    Ok(rep) => return Ok(rep),
+                    Err(e) => {
+                        self.conn = None;
+                        return Err((true, format!("{node}: bad reply {buf:?}: {e}")));
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// True when the node at `addr` answers a status request in time.
+pub(crate) async fn answers(addr: &str, timeout: Duration) -> bool {
+    let fut = async {
+        let s = TcpStream::connect(addr).await.ok()?;
+        let (r, mut w) = s.into_split();
+        w.write_all(ClientRequest::Status.to_line().as_bytes())
+            .await
+            .ok()?;
+        let mut line = String::new();
+        BufReader::new(r).read_line(&mut line).await.ok()?;
+        match serde_json::from_str(&line).ok()? {
+            ClientReply::Status(_) => Some(()),
+            _ => None,
+        }
+    };
+    tokio::time::timeout(timeout, fut)
+        .await
+        .ok()
+        .flatten()
+        .is_some()
+}
