@@ -21,6 +21,7 @@ const TABLES: &[&[Bug]] = &[
     crate::crdt::BUGS,
     crate::lock::BUGS,
     crate::pb::BUGS,
+    crate::swim::BUGS,
 ];
 
 /// Every seeded bug.

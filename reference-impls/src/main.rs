@@ -13,6 +13,9 @@
 //! `faultline-node crdt` runs a CRDT store (counter, OR-Set, LWW
 //! registers) replicated by gossip (see `docs/crdt.md`).
 //!
+//! `faultline-node swim` runs SWIM membership (see `docs/swim.md`); its
+//! client API answers `{"admin":{"members":true}}` with the member's view.
+//!
 //! Exit codes: 64 bad arguments (unknown protocol or bug, bad --peers),
 //! 1 the node stopped (a WAL it cannot read or write, a port it cannot
 //! bind).
@@ -37,6 +40,8 @@ const SAGA: (&str, &str) = ("saga", faultline_node::saga::ABOUT);
 const CRDT: (&str, &str) = ("crdt", faultline_node::crdt::ABOUT);
 /// The lock service runs Raft plus a storage service (docs/lock.md).
 const LOCK: (&str, &str) = ("lock", faultline_node::lock::ABOUT);
+/// SWIM membership: no replicated data, a failure detector (docs/swim.md).
+const SWIM: (&str, &str) = ("swim", faultline_node::swim::ABOUT);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -91,7 +96,8 @@ struct Args {
     seed: Option<u64>,
 
     /// A protocol option, NAME or NAME=VALUE (repeatable; raft:
-    /// lease-read, snapshot-entries=N; crdt: gossip-ticks=N, fanout=K)
+    /// lease-read, snapshot-entries=N; crdt: gossip-ticks=N, fanout=K;
+    /// swim: detector=swim|phi, period-ticks=N, k=K, … (docs/swim.md))
     #[arg(long = "option", value_name = "OPT")]
     options: Vec<String>,
 }
@@ -132,7 +138,7 @@ fn main() -> ExitCode {
         }
     };
     if args.list {
-        for (p, what) in PROTOCOLS.iter().chain([&TWOPC, &SAGA, &CRDT, &LOCK]) {
+        for (p, what) in PROTOCOLS.iter().chain([&TWOPC, &SAGA, &CRDT, &LOCK, &SWIM]) {
             println!("{p}: {what}");
             for b in bugs::of(p) {
                 println!("  --bug {}: {}", b.name, b.description);
@@ -147,12 +153,12 @@ fn main() -> ExitCode {
     };
     if !PROTOCOLS
         .iter()
-        .chain([&TWOPC, &SAGA, &CRDT, &LOCK])
+        .chain([&TWOPC, &SAGA, &CRDT, &LOCK, &SWIM])
         .any(|(p, _)| *p == protocol)
     {
         let known: Vec<_> = PROTOCOLS
             .iter()
-            .chain([&TWOPC, &SAGA, &CRDT, &LOCK])
+            .chain([&TWOPC, &SAGA, &CRDT, &LOCK, &SWIM])
             .map(|(p, _)| *p)
             .collect();
         return usage(format!(
@@ -180,6 +186,16 @@ fn main() -> ExitCode {
     {
         return usage(format!("--option {e}"));
     }
+    if protocol == "swim" {
+        let mut c = faultline_node::core::Config::new(args.id, vec![args.id]);
+        for o in &args.options {
+            let (k, v) = o.split_once('=').unwrap_or((o, ""));
+            c.options.insert(k.to_string(), v.to_string());
+        }
+        if let Err(e) = faultline_node::swim::Params::from_config(&c) {
+            return usage(e);
+        }
+    }
     let opts = Options {
         protocol: protocol.clone(),
         id: args.id,
@@ -203,6 +219,7 @@ fn main() -> ExitCode {
         "saga" => run::<faultline_node::saga::Saga>(opts),
         "crdt" => run::<faultline_node::crdt::CrdtStore>(opts),
         "lock" => run_lock(opts),
+        "swim" => run::<faultline_node::swim::Swim>(opts),
         other => Err(format!("protocol `{other}` is listed but not wired")),
     };
     match r {
