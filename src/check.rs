@@ -37,6 +37,7 @@ pub const WORKLOAD_MODELS: &[&str] = &[
     "crdt-convergence",
     "or-set",
     "saga",
+    "detector",
 ];
 
 #[derive(Args, Debug)]
@@ -864,6 +865,11 @@ fn check_workload(
         "or-set" => faultline_checker::crdt::check_or_set(history).map_err(bad)?,
         "saga" => faultline_checker::saga::check(history).map_err(bad)?,
         "fenced" => faultline_checker::fenced::check(history).map_err(bad)?,
+        "detector" => faultline_checker::detector::check(
+            history,
+            &faultline_checker::detector::DetectorOptions::default(),
+        )
+        .map_err(bad)?,
         "lock" => {
             let opts = lock::LockOptions {
                 time_limit,

@@ -243,6 +243,7 @@ pub fn catalogue() -> Vec<TargetInfo> {
     out.push(crate::saga::info());
     out.push(crate::crdt::info());
     out.push(crate::lock::info());
+    out.push(crate::swim::info());
     out
 }
 

@@ -47,6 +47,7 @@ pub fn generator(opts: &WorkloadOptions, seed: u64) -> Box<dyn Generator> {
         Workload::Lock => Box::new(LockGen { rng }),
         Workload::Saga => Box::new(SagaGen { rng, next: 0 }),
         Workload::Fenced => Box::new(FencedGen { rng, next: 0 }),
+        Workload::Membership => Box::new(MembershipGen),
     }
 }
 
@@ -323,6 +324,20 @@ impl Generator for FencedGen {
 
     fn final_ops(&self) -> Vec<Op> {
         vec![Op::new("read", None, Value::Null)]
+    }
+}
+
+/// Polls of the client's node's membership view (docs/swim.md); the
+/// target runs the final poll on every node.
+struct MembershipGen;
+
+impl Generator for MembershipGen {
+    fn next_op(&mut self) -> Op {
+        Op::new("members", None, Value::Null)
+    }
+
+    fn final_ops(&self) -> Vec<Op> {
+        vec![Op::new("members", None, Value::Null)]
     }
 }
 

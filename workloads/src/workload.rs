@@ -19,6 +19,7 @@ use std::str::FromStr;
 /// | `lock` | `acquire`, `release` | lock (mutual exclusion: linearizable mutex; fencing tokens increase) | linearizable |
 /// | `saga` | `order` (one saga over three services), final `read` (ledgers) | saga (committed or fully compensated, applied once, terminated, conserved) | saga |
 /// | `fenced` | `acquire`, `renew`, `release` of a lease per `key`, `write` through a fenced storage, final `read` | fenced (lease holders exclusive; no stale-token write accepted) | fenced |
+/// | `membership` | `members` (the client's node's membership view), final `members` on every node | detector (detection time, false suspicions; no failure missed, no live member left dead) | detector |
 ///
 /// The checkers live in faultline-checker under the same names
 /// (`bank`, `counter`, `queue`, `unique_ids`, `lock`); docs/workloads.md
@@ -37,6 +38,7 @@ pub enum Workload {
     Lock,
     Saga,
     Fenced,
+    Membership,
 }
 
 /// Something a target's client must be able to do for a workload.
@@ -69,10 +71,12 @@ pub enum Capability {
     Saga,
     /// Leases with fencing tokens, and a storage that checks them.
     FencedLease,
+    /// Answer this node's membership view (member → alive/suspect/dead).
+    Membership,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 11] = [
+    pub const ALL: [Workload; 12] = [
         Workload::Register,
         Workload::ListAppend,
         Workload::RwRegister,
@@ -84,6 +88,7 @@ impl Workload {
         Workload::Lock,
         Workload::Saga,
         Workload::Fenced,
+        Workload::Membership,
     ];
 
     /// The name used on the command line and in `test.json`.
@@ -100,6 +105,7 @@ impl Workload {
             Workload::Lock => "lock",
             Workload::Saga => "saga",
             Workload::Fenced => "fenced",
+            Workload::Membership => "membership",
         }
     }
 
@@ -117,6 +123,7 @@ impl Workload {
             Workload::Lock => "lock",
             Workload::Saga => "saga",
             Workload::Fenced => "fenced",
+            Workload::Membership => "detector",
         }
     }
 
@@ -128,6 +135,7 @@ impl Workload {
             Workload::UniqueIds => "unique",
             Workload::Saga => "saga",
             Workload::Fenced => "fenced",
+            Workload::Membership => "detector",
             _ => "linearizable",
         }
     }
@@ -147,6 +155,7 @@ impl Workload {
             Workload::Lock => &[Lock],
             Workload::Saga => &[Saga],
             Workload::Fenced => &[FencedLease],
+            Workload::Membership => &[Membership],
         }
     }
 
@@ -155,7 +164,12 @@ impl Workload {
     pub fn needs_final_read(self) -> bool {
         matches!(
             self,
-            Workload::Set | Workload::Bank | Workload::Queue | Workload::Saga | Workload::Fenced
+            Workload::Set
+                | Workload::Bank
+                | Workload::Queue
+                | Workload::Saga
+                | Workload::Fenced
+                | Workload::Membership
         )
     }
 }
@@ -169,7 +183,7 @@ impl fmt::Display for Workload {
 /// An unknown workload name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown workload `{0}` (known: register, list-append, rw-register, set, bank, counter, queue, unique-ids, lock, saga, fenced)"
+    "unknown workload `{0}` (known: register, list-append, rw-register, set, bank, counter, queue, unique-ids, lock, saga, fenced, membership)"
 )]
 pub struct UnknownWorkload(pub String);
 
