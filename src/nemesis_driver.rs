@@ -682,7 +682,11 @@ mod tests {
     #[test]
     fn loss_prob_is_checked_and_added_to_other_faults() {
         assert_eq!(parse_loss_prob("0.2"), Ok(0.2));
-        assert!(parse_loss_prob("1.5").unwrap_err().contains("between 0 and 1"));
+        assert!(
+            parse_loss_prob("1.5")
+                .unwrap_err()
+                .contains("between 0 and 1")
+        );
         assert!(parse_loss_prob("x").is_err());
         let nodes = vec!["n1".to_string(), "n2".to_string()];
         let kill = || {

@@ -122,7 +122,12 @@ fn windows(history: &History) -> Vec<Window> {
                 }
                 if let Some(g) = v["grudge"].as_object() {
                     for (a, bs) in g {
-                        for b in bs.as_array().into_iter().flatten().filter_map(Value::as_str) {
+                        for b in bs
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_str)
+                        {
                             w.cut.entry(a.clone()).or_default().insert(b.to_string());
                             w.cut.entry(b.to_string()).or_default().insert(a.clone());
                         }
@@ -218,9 +223,8 @@ pub fn check(history: &History, opts: &DetectorOptions) -> Result<WorkloadResult
 
     // Was `n` failed (or within the grace after) at some time in [a, b]?
     let down = |n: &str, a: u64, b: u64| {
-        ws.iter().any(|w| {
-            w.failed.contains(n) && w.start <= b && a <= w.end.saturating_add(grace)
-        })
+        ws.iter()
+            .any(|w| w.failed.contains(n) && w.start <= b && a <= w.end.saturating_add(grace))
     };
     let apart = |x: &str, y: &str, a: u64, b: u64| {
         ws.iter().any(|w| {
@@ -265,10 +269,7 @@ pub fn check(history: &History, opts: &DetectorOptions) -> Result<WorkloadResult
                     .filter(|x| &x.observer == o && x.ret >= w.start && x.call <= w.heal)
                     .collect();
                 let first = mine.iter().find(|x| {
-                    matches!(
-                        x.view.get(s).map(String::as_str),
-                        Some("suspect" | "dead")
-                    )
+                    matches!(x.view.get(s).map(String::as_str), Some("suspect" | "dead"))
                 });
                 match first {
                     Some(x) => detect
@@ -420,10 +421,7 @@ pub fn check(history: &History, opts: &DetectorOptions) -> Result<WorkloadResult
     for (n, v) in &per_node {
         text.push_str(&format!(
             "  {n}: {} detections (median {}, max {}), {} false suspicions\n",
-            v["detections"],
-            v["detection_median_ms"],
-            v["detection_max_ms"],
-            v["false_suspicions"]
+            v["detections"], v["detection_median_ms"], v["detection_max_ms"], v["false_suspicions"]
         ));
     }
     if let Some(r) = reason {
@@ -506,7 +504,14 @@ mod tests {
             .into()
     }
 
-    type Ev = (Option<u64>, EventType, &'static str, &'static str, Value, u64);
+    type Ev = (
+        Option<u64>,
+        EventType,
+        &'static str,
+        &'static str,
+        Value,
+        u64,
+    );
 
     /// n1 and n2 poll every 100 ms over `[from, to)`; `state_of_3(t)` is
     /// what they see of n3.
@@ -540,8 +545,16 @@ mod tests {
 
     fn with_kill(state_of_3: impl Fn(u64) -> &'static str) -> History {
         let mut evs = polls(0, 20_000, state_of_3);
-        evs.extend(nemesis("start", json!({"fault": "kill", "node": "n3"}), 5_000));
-        evs.extend(nemesis("heal", json!({"healed": [{"kind": "kill"}]}), 11_000));
+        evs.extend(nemesis(
+            "start",
+            json!({"fault": "kill", "node": "n3"}),
+            5_000,
+        ));
+        evs.extend(nemesis(
+            "heal",
+            json!({"healed": [{"kind": "kill"}]}),
+            11_000,
+        ));
         evs.sort_by_key(|e| e.5);
         h(&evs)
     }
@@ -568,7 +581,12 @@ mod tests {
     fn a_kill_never_noticed_is_never_detected() {
         let r = check(&with_kill(|_| "alive"), &DetectorOptions::default()).unwrap();
         assert_eq!(r.verdict, Verdict::Invalid);
-        assert_eq!(r.json["anomaly_types"], json!(["never-detected"]), "{}", r.json);
+        assert_eq!(
+            r.json["anomaly_types"],
+            json!(["never-detected"]),
+            "{}",
+            r.json
+        );
     }
 
     #[test]
@@ -592,7 +610,11 @@ mod tests {
             4_000..4_200 => "dead",
             _ => "alive",
         });
-        evs.extend(nemesis("start", json!({"fault": "loss", "probability": 0.3}), 2_000));
+        evs.extend(nemesis(
+            "start",
+            json!({"fault": "loss", "probability": 0.3}),
+            2_000,
+        ));
         evs.extend(nemesis("heal", json!({"healed": []}), 6_000));
         evs.sort_by_key(|e| e.5);
         let r = check(&h(&evs), &DetectorOptions::default()).unwrap();

@@ -52,7 +52,8 @@ fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
     for (k, v) in &ctx.options {
         c.options.insert(k.clone(), v.clone());
     }
-    faultline_node::swim::Params::from_config(&c).map_err(|e| e.replace("--option", "--db-option"))?;
+    faultline_node::swim::Params::from_config(&c)
+        .map_err(|e| e.replace("--option", "--db-option"))?;
     let d = NodeDb::from_ctx(PROTOCOL, ctx)?;
     Ok(Box::new(SwimDb(d)))
 }
@@ -345,10 +346,20 @@ mod tests {
         assert!(e.contains("--db-option detector=gossip"), "{e}");
         ctx.options.clear();
         ctx.options.insert("fanout".into(), "2".into());
-        assert!(build(PROTOCOL, &ctx).err().unwrap().contains("period-ticks"));
+        assert!(
+            build(PROTOCOL, &ctx)
+                .err()
+                .unwrap()
+                .contains("period-ticks")
+        );
         ctx.options.clear();
         ctx.bugs = vec!["stale-read".into()];
-        assert!(build(PROTOCOL, &ctx).err().unwrap().contains("no-suspicion"));
+        assert!(
+            build(PROTOCOL, &ctx)
+                .err()
+                .unwrap()
+                .contains("no-suspicion")
+        );
         assert!(crate::db::find(PROTOCOL).is_some());
     }
 
@@ -370,13 +381,8 @@ mod tests {
     /// poll fails.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn views_through_a_loopback_cluster() {
-        let cluster = crate::loopback::start::<faultline_node::swim::Swim>(
-            PROTOCOL,
-            "swim",
-            3,
-            (50, 2),
-            &[],
-        );
+        let cluster =
+            crate::loopback::start::<faultline_node::swim::Swim>(PROTOCOL, "swim", 3, (50, 2), &[]);
         let target = SwimTarget::new(cluster.members.clone());
         let opts = ClientOpts::new(WorkloadOptions::new(Workload::Membership));
         let poll = Op::new("members", None, Value::Null);

@@ -238,7 +238,9 @@ impl Params {
                 .parse::<f64>()
                 .ok()
                 .filter(|x| *x > 0.0 && x.is_finite())
-                .ok_or(format!("--option phi-threshold={v}: expected a positive number"))?,
+                .ok_or(format!(
+                    "--option phi-threshold={v}: expected a positive number"
+                ))?,
         };
         Ok(Params {
             detector,
@@ -827,7 +829,7 @@ impl Core for Swim {
             Input::Request(cmd) => self.out.replies.push((
                 cmd.id,
                 Reply::Done(Err(
-                    "SWIM keeps no data: ask {\"admin\":{\"members\":true}}".into()
+                    "SWIM keeps no data: ask {\"admin\":{\"members\":true}}".into(),
                 )),
             )),
         }

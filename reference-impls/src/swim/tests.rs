@@ -175,19 +175,35 @@ fn paused_and_restarted_members_come_back() {
             n.run(100);
             n.pause(2);
             n.run(400);
-            assert!(n.all_see(2, State::Dead), "seed {seed}: {:?}", n.views_of(2));
+            assert!(
+                n.all_see(2, State::Dead),
+                "seed {seed}: {:?}",
+                n.views_of(2)
+            );
             n.resume(2);
             n.run(300);
-            assert!(n.all_see(2, State::Alive), "seed {seed}: {:?}", n.views_of(2));
+            assert!(
+                n.all_see(2, State::Alive),
+                "seed {seed}: {:?}",
+                n.views_of(2)
+            );
             let inc = n.sim.nodes[&2].as_ref().map(Swim::incarnation);
             assert!(inc >= Some(1), "seed {seed}: refuted at {inc:?}");
 
             n.sim.crash(4);
             n.run(400);
-            assert!(n.all_see(4, State::Dead), "seed {seed}: {:?}", n.views_of(4));
+            assert!(
+                n.all_see(4, State::Dead),
+                "seed {seed}: {:?}",
+                n.views_of(4)
+            );
             n.sim.restart(4);
             n.run(300);
-            assert!(n.all_see(4, State::Alive), "seed {seed}: {:?}", n.views_of(4));
+            assert!(
+                n.all_see(4, State::Alive),
+                "seed {seed}: {:?}",
+                n.views_of(4)
+            );
             assert!(
                 (1..=3).all(|s| n.view(4, s) == Some(State::Alive)),
                 "seed {seed}"
@@ -228,7 +244,10 @@ fn push_pull_spreads_metadata() {
             panic!("node {o} down");
         };
         assert_eq!(
-            s.meta().get(&1).and_then(|m| m.1.get("zone")).map(String::as_str),
+            s.meta()
+                .get(&1)
+                .and_then(|m| m.1.get("zone"))
+                .map(String::as_str),
             Some("a"),
             "node {o}"
         );
@@ -243,7 +262,11 @@ fn push_pull_spreads_metadata() {
 fn bad_options_are_named() {
     let mut c = Config::new(1, vec![1, 2]);
     c.options.insert("detector".into(), "gossip".into());
-    assert!(Params::from_config(&c).unwrap_err().contains("detector=gossip"));
+    assert!(
+        Params::from_config(&c)
+            .unwrap_err()
+            .contains("detector=gossip")
+    );
     c.options.insert("detector".into(), "phi".into());
     c.options.insert("k".into(), "0".into());
     assert!(Params::from_config(&c).unwrap_err().contains("k=0"));
@@ -260,12 +283,20 @@ fn seeded_no_incarnation_keeps_live_members_dead() {
         n.run(400);
         n.resume(2);
         n.run(600);
-        assert!(!n.all_see(2, State::Alive), "seed {seed}: {:?}", n.views_of(2));
+        assert!(
+            !n.all_see(2, State::Alive),
+            "seed {seed}: {:?}",
+            n.views_of(2)
+        );
         n.sim.crash(3);
         n.run(400);
         n.sim.restart(3);
         n.run(600);
-        assert!(!n.all_see(3, State::Alive), "seed {seed}: {:?}", n.views_of(3));
+        assert!(
+            !n.all_see(3, State::Alive),
+            "seed {seed}: {:?}",
+            n.views_of(3)
+        );
     }
 }
 
@@ -313,6 +344,8 @@ fn seeded_piggyback_unbounded_starves_refutations() {
     for seed in 0..3 {
         assert!(run(&[], seed), "seed {seed}");
     }
-    let caught = (0..5).filter(|&s| !run(&["piggyback-unbounded"], s)).count();
+    let caught = (0..5)
+        .filter(|&s| !run(&["piggyback-unbounded"], s))
+        .count();
     assert!(caught >= 4, "caught in {caught} of 5");
 }
