@@ -40,6 +40,7 @@ pub const WORKLOAD_MODELS: &[&str] = &[
     "lww-register",
     "saga",
     "siblings",
+    "detector",
 ];
 
 #[derive(Args, Debug)]
@@ -870,6 +871,11 @@ fn check_workload(
         "fenced" => faultline_checker::fenced::check(history).map_err(bad)?,
         "siblings" => faultline_checker::siblings::check(history).map_err(bad)?,
         "election" => faultline_checker::election::check(history).map_err(bad)?,
+        "detector" => faultline_checker::detector::check(
+            history,
+            &faultline_checker::detector::DetectorOptions::default(),
+        )
+        .map_err(bad)?,
         "lock" => {
             let opts = lock::LockOptions {
                 time_limit,

@@ -188,6 +188,40 @@ pub struct LabNemesis {
     /// Records the schedule into the run dir, and replays one
     /// (`--nemesis-schedule`): see [`crate::nemesis_schedule`].
     pub schedule: Option<Log>,
+    /// `--loss-prob`: the loss fault's probability, and background loss
+    /// under every other fault (see [`with_background_loss`]).
+    pub loss_prob: Option<f64>,
+}
+
+/// `--loss-prob`: a probability in [0, 1].
+pub fn parse_loss_prob(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|p| (0.0..=1.0).contains(p))
+        .ok_or_else(|| format!("`{s}` is not a probability between 0 and 1"))
+}
+
+/// With `--loss-prob P` (P > 0) a non-loss fault also drops P of the
+/// node-to-node packets while it lasts, so a failure detector's detection
+/// time is measured under loss; the value records it as `loss`. Faults
+/// healed together, so the loss ends with the fault.
+pub fn with_background_loss(
+    faults: &mut Vec<Fault>,
+    value: &mut Value,
+    nodes: &[String],
+    loss_prob: Option<f64>,
+) {
+    let Some(p) = loss_prob.filter(|p| *p > 0.0) else {
+        return;
+    };
+    if faults.is_empty() || faults.iter().any(|f| matches!(f, Fault::Loss { .. })) {
+        return;
+    }
+    faults.push(Fault::Loss {
+        nodes: nodes.to_vec(),
+        probability: p,
+    });
+    value["loss"] = json!(p);
 }
 
 /// The link rate of the bandwidth fault: slow enough to matter to a
@@ -300,6 +334,7 @@ impl LabNemesis {
             clock_helper: None,
             delayer: None,
             schedule: None,
+            loss_prob: None,
         }
     }
 
@@ -407,7 +442,8 @@ impl LabNemesis {
                 )
             }
             NemesisKind::Loss => {
-                let probability = *[0.05, 0.1, 0.2, 0.3].choose(&mut self.rng).unwrap_or(&0.1);
+                let random = *[0.05, 0.1, 0.2, 0.3].choose(&mut self.rng).unwrap_or(&0.1);
+                let probability = self.loss_prob.unwrap_or(random);
                 (
                     Fault::Loss {
                         nodes: self.nodes.clone(),
@@ -523,7 +559,11 @@ impl NemesisDriver for LabNemesis {
                 .as_mut()
                 .map_or(Next::Fresh, |s| s.next_fault(t));
             let (faults, mut value) = match next {
-                Next::Fresh => self.choose().await?,
+                Next::Fresh => {
+                    let (mut f, mut v) = self.choose().await?;
+                    with_background_loss(&mut f, &mut v, &self.nodes, self.loss_prob);
+                    (f, v)
+                }
                 Next::Replay(c) => {
                     let f = c.faults(
                         &self.nodes,
@@ -638,6 +678,36 @@ impl NemesisDriver for LabNemesis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loss_prob_is_checked_and_added_to_other_faults() {
+        assert_eq!(parse_loss_prob("0.2"), Ok(0.2));
+        assert!(
+            parse_loss_prob("1.5")
+                .unwrap_err()
+                .contains("between 0 and 1")
+        );
+        assert!(parse_loss_prob("x").is_err());
+        let nodes = vec!["n1".to_string(), "n2".to_string()];
+        let kill = || {
+            vec![Fault::Kill {
+                nodes: vec!["n1".into()],
+                target: ProcTarget::Pidfile("/p".into()),
+                restart: None,
+            }]
+        };
+        let (mut f, mut v) = (kill(), json!({"fault": "kill", "node": "n1"}));
+        with_background_loss(&mut f, &mut v, &nodes, Some(0.3));
+        assert_eq!(f.len(), 2);
+        assert!(matches!(&f[1], Fault::Loss { probability, .. } if *probability == 0.3));
+        assert_eq!(v["loss"], json!(0.3));
+        for p in [None, Some(0.0)] {
+            let (mut f, mut v) = (kill(), json!({}));
+            with_background_loss(&mut f, &mut v, &nodes, p);
+            assert_eq!(f.len(), 1);
+            assert!(v.get("loss").is_none());
+        }
+    }
 
     #[test]
     fn stale_pidfile_is_dropped_fresh_one_kept() {

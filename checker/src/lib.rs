@@ -31,6 +31,7 @@ pub mod bank;
 pub mod consistency;
 pub mod counter;
 pub mod crdt;
+pub mod detector;
 pub mod election;
 pub mod fenced;
 pub mod lock;

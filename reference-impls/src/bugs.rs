@@ -24,6 +24,7 @@ const TABLES: &[&[Bug]] = &[
     crate::dynamo::BUGS,
     crate::chain::BUGS,
     crate::elect::BUGS,
+    crate::swim::BUGS,
 ];
 
 /// Every seeded bug.

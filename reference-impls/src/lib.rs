@@ -33,5 +33,6 @@ pub mod ring;
 pub mod saga;
 pub mod shell;
 pub mod sim;
+pub mod swim;
 pub mod twopc;
 pub mod zab;

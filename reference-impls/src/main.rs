@@ -13,6 +13,9 @@
 //! `faultline-node crdt` runs a CRDT store (counter, OR-Set, LWW
 //! registers) replicated by gossip (see `docs/crdt.md`).
 //!
+//! `faultline-node swim` runs SWIM membership (see `docs/swim.md`); its
+//! client API answers `{"admin":{"members":true}}` with the member's view.
+//!
 //! Exit codes: 64 bad arguments (unknown protocol or bug, bad --peers),
 //! 1 the node stopped (a WAL it cannot read or write, a port it cannot
 //! bind).
@@ -41,6 +44,8 @@ const LOCK: (&str, &str) = ("lock", faultline_node::lock::ABOUT);
 const DYNAMO: (&str, &str) = ("dynamo", faultline_node::dynamo::ABOUT);
 /// The leader election service (bully, ring, raft; docs/election.md).
 const ELECT: (&str, &str) = ("elect", faultline_node::elect::ABOUT);
+/// SWIM membership: no replicated data, a failure detector (docs/swim.md).
+const SWIM: (&str, &str) = ("swim", faultline_node::swim::ABOUT);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -96,7 +101,8 @@ struct Args {
 
     /// A protocol option, NAME or NAME=VALUE (repeatable; raft:
     /// lease-read, snapshot-entries=N; crdt: gossip-ticks=N, fanout=K;
-    /// dynamo: n=3,r=2,w=2, vnodes=V, sloppy=false)
+    /// dynamo: n=3,r=2,w=2, vnodes=V, sloppy=false;
+    /// swim: detector=swim|phi, period-ticks=N, k=K, … (docs/swim.md))
     #[arg(long = "option", value_name = "OPT")]
     options: Vec<String>,
 }
@@ -139,7 +145,7 @@ fn main() -> ExitCode {
     if args.list {
         for (p, what) in PROTOCOLS
             .iter()
-            .chain([&TWOPC, &SAGA, &CRDT, &LOCK, &DYNAMO, &ELECT])
+            .chain([&TWOPC, &SAGA, &CRDT, &LOCK, &DYNAMO, &ELECT, &SWIM])
         {
             println!("{p}: {what}");
             for b in bugs::of(p) {
@@ -155,12 +161,12 @@ fn main() -> ExitCode {
     };
     if !PROTOCOLS
         .iter()
-        .chain([&TWOPC, &SAGA, &CRDT, &LOCK, &DYNAMO, &ELECT])
+        .chain([&TWOPC, &SAGA, &CRDT, &LOCK, &DYNAMO, &ELECT, &SWIM])
         .any(|(p, _)| *p == protocol)
     {
         let known: Vec<_> = PROTOCOLS
             .iter()
-            .chain([&TWOPC, &SAGA, &CRDT, &LOCK, &DYNAMO, &ELECT])
+            .chain([&TWOPC, &SAGA, &CRDT, &LOCK, &DYNAMO, &ELECT, &SWIM])
             .map(|(p, _)| *p)
             .collect();
         return usage(format!(
@@ -202,6 +208,16 @@ fn main() -> ExitCode {
     {
         return usage(format!("--option {e}"));
     }
+    if protocol == "swim" {
+        let mut c = faultline_node::core::Config::new(args.id, vec![args.id]);
+        for o in &args.options {
+            let (k, v) = o.split_once('=').unwrap_or((o, ""));
+            c.options.insert(k.to_string(), v.to_string());
+        }
+        if let Err(e) = faultline_node::swim::Params::from_config(&c) {
+            return usage(e);
+        }
+    }
     let mut opts = Options {
         protocol: protocol.clone(),
         id: args.id,
@@ -241,6 +257,7 @@ fn main() -> ExitCode {
         "lock" => run_lock(opts),
         "dynamo" => run::<faultline_node::dynamo::DynamoStore>(opts),
         "elect" => run::<faultline_node::elect::Elect>(opts),
+        "swim" => run::<faultline_node::swim::Swim>(opts),
         other => Err(format!("protocol `{other}` is listed but not wired")),
     };
     match r {

@@ -95,6 +95,12 @@ pub struct TestArgs {
     #[arg(long, default_value_t = 10.0, value_name = "S")]
     pub nemesis_interval: f64,
 
+    /// Packet loss of the loss nemesis, fixed instead of random (0-1); with
+    /// other kinds, each of their faults also runs under this loss
+    /// (docs/swim.md sweeps it)
+    #[arg(long, value_name = "P", value_parser = crate::nemesis_driver::parse_loss_prob)]
+    pub loss_prob: Option<f64>,
+
     /// Start the faults of this nemesis-schedule.json (a run's, as
     /// `faultline replay` does) at its times on its nodes, not random ones
     #[arg(long, value_name = "FILE")]
@@ -470,6 +476,7 @@ fn run_one(
                         run.file(nemesis_schedule::SCHEDULE_JSON),
                         plan.schedule.clone(),
                     ));
+                    n.loss_prob = a.loss_prob;
                     active_fault = Arc::clone(&n.active);
                     Box::new(n) as Box<dyn NemesisDriver>
                 }),

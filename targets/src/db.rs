@@ -253,6 +253,7 @@ pub fn catalogue() -> Vec<TargetInfo> {
     out.push(crate::dynamo::info());
     out.push(crate::lock::info());
     out.push(crate::elect::info());
+    out.push(crate::swim::info());
     out
 }
 

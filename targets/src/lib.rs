@@ -54,6 +54,7 @@ pub mod postgres_db;
 pub mod redis;
 pub mod redis_db;
 pub mod saga;
+pub mod swim;
 pub mod twopc;
 pub mod zookeeper;
 pub mod zookeeper_db;

@@ -54,6 +54,7 @@ pub fn generator(opts: &WorkloadOptions, seed: u64) -> Box<dyn Generator> {
         Workload::Fenced => Box::new(FencedGen { rng, next: 0 }),
         Workload::Siblings => Box::new(SiblingsGen { rng, next: 0 }),
         Workload::Election => Box::new(ElectionGen),
+        Workload::Membership => Box::new(MembershipGen),
     }
 }
 
@@ -396,6 +397,20 @@ struct ElectionGen;
 impl Generator for ElectionGen {
     fn next_op(&mut self) -> Op {
         Op::new("leader?", None, Value::Null)
+    }
+}
+
+/// Polls of the client's node's membership view (docs/swim.md); the
+/// target runs the final poll on every node.
+struct MembershipGen;
+
+impl Generator for MembershipGen {
+    fn next_op(&mut self) -> Op {
+        Op::new("members", None, Value::Null)
+    }
+
+    fn final_ops(&self) -> Vec<Op> {
+        vec![Op::new("members", None, Value::Null)]
     }
 }
 

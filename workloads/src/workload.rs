@@ -21,6 +21,7 @@ use std::str::FromStr;
 /// | `fenced` | `acquire`, `renew`, `release` of a lease per `key`, `write` through a fenced storage, final `read` | fenced (lease holders exclusive; no stale-token write accepted) | fenced |
 /// | `siblings` | `write` of unique values (with the causal context of the process' last `read` of the key), `read` of every sibling, per `key`; final `read`s | siblings (no acknowledged write lost; no superseded sibling returned) | siblings |
 /// | `election` | `leader?` polled on every node: its view `{node, epoch, leader, am_leader}` | election (one leader per epoch; epochs never go back; time to elect) | election |
+/// | `membership` | `members` (the client's node's membership view), final `members` on every node | detector (detection time, false suspicions; no failure missed, no live member left dead) | detector |
 ///
 /// The checkers live in faultline-checker under the same names
 /// (`bank`, `counter`, `queue`, `unique_ids`, `lock`); docs/workloads.md
@@ -41,6 +42,7 @@ pub enum Workload {
     Fenced,
     Siblings,
     Election,
+    Membership,
 }
 
 /// Something a target's client must be able to do for a workload.
@@ -75,10 +77,12 @@ pub enum Capability {
     FencedLease,
     /// Tell which node this node believes leads, and in which epoch.
     LeaderView,
+    /// Answer this node's membership view (member → alive/suspect/dead).
+    Membership,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 13] = [
+    pub const ALL: [Workload; 14] = [
         Workload::Register,
         Workload::ListAppend,
         Workload::RwRegister,
@@ -92,6 +96,7 @@ impl Workload {
         Workload::Fenced,
         Workload::Siblings,
         Workload::Election,
+        Workload::Membership,
     ];
 
     /// The name used on the command line and in `test.json`.
@@ -110,6 +115,7 @@ impl Workload {
             Workload::Fenced => "fenced",
             Workload::Siblings => "siblings",
             Workload::Election => "election",
+            Workload::Membership => "membership",
         }
     }
 
@@ -129,6 +135,7 @@ impl Workload {
             Workload::Fenced => "fenced",
             Workload::Siblings => "siblings",
             Workload::Election => "election",
+            Workload::Membership => "detector",
         }
     }
 
@@ -142,6 +149,7 @@ impl Workload {
             Workload::Fenced => "fenced",
             Workload::Siblings => "siblings",
             Workload::Election => "election",
+            Workload::Membership => "detector",
             _ => "linearizable",
         }
     }
@@ -163,6 +171,7 @@ impl Workload {
             Workload::Fenced => &[FencedLease],
             Workload::Siblings => &[Read, Write],
             Workload::Election => &[LeaderView],
+            Workload::Membership => &[Membership],
         }
     }
 
@@ -177,6 +186,7 @@ impl Workload {
                 | Workload::Saga
                 | Workload::Fenced
                 | Workload::Siblings
+                | Workload::Membership
         )
     }
 }
@@ -190,7 +200,7 @@ impl fmt::Display for Workload {
 /// An unknown workload name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown workload `{0}` (known: register, list-append, rw-register, set, bank, counter, queue, unique-ids, lock, saga, fenced, siblings, election)"
+    "unknown workload `{0}` (known: register, list-append, rw-register, set, bank, counter, queue, unique-ids, lock, saga, fenced, siblings, election, membership)"
 )]
 pub struct UnknownWorkload(pub String);
 

@@ -1,0 +1,413 @@
+//! SWIM membership (`faultline-node swim`, docs/swim.md) as a target.
+//!
+//! Deployment is the node target's ([`NodeDb`]); the cluster is ready when
+//! every member answers its status. The one workload is `membership`:
+//! each client polls **its own node's** view (`members` → the client API's
+//! `{"admin":{"members":true}}`), so the history's `node` names the
+//! observer; the final poll runs on every node after the heal
+//! ([`Target::final_reads_per_node`]). The `detector` checker judges the
+//! views against the nemesis' failures (checker/src/detector.rs).
+//!
+//! The view's member ids become node names (`1` → `n1`: ids are 1.. in
+//! name order, as [`NodeDb`] numbers them). A poll that cannot connect or
+//! gets no answer is `fail`: it is a read.
+//!
+//! ```
+//! let t = faultline_targets::swim::info();
+//! assert_eq!(t.name, "swim");
+//! assert!(t.bugs.iter().any(|(b, _)| *b == "no-incarnation"));
+//! ```
+
+use crate::db::{Cancelled, Db, DbContext, Step, TargetInfo};
+use crate::node::{LOG_FILE, NodeDb};
+use crate::{BoxFuture, Client, ClientOpts, LogFiles, Target, TargetError};
+use faultline_node::shell::api::{ClientReply, ClientRequest};
+use faultline_workloads::{Completion, Op, Value, Workload};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::time::Instant;
+
+pub const PROTOCOL: &str = "swim";
+pub const WORKLOADS: [Workload; 1] = [Workload::Membership];
+/// The checker of the membership workload.
+pub const CHECKER: &str = "detector";
+
+/// The catalogue row.
+pub fn info() -> TargetInfo {
+    crate::node::node_info(
+        PROTOCOL,
+        faultline_node::swim::ABOUT,
+        WORKLOADS.to_vec(),
+        build,
+    )
+}
+
+fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
+    crate::db::check_options(PROTOCOL, &ctx.options, &faultline_node::swim::OPTIONS)?;
+    let mut c = faultline_node::core::Config::new(1, vec![1]);
+    for (k, v) in &ctx.options {
+        c.options.insert(k.clone(), v.clone());
+    }
+    faultline_node::swim::Params::from_config(&c)
+        .map_err(|e| e.replace("--option", "--db-option"))?;
+    let d = NodeDb::from_ctx(PROTOCOL, ctx)?;
+    Ok(Box::new(SwimDb(d)))
+}
+
+/// A SWIM cluster: [`NodeDb`]'s commands, its own readiness.
+pub struct SwimDb(pub NodeDb);
+
+impl Db for SwimDb {
+    fn what(&self) -> &str {
+        PROTOCOL
+    }
+    fn addresses(&self) -> &BTreeMap<String, String> {
+        &self.0.nodes
+    }
+    fn setup(&self) -> Vec<Step<'_>> {
+        Db::setup(&self.0)
+    }
+    fn install_command(&self) -> String {
+        self.0.install_command()
+    }
+    fn teardown_command(&self) -> String {
+        self.0.teardown_command()
+    }
+    fn start_command(&self, node: &str) -> Option<String> {
+        self.0.start_command(node)
+    }
+    fn pidfile(&self) -> &str {
+        Db::pidfile(&self.0)
+    }
+    fn log_file(&self) -> &str {
+        LOG_FILE
+    }
+    fn json(&self) -> (&'static str, serde_json::Value) {
+        self.0.json()
+    }
+    fn wait_ready<'a>(
+        &'a self,
+        deadline: Duration,
+        cancelled: Cancelled<'a>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let target = self.target_impl();
+            let t0 = Instant::now();
+            loop {
+                let mut silent = Vec::new();
+                for (n, addr) in &target.members {
+                    if !target.answers(addr, Duration::from_secs(1)).await {
+                        silent.push(format!("{n} (no answer on {addr})"));
+                    }
+                }
+                if silent.is_empty() {
+                    return Ok(());
+                }
+                if cancelled() {
+                    return Err("interrupted while waiting for the swim members".into());
+                }
+                if t0.elapsed() > deadline {
+                    return Err(format!(
+                        "swim members not up within {} s: {}",
+                        deadline.as_secs(),
+                        silent.join("; ")
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    }
+    fn target(&self) -> Arc<dyn Target> {
+        Arc::new(self.target_impl())
+    }
+    fn checker(&self, workload: Workload) -> Option<&'static str> {
+        WORKLOADS.contains(&workload).then_some(CHECKER)
+    }
+}
+
+impl SwimDb {
+    fn target_impl(&self) -> SwimTarget {
+        SwimTarget::new(
+            self.0
+                .client_config()
+                .members
+                .into_iter()
+                .collect::<Vec<_>>(),
+        )
+    }
+}
+
+/// Clients of a SWIM cluster; each bound to one member.
+pub struct SwimTarget {
+    /// (node, client address), in id order.
+    members: Vec<(String, String)>,
+}
+
+impl SwimTarget {
+    pub fn new(members: Vec<(String, String)>) -> SwimTarget {
+        SwimTarget { members }
+    }
+
+    /// True when the member at `addr` answers a status request in time.
+    async fn answers(&self, addr: &str, timeout: Duration) -> bool {
+        let fut = async {
+            let s = TcpStream::connect(addr).await.ok()?;
+            let (r, mut w) = s.into_split();
+            w.write_all(ClientRequest::Status.to_line().as_bytes())
+                .await
+                .ok()?;
+            let mut line = String::new();
+            BufReader::new(r).read_line(&mut line).await.ok()?;
+            match serde_json::from_str(&line).ok()? {
+                ClientReply::Status(_) => Some(()),
+                _ => None,
+            }
+        };
+        tokio::time::timeout(timeout, fut)
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+    }
+}
+
+impl Target for SwimTarget {
+    fn name(&self) -> &str {
+        PROTOCOL
+    }
+
+    fn workloads(&self) -> &[Workload] {
+        &WORKLOADS
+    }
+
+    fn client<'a>(
+        &'a self,
+        node: &'a str,
+        opts: &'a ClientOpts,
+    ) -> BoxFuture<'a, Result<Box<dyn Client>, TargetError>> {
+        Box::pin(async move {
+            self.check_supports(opts.workload.workload)?;
+            let addr = self
+                .members
+                .iter()
+                .find(|(n, _)| n == node)
+                .map(|(_, a)| a.clone())
+                .ok_or_else(|| TargetError::UnknownNode(node.to_string()))?;
+            Ok(Box::new(SwimClient {
+                node: node.to_string(),
+                addr,
+                names: self.members.iter().map(|(n, _)| n.clone()).collect(),
+                conn: None,
+                budget: opts.timeout.mul_f64(0.9),
+            }) as Box<dyn Client>)
+        })
+    }
+
+    fn log_files(&self) -> Option<&dyn LogFiles> {
+        Some(self)
+    }
+
+    fn final_reads_per_node(&self) -> bool {
+        true
+    }
+}
+
+impl LogFiles for SwimTarget {
+    fn log_files(&self, _node: &str) -> Vec<String> {
+        vec![LOG_FILE.to_string()]
+    }
+}
+
+struct SwimClient {
+    node: String,
+    addr: String,
+    /// Node names by id - 1.
+    names: Vec<String>,
+    conn: Option<(BufReader<OwnedReadHalf>, OwnedWriteHalf)>,
+    budget: Duration,
+}
+
+/// The member's answer as the workload's view: node name → state and
+/// incarnation.
+pub fn view_of(answer: &Value, names: &[String]) -> Result<Value, String> {
+    let members = answer
+        .get("members")
+        .and_then(Value::as_object)
+        .ok_or_else(|| format!("no members in {answer}"))?;
+    let mut out = serde_json::Map::new();
+    for (id, v) in members {
+        let name = id
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| names.get(i.wrapping_sub(1)))
+            .cloned()
+            .unwrap_or_else(|| format!("id{id}"));
+        out.insert(name, v.clone());
+    }
+    Ok(Value::Object(out))
+}
+
+impl SwimClient {
+    async fn members(&mut self) -> Result<Value, String> {
+        let deadline = Instant::now() + self.budget;
+        let node = self.node.clone();
+        if self.conn.is_none() {
+            match tokio::time::timeout(self.budget, TcpStream::connect(&self.addr)).await {
+                Ok(Ok(s)) => {
+                    let _ = s.set_nodelay(true);
+                    let (r, w) = s.into_split();
+                    self.conn = Some((BufReader::new(r), w));
+                }
+                Ok(Err(e)) => return Err(format!("{node}: {e}")),
+                Err(_) => return Err(format!("{node}: connect timed out")),
+            }
+        }
+        let Some((r, w)) = self.conn.as_mut() else {
+            return Err(format!("{node}: no connection"));
+        };
+        let line = ClientRequest::Admin(serde_json::json!({"members": true})).to_line();
+        if let Err(e) = w.write_all(line.as_bytes()).await {
+            self.conn = None;
+            return Err(format!("{node}: sending: {e}"));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut buf = String::new();
+        let answer = match tokio::time::timeout(left, r.read_line(&mut buf)).await {
+            Err(_) => Err(format!("{node}: no reply in time")),
+            Ok(Ok(0)) | Ok(Err(_)) => Err(format!("{node}: connection lost")),
+            Ok(Ok(_)) => match serde_json::from_str::<ClientReply>(&buf) {
+                Ok(ClientReply::Admin(v)) => view_of(&v, &self.names),
+                Ok(other) => Err(format!("{node}: unexpected reply {other:?}")),
+                Err(e) => Err(format!("{node}: bad reply {buf:?}: {e}")),
+            },
+        };
+        if answer.is_err() {
+            // An answer may still be on its way: never pair it with the next poll.
+            self.conn = None;
+        }
+        answer
+    }
+}
+
+impl Client for SwimClient {
+    fn invoke<'a>(&'a mut self, op: &'a Op) -> BoxFuture<'a, Completion> {
+        Box::pin(async move {
+            if op.f != "members" {
+                return Completion::fail(format!(
+                    "`{}` is not an operation of the membership workload",
+                    op.f
+                ));
+            }
+            // A read: whatever went wrong, it changed nothing.
+            match self.members().await {
+                Ok(v) => Completion::ok(v),
+                Err(e) => Completion::fail(e),
+            }
+        })
+    }
+
+    fn close(&mut self) -> BoxFuture<'_, ()> {
+        self.conn = None;
+        Box::pin(async {})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_workloads::{Outcome, WorkloadOptions};
+    use serde_json::json;
+
+    #[test]
+    fn builds_a_swim_cluster_and_refuses_bad_options() {
+        let mut ctx = DbContext {
+            nodes: vec![
+                ("n1".into(), "10.77.34.11".into()),
+                ("n2".into(), "10.77.34.12".into()),
+            ],
+            bugs: vec!["no-incarnation".into()],
+            binary: Some("faultline-node".into()),
+            ..DbContext::default()
+        };
+        ctx.options.insert("detector".into(), "phi".into());
+        let db = build(PROTOCOL, &ctx).unwrap();
+        let cmd = db.start_command("n2").unwrap();
+        assert!(cmd.contains("faultline-node swim --id 2"), "{cmd}");
+        assert!(cmd.contains("--bug no-incarnation"), "{cmd}");
+        assert!(cmd.contains("--option detector=phi"), "{cmd}");
+        assert_eq!(db.checker(Workload::Membership), Some(CHECKER));
+        assert_eq!(db.checker(Workload::Register), None);
+        ctx.options.insert("detector".into(), "gossip".into());
+        let e = build(PROTOCOL, &ctx).err().unwrap();
+        assert!(e.contains("--db-option detector=gossip"), "{e}");
+        ctx.options.clear();
+        ctx.options.insert("fanout".into(), "2".into());
+        assert!(
+            build(PROTOCOL, &ctx)
+                .err()
+                .unwrap()
+                .contains("period-ticks")
+        );
+        ctx.options.clear();
+        ctx.bugs = vec!["stale-read".into()];
+        assert!(
+            build(PROTOCOL, &ctx)
+                .err()
+                .unwrap()
+                .contains("no-suspicion")
+        );
+        assert!(crate::db::find(PROTOCOL).is_some());
+    }
+
+    #[test]
+    fn ids_become_node_names() {
+        let names = vec!["n1".to_string(), "n2".to_string()];
+        let v = view_of(
+            &json!({"members": {"1": {"state": "alive"}, "2": {"state": "dead"}, "9": {}}}),
+            &names,
+        )
+        .unwrap();
+        assert_eq!(v["n2"]["state"], "dead");
+        assert!(v.get("id9").is_some());
+        assert!(view_of(&json!({}), &names).is_err());
+    }
+
+    /// A real 3-member cluster on loopback (shell threads in this
+    /// process): every member sees every other alive; a dead address's
+    /// poll fails.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn views_through_a_loopback_cluster() {
+        let cluster =
+            crate::loopback::start::<faultline_node::swim::Swim>(PROTOCOL, "swim", 3, (50, 2), &[]);
+        let target = SwimTarget::new(cluster.members.clone());
+        let opts = ClientOpts::new(WorkloadOptions::new(Workload::Membership));
+        let poll = Op::new("members", None, Value::Null);
+        let t0 = std::time::Instant::now();
+        let mut c = target.client("n2", &opts).await.unwrap();
+        loop {
+            let r = c.invoke(&poll).await;
+            if r.outcome == Outcome::Ok
+                && ["n1", "n2", "n3"]
+                    .iter()
+                    .all(|n| r.value[*n]["state"] == "alive")
+            {
+                break;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(5), "{r:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let bad = c.invoke(&Op::new("read", None, Value::Null)).await;
+        assert_eq!(bad.outcome, Outcome::Fail);
+        let dead = SwimTarget::new(vec![(
+            "n1".into(),
+            format!("127.0.0.1:{}", crate::loopback::free_port()),
+        )]);
+        let mut d = dead.client("n1", &opts).await.unwrap();
+        assert_eq!(d.invoke(&poll).await.outcome, Outcome::Fail);
+        let _ = std::fs::remove_dir_all(&cluster.base);
+    }
+}
