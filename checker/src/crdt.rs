@@ -5,6 +5,9 @@
 //! the last update was invoked and after the last nemesis event (the
 //! runner's final heal), i.e. after heal and quiescence. Which replica
 //! served a read is its event's `node` field (the recorder writes it).
+//! Of each node's final reads (of a key) only the last counts: the runner
+//! reads every node again while their answers differ, so a replica still
+//! working off a backlog is judged by its answer once it caught up.
 //!
 //! - [`check_convergence`] (`crdt-convergence`): the final reads from
 //!   every node agree (**divergent** if not) and equal the merge of every
@@ -86,17 +89,41 @@ pub(crate) fn node_of(history: &History, op: &Operation) -> Option<String> {
         .or_else(|| history.events.get(op.invoke).and_then(|e| e.node.clone()))
 }
 
-/// The final reads (see the module docs), in history order.
-pub(crate) fn final_reads<'a>(ops: &'a [Operation], nemesis: &[usize]) -> Vec<&'a Operation> {
+/// The final reads (see the module docs), in history order: of each
+/// node's final reads of a key, only the last. The runner reads every node
+/// again while their answers differ (a replica working off a backlog
+/// answers before it has merged what the others have): lag, not
+/// divergence, so each replica is judged by the last thing it said. Reads
+/// whose node is unknown are all kept.
+pub(crate) fn final_reads<'a>(
+    history: &History,
+    ops: &'a [Operation],
+    nemesis: &[usize],
+) -> Vec<&'a Operation> {
     let last_update = ops
         .iter()
         .filter(|o| is_update(&o.f))
         .map(|o| o.invoke)
         .max();
     let after = last_update.max(nemesis.iter().copied().max());
-    ops.iter()
+    let finals: Vec<&Operation> = ops
+        .iter()
         .filter(|o| o.f == "read" && o.outcome == Outcome::Ok)
         .filter(|o| after.is_none_or(|p| o.invoke > p))
+        .collect();
+    let mut last: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for (i, o) in finals.iter().enumerate() {
+        if let Some(n) = node_of(history, o) {
+            let key = o.key.as_ref().map(Value::to_string).unwrap_or_default();
+            last.insert((n, key), i);
+        }
+    }
+    let keep: BTreeSet<usize> = last.into_values().collect();
+    finals
+        .iter()
+        .enumerate()
+        .filter(|(i, o)| keep.contains(i) || node_of(history, o).is_none())
+        .map(|(_, o)| *o)
         .collect()
 }
 
@@ -257,7 +284,7 @@ pub fn check_convergence(
         "crdt-convergence ({}: final reads from every node agree and equal the merge of the acknowledged updates)",
         kind.name()
     );
-    let finals = final_reads(ops, &paired.nemesis);
+    let finals = final_reads(history, ops, &paired.nemesis);
     let mut stats = serde_json::Map::new();
     stats.insert("final_reads".into(), json!(finals.len()));
     let Some(&first) = finals.first() else {
@@ -404,7 +431,7 @@ pub fn check_or_set(history: &History) -> Result<WorkloadResult, HistoryError> {
     let ops = &paired.operations;
     let model = "or-set (add-wins: no acknowledged add lost unless a remove could have observed it; \
                  nothing present that was never added)";
-    let finals = final_reads(ops, &paired.nemesis);
+    let finals = final_reads(history, ops, &paired.nemesis);
     let mut stats = serde_json::Map::new();
     stats.insert("final_reads".into(), json!(finals.len()));
     stats.insert(
@@ -543,6 +570,40 @@ mod tests {
         let r = check_convergence(&History { events: ev }, None).unwrap();
         assert_eq!(r.verdict, Verdict::Valid, "{}", r.text);
         assert_eq!(r.json["stats"]["final_reads"], 2);
+    }
+
+    /// Two rounds of final reads (the runner re-reads while replicas
+    /// disagree): n2 lags in the first, `n2_last` is its second answer.
+    fn counter_two_rounds(n2_last: i64) -> History {
+        let mut ev = counter(3, 7).events;
+        for (p, t, v) in [(0, Invoke, Value::Null), (0, Ok, json!(3))] {
+            ev.push(Event {
+                node: Some("n1".into()),
+                ..Event::new(Process::Client(p), t, "read", v)
+            });
+        }
+        for (t, v) in [(Invoke, Value::Null), (Ok, json!(n2_last))] {
+            ev.push(Event {
+                node: Some("n2".into()),
+                ..Event::new(Process::Client(1), t, "read", v)
+            });
+        }
+        for (i, e) in ev.iter_mut().enumerate() {
+            e.index = Some(i as u64);
+            e.line = i + 1;
+        }
+        History { events: ev }
+    }
+
+    #[test]
+    fn a_replica_that_lagged_and_then_agreed_converged() {
+        let r = check_convergence(&counter_two_rounds(3), None).unwrap();
+        assert_eq!(r.verdict, Verdict::Valid, "{}", r.text);
+        assert_eq!(r.json["stats"]["final_reads"], 2);
+        // Its last answer still differs: divergent.
+        let r = check_convergence(&counter_two_rounds(7), None).unwrap();
+        assert_eq!(r.verdict, Verdict::Invalid, "{}", r.text);
+        assert!(r.text.contains("n1 read 3; n2 read 7"), "{}", r.text);
     }
 
     #[test]

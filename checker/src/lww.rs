@@ -54,7 +54,7 @@ pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
     }
 
     let paired = history.pair()?;
-    let finals = final_reads(&paired.operations, &paired.nemesis);
+    let finals = final_reads(history, &paired.operations, &paired.nemesis);
     // key → node → (value, read)
     let mut by_key: BTreeMap<String, BTreeMap<String, Vec<&crate::history::Operation>>> =
         BTreeMap::new();

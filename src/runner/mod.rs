@@ -14,7 +14,11 @@
 //! 5. **final reads** for workloads that need them (set, bank, queue),
 //!    retried until one is `ok`; on one node, or on every node (one client
 //!    bound to each) when the target asks for it
-//!    ([`Target::final_reads_per_node`]: AP stores, judged for convergence);
+//!    ([`Target::final_reads_per_node`]: AP stores, judged for convergence).
+//!    Per-node reads are repeated in rounds, `recovery` apart, while the
+//!    nodes' answers differ (at most [`CONVERGENCE_ROUNDS`]): a replica still
+//!    working off a backlog is lagging, not divergent; the convergence
+//!    checkers judge each node's last final read;
 //! 6. **teardown**: close clients.
 //!
 //! Cancellation skips 4 and 5 but still heals and returns what was recorded.
@@ -256,8 +260,14 @@ impl Shared {
     /// Invokes one op as `w`'s current process and records both events.
     /// After an `info`, `w` gets a new process id and loses its client.
     async fn invoke(&self, w: &mut Worker, op: &Op) -> Outcome {
+        self.invoke_value(w, op).await.0
+    }
+
+    /// [`Self::invoke`], also returning the `ok` completion's value (the
+    /// final reads compare replicas' answers).
+    async fn invoke_value(&self, w: &mut Worker, op: &Op) -> (Outcome, Value) {
         let Some(client) = w.client.as_mut() else {
-            return Outcome::Fail;
+            return (Outcome::Fail, Value::Null);
         };
         let process = Process::Client(w.process);
         let node = Some(w.node.as_str());
@@ -306,7 +316,7 @@ impl Shared {
             }
             w.process += self.concurrency;
         }
-        done.outcome
+        (done.outcome, done.value)
     }
 
     /// Makes sure `w` has a client, retrying until `deadline` or cancel.
@@ -432,6 +442,25 @@ async fn nemesis_call(
 /// worker talks to that node, else a fresh one (its process id above every
 /// id in use; final reads run one at a time, so ids cannot overlap).
 /// They are moved out of `workers`; the caller puts them back for teardown.
+/// Rounds of per-node final reads at most (see `run_test`'s step 5): the
+/// first after `recovery`, each later one another `recovery` on.
+const CONVERGENCE_ROUNDS: u32 = 4;
+
+/// `v` with every array sorted (by its elements' JSON text), so that two
+/// replicas' answers that differ only in order compare equal: the final
+/// reads of AP stores return sets (elements, siblings) in no set order.
+fn canonical(v: Value) -> Value {
+    match v {
+        Value::Array(a) => {
+            let mut a: Vec<Value> = a.into_iter().map(canonical).collect();
+            a.sort_by_cached_key(|x| x.to_string());
+            Value::Array(a)
+        }
+        Value::Object(m) => Value::Object(m.into_iter().map(|(k, x)| (k, canonical(x))).collect()),
+        other => other,
+    }
+}
+
 fn final_readers(workers: &mut Vec<Worker>, nodes: &[String], per_node: bool) -> Vec<Worker> {
     if !per_node {
         return if workers.is_empty() {
@@ -625,21 +654,49 @@ pub async fn run_test(
         if !cancel.is_cancelled() {
             let mut readers = final_readers(&mut workers, &cfg.nodes, per_node);
             let mut all_ok = !readers.is_empty();
-            let give_up = Instant::now() + cfg.op_timeout * cfg.final_read_attempts.max(1) * 2;
-            for w in readers.iter_mut() {
-                for op in &final_ops {
-                    let mut ok = false;
-                    for _ in 0..cfg.final_read_attempts.max(1) {
-                        if cancel.is_cancelled() || !shared.ensure_client(w, give_up).await {
-                            break;
+            // Per-node final reads come in rounds: a replica that is still
+            // working off a backlog (it was paused, or is slow) can answer
+            // before it has merged what the others have, which is lag, not
+            // divergence. While the replicas' answers differ, wait out the
+            // recovery period again and read every node again, up to
+            // `CONVERGENCE_ROUNDS`; the checker judges each node's last one.
+            let rounds = if per_node { CONVERGENCE_ROUNDS } else { 1 };
+            for round in 1..=rounds {
+                let mut answers: Vec<Vec<Value>> = Vec::with_capacity(readers.len());
+                all_ok = !readers.is_empty();
+                let give_up = Instant::now() + cfg.op_timeout * cfg.final_read_attempts.max(1) * 2;
+                for w in readers.iter_mut() {
+                    let mut mine = Vec::with_capacity(final_ops.len());
+                    for op in &final_ops {
+                        let mut ok = false;
+                        for _ in 0..cfg.final_read_attempts.max(1) {
+                            if cancel.is_cancelled() || !shared.ensure_client(w, give_up).await {
+                                break;
+                            }
+                            let (outcome, v) = shared.invoke_value(w, op).await;
+                            if outcome == Outcome::Ok {
+                                mine.push(canonical(v));
+                                ok = true;
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(500)).await;
                         }
-                        if shared.invoke(w, op).await == Outcome::Ok {
-                            ok = true;
-                            break;
-                        }
-                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        all_ok &= ok;
                     }
-                    all_ok &= ok;
+                    answers.push(mine);
+                }
+                let agree = answers.windows(2).all(|p| p[0] == p[1]);
+                if agree || !all_ok || round == rounds || cancel.is_cancelled() {
+                    break;
+                }
+                eprintln!(
+                    "faultline: final reads disagree (round {round} of {rounds}); \
+                     reading every node again in {:.1} s",
+                    cfg.recovery.as_secs_f64()
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(cfg.recovery) => {}
+                    _ = cancel.cancelled() => {}
                 }
             }
             workers.extend(readers);
