@@ -52,8 +52,13 @@
 //!
 //! Seeded bugs: [`BUGS`].
 
+mod params;
+mod phi;
 #[cfg(test)]
 mod tests;
+
+pub use params::{Detector, OPTIONS, Params};
+use phi::Arrivals;
 
 use crate::bugs::Bug;
 use crate::core::{Config, Core, Input, NodeId, Ready, Reply, Status};
@@ -173,87 +178,6 @@ struct Probe {
     started: u64,
     acked: bool,
     indirect_sent: bool,
-}
-
-/// Phi-accrual state of one member: last arrival and inter-arrival times.
-#[derive(Default)]
-struct Arrivals {
-    last: Option<u64>,
-    intervals: Vec<u64>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Detector {
-    Swim,
-    Phi,
-}
-
-/// Timing and tuning, from `--option`s.
-#[derive(Clone, Debug)]
-pub struct Params {
-    pub detector: Detector,
-    pub period_ticks: u64,
-    pub ping_timeout_ticks: u64,
-    pub k: usize,
-    pub suspicion_mult: u64,
-    pub retransmit_mult: u64,
-    pub push_pull_ticks: u64,
-    pub phi_threshold: f64,
-}
-
-/// The `--option` names SWIM takes.
-pub const OPTIONS: [&str; 8] = [
-    "detector",
-    "period-ticks",
-    "ping-timeout-ticks",
-    "k",
-    "suspicion-mult",
-    "retransmit-mult",
-    "push-pull-ticks",
-    "phi-threshold",
-];
-
-impl Params {
-    /// From the config's options; unknown values are an error naming them.
-    pub fn from_config(c: &Config) -> Result<Params, String> {
-        let num = |name: &str, default: u64| -> Result<u64, String> {
-            match c.option(name) {
-                None => Ok(default),
-                Some(v) => v
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or(format!("--option {name}={v}: expected a positive integer")),
-            }
-        };
-        let detector = match c.option("detector") {
-            None | Some("swim") => Detector::Swim,
-            Some("phi") => Detector::Phi,
-            Some(v) => return Err(format!("--option detector={v}: expected swim or phi")),
-        };
-        let period_ticks = num("period-ticks", 20)?;
-        let phi_threshold = match c.option("phi-threshold") {
-            None => 8.0,
-            Some(v) => v
-                .parse::<f64>()
-                .ok()
-                .filter(|x| *x > 0.0 && x.is_finite())
-                .ok_or(format!(
-                    "--option phi-threshold={v}: expected a positive number"
-                ))?,
-        };
-        Ok(Params {
-            detector,
-            period_ticks,
-            ping_timeout_ticks: num("ping-timeout-ticks", (period_ticks * 2 / 5).max(1))?
-                .min(period_ticks),
-            k: num("k", 3)? as usize,
-            suspicion_mult: num("suspicion-mult", 4)?,
-            retransmit_mult: num("retransmit-mult", 3)?,
-            push_pull_ticks: num("push-pull-ticks", period_ticks * 5)?,
-            phi_threshold,
-        })
-    }
 }
 
 /// Which seeded bugs a member has.
@@ -577,76 +501,6 @@ impl Swim {
             });
             self.send(target, |updates| Message::Ping { seq, updates });
         }
-    }
-
-    fn phi(&self, node: NodeId, p: &Params) -> f64 {
-        let Some(a) = self.arrivals.get(&node) else {
-            return 0.0;
-        };
-        let Some(last) = a.last else {
-            return 0.0;
-        };
-        let period = p.period_ticks as f64;
-        let (mean, sd) = if a.intervals.is_empty() {
-            (period, period / 2.0)
-        } else {
-            let n = a.intervals.len() as f64;
-            let mean = a.intervals.iter().sum::<u64>() as f64 / n;
-            let var = a
-                .intervals
-                .iter()
-                .map(|x| (*x as f64 - mean).powi(2))
-                .sum::<f64>()
-                / n;
-            (mean, var.sqrt())
-        };
-        let sd = sd.max(period / 2.0);
-        let t = (self.tick - last) as f64;
-        // Akka's logistic approximation of the normal tail.
-        let y = (t - mean) / sd;
-        let e = (-y * (1.5976 + 0.070566 * y * y)).exp();
-        let later = if t > mean {
-            e / (1.0 + e)
-        } else {
-            1.0 - 1.0 / (1.0 + e)
-        };
-        -later.max(1e-300).log10()
-    }
-
-    fn phi_tick(&mut self, p: &Params) {
-        let targets: Vec<NodeId> = self
-            .members
-            .iter()
-            .filter(|(_, m)| m.state == State::Alive)
-            .map(|(id, _)| *id)
-            .collect();
-        for t in &targets {
-            if self.phi(*t, p) > p.phi_threshold {
-                self.suspect(*t);
-            }
-        }
-        if !self.tick.is_multiple_of(p.period_ticks) {
-            return;
-        }
-        self.beats.clear();
-        for t in self.live_others() {
-            let seq = self.next_seq();
-            self.beats.insert(seq, t);
-            self.arrivals.entry(t).or_default();
-            self.send(t, |updates| Message::Ping { seq, updates });
-        }
-    }
-
-    fn heartbeat(&mut self, from: NodeId) {
-        let now = self.tick;
-        let a = self.arrivals.entry(from).or_default();
-        if let Some(last) = a.last {
-            a.intervals.push(now - last);
-            if a.intervals.len() > PHI_WINDOW {
-                a.intervals.remove(0);
-            }
-        }
-        a.last = Some(now);
     }
 
     fn push_pull(&self, reply: bool) -> Message {
