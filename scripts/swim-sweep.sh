@@ -17,7 +17,9 @@
 # if missing. Environment: FAULTLINE, NODE_BIN (default the release
 # binaries, else the debug ones), TIME (default 30), INTERVAL (default 5),
 # NODES (default 5), SEED (default 1), LOSSES (default "0 0.05 0.1 0.2
-# 0.3"), VARIANTS (names from the list below), STORE (default store-swim).
+# 0.3"), VARIANTS (names from the list below), STORE (default store-swim),
+# MAX_FP (a false-positive-rate bound: runs above it are invalid with
+# `false-positive-rate`; default none, the rate is only measured).
 #
 # RECHECK=1 re-judges the runs named in an existing OUT_DIR/swim-loss.csv
 # with the current checker (`faultline check --json RUN_DIR`) and redraws
@@ -97,6 +99,7 @@ for v in $VARIANTS; do
             --seed "$SEED" --node-binary "$NODE_BIN" --lab-dir "$LAB" --store "$STORE"
         [ -n "$opt" ] && set -- "$@" --db-option "$opt"
         [ -n "$bug" ] && set -- "$@" --bug "$bug"
+        [ -n "${MAX_FP:-}" ] && set -- "$@" --max-false-positive-rate "$MAX_FP"
         echo "== $v loss $p: $FAULTLINE $*" >&2
         "$FAULTLINE" "$@" > /dev/null 2>&1
         dir=$(readlink -f "$STORE/swim-membership/latest")

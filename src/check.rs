@@ -116,6 +116,12 @@ pub struct CheckArgs {
     #[arg(long)]
     pub linearizable_keys: bool,
 
+    /// For detector (the membership workload): a false-positive rate (the
+    /// share of observations of up, reachable members that showed them
+    /// suspect or dead) above R is invalid. Default: measured, not judged
+    #[arg(long, value_name = "R", value_parser = crate::nemesis_driver::parse_loss_prob)]
+    pub max_false_positive_rate: Option<f64>,
+
     /// Print one JSON object per file per line instead of text
     #[arg(long)]
     pub json: bool,
@@ -132,11 +138,13 @@ pub struct CheckArgs {
 }
 
 /// Validated options shared by every file.
+#[derive(Clone)]
 struct Plan {
     model: Option<String>,
     initial: Option<serde_json::Value>,
     format: Option<Format>,
     time_limit: Option<Duration>,
+    max_false_positive_rate: Option<f64>,
 }
 
 fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
@@ -191,6 +199,7 @@ fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
         initial,
         format,
         time_limit,
+        max_false_positive_rate: args.max_false_positive_rate,
     })
 }
 
@@ -266,7 +275,12 @@ fn check_run_dir(dir: &Path, args: &CheckArgs, plan: &Plan) -> anyhow::Result<Fi
     if plan.model.is_none()
         && let Some(m) = test_json.as_ref().and_then(|t| t["checker"].as_str())
     {
-        return check_history_file(&history, args, plan, Some(m.to_string()));
+        // The run's own detector bound, unless the command line gives one.
+        let mut plan = plan.clone();
+        plan.max_false_positive_rate = plan
+            .max_false_positive_rate
+            .or_else(|| test_json.as_ref()?["max_false_positive_rate"].as_f64());
+        return check_history_file(&history, args, &plan, Some(m.to_string()));
     }
     if plan.model.is_none() && workload.as_deref() == Some("set") {
         // The set workload has its own check (lost and never-added elements).
@@ -302,7 +316,7 @@ fn check_run_dir(dir: &Path, args: &CheckArgs, plan: &Plan) -> anyhow::Result<Fi
         // money the test put in, not against what most reads saw.
         let (h, _) = read_history(&history, plan)?;
         let name = history.display().to_string();
-        let outcome = check_workload(&name, &h, "bank", Some(&initial), plan.time_limit)?;
+        let outcome = check_workload(&name, &h, "bank", Some(&initial), plan.time_limit, None)?;
         return Ok(outcome);
     }
     check_history_file(&history, args, plan, model)
@@ -335,6 +349,7 @@ fn check_history_file(
             &model,
             plan.initial.as_ref(),
             plan.time_limit,
+            plan.max_false_positive_rate,
         )
     } else if TXN_MODELS.contains(&model.as_str()) {
         check_txn(file, args, plan, &history, &model)
@@ -841,6 +856,7 @@ fn check_workload(
     model: &str,
     initial: Option<&serde_json::Value>,
     time_limit: Option<Duration>,
+    max_false_positive_rate: Option<f64>,
 ) -> anyhow::Result<FileOutcome> {
     use faultline_checker::{bank, counter, lock, queue, unique_ids};
     let bad = |e: faultline_checker::history::HistoryError| {
@@ -873,7 +889,10 @@ fn check_workload(
         "election" => faultline_checker::election::check(history).map_err(bad)?,
         "detector" => faultline_checker::detector::check(
             history,
-            &faultline_checker::detector::DetectorOptions::default(),
+            &faultline_checker::detector::DetectorOptions {
+                max_false_positive_rate,
+                ..Default::default()
+            },
         )
         .map_err(bad)?,
         "lock" => {
@@ -916,7 +935,7 @@ pub(crate) fn analyze_workload(
     let outcome = if paired.operations.is_empty() {
         nothing_to_check(Path::new(name), model)
     } else {
-        check_workload(name, history, model, initial, time_limit)?
+        check_workload(name, history, model, initial, time_limit, None)?
     };
     Ok((outcome.verdict, outcome.json, outcome.text))
 }
@@ -932,6 +951,18 @@ pub(crate) fn analyze(
     name: &str,
     time_limit: Option<Duration>,
 ) -> anyhow::Result<(Verdict, serde_json::Value, String)> {
+    analyze_with(history, model, name, time_limit, None)
+}
+
+/// [`analyze`] with the detector's false-positive-rate bound
+/// (`--max-false-positive-rate`).
+pub(crate) fn analyze_with(
+    history: &History,
+    model: &str,
+    name: &str,
+    time_limit: Option<Duration>,
+    max_false_positive_rate: Option<f64>,
+) -> anyhow::Result<(Verdict, serde_json::Value, String)> {
     let args = CheckArgs {
         model: Some(model.to_string()),
         initial: None,
@@ -942,6 +973,7 @@ pub(crate) fn analyze(
         no_split: false,
         consistency_models: Vec::new(),
         linearizable_keys: false,
+        max_false_positive_rate,
         json: true,
         html: None,
         files: Vec::new(),
@@ -952,7 +984,14 @@ pub(crate) fn analyze(
     let outcome = if paired.operations.is_empty() {
         nothing_to_check(file, model)
     } else if WORKLOAD_MODELS.contains(&model) {
-        check_workload(name, history, model, None, time_limit)?
+        check_workload(
+            name,
+            history,
+            model,
+            None,
+            time_limit,
+            max_false_positive_rate,
+        )?
     } else if TXN_MODELS.contains(&model) {
         check_txn(file, &args, &plan, history, model)?
     } else if SESSION_MODELS.contains(&model) {

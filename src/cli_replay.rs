@@ -112,6 +112,8 @@ pub fn test_args(tj: &Value, store: Option<&str>, extra: &[String]) -> Result<Ve
         ("--op-timeout", "op_timeout_s"),
         ("--check-time-limit", "check_time_limit_s"),
         ("--rate", "rate"),
+        ("--loss-prob", "loss_prob"),
+        ("--max-false-positive-rate", "max_false_positive_rate"),
     ] {
         if let Some(v) = n(key) {
             a.push((flag.into(), Some(v.to_string())));

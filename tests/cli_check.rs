@@ -372,3 +372,46 @@ fn bank_total_comes_from_initial_and_bad_initial_exits_64() {
         stderr(&o)
     );
 }
+
+/// The detector's accuracy bound: a membership history whose observers saw
+/// a live n3 suspect or dead in 3% of their polls (under loss) is valid by
+/// default (measured, not judged) and invalid above a 1% bound.
+#[test]
+fn detector_false_positive_rate_bound() {
+    let f = data("membership-loss.jsonl");
+    let f = f.to_str().expect("utf-8");
+    let o = faultline(&["check", "--model", "detector", f]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("false-positive rate 0.0300"),
+        "{}",
+        stdout(&o)
+    );
+    for (bound, want) in [("0.01", 1), ("0.05", 0)] {
+        let o = faultline(&[
+            "check",
+            "--model",
+            "detector",
+            "--max-false-positive-rate",
+            bound,
+            f,
+        ]);
+        assert_eq!(code(&o), want, "{bound}: {}", stdout(&o));
+    }
+    let o = faultline(&[
+        "check",
+        "--model",
+        "detector",
+        "--max-false-positive-rate",
+        "0.01",
+        f,
+    ]);
+    assert!(
+        stdout(&o).contains("anomalies: false-positive-rate"),
+        "{}",
+        stdout(&o)
+    );
+    let o = faultline(&["check", "--max-false-positive-rate", "2", f]);
+    assert_eq!(code(&o), 64, "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a probability"), "{}", stderr(&o));
+}

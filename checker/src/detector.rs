@@ -39,6 +39,12 @@
 //!   loss had had that long to be refuted) — this includes the final reads
 //!   after the heal.
 //!
+//! - `false-positive-rate` (accuracy, only with
+//!   [`DetectorOptions::max_false_positive_rate`]): the run's
+//!   false-positive rate exceeds the bound the user set — a detector that
+//!   suspects live members too readily (SWIM without indirect probes) has
+//!   no single wrong observation, only too many.
+//!
 //! The verdict is `unknown` when no view was ever observed.
 
 use crate::history::{History, HistoryError, Operation, Outcome, Process, Value};
@@ -58,6 +64,11 @@ pub struct DetectorOptions {
     /// Time after a fault ends during which views may still be catching
     /// up (a restarted node rejoining, a refutation spreading).
     pub grace_ms: u64,
+    /// An accuracy bound (`--max-false-positive-rate`): a run whose
+    /// false-positive rate exceeds it is invalid (`false-positive-rate`).
+    /// None: the rate is measured, not judged — what rate is acceptable
+    /// depends on the loss the run injects, so only the user can say.
+    pub max_false_positive_rate: Option<f64>,
 }
 
 impl Default for DetectorOptions {
@@ -65,6 +76,7 @@ impl Default for DetectorOptions {
         DetectorOptions {
             detection_bound_ms: 5_000,
             grace_ms: 4_000,
+            max_false_positive_rate: None,
         }
     }
 }
@@ -390,6 +402,22 @@ pub fn check(history: &History, opts: &DetectorOptions) -> Result<WorkloadResult
         0.0
     };
 
+    if let Some(bound) = opts.max_false_positive_rate
+        && fp_rate > bound
+    {
+        *counts.entry("false-positive-rate").or_default() += 1;
+        anomalies.entry("false-positive-rate").or_default().push(json!({
+            "explanation": format!(
+                "{up_obs_bad} of {up_obs} observations of up, reachable members ({:.2}%) showed them \
+                 suspect or dead, above the bound of {:.2}% (--max-false-positive-rate {bound})",
+                fp_rate * 100.0,
+                bound * 100.0
+            ),
+            "false_positive_rate": fp_rate,
+            "bound": bound,
+        }));
+    }
+
     let anomaly_types: Vec<&str> = anomalies.keys().copied().collect();
     let reason = (obs.is_empty() && anomalies.is_empty())
         .then_some("no membership view was observed: nothing to check");
@@ -627,6 +655,39 @@ mod tests {
         // 12 bad of the 41 polls × 2 observers × 2 subjects inside the window.
         let under = st["false_positive_rate_under_loss"].as_f64().unwrap();
         assert!((under - 12.0 / 164.0).abs() < 1e-9, "{st}");
+    }
+
+    #[test]
+    fn a_false_positive_rate_above_the_bound_is_invalid() {
+        let mut evs = polls(0, 20_000, |t| match t {
+            3_000..3_400 => "suspect",
+            4_000..4_200 => "dead",
+            _ => "alive",
+        });
+        evs.extend(nemesis(
+            "start",
+            json!({"fault": "loss", "probability": 0.3}),
+            2_000,
+        ));
+        evs.extend(nemesis("heal", json!({"healed": []}), 6_000));
+        evs.sort_by_key(|e| e.5);
+        let h = h(&evs);
+        // The rate is between 1% and 5% (the test above).
+        for (bound, verdict) in [(0.01, Verdict::Invalid), (0.05, Verdict::Valid)] {
+            let opts = DetectorOptions {
+                max_false_positive_rate: Some(bound),
+                ..DetectorOptions::default()
+            };
+            let r = check(&h, &opts).unwrap();
+            assert_eq!(r.verdict, verdict, "{bound}: {}", r.json);
+            if verdict == Verdict::Invalid {
+                assert_eq!(r.json["anomaly_types"], json!(["false-positive-rate"]));
+                let e = r.json["anomalies"]["false-positive-rate"][0]["explanation"]
+                    .as_str()
+                    .unwrap();
+                assert!(e.contains("above the bound of 1.00%"), "{e}");
+            }
+        }
     }
 
     #[test]

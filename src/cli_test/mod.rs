@@ -195,6 +195,13 @@ pub struct TestArgs {
     /// Seconds the checker may search before answering unknown
     #[arg(long, default_value_t = 120.0, value_name = "S")]
     pub check_time_limit: f64,
+
+    /// For the membership workload (the `detector` checker): a run whose
+    /// false-positive rate (the share of observations of up, reachable
+    /// members that showed them suspect or dead) exceeds R is invalid.
+    /// Default: measured, not judged
+    #[arg(long, value_name = "R", value_parser = crate::nemesis_driver::parse_loss_prob)]
+    pub max_false_positive_rate: Option<f64>,
 }
 
 /// How one test ended, for the exit code.
@@ -310,6 +317,8 @@ fn test_json(
         "db_options": plan.options,
         "lab_dir": a.lab_dir,
         "check_time_limit_s": plan.check_time_limit.as_secs_f64(),
+        "loss_prob": a.loss_prob,
+        "max_false_positive_rate": a.max_false_positive_rate,
         "faultline_version": env!("CARGO_PKG_VERSION"),
         "command": std::env::args().collect::<Vec<_>>(),
     });
@@ -569,7 +578,13 @@ fn run_one(
     } else if let Some(model) = db.as_ref().and_then(|d| d.checker(plan.workload)) {
         // The target's own promise (a CRDT store: convergence).
         let label = history_path.display().to_string();
-        crate::check::analyze(&history, model, &label, Some(plan.check_time_limit))?
+        crate::check::analyze_with(
+            &history,
+            model,
+            &label,
+            Some(plan.check_time_limit),
+            a.max_false_positive_rate,
+        )?
     } else {
         let label = history_path.display().to_string();
         match plan.workload {
