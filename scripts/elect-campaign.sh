@@ -48,8 +48,6 @@ ring no-quorum isolate-leader
 bully volatile-epoch kill,kill-leader
 ring volatile-epoch kill,kill-leader
 bully accept-higher-id isolate-leader
-ring ring-count-hops isolate-leader
-raft volatile-vote kill,kill-leader,partition
 raft volatile-term kill,kill-leader
 raft vote-twice kill-leader,partition
 X

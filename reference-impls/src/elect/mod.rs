@@ -47,6 +47,15 @@ use serde_json::json;
 /// One line about the protocol (`faultline-node --list`).
 pub const ABOUT: &str = "leader election: bully, ring (Chang-Roberts) or Raft's randomized timeouts (--option algo=bully|ring|raft), answering leader? (election workload only)";
 
+/// Seeded bugs the core still honours in [`Config::bugs`] but that are not
+/// `--bug`s, because no lab run exposed them (docs/election.md: 0 of 5 and
+/// 0 of 4); their simulator tests are the check.
+/// `ring-count-hops` (ring): the winner counts its Coordinator token's
+/// hops, not the promises in it (`ring_count_hops_is_caught`).
+/// `volatile-vote` (raft): votedFor is not persisted, so a restarted node
+/// may vote twice in a term (`raft_bugs_vote_twice_in_a_term`).
+pub const SIM_ONLY_BUGS: &[&str] = &["ring-count-hops", "volatile-vote"];
+
 /// The election service's seeded bugs (`--bug NAME`); the description
 /// starts with the algorithms it applies to.
 pub const BUGS: &[Bug] = &[
@@ -64,16 +73,6 @@ pub const BUGS: &[Bug] = &[
         protocol: "elect",
         name: "accept-higher-id",
         description: "[bully] 'the highest id wins': a node also promises a higher id at the epoch it already promised to a lower one, so two leaders share an epoch",
-    },
-    Bug {
-        protocol: "elect",
-        name: "ring-count-hops",
-        description: "[ring] the winner counts the hops of its Coordinator token instead of the promises in it, so nodes that refused count as votes",
-    },
-    Bug {
-        protocol: "elect",
-        name: "volatile-vote",
-        description: "[raft] votedFor is not persisted (Figure 2 says it must be): a node that restarts in a term may vote twice in it",
     },
     Bug {
         protocol: "elect",
@@ -137,6 +136,18 @@ pub fn bug_algos(name: &str) -> Vec<&'static str> {
 /// Checks that every bug applies to `algo`.
 pub fn validate_bugs(algo: Algo, bugs: &[String]) -> Result<(), String> {
     for b in bugs {
+        if !BUGS.iter().any(|x| x.name == b) {
+            let known: Vec<&str> = BUGS.iter().map(|x| x.name).collect();
+            let sim = if SIM_ONLY_BUGS.contains(&b.as_str()) {
+                " (a simulator-only bug: no lab run exposed it)"
+            } else {
+                ""
+            };
+            return Err(format!(
+                "unknown bug `{b}`{sim} (known: {})",
+                known.join(", ")
+            ));
+        }
         let algos = bug_algos(b);
         if !algos.contains(&algo.name()) {
             return Err(format!(

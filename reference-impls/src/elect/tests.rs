@@ -251,6 +251,10 @@ fn bugs_name_their_algorithms() {
             .unwrap_err()
             .contains("bully, ring, raft")
     );
+    for b in super::SIM_ONLY_BUGS {
+        assert!(BUGS.iter().all(|x| x.name != *b), "{b} is sim-only");
+        assert!(validate_bugs(Algo::Ring, &[b.to_string()]).is_err());
+    }
     for b in BUGS {
         assert!(!bug_algos(b.name).is_empty(), "{}", b.name);
     }
