@@ -120,7 +120,7 @@ schedule() {
     dynamo/no-hinted-handoff) echo "partition 5 -" ;;
     # docs/chain.md: the cut-off head acks or serves alone; a restarted
     # head comes back as the tail.
-    chain/ack-at-head | chain/no-fencing) echo "isolate-leader 3 -" ;;
+    chain/ack-at-head | chain/read-at-head | chain/no-fencing) echo "isolate-leader 3 -" ;;
     chain/tail-before-sync) echo "kill-leader,isolate-leader 3 - list-append" ;;
     *) echo "$d" ;;
     esac

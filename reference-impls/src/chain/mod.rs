@@ -52,21 +52,18 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const ABOUT: &str = "chain replication: writes at the head, reads at the tail, \
      reconfiguration by the master (the target's failover) with epochs";
 
-/// Seeded bugs the core still honours in [`Config::bugs`] but that are not
-/// `--bug`s, because no lab run exposed them (docs/chain.md: 0 of 9 runs
-/// under `isolate-leader`); the simulator test
-/// `each_seeded_bug_is_caught_by_some_schedule` is their check.
-/// `read-at-head`: the head answers reads from its log, including updates
-/// the tail does not have yet (dirty reads of writes a failure then loses).
-pub const SIM_ONLY_BUGS: &[&str] = &["read-at-head"];
-
-/// Chain replication's seeded bugs (`--bug NAME`).
 pub const BUGS: &[Bug] = &[
     Bug {
         protocol: "chain",
         name: "ack-at-head",
         description: "the head replies once its own fsync is done, before the tail has the \
                       write (lost when the head fails)",
+    },
+    Bug {
+        protocol: "chain",
+        name: "read-at-head",
+        description: "the head answers reads from its log, including updates the tail does \
+                      not have yet (dirty reads of writes a failure then loses)",
     },
     Bug {
         protocol: "chain",
