@@ -39,7 +39,6 @@ use faultline_workloads::{Completion, Op, Value, Workload, WorkloadOptions};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::Instant;
 
 pub const PROTOCOL: &str = "crdt";
 pub const WORKLOADS: [Workload; 3] = [Workload::Counter, Workload::Set, Workload::Register];
@@ -111,30 +110,9 @@ impl Db for CrdtDb {
         cancelled: Cancelled<'a>,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            let target = self.target_impl();
-            let t0 = Instant::now();
-            loop {
-                let mut silent = Vec::new();
-                for (n, addr) in &target.members {
-                    if !crate::line_client::answers(addr, Duration::from_secs(1)).await {
-                        silent.push(format!("{n} (no answer on {addr})"));
-                    }
-                }
-                if silent.is_empty() {
-                    return Ok(());
-                }
-                if cancelled() {
-                    return Err("interrupted while waiting for the crdt replicas".into());
-                }
-                if t0.elapsed() > deadline {
-                    return Err(format!(
-                        "crdt replicas not up within {} s: {}",
-                        deadline.as_secs(),
-                        silent.join("; ")
-                    ));
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            let members = self.target_impl().members;
+            crate::line_client::wait_all_answer("crdt replicas", &members, deadline, cancelled)
+                .await
         })
     }
     fn target(&self) -> Arc<dyn Target> {

@@ -38,7 +38,6 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::Instant;
 
 pub const PROTOCOL: &str = "dynamo";
 pub const WORKLOADS: [Workload; 2] = [Workload::Siblings, Workload::Register];
@@ -132,30 +131,8 @@ impl Db for DynamoDb {
         cancelled: Cancelled<'a>,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            let target = self.target_impl();
-            let t0 = Instant::now();
-            loop {
-                let mut silent = Vec::new();
-                for (n, addr) in &target.members {
-                    if !crate::line_client::answers(addr, Duration::from_secs(1)).await {
-                        silent.push(format!("{n} (no answer on {addr})"));
-                    }
-                }
-                if silent.is_empty() {
-                    return Ok(());
-                }
-                if cancelled() {
-                    return Err("interrupted while waiting for the dynamo nodes".into());
-                }
-                if t0.elapsed() > deadline {
-                    return Err(format!(
-                        "dynamo nodes not up within {} s: {}",
-                        deadline.as_secs(),
-                        silent.join("; ")
-                    ));
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            let members = self.target_impl().members;
+            crate::line_client::wait_all_answer("dynamo nodes", &members, deadline, cancelled).await
         })
     }
     fn target(&self) -> Arc<dyn Target> {

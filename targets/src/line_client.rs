@@ -1,6 +1,7 @@
 //! One client connection to one `faultline-node` over its line protocol
 //! (a JSON request per line, replies matched by request id): what the
-//! leaderless targets (crdt, dynamo) bind each client to.
+//! leaderless targets (crdt, dynamo, swim) bind each client to, and their
+//! readiness: every member answers a status request.
 
 use faultline_node::kv::{Command, Op as KvOp, RequestId};
 use faultline_node::shell::api::{ClientReply, ClientRequest};
@@ -115,4 +116,38 @@ pub(crate) async fn answers(addr: &str, timeout: Duration) -> bool {
         .ok()
         .flatten()
         .is_some()
+}
+
+/// Waits until every member `(node, client address)` answers a status
+/// request, for the leaderless targets' `Db::wait_ready`; `what` names the
+/// members in errors ("crdt replicas").
+pub(crate) async fn wait_all_answer(
+    what: &str,
+    members: &[(String, String)],
+    deadline: Duration,
+    cancelled: crate::db::Cancelled<'_>,
+) -> Result<(), String> {
+    let t0 = Instant::now();
+    loop {
+        let mut silent = Vec::new();
+        for (n, addr) in members {
+            if !answers(addr, Duration::from_secs(1)).await {
+                silent.push(format!("{n} (no answer on {addr})"));
+            }
+        }
+        if silent.is_empty() {
+            return Ok(());
+        }
+        if cancelled() {
+            return Err(format!("interrupted while waiting for the {what}"));
+        }
+        if t0.elapsed() > deadline {
+            return Err(format!(
+                "{what} not up within {} s: {}",
+                deadline.as_secs(),
+                silent.join("; ")
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

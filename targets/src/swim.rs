@@ -95,30 +95,8 @@ impl Db for SwimDb {
         cancelled: Cancelled<'a>,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            let target = self.target_impl();
-            let t0 = Instant::now();
-            loop {
-                let mut silent = Vec::new();
-                for (n, addr) in &target.members {
-                    if !target.answers(addr, Duration::from_secs(1)).await {
-                        silent.push(format!("{n} (no answer on {addr})"));
-                    }
-                }
-                if silent.is_empty() {
-                    return Ok(());
-                }
-                if cancelled() {
-                    return Err("interrupted while waiting for the swim members".into());
-                }
-                if t0.elapsed() > deadline {
-                    return Err(format!(
-                        "swim members not up within {} s: {}",
-                        deadline.as_secs(),
-                        silent.join("; ")
-                    ));
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            let members = self.target_impl().members;
+            crate::line_client::wait_all_answer("swim members", &members, deadline, cancelled).await
         })
     }
     fn target(&self) -> Arc<dyn Target> {
@@ -150,28 +128,6 @@ pub struct SwimTarget {
 impl SwimTarget {
     pub fn new(members: Vec<(String, String)>) -> SwimTarget {
         SwimTarget { members }
-    }
-
-    /// True when the member at `addr` answers a status request in time.
-    async fn answers(&self, addr: &str, timeout: Duration) -> bool {
-        let fut = async {
-            let s = TcpStream::connect(addr).await.ok()?;
-            let (r, mut w) = s.into_split();
-            w.write_all(ClientRequest::Status.to_line().as_bytes())
-                .await
-                .ok()?;
-            let mut line = String::new();
-            BufReader::new(r).read_line(&mut line).await.ok()?;
-            match serde_json::from_str(&line).ok()? {
-                ClientReply::Status(_) => Some(()),
-                _ => None,
-            }
-        };
-        tokio::time::timeout(timeout, fut)
-            .await
-            .ok()
-            .flatten()
-            .is_some()
     }
 }
 
