@@ -10,6 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod txn;
+mod workload;
+
+use txn::{check_txn, check_txn_fast};
+use workload::{bank_initial_of_run, check_workload};
+
 /// Model names `--model` accepts.
 pub const LIN_MODELS: &[&str] = &[
     "register",
@@ -642,161 +648,6 @@ fn lin_timeline(
     }
 }
 
-/// Transactional JSON Lines histories (list-append, rw-register) go straight
-/// into the transactional checker's compact form, without a `History`
-/// (`format::txn_fast`); `None` when the file or model is anything else,
-/// or the fast path cannot represent it exactly: the generic path decides.
-fn check_txn_fast(
-    file: &Path,
-    args: &CheckArgs,
-    plan: &Plan,
-    model: Option<&str>,
-) -> anyhow::Result<Option<FileOutcome>> {
-    use faultline_checker::txn::{self, Workload};
-    let workload = match model {
-        None => None,
-        Some("list-append") => Some(Workload::ListAppend),
-        Some("rw-register") => Some(Workload::RwRegister),
-        Some(_) => return Ok(None),
-    };
-    if !matches!(plan.format, None | Some(Format::Jsonl)) {
-        return Ok(None);
-    }
-    if plan.format.is_none() && format::detect_path(file) != Some(Format::Jsonl) {
-        return Ok(None);
-    }
-    let t0 = std::time::Instant::now();
-    let deadline = txn_deadline(t0, plan);
-    let (p, w) = match format::txn_fast::prepare_file_by(file, workload, deadline) {
-        format::txn_fast::FileOutcome::Prepared(p, w) => (p, w),
-        format::txn_fast::FileOutcome::Declined => return Ok(None),
-        format::txn_fast::FileOutcome::TimedOut => {
-            let model = match workload {
-                Some(Workload::RwRegister) => "rw-register",
-                _ => "list-append",
-            };
-            return check_txn_with(file, args, plan, t0, model, |opts| {
-                txn::unfinished(opts, "reading the history")
-            })
-            .map(Some);
-        }
-    };
-    let prepare_ms = t0.elapsed().as_secs_f64() * 1000.0;
-    let model = match w {
-        Workload::ListAppend => "list-append",
-        Workload::RwRegister => "rw-register",
-    };
-    check_txn_with(file, args, plan, t0, model, |opts| {
-        txn::check_prepared(&p, opts, prepare_ms)
-    })
-    .map(Some)
-}
-
-/// When the transactional checker must stop so that the whole command for
-/// one file (reading, checking, explaining, printing) ends within
-/// `--time-limit` of `start`: a tenth of the limit (at most a second) is
-/// kept back for turning the result into JSON or text and printing it,
-/// which the explanation caps keep small, and for steps that run late on
-/// a loaded machine.
-fn txn_deadline(start: std::time::Instant, plan: &Plan) -> Option<std::time::Instant> {
-    plan.time_limit
-        .map(|t| start + t - (t / 10).min(Duration::from_secs(1)))
-}
-
-/// Explanations shown per anomaly type, and steps per cycle, in text
-/// output (`--json` has up to [`faultline_checker::txn::MAX_EXPLANATIONS`]
-/// of each type, every cycle whole).
-const TEXT_EXPLANATIONS: usize = 10;
-const TEXT_CYCLE_STEPS: usize = 50;
-
-/// Transactional anomalies (Elle-style) of one file.
-fn check_txn(
-    file: &Path,
-    args: &CheckArgs,
-    plan: &Plan,
-    history: &History,
-    model: &str,
-) -> anyhow::Result<FileOutcome> {
-    check_txn_with(file, args, plan, std::time::Instant::now(), model, |opts| {
-        faultline_checker::txn::check(history, opts)
-    })
-}
-
-fn check_txn_with(
-    file: &Path,
-    args: &CheckArgs,
-    plan: &Plan,
-    start: std::time::Instant,
-    model: &str,
-    run: impl FnOnce(
-        &faultline_checker::txn::TxnOptions,
-    ) -> Result<faultline_checker::txn::TxnResult, faultline_checker::txn::TxnError>,
-) -> anyhow::Result<FileOutcome> {
-    use faultline_checker::txn::{self, TxnOptions, Workload};
-    let workload = if model == "list-append" {
-        Workload::ListAppend
-    } else {
-        Workload::RwRegister
-    };
-    let mut opts = TxnOptions::new(workload);
-    if !args.consistency_models.is_empty() {
-        opts.consistency_models = args.consistency_models.clone();
-    }
-    if plan.time_limit.is_some() {
-        opts.time_limit = plan.time_limit;
-        opts.deadline = txn_deadline(start, plan);
-    }
-    opts.linearizable_keys = args.linearizable_keys;
-    let name = file.display().to_string();
-    let result = run(&opts).map_err(|e| usage(format!("{name}:{e}")))?;
-    let mut json = serde_json::to_value(&result)?;
-    annotate(
-        &mut json,
-        &name,
-        Some(model),
-        Some(&opts.consistency_models),
-    );
-    let mut text = format!(
-        "{name}: {} ({model} for {}, {} txns)\n",
-        result.verdict,
-        opts.consistency_models.join(", "),
-        result.stats.txns
-    );
-    if !result.anomaly_types.is_empty() {
-        text.push_str(&format!(
-            "  anomalies: {}\n",
-            result.anomaly_types.join(", ")
-        ));
-    }
-    // The prose repeats the verdict line; the header above already said it.
-    let prose = txn::explain::render_result_capped(&result, TEXT_EXPLANATIONS, TEXT_CYCLE_STEPS);
-    for line in prose.lines().filter(|l| !l.starts_with("valid:")) {
-        text.push_str(&format!("  {line}\n"));
-    }
-    let mut html = Vec::new();
-    if args.html.is_some() {
-        for (kind, list) in &result.anomalies {
-            for e in list.iter().take(5) {
-                html.push(faultline_results::timeline::Timeline {
-                    title: format!("{name} — {kind}"),
-                    explanation: txn::explain::render(e)
-                        .lines()
-                        .map(str::to_string)
-                        .collect(),
-                    ops: Vec::new(),
-                    figures: txn::svg::render_cycle(e).into_iter().collect(),
-                });
-            }
-        }
-    }
-    Ok(FileOutcome {
-        verdict: result.verdict,
-        json,
-        text,
-        html,
-    })
-}
-
 /// Session guarantees and causal consistency of one file's register
 /// operations.
 fn check_session(
@@ -834,89 +685,6 @@ fn check_session(
         verdict: result.verdict,
         json,
         text,
-        html: Vec::new(),
-    })
-}
-
-/// The initial balances a `faultline test` run of the bank workload set up,
-/// from its `test.json` (`workload_options`); `None` for runs that did not
-/// record them.
-fn bank_initial_of_run(test_json: &serde_json::Value) -> Option<serde_json::Value> {
-    let opts: faultline_workloads::WorkloadOptions =
-        serde_json::from_value(test_json.get("workload_options")?.clone()).ok()?;
-    Some(serde_json::json!(opts.initial_balances()))
-}
-
-/// One of the [`WORKLOAD_MODELS`] checks of one history. `initial`: the
-/// bank's total or balances, the counter's initial value. The lock check's
-/// linearizability search gets `time_limit`.
-fn check_workload(
-    name: &str,
-    history: &History,
-    model: &str,
-    initial: Option<&serde_json::Value>,
-    time_limit: Option<Duration>,
-    max_false_positive_rate: Option<f64>,
-) -> anyhow::Result<FileOutcome> {
-    use faultline_checker::{bank, counter, lock, queue, unique_ids};
-    let bad = |e: faultline_checker::history::HistoryError| {
-        usage(format::InputError::from(e).in_file(name).to_string())
-    };
-    let r = match model {
-        "bank" => {
-            let opts = match initial {
-                Some(v) => bank::BankOptions::from_initial(v)
-                    .map_err(|e| usage(format!("--initial: {e}")))?,
-                None => bank::BankOptions::default(),
-            };
-            bank::check(history, &opts).map_err(bad)?
-        }
-        "counter" => {
-            let init =
-                counter::initial_from(initial).map_err(|e| usage(format!("--initial: {e}")))?;
-            counter::check(history, init).map_err(bad)?
-        }
-        "queue" => queue::check(history, &queue::QueueOptions::default()).map_err(bad)?,
-        "unique-ids" => unique_ids::check(history).map_err(bad)?,
-        "crdt-convergence" => {
-            faultline_checker::crdt::check_convergence(history, None).map_err(bad)?
-        }
-        "or-set" => faultline_checker::crdt::check_or_set(history).map_err(bad)?,
-        "lww-register" => faultline_checker::lww::check(history).map_err(bad)?,
-        "saga" => faultline_checker::saga::check(history).map_err(bad)?,
-        "fenced" => faultline_checker::fenced::check(history).map_err(bad)?,
-        "siblings" => faultline_checker::siblings::check(history).map_err(bad)?,
-        "election" => faultline_checker::election::check(history).map_err(bad)?,
-        "detector" => faultline_checker::detector::check(
-            history,
-            &faultline_checker::detector::DetectorOptions {
-                max_false_positive_rate,
-                ..Default::default()
-            },
-        )
-        .map_err(bad)?,
-        "lock" => {
-            let opts = lock::LockOptions {
-                time_limit,
-                ..lock::LockOptions::default()
-            };
-            lock::check(history, &opts).map_err(bad)?
-        }
-        other => return Err(usage(format!("unknown workload model `{other}`"))),
-    };
-    let mut json = r.json;
-    // The workload name, as `--model` takes it; the checker's longer
-    // description stays under `checker`.
-    if let Some(o) = json.as_object_mut()
-        && let Some(desc) = o.remove("model")
-    {
-        o.insert("checker".into(), desc);
-    }
-    annotate(&mut json, name, Some(model), None);
-    Ok(FileOutcome {
-        verdict: r.verdict,
-        json,
-        text: format!("{name}: {}", r.text),
         html: Vec::new(),
     })
 }
