@@ -29,14 +29,13 @@
 //! assert!(t.bugs.iter().any(|(b, _)| *b == "gcounter-merge-sum"));
 //! ```
 
-use crate::db::{Cancelled, Db, DbContext, Step, TargetInfo};
+use crate::db::{Cancelled, Db, DbContext, TargetInfo};
 use crate::line_client::LineConn;
 use crate::node::{LOG_FILE, NodeDb};
 use crate::{BoxFuture, Client, ClientOpts, LogFiles, Target, TargetError};
 use faultline_node::kv::Op as KvOp;
 use faultline_node::shell::api::ClientReply;
 use faultline_workloads::{Completion, Op, Value, Workload, WorkloadOptions};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -77,33 +76,7 @@ fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
 pub struct CrdtDb(pub NodeDb);
 
 impl Db for CrdtDb {
-    fn what(&self) -> &str {
-        PROTOCOL
-    }
-    fn addresses(&self) -> &BTreeMap<String, String> {
-        &self.0.nodes
-    }
-    fn setup(&self) -> Vec<Step<'_>> {
-        Db::setup(&self.0)
-    }
-    fn install_command(&self) -> String {
-        self.0.install_command()
-    }
-    fn teardown_command(&self) -> String {
-        self.0.teardown_command()
-    }
-    fn start_command(&self, node: &str) -> Option<String> {
-        self.0.start_command(node)
-    }
-    fn pidfile(&self) -> &str {
-        Db::pidfile(&self.0)
-    }
-    fn log_file(&self) -> &str {
-        LOG_FILE
-    }
-    fn json(&self) -> (&'static str, serde_json::Value) {
-        self.0.json()
-    }
+    crate::node::node_db_commands!();
     fn wait_ready<'a>(
         &'a self,
         deadline: Duration,
@@ -135,13 +108,7 @@ impl Db for CrdtDb {
 
 impl CrdtDb {
     fn target_impl(&self) -> CrdtTarget {
-        CrdtTarget::new(
-            self.0
-                .client_config()
-                .members
-                .into_iter()
-                .collect::<Vec<_>>(),
-        )
+        CrdtTarget::new(self.0.members())
     }
 }
 
@@ -173,12 +140,7 @@ impl Target for CrdtTarget {
     ) -> BoxFuture<'a, Result<Box<dyn Client>, TargetError>> {
         Box::pin(async move {
             self.check_supports(opts.workload.workload)?;
-            let addr = self
-                .members
-                .iter()
-                .find(|(n, _)| n == node)
-                .map(|(_, a)| a.clone())
-                .ok_or_else(|| TargetError::UnknownNode(node.to_string()))?;
+            let addr = crate::line_client::member_addr(&self.members, node)?;
             Ok(Box::new(CrdtClient {
                 conn: LineConn::new(node, addr, opts.timeout.mul_f64(0.9)),
                 workload: opts.workload.workload,

@@ -26,7 +26,7 @@
 //! assert!(t.bugs.iter().any(|(b, _)| *b == "lww-wall-clock"));
 //! ```
 
-use crate::db::{Cancelled, Db, DbContext, Step, TargetInfo};
+use crate::db::{Cancelled, Db, DbContext, TargetInfo};
 use crate::line_client::LineConn;
 use crate::node::{LOG_FILE, NodeDb};
 use crate::{BoxFuture, Client, ClientOpts, LogFiles, Target, TargetError};
@@ -98,33 +98,7 @@ fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
 pub struct DynamoDb(pub NodeDb);
 
 impl Db for DynamoDb {
-    fn what(&self) -> &str {
-        PROTOCOL
-    }
-    fn addresses(&self) -> &BTreeMap<String, String> {
-        &self.0.nodes
-    }
-    fn setup(&self) -> Vec<Step<'_>> {
-        Db::setup(&self.0)
-    }
-    fn install_command(&self) -> String {
-        self.0.install_command()
-    }
-    fn teardown_command(&self) -> String {
-        self.0.teardown_command()
-    }
-    fn start_command(&self, node: &str) -> Option<String> {
-        self.0.start_command(node)
-    }
-    fn pidfile(&self) -> &str {
-        Db::pidfile(&self.0)
-    }
-    fn log_file(&self) -> &str {
-        LOG_FILE
-    }
-    fn json(&self) -> (&'static str, serde_json::Value) {
-        self.0.json()
-    }
+    crate::node::node_db_commands!();
     fn wait_ready<'a>(
         &'a self,
         deadline: Duration,
@@ -148,13 +122,7 @@ impl Db for DynamoDb {
 
 impl DynamoDb {
     fn target_impl(&self) -> DynamoTarget {
-        DynamoTarget::new(
-            self.0
-                .client_config()
-                .members
-                .into_iter()
-                .collect::<Vec<_>>(),
-        )
+        DynamoTarget::new(self.0.members())
     }
 }
 
@@ -186,12 +154,7 @@ impl Target for DynamoTarget {
     ) -> BoxFuture<'a, Result<Box<dyn Client>, TargetError>> {
         Box::pin(async move {
             self.check_supports(opts.workload.workload)?;
-            let addr = self
-                .members
-                .iter()
-                .find(|(n, _)| n == node)
-                .map(|(_, a)| a.clone())
-                .ok_or_else(|| TargetError::UnknownNode(node.to_string()))?;
+            let addr = crate::line_client::member_addr(&self.members, node)?;
             Ok(Box::new(DynamoClient {
                 conn: LineConn::new(node, addr, opts.timeout.mul_f64(0.9)),
                 workload: opts.workload.workload,

@@ -17,15 +17,14 @@
 //! assert!(t.bugs.iter().any(|(b, _)| *b == "no-quorum"));
 //! ```
 
-use crate::db::{Cancelled, Db, DbContext, Step, TargetInfo};
-use crate::node::{LOG_FILE, NodeConfig, NodeDb, NodeTarget};
+use crate::db::{Cancelled, Db, DbContext, TargetInfo};
+use crate::node::{NodeConfig, NodeDb, NodeTarget};
 use crate::{BoxFuture, Client, ClientOpts, LogFiles, Primaries, Target, TargetError};
 use faultline_node::elect::{Algo, validate_bugs};
 use faultline_node::kv::{Command, Op as KvOp, RequestId};
 use faultline_node::shell::api::{ClientReply, ClientRequest};
 use faultline_workloads::{Completion, Op, Value, Workload};
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -64,33 +63,7 @@ fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
 pub struct ElectDb(pub NodeDb);
 
 impl Db for ElectDb {
-    fn what(&self) -> &str {
-        PROTOCOL
-    }
-    fn addresses(&self) -> &BTreeMap<String, String> {
-        &self.0.nodes
-    }
-    fn setup(&self) -> Vec<Step<'_>> {
-        Db::setup(&self.0)
-    }
-    fn install_command(&self) -> String {
-        self.0.install_command()
-    }
-    fn teardown_command(&self) -> String {
-        self.0.teardown_command()
-    }
-    fn start_command(&self, node: &str) -> Option<String> {
-        self.0.start_command(node)
-    }
-    fn pidfile(&self) -> &str {
-        Db::pidfile(&self.0)
-    }
-    fn log_file(&self) -> &str {
-        LOG_FILE
-    }
-    fn json(&self) -> (&'static str, Value) {
-        self.0.json()
-    }
+    crate::node::node_db_commands!();
     fn wait_ready<'a>(
         &'a self,
         deadline: Duration,
@@ -134,13 +107,7 @@ impl Target for ElectTarget {
     ) -> BoxFuture<'a, Result<Box<dyn Client>, TargetError>> {
         Box::pin(async move {
             self.check_supports(opts.workload.workload)?;
-            let addr = self
-                .cfg
-                .members
-                .iter()
-                .find(|(n, _)| n == node)
-                .map(|(_, a)| a.clone())
-                .ok_or_else(|| TargetError::UnknownNode(node.to_string()))?;
+            let addr = crate::line_client::member_addr(&self.cfg.members, node)?;
             Ok(Box::new(ElectClient {
                 node: node.to_string(),
                 addr,

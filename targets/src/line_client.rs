@@ -96,6 +96,18 @@ impl LineConn {
     }
 }
 
+/// The client address of `node` among `members` (`(node, address)`).
+pub(crate) fn member_addr(
+    members: &[(String, String)],
+    node: &str,
+) -> Result<String, crate::TargetError> {
+    members
+        .iter()
+        .find(|(n, _)| n == node)
+        .map(|(_, a)| a.clone())
+        .ok_or_else(|| crate::TargetError::UnknownNode(node.to_string()))
+}
+
 /// True when the node at `addr` answers a status request in time.
 pub(crate) async fn answers(addr: &str, timeout: Duration) -> bool {
     let fut = async {

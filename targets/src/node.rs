@@ -232,6 +232,11 @@ impl NodeDb {
     }
 
     /// The client-side view of the cluster.
+    /// `(node, client address)` of every member, in id order.
+    pub fn members(&self) -> Vec<(String, String)> {
+        self.client_config().members.into_iter().collect()
+    }
+
     pub fn client_config(&self) -> NodeConfig {
         NodeConfig {
             protocol: self.protocol.clone(),
@@ -323,6 +328,43 @@ impl NodeDb {
         Ok(d)
     }
 }
+
+/// The [`Db`] methods a wrapper of a [`NodeDb`] (its field `.0`) takes
+/// unchanged — commands, addresses, files, settings — so that a wrapper
+/// (crdt, dynamo, elect, swim) writes only what differs: readiness, its
+/// target, its checker.
+macro_rules! node_db_commands {
+    () => {
+        fn what(&self) -> &str {
+            $crate::db::Db::what(&self.0)
+        }
+        fn addresses(&self) -> &std::collections::BTreeMap<String, String> {
+            &self.0.nodes
+        }
+        fn setup(&self) -> Vec<$crate::db::Step<'_>> {
+            $crate::db::Db::setup(&self.0)
+        }
+        fn install_command(&self) -> String {
+            self.0.install_command()
+        }
+        fn teardown_command(&self) -> String {
+            self.0.teardown_command()
+        }
+        fn start_command(&self, node: &str) -> Option<String> {
+            self.0.start_command(node)
+        }
+        fn pidfile(&self) -> &str {
+            $crate::db::Db::pidfile(&self.0)
+        }
+        fn log_file(&self) -> &str {
+            $crate::db::Db::log_file(&self.0)
+        }
+        fn json(&self) -> (&'static str, serde_json::Value) {
+            $crate::db::Db::json(&self.0)
+        }
+    };
+}
+pub(crate) use node_db_commands;
 
 impl Db for NodeDb {
     fn what(&self) -> &str {

@@ -18,12 +18,11 @@
 //! assert!(t.bugs.iter().any(|(b, _)| *b == "no-incarnation"));
 //! ```
 
-use crate::db::{Cancelled, Db, DbContext, Step, TargetInfo};
+use crate::db::{Cancelled, Db, DbContext, TargetInfo};
 use crate::node::{LOG_FILE, NodeDb};
 use crate::{BoxFuture, Client, ClientOpts, LogFiles, Target, TargetError};
 use faultline_node::shell::api::{ClientReply, ClientRequest};
 use faultline_workloads::{Completion, Op, Value, Workload};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -62,33 +61,7 @@ fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
 pub struct SwimDb(pub NodeDb);
 
 impl Db for SwimDb {
-    fn what(&self) -> &str {
-        PROTOCOL
-    }
-    fn addresses(&self) -> &BTreeMap<String, String> {
-        &self.0.nodes
-    }
-    fn setup(&self) -> Vec<Step<'_>> {
-        Db::setup(&self.0)
-    }
-    fn install_command(&self) -> String {
-        self.0.install_command()
-    }
-    fn teardown_command(&self) -> String {
-        self.0.teardown_command()
-    }
-    fn start_command(&self, node: &str) -> Option<String> {
-        self.0.start_command(node)
-    }
-    fn pidfile(&self) -> &str {
-        Db::pidfile(&self.0)
-    }
-    fn log_file(&self) -> &str {
-        LOG_FILE
-    }
-    fn json(&self) -> (&'static str, serde_json::Value) {
-        self.0.json()
-    }
+    crate::node::node_db_commands!();
     fn wait_ready<'a>(
         &'a self,
         deadline: Duration,
@@ -109,13 +82,7 @@ impl Db for SwimDb {
 
 impl SwimDb {
     fn target_impl(&self) -> SwimTarget {
-        SwimTarget::new(
-            self.0
-                .client_config()
-                .members
-                .into_iter()
-                .collect::<Vec<_>>(),
-        )
+        SwimTarget::new(self.0.members())
     }
 }
 
@@ -147,12 +114,7 @@ impl Target for SwimTarget {
     ) -> BoxFuture<'a, Result<Box<dyn Client>, TargetError>> {
         Box::pin(async move {
             self.check_supports(opts.workload.workload)?;
-            let addr = self
-                .members
-                .iter()
-                .find(|(n, _)| n == node)
-                .map(|(_, a)| a.clone())
-                .ok_or_else(|| TargetError::UnknownNode(node.to_string()))?;
+            let addr = crate::line_client::member_addr(&self.members, node)?;
             Ok(Box::new(SwimClient {
                 node: node.to_string(),
                 addr,
