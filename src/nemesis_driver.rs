@@ -39,8 +39,8 @@
 //! - `pause-leader`: SIGSTOP the leader until the heal: the rest elect a
 //!   new one, and the old one wakes up still believing it leads;
 //! - `isolate-leader`: cut the leader off from every other node;
-//! - `skew-leader`: bump the leader's clock back by 2–30 s *and* isolate
-//!   it, so a lease timed on its wall clock outlives its leadership;
+//! - `skew-leader`: isolate the leader, then bump its clock back by 2–30 s,
+//!   so a lease timed on its wall clock outlives its leadership;
 //! - `leader-churn`: three leaders in a few seconds (isolate the leader,
 //!   isolate its successor, kill the third): see [`leader_churn`].
 
@@ -382,20 +382,22 @@ impl LabNemesis {
             }],
             _ => {
                 // Backwards, so a wall-clock lease looks younger than it is.
+                // Isolated first: a lease the leader renewed after the jump
+                // would be timed on the new clock and end on time.
                 let ms = self.rng.random_range(2_000..=30_000);
                 let offset = format!("-{}.{:03}", ms / 1000, ms % 1000);
                 let mut info = info;
                 info["offset"] = json!(offset);
                 return (
                     vec![
+                        Fault::Partition {
+                            grudge: grudge::isolate(&self.nodes, &node),
+                            one_way: false,
+                        },
                         Fault::ClockBump {
                             nodes: vec![node.clone()],
                             offset,
                             helper: self.clock_helper.clone(),
-                        },
-                        Fault::Partition {
-                            grudge: grudge::isolate(&self.nodes, &node),
-                            one_way: false,
                         },
                     ],
                     info,

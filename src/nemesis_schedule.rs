@@ -306,8 +306,8 @@ impl Choice {
                     .map(|r| format!("{}; {r}", drop_stale_pidfile(&db.pidfile))),
             }],
             Choice::IsolateLeader { node } => vec![isolate(node)],
-            // The clock first, as the driver does.
-            Choice::SkewLeader { node, offset } => vec![bump(node, offset), isolate(node)],
+            // Isolation first, as the driver does.
+            Choice::SkewLeader { node, offset } => vec![isolate(node), bump(node, offset)],
         }
     }
 }
@@ -814,7 +814,7 @@ mod tests {
         };
         let f = c.faults(&nodes(), &db(), None, None);
         assert!(
-            matches!(&f[..], [Fault::ClockBump { .. }, Fault::Partition { grudge, .. }]
+            matches!(&f[..], [Fault::Partition { grudge, .. }, Fault::ClockBump { .. }]
                 if grudge == &grudge::isolate(&nodes(), "n1")),
             "{f:?}"
         );

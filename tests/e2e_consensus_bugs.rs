@@ -1,12 +1,20 @@
-//! The seeded consensus bugs that replaced the two the lab never caught
-//! (docs/reference-impls.md, "Replaced bugs"), end to end in a 3-node lab
-//! (bridge flbr43, 10.77.43.0/24), register workload, 25 s runs:
+//! Seeded consensus bugs whose lab exposure needed a schedule of its own
+//! (docs/reference-impls.md: the two that replaced bugs the lab never
+//! caught, and the two the fourth pass missed), end to end in a 3-node lab
+//! (bridge flbr43, 10.77.43.0/24), 25 s runs:
 //! (a) raft `commit-by-next-index` under isolate-leader,kill-leader @ 2 s:
 //!     the cut-off or killed leader has answered writes no follower got;
 //! (b) zab `accept-stale-epoch` under pause-leader @ 4 s: the woken leader
-//!     still gets a quorum of ACKs and reads from its old state.
+//!     still gets a quorum of ACKs and reads from its old state;
+//! (c) raft `lease-read-no-bound` under skew-leader @ 5 s: the isolated
+//!     leader's clock jumps back, its lease outlives the next election and
+//!     it answers reads from before the new leader's writes;
+//! (d) paxos `no-adopt-highest` under isolate-leader @ 1.5 s (list-append):
+//!     an isolated leader accepted writes alone in slots the next leader
+//!     filled with others; given leadership back, it re-proposes its own.
 //!
-//! Both caught 5 of 5 60 s runs in the campaign. The exposure needs the
+//! (a) and (b) were caught in 5 of 5 60 s campaign runs, (c) and (d) in 3
+//! of 3 30 s runs with these schedules. The exposure needs the
 //! fault to land on the leader while clients are writing, so each bug gets
 //! up to three seeds and runs long enough for several leader faults (15 s
 //! runs at 3 s missed the raft bug on one of two seeds); one invalid run is
@@ -17,18 +25,19 @@ mod common;
 use common::{Lab, TmpStore, faultline, node_binary, text};
 use serde_json::Value;
 
-/// A bug and the schedule that exposes it: target, bug, nemesis, interval.
-type Case<'a> = (&'a str, &'a str, &'a str, &'a str);
+/// A bug and the schedule that exposes it: target, bug, nemesis,
+/// interval, workload.
+type Case<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str);
 
-/// One register run; (exit code, results.json).
+/// One run; (exit code, results.json).
 fn run(lab: &Lab, store: &TmpStore, bin: &str, case: Case, seed: &str) -> (i32, Value) {
-    let (target, bug, nemesis, interval) = case;
+    let (target, bug, nemesis, interval, workload) = case;
     let args = [
         "test",
         "--target",
         target,
         "--workload",
-        "register",
+        workload,
         "--bug",
         bug,
         "--nemesis",
@@ -54,7 +63,7 @@ fn run(lab: &Lab, store: &TmpStore, bin: &str, case: Case, seed: &str) -> (i32, 
     println!("{target} {bug} seed {seed}:\n{}", text(&o));
     let r = store
         .0
-        .join(format!("{target}-register/latest/results.json"));
+        .join(format!("{target}-{workload}/latest/results.json"));
     let results = std::fs::read_to_string(&r)
         .ok()
         .and_then(|s| serde_json::from_str(&s).ok())
@@ -71,14 +80,29 @@ fn replacement_bugs_are_caught_in_the_lab() {
     let bin = bin.to_str().expect("utf-8 path");
     let lab = Lab::up("consensus-bugs", 43, 3);
     let store = TmpStore::new("consensus-bugs");
-    let cases: [Case; 2] = [
+    let cases: [Case; 4] = [
         (
             "raft",
             "commit-by-next-index",
             "isolate-leader,kill-leader",
             "2",
+            "register",
         ),
-        ("zab", "accept-stale-epoch", "pause-leader", "4"),
+        ("zab", "accept-stale-epoch", "pause-leader", "4", "register"),
+        (
+            "raft",
+            "lease-read-no-bound",
+            "skew-leader",
+            "5",
+            "register",
+        ),
+        (
+            "paxos",
+            "no-adopt-highest",
+            "isolate-leader",
+            "1.5",
+            "list-append",
+        ),
     ];
     for case in cases {
         let (target, bug, ..) = case;
