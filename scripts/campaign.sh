@@ -82,11 +82,12 @@ schedule() {
     d="$BUG_NEMESIS $BUG_INTERVAL -"
     [ "${SCHEDULES:-1}" = 1 ] || { echo "$d"; return; }
     case $1 in
-    # Clients bound to the isolated leader must get reads in, not wait out
-    # writes that cannot commit: short timeouts, more clients.
-    raft/lease-read-no-bound) echo "skew-leader 5 - register --op-timeout 1 --concurrency 10" ;;
+    # Stale reads at a cut-off leader need its clients to get reads in, not
+    # wait out writes that cannot commit: short timeouts, more clients.
     raft/read-without-quorum | paxos/leader-local-read | zab/read-without-sync)
-        echo "isolate-leader,pause-leader 5 -" ;;
+        echo "isolate-leader,pause-leader 5 - register --op-timeout 1 --concurrency 10" ;;
+    # As above, with the isolated leader's clock set back.
+    raft/lease-read-no-bound) echo "skew-leader 5 - register --op-timeout 1 --concurrency 10" ;;
     raft/ack-before-commit | paxos/minority-quorum | zab/commit-before-quorum)
         echo "isolate-leader,kill-leader,partition 3 -" ;;
     # An isolated leader goes on accepting writes alone in slots that the

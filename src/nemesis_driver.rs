@@ -9,7 +9,10 @@
 //! - `partition`: a random grudge among isolate-one (the leader, when the
 //!   target can name it), random halves, one-way random halves (the
 //!   minority cannot open connections to the majority, which still reaches
-//!   it: conntrack NEW drops), and (≥ 5 nodes) majorities-ring;
+//!   it: conntrack NEW drops), and (≥ 5 nodes) majorities-ring; for a
+//!   target that names groups worth cutting off together
+//!   ([`Target::partition_groups`]: a Dynamo key's preference list), half
+//!   the partitions cut one of them off instead;
 //! - `bandwidth`: limit the link between two random nodes (both ways) to
 //!   a low rate, with htb filters on just that link;
 //! - `loss`: every node drops a random share (5–30%) of the packets other
@@ -277,6 +280,25 @@ pub fn choose_partition<R: rand::Rng + ?Sized>(
     (Fault::Partition { grudge, one_way }, info)
 }
 
+/// `group` (a set the target named: `what`) cut off from the other nodes.
+pub fn cut_off_group(nodes: &[String], what: &str, group: &[String]) -> (Fault, Value) {
+    let rest: Vec<String> = nodes
+        .iter()
+        .filter(|n| !group.contains(n))
+        .cloned()
+        .collect();
+    let grudge = grudge::complete_grudge(&[group.to_vec(), rest]);
+    let info = json!({"fault": "partition", "shape": "target-group", "group": group,
+        "what": what, "grudge": grudge});
+    (
+        Fault::Partition {
+            grudge,
+            one_way: false,
+        },
+        info,
+    )
+}
+
 /// A random clock fault on one node: a bump of ±10 ms to ±2 min (log-
 /// uniform, so small and large skews both come up) or a strobe.
 pub fn choose_clock<R: rand::Rng + ?Sized>(
@@ -418,8 +440,14 @@ impl LabNemesis {
         };
         let (fault, info) = match kind {
             NemesisKind::Partition => {
-                let leader = self.leader().await;
-                choose_partition(&self.nodes, leader, &mut self.rng)
+                let groups = self.target.partition_groups();
+                if !groups.is_empty() && self.rng.random_bool(0.5) {
+                    let (what, group) = &groups[self.rng.random_range(0..groups.len())];
+                    cut_off_group(&self.nodes, what, group)
+                } else {
+                    let leader = self.leader().await;
+                    choose_partition(&self.nodes, leader, &mut self.rng)
+                }
             }
             NemesisKind::Bandwidth => {
                 if self.nodes.len() < 2 {

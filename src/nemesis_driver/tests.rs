@@ -1,6 +1,7 @@
 //! Unit tests of the lab nemesis: fault choice, partitions, parsing.
 
 use super::*;
+use std::collections::BTreeSet;
 
 #[test]
 fn loss_prob_is_checked_and_added_to_other_faults() {
@@ -145,4 +146,29 @@ fn parses_lists() {
         // Only the skew moves a clock (so etcd in the lab refuses it).
         assert_eq!(k.uses_clock(), k == NemesisKind::SkewLeader);
     }
+}
+
+#[test]
+fn a_target_group_is_cut_off_from_the_rest_and_replays() {
+    let nodes: Vec<String> = (1..=5).map(|i| format!("n{i}")).collect();
+    let group: Vec<String> = ["n2", "n4", "n5"].map(String::from).to_vec();
+    let (f, v) = cut_off_group(&nodes, "the preference list of key 1", &group);
+    let Fault::Partition { grudge, one_way } = &f else {
+        panic!("{f:?}")
+    };
+    assert!(!*one_way);
+    assert_eq!(v["shape"], "target-group");
+    assert_eq!(v["grudge"], json!(grudge));
+    // Both ways: each member of the group drops the other side, and back.
+    let set = |v: &[&str]| {
+        v.iter()
+            .map(|s| s.to_string())
+            .collect::<BTreeSet<String>>()
+    };
+    assert_eq!(grudge["n2"], set(&["n1", "n3"]));
+    assert_eq!(grudge["n1"], set(&["n2", "n4", "n5"]));
+    assert_eq!(grudge["n3"], set(&["n2", "n4", "n5"]));
+    // The recorded info replays as the same partition.
+    let c = crate::nemesis_schedule::Choice::from_info(&v).expect("replayable");
+    assert_eq!(c.nodes().len(), 5);
 }

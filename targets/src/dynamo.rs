@@ -30,10 +30,12 @@ use crate::db::{Cancelled, Db, DbContext, TargetInfo};
 use crate::line_client::LineConn;
 use crate::node::{LOG_FILE, NodeDb};
 use crate::{BoxFuture, Client, ClientOpts, LogFiles, Target, TargetError};
+use faultline_node::core::Config;
 use faultline_node::crdt::VersionVector;
+use faultline_node::dynamo::{Params, preference_list_of};
 use faultline_node::kv::{Key, Op as KvOp};
 use faultline_node::shell::api::ClientReply;
-use faultline_workloads::{Completion, Op, Value, Workload};
+use faultline_workloads::{Completion, Op, SIBLING_KEYS, Value, Workload};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -122,19 +124,48 @@ impl Db for DynamoDb {
 
 impl DynamoDb {
     fn target_impl(&self) -> DynamoTarget {
-        DynamoTarget::new(self.0.members())
+        let mut t = DynamoTarget::new(self.0.members());
+        t.groups = preference_lists(&self.0);
+        t
     }
+}
+
+/// The preference list of each `siblings` key, by node name, computed from
+/// the options as every member computes it (node ids are 1.. in name
+/// order). Empty when the options do not parse: the node reports that.
+fn preference_lists(db: &NodeDb) -> Vec<(String, Vec<String>)> {
+    let names: Vec<&String> = db.nodes.keys().collect();
+    let ids: Vec<u64> = (1..=names.len() as u64).collect();
+    let mut c = Config::new(1, ids.clone());
+    c.options = db.options.clone();
+    let Ok(p) = Params::from_config(&c) else {
+        return Vec::new();
+    };
+    (0..SIBLING_KEYS)
+        .map(|key| {
+            let nodes = preference_list_of(&ids, &p, key)
+                .into_iter()
+                .filter_map(|id| names.get(id as usize - 1).map(|n| n.to_string()))
+                .collect();
+            (format!("the preference list of key {key}"), nodes)
+        })
+        .collect()
 }
 
 /// Clients of the store; each bound to one node, its coordinator.
 pub struct DynamoTarget {
     /// (node, client address), in id order.
     members: Vec<(String, String)>,
+    /// See [`Target::partition_groups`].
+    groups: Vec<(String, Vec<String>)>,
 }
 
 impl DynamoTarget {
     pub fn new(members: Vec<(String, String)>) -> DynamoTarget {
-        DynamoTarget { members }
+        DynamoTarget {
+            members,
+            groups: Vec::new(),
+        }
     }
 }
 
@@ -169,6 +200,15 @@ impl Target for DynamoTarget {
 
     fn final_reads_per_node(&self) -> bool {
         true
+    }
+
+    fn partition_groups(&self) -> Vec<(String, Vec<String>)> {
+        // A whole cluster's list cuts nothing off.
+        self.groups
+            .iter()
+            .filter(|(_, g)| g.len() < self.members.len())
+            .cloned()
+            .collect()
     }
 }
 
@@ -236,5 +276,42 @@ impl Client for DynamoClient {
     fn close(&mut self) -> BoxFuture<'_, ()> {
         self.conn.close();
         Box::pin(async {})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(nodes: usize, opts: &[(&str, &str)]) -> DynamoDb {
+        let mut d = NodeDb::new(
+            PROTOCOL,
+            (1..=nodes).map(|i| (format!("n{i}"), format!("10.0.0.{i}"))),
+        );
+        for (k, v) in opts {
+            d.options.insert(k.to_string(), v.to_string());
+        }
+        DynamoDb(d)
+    }
+
+    #[test]
+    fn partition_groups_are_the_siblings_keys_preference_lists() {
+        let t = db(5, &[("n", "3,r=2,w=2")]).target_impl();
+        let g = t.partition_groups();
+        assert_eq!(g.len(), SIBLING_KEYS as usize);
+        for (what, nodes) in &g {
+            assert!(what.starts_with("the preference list of key "), "{what}");
+            assert_eq!(nodes.len(), 3, "{g:?}");
+            assert!(nodes.iter().all(|n| n.starts_with('n')), "{g:?}");
+        }
+        // Three nodes, n=3: every list is the whole cluster, nothing to cut.
+        assert!(db(3, &[]).target_impl().partition_groups().is_empty());
+        // Options the node would refuse: no groups, the node says why.
+        assert!(
+            db(5, &[("n", "9")])
+                .target_impl()
+                .partition_groups()
+                .is_empty()
+        );
     }
 }

@@ -165,6 +165,14 @@ pub trait Target: Send + Sync {
         None
     }
 
+    /// Groups of nodes worth cutting off together, each with what it is
+    /// (a Dynamo key's preference list: a write there is acknowledged by
+    /// stand-ins only). The partition nemesis picks one of them for half
+    /// its partitions. Default: none, only the generic shapes.
+    fn partition_groups(&self) -> Vec<(String, Vec<String>)> {
+        Vec::new()
+    }
+
     /// True for systems whose replicas may disagree until they converge
     /// (AP stores, CRDTs): after the heal and the quiet period the runner
     /// then does its final reads on **every** node, each through a client

@@ -20,7 +20,7 @@ mod generate;
 mod workload;
 
 pub use client::{BoxFuture, Client, Completion, Op};
-pub use generate::{Generator, generator};
+pub use generate::{Generator, SIBLING_KEYS, generator};
 pub use workload::{Capability, Workload, WorkloadOptions};
 
 /// Re-exported so targets and the runner speak the checker's vocabulary.

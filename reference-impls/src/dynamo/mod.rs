@@ -26,7 +26,7 @@ mod store;
 #[cfg(test)]
 mod tests;
 
-pub use store::{ABOUT, DynamoStore, Message, OPTIONS, Params, Record};
+pub use store::{ABOUT, DynamoStore, Message, OPTIONS, Params, Record, preference_list_of};
 
 use crate::bugs::Bug;
 use crate::crdt::{Dot, VersionVector};

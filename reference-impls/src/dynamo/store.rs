@@ -127,6 +127,13 @@ impl Params {
     }
 }
 
+/// `key`'s preference list in a cluster of `peers` (every member's id):
+/// the ring each member builds, so the nemesis can cut one list off.
+pub fn preference_list_of(peers: &[NodeId], params: &Params, key: Key) -> Vec<NodeId> {
+    Ring::with_nodes(peers.iter().copied(), params.vnodes, RING_SEED)
+        .preference_list(hash_u64(key, RING_SEED), params.n)
+}
+
 /// Between nodes.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Message {

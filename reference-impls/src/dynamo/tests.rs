@@ -432,3 +432,22 @@ fn restart_recovers_versions_and_hints_and_snapshots() {
     let last = store::SNAPSHOT_RECORDS as i64 + 5;
     assert_eq!(after[0].values(), vec![last - last % 3]);
 }
+
+/// What the nemesis computes from the options alone is every member's
+/// preference list, whatever the node it asks.
+#[test]
+fn preference_list_of_matches_every_member() {
+    let s = sim(5, 1, &[], &[("n", "3"), ("vnodes", "16")]);
+    let mut c = crate::core::Config::new(1, (1..=5).collect());
+    c.options.insert("n".into(), "3".into());
+    c.options.insert("vnodes".into(), "16".into());
+    let p = Params::from_config(&c).expect("params");
+    for key in 0..50 {
+        let want = preference_list_of(&[1, 2, 3, 4, 5], &p, key);
+        assert_eq!(want.len(), 3);
+        for id in 1..=5 {
+            let n = s.nodes[&id].as_ref().expect("node up");
+            assert_eq!(n.preference_list(key), want, "key {key} at node {id}");
+        }
+    }
+}
