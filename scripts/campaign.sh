@@ -124,8 +124,9 @@ schedule() {
     lock/skip-fencing | lock/storage-per-client) echo "pause 5 100 fenced --concurrency 6" ;;
     lock/wall-clock-lease) echo "clock 3 100 fenced --concurrency 6" ;;
     lock/grant-after-election) echo "pause-leader 3 100 fenced --concurrency 6" ;;
-    # Writes acknowledged only by stand-ins need a 2|3 split that holds
-    # some key's whole preference list on the other side.
+    # Writes acknowledged only by stand-ins need a key's whole preference
+    # list cut off (the partition nemesis's target-group shape) until the
+    # run ends: TIME a multiple of 10 s keeps the last fault to the end.
     dynamo/no-hinted-handoff) echo "partition 5 -" ;;
     # docs/chain.md: the cut-off head acks or serves alone; a restarted
     # head comes back as the tail.
