@@ -124,15 +124,17 @@ impl Db for DynamoDb {
 
 impl DynamoDb {
     fn target_impl(&self) -> DynamoTarget {
-        let mut t = DynamoTarget::new(self.0.members());
-        t.groups = preference_lists(&self.0);
-        t
+        DynamoTarget {
+            members: self.0.members(),
+            groups: preference_lists(&self.0),
+        }
     }
 }
 
 /// The preference list of each `siblings` key, by node name, computed from
 /// the options as every member computes it (node ids are 1.. in name
-/// order). Empty when the options do not parse: the node reports that.
+/// order). Lists spanning the whole cluster cut nothing off and are left
+/// out. Empty when the options do not parse: the node reports that.
 fn preference_lists(db: &NodeDb) -> Vec<(String, Vec<String>)> {
     let names: Vec<&String> = db.nodes.keys().collect();
     let ids: Vec<u64> = (1..=names.len() as u64).collect();
@@ -143,12 +145,13 @@ fn preference_lists(db: &NodeDb) -> Vec<(String, Vec<String>)> {
     };
     (0..SIBLING_KEYS)
         .map(|key| {
-            let nodes = preference_list_of(&ids, &p, key)
+            let nodes: Vec<String> = preference_list_of(&ids, &p, key)
                 .into_iter()
                 .filter_map(|id| names.get(id as usize - 1).map(|n| n.to_string()))
                 .collect();
             (format!("the preference list of key {key}"), nodes)
         })
+        .filter(|(_, nodes)| nodes.len() < names.len())
         .collect()
 }
 
@@ -158,15 +161,6 @@ pub struct DynamoTarget {
     members: Vec<(String, String)>,
     /// See [`Target::partition_groups`].
     groups: Vec<(String, Vec<String>)>,
-}
-
-impl DynamoTarget {
-    pub fn new(members: Vec<(String, String)>) -> DynamoTarget {
-        DynamoTarget {
-            members,
-            groups: Vec::new(),
-        }
-    }
 }
 
 impl Target for DynamoTarget {
@@ -203,12 +197,7 @@ impl Target for DynamoTarget {
     }
 
     fn partition_groups(&self) -> Vec<(String, Vec<String>)> {
-        // A whole cluster's list cuts nothing off.
-        self.groups
-            .iter()
-            .filter(|(_, g)| g.len() < self.members.len())
-            .cloned()
-            .collect()
+        self.groups.clone()
     }
 }
 

@@ -11,6 +11,7 @@ use crate::kv::Op;
 use crate::sim::{Faults, Sim};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use serde_json::json;
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Once;
