@@ -97,6 +97,13 @@ schedule() {
     # docs/pb.md: a read must reach the cut-off old primary after the
     # promotion, so its clients must not all be stuck in writes.
     pb/local-read) echo "isolate-leader 5 - register --op-timeout 1 --concurrency 10" ;;
+    # Every node acknowledged and nobody wrote yet: a crash of all of them
+    # within the second loses it (docs/pb.md).
+    pb/ack-before-fsync) echo "kill-all 3 - list-append" ;;
+    # Queues fill with stale updates once most members have churned; then a
+    # pause's suspicion and refutation starve (NODES=12, push-pull off;
+    # docs/swim.md).
+    swim/*) echo "kill,pause 1.5 50 membership --concurrency $NODES --db-option push-pull-ticks=1000000" ;;
     # Commits what was sent: an isolated or killed leader has answered
     # writes no follower got.
     raft/commit-by-next-index) echo "isolate-leader,kill-leader 3 -" ;;
@@ -139,10 +146,11 @@ schedule() {
 # A correct build's own arguments (issue #8's protocols).
 workloads_of() {
     case $1 in twopc) echo bank ;; saga) echo saga ;; lock) echo fenced ;;
-    crdt) echo "counter set register" ;; dynamo) echo siblings ;;
+    crdt) echo "counter set register" ;; dynamo) echo siblings ;; swim) echo membership ;;
     *) echo "register list-append" ;; esac
 }
-correct_args() { case $1 in lock) echo "--rate 100 --concurrency 6" ;; esac; }
+correct_args() { case $1 in lock) echo "--rate 100 --concurrency 6" ;;
+    swim) echo "--rate 50 --concurrency $NODES" ;; esac; }
 
 run() { # kind protocol workload bug seed
     bugarg=""; nem=$NEMESIS; iv=$INTERVAL; rate=""; more=""

@@ -71,6 +71,9 @@ use crate::nemesis_schedule::{Log, Next};
 pub enum NemesisKind {
     Partition,
     Kill,
+    /// Every node at once (Jepsen's kill with `:targets :all`): a power
+    /// failure of the whole cluster.
+    KillAll,
     Pause,
     Clock,
     Crash,
@@ -89,6 +92,7 @@ impl NemesisKind {
         match self {
             NemesisKind::Partition => "partition",
             NemesisKind::Kill => "kill",
+            NemesisKind::KillAll => "kill-all",
             NemesisKind::Pause => "pause",
             NemesisKind::Clock => "clock",
             NemesisKind::Crash => "crash",
@@ -122,6 +126,7 @@ impl FromStr for NemesisKind {
         Ok(match s {
             "partition" => NemesisKind::Partition,
             "kill" => NemesisKind::Kill,
+            "kill-all" => NemesisKind::KillAll,
             "pause" => NemesisKind::Pause,
             "clock" => NemesisKind::Clock,
             "crash" => NemesisKind::Crash,
@@ -135,7 +140,7 @@ impl FromStr for NemesisKind {
             leader_churn::NAME => NemesisKind::LeaderChurn,
             _ => {
                 return Err(format!(
-                    "unknown nemesis `{s}` (expected a comma list of partition, kill, pause, \
+                    "unknown nemesis `{s}` (expected a comma list of partition, kill, kill-all, pause, \
                      clock, crash, bandwidth, loss, latency, kill-leader, pause-leader, \
                      isolate-leader, \
                      skew-leader, leader-churn, or none)"
@@ -513,6 +518,21 @@ impl LabNemesis {
                     },
                     json!({"fault": "kill", "node": node}),
                 )
+            }
+            // One kill per node, started back to back: our own nodes lose
+            // what they had acknowledged but not yet written (a real
+            // store's page cache survives a process kill in the lab).
+            NemesisKind::KillAll => {
+                let faults = self
+                    .nodes
+                    .iter()
+                    .map(|n| Fault::Kill {
+                        nodes: vec![n.clone()],
+                        target: ProcTarget::Pidfile(self.db.pidfile.clone()),
+                        restart: self.db.restart.get(n).cloned(),
+                    })
+                    .collect();
+                return Ok((faults, json!({"fault": "kill-all", "nodes": self.nodes})));
             }
             NemesisKind::Pause => {
                 let node = self.pick_node();

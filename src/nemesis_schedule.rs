@@ -82,6 +82,9 @@ pub enum Choice {
     Kill {
         node: String,
     },
+    KillAll {
+        nodes: Vec<String>,
+    },
     Pause {
         node: String,
     },
@@ -149,6 +152,7 @@ impl Choice {
             Choice::Latency { .. } => NemesisKind::Latency,
             Choice::ClockBump { .. } | Choice::ClockStrobe { .. } => NemesisKind::Clock,
             Choice::Kill { .. } => NemesisKind::Kill,
+            Choice::KillAll { .. } => NemesisKind::KillAll,
             Choice::Pause { .. } => NemesisKind::Pause,
             Choice::Crash { .. } => NemesisKind::Crash,
             Choice::KillLeader { .. } => NemesisKind::KillLeader,
@@ -167,9 +171,9 @@ impl Choice {
                 .map(String::as_str)
                 .collect(),
             Choice::Bandwidth { link, .. } => link.iter().map(String::as_str).collect(),
-            Choice::Loss { nodes, .. } | Choice::Latency { nodes, .. } => {
-                nodes.iter().map(String::as_str).collect()
-            }
+            Choice::Loss { nodes, .. }
+            | Choice::Latency { nodes, .. }
+            | Choice::KillAll { nodes } => nodes.iter().map(String::as_str).collect(),
             Choice::ClockBump { node, .. }
             | Choice::ClockStrobe { node, .. }
             | Choice::Kill { node }
@@ -194,6 +198,7 @@ impl Choice {
             Choice::Partition { grudge, .. } if grudge.values().all(BTreeSet::is_empty) => {
                 Err("the partition's grudge cuts no link".into())
             }
+            Choice::KillAll { nodes } if nodes.is_empty() => Err("`nodes` is empty".into()),
             Choice::Bandwidth { link, rate } => {
                 if link.len() != 2 || link[0] == link[1] {
                     Err(format!(
@@ -297,6 +302,7 @@ impl Choice {
                 helper: helper.clone(),
             }],
             Choice::Kill { node } | Choice::KillLeader { node } => vec![kill(node)],
+            Choice::KillAll { nodes: on } => on.iter().map(|n| kill(n)).collect(),
             Choice::Pause { node } | Choice::PauseLeader { node } => vec![pause(node)],
             Choice::Crash { node } => vec![Fault::Crash {
                 nodes: vec![node.clone()],
@@ -807,6 +813,29 @@ mod tests {
                 target: ProcTarget::Pidfile("/run/db.pid".into()),
                 restart: Some("start-db n5".into()),
             }]
+        );
+        // kill-all: a kill per node, each with the node's own restart.
+        let c = Choice::from_info(&json!({"fault": "kill-all", "nodes": ["n1", "n3"]})).unwrap();
+        assert_eq!(c.kind(), NemesisKind::KillAll);
+        assert_eq!(c.nodes(), ["n1", "n3"].into());
+        let f = c.faults(&nodes(), &db(), None, None);
+        assert_eq!(
+            f.iter()
+                .map(|f| match f {
+                    Fault::Kill { nodes, restart, .. } => (nodes.clone(), restart.clone()),
+                    other => panic!("{other:?}"),
+                })
+                .collect::<Vec<_>>(),
+            vec![
+                (vec!["n1".to_string()], Some("start-db n1".to_string())),
+                (vec!["n3".to_string()], Some("start-db n3".to_string())),
+            ]
+        );
+        assert!(
+            Choice::KillAll { nodes: vec![] }
+                .check()
+                .unwrap_err()
+                .contains("empty")
         );
         let c = Choice::SkewLeader {
             node: "n1".into(),

@@ -415,3 +415,27 @@ fn detector_false_positive_rate_bound() {
     assert_eq!(code(&o), 64, "{}", stderr(&o));
     assert!(stderr(&o).contains("not a probability"), "{}", stderr(&o));
 }
+
+/// Eight lines of a real PostgreSQL 15.18 run at SERIALIZABLE (one node,
+/// no faults, 20 clients; docs/postgres.md): a read-only transaction saw
+/// T1's appends but not T3's, while T3 had not seen T1's. Exactly G2-item,
+/// and nothing snapshot isolation forbids.
+#[test]
+fn postgres_serializable_g2_item_excerpt() {
+    let f = data("postgres-15.18-serializable-g2-item.jsonl");
+    let f = f.to_str().unwrap();
+    let o = faultline(&["check", "--model", "list-append", "--json", f]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["anomaly_types"], serde_json::json!(["G2-item"]), "{v}");
+    assert_eq!(v["not"], serde_json::json!(["repeatable-read"]), "{v}");
+    let o = faultline(&[
+        "check",
+        "--model",
+        "list-append",
+        "--consistency-models",
+        "snapshot-isolation",
+        f,
+    ]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+}

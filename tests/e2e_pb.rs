@@ -13,7 +13,11 @@
 //! (c) the seeded bug `no-fencing` in `mode=semi-sync` with
 //!     `failover=monitor` (the target also fails over every second, so the
 //!     new primary works while the old one is still cut off): invalid in
-//!     one of up to 3 runs (3 of 5 in the measurements of docs/pb.md).
+//!     one of up to 3 runs (3 of 5 in the measurements of docs/pb.md);
+//! (d) the seeded bug `ack-before-fsync` in `mode=sync` (every node
+//!     acknowledges before its once-a-second log write) under `kill-all`
+//!     (every node killed at once): acknowledged writes vanish, invalid in
+//!     one of up to 3 runs (5 of 5 in docs/pb.md).
 //!
 //! Skips (printing why) without root or sshd.
 
@@ -194,5 +198,34 @@ fn sync_survives_primary_failover_and_async_loses_acknowledged_writes() {
     assert!(
         verdicts.contains(&Value::Bool(false)),
         "no-fencing was not caught in 3 runs: {verdicts:?}"
+    );
+
+    // (d) a seeded bug: acknowledged, not yet written, lost by a crash of
+    // every node. Each kill-all is one chance (it must land within a
+    // second of acknowledged writes, which at this load it always does).
+    let mut verdicts = Vec::new();
+    for seed in ["1", "2", "3"] {
+        let (code, out) = run_for(
+            bin,
+            &lab,
+            store.s(),
+            "sync",
+            "kill-all",
+            seed,
+            &["--bug", "ack-before-fsync"],
+            ("2", "10"),
+        );
+        assert!(code == 0 || code == 1, "{out}");
+        let results = read_json(&latest.join("results.json"));
+        verdicts.push(results["valid"].clone());
+        if results["valid"] == Value::Bool(false) {
+            let h = std::fs::read_to_string(latest.join("history.jsonl")).unwrap_or_default();
+            assert!(h.contains("\"kill-all\""), "invalid without a kill-all");
+            break;
+        }
+    }
+    assert!(
+        verdicts.contains(&Value::Bool(false)),
+        "ack-before-fsync was not caught in 3 runs: {verdicts:?}"
     );
 }

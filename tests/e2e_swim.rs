@@ -11,6 +11,12 @@
 //!   was declared dead at, which never overrides the death) leaves the
 //!   killed node dead after the heal: `false-dead`, exit 1. The restart
 //!   happens at every kill's heal, so every run catches it.
+//! - `piggyback-unbounded` (gossip updates never retired, oldest first) on
+//!   its own 12-node lab (bridge flbr50, 10.77.50.0/24) with push-pull off:
+//!   kills and pauses every 1.5 s fill every member's queue with stale
+//!   updates, after which the last faults' suspicions and refutations
+//!   never leave by gossip and a live member stays dead: `false-dead`.
+//!   5 of 5 60 s runs in docs/swim.md; one 40 s run here, up to 2.
 //!
 //! Skips (printing why) without root or sshd. Builds faultline-node first.
 
@@ -22,13 +28,7 @@ use std::time::Instant;
 
 /// One run; returns (exit code, results.json).
 fn run(lab: &Lab, store: &TmpStore, bug: Option<&str>) -> (i32, Value) {
-    let bin = node_binary();
-    let mut args = vec![
-        "test",
-        "--target",
-        "swim",
-        "--workload",
-        "membership",
+    let args = vec![
         "--nemesis",
         "kill",
         "--loss-prob",
@@ -44,6 +44,19 @@ fn run(lab: &Lab, store: &TmpStore, bug: Option<&str>) -> (i32, Value) {
         "30",
         "--seed",
         "2",
+    ];
+    run_with(lab, store, bug, &args)
+}
+
+/// One run with these nemesis/load arguments.
+fn run_with(lab: &Lab, store: &TmpStore, bug: Option<&str>, extra: &[&str]) -> (i32, Value) {
+    let bin = node_binary();
+    let mut args = vec![
+        "test",
+        "--target",
+        "swim",
+        "--workload",
+        "membership",
         "--node-binary",
         bin.to_str().expect("utf-8 path"),
         "--lab-dir",
@@ -51,6 +64,7 @@ fn run(lab: &Lab, store: &TmpStore, bug: Option<&str>) -> (i32, Value) {
         "--store",
         store.s(),
     ];
+    args.extend_from_slice(extra);
     if let Some(b) = bug {
         args.extend(["--bug", b]);
     }
@@ -95,5 +109,55 @@ fn kills_are_detected_and_the_seeded_bug_is_caught() {
     assert!(
         r["anomaly_types"].to_string().contains("false-dead"),
         "{r:#}"
+    );
+}
+
+#[test]
+fn piggyback_unbounded_leaves_a_live_member_dead() {
+    if common::skip() {
+        return;
+    }
+    let lab = Lab::up("swim-piggyback", 50, 12);
+    let store = TmpStore::new("swim-piggyback");
+    let mut verdicts = Vec::new();
+    for seed in ["1", "2"] {
+        let (code, r) = run_with(
+            &lab,
+            &store,
+            Some("piggyback-unbounded"),
+            &[
+                "--nemesis",
+                "kill,pause",
+                "--nemesis-interval",
+                "1.5",
+                "--time-limit",
+                "40",
+                "--node-count",
+                "12",
+                "--concurrency",
+                "12",
+                "--rate",
+                "50",
+                "--db-option",
+                "push-pull-ticks=1000000",
+                "--seed",
+                seed,
+            ],
+        );
+        assert!(code == 0 || code == 1, "{r:#}");
+        verdicts.push(r["valid"].clone());
+        if r["valid"] == Value::Bool(false) {
+            assert_eq!(code, 1, "{r:#}");
+            assert!(
+                r["anomaly_types"].to_string().contains("false-dead"),
+                "{r:#}"
+            );
+            assert_eq!(r["stats"]["nodes"], 12, "{r:#}");
+            break;
+        }
+    }
+    assert!(
+        verdicts.contains(&Value::Bool(false)),
+        "piggyback-unbounded not caught in 2 runs: {verdicts:?}"
     );
 }

@@ -81,7 +81,8 @@ pub struct TestArgs {
     #[arg(long, default_value = "register")]
     pub workload: String,
 
-    /// Faults, a comma list of partition, kill, pause, bandwidth (one link),
+    /// Faults, a comma list of partition, kill, kill-all (every node's DB at
+    /// once: a cluster power failure), pause, bandwidth (one link),
     /// loss (5-30% of node-to-node packets dropped), latency (20-250 ms on
     /// node-to-node packets; lab only), crash (a whole lab node; the DB is restarted after it returns),
     /// clock (raft, paxos and zab in the lab, under libfaketime; real clocks

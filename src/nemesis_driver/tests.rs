@@ -124,6 +124,11 @@ fn parses_lists() {
         ]
     );
     assert!(parse_list("partition,bogus").unwrap_err().contains("bogus"));
+    assert_eq!(
+        parse_list("kill-all,kill").unwrap(),
+        vec![NemesisKind::KillAll, NemesisKind::Kill]
+    );
+    assert_eq!("kill-all".parse::<NemesisKind>(), Ok(NemesisKind::KillAll));
     assert_eq!(parse_list("crash").unwrap(), vec![NemesisKind::Crash]);
     assert_eq!(
         parse_list("loss, latency").unwrap(),

@@ -251,9 +251,10 @@ impl NodeDb {
 
 /// The faults every faultline-node target takes (its processes run under
 /// libfaketime in the lab, so clock faults too).
-pub const NODE_FAULTS: [&str; 8] = [
+pub const NODE_FAULTS: [&str; 9] = [
     "partition",
     "kill",
+    "kill-all",
     "pause",
     "crash",
     "bandwidth",

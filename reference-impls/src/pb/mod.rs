@@ -49,8 +49,11 @@ pub const BUGS: &[Bug] = &[
     Bug {
         protocol: "pb",
         name: "ack-before-fsync",
-        description: "a backup acknowledges an Append on receipt and writes it to disk only \
-                      at its next tick (sync/semi-sync commit what a crash then loses)",
+        description: "entries are acknowledged (by the primary to its clients, by a backup \
+                      to its primary) before they are on disk; the log is written once every \
+                      100 ticks (1 s, like Redis' appendfsync everysec), so a crash of every \
+                      node, or of a primary and the backup that replaces it, loses the last \
+                      second of acknowledged writes",
     },
     Bug {
         protocol: "pb",
@@ -200,6 +203,12 @@ pub struct Pb {
     unsynced: Vec<Record>,
 }
 
+/// Bug `ack-before-fsync`: how often the lazy log reaches the disk, in ticks
+/// (100 × 10 ms: once a second, as Redis' `appendfsync everysec`). A whole
+/// second, not one tick, so that a crash of every node (`kill-all`) lands
+/// inside the window often enough to be seen.
+pub const LAZY_FSYNC_TICKS: u64 = 100;
+
 impl Pb {
     pub fn mode(&self) -> Mode {
         self.mode
@@ -248,6 +257,16 @@ impl Pb {
 
     fn persist(&mut self, r: Record) {
         self.out.records.push(r);
+    }
+
+    /// A log entry: on disk before anything depends on it, or (bug
+    /// `ack-before-fsync`) at the next lazy write.
+    fn persist_entry(&mut self, r: Record) {
+        if self.config.bug("ack-before-fsync") {
+            self.unsynced.push(r);
+        } else {
+            self.persist(r);
+        }
     }
 
     /// Moves to a newer view; a primary that is deposed gives up on its
@@ -392,12 +411,7 @@ impl Pb {
             }
             self.log.push(e.clone());
             if !truncated {
-                let r = Record::Entry { index, entry: e };
-                if self.config.bug("ack-before-fsync") {
-                    self.unsynced.push(r);
-                } else {
-                    self.persist(r);
-                }
+                self.persist_entry(Record::Entry { index, entry: e });
             }
         }
         if truncated {
@@ -509,9 +523,11 @@ impl Core for Pb {
         match input {
             Input::Tick { .. } => {
                 self.ticks += 1;
-                // Bug `ack-before-fsync`: the lazy write happens now.
-                let lazy = std::mem::take(&mut self.unsynced);
-                self.out.records.extend(lazy);
+                // Bug `ack-before-fsync`: the lazy write, once a second.
+                if self.ticks.is_multiple_of(LAZY_FSYNC_TICKS) {
+                    let lazy = std::mem::take(&mut self.unsynced);
+                    self.out.records.extend(lazy);
+                }
                 if self.is_primary()
                     && self
                         .ticks
@@ -545,7 +561,7 @@ impl Core for Pb {
                 };
                 self.log.push(entry.clone());
                 let index = self.log_len();
-                self.persist(Record::Entry { index, entry });
+                self.persist_entry(Record::Entry { index, entry });
                 self.pending.insert(index, cmd.id);
                 for b in self.backups() {
                     if self.next.get(&b).copied().unwrap_or(1) == index {

@@ -30,7 +30,11 @@
 //! **Dissemination (§4.1).** Updates are piggybacked on pings, acks and
 //! ping-reqs: at most [`MAX_PIGGYBACK`] per message, fewest transmissions
 //! first, each retransmitted at most `retransmit-mult` × ⌈log2(n+1)⌉ times
-//! (the paper's λ log n), then retired.
+//! (the paper's λ log n), then retired. A member that receives a ping or
+//! ping-req from a member it holds suspect or dead queues that belief
+//! afresh, so the ack tells the sender, which then refutes: a member paused
+//! through its whole suspicion would otherwise never hear of it once
+//! every queue retired the news, unless push-pull ran.
 //!
 //! **Push-pull.** Every `push-pull-ticks` a member sends its whole view and
 //! metadata map to one random member, which merges them with the same
@@ -521,10 +525,29 @@ impl Swim {
         }
     }
 
+    /// `from` spoke to us, so it runs; if we hold it suspect or dead, gossip
+    /// that again so the reply carries it and `from` can refute. Queued
+    /// afresh, it goes first (fewest transmissions); otherwise a member that
+    /// missed the news while paused, after every queue retired it, would
+    /// never hear it without push-pull (Lifeguard's "buddy system" does the
+    /// same for suspects it probes).
+    fn tell_if_held_down(&mut self, from: NodeId) {
+        if let Some(m) = self.members.get(&from).copied()
+            && m.state != State::Alive
+        {
+            self.broadcast(Update {
+                node: from,
+                state: m.state,
+                incarnation: m.incarnation,
+            });
+        }
+    }
+
     fn receive(&mut self, from: NodeId, msg: Message) {
         match msg {
             Message::Ping { seq, updates } => {
                 self.apply_all(updates);
+                self.tell_if_held_down(from);
                 self.send(from, |updates| Message::Ack { seq, updates });
             }
             Message::Ack { seq, updates } => {
@@ -548,6 +571,7 @@ impl Swim {
                 updates,
             } => {
                 self.apply_all(updates);
+                self.tell_if_held_down(from);
                 let mine = self.next_seq();
                 self.relays.insert(mine, (from, seq));
                 // Relays not answered in a while are forgotten.

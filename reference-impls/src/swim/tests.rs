@@ -167,6 +167,36 @@ fn live_members_stay_alive_under_loss() {
 /// dead; on resuming it refutes with a higher incarnation and is alive
 /// everywhere again. A crashed member restarts with a higher incarnation
 /// from its log and rejoins.
+/// Without push-pull, a member paused until every view holds it dead and
+/// every queue has retired that news would never hear it, so never
+/// refute: it learns it from the ack to its own first ping, since a member
+/// that hears from one it holds suspect or dead gossips that belief again
+/// (the correct build left such a member dead for good in 1 of 5 lab runs
+/// before, docs/swim.md). With `piggyback-unbounded` the repeated news
+/// starves behind stale updates in a crowded queue, so the bug still
+/// shows (`seeded_piggyback_unbounded_starves_refutations`).
+#[test]
+fn a_member_held_dead_hears_it_in_the_ack_to_its_own_ping() {
+    for seed in 0..5 {
+        let mut n = net(5, seed, 0.0, &[("push-pull-ticks", "1000000")], &[]);
+        n.run(100);
+        n.pause(2);
+        n.run(800);
+        assert!(
+            n.all_see(2, State::Dead),
+            "seed {seed}: {:?}",
+            n.views_of(2)
+        );
+        n.resume(2);
+        n.run(300);
+        assert!(
+            n.all_see(2, State::Alive),
+            "seed {seed}: {:?}",
+            n.views_of(2)
+        );
+    }
+}
+
 #[test]
 fn paused_and_restarted_members_come_back() {
     for opts in [&[][..], PHI] {
