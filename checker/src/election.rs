@@ -277,8 +277,16 @@ fn time_to_elect(history: &History, seen: &[Seen]) -> Value {
             .iter()
             .filter_map(|k| v.get(*k).and_then(Value::as_str).map(String::from))
             .collect();
+        // A list of names, or (a fault of several parts, e.g. `kill-all`) a
+        // list of per-part outcomes keyed by the node each part hit.
         if let Some(ns) = v.get("nodes").and_then(Value::as_array) {
-            targets.extend(ns.iter().filter_map(|n| n.as_str().map(String::from)));
+            for n in ns {
+                match n {
+                    Value::String(s) => targets.push(s.clone()),
+                    Value::Object(m) => targets.extend(m.keys().cloned()),
+                    _ => {}
+                }
+            }
         }
         // The leader as known at the fault: the claim of the highest epoch
         // completed before it.
@@ -368,12 +376,25 @@ mod tests {
         poll(&mut e, 2, view("n2", 2, Some("n2"), true), 700);
         // A fault on a follower is not timed.
         e.push((99, Info, json!({"fault": "pause", "node": "n1"}), 800));
+        // A kill-all hits the leader too: timed (its start records one
+        // outcome per node).
+        poll(&mut e, 2, view("n1", 2, Some("n2"), false), 900);
+        e.push((99, Info, Value::Null, 1000));
+        e.push((
+            99,
+            Info,
+            json!({"fault": "kill-all", "nodes": [{"n1": {"exit": 0}}, {"n2": {"exit": 0}}]}),
+            1000,
+        ));
+        poll(&mut e, 2, view("n1", 3, Some("n1"), true), 1400);
         let r = check(&h(&e)).unwrap();
         assert_eq!(r.verdict, Verdict::Valid, "{}", r.json);
         let t = &r.json["time_to_elect"];
-        assert_eq!(t["faults"], json!(1), "{t}");
-        assert_eq!(t["median_ms"], json!(601.0), "{t}");
-        assert!(r.text.contains("median 601 ms"), "{}", r.text);
+        assert_eq!(t["faults"], json!(2), "{t}");
+        assert_eq!(t["per_fault"][0]["ms"], json!(601.0), "{t}");
+        assert_eq!(t["per_fault"][1]["fault"], json!("kill-all"), "{t}");
+        assert_eq!(t["per_fault"][1]["ms"], json!(401.0), "{t}");
+        assert!(r.text.contains("median 501 ms"), "{}", r.text);
     }
 
     #[test]
