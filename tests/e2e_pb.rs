@@ -83,6 +83,29 @@ fn run_for(
     (o.status.code().unwrap_or(-1), text(&o))
 }
 
+/// Runs `one(seed)` for seeds 1, 2, 3 until one run is invalid (then
+/// `on_invalid` checks that run's directory); fails naming `what` if none
+/// was.
+fn caught_within_3(
+    latest: &Path,
+    what: &str,
+    mut one: impl FnMut(&str) -> (i32, String),
+    on_invalid: impl Fn(i32, &str),
+) {
+    let mut verdicts = Vec::new();
+    for seed in ["1", "2", "3"] {
+        let (code, out) = one(seed);
+        assert!(code == 0 || code == 1, "{out}");
+        let results = read_json(&latest.join("results.json"));
+        verdicts.push(results["valid"].clone());
+        if results["valid"] == Value::Bool(false) {
+            on_invalid(code, &out);
+            return;
+        }
+    }
+    panic!("{what} in 3 runs: {verdicts:?}");
+}
+
 /// The failovers the nemesis' heals report in the history.
 fn promotions(run: &Path) -> Vec<Value> {
     history_lines(&run.join("history.jsonl"))
@@ -149,23 +172,16 @@ fn sync_survives_primary_failover_and_async_loses_acknowledged_writes() {
     assert_eq!(tj["node"]["options"]["mode"], "sync", "{tj:#}");
 
     // (b) async: acknowledged writes are lost after a failover.
-    let mut verdicts = Vec::new();
-    for seed in ["1", "2", "3"] {
-        let (code, out) = run(bin, &lab, store.s(), "async", "isolate-leader", seed, &[]);
-        assert!(code == 0 || code == 1, "{out}");
-        let results = read_json(&latest.join("results.json"));
-        verdicts.push(results["valid"].clone());
-        if results["valid"] == Value::Bool(false) {
+    caught_within_3(
+        &latest,
+        "async never lost an acknowledged write",
+        |seed| run(bin, &lab, store.s(), "async", "isolate-leader", seed, &[]),
+        |_, _| {
             assert!(
                 !promotions(&latest).is_empty(),
                 "invalid without a failover"
-            );
-            break;
-        }
-    }
-    assert!(
-        verdicts.contains(&Value::Bool(false)),
-        "async never lost an acknowledged write in 3 runs: {verdicts:?}"
+            )
+        },
     );
 
     // (c) a seeded bug: backups that do not fence lose acknowledged writes.
@@ -175,57 +191,45 @@ fn sync_survives_primary_failover_and_async_loses_acknowledged_writes() {
     // caught in 3 of 5 on a loaded machine but 0 of 3 on a faster CI
     // runner; 30 s with a 2 s interval caught it in 3 of 3 (2–3 keys each).
     let extra = ["--bug", "no-fencing", "--db-option", "failover=monitor"];
-    let mut verdicts = Vec::new();
-    for seed in ["1", "2", "3"] {
-        let (code, out) = run_for(
-            bin,
-            &lab,
-            store.s(),
-            "semi-sync",
-            "isolate-leader",
-            seed,
-            &extra,
-            ("2", "30"),
-        );
-        assert!(code == 0 || code == 1, "{out}");
-        let results = read_json(&latest.join("results.json"));
-        verdicts.push(results["valid"].clone());
-        if results["valid"] == Value::Bool(false) {
-            assert_eq!(code, 1, "{out}");
-            break;
-        }
-    }
-    assert!(
-        verdicts.contains(&Value::Bool(false)),
-        "no-fencing was not caught in 3 runs: {verdicts:?}"
+    caught_within_3(
+        &latest,
+        "no-fencing was not caught",
+        |seed| {
+            run_for(
+                bin,
+                &lab,
+                store.s(),
+                "semi-sync",
+                "isolate-leader",
+                seed,
+                &extra,
+                ("2", "30"),
+            )
+        },
+        |code, out| assert_eq!(code, 1, "{out}"),
     );
 
     // (d) a seeded bug: acknowledged, not yet written, lost by a crash of
     // every node. Each kill-all is one chance (it must land within a
     // second of acknowledged writes, which at this load it always does).
-    let mut verdicts = Vec::new();
-    for seed in ["1", "2", "3"] {
-        let (code, out) = run_for(
-            bin,
-            &lab,
-            store.s(),
-            "sync",
-            "kill-all",
-            seed,
-            &["--bug", "ack-before-fsync"],
-            ("2", "10"),
-        );
-        assert!(code == 0 || code == 1, "{out}");
-        let results = read_json(&latest.join("results.json"));
-        verdicts.push(results["valid"].clone());
-        if results["valid"] == Value::Bool(false) {
+    caught_within_3(
+        &latest,
+        "ack-before-fsync was not caught",
+        |seed| {
+            run_for(
+                bin,
+                &lab,
+                store.s(),
+                "sync",
+                "kill-all",
+                seed,
+                &["--bug", "ack-before-fsync"],
+                ("2", "10"),
+            )
+        },
+        |_, _| {
             let h = std::fs::read_to_string(latest.join("history.jsonl")).unwrap_or_default();
             assert!(h.contains("\"kill-all\""), "invalid without a kill-all");
-            break;
-        }
-    }
-    assert!(
-        verdicts.contains(&Value::Bool(false)),
-        "ack-before-fsync was not caught in 3 runs: {verdicts:?}"
+        },
     );
 }

@@ -180,21 +180,27 @@ fn a_member_held_dead_hears_it_in_the_ack_to_its_own_ping() {
     for seed in 0..5 {
         let mut n = net(5, seed, 0.0, &[("push-pull-ticks", "1000000")], &[]);
         n.run(100);
-        n.pause(2);
-        n.run(800);
-        assert!(
-            n.all_see(2, State::Dead),
-            "seed {seed}: {:?}",
-            n.views_of(2)
-        );
-        n.resume(2);
-        n.run(300);
-        assert!(
-            n.all_see(2, State::Alive),
-            "seed {seed}: {:?}",
-            n.views_of(2)
-        );
+        pause_until_dead_then_resume(&mut n, 2, 800, seed);
     }
+}
+
+/// Pauses `id` for `rounds`, by when every view must hold it dead; resumes
+/// it, and 300 rounds later every view must hold it alive.
+fn pause_until_dead_then_resume(n: &mut Net, id: NodeId, rounds: u64, seed: u64) {
+    n.pause(id);
+    n.run(rounds);
+    assert!(
+        n.all_see(id, State::Dead),
+        "seed {seed}: {:?}",
+        n.views_of(id)
+    );
+    n.resume(id);
+    n.run(300);
+    assert!(
+        n.all_see(id, State::Alive),
+        "seed {seed}: {:?}",
+        n.views_of(id)
+    );
 }
 
 #[test]
@@ -203,20 +209,7 @@ fn paused_and_restarted_members_come_back() {
         for seed in 0..10 {
             let mut n = net(4, seed, 0.0, opts, &[]);
             n.run(100);
-            n.pause(2);
-            n.run(400);
-            assert!(
-                n.all_see(2, State::Dead),
-                "seed {seed}: {:?}",
-                n.views_of(2)
-            );
-            n.resume(2);
-            n.run(300);
-            assert!(
-                n.all_see(2, State::Alive),
-                "seed {seed}: {:?}",
-                n.views_of(2)
-            );
+            pause_until_dead_then_resume(&mut n, 2, 400, seed);
             let inc = n.sim.nodes[&2].as_ref().map(Swim::incarnation);
             assert!(inc >= Some(1), "seed {seed}: refuted at {inc:?}");
 
