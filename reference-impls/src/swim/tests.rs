@@ -163,10 +163,6 @@ fn live_members_stay_alive_under_loss() {
     }
 }
 
-/// Suspicion and refutation (§4.2): a paused member is suspected, then
-/// dead; on resuming it refutes with a higher incarnation and is alive
-/// everywhere again. A crashed member restarts with a higher incarnation
-/// from its log and rejoins.
 /// Without push-pull, a member paused until every view holds it dead and
 /// every queue has retired that news would never hear it, so never
 /// refute: it learns it from the ack to its own first ping, since a member
@@ -203,6 +199,10 @@ fn pause_until_dead_then_resume(n: &mut Net, id: NodeId, rounds: u64, seed: u64)
     );
 }
 
+/// Suspicion and refutation (§4.2): a paused member is suspected, then
+/// dead; on resuming it refutes with a higher incarnation and is alive
+/// everywhere again. A crashed member restarts with a higher incarnation
+/// from its log and rejoins.
 #[test]
 fn paused_and_restarted_members_come_back() {
     for opts in [&[][..], PHI] {
