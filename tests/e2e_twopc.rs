@@ -165,6 +165,21 @@ fn run_with(lab: &Lab, bin: &str, store: &str, seed: &str, more: &[&str]) -> std
 /// (b) the three shards (n1 also coordinates) under partition, kill,
 ///     pause and clock faults: valid, transfers and reads succeeded — the
 ///     bank checker found the total conserved in every read.
+/// A coordinator fault's downtime and the longest period of a participant
+/// prepared when it struck (ms).
+fn down_and_max_caught(k: &Value) -> (u64, u64) {
+    (
+        k["down_ms"].as_u64().unwrap_or(0),
+        k["max_caught_ms"].as_u64().unwrap_or(0),
+    )
+}
+
+/// Some participant prepared at the fault waited at least half of it.
+fn waited_out(k: &Value) -> bool {
+    let (down, max) = down_and_max_caught(k);
+    max >= down / 2
+}
+
 #[test]
 fn twopc_blocking_window_and_bank_under_every_fault() {
     if common::skip() {
@@ -181,7 +196,8 @@ fn twopc_blocking_window_and_bank_under_every_fault() {
     // (a) Kills of the coordinator at about 2, 6, 10 and 14 s, each
     // healed 2 s later. A kill finds some participant prepared about every
     // other time (20 clients keep transfers in flight, each prepared for
-    // ~10 ms), so a second seed runs if none of the first's kills did.
+    // ~10 ms), so a second seed runs if none of the first's kills left one
+    // waiting.
     let mut caught = Vec::new();
     for seed in ["1", "2"] {
         let o = run_with(
@@ -223,23 +239,29 @@ fn twopc_blocking_window_and_bank_under_every_fault() {
             .into_iter()
             .filter(|k| k["caught"].as_u64() > Some(0))
             .collect();
-        if !caught.is_empty() {
+        if caught.iter().any(waited_out) {
             break;
         }
     }
     assert!(!caught.is_empty(), "no kill found a participant prepared");
     // A participant prepared when the coordinator died stays blocked until
-    // it is back: at least half the downtime (the kill lands some time
-    // after the `start` is recorded), at most the downtime plus 3 s
-    // (restart, recovery, reconnecting, the next inquiry: 1.2 s seen after
-    // the last kill, healed after the main phase).
+    // it is back: at most the downtime plus 3 s (restart, recovery,
+    // reconnecting, the next inquiry: 1.2 s seen after the last kill,
+    // healed after the main phase), and in some kill at least half the
+    // downtime (the kill lands some time after the `start` is recorded).
+    // Not in every kill: a decision the coordinator wrote to its socket
+    // just before SIGKILL is still delivered by the kernel, so a
+    // participant prepared at the kill can finish 16 ms later (seen on a
+    // CI runner: the kernel outlives the process, the protocol did
+    // nothing wrong).
     for k in &caught {
-        let (down, max) = (
-            k["down_ms"].as_u64().unwrap_or(0),
-            k["max_caught_ms"].as_u64().unwrap_or(0),
-        );
-        assert!(max >= down / 2 && max <= down + 3000, "{k}");
+        let (down, max) = down_and_max_caught(k);
+        assert!(max <= down + 3000, "{k}");
     }
+    assert!(
+        caught.iter().any(waited_out),
+        "no caught participant waited out the coordinator's downtime: {caught:?}"
+    );
     let report = std::fs::read_to_string(latest.join("report.html")).expect("report");
     assert!(report.contains("2PC blocking window"), "no section");
     assert!(report.contains("class=\"coord-fault\""), "no fault lane");
