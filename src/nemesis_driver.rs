@@ -64,7 +64,7 @@ use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
 
 use crate::nemesis_ctl::Controller;
-use crate::nemesis_schedule::{Log, Next};
+use crate::nemesis_schedule::{Choice, Log, Next};
 
 /// One entry of `--nemesis`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -522,16 +522,12 @@ impl LabNemesis {
             // One kill per node, started back to back: our own nodes lose
             // what they had acknowledged but not yet written (a real
             // store's page cache survives a process kill in the lab).
+            // Built by the schedule's own builder, so a replay is the same.
             NemesisKind::KillAll => {
-                let faults = self
-                    .nodes
-                    .iter()
-                    .map(|n| Fault::Kill {
-                        nodes: vec![n.clone()],
-                        target: ProcTarget::Pidfile(self.db.pidfile.clone()),
-                        restart: self.db.restart.get(n).cloned(),
-                    })
-                    .collect();
+                let choice = Choice::KillAll {
+                    nodes: self.nodes.clone(),
+                };
+                let faults = choice.faults(&self.nodes, &self.db, None, None);
                 return Ok((faults, json!({"fault": "kill-all", "nodes": self.nodes})));
             }
             NemesisKind::Pause => {
