@@ -1,16 +1,20 @@
-//! `faultline matrix FILE.toml`: a nightly run. Every combination of
-//! targets × workloads × nemesis sets × seeds runs in sequence, each as its
-//! own `faultline test` process (this binary: a crash or a leaked fault in
-//! one run cannot take the others down, and `test` stays the one place
-//! that knows how to run a test). One progress line covers the whole
-//! matrix; the results land in `<store>/matrix/<timestamp>/`:
+//! `faultline matrix FILE.toml`: a nightly run. The file is axes
+//! (targets × workloads × nemesis sets × seeds) and defaults (time limit,
+//! nodes, …); each combination is a test plan (the defaults' plan with the
+//! cell's axes), written to `plans/NNN-….json` and run in sequence as its
+//! own `faultline test --plan` process (this binary: a crash or a leaked
+//! fault in one run cannot take the others down, and `test` stays the one
+//! place that knows how to run a test). The file's `args` are flags given
+//! with the plan. One progress line covers the whole matrix; the results
+//! land in `<store>/matrix/<timestamp>/`:
 //!
 //! - `summary.json`: every run (verdict, exit code, anomalies, report);
 //! - `summary.html`: the same as a page, linking each report;
 //! - `junit.xml`: one testcase per run; `invalid` is a failure carrying the
 //!   anomaly types and the report's path, `unknown` and failed runs are
 //!   errors with the reason;
-//! - `logs/NNN-….log`: each run's stdout and stderr.
+//! - `logs/NNN-….log`: each run's stdout and stderr;
+//! - `plans/NNN-….json`: each run's plan.
 //!
 //! Exit code: the worst run's, ordered invalid (1) > run failed (3) >
 //! unknown (2) > valid (0), as `faultline test --test-count`. The file's
@@ -30,6 +34,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::cli_test::Plan;
 use crate::usage;
 use faultline_results::store;
 
@@ -321,89 +326,78 @@ fn rel_to(base: &Path, p: &Path) -> PathBuf {
     }
 }
 
-/// `faultline test` arguments for one cell (after `test`).
-fn test_args(
-    m: &MatrixFile,
-    base: &Path,
-    store: &Path,
-    nodes_file: Option<&Path>,
-    c: &Cell,
-) -> Vec<String> {
-    let mut a: Vec<String> = vec![
-        "--target".into(),
-        c.target.clone(),
-        "--workload".into(),
-        c.workload.clone(),
-        "--nemesis".into(),
-        c.nemesis.clone(),
-        "--seed".into(),
-        c.seed.to_string(),
-        "--store".into(),
-        store.display().to_string(),
-    ];
-    let mut opt = |flag: &str, v: Option<String>| {
-        if let Some(v) = v {
-            a.push(flag.into());
-            a.push(v);
-        }
+/// The plan every cell starts from: the file's defaults (time limit,
+/// nodes, …) over `faultline test`'s.
+fn base_plan(m: &MatrixFile, base: &Path, store: &Path) -> Result<Plan> {
+    let mut p = Plan {
+        store: store.to_path_buf(),
+        ..Plan::default()
     };
-    opt("--time-limit", m.time_limit.map(|v| v.to_string()));
-    opt(
-        "--nemesis-interval",
-        m.nemesis_interval.map(|v| v.to_string()),
-    );
-    opt("--concurrency", m.concurrency.map(|v| v.to_string()));
-    opt("--rate", m.rate.map(|v| v.to_string()));
-    opt("--op-timeout", m.op_timeout.map(|v| v.to_string()));
-    opt(
-        "--check-time-limit",
-        m.check_time_limit.map(|v| v.to_string()),
-    );
-    opt("--node-count", m.node_count.map(|v| v.to_string()));
-    opt(
-        "--lab-dir",
-        m.lab_dir
-            .as_ref()
-            .map(|p| rel_to(base, p).display().to_string()),
-    );
-    opt(
-        "--node-binary",
-        m.node_binary
-            .as_ref()
-            .map(|p| rel_to(base, p).display().to_string()),
-    );
-    opt("--nodes-file", nodes_file.map(|p| p.display().to_string()));
-    if nodes_file.is_some() && m.nodes_file.is_some() {
-        // A user's own nodes file gets the SSH settings from flags.
-        opt(
-            "--ssh-key",
-            m.key
-                .as_ref()
-                .map(|p| rel_to(base, p).display().to_string()),
-        );
-        opt(
-            "--known-hosts",
-            m.known_hosts
-                .as_ref()
-                .map(|p| rel_to(base, p).display().to_string()),
-        );
-        if m.sudo == Some(true) {
-            a.push("--sudo".into());
-        }
-        if m.accept_new_host_keys == Some(true) {
-            a.push("--accept-new-host-keys".into());
+    fn set<T: Clone>(field: &mut T, v: &Option<T>) {
+        if let Some(v) = v {
+            *field = v.clone();
         }
     }
-    for b in m.bugs.get(&c.target).into_iter().flatten() {
-        a.push("--bug".into());
-        a.push(b.clone());
+    set(&mut p.time_limit_s, &m.time_limit);
+    set(&mut p.nemesis_interval_s, &m.nemesis_interval);
+    set(&mut p.concurrency, &m.concurrency);
+    p.rate = m.rate;
+    set(&mut p.op_timeout_s, &m.op_timeout);
+    set(&mut p.check_time_limit_s, &m.check_time_limit);
+    set(&mut p.node_count, &m.node_count);
+    if let Some(d) = &m.lab_dir {
+        p.lab_dir = rel_to(base, d);
     }
-    a.extend(m.args.iter().cloned());
-    a
+    p.node_binary = m.node_binary.as_ref().map(|b| rel_to(base, b));
+    let nodes = match (nodes_toml(m, base), &m.nodes_file) {
+        (Some(t), _) => Some(
+            crate::nodes::parse_inventory(&t, base)
+                .map_err(|e| usage(format!("`nodes`: {e}")))?,
+        ),
+        (None, Some(f)) => {
+            let mut file = crate::nodes::read_nodes_file(&rel_to(base, f))?;
+            // The matrix's own SSH settings win over the file's.
+            if let Some(k) = &m.key {
+                file.key = Some(rel_to(base, k));
+            }
+            if let Some(k) = &m.known_hosts {
+                file.known_hosts = Some(rel_to(base, k));
+            }
+            file.sudo |= m.sudo == Some(true);
+            file.accept_new_host_keys |= m.accept_new_host_keys == Some(true);
+            Some(file)
+        }
+        (None, None) => None,
+    };
+    if let Some(f) = nodes {
+        p.node_count = f.entries.len();
+        p.nodes = f.entries;
+        p.ssh_key = f.key;
+        p.known_hosts = f.known_hosts;
+        p.sudo = f.sudo;
+        p.accept_new_host_keys = f.accept_new_host_keys;
+    }
+    Ok(p)
 }
 
-/// The inline `nodes` (with user, port, key, …) as a TOML nodes file for
-/// `faultline test --nodes-file`.
+/// One cell's plan: the base plan with the cell's axes and its target's bugs.
+fn cell_plan(m: &MatrixFile, base: &Plan, c: &Cell) -> Result<Plan> {
+    Ok(Plan {
+        target: c.target.clone(),
+        workload: c
+            .workload
+            .parse()
+            .map_err(|e| usage(format!("workloads: {e}")))?,
+        nemesis: crate::nemesis_driver::parse_list(&c.nemesis)
+            .map_err(|e| usage(format!("nemeses: {e}")))?,
+        seed: Some(c.seed),
+        bugs: m.bugs.get(&c.target).cloned().unwrap_or_default(),
+        ..base.clone()
+    })
+}
+
+/// The inline `nodes` (with user, port, key, …) as a TOML inventory, read
+/// by the same code as a `--nodes-file` (user and port fill the entries).
 fn nodes_toml(m: &MatrixFile, base: &Path) -> Option<String> {
     let nodes = m.nodes.as_ref()?;
     let mut t = toml::Table::new();
@@ -509,25 +503,34 @@ pub fn run(a: MatrixArgs) -> Result<ExitCode> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "matrix".into())
     });
+    // Every plan before any run: a bad name in the file is exit 64 now.
+    let bad = |e: anyhow::Error| usage(format!("{}: {e:#}", a.file.display()));
+    let base_plan = base_plan(&m, &base, &store).map_err(bad)?;
+    let plans = cells
+        .iter()
+        .map(|c| cell_plan(&m, &base_plan, c))
+        .collect::<Result<Vec<Plan>>>()
+        .map_err(bad)?;
     if a.dry_run {
-        for (i, c) in cells.iter().enumerate() {
-            let args = test_args(&m, &base, &store, None, c);
-            println!("{:>3}. faultline test {}", i + 1, args.join(" "));
+        for (i, (c, p)) in cells.iter().zip(&plans).enumerate() {
+            println!(
+                "{:>3}. {}: {}{}",
+                i + 1,
+                c.label(),
+                serde_json::to_string(p)?,
+                if m.args.is_empty() {
+                    String::new()
+                } else {
+                    format!(" then flags {}", m.args.join(" "))
+                }
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
 
     let (started, dir) = matrix_dir(&store)?;
     std::fs::create_dir_all(dir.join("logs"))?;
-    let nodes_file = match (nodes_toml(&m, &base), &m.nodes_file) {
-        (Some(t), _) => {
-            let p = dir.join("nodes.toml");
-            std::fs::write(&p, t).with_context(|| format!("writing {}", p.display()))?;
-            Some(p)
-        }
-        (None, Some(f)) => Some(rel_to(&base, f)),
-        (None, None) => None,
-    };
+    std::fs::create_dir_all(dir.join("plans"))?;
     let exe = std::env::current_exe().context("finding the faultline binary")?;
     let cancel = Arc::new(AtomicBool::new(false));
     {
@@ -540,7 +543,7 @@ pub fn run(a: MatrixArgs) -> Result<ExitCode> {
         .context("installing the SIGINT/SIGTERM handler")?;
     }
     let grace = Duration::from_secs_f64(m.run_grace.unwrap_or(600.0).max(1.0));
-    let run_limit = Duration::from_secs_f64(m.time_limit.unwrap_or(60.0).max(0.0)) + grace;
+    let run_limit = Duration::from_secs_f64(base_plan.time_limit_s.max(0.0)) + grace;
     eprintln!(
         "faultline: matrix {name}: {} runs, results in {}",
         cells.len(),
@@ -567,14 +570,15 @@ pub fn run(a: MatrixArgs) -> Result<ExitCode> {
     let mut results: Vec<CellResult> = Vec::new();
     let mut tally: BTreeMap<&'static str, usize> = BTreeMap::new();
     for (i, c) in cells.iter().enumerate() {
-        let log_rel = format!(
-            "logs/{:03}-{}-{}-{}-s{}.log",
+        let stem = format!(
+            "{:03}-{}-{}-{}-s{}",
             i + 1,
             slug(&c.target),
             slug(&c.workload),
             slug(&c.nemesis),
             c.seed
         );
+        let log_rel = format!("logs/{stem}.log");
         if cancel.load(Ordering::SeqCst) {
             results.push(CellResult {
                 cell: c.clone(),
@@ -596,7 +600,13 @@ pub fn run(a: MatrixArgs) -> Result<ExitCode> {
             Some(pb) => pb.set_message(msg),
             None => eprintln!("[{}/{}] {}", i + 1, cells.len(), c.label()),
         }
-        let args = test_args(&m, &base, &store, nodes_file.as_deref(), c);
+        // The cell's plan, then the file's `args` as flags given with it.
+        let plan_file = dir.join(format!("plans/{stem}.json"));
+        let mut plan_json = serde_json::to_string_pretty(&plans[i])?;
+        plan_json.push('\n');
+        store::write_atomic(&plan_file, plan_json.as_bytes())?;
+        let mut args = vec!["--plan".to_string(), plan_file.display().to_string()];
+        args.extend(m.args.iter().cloned());
         let r = run_cell(&exe, &args, c, &dir, &log_rel, &store, run_limit, &cancel);
         let line = format!(
             "[{}/{}] {}: {}{} ({:.1} s)",
@@ -1155,21 +1165,35 @@ mod tests {
             "#,
         );
         let c = &cells(&m, 1)[0];
-        let a = test_args(
-            &m,
-            Path::new("/etc/nightly"),
-            Path::new("/s"),
-            Some(Path::new("/m/nodes.toml")),
-            c,
+        let base = base_plan(&m, Path::new("/etc/nightly"), Path::new("/s")).unwrap();
+        let p = cell_plan(&m, &base, c).unwrap();
+        let want = Plan {
+            target: "paxos".into(),
+            workload: faultline_workloads::Workload::Register,
+            nemesis: vec![],
+            seed: Some(1),
+            store: "/s".into(),
+            time_limit_s: 5.0,
+            nemesis_interval_s: 2.0,
+            bugs: vec!["minority-quorum".into()],
+            // user and port fill the entries; the key is the file's.
+            nodes: vec!["n1=admin@10.0.0.5:2222".into(), "n2=admin@10.0.0.6:2222".into()],
+            node_count: 2,
+            ssh_key: Some("/etc/nightly/keys/id".into()),
+            sudo: true,
+            ..Plan::default()
+        };
+        assert_eq!(p, want);
+        // A cell's nemesis set is the plan's kinds.
+        let c2 = Cell {
+            nemesis: "partition,kill".into(),
+            ..c.clone()
+        };
+        let p2 = cell_plan(&m, &base, &c2).unwrap();
+        assert_eq!(
+            serde_json::to_value(&p2).unwrap()["nemesis"],
+            json!(["partition", "kill"])
         );
-        let s = a.join(" ");
-        assert!(
-            s.starts_with("--target paxos --workload register --nemesis none --seed 1 --store /s"),
-            "{s}"
-        );
-        assert!(s.contains("--time-limit 5 --nemesis-interval 2"), "{s}");
-        assert!(s.contains("--nodes-file /m/nodes.toml"), "{s}");
-        assert!(s.ends_with("--bug minority-quorum --concurrency 3"), "{s}");
         let t: toml::Table =
             toml::from_str(&nodes_toml(&m, Path::new("/etc/nightly")).unwrap()).unwrap();
         assert_eq!(t["user"].as_str(), Some("admin"));
