@@ -203,3 +203,151 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     );
     Ok(ExitCode::from(done.code))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use faultline_results::store::Store;
+    use std::path::Path;
+
+    struct Tmp(PathBuf);
+
+    impl Tmp {
+        fn new(tag: &str) -> Tmp {
+            let d = std::env::temp_dir().join(format!(
+                "faultline-replay-{tag}-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d).expect("temp dir");
+            Tmp(d)
+        }
+    }
+
+    impl Drop for Tmp {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// The plan of `faultline test ARGS`, parsed by the real command line.
+    fn plan_of(args: &[&str]) -> Plan {
+        let argv = ["faultline", "test"].into_iter().chain(args.iter().copied());
+        match crate::Cli::try_parse_from(argv) {
+            Ok(crate::Cli {
+                command: crate::Command::Test(a),
+            }) => Plan::from_args(&a).unwrap_or_else(|e| panic!("{e:#}")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A stored run of `plan` on `nodes` (name, address): its test.json as a
+    /// real run writes it, and a nemesis-schedule.json when given.
+    fn stored_run(tmp: &Tmp, plan: &Plan, nodes: &[(&str, &str)], schedule: Option<&str>) -> RunDir {
+        let tj = crate::cli_test::test_json_on(plan, nodes).unwrap_or_else(|e| panic!("{e:#}"));
+        let run = Store::new(tmp.0.join("store"))
+            .create_run(&plan.name(), &tj)
+            .expect("run dir");
+        if let Some(s) = schedule {
+            std::fs::write(run.file(SCHEDULE_JSON), s).expect("schedule");
+        }
+        run
+    }
+
+    fn replay(run: &RunDir, fresh: bool, extra: &[&str]) -> Result<Plan> {
+        replay_plan(
+            run,
+            &ReplayArgs {
+                run_dir: run.path().to_path_buf(),
+                store: None,
+                dry_run: false,
+                fresh_nemesis: fresh,
+                extra: extra.iter().map(|s| s.to_string()).collect(),
+            },
+        )
+    }
+
+    const MACHINES: &[(&str, &str)] = &[("db1", "10.0.0.5"), ("db2", "10.0.0.6"), ("db3", "10.0.0.7")];
+
+    /// A PostgreSQL run at repeatable read on your own machines replays at
+    /// repeatable read, on the same machines with the same SSH settings.
+    #[test]
+    fn replay_keeps_postgres_isolation_nodes_and_ssh_settings() {
+        let tmp = Tmp::new("pg");
+        let store = tmp.0.join("store");
+        let p = plan_of(&[
+            "--target", "postgres", "--workload", "list-append",
+            "--isolation", "repeatable-read", "--db-option", "replicas=1",
+            "--nodes", "db1=admin@10.0.0.5,db2=admin@10.0.0.6:2222,db3=admin@10.0.0.7",
+            "--ssh-key", "/keys/nightly", "--known-hosts", "/keys/known_hosts", "--sudo",
+            "--nemesis", "partition,kill", "--concurrency", "10", "--time-limit", "30",
+            "--seed", "17", "--store", store.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(p.db_options["isolation"], "repeatable-read");
+        let run = stored_run(&tmp, &p, MACHINES, None);
+        let tj = run.read_test_json().expect("test.json");
+        assert_eq!(tj["postgres"]["isolation"], "repeatable-read", "{tj:#}");
+        let r = replay(&run, false, &[]).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(r, p);
+        assert_eq!(r.nodes[1], "db2=admin@10.0.0.6:2222");
+        assert_eq!(r.ssh_key.as_deref(), Some(Path::new("/keys/nightly")));
+        assert!(r.sudo);
+    }
+
+    /// An etcd run with serializable reads replays with serializable reads
+    /// (the lab's first three nodes, as the original).
+    #[test]
+    fn replay_keeps_etcd_serializable_reads() {
+        let tmp = Tmp::new("etcd");
+        let store = tmp.0.join("store");
+        let p = plan_of(&[
+            "--target", "etcd", "--workload", "register", "--etcd-read-mode", "serializable",
+            "--nemesis", "partition", "--nemesis-interval", "3", "--seed", "5",
+            "--lab-dir", "/srv/other-lab", "--store", store.to_str().expect("utf-8"),
+        ]);
+        let lab = &[("n1", "10.77.0.11"), ("n2", "10.77.0.12"), ("n3", "10.77.0.13")];
+        let run = stored_run(&tmp, &p, lab, None);
+        let r = replay(&run, false, &[]).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(r, p);
+        assert_eq!(r.db_options["read-mode"], "serializable");
+        assert!(r.nodes.is_empty() && r.node_count == 3);
+        assert_eq!(r.lab_dir, Path::new("/srv/other-lab"));
+    }
+
+    /// The recorded schedule is followed (on the recorded node names); flags
+    /// after `--` replace only what they name; --fresh-nemesis drops the
+    /// schedule; a schedule naming another node is refused.
+    #[test]
+    fn replay_follows_the_schedule_and_flags_override_only_what_they_name() {
+        let tmp = Tmp::new("sched");
+        let store = tmp.0.join("store");
+        let p = plan_of(&[
+            "--target", "postgres", "--workload", "list-append",
+            "--isolation", "repeatable-read", "--nodes", "db1=10.0.0.5,db2=10.0.0.6,db3=10.0.0.7",
+            "--nemesis", "kill", "--seed", "17", "--store", store.to_str().expect("utf-8"),
+        ]);
+        let sched = r#"{"version": 1, "faults": [
+            {"start_ms": 2100, "stop_ms": 4100, "fault": "kill", "node": "db2"}]}"#;
+        let run = stored_run(&tmp, &p, MACHINES, Some(sched));
+        let r = replay(&run, false, &["--seed", "9", "--time-limit", "5"])
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let want = Plan {
+            seed: Some(9),
+            time_limit_s: 5.0,
+            nemesis_schedule: Some(run.file(SCHEDULE_JSON)),
+            ..p.clone()
+        };
+        assert_eq!(r, want);
+        let r = replay(&run, true, &[]).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(r, p);
+        let e = replay(&run, false, &["--plan", "x.json"]).unwrap_err();
+        assert!(format!("{e:#}").contains("--plan cannot be given"), "{e:#}");
+        let e = replay(&run, false, &["--tme-limit", "5"]).unwrap_err();
+        assert!(format!("{e:#}").contains("--tme-limit"), "{e:#}");
+        std::fs::write(run.file(SCHEDULE_JSON), sched.replace("db2", "n2")).expect("write");
+        let e = replay(&run, false, &[]).unwrap_err();
+        assert!(format!("{e:#}").contains("unknown node `n2`"), "{e:#}");
+    }
+}

@@ -339,6 +339,7 @@ fn fake_run(root: &Path, schedule: Option<&str>) -> PathBuf {
     let run = root.join("store/paxos-register/20261126T000000.000Z");
     std::fs::create_dir_all(&run).expect("run dir");
     let tj = serde_json::json!({
+        "plan_version": 1,
         "target": "paxos", "workload": "register", "seed": 5,
         "nemesis": ["partition", "kill"], "nemesis_interval_s": 2.0,
         "nodes": ["n1", "n2", "n3"], "node_count": 3, "lab_dir": "/nonexistent",
@@ -370,9 +371,22 @@ fn replay_follows_the_recorded_schedule_and_refuses_a_bad_one() {
     let old = fake_run(&tmp.0.join("old"), None);
     let o = dry(&old, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(!String::from_utf8_lossy(&o.stdout).contains("--nemesis-schedule"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"nemesis_schedule\": null"));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("has no nemesis-schedule.json"),
+        "{}",
+        text(&o)
+    );
+    // A test.json from before plans were versioned: refused, saying why.
+    let unversioned = fake_run(&tmp.0.join("unversioned"), None);
+    let tj = unversioned.join("test.json");
+    let mut v = read_json(&tj);
+    v.as_object_mut().expect("object").remove("plan_version");
+    std::fs::write(&tj, v.to_string()).expect("test.json");
+    let o = dry(&unversioned, &[]);
+    assert_eq!(o.status.code(), Some(64), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("has no `plan_version`"),
         "{}",
         text(&o)
     );
@@ -380,8 +394,9 @@ fn replay_follows_the_recorded_schedule_and_refuses_a_bad_one() {
     let run = fake_run(&tmp.0.join("good"), Some(good));
     let o = dry(&run, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // --dry-run prints the plan the replay would run.
     let want = format!(
-        "--nemesis-schedule {}",
+        "\"nemesis_schedule\": \"{}\"",
         run.join("nemesis-schedule.json").display()
     );
     assert!(
@@ -391,7 +406,7 @@ fn replay_follows_the_recorded_schedule_and_refuses_a_bad_one() {
     );
     let o = dry(&run, &["--fresh-nemesis"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(!String::from_utf8_lossy(&o.stdout).contains("--nemesis-schedule"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"nemesis_schedule\": null"));
     // Bad schedules: exit 64, one line naming the file and the entry.
     for (i, (body, msg)) in [
         (&good[..90], "nemesis-schedule.json: EOF while parsing"),
