@@ -351,8 +351,7 @@ fn base_plan(m: &MatrixFile, base: &Path, store: &Path) -> Result<Plan> {
     p.node_binary = m.node_binary.as_ref().map(|b| rel_to(base, b));
     let nodes = match (nodes_toml(m, base), &m.nodes_file) {
         (Some(t), _) => Some(
-            crate::nodes::parse_inventory(&t, base)
-                .map_err(|e| usage(format!("`nodes`: {e}")))?,
+            crate::nodes::parse_inventory(&t, base).map_err(|e| usage(format!("`nodes`: {e}")))?,
         ),
         (None, Some(f)) => {
             let mut file = crate::nodes::read_nodes_file(&rel_to(base, f))?;
@@ -1177,7 +1176,10 @@ mod tests {
             nemesis_interval_s: 2.0,
             bugs: vec!["minority-quorum".into()],
             // user and port fill the entries; the key is the file's.
-            nodes: vec!["n1=admin@10.0.0.5:2222".into(), "n2=admin@10.0.0.6:2222".into()],
+            nodes: vec![
+                "n1=admin@10.0.0.5:2222".into(),
+                "n2=admin@10.0.0.6:2222".into(),
+            ],
             node_count: 2,
             ssh_key: Some("/etc/nightly/keys/id".into()),
             sudo: true,

@@ -234,7 +234,9 @@ mod tests {
 
     /// The plan of `faultline test ARGS`, parsed by the real command line.
     fn plan_of(args: &[&str]) -> Plan {
-        let argv = ["faultline", "test"].into_iter().chain(args.iter().copied());
+        let argv = ["faultline", "test"]
+            .into_iter()
+            .chain(args.iter().copied());
         match crate::Cli::try_parse_from(argv) {
             Ok(crate::Cli {
                 command: crate::Command::Test(a),
@@ -245,7 +247,12 @@ mod tests {
 
     /// A stored run of `plan` on `nodes` (name, address): its test.json as a
     /// real run writes it, and a nemesis-schedule.json when given.
-    fn stored_run(tmp: &Tmp, plan: &Plan, nodes: &[(&str, &str)], schedule: Option<&str>) -> RunDir {
+    fn stored_run(
+        tmp: &Tmp,
+        plan: &Plan,
+        nodes: &[(&str, &str)],
+        schedule: Option<&str>,
+    ) -> RunDir {
         let tj = crate::cli_test::test_json_on(plan, nodes).unwrap_or_else(|e| panic!("{e:#}"));
         let run = Store::new(tmp.0.join("store"))
             .create_run(&plan.name(), &tj)
@@ -269,7 +276,11 @@ mod tests {
         )
     }
 
-    const MACHINES: &[(&str, &str)] = &[("db1", "10.0.0.5"), ("db2", "10.0.0.6"), ("db3", "10.0.0.7")];
+    const MACHINES: &[(&str, &str)] = &[
+        ("db1", "10.0.0.5"),
+        ("db2", "10.0.0.6"),
+        ("db3", "10.0.0.7"),
+    ];
 
     /// A PostgreSQL run at repeatable read on your own machines replays at
     /// repeatable read, on the same machines with the same SSH settings.
@@ -278,12 +289,31 @@ mod tests {
         let tmp = Tmp::new("pg");
         let store = tmp.0.join("store");
         let p = plan_of(&[
-            "--target", "postgres", "--workload", "list-append",
-            "--isolation", "repeatable-read", "--db-option", "replicas=1",
-            "--nodes", "db1=admin@10.0.0.5,db2=admin@10.0.0.6:2222,db3=admin@10.0.0.7",
-            "--ssh-key", "/keys/nightly", "--known-hosts", "/keys/known_hosts", "--sudo",
-            "--nemesis", "partition,kill", "--concurrency", "10", "--time-limit", "30",
-            "--seed", "17", "--store", store.to_str().expect("utf-8"),
+            "--target",
+            "postgres",
+            "--workload",
+            "list-append",
+            "--isolation",
+            "repeatable-read",
+            "--db-option",
+            "replicas=1",
+            "--nodes",
+            "db1=admin@10.0.0.5,db2=admin@10.0.0.6:2222,db3=admin@10.0.0.7",
+            "--ssh-key",
+            "/keys/nightly",
+            "--known-hosts",
+            "/keys/known_hosts",
+            "--sudo",
+            "--nemesis",
+            "partition,kill",
+            "--concurrency",
+            "10",
+            "--time-limit",
+            "30",
+            "--seed",
+            "17",
+            "--store",
+            store.to_str().expect("utf-8"),
         ]);
         assert_eq!(p.db_options["isolation"], "repeatable-read");
         let run = stored_run(&tmp, &p, MACHINES, None);
@@ -303,11 +333,28 @@ mod tests {
         let tmp = Tmp::new("etcd");
         let store = tmp.0.join("store");
         let p = plan_of(&[
-            "--target", "etcd", "--workload", "register", "--etcd-read-mode", "serializable",
-            "--nemesis", "partition", "--nemesis-interval", "3", "--seed", "5",
-            "--lab-dir", "/srv/other-lab", "--store", store.to_str().expect("utf-8"),
+            "--target",
+            "etcd",
+            "--workload",
+            "register",
+            "--etcd-read-mode",
+            "serializable",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "3",
+            "--seed",
+            "5",
+            "--lab-dir",
+            "/srv/other-lab",
+            "--store",
+            store.to_str().expect("utf-8"),
         ]);
-        let lab = &[("n1", "10.77.0.11"), ("n2", "10.77.0.12"), ("n3", "10.77.0.13")];
+        let lab = &[
+            ("n1", "10.77.0.11"),
+            ("n2", "10.77.0.12"),
+            ("n3", "10.77.0.13"),
+        ];
         let run = stored_run(&tmp, &p, lab, None);
         let r = replay(&run, false, &[]).unwrap_or_else(|e| panic!("{e:#}"));
         assert_eq!(r, p);
@@ -324,9 +371,20 @@ mod tests {
         let tmp = Tmp::new("sched");
         let store = tmp.0.join("store");
         let p = plan_of(&[
-            "--target", "postgres", "--workload", "list-append",
-            "--isolation", "repeatable-read", "--nodes", "db1=10.0.0.5,db2=10.0.0.6,db3=10.0.0.7",
-            "--nemesis", "kill", "--seed", "17", "--store", store.to_str().expect("utf-8"),
+            "--target",
+            "postgres",
+            "--workload",
+            "list-append",
+            "--isolation",
+            "repeatable-read",
+            "--nodes",
+            "db1=10.0.0.5,db2=10.0.0.6,db3=10.0.0.7",
+            "--nemesis",
+            "kill",
+            "--seed",
+            "17",
+            "--store",
+            store.to_str().expect("utf-8"),
         ]);
         let sched = r#"{"version": 1, "faults": [
             {"start_ms": 2100, "stop_ms": 4100, "fault": "kill", "node": "db2"}]}"#;

@@ -246,6 +246,10 @@ fn lab_matrix_2x2x2_junit_summary_and_exit_code() {
             _ => vec!["partition", "kill"],
         };
         assert_eq!(tj["nemesis"], serde_json::json!(want), "{tj:#}");
+        // The file's defaults reached each cell's plan.
+        assert_eq!(tj["plan_version"], 1, "{tj:#}");
+        assert_eq!(tj["concurrency"], 4, "{tj:#}");
+        assert_eq!(tj["time_limit_s"], 5.0, "{tj:#}");
         assert_eq!(read_json(&run_dir.join("results.json"))["valid"], true);
     }
     let combos: std::collections::BTreeSet<String> = runs
@@ -253,6 +257,8 @@ fn lab_matrix_2x2x2_junit_summary_and_exit_code() {
         .map(|r| format!("{} {} {}", r["target"], r["workload"], r["nemesis"]))
         .collect();
     assert_eq!(combos.len(), 8, "{combos:?}");
+    let plans = std::fs::read_dir(dir.join("plans")).expect("plans").count();
+    assert_eq!(plans, 8);
     assert_eq!(s["counts"]["valid"], 8);
     assert_eq!(s["worst"], "valid");
     assert_eq!(s["exit_code"], 0);

@@ -266,7 +266,8 @@ fn run_one(
         .unwrap_or_default();
     // In the lab clocks are faked per process; outside it the clock helper
     // sets the node's real clock.
-    if plan.nemesis.iter().any(|k| k.uses_clock()) && nodes.lab.is_some() && libfaketime.is_empty() {
+    if plan.nemesis.iter().any(|k| k.uses_clock()) && nodes.lab.is_some() && libfaketime.is_empty()
+    {
         return Err(usage(format!(
             "--nemesis clock: the lab at {} has no libfaketime (apt-get install libfaketime), \
              so node clocks cannot be changed",
@@ -391,7 +392,8 @@ fn run_one(
                 cfg.rate = plan.rate;
                 cfg.op_timeout = checked.op_timeout;
                 cfg.seed = seed;
-                cfg.nemesis_interval = (!plan.nemesis.is_empty()).then_some(checked.nemesis_interval);
+                cfg.nemesis_interval =
+                    (!plan.nemesis.is_empty()).then_some(checked.nemesis_interval);
                 let progress = Arc::new(Progress::default());
                 let ctl = RunControl {
                     cancel: cancel.clone(),

@@ -126,9 +126,10 @@ pub(super) fn resolve_nodes(plan: &Plan, checked: &Checked) -> Result<Nodes> {
         }
         None => lab.names().into_iter().take(want).collect(),
     };
-    if let (true, Clock::OutsideLab(why)) =
-        (plan.nemesis.iter().any(|k| k.uses_clock()), checked.info.clock)
-    {
+    if let (true, Clock::OutsideLab(why)) = (
+        plan.nemesis.iter().any(|k| k.uses_clock()),
+        checked.info.clock,
+    ) {
         return Err(usage(format!(
             "--nemesis clock cannot be used with --target {} in the lab: {why}",
             plan.target

@@ -390,7 +390,10 @@ impl Plan {
         self.leave_db_running |= a.leave_db_running;
         set(&mut self.store, &a.store);
         set(&mut self.lab_dir, &a.lab_dir);
-        set_some(&mut self.max_false_positive_rate, &a.max_false_positive_rate);
+        set_some(
+            &mut self.max_false_positive_rate,
+            &a.max_false_positive_rate,
+        );
         let given =
             dbs::parse_options(&a.db_options).map_err(|e| usage(format!("--db-option {e}")))?;
         self.db_options.extend(given);
@@ -745,7 +748,9 @@ mod tests {
             test_index: 2,
             faultline_version: "0.0.0",
             command: vec!["faultline".into(), "test".into()],
-            db: [("node", json!({"protocol": "raft"}))].into_iter().collect(),
+            db: [("node", json!({"protocol": "raft"}))]
+                .into_iter()
+                .collect(),
         };
         let text = serde_json::to_string_pretty(&record).expect("serialise");
         let v: Value = serde_json::from_str(&text).expect("parse");
@@ -778,8 +783,16 @@ mod tests {
             ("nemesis", &[], vec!["--nemesis", "partition,kill"]),
             ("nemesis_interval", &[], vec!["--nemesis-interval", "2.5"]),
             ("loss_prob", &[], vec!["--loss-prob", "0.2"]),
-            ("nemesis_schedule", &[], vec!["--nemesis-schedule", "s.json"]),
-            ("nodes", &[], vec!["--nodes", "n1=root@10.0.0.5,db2.example.org"]),
+            (
+                "nemesis_schedule",
+                &[],
+                vec!["--nemesis-schedule", "s.json"],
+            ),
+            (
+                "nodes",
+                &[],
+                vec!["--nodes", "n1=root@10.0.0.5,db2.example.org"],
+            ),
             ("nodes_file", &[], vec!["--nodes-file", &nodes_file]),
             ("ssh_key", &[], vec!["--ssh-key", "/k/id"]),
             ("known_hosts", &[], vec!["--known-hosts", "/k/known"]),
@@ -810,8 +823,16 @@ mod tests {
                 &["--target", "exec"],
                 vec!["--db-hooks", "hooks.toml"],
             ),
-            ("redis_wait", &["--target", "redis"], vec!["--redis-wait", "2"]),
-            ("zk_sync_reads", &["--target", "zookeeper"], vec!["--zk-sync-reads"]),
+            (
+                "redis_wait",
+                &["--target", "redis"],
+                vec!["--redis-wait", "2"],
+            ),
+            (
+                "zk_sync_reads",
+                &["--target", "zookeeper"],
+                vec!["--zk-sync-reads"],
+            ),
             (
                 "isolation",
                 &["--target", "postgres"],
@@ -843,10 +864,18 @@ mod tests {
         for (id, ctx, flag) in &values {
             assert!(ids.contains(&id.to_string()), "no argument `{id}` any more");
             let ctx: Vec<String> = ctx.iter().map(|s| s.to_string()).collect();
-            let given: Vec<String> = ctx.iter().cloned().chain(flag.iter().map(|s| s.to_string())).collect();
+            let given: Vec<String> = ctx
+                .iter()
+                .cloned()
+                .chain(flag.iter().map(|s| s.to_string()))
+                .collect();
             let (without, with) = (plan_of(&ctx), plan_of(&given));
             assert_ne!(without, with, "{flag:?} does not reach the plan");
-            assert_eq!(through_test_json(&with), with, "{flag:?} is lost in test.json");
+            assert_eq!(
+                through_test_json(&with),
+                with,
+                "{flag:?} is lost in test.json"
+            );
         }
         // One plan with most flags at once, too.
         let all: Vec<String> = values
@@ -855,6 +884,24 @@ mod tests {
             .flat_map(|(_, _, f)| f.iter().map(|s| s.to_string()))
             .collect();
         let p = plan_of(&all);
+        assert_eq!(through_test_json(&p), p);
+    }
+
+    /// Each fault kind is written by its `--nemesis` name and read back.
+    #[test]
+    fn every_nemesis_kind_round_trips_by_name() {
+        let list = "partition,kill,kill-all,pause,clock,crash,bandwidth,loss,latency,\
+                    kill-leader,pause-leader,isolate-leader,skew-leader,leader-churn";
+        let p = plan_of(&["--nemesis".into(), list.into()]);
+        assert_eq!(p.nemesis.len(), 14);
+        let v = serde_json::to_value(&p).expect("serialise");
+        let names: Vec<&str> = v["nemesis"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(names.join(","), list);
         assert_eq!(through_test_json(&p), p);
     }
 
@@ -889,17 +936,20 @@ mod tests {
 
     #[test]
     fn plans_of_other_versions_are_refused_with_a_reason() {
-        let e = Plan::from_json(&json!({"target": "etcd", "seed": 1}), "old/test.json")
-            .unwrap_err();
+        let e =
+            Plan::from_json(&json!({"target": "etcd", "seed": 1}), "old/test.json").unwrap_err();
         let e = format!("{e:#}");
         assert!(e.contains("old/test.json has no `plan_version`"), "{e}");
         let e = Plan::from_json(&json!({"plan_version": 2}), "p.json").unwrap_err();
-        assert!(format!("{e:#}").contains("plan_version 2 is not one"), "{e:#}");
+        assert!(
+            format!("{e:#}").contains("plan_version 2 is not one"),
+            "{e:#}"
+        );
         let e = Plan::from_json(&json!({"plan_version": 1, "nemesis": ["flood"]}), "p.json")
             .unwrap_err();
         assert!(format!("{e:#}").contains("p.json: "), "{e:#}");
-        let e = Plan::from_json(&json!({"plan_version": 1, "concurrency": "x"}), "p.json")
-            .unwrap_err();
+        let e =
+            Plan::from_json(&json!({"plan_version": 1, "concurrency": "x"}), "p.json").unwrap_err();
         assert!(format!("{e:#}").contains("p.json: invalid type"), "{e:#}");
     }
 }
