@@ -2,9 +2,13 @@
 //! concurrent clients while a nemesis injects faults, record the history
 //! into the store, check it, render the report, fetch node logs, tear down.
 //!
-//! Store: `<store>/<target>-<workload>/<timestamp>/` with `test.json` (every
-//! option and the seed), `history.jsonl` (flushed per event), `results.json`,
-//! `report.html`, `timeline.html`, three PNGs and `nodes/<node>/etcd.log`.
+//! What runs is a [`Plan`] (`plan.rs`, docs/plan.md): the flags, or a
+//! `--plan` file with the flags given in place of its values.
+//!
+//! Store: `<store>/<target>-<workload>/<timestamp>/` with `test.json` (the
+//! plan as it ran, seed included, and what the run learnt),
+//! `history.jsonl` (flushed per event), `results.json`, `report.html`,
+//! `timeline.html`, three PNGs and `nodes/<node>/etcd.log`.
 //!
 //! Exit codes: 0 valid · 1 invalid · 2 unknown (including an interrupted
 //! run whose prefix showed no anomaly) · 3 the run failed (setup, SSH, etcd
