@@ -1,23 +1,26 @@
-//! `faultline matrix FILE.toml`: a nightly run. Every combination of
-//! targets × workloads × nemesis sets × seeds runs in sequence, each as its
-//! own `faultline test` process (this binary: a crash or a leaked fault in
-//! one run cannot take the others down, and `test` stays the one place
-//! that knows how to run a test). One progress line covers the whole
-//! matrix; the results land in `<store>/matrix/<timestamp>/`:
+//! `faultline matrix FILE.toml`: a nightly run. The file is axes
+//! (targets × workloads × nemesis sets × seeds) and defaults (time limit,
+//! nodes, …); each combination is a test plan (the defaults' plan with the
+//! cell's axes), written to `plans/NNN-….json` and run in sequence as its
+//! own `faultline test --plan` process (this binary: a crash or a leaked
+//! fault in one run cannot take the others down, and `test` stays the one
+//! place that knows how to run a test). The file's `args` are flags given
+//! with the plan. One progress line covers the whole matrix; the results
+//! land in `<store>/matrix/<timestamp>/`:
 //!
 //! - `summary.json`: every run (verdict, exit code, anomalies, report);
 //! - `summary.html`: the same as a page, linking each report;
 //! - `junit.xml`: one testcase per run; `invalid` is a failure carrying the
 //!   anomaly types and the report's path, `unknown` and failed runs are
 //!   errors with the reason;
-//! - `logs/NNN-….log`: each run's stdout and stderr.
+//! - `logs/NNN-….log`: each run's stdout and stderr;
+//! - `plans/NNN-….json`: each run's plan.
 //!
 //! Exit code: the worst run's, ordered invalid (1) > run failed (3) >
 //! unknown (2) > valid (0), as `faultline test --test-count`. The file's
 //! format is in docs/nightly.md.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -27,10 +30,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde::Deserialize;
 
+use crate::cli_test::Plan;
 use crate::usage;
+use faultline_results::matrix::{Cell, CellResult, Status, Summary, junit_xml, summary_html};
 use faultline_results::store;
 
 #[derive(Args, Debug, Clone)]
@@ -139,110 +143,6 @@ struct MatrixFile {
     run_grace: Option<f64>,
 }
 
-/// One combination.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Cell {
-    pub target: String,
-    pub workload: String,
-    pub nemesis: String,
-    pub seed: u64,
-}
-
-impl Cell {
-    fn label(&self) -> String {
-        format!(
-            "{} {} nemesis={} seed={}",
-            self.target, self.workload, self.nemesis, self.seed
-        )
-    }
-}
-
-/// How a run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Status {
-    Valid,
-    Invalid,
-    Unknown,
-    /// Setup, SSH or the cluster failed, or `test` refused the options.
-    Failed,
-    /// Not started: the matrix was interrupted.
-    NotRun,
-}
-
-impl Status {
-    fn name(self) -> &'static str {
-        match self {
-            Status::Valid => "valid",
-            Status::Invalid => "invalid",
-            Status::Unknown => "unknown",
-            Status::Failed => "failed",
-            Status::NotRun => "not-run",
-        }
-    }
-    /// invalid > failed > unknown (and not run) > valid.
-    fn rank(self) -> u8 {
-        match self {
-            Status::Valid => 0,
-            Status::Unknown | Status::NotRun => 1,
-            Status::Failed => 2,
-            Status::Invalid => 3,
-        }
-    }
-    fn exit_code(self) -> u8 {
-        match self {
-            Status::Valid => 0,
-            Status::Invalid => 1,
-            Status::Unknown | Status::NotRun => 2,
-            Status::Failed => 3,
-        }
-    }
-    fn from_exit(code: Option<i32>) -> Status {
-        match code {
-            Some(0) => Status::Valid,
-            Some(1) => Status::Invalid,
-            Some(2) => Status::Unknown,
-            _ => Status::Failed,
-        }
-    }
-}
-
-/// One run's outcome, as summary.json lists it.
-#[derive(Clone, Debug, Serialize)]
-pub struct CellResult {
-    #[serde(flatten)]
-    pub cell: Cell,
-    pub status: Status,
-    /// `faultline test`'s exit code (`None`: killed by a signal, or not run).
-    pub exit_code: Option<i32>,
-    pub anomaly_types: Vec<String>,
-    /// Why it is unknown or failed.
-    pub reason: Option<String>,
-    /// The run directory in the store, and its path relative to the store.
-    pub run_dir: Option<PathBuf>,
-    pub run_path: Option<String>,
-    pub report: Option<PathBuf>,
-    /// The run's stdout+stderr, relative to the matrix directory.
-    pub log: String,
-    pub duration_s: f64,
-}
-
-/// The whole matrix, as summary.json holds it.
-#[derive(Clone, Debug, Serialize)]
-pub struct Summary {
-    pub name: String,
-    pub file: PathBuf,
-    pub started: String,
-    pub duration_s: f64,
-    pub store: PathBuf,
-    pub interrupted: bool,
-    pub worst: Status,
-    pub exit_code: u8,
-    pub counts: BTreeMap<&'static str, usize>,
-    pub report_url: Option<String>,
-    pub runs: Vec<CellResult>,
-}
-
 fn load(path: &Path) -> Result<MatrixFile> {
     let text =
         std::fs::read_to_string(path).map_err(|e| usage(format!("{}: {e}", path.display())))?;
@@ -321,89 +221,77 @@ fn rel_to(base: &Path, p: &Path) -> PathBuf {
     }
 }
 
-/// `faultline test` arguments for one cell (after `test`).
-fn test_args(
-    m: &MatrixFile,
-    base: &Path,
-    store: &Path,
-    nodes_file: Option<&Path>,
-    c: &Cell,
-) -> Vec<String> {
-    let mut a: Vec<String> = vec![
-        "--target".into(),
-        c.target.clone(),
-        "--workload".into(),
-        c.workload.clone(),
-        "--nemesis".into(),
-        c.nemesis.clone(),
-        "--seed".into(),
-        c.seed.to_string(),
-        "--store".into(),
-        store.display().to_string(),
-    ];
-    let mut opt = |flag: &str, v: Option<String>| {
-        if let Some(v) = v {
-            a.push(flag.into());
-            a.push(v);
-        }
+/// The plan every cell starts from: the file's defaults (time limit,
+/// nodes, …) over `faultline test`'s.
+fn base_plan(m: &MatrixFile, base: &Path, store: &Path) -> Result<Plan> {
+    let mut p = Plan {
+        store: store.to_path_buf(),
+        ..Plan::default()
     };
-    opt("--time-limit", m.time_limit.map(|v| v.to_string()));
-    opt(
-        "--nemesis-interval",
-        m.nemesis_interval.map(|v| v.to_string()),
-    );
-    opt("--concurrency", m.concurrency.map(|v| v.to_string()));
-    opt("--rate", m.rate.map(|v| v.to_string()));
-    opt("--op-timeout", m.op_timeout.map(|v| v.to_string()));
-    opt(
-        "--check-time-limit",
-        m.check_time_limit.map(|v| v.to_string()),
-    );
-    opt("--node-count", m.node_count.map(|v| v.to_string()));
-    opt(
-        "--lab-dir",
-        m.lab_dir
-            .as_ref()
-            .map(|p| rel_to(base, p).display().to_string()),
-    );
-    opt(
-        "--node-binary",
-        m.node_binary
-            .as_ref()
-            .map(|p| rel_to(base, p).display().to_string()),
-    );
-    opt("--nodes-file", nodes_file.map(|p| p.display().to_string()));
-    if nodes_file.is_some() && m.nodes_file.is_some() {
-        // A user's own nodes file gets the SSH settings from flags.
-        opt(
-            "--ssh-key",
-            m.key
-                .as_ref()
-                .map(|p| rel_to(base, p).display().to_string()),
-        );
-        opt(
-            "--known-hosts",
-            m.known_hosts
-                .as_ref()
-                .map(|p| rel_to(base, p).display().to_string()),
-        );
-        if m.sudo == Some(true) {
-            a.push("--sudo".into());
-        }
-        if m.accept_new_host_keys == Some(true) {
-            a.push("--accept-new-host-keys".into());
+    fn set<T: Clone>(field: &mut T, v: &Option<T>) {
+        if let Some(v) = v {
+            *field = v.clone();
         }
     }
-    for b in m.bugs.get(&c.target).into_iter().flatten() {
-        a.push("--bug".into());
-        a.push(b.clone());
+    set(&mut p.time_limit_s, &m.time_limit);
+    set(&mut p.nemesis_interval_s, &m.nemesis_interval);
+    set(&mut p.concurrency, &m.concurrency);
+    p.rate = m.rate;
+    set(&mut p.op_timeout_s, &m.op_timeout);
+    set(&mut p.check_time_limit_s, &m.check_time_limit);
+    set(&mut p.node_count, &m.node_count);
+    if let Some(d) = &m.lab_dir {
+        p.lab_dir = rel_to(base, d);
     }
-    a.extend(m.args.iter().cloned());
-    a
+    p.node_binary = m.node_binary.as_ref().map(|b| rel_to(base, b));
+    let nodes = match (nodes_toml(m, base), &m.nodes_file) {
+        (Some(t), _) => Some(
+            crate::nodes::parse_inventory(&t, base).map_err(|e| usage(format!("`nodes`: {e}")))?,
+        ),
+        (None, Some(f)) => {
+            let mut file = crate::nodes::read_nodes_file(&rel_to(base, f))?;
+            // The matrix's own SSH settings win over the file's.
+            if let Some(k) = &m.key {
+                file.key = Some(rel_to(base, k));
+            }
+            if let Some(k) = &m.known_hosts {
+                file.known_hosts = Some(rel_to(base, k));
+            }
+            file.sudo |= m.sudo == Some(true);
+            file.accept_new_host_keys |= m.accept_new_host_keys == Some(true);
+            Some(file)
+        }
+        (None, None) => None,
+    };
+    if let Some(f) = nodes {
+        p.node_count = f.entries.len();
+        p.nodes = f.entries;
+        p.ssh_key = f.key;
+        p.known_hosts = f.known_hosts;
+        p.sudo = f.sudo;
+        p.accept_new_host_keys = f.accept_new_host_keys;
+    }
+    Ok(p)
 }
 
-/// The inline `nodes` (with user, port, key, …) as a TOML nodes file for
-/// `faultline test --nodes-file`.
+/// One cell's plan: the base plan with the cell's axes and its target's bugs.
+fn cell_plan(m: &MatrixFile, base: &Plan, c: &Cell) -> Result<Plan> {
+    Ok(Plan {
+        target: c.target.clone(),
+        workload: c
+            .workload
+            .parse()
+            .map_err(|e| usage(format!("workloads: {e}")))?,
+        nemesis: crate::nemesis_driver::parse_list(&c.nemesis)
+            .map_err(|e| usage(format!("nemeses: {e}")))?,
+        seed: Some(c.seed),
+        bugs: m.bugs.get(&c.target).cloned().unwrap_or_default(),
+        ..base.clone()
+    })
+}
+
+/// The inline `nodes` (with user, port, key, …) as a TOML inventory, read
+/// by the same code as a `--nodes-file` (user and port fill the entries).
 fn nodes_toml(m: &MatrixFile, base: &Path) -> Option<String> {
     let nodes = m.nodes.as_ref()?;
     let mut t = toml::Table::new();
@@ -509,25 +397,34 @@ pub fn run(a: MatrixArgs) -> Result<ExitCode> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "matrix".into())
     });
+    // Every plan before any run: a bad name in the file is exit 64 now.
+    let bad = |e: anyhow::Error| usage(format!("{}: {e:#}", a.file.display()));
+    let base_plan = base_plan(&m, &base, &store).map_err(bad)?;
+    let plans = cells
+        .iter()
+        .map(|c| cell_plan(&m, &base_plan, c))
+        .collect::<Result<Vec<Plan>>>()
+        .map_err(bad)?;
     if a.dry_run {
-        for (i, c) in cells.iter().enumerate() {
-            let args = test_args(&m, &base, &store, None, c);
-            println!("{:>3}. faultline test {}", i + 1, args.join(" "));
+        for (i, (c, p)) in cells.iter().zip(&plans).enumerate() {
+            println!(
+                "{:>3}. {}: {}{}",
+                i + 1,
+                c.label(),
+                serde_json::to_string(p)?,
+                if m.args.is_empty() {
+                    String::new()
+                } else {
+                    format!(" then flags {}", m.args.join(" "))
+                }
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
 
     let (started, dir) = matrix_dir(&store)?;
     std::fs::create_dir_all(dir.join("logs"))?;
-    let nodes_file = match (nodes_toml(&m, &base), &m.nodes_file) {
-        (Some(t), _) => {
-            let p = dir.join("nodes.toml");
-            std::fs::write(&p, t).with_context(|| format!("writing {}", p.display()))?;
-            Some(p)
-        }
-        (None, Some(f)) => Some(rel_to(&base, f)),
-        (None, None) => None,
-    };
+    std::fs::create_dir_all(dir.join("plans"))?;
     let exe = std::env::current_exe().context("finding the faultline binary")?;
     let cancel = Arc::new(AtomicBool::new(false));
     {
@@ -540,7 +437,7 @@ pub fn run(a: MatrixArgs) -> Result<ExitCode> {
         .context("installing the SIGINT/SIGTERM handler")?;
     }
     let grace = Duration::from_secs_f64(m.run_grace.unwrap_or(600.0).max(1.0));
-    let run_limit = Duration::from_secs_f64(m.time_limit.unwrap_or(60.0).max(0.0)) + grace;
+    let run_limit = Duration::from_secs_f64(base_plan.time_limit_s.max(0.0)) + grace;
     eprintln!(
         "faultline: matrix {name}: {} runs, results in {}",
         cells.len(),
@@ -567,14 +464,15 @@ pub fn run(a: MatrixArgs) -> Result<ExitCode> {
     let mut results: Vec<CellResult> = Vec::new();
     let mut tally: BTreeMap<&'static str, usize> = BTreeMap::new();
     for (i, c) in cells.iter().enumerate() {
-        let log_rel = format!(
-            "logs/{:03}-{}-{}-{}-s{}.log",
+        let stem = format!(
+            "{:03}-{}-{}-{}-s{}",
             i + 1,
             slug(&c.target),
             slug(&c.workload),
             slug(&c.nemesis),
             c.seed
         );
+        let log_rel = format!("logs/{stem}.log");
         if cancel.load(Ordering::SeqCst) {
             results.push(CellResult {
                 cell: c.clone(),
@@ -596,7 +494,13 @@ pub fn run(a: MatrixArgs) -> Result<ExitCode> {
             Some(pb) => pb.set_message(msg),
             None => eprintln!("[{}/{}] {}", i + 1, cells.len(), c.label()),
         }
-        let args = test_args(&m, &base, &store, nodes_file.as_deref(), c);
+        // The cell's plan, then the file's `args` as flags given with it.
+        let plan_file = dir.join(format!("plans/{stem}.json"));
+        let mut plan_json = serde_json::to_string_pretty(&plans[i])?;
+        plan_json.push('\n');
+        store::write_atomic(&plan_file, plan_json.as_bytes())?;
+        let mut args = vec!["--plan".to_string(), plan_file.display().to_string()];
+        args.extend(m.args.iter().cloned());
         let r = run_cell(&exe, &args, c, &dir, &log_rel, &store, run_limit, &cancel);
         let line = format!(
             "[{}/{}] {}: {}{} ({:.1} s)",
@@ -860,212 +764,10 @@ fn last_error(log: &str) -> Option<String> {
         .map(|l| l.trim_start_matches("faultline: ").to_string())
 }
 
-/// Text safe inside XML: escaped, and without characters XML 1.0 forbids
-/// (terminal escapes from a log would make the file unreadable).
-fn xml(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('?'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Where a run's report is linked from the matrix directory's files:
-/// `report_url` when set, else relative (`../../<test>/<time>/report.html`,
-/// the store layout), else the absolute path.
-fn report_link(s: &Summary, r: &CellResult) -> Option<String> {
-    let rp = r.run_path.as_ref()?;
-    Some(match &s.report_url {
-        Some(u) => format!("{}/runs/{rp}/report.html", u.trim_end_matches('/')),
-        None => format!("../../{rp}/report.html"),
-    })
-}
-
-/// `junit.xml`: one testsuite, one testcase per run.
-pub fn junit_xml(s: &Summary) -> String {
-    let count = |st: &[Status]| s.runs.iter().filter(|r| st.contains(&r.status)).count();
-    let mut x = String::new();
-    let _ = writeln!(x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
-    let _ = writeln!(
-        x,
-        "<testsuites name=\"faultline matrix {n}\" tests=\"{t}\" failures=\"{f}\" errors=\"{e}\" \
-         skipped=\"{k}\" time=\"{d:.3}\">",
-        n = xml(&s.name),
-        t = s.runs.len(),
-        f = count(&[Status::Invalid]),
-        e = count(&[Status::Unknown, Status::Failed]),
-        k = count(&[Status::NotRun]),
-        d = s.duration_s
-    );
-    let _ = writeln!(
-        x,
-        "  <testsuite name=\"{n}\" timestamp=\"{ts}\" tests=\"{t}\" failures=\"{f}\" \
-         errors=\"{e}\" skipped=\"{k}\" time=\"{d:.3}\">",
-        n = xml(&s.name),
-        ts = xml(&s.started),
-        t = s.runs.len(),
-        f = count(&[Status::Invalid]),
-        e = count(&[Status::Unknown, Status::Failed]),
-        k = count(&[Status::NotRun]),
-        d = s.duration_s
-    );
-    for r in &s.runs {
-        let c = &r.cell;
-        let _ = write!(
-            x,
-            "    <testcase classname=\"faultline.{t}.{w}\" name=\"nemesis={n} seed={seed}\" \
-             time=\"{d:.3}\"",
-            t = xml(&c.target),
-            w = xml(&c.workload),
-            n = xml(&c.nemesis),
-            seed = c.seed,
-            d = r.duration_s
-        );
-        let link = report_link(s, r);
-        let mut detail = String::new();
-        if let Some(rep) = &r.report {
-            let _ = writeln!(detail, "report: {}", rep.display());
-        }
-        if let Some(l) = &link {
-            let _ = writeln!(detail, "link: {l}");
-        }
-        let _ = writeln!(detail, "log: {}", r.log);
-        let _ = writeln!(
-            detail,
-            "exit code: {}",
-            r.exit_code.map_or("none".into(), |c| c.to_string())
-        );
-        let body = match r.status {
-            Status::Valid => None,
-            Status::Invalid => {
-                let types = if r.anomaly_types.is_empty() {
-                    "no anomaly types recorded (see the report)".to_string()
-                } else {
-                    r.anomaly_types.join(", ")
-                };
-                Some(format!(
-                    "<failure type=\"invalid\" message=\"invalid: {}{}\">{}</failure>",
-                    xml(&types),
-                    link.as_ref()
-                        .map(|l| format!(" — {}", xml(l)))
-                        .unwrap_or_default(),
-                    xml(&format!("anomalies: {types}\n{detail}"))
-                ))
-            }
-            Status::Unknown | Status::Failed => Some(format!(
-                "<error type=\"{}\" message=\"{}: {}\">{}</error>",
-                r.status.name(),
-                r.status.name(),
-                xml(r.reason.as_deref().unwrap_or("see the log")),
-                xml(&detail)
-            )),
-            Status::NotRun => Some(format!(
-                "<skipped message=\"{}\"/>",
-                xml(r.reason.as_deref().unwrap_or("not run"))
-            )),
-        };
-        match body {
-            None => {
-                let _ = writeln!(
-                    x,
-                    ">\n      <system-out>{}</system-out>\n    </testcase>",
-                    xml(&detail)
-                );
-            }
-            Some(b) => {
-                let _ = writeln!(x, ">\n      {b}\n    </testcase>");
-            }
-        }
-    }
-    x.push_str("  </testsuite>\n</testsuites>\n");
-    x
-}
-
-/// `summary.html`: the matrix as a table, linking each report and log.
-pub fn summary_html(s: &Summary) -> String {
-    use faultline_results::timeline::escape;
-    let colour = |st: Status| match st {
-        Status::Valid => "#2e7d32",
-        Status::Invalid => "#c62828",
-        Status::Unknown => "#ef6c00",
-        Status::Failed => "#6a1b9a",
-        Status::NotRun => "#9e9e9e",
-    };
-    let mut h = String::new();
-    let _ = write!(
-        h,
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>matrix {n} — {t}</title>\
-         <style>body{{font:14px/1.4 system-ui,sans-serif;margin:1.5em}}table{{border-collapse:collapse}}\
-         td,th{{padding:3px 8px;border-bottom:1px solid #eee;text-align:left}}\
-         .b{{color:#fff;border-radius:3px;padding:1px 6px}}</style></head><body>\n\
-         <h1>matrix {n}</h1>\n<p>started {t} · {runs} runs in {d:.0} s · worst \
-         <span class=\"b\" style=\"background:{c}\">{w}</span> (exit {x}){i} · \
-         <a href=\"summary.json\">summary.json</a> · <a href=\"junit.xml\">junit.xml</a></p>\n<p>",
-        n = escape(&s.name),
-        t = escape(&faultline_results::serve::display_time(&s.started)),
-        runs = s.runs.len(),
-        d = s.duration_s,
-        c = colour(s.worst),
-        w = s.worst.name(),
-        x = s.exit_code,
-        i = if s.interrupted { " · interrupted" } else { "" },
-    );
-    for (k, v) in &s.counts {
-        let _ = write!(h, "{v} {k} · ");
-    }
-    h.push_str(
-        "</p>\n<table><tr><th>#</th><th>target</th><th>workload</th><th>nemesis</th><th>seed</th>\
-         <th>verdict</th><th>anomalies / reason</th><th>time</th><th>report</th><th>log</th></tr>\n",
-    );
-    for (i, r) in s.runs.iter().enumerate() {
-        let c = &r.cell;
-        let what = if r.anomaly_types.is_empty() {
-            r.reason.clone().unwrap_or_default()
-        } else {
-            r.anomaly_types.join(", ")
-        };
-        let report = report_link(s, r)
-            .map(|l| format!("<a href=\"{}\">report</a>", escape(&l)))
-            .unwrap_or_default();
-        let _ = writeln!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><span class=\"b\" \
-             style=\"background:{}\">{}</span></td><td>{}</td><td>{:.1} s</td><td>{report}</td>\
-             <td><a href=\"{}\">log</a></td></tr>",
-            i + 1,
-            escape(&c.target),
-            escape(&c.workload),
-            escape(&c.nemesis),
-            c.seed,
-            colour(r.status),
-            r.status.name(),
-            escape(&what),
-            r.duration_s,
-            escape(&r.log),
-        );
-    }
-    h.push_str("</table>\n</body></html>\n");
-    h
-}
-
-/// summary.json as a value (for tests and tools).
-#[allow(dead_code)]
-pub fn summary_value(s: &Summary) -> Value {
-    json!(s)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn parse(t: &str) -> MatrixFile {
         toml::from_str(t).expect("parse")
@@ -1155,21 +857,38 @@ mod tests {
             "#,
         );
         let c = &cells(&m, 1)[0];
-        let a = test_args(
-            &m,
-            Path::new("/etc/nightly"),
-            Path::new("/s"),
-            Some(Path::new("/m/nodes.toml")),
-            c,
+        let base = base_plan(&m, Path::new("/etc/nightly"), Path::new("/s")).unwrap();
+        let p = cell_plan(&m, &base, c).unwrap();
+        let want = Plan {
+            target: "paxos".into(),
+            workload: faultline_workloads::Workload::Register,
+            nemesis: vec![],
+            seed: Some(1),
+            store: "/s".into(),
+            time_limit_s: 5.0,
+            nemesis_interval_s: 2.0,
+            bugs: vec!["minority-quorum".into()],
+            // user and port fill the entries; the key is the file's.
+            nodes: vec![
+                "n1=admin@10.0.0.5:2222".into(),
+                "n2=admin@10.0.0.6:2222".into(),
+            ],
+            node_count: 2,
+            ssh_key: Some("/etc/nightly/keys/id".into()),
+            sudo: true,
+            ..Plan::default()
+        };
+        assert_eq!(p, want);
+        // A cell's nemesis set is the plan's kinds.
+        let c2 = Cell {
+            nemesis: "partition,kill".into(),
+            ..c.clone()
+        };
+        let p2 = cell_plan(&m, &base, &c2).unwrap();
+        assert_eq!(
+            serde_json::to_value(&p2).unwrap()["nemesis"],
+            json!(["partition", "kill"])
         );
-        let s = a.join(" ");
-        assert!(
-            s.starts_with("--target paxos --workload register --nemesis none --seed 1 --store /s"),
-            "{s}"
-        );
-        assert!(s.contains("--time-limit 5 --nemesis-interval 2"), "{s}");
-        assert!(s.contains("--nodes-file /m/nodes.toml"), "{s}");
-        assert!(s.ends_with("--bug minority-quorum --concurrency 3"), "{s}");
         let t: toml::Table =
             toml::from_str(&nodes_toml(&m, Path::new("/etc/nightly")).unwrap()).unwrap();
         assert_eq!(t["user"].as_str(), Some("admin"));

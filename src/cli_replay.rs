@@ -1,33 +1,27 @@
 //! `faultline replay RUN_DIR [-- TEST FLAGS]`: runs a stored test again
-//! with the options and seed its `test.json` recorded, as a new
-//! `faultline test` process, and compares the verdicts.
+//! from the plan its `test.json` holds, in this process, and compares the
+//! verdicts.
 //!
-//! What is replayed: target, workload, seeded bugs, nemesis kinds and
-//! interval, concurrency, rate, time limits, read mode, node count, lab
-//! directory and the seed — so the generator draws the same operations —
-//! and the run's `nemesis-schedule.json` (through `faultline test
-//! --nemesis-schedule`): each fault starts and stops at its recorded time
-//! on its recorded nodes, a leader-aimed fault on the node that led then.
-//! A run recorded before schedules existed replays with the seed only (and
-//! says so). Nodes outside the lab are not in `test.json` with their SSH
-//! addresses: pass `-- --nodes-file F` for those.
-//!
-//! The new run is a child process in its own process group, so a Ctrl-C
-//! reaches it once, through this process: it stops, heals its faults and
-//! writes its report, as `faultline test` does on SIGINT.
+//! Everything in the plan is replayed (docs/plan.md): target, workload,
+//! seeded bugs, target options (`db_options`: PostgreSQL's isolation,
+//! etcd's read mode, …), nemesis kinds and interval, nodes with their SSH
+//! settings (a run on your own machines replays on them), concurrency,
+//! rate, time limits, lab and store directories and the seed — so the
+//! generator draws the same operations — and the run's
+//! `nemesis-schedule.json`: each fault starts and stops at its recorded
+//! time on its recorded nodes, a leader-aimed fault on the node that led
+//! then. A run recorded without a schedule replays with the seed only (and
+//! says so). Test flags after `--` replace the values they name, as flags
+//! given with `test --plan` do; the replay is one run (`test_count` 1).
 
-use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Command, ExitCode, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::Value;
 
-use crate::nemesis_driver::NemesisKind;
+use crate::cli_test::{Plan, TestArgs};
 use crate::nemesis_schedule::{SCHEDULE_JSON, Schedule};
 use crate::usage;
 use faultline_results::RunDir;
@@ -41,7 +35,7 @@ times on the same nodes (--fresh-nemesis draws them from the seed instead).
 
 Example:
   faultline replay store/paxos-register/latest
-  faultline replay store/etcd-register/20261126T005011.123Z -- --nodes-file cluster.toml")]
+  faultline replay store/etcd-register/20261126T005011.123Z -- --seed 8")]
 pub struct ReplayArgs {
     /// The run to replay (a run directory, or `<store>/<test>/latest`)
     pub run_dir: PathBuf,
@@ -50,7 +44,8 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "DIR")]
     pub store: Option<PathBuf>,
 
-    /// Print the `faultline test` command and exit
+    /// Print the plan the replay would run (JSON, as `test --plan` reads
+    /// it) and exit
     #[arg(long)]
     pub dry_run: bool,
 
@@ -59,117 +54,10 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub fresh_nemesis: bool,
 
-    /// More `faultline test` flags (after `--`); they replace recorded ones
+    /// More `faultline test` flags (after `--`); each replaces the
+    /// recorded value it names
     #[arg(last = true, value_name = "TEST FLAGS")]
     pub extra: Vec<String>,
-}
-
-/// `faultline test` flags from a run's `test.json`. Flags named in
-/// `extra` are left out (the caller's win).
-pub fn test_args(tj: &Value, store: Option<&str>, extra: &[String]) -> Result<Vec<String>> {
-    let missing = |k: &str| {
-        usage(format!(
-            "test.json has no `{k}`: not a `faultline test` run"
-        ))
-    };
-    let s = |k: &str| tj.get(k).and_then(Value::as_str);
-    let n = |k: &str| tj.get(k).and_then(Value::as_f64);
-    let mut a: Vec<(String, Option<String>)> = vec![
-        (
-            "--target".into(),
-            Some(s("target").ok_or_else(|| missing("target"))?.into()),
-        ),
-        (
-            "--workload".into(),
-            Some(s("workload").ok_or_else(|| missing("workload"))?.into()),
-        ),
-        (
-            "--seed".into(),
-            Some(
-                tj.get("seed")
-                    .and_then(Value::as_u64)
-                    .ok_or_else(|| missing("seed"))?
-                    .to_string(),
-            ),
-        ),
-    ];
-    let nemesis: Vec<&str> = tj
-        .get("nemesis")
-        .and_then(Value::as_array)
-        .map(|v| v.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    a.push((
-        "--nemesis".into(),
-        Some(if nemesis.is_empty() {
-            "none".into()
-        } else {
-            nemesis.join(",")
-        }),
-    ));
-    for (flag, key) in [
-        ("--nemesis-interval", "nemesis_interval_s"),
-        ("--time-limit", "time_limit_s"),
-        ("--op-timeout", "op_timeout_s"),
-        ("--check-time-limit", "check_time_limit_s"),
-        ("--rate", "rate"),
-        ("--loss-prob", "loss_prob"),
-        ("--max-false-positive-rate", "max_false_positive_rate"),
-    ] {
-        if let Some(v) = n(key) {
-            a.push((flag.into(), Some(v.to_string())));
-        }
-    }
-    for (flag, key) in [
-        ("--concurrency", "concurrency"),
-        ("--node-count", "node_count"),
-    ] {
-        if let Some(v) = tj.get(key).and_then(Value::as_u64) {
-            a.push((flag.into(), Some(v.to_string())));
-        }
-    }
-    if let Some(m) = s("etcd_read_mode") {
-        a.push(("--etcd-read-mode".into(), Some(m.into())));
-    }
-    if let Some(d) = s("lab_dir") {
-        a.push(("--lab-dir".into(), Some(d.into())));
-    }
-    if let Some(b) = tj
-        .get("node")
-        .and_then(|n| n.get("binary"))
-        .and_then(Value::as_str)
-    {
-        a.push(("--node-binary".into(), Some(b.into())));
-    }
-    if let Some(st) = store.or_else(|| s("store")) {
-        a.push(("--store".into(), Some(st.into())));
-    }
-    for b in tj
-        .get("bugs")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
-        a.push(("--bug".into(), Some(b.into())));
-    }
-    if tj.get("leave_db_running") == Some(&Value::Bool(true)) {
-        a.push(("--leave-db-running".into(), None));
-    }
-    let given = |flag: &str| {
-        extra
-            .iter()
-            .any(|e| e == flag || e.starts_with(&format!("{flag}=")))
-    };
-    let mut out = Vec::new();
-    for (flag, v) in a {
-        if given(&flag) {
-            continue;
-        }
-        out.push(flag);
-        out.extend(v);
-    }
-    out.extend(extra.iter().cloned());
-    Ok(out)
 }
 
 fn verdict_line(results: &Value) -> String {
@@ -189,119 +77,119 @@ fn verdict_line(results: &Value) -> String {
     }
 }
 
-/// The `--nemesis-schedule` flag for a replay of `run`, checked against
-/// its test.json; `None` (with the reason on stderr) when there is none to
+/// The plan a replay of `run` runs: its test.json's, as one run, with the
+/// recorded schedule to follow (unless `--fresh-nemesis`, or the flags
+/// after `--` name one), then those flags in place of what they name.
+pub fn replay_plan(run: &RunDir, a: &ReplayArgs) -> Result<Plan> {
+    let tj = run.read_test_json().map_err(|e| usage(e.to_string()))?;
+    let what = run.file(faultline_results::store::TEST_JSON);
+    let mut plan = Plan::from_json(&tj, &what.display().to_string())?;
+    plan.test_count = 1;
+    // The schedule the run itself followed is in its own recorded file.
+    plan.nemesis_schedule = None;
+    if let Some(s) = &a.store {
+        plan.store.clone_from(s);
+    }
+    let extra = parse_test_flags(&a.extra)?;
+    plan.apply(&extra)?;
+    if extra.nemesis_schedule.is_none() {
+        plan.nemesis_schedule = recorded_schedule(run, &tj, &plan, a.fresh_nemesis)?;
+    }
+    Ok(plan)
+}
+
+/// The `faultline test` flags after `--`.
+fn parse_test_flags(extra: &[String]) -> Result<TestArgs> {
+    use clap::{Args as _, FromArgMatches as _};
+    let cmd = TestArgs::augment_args(clap::Command::new("faultline test").no_binary_name(true));
+    let m = cmd
+        .try_get_matches_from(extra)
+        .map_err(|e| usage(format!("the test flags after `--`: {}", e.render()).trim_end()))?;
+    let a = TestArgs::from_arg_matches(&m).map_err(|e| usage(e.to_string()))?;
+    if a.plan.is_some() {
+        return Err(usage(
+            "--plan cannot be given to replay: the run's test.json is the plan",
+        ));
+    }
+    Ok(a)
+}
+
+/// The run's `nemesis-schedule.json`, checked against the plan's kinds
+/// and nodes; `None` (with the reason on stderr) when there is none to
 /// follow.
-fn schedule_flag(run: &RunDir, tj: &Value, a: &ReplayArgs) -> Result<Option<PathBuf>> {
-    let kinds: Vec<NemesisKind> = tj
-        .get("nemesis")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|k| k.as_str()?.parse().ok())
-        .collect();
-    let given = a
-        .extra
-        .iter()
-        .any(|e| e == "--nemesis-schedule" || e.starts_with("--nemesis-schedule="));
-    if kinds.is_empty() || given {
+fn recorded_schedule(
+    run: &RunDir,
+    tj: &Value,
+    plan: &Plan,
+    fresh: bool,
+) -> Result<Option<PathBuf>> {
+    if plan.nemesis.is_empty() {
         return Ok(None);
     }
-    let file = run.file(SCHEDULE_JSON);
-    if a.fresh_nemesis {
+    if fresh {
         eprintln!("faultline: --fresh-nemesis: faults are drawn afresh from the seed");
         return Ok(None);
     }
+    let file = run.file(SCHEDULE_JSON);
     if !file.exists() {
         eprintln!(
-            "faultline: {} has no {SCHEDULE_JSON} (recorded before faultline kept \
-             schedules): replaying with the same options and seed only; fault times follow \
-             this run's clock and leader-aimed faults hit the current leader",
+            "faultline: {} has no {SCHEDULE_JSON}: replaying with the same options and seed \
+             only; fault times follow this run's clock and leader-aimed faults hit the current \
+             leader",
             run.path().display()
         );
         return Ok(None);
     }
     let s = Schedule::load(&file).map_err(|e| usage(e.to_string()))?;
-    s.check_kinds(&kinds).map_err(|e| usage(e.to_string()))?;
-    let nodes: Vec<String> = tj
-        .get("nodes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|n| n.as_str().map(str::to_string))
-        .collect();
-    if !nodes.is_empty() {
-        s.check_nodes(&nodes).map_err(|e| usage(e.to_string()))?;
+    s.check_kinds(&plan.nemesis)
+        .map_err(|e| usage(e.to_string()))?;
+    // The nodes' names: the plan's entries, else (the lab's first
+    // node_count nodes) the names the run recorded.
+    let names: Vec<String> = if plan.nodes.is_empty() {
+        tj.get("node_names")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.as_str().map(str::to_string))
+            .collect()
+    } else {
+        plan.nodes
+            .iter()
+            .map(|e| crate::nodes::parse_entry(e).map(|p| p.name))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| usage(format!("--nodes: {e}")))?
+    };
+    if !names.is_empty() {
+        s.check_nodes(&names).map_err(|e| usage(e.to_string()))?;
     }
     Ok(Some(file))
 }
 
 pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     let run = RunDir::open(&a.run_dir).map_err(|e| usage(e.to_string()))?;
-    let tj = run.read_test_json().map_err(|e| usage(e.to_string()))?;
-    let store = a.store.as_ref().map(|s| s.display().to_string());
-    let schedule = schedule_flag(&run, &tj, &a)?;
-    let mut args = test_args(&tj, store.as_deref(), &a.extra)?;
-    if let Some(f) = &schedule {
-        args.push("--nemesis-schedule".into());
-        args.push(f.display().to_string());
-    }
+    let plan = replay_plan(&run, &a)?;
     if a.dry_run {
-        println!("faultline test {}", args.join(" "));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&plan).context("serialising the plan")?
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let original = run.read_results().ok();
     eprintln!(
-        "faultline: replaying {} (seed {}): same options and seed{}",
+        "faultline: replaying {} (seed {}): same plan and seed{}",
         run.path().display(),
-        tj.get("seed").unwrap_or(&Value::Null),
-        if schedule.is_some() {
+        plan.seed.map_or("from the clock".into(), |s| s.to_string()),
+        if plan.nemesis_schedule.is_some() {
             format!(", faults from its {SCHEDULE_JSON}")
         } else {
             String::new()
         }
     );
-    let exe = std::env::current_exe().context("finding the faultline binary")?;
-    // Its own process group: a terminal's Ctrl-C reaches only this
-    // process, which passes each signal on once (a second one makes the
-    // child exit at once, as `faultline test` does).
-    let mut child = Command::new(exe)
-        .arg("test")
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .process_group(0)
-        .spawn()
-        .context("running faultline test")?;
-    let pid = child.id() as libc::pid_t;
-    let reaped = Arc::new(AtomicBool::new(false));
-    let r = Arc::clone(&reaped);
-    ctrlc::set_handler(move || {
-        // Never signal a reaped pid: the number may be reused.
-        if !r.load(Ordering::SeqCst) {
-            // SAFETY: kill(2) on the child this process spawned; no memory
-            // is touched.
-            unsafe {
-                libc::kill(pid, libc::SIGINT);
-            }
-        }
-    })
-    .context("installing the SIGINT/SIGTERM handler")?;
-    let mut stdout = String::new();
-    if let Some(mut o) = child.stdout.take() {
-        o.read_to_string(&mut stdout)
-            .context("reading faultline test's output")?;
-    }
-    let status = child.wait();
-    reaped.store(true, Ordering::SeqCst);
-    let status = status.context("waiting for faultline test")?;
-    print!("{stdout}");
-    let new_results = stdout
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("report: "))
-        .and_then(|r| std::path::Path::new(r).parent().map(|p| p.to_path_buf()))
+    let done = crate::cli_test::run_plan(&plan)?;
+    let new_results = done
+        .runs
+        .last()
         .and_then(|d| RunDir::open(d).ok())
         .and_then(|d| d.read_results().ok());
     println!(
@@ -313,46 +201,211 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
             .as_ref()
             .map_or("no results.json".into(), verdict_line)
     );
-    let code = status.code().unwrap_or(3);
-    Ok(ExitCode::from(u8::try_from(code).unwrap_or(3)))
+    Ok(ExitCode::from(done.code))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use clap::Parser;
+    use faultline_results::store::Store;
+    use std::path::Path;
 
+    struct Tmp(PathBuf);
+
+    impl Tmp {
+        fn new(tag: &str) -> Tmp {
+            let d = std::env::temp_dir().join(format!(
+                "faultline-replay-{tag}-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d).expect("temp dir");
+            Tmp(d)
+        }
+    }
+
+    impl Drop for Tmp {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// The plan of `faultline test ARGS`, parsed by the real command line.
+    fn plan_of(args: &[&str]) -> Plan {
+        let argv = ["faultline", "test"]
+            .into_iter()
+            .chain(args.iter().copied());
+        match crate::Cli::try_parse_from(argv) {
+            Ok(crate::Cli {
+                command: crate::Command::Test(a),
+            }) => Plan::from_args(&a).unwrap_or_else(|e| panic!("{e:#}")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A stored run of `plan` on `nodes` (name, address): its test.json as a
+    /// real run writes it, and a nemesis-schedule.json when given.
+    fn stored_run(
+        tmp: &Tmp,
+        plan: &Plan,
+        nodes: &[(&str, &str)],
+        schedule: Option<&str>,
+    ) -> RunDir {
+        let tj = crate::cli_test::test_json_on(plan, nodes).unwrap_or_else(|e| panic!("{e:#}"));
+        let run = Store::new(tmp.0.join("store"))
+            .create_run(&plan.name(), &tj)
+            .expect("run dir");
+        if let Some(s) = schedule {
+            std::fs::write(run.file(SCHEDULE_JSON), s).expect("schedule");
+        }
+        run
+    }
+
+    fn replay(run: &RunDir, fresh: bool, extra: &[&str]) -> Result<Plan> {
+        replay_plan(
+            run,
+            &ReplayArgs {
+                run_dir: run.path().to_path_buf(),
+                store: None,
+                dry_run: false,
+                fresh_nemesis: fresh,
+                extra: extra.iter().map(|s| s.to_string()).collect(),
+            },
+        )
+    }
+
+    const MACHINES: &[(&str, &str)] = &[
+        ("db1", "10.0.0.5"),
+        ("db2", "10.0.0.6"),
+        ("db3", "10.0.0.7"),
+    ];
+
+    /// A PostgreSQL run at repeatable read on your own machines replays at
+    /// repeatable read, on the same machines with the same SSH settings.
     #[test]
-    fn recorded_options_become_flags_and_extras_win() {
-        let tj = json!({
-            "target": "paxos", "workload": "register", "seed": 42,
-            "nemesis": ["partition", "kill"], "nemesis_interval_s": 3.0,
-            "time_limit_s": 15.0, "op_timeout_s": 5.0, "check_time_limit_s": 120.0,
-            "rate": null, "concurrency": 5, "node_count": 3, "bugs": ["minority-quorum"],
-            "etcd_read_mode": "linearizable", "lab_dir": "/srv/lab", "store": "store",
-            "node": {"binary": "/bin/faultline-node"}, "leave_db_running": false
-        });
-        let a = test_args(&tj, None, &[]).unwrap().join(" ");
-        assert_eq!(
-            a,
-            "--target paxos --workload register --seed 42 --nemesis partition,kill \
-             --nemesis-interval 3 --time-limit 15 --op-timeout 5 --check-time-limit 120 \
-             --concurrency 5 --node-count 3 --etcd-read-mode linearizable --lab-dir /srv/lab \
-             --node-binary /bin/faultline-node --store store --bug minority-quorum"
-        );
-        let extra = vec![
-            "--time-limit".to_string(),
-            "30".into(),
-            "--nodes-file".into(),
-            "c.toml".into(),
+    fn replay_keeps_postgres_isolation_nodes_and_ssh_settings() {
+        let tmp = Tmp::new("pg");
+        let store = tmp.0.join("store");
+        let p = plan_of(&[
+            "--target",
+            "postgres",
+            "--workload",
+            "list-append",
+            "--isolation",
+            "repeatable-read",
+            "--db-option",
+            "replicas=1",
+            "--nodes",
+            "db1=admin@10.0.0.5,db2=admin@10.0.0.6:2222,db3=admin@10.0.0.7",
+            "--ssh-key",
+            "/keys/nightly",
+            "--known-hosts",
+            "/keys/known_hosts",
+            "--sudo",
+            "--nemesis",
+            "partition,kill",
+            "--concurrency",
+            "10",
+            "--time-limit",
+            "30",
+            "--seed",
+            "17",
+            "--store",
+            store.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(p.db_options["isolation"], "repeatable-read");
+        let run = stored_run(&tmp, &p, MACHINES, None);
+        let tj = run.read_test_json().expect("test.json");
+        assert_eq!(tj["postgres"]["isolation"], "repeatable-read", "{tj:#}");
+        let r = replay(&run, false, &[]).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(r, p);
+        assert_eq!(r.nodes[1], "db2=admin@10.0.0.6:2222");
+        assert_eq!(r.ssh_key.as_deref(), Some(Path::new("/keys/nightly")));
+        assert!(r.sudo);
+    }
+
+    /// An etcd run with serializable reads replays with serializable reads
+    /// (the lab's first three nodes, as the original).
+    #[test]
+    fn replay_keeps_etcd_serializable_reads() {
+        let tmp = Tmp::new("etcd");
+        let store = tmp.0.join("store");
+        let p = plan_of(&[
+            "--target",
+            "etcd",
+            "--workload",
+            "register",
+            "--etcd-read-mode",
+            "serializable",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "3",
+            "--seed",
+            "5",
+            "--lab-dir",
+            "/srv/other-lab",
+            "--store",
+            store.to_str().expect("utf-8"),
+        ]);
+        let lab = &[
+            ("n1", "10.77.0.11"),
+            ("n2", "10.77.0.12"),
+            ("n3", "10.77.0.13"),
         ];
-        let a = test_args(&tj, Some("/other"), &extra).unwrap().join(" ");
-        assert!(
-            !a.contains("--time-limit 15") && a.ends_with("--time-limit 30 --nodes-file c.toml"),
-            "{a}"
-        );
-        assert!(a.contains("--store /other"), "{a}");
-        let e = test_args(&json!({"target": "etcd"}), None, &[]).unwrap_err();
-        assert!(format!("{e}").contains("workload"), "{e}");
+        let run = stored_run(&tmp, &p, lab, None);
+        let r = replay(&run, false, &[]).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(r, p);
+        assert_eq!(r.db_options["read-mode"], "serializable");
+        assert!(r.nodes.is_empty() && r.node_count == 3);
+        assert_eq!(r.lab_dir, Path::new("/srv/other-lab"));
+    }
+
+    /// The recorded schedule is followed (on the recorded node names); flags
+    /// after `--` replace only what they name; --fresh-nemesis drops the
+    /// schedule; a schedule naming another node is refused.
+    #[test]
+    fn replay_follows_the_schedule_and_flags_override_only_what_they_name() {
+        let tmp = Tmp::new("sched");
+        let store = tmp.0.join("store");
+        let p = plan_of(&[
+            "--target",
+            "postgres",
+            "--workload",
+            "list-append",
+            "--isolation",
+            "repeatable-read",
+            "--nodes",
+            "db1=10.0.0.5,db2=10.0.0.6,db3=10.0.0.7",
+            "--nemesis",
+            "kill",
+            "--seed",
+            "17",
+            "--store",
+            store.to_str().expect("utf-8"),
+        ]);
+        let sched = r#"{"version": 1, "faults": [
+            {"start_ms": 2100, "stop_ms": 4100, "fault": "kill", "node": "db2"}]}"#;
+        let run = stored_run(&tmp, &p, MACHINES, Some(sched));
+        let r = replay(&run, false, &["--seed", "9", "--time-limit", "5"])
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let want = Plan {
+            seed: Some(9),
+            time_limit_s: 5.0,
+            nemesis_schedule: Some(run.file(SCHEDULE_JSON)),
+            ..p.clone()
+        };
+        assert_eq!(r, want);
+        let r = replay(&run, true, &[]).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(r, p);
+        let e = replay(&run, false, &["--plan", "x.json"]).unwrap_err();
+        assert!(format!("{e:#}").contains("--plan cannot be given"), "{e:#}");
+        let e = replay(&run, false, &["--tme-limit", "5"]).unwrap_err();
+        assert!(format!("{e:#}").contains("--tme-limit"), "{e:#}");
+        std::fs::write(run.file(SCHEDULE_JSON), sched.replace("db2", "n2")).expect("write");
+        let e = replay(&run, false, &[]).unwrap_err();
+        assert!(format!("{e:#}").contains("unknown node `n2`"), "{e:#}");
     }
 }

@@ -246,6 +246,10 @@ fn lab_matrix_2x2x2_junit_summary_and_exit_code() {
             _ => vec!["partition", "kill"],
         };
         assert_eq!(tj["nemesis"], serde_json::json!(want), "{tj:#}");
+        // The file's defaults reached each cell's plan.
+        assert_eq!(tj["plan_version"], 1, "{tj:#}");
+        assert_eq!(tj["concurrency"], 4, "{tj:#}");
+        assert_eq!(tj["time_limit_s"], 5.0, "{tj:#}");
         assert_eq!(read_json(&run_dir.join("results.json"))["valid"], true);
     }
     let combos: std::collections::BTreeSet<String> = runs
@@ -253,6 +257,8 @@ fn lab_matrix_2x2x2_junit_summary_and_exit_code() {
         .map(|r| format!("{} {} {}", r["target"], r["workload"], r["nemesis"]))
         .collect();
     assert_eq!(combos.len(), 8, "{combos:?}");
+    let plans = std::fs::read_dir(dir.join("plans")).expect("plans").count();
+    assert_eq!(plans, 8);
     assert_eq!(s["counts"]["valid"], 8);
     assert_eq!(s["worst"], "valid");
     assert_eq!(s["exit_code"], 0);
@@ -339,6 +345,7 @@ fn fake_run(root: &Path, schedule: Option<&str>) -> PathBuf {
     let run = root.join("store/paxos-register/20261126T000000.000Z");
     std::fs::create_dir_all(&run).expect("run dir");
     let tj = serde_json::json!({
+        "plan_version": 1,
         "target": "paxos", "workload": "register", "seed": 5,
         "nemesis": ["partition", "kill"], "nemesis_interval_s": 2.0,
         "nodes": ["n1", "n2", "n3"], "node_count": 3, "lab_dir": "/nonexistent",
@@ -370,9 +377,22 @@ fn replay_follows_the_recorded_schedule_and_refuses_a_bad_one() {
     let old = fake_run(&tmp.0.join("old"), None);
     let o = dry(&old, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(!String::from_utf8_lossy(&o.stdout).contains("--nemesis-schedule"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"nemesis_schedule\": null"));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("has no nemesis-schedule.json"),
+        "{}",
+        text(&o)
+    );
+    // A test.json from before plans were versioned: refused, saying why.
+    let unversioned = fake_run(&tmp.0.join("unversioned"), None);
+    let tj = unversioned.join("test.json");
+    let mut v = read_json(&tj);
+    v.as_object_mut().expect("object").remove("plan_version");
+    std::fs::write(&tj, v.to_string()).expect("test.json");
+    let o = dry(&unversioned, &[]);
+    assert_eq!(o.status.code(), Some(64), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("has no `plan_version`"),
         "{}",
         text(&o)
     );
@@ -380,8 +400,9 @@ fn replay_follows_the_recorded_schedule_and_refuses_a_bad_one() {
     let run = fake_run(&tmp.0.join("good"), Some(good));
     let o = dry(&run, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // --dry-run prints the plan the replay would run.
     let want = format!(
-        "--nemesis-schedule {}",
+        "\"nemesis_schedule\": \"{}\"",
         run.join("nemesis-schedule.json").display()
     );
     assert!(
@@ -391,7 +412,7 @@ fn replay_follows_the_recorded_schedule_and_refuses_a_bad_one() {
     );
     let o = dry(&run, &["--fresh-nemesis"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(!String::from_utf8_lossy(&o.stdout).contains("--nemesis-schedule"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"nemesis_schedule\": null"));
     // Bad schedules: exit 64, one line naming the file and the entry.
     for (i, (body, msg)) in [
         (&good[..90], "nemesis-schedule.json: EOF while parsing"),

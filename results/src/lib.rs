@@ -2,6 +2,8 @@
 //!
 //! - [`store`]: the on-disk store of runs (`store/<test>/<timestamp>/`), the
 //!   flushed `history.jsonl` writer, `results.json`, and the run listing.
+//! - [`matrix`]: `faultline matrix`'s `summary.json` and its printers,
+//!   `junit.xml` and `summary.html`.
 //! - [`plots`]: `latency-raw.png`, `latency-quantiles.png`, `rate.png`, with
 //!   fault windows shaded (plotters, fonts compiled in).
 //! - [`report`]: `report.html` — verdict, anomalies, nemesis schedule,
@@ -17,6 +19,7 @@
 //! renderers only read `results.json`; none computes a verdict.
 
 mod blocking;
+pub mod matrix;
 mod ops;
 pub mod plots;
 pub mod report;

@@ -2,9 +2,13 @@
 //! concurrent clients while a nemesis injects faults, record the history
 //! into the store, check it, render the report, fetch node logs, tear down.
 //!
-//! Store: `<store>/<target>-<workload>/<timestamp>/` with `test.json` (every
-//! option and the seed), `history.jsonl` (flushed per event), `results.json`,
-//! `report.html`, `timeline.html`, three PNGs and `nodes/<node>/etcd.log`.
+//! What runs is a [`Plan`] (`plan.rs`, docs/plan.md): the flags, or a
+//! `--plan` file with the flags given in place of its values.
+//!
+//! Store: `<store>/<target>-<workload>/<timestamp>/` with `test.json` (the
+//! plan as it ran, seed included, and what the run learnt),
+//! `history.jsonl` (flushed per event), `results.json`, `report.html`,
+//! `timeline.html`, three PNGs and `nodes/<node>/etcd.log`.
 //!
 //! Exit codes: 0 valid · 1 invalid · 2 unknown (including an interrupted
 //! run whose prefix showed no anomaly) · 3 the run failed (setup, SSH, etcd
@@ -47,163 +51,8 @@ mod progress;
 use deploy::*;
 use nodes::*;
 use plan::*;
+pub use plan::{Plan, TestArgs};
 use progress::*;
-
-#[derive(Args, Debug, Clone)]
-#[command(after_long_help = "\
-Exit codes: 0 valid, 1 invalid, 2 unknown (or interrupted with no anomaly found),
-3 the run failed (setup, SSH, etcd not healthy), 64 bad arguments. With
---test-count K the worst wins: invalid > run failed > unknown > valid.
-
-Example (3-node etcd in the local lab, brought up when needed):
-  faultline test --target etcd --workload register \\
-      --nemesis partition,kill,pause --time-limit 30")]
-pub struct TestArgs {
-    /// System under test: etcd (deployed on the nodes), raft, paxos or zab
-    /// (faultline's own servers, deployed on the nodes), or noop
-    /// (in-process); `faultline targets` lists them
-    #[arg(long, default_value = "etcd")]
-    pub target: String,
-
-    /// Enable a seeded bug of a raft/paxos/zab target (repeatable; see
-    /// `faultline targets`)
-    #[arg(long = "bug", value_name = "NAME")]
-    pub bugs: Vec<String>,
-
-    /// The faultline-node binary to upload to the nodes (default: next to
-    /// this faultline binary)
-    #[arg(long, value_name = "FILE")]
-    pub node_binary: Option<PathBuf>,
-
-    /// Workload: register, list-append, rw-register, set, bank, counter,
-    /// queue, unique-ids or lock (docs/workloads.md: what each checks and
-    /// what a target must support)
-    #[arg(long, default_value = "register")]
-    pub workload: String,
-
-    /// Faults, a comma list of partition, kill, kill-all (every node's DB at
-    /// once: a cluster power failure), pause, bandwidth (one link),
-    /// loss (5-30% of node-to-node packets dropped), latency (20-250 ms on
-    /// node-to-node packets; lab only), crash (a whole lab node; the DB is restarted after it returns),
-    /// clock (raft, paxos and zab in the lab, under libfaketime; real clocks
-    /// outside the lab, etcd included; refused for etcd in the lab),
-    /// kill-leader, pause-leader, isolate-leader, skew-leader, leader-churn (see
-    /// docs/reference-impls.md), or none
-    #[arg(long, default_value = "none", value_name = "LIST")]
-    pub nemesis: String,
-
-    /// Seconds between nemesis actions (heal the last fault, start the next)
-    #[arg(long, default_value_t = 10.0, value_name = "S")]
-    pub nemesis_interval: f64,
-
-    /// Packet loss of the loss nemesis, fixed instead of random (0-1); with
-    /// other kinds, each of their faults also runs under this loss
-    /// (docs/swim.md sweeps it)
-    #[arg(long, value_name = "P", value_parser = crate::nemesis_driver::parse_loss_prob)]
-    pub loss_prob: Option<f64>,
-
-    /// Start the faults of this nemesis-schedule.json (a run's, as
-    /// `faultline replay` does) at its times on its nodes, not random ones
-    #[arg(long, value_name = "FILE")]
-    pub nemesis_schedule: Option<PathBuf>,
-
-    /// Nodes to deploy on (--nodes/--nodes-file: lab names, or machines as
-    /// [ALIAS=][USER@]HOST[:PORT]; default: the first --node-count nodes of
-    /// the lab, which is brought up when it is not)
-    #[command(flatten)]
-    pub node_args: NodeArgs,
-
-    /// Nemesis state dir for nodes outside the lab (see `nemesis heal`)
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-
-    /// Number of nodes when --nodes is not given
-    #[arg(long, default_value_t = 3)]
-    pub node_count: usize,
-
-    /// Concurrent client processes
-    #[arg(long, default_value_t = 5)]
-    pub concurrency: usize,
-
-    /// Operations per second over all clients (default: as fast as answered)
-    #[arg(long)]
-    pub rate: Option<f64>,
-
-    /// Seconds of the main phase
-    #[arg(long, default_value_t = 60.0, value_name = "S")]
-    pub time_limit: f64,
-
-    /// Seconds before an operation is recorded as `info` (unknown outcome)
-    #[arg(long, default_value_t = 5.0, value_name = "S")]
-    pub op_timeout: f64,
-
-    /// Seed of the generator and the nemesis (default: from the clock;
-    /// always written to test.json)
-    #[arg(long)]
-    pub seed: Option<u64>,
-
-    /// Run the test K times (seeds SEED, SEED+1, …); the worst verdict wins
-    #[arg(long, default_value_t = 1, value_name = "K")]
-    pub test_count: u32,
-
-    /// Leave etcd running (and its data) after the test
-    #[arg(long)]
-    pub leave_db_running: bool,
-
-    /// Store directory for runs
-    #[arg(long, default_value = "store", value_name = "DIR")]
-    pub store: PathBuf,
-
-    /// etcd reads: linearizable (through raft) or serializable (local, may
-    /// be stale); the same as --db-option read-mode=MODE
-    #[arg(long, value_name = "MODE")]
-    pub etcd_read_mode: Option<String>,
-
-    /// exec target: the client command, one local process per worker,
-    /// run with `sh -c`, speaking JSON lines (docs/exec.md); the same as
-    /// --db-option client-cmd=CMD
-    #[arg(long, value_name = "CMD")]
-    pub client_cmd: Option<String>,
-
-    /// exec target: a TOML file of shell hooks that install, start and stop
-    /// the system on the nodes; the same as --db-option db-hooks=FILE
-    #[arg(long, value_name = "FILE")]
-    pub db_hooks: Option<PathBuf>,
-
-    /// redis target: WAIT N after each write, and a write that fewer than
-    /// N replicas acknowledged is info; the same as --db-option wait=N
-    #[arg(long, value_name = "N")]
-    pub redis_wait: Option<u32>,
-    /// ZooKeeper: sync(path) before every read, so a server cut off from
-    /// the leader cannot answer stale; the same as --db-option sync-reads
-    #[arg(long)]
-    pub zk_sync_reads: bool,
-    /// postgres transactions: read-committed, repeatable-read or
-    /// serializable (the default); the same as --db-option isolation=LEVEL
-    #[arg(long, value_name = "LEVEL")]
-    pub isolation: Option<String>,
-
-    /// A target option, KEY or KEY=VALUE (repeatable): etcd read-mode;
-    /// raft/paxos/zab protocol options such as lease-read (passed to
-    /// faultline-node as --option)
-    #[arg(long = "db-option", value_name = "OPT")]
-    pub db_options: Vec<String>,
-
-    /// Lab directory (used when no nodes are given, and for faults)
-    #[arg(long, default_value = lab::DEFAULT_DIR, value_name = "D")]
-    pub lab_dir: PathBuf,
-
-    /// Seconds the checker may search before answering unknown
-    #[arg(long, default_value_t = 120.0, value_name = "S")]
-    pub check_time_limit: f64,
-
-    /// For the membership workload (the `detector` checker): a run whose
-    /// false-positive rate (the share of observations of up, reachable
-    /// members that showed them suspect or dead) exceeds R is invalid.
-    /// Default: measured, not judged
-    #[arg(long, value_name = "R", value_parser = crate::nemesis_driver::parse_loss_prob)]
-    pub max_false_positive_rate: Option<f64>,
-}
 
 /// How one test ended, for the exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -231,7 +80,21 @@ impl Ending {
 }
 
 pub fn run(a: TestArgs) -> Result<ExitCode> {
-    let plan = plan(&a)?;
+    let plan = Plan::from_args(&a)?;
+    Ok(ExitCode::from(run_plan(&plan)?.code))
+}
+
+/// What [`run_plan`] did: the exit code, and the run directories it made.
+pub struct Done {
+    pub code: u8,
+    pub runs: Vec<PathBuf>,
+}
+
+/// Runs a plan `test_count` times (seeds SEED, SEED+1, …) in this
+/// process; the worst ending gives the exit code. Installs the SIGINT and
+/// SIGTERM handler (once per process).
+pub fn run_plan(plan: &Plan) -> Result<Done> {
+    let checked = check(plan)?;
     let cancel = Cancel::new();
     install_interrupt(cancel.clone())?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -240,12 +103,13 @@ pub fn run(a: TestArgs) -> Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     let mut worst = Ending::Verdict(Verdict::Valid);
-    for i in 0..a.test_count {
+    let mut runs = Vec::new();
+    for i in 0..plan.test_count {
         if cancel.is_cancelled() {
             break;
         }
-        let seed = plan.seed.wrapping_add(i as u64);
-        let ending = match run_one(&a, &plan, &rt, &cancel, i, seed) {
+        let seed = checked.seed.wrapping_add(i as u64);
+        let ending = match run_one(plan, &checked, &rt, &cancel, i, seed, &mut runs) {
             Ok(e) => e,
             Err(e) if e.chain().any(|c| c.is::<crate::UsageError>()) => return Err(e),
             Err(e) => {
@@ -257,10 +121,13 @@ pub fn run(a: TestArgs) -> Result<ExitCode> {
             worst = ending;
         }
     }
-    if a.test_count > 1 {
-        println!("worst of {} tests: exit {}", a.test_count, worst.code());
+    if plan.test_count > 1 {
+        println!("worst of {} tests: exit {}", plan.test_count, worst.code());
     }
-    Ok(ExitCode::from(worst.code()))
+    Ok(Done {
+        code: worst.code(),
+        runs,
+    })
 }
 
 /// First SIGINT/SIGTERM: stop the main phase, heal, write what was
@@ -283,52 +150,34 @@ fn install_interrupt(cancel: Cancel) -> Result<()> {
     .context("installing the SIGINT/SIGTERM handler")
 }
 
+/// `test.json` of run `index` of `plan`: the plan as this run ran it (its
+/// seed and node binary) and what the run learnt.
 fn test_json(
-    a: &TestArgs,
     plan: &Plan,
+    checked: &Checked,
     nodes: &Nodes,
     db: Option<&dyn Db>,
     index: u32,
     seed: u64,
-) -> Value {
-    let mut v = json!({
-        "name": format!("{}-{}", plan.target, plan.workload),
-        "target": plan.target,
-        "workload": plan.workload.name(),
-        // Knobs the checker needs again on re-check (the bank's balances).
-        "workload_options": workload_options(plan.workload, db),
-        // A checker the target asks for instead of the workload's own.
-        "checker": db.and_then(|d| d.checker(plan.workload)),
-        "nemesis": plan.kinds.iter().map(|k| k.name()).collect::<Vec<_>>(),
-        "nemesis_interval_s": plan.nemesis_interval.as_secs_f64(),
-        "nemesis_schedule": a.nemesis_schedule,
-        "nodes": nodes.names,
-        "addresses": db.map(|d| json!(d.addresses())),
-        "bugs": a.bugs,
-        "node_count": nodes.names.len(),
-        "concurrency": a.concurrency,
-        "rate": a.rate,
-        "time_limit_s": plan.time_limit.as_secs_f64(),
-        "op_timeout_s": plan.op_timeout.as_secs_f64(),
-        "seed": seed,
-        "test_count": a.test_count,
-        "test_index": index,
-        "leave_db_running": a.leave_db_running,
-        "store": a.store,
-        "db_options": plan.options,
-        "lab_dir": a.lab_dir,
-        "check_time_limit_s": plan.check_time_limit.as_secs_f64(),
-        "loss_prob": a.loss_prob,
-        "max_false_positive_rate": a.max_false_positive_rate,
-        "faultline_version": env!("CARGO_PKG_VERSION"),
-        "command": std::env::args().collect::<Vec<_>>(),
-    });
-    // The deployed system's settings, under its own key (`etcd`, `node`).
-    if let (Some(db), Some(o)) = (db, v.as_object_mut()) {
-        let (key, settings) = db.json();
-        o.insert(key.into(), settings);
-    }
-    v
+) -> Result<Value> {
+    let ran = Plan {
+        seed: Some(seed),
+        node_binary: checked.node_binary.clone().or(plan.node_binary.clone()),
+        ..plan.clone()
+    };
+    let record = RunRecord {
+        plan: &ran,
+        name: plan.name(),
+        workload_options: workload_options(plan.workload, db),
+        checker: db.and_then(|d| d.checker(plan.workload)),
+        node_names: nodes.names.clone(),
+        addresses: db.map(|d| json!(d.addresses())),
+        test_index: index,
+        faultline_version: env!("CARGO_PKG_VERSION"),
+        command: std::env::args().collect(),
+        db: db.map(|d| d.json()).into_iter().collect(),
+    };
+    serde_json::to_value(&record).context("serialising test.json")
 }
 
 /// The workload's options, as the target wants them (`Db::workload_options`).
@@ -340,16 +189,77 @@ fn workload_options(w: Workload, db: Option<&dyn Db>) -> WorkloadOptions {
     o
 }
 
-fn run_one(
-    a: &TestArgs,
+/// The deployed system on `nodes` (none for an in-process target).
+fn build_db(
     plan: &Plan,
+    checked: &Checked,
+    nodes: &Nodes,
+    libfaketime: String,
+) -> Result<Option<Box<dyn Db>>> {
+    if nodes.specs.is_empty() {
+        return Ok(None);
+    }
+    let ctx = DbContext {
+        nodes: nodes
+            .names
+            .iter()
+            .map(|n| (n.clone(), nodes.addrs.get(n).cloned().unwrap_or_default()))
+            .collect(),
+        bugs: plan.bugs.clone(),
+        libfaketime,
+        binary: checked.node_binary.clone(),
+        options: plan.db_options.clone(),
+    };
+    checked
+        .info
+        .build(&ctx)
+        .transpose()
+        .map_err(|e| usage(format!("--target {}: {e}", plan.target)))
+}
+
+/// The test.json a run of `plan` on machines `nodes` (name, address)
+/// writes, by the code a real run uses, without touching them: for tests
+/// of what reads it back (`replay`).
+#[cfg(test)]
+pub fn test_json_on(plan: &Plan, nodes: &[(&str, &str)]) -> Result<Value> {
+    let checked = check(plan)?;
+    let nodes = Nodes {
+        names: nodes.iter().map(|(n, _)| n.to_string()).collect(),
+        lab: None,
+        specs: nodes
+            .iter()
+            .map(|(n, a)| NodeSpec {
+                name: n.to_string(),
+                host: a.to_string(),
+                port: 22,
+                user: "root".into(),
+                key: PathBuf::new(),
+                known_hosts: PathBuf::new(),
+                accept_new_host_keys: false,
+                sudo: false,
+                connect_timeout: Duration::from_secs(1),
+            })
+            .collect(),
+        addrs: nodes
+            .iter()
+            .map(|(n, a)| (n.to_string(), a.to_string()))
+            .collect(),
+    };
+    let db = build_db(plan, &checked, &nodes, String::new())?;
+    test_json(plan, &checked, &nodes, db.as_deref(), 0, checked.seed)
+}
+
+fn run_one(
+    plan: &Plan,
+    checked: &Checked,
     rt: &tokio::runtime::Runtime,
     cancel: &Cancel,
     index: u32,
     seed: u64,
+    runs: &mut Vec<PathBuf>,
 ) -> Result<Ending> {
-    let nodes = resolve_nodes(a, plan)?;
-    if let Some(s) = &plan.schedule {
+    let nodes = resolve_nodes(plan, checked)?;
+    if let Some(s) = &checked.schedule {
         s.check_nodes(&nodes.names)
             .map_err(|e| usage(format!("--nemesis-schedule {e}")))?;
     }
@@ -360,16 +270,17 @@ fn run_one(
         .unwrap_or_default();
     // In the lab clocks are faked per process; outside it the clock helper
     // sets the node's real clock.
-    if plan.kinds.iter().any(|k| k.uses_clock()) && nodes.lab.is_some() && libfaketime.is_empty() {
+    if plan.nemesis.iter().any(|k| k.uses_clock()) && nodes.lab.is_some() && libfaketime.is_empty()
+    {
         return Err(usage(format!(
             "--nemesis clock: the lab at {} has no libfaketime (apt-get install libfaketime), \
              so node clocks cannot be changed",
-            a.lab_dir.display()
+            plan.lab_dir.display()
         )));
     }
     // The latency fault's delayer is this binary, run on the nodes: only lab
     // nodes see the host's filesystem.
-    let delayer = match (plan.kinds.contains(&NemesisKind::Latency), &nodes.lab) {
+    let delayer = match (plan.nemesis.contains(&NemesisKind::Latency), &nodes.lab) {
         (false, _) => None,
         (true, None) => {
             return Err(usage(
@@ -382,38 +293,21 @@ fn run_one(
                 .map_err(|e| usage(format!("--nemesis latency: {e:#}")))?,
         ),
     };
-    let db: Option<Box<dyn Db>> = if nodes.specs.is_empty() {
-        None
-    } else {
-        let ctx = DbContext {
-            nodes: nodes
-                .names
-                .iter()
-                .map(|n| (n.clone(), nodes.addrs.get(n).cloned().unwrap_or_default()))
-                .collect(),
-            bugs: a.bugs.clone(),
-            libfaketime,
-            binary: plan.node_binary.clone(),
-            options: plan.options.clone(),
-        };
-        plan.info
-            .build(&ctx)
-            .transpose()
-            .map_err(|e| usage(format!("--target {}: {e}", plan.target)))?
-    };
-    let name = format!("{}-{}", plan.target, plan.workload);
-    let store = Store::new(&a.store);
+    let db = build_db(plan, checked, &nodes, libfaketime)?;
+    let name = plan.name();
+    let store = Store::new(&plan.store);
     let run = store
         .create_run(
             &name,
-            &test_json(a, plan, &nodes, db.as_deref(), index, seed),
+            &test_json(plan, checked, &nodes, db.as_deref(), index, seed)?,
         )
-        .with_context(|| format!("creating the run in {}", a.store.display()))?;
+        .with_context(|| format!("creating the run in {}", plan.store.display()))?;
     let run_path = run.path().to_path_buf();
+    runs.push(run_path.clone());
     eprintln!(
         "faultline: test {}/{}: {name} on {} (seed {seed}), run dir {}",
         index + 1,
-        a.test_count,
+        plan.test_count,
         nodes.names.join(","),
         run_path.display()
     );
@@ -441,7 +335,7 @@ fn run_one(
     // The wall clock at the history's time 0 (node logs are stamped with it).
     let mut t0_unix_ms = 0u64;
     if failure.is_none() && !cancel.is_cancelled() {
-        let target: Arc<dyn Target> = match (&db, plan.info.kind) {
+        let target: Arc<dyn Target> = match (&db, checked.info.kind) {
             (Some(db), _) => db.target(),
             (None, Kind::InProcess(make)) => make(),
             (None, Kind::Deployed(_)) => bail!("{}: no nodes to deploy on", plan.target),
@@ -451,19 +345,19 @@ fn run_one(
             None => Ok(Cluster {
                 specs: nodes.specs.clone(),
                 lab: None,
-                state_dir: a
+                state_dir: plan
                     .state_dir
                     .clone()
                     .unwrap_or_else(crate::nemesis_ctl::default_state_dir),
             }),
         };
-        let nemesis: Result<Box<dyn NemesisDriver>> = match (&db, plan.kinds.is_empty()) {
+        let nemesis: Result<Box<dyn NemesisDriver>> = match (&db, plan.nemesis.is_empty()) {
             (Some(db), false) => cluster
                 .and_then(|c| Controller::connect(c, None, false, true))
                 .map(|ctl| {
                     let mut n = LabNemesis::new(
                         ctl,
-                        plan.kinds.clone(),
+                        plan.nemesis.clone(),
                         nodes.names.clone(),
                         seed,
                         DbProcess {
@@ -484,9 +378,9 @@ fn run_one(
                     }
                     n.schedule = Some(nemesis_schedule::Log::new(
                         run.file(nemesis_schedule::SCHEDULE_JSON),
-                        plan.schedule.clone(),
+                        checked.schedule.clone(),
                     ));
-                    n.loss_prob = a.loss_prob;
+                    n.loss_prob = plan.loss_prob;
                     active_fault = Arc::clone(&n.active);
                     Box::new(n) as Box<dyn NemesisDriver>
                 }),
@@ -497,12 +391,13 @@ fn run_one(
             Ok(nemesis) => {
                 let w = workload_options(plan.workload, db.as_deref());
                 let mut cfg = RunConfig::new(w, nodes.names.clone());
-                cfg.concurrency = a.concurrency;
-                cfg.time_limit = plan.time_limit;
-                cfg.rate = a.rate;
-                cfg.op_timeout = plan.op_timeout;
+                cfg.concurrency = plan.concurrency;
+                cfg.time_limit = checked.time_limit;
+                cfg.rate = plan.rate;
+                cfg.op_timeout = checked.op_timeout;
                 cfg.seed = seed;
-                cfg.nemesis_interval = (!plan.kinds.is_empty()).then_some(plan.nemesis_interval);
+                cfg.nemesis_interval =
+                    (!plan.nemesis.is_empty()).then_some(checked.nemesis_interval);
                 let progress = Arc::new(Progress::default());
                 let ctl = RunControl {
                     cancel: cancel.clone(),
@@ -513,7 +408,7 @@ fn run_one(
                 let bar = spawn_progress(
                     progress,
                     Arc::clone(&active_fault),
-                    plan.time_limit,
+                    checked.time_limit,
                     Arc::clone(&done),
                 );
                 t0_unix_ms = faultline_node::shell::now_ms();
@@ -537,7 +432,7 @@ fn run_one(
                 log_errors.push(format!("{node}: {e:#}"));
             }
         }
-        if !a.leave_db_running {
+        if !plan.leave_db_running {
             let what = format!("{} teardown", db.what());
             if let Err(e) = on_all(&mut remotes, &what, |_| db.teardown_command()) {
                 eprintln!("faultline: warning: {e:#}");
@@ -583,8 +478,8 @@ fn run_one(
             &history,
             model,
             &label,
-            Some(plan.check_time_limit),
-            a.max_false_positive_rate,
+            Some(checked.check_time_limit),
+            plan.max_false_positive_rate,
         )?
     } else {
         let label = history_path.display().to_string();
@@ -598,7 +493,7 @@ fn run_one(
                 &history,
                 "cas-register",
                 &label,
-                Some(plan.check_time_limit),
+                Some(checked.check_time_limit),
             )?,
             Workload::Bank => crate::check::analyze_workload(
                 &history,
@@ -607,9 +502,9 @@ fn run_one(
                 Some(&json!(
                     WorkloadOptions::new(Workload::Bank).initial_balances()
                 )),
-                Some(plan.check_time_limit),
+                Some(checked.check_time_limit),
             )?,
-            w => crate::check::analyze(&history, w.name(), &label, Some(plan.check_time_limit))?,
+            w => crate::check::analyze(&history, w.name(), &label, Some(checked.check_time_limit))?,
         }
     };
     let check_s = t_check.elapsed().as_secs_f64();

@@ -28,15 +28,15 @@ pub(super) fn controller_addr(spec: &NodeSpec) -> Result<String> {
         .ok_or_else(|| anyhow!("{}: no address for {}", spec.name, spec.host))
 }
 
-pub(super) fn resolve_nodes(a: &TestArgs, plan: &Plan) -> Result<Nodes> {
-    if !plan.info.is_deployed() {
-        let names = match &plan.nodes {
+pub(super) fn resolve_nodes(plan: &Plan, checked: &Checked) -> Result<Nodes> {
+    if !checked.info.is_deployed() {
+        let names = match Some(&plan.nodes).filter(|n| !n.is_empty()) {
             Some(n) => n
                 .iter()
                 .map(|e| crate::nodes::parse_entry(e).map(|p| p.name))
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .map_err(usage)?,
-            None => (1..=a.node_count).map(|i| format!("n{i}")).collect(),
+            None => (1..=plan.node_count).map(|i| format!("n{i}")).collect(),
         };
         return Ok(Nodes {
             names,
@@ -46,10 +46,13 @@ pub(super) fn resolve_nodes(a: &TestArgs, plan: &Plan) -> Result<Nodes> {
         });
     }
     // Machines given by address: no lab is read or brought up.
-    if a.node_args.given() {
-        let r = a.node_args.resolve(&a.lab_dir, Duration::from_secs(10))?;
+    let plan_nodes = Some(&plan.nodes).filter(|n| !n.is_empty());
+    if plan_nodes.is_some() {
+        let r = plan
+            .node_args()
+            .resolve(&plan.lab_dir, Duration::from_secs(10))?;
         if r.lab.is_none() {
-            if plan.kinds.contains(&NemesisKind::Crash) {
+            if plan.nemesis.contains(&NemesisKind::Crash) {
                 return Err(usage(
                     "--nemesis crash needs lab nodes (a node is killed from the lab host); \
                      use kill on other nodes",
@@ -67,8 +70,8 @@ pub(super) fn resolve_nodes(a: &TestArgs, plan: &Plan) -> Result<Nodes> {
             });
         }
     }
-    let want = plan.nodes.as_ref().map_or(a.node_count, Vec::len);
-    let lab = match LabState::load(&a.lab_dir) {
+    let want = plan_nodes.map_or(plan.node_count, Vec::len);
+    let lab = match LabState::load(&plan.lab_dir) {
         Ok(s)
             if s.nodes.len() >= want
                 && lab::health(&s).iter().all(|(_, alive, ssh)| *alive && *ssh) =>
@@ -76,11 +79,11 @@ pub(super) fn resolve_nodes(a: &TestArgs, plan: &Plan) -> Result<Nodes> {
             s
         }
         old => {
-            if plan.nodes.is_some() && old.is_err() {
+            if plan_nodes.is_some() && old.is_err() {
                 bail!(
                     "--nodes names lab nodes, but there is no lab at {} (run `faultline lab up`, \
                      or name machines as USER@HOST)",
-                    a.lab_dir.display()
+                    plan.lab_dir.display()
                 );
             }
             let (bridge, prefix) = match &old {
@@ -96,10 +99,10 @@ pub(super) fn resolve_nodes(a: &TestArgs, plan: &Plan) -> Result<Nodes> {
             let nodes = old.as_ref().map_or(want, |s| s.nodes.len().max(want));
             eprintln!(
                 "faultline: bringing the lab up ({nodes} nodes at {})",
-                a.lab_dir.display()
+                plan.lab_dir.display()
             );
             let (s, _) = lab::up(&LabConfig {
-                dir: a.lab_dir.clone(),
+                dir: plan.lab_dir.clone(),
                 nodes,
                 prefix,
                 bridge,
@@ -107,14 +110,14 @@ pub(super) fn resolve_nodes(a: &TestArgs, plan: &Plan) -> Result<Nodes> {
             s
         }
     };
-    let names = match &plan.nodes {
+    let names = match plan_nodes {
         Some(n) => {
             for name in n {
                 if !lab.nodes.iter().any(|x| &x.name == name) {
                     return Err(usage(format!(
                         "node {name:?} is not in the lab at {} (it has {}); name other \
                          machines as USER@HOST or ALIAS=HOST",
-                        a.lab_dir.display(),
+                        plan.lab_dir.display(),
                         lab.names().join(", ")
                     )));
                 }
@@ -123,9 +126,10 @@ pub(super) fn resolve_nodes(a: &TestArgs, plan: &Plan) -> Result<Nodes> {
         }
         None => lab.names().into_iter().take(want).collect(),
     };
-    if let (true, Clock::OutsideLab(why)) =
-        (plan.kinds.iter().any(|k| k.uses_clock()), plan.info.clock)
-    {
+    if let (true, Clock::OutsideLab(why)) = (
+        plan.nemesis.iter().any(|k| k.uses_clock()),
+        checked.info.clock,
+    ) {
         return Err(usage(format!(
             "--nemesis clock cannot be used with --target {} in the lab: {why}",
             plan.target

@@ -1,25 +1,499 @@
-//! `faultline test`'s flags checked and resolved into a [`Plan`] before any
-//! node is touched: target, workload, faults, bugs, options, timings.
+//! The test plan: every option of one `faultline test`, as one typed
+//! value. `test.json` is this value serialised (plus what the run learnt,
+//! [`RunRecord`]); `test --plan FILE`, `replay` and each `matrix` cell load
+//! it, and `faultline test`'s flags are overrides of it (docs/plan.md).
+//!
+//! Adding a flag means editing this file: the flag in [`TestArgs`], the
+//! field in [`Plan`] (its default in `Plan::default`) and its line in
+//! [`Plan::apply`]. `every_test_flag_reaches_the_plan_and_round_trips`
+//! fails until all three are there.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 
 use super::*;
 
-/// Validated options.
-pub(super) struct Plan {
-    pub(super) target: String,
+/// The `plan_version` this faultline writes and reads.
+pub const PLAN_VERSION: u32 = 1;
+
+#[derive(Args, Debug, Clone, Default)]
+#[command(after_long_help = "\
+Exit codes: 0 valid, 1 invalid, 2 unknown (or interrupted with no anomaly found),
+3 the run failed (setup, SSH, etcd not healthy), 64 bad arguments. With
+--test-count K the worst wins: invalid > run failed > unknown > valid.
+
+With --plan FILE (a test.json, or a plan written by hand: docs/plan.md) the
+file's options run; a flag given alongside replaces the file's value.
+
+Example (3-node etcd in the local lab, brought up when needed):
+  faultline test --target etcd --workload register \\
+      --nemesis partition,kill,pause --time-limit 30")]
+pub struct TestArgs {
+    /// Run this plan (a run's test.json, or a plan file, docs/plan.md);
+    /// flags given alongside replace its values
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+
+    /// System under test: etcd (deployed on the nodes), raft, paxos or zab
+    /// (faultline's own servers, deployed on the nodes), or noop
+    /// (in-process); `faultline targets` lists them. Default: etcd
+    #[arg(long)]
+    pub target: Option<String>,
+
+    /// Enable a seeded bug of a raft/paxos/zab target (repeatable; see
+    /// `faultline targets`)
+    #[arg(long = "bug", value_name = "NAME")]
+    pub bugs: Vec<String>,
+
+    /// The faultline-node binary to upload to the nodes (default: next to
+    /// this faultline binary)
+    #[arg(long, value_name = "FILE")]
+    pub node_binary: Option<PathBuf>,
+
+    /// Workload: register (the default), list-append, rw-register, set,
+    /// bank, counter, queue, unique-ids or lock (docs/workloads.md: what
+    /// each checks and what a target must support)
+    #[arg(long)]
+    pub workload: Option<String>,
+
+    /// Faults, a comma list of partition, kill, kill-all (every node's DB at
+    /// once: a cluster power failure), pause, bandwidth (one link),
+    /// loss (5-30% of node-to-node packets dropped), latency (20-250 ms on
+    /// node-to-node packets; lab only), crash (a whole lab node; the DB is restarted after it returns),
+    /// clock (raft, paxos and zab in the lab, under libfaketime; real clocks
+    /// outside the lab, etcd included; refused for etcd in the lab),
+    /// kill-leader, pause-leader, isolate-leader, skew-leader, leader-churn (see
+    /// docs/reference-impls.md), or none (the default)
+    #[arg(long, value_name = "LIST")]
+    pub nemesis: Option<String>,
+
+    /// Seconds between nemesis actions (heal the last fault, start the
+    /// next). Default: 10
+    #[arg(long, value_name = "S")]
+    pub nemesis_interval: Option<f64>,
+
+    /// Packet loss of the loss nemesis, fixed instead of random (0-1); with
+    /// other kinds, each of their faults also runs under this loss
+    /// (docs/swim.md sweeps it)
+    #[arg(long, value_name = "P", value_parser = crate::nemesis_driver::parse_loss_prob)]
+    pub loss_prob: Option<f64>,
+
+    /// Start the faults of this nemesis-schedule.json (a run's, as
+    /// `faultline replay` does) at its times on its nodes, not random ones
+    #[arg(long, value_name = "FILE")]
+    pub nemesis_schedule: Option<PathBuf>,
+
+    /// Nodes to deploy on (--nodes/--nodes-file: lab names, or machines as
+    /// [ALIAS=][USER@]HOST[:PORT]; default: the first --node-count nodes of
+    /// the lab, which is brought up when it is not)
+    #[command(flatten)]
+    pub node_args: NodeArgs,
+
+    /// Nemesis state dir for nodes outside the lab (see `nemesis heal`)
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Number of nodes when --nodes is not given. Default: 3
+    #[arg(long)]
+    pub node_count: Option<usize>,
+
+    /// Concurrent client processes. Default: 5
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+
+    /// Operations per second over all clients (default: as fast as answered)
+    #[arg(long)]
+    pub rate: Option<f64>,
+
+    /// Seconds of the main phase. Default: 60
+    #[arg(long, value_name = "S")]
+    pub time_limit: Option<f64>,
+
+    /// Seconds before an operation is recorded as `info` (unknown
+    /// outcome). Default: 5
+    #[arg(long, value_name = "S")]
+    pub op_timeout: Option<f64>,
+
+    /// Seed of the generator and the nemesis (default: from the clock;
+    /// always written to test.json)
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// Run the test K times (seeds SEED, SEED+1, …); the worst verdict
+    /// wins. Default: 1
+    #[arg(long, value_name = "K")]
+    pub test_count: Option<u32>,
+
+    /// Leave etcd running (and its data) after the test
+    #[arg(long)]
+    pub leave_db_running: bool,
+
+    /// Store directory for runs. Default: store
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+
+    /// etcd reads: linearizable (through raft) or serializable (local, may
+    /// be stale); the same as --db-option read-mode=MODE
+    #[arg(long, value_name = "MODE")]
+    pub etcd_read_mode: Option<String>,
+
+    /// exec target: the client command, one local process per worker,
+    /// run with `sh -c`, speaking JSON lines (docs/exec.md); the same as
+    /// --db-option client-cmd=CMD
+    #[arg(long, value_name = "CMD")]
+    pub client_cmd: Option<String>,
+
+    /// exec target: a TOML file of shell hooks that install, start and stop
+    /// the system on the nodes; the same as --db-option db-hooks=FILE
+    #[arg(long, value_name = "FILE")]
+    pub db_hooks: Option<PathBuf>,
+
+    /// redis target: WAIT N after each write, and a write that fewer than
+    /// N replicas acknowledged is info; the same as --db-option wait=N
+    #[arg(long, value_name = "N")]
+    pub redis_wait: Option<u32>,
+    /// ZooKeeper: sync(path) before every read, so a server cut off from
+    /// the leader cannot answer stale; the same as --db-option sync-reads
+    #[arg(long)]
+    pub zk_sync_reads: bool,
+    /// postgres transactions: read-committed, repeatable-read or
+    /// serializable (the default); the same as --db-option isolation=LEVEL
+    #[arg(long, value_name = "LEVEL")]
+    pub isolation: Option<String>,
+
+    /// A target option, KEY or KEY=VALUE (repeatable): etcd read-mode;
+    /// raft/paxos/zab protocol options such as lease-read (passed to
+    /// faultline-node as --option)
+    #[arg(long = "db-option", value_name = "OPT")]
+    pub db_options: Vec<String>,
+
+    /// Lab directory (used when no nodes are given, and for faults).
+    /// Default: /srv/faultline-lab
+    #[arg(long, value_name = "D")]
+    pub lab_dir: Option<PathBuf>,
+
+    /// Seconds the checker may search before answering unknown.
+    /// Default: 120
+    #[arg(long, value_name = "S")]
+    pub check_time_limit: Option<f64>,
+
+    /// For the membership workload (the `detector` checker): a run whose
+    /// false-positive rate (the share of observations of up, reachable
+    /// members that showed them suspect or dead) exceeds R is invalid.
+    /// Default: measured, not judged
+    #[arg(long, value_name = "R", value_parser = crate::nemesis_driver::parse_loss_prob)]
+    pub max_false_positive_rate: Option<f64>,
+}
+
+/// One test's options: what `faultline test` runs, and the first half of
+/// its `test.json` (the field names are test.json's; durations are in
+/// seconds, `_s`). A plan file may leave any field out: it takes the
+/// default below, which is the flag's.
+///
+/// ```json
+/// {"plan_version": 1, "target": "postgres", "workload": "list-append",
+///  "db_options": {"isolation": "repeatable-read"},
+///  "nemesis": ["partition"], "time_limit_s": 30, "seed": 7}
+/// ```
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(default)]
+pub struct Plan {
+    /// [`PLAN_VERSION`]; a plan of another version is refused.
+    pub plan_version: u32,
+    pub target: String,
+    pub workload: Workload,
+    /// Seeded bugs (`--bug`).
+    pub bugs: Vec<String>,
+    /// The faultline-node binary; in test.json, the one that ran.
+    pub node_binary: Option<PathBuf>,
+    /// Target options: `--db-option`, and the named flags that are one
+    /// (`--isolation`, `--etcd-read-mode`, `--redis-wait`, …).
+    pub db_options: BTreeMap<String, String>,
+    /// Fault kinds; empty for none.
+    #[serde(with = "kinds")]
+    pub nemesis: Vec<NemesisKind>,
+    pub nemesis_interval_s: f64,
+    pub loss_prob: Option<f64>,
+    /// A nemesis-schedule.json to follow instead of drawing faults.
+    pub nemesis_schedule: Option<PathBuf>,
+    /// `--nodes` entries, or a nodes file's (`[ALIAS=][USER@]HOST[:PORT]`
+    /// or lab names); empty for the first `node_count` lab nodes.
+    pub nodes: Vec<String>,
+    /// SSH settings for `nodes` outside the lab (flags, or the nodes
+    /// file's inventory).
+    pub ssh_key: Option<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
+    pub accept_new_host_keys: bool,
+    pub sudo: bool,
+    pub state_dir: Option<PathBuf>,
+    pub node_count: usize,
+    pub concurrency: usize,
+    pub rate: Option<f64>,
+    pub time_limit_s: f64,
+    pub op_timeout_s: f64,
+    pub check_time_limit_s: f64,
+    /// `None`: from the clock. In test.json, the seed the run used.
+    pub seed: Option<u64>,
+    pub test_count: u32,
+    pub leave_db_running: bool,
+    pub store: PathBuf,
+    pub lab_dir: PathBuf,
+    pub max_false_positive_rate: Option<f64>,
+}
+
+impl Default for Plan {
+    fn default() -> Plan {
+        Plan {
+            plan_version: PLAN_VERSION,
+            target: "etcd".into(),
+            workload: Workload::Register,
+            bugs: Vec::new(),
+            node_binary: None,
+            db_options: BTreeMap::new(),
+            nemesis: Vec::new(),
+            nemesis_interval_s: 10.0,
+            loss_prob: None,
+            nemesis_schedule: None,
+            nodes: Vec::new(),
+            ssh_key: None,
+            known_hosts: None,
+            accept_new_host_keys: false,
+            sudo: false,
+            state_dir: None,
+            node_count: 3,
+            concurrency: 5,
+            rate: None,
+            time_limit_s: 60.0,
+            op_timeout_s: 5.0,
+            check_time_limit_s: 120.0,
+            seed: None,
+            test_count: 1,
+            leave_db_running: false,
+            store: PathBuf::from("store"),
+            lab_dir: PathBuf::from(lab::DEFAULT_DIR),
+            max_false_positive_rate: None,
+        }
+    }
+}
+
+/// `nemesis` as kind names (`["partition", "kill"]`), as `--nemesis` takes them.
+mod kinds {
+    use super::NemesisKind;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(k: &[NemesisKind], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(k.iter().map(|k| k.name()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<NemesisKind>, D::Error> {
+        let names = Vec::<String>::deserialize(d)?;
+        let mut out = Vec::new();
+        for n in names {
+            if n == "none" {
+                continue;
+            }
+            let k: NemesisKind = n.parse().map_err(serde::de::Error::custom)?;
+            if !out.contains(&k) {
+                out.push(k);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Plan {
+    /// A plan from a JSON value (a test.json, or a plan file): refuses a
+    /// missing or other `plan_version`. Keys that are not the plan's (what
+    /// test.json adds about the run) are ignored.
+    pub fn from_json(v: &Value, what: &str) -> Result<Plan> {
+        match v.get("plan_version") {
+            None => {
+                return Err(usage(format!(
+                    "{what} has no `plan_version`: it is not a test plan, or was written by a \
+                     faultline older than plan version {PLAN_VERSION}; its options can be given \
+                     as `faultline test` flags"
+                )));
+            }
+            Some(n) if n.as_u64() != Some(u64::from(PLAN_VERSION)) => {
+                return Err(usage(format!(
+                    "{what}: plan_version {n} is not one this faultline reads (it reads \
+                     {PLAN_VERSION})"
+                )));
+            }
+            Some(_) => {}
+        }
+        serde_json::from_value(v.clone()).map_err(|e| usage(format!("{what}: {e}")))
+    }
+
+    /// [`Plan::from_json`] of a file.
+    pub fn load(path: &Path) -> Result<Plan> {
+        let what = path.display().to_string();
+        let text =
+            std::fs::read_to_string(path).map_err(|e| usage(format!("--plan {what}: {e}")))?;
+        let v: Value =
+            serde_json::from_str(&text).map_err(|e| usage(format!("--plan {what}: {e}")))?;
+        Plan::from_json(&v, &what)
+    }
+
+    /// The plan of a `faultline test` command line: `--plan`'s file, or the
+    /// defaults, with every flag given on the line in place of its value.
+    pub fn from_args(a: &TestArgs) -> Result<Plan> {
+        let mut p = match &a.plan {
+            Some(f) => Plan::load(f)?,
+            None => Plan::default(),
+        };
+        p.apply(a)?;
+        Ok(p)
+    }
+
+    /// Puts each flag given in `a` in place of the plan's value. The rule:
+    /// a flag the user names wins; a list flag (`--bug`, `--nodes`)
+    /// replaces the whole list; `--db-option K=V` and the named target
+    /// flags replace that one option. `--plan` itself is not read here.
+    pub fn apply(&mut self, a: &TestArgs) -> Result<()> {
+        fn set<T: Clone>(field: &mut T, flag: &Option<T>) {
+            if let Some(v) = flag {
+                *field = v.clone();
+            }
+        }
+        fn set_some<T: Clone>(field: &mut Option<T>, flag: &Option<T>) {
+            if flag.is_some() {
+                field.clone_from(flag);
+            }
+        }
+        set(&mut self.target, &a.target);
+        if !a.bugs.is_empty() {
+            self.bugs.clone_from(&a.bugs);
+        }
+        set_some(&mut self.node_binary, &a.node_binary);
+        if let Some(w) = &a.workload {
+            self.workload = w.parse().map_err(|e| usage(format!("{e}")))?;
+        }
+        if let Some(n) = &a.nemesis {
+            self.nemesis =
+                nemesis_driver::parse_list(n).map_err(|e| usage(format!("--nemesis: {e}")))?;
+        }
+        set(&mut self.nemesis_interval_s, &a.nemesis_interval);
+        set_some(&mut self.loss_prob, &a.loss_prob);
+        set_some(&mut self.nemesis_schedule, &a.nemesis_schedule);
+        self.apply_nodes(&a.node_args)?;
+        set_some(&mut self.state_dir, &a.state_dir);
+        set(&mut self.node_count, &a.node_count);
+        set(&mut self.concurrency, &a.concurrency);
+        set_some(&mut self.rate, &a.rate);
+        set(&mut self.time_limit_s, &a.time_limit);
+        set(&mut self.op_timeout_s, &a.op_timeout);
+        set(&mut self.check_time_limit_s, &a.check_time_limit);
+        set_some(&mut self.seed, &a.seed);
+        set(&mut self.test_count, &a.test_count);
+        self.leave_db_running |= a.leave_db_running;
+        set(&mut self.store, &a.store);
+        set(&mut self.lab_dir, &a.lab_dir);
+        set_some(
+            &mut self.max_false_positive_rate,
+            &a.max_false_positive_rate,
+        );
+        let given =
+            dbs::parse_options(&a.db_options).map_err(|e| usage(format!("--db-option {e}")))?;
+        self.db_options.extend(given);
+        // Named flags of one target each: each is one --db-option.
+        for (flag, owner, key, value) in [
+            (
+                "--etcd-read-mode",
+                "etcd",
+                "read-mode",
+                a.etcd_read_mode.clone(),
+            ),
+            ("--client-cmd", "exec", "client-cmd", a.client_cmd.clone()),
+            (
+                "--db-hooks",
+                "exec",
+                "db-hooks",
+                a.db_hooks.as_ref().map(|p| p.display().to_string()),
+            ),
+            (
+                "--redis-wait",
+                "redis",
+                "wait",
+                a.redis_wait.map(|n| n.to_string()),
+            ),
+            (
+                "--zk-sync-reads",
+                "zookeeper",
+                "sync-reads",
+                a.zk_sync_reads.then(|| "true".to_string()),
+            ),
+            ("--isolation", "postgres", "isolation", a.isolation.clone()),
+        ] {
+            if let Some(v) = value {
+                if self.target != owner {
+                    return Err(usage(format!("{flag} is an option of the {owner} target")));
+                }
+                self.db_options.insert(key.into(), v);
+            }
+        }
+        Ok(())
+    }
+
+    /// `--nodes`/`--nodes-file` replace the nodes (a nodes file's SSH
+    /// settings come with it); the SSH flags win over both.
+    fn apply_nodes(&mut self, n: &NodeArgs) -> Result<()> {
+        if let Some(f) = &n.nodes_file {
+            let file = crate::nodes::read_nodes_file(f)?;
+            self.nodes = file.entries;
+            self.ssh_key = file.key;
+            self.known_hosts = file.known_hosts;
+            self.sudo = file.sudo;
+            self.accept_new_host_keys = file.accept_new_host_keys;
+        } else if n.given() {
+            self.nodes = n.entries()?;
+        }
+        if !self.nodes.is_empty() {
+            self.node_count = self.nodes.len();
+        }
+        if n.ssh_key.is_some() {
+            self.ssh_key.clone_from(&n.ssh_key);
+        }
+        if n.known_hosts.is_some() {
+            self.known_hosts.clone_from(&n.known_hosts);
+        }
+        self.sudo |= n.sudo;
+        self.accept_new_host_keys |= n.accept_new_host_keys;
+        Ok(())
+    }
+
+    /// The node flags that reach these nodes (for [`NodeArgs::resolve`]).
+    pub(super) fn node_args(&self) -> NodeArgs {
+        NodeArgs {
+            nodes: self.nodes.clone(),
+            nodes_file: None,
+            ssh_key: self.ssh_key.clone(),
+            known_hosts: self.known_hosts.clone(),
+            accept_new_host_keys: self.accept_new_host_keys,
+            sudo: self.sudo,
+        }
+    }
+
+    /// The test's name in the store: `<target>-<workload>`.
+    pub fn name(&self) -> String {
+        format!("{}-{}", self.target, self.workload)
+    }
+}
+
+/// A plan checked against the catalogue, before any node is touched: what
+/// running it needs beyond its fields.
+pub(super) struct Checked {
     pub(super) info: TargetInfo,
     /// For faultline-node targets: the binary to upload.
     pub(super) node_binary: Option<PathBuf>,
-    /// Target options (`--db-option`, `--etcd-read-mode`).
-    pub(super) options: std::collections::BTreeMap<String, String>,
-    pub(super) workload: Workload,
-    pub(super) kinds: Vec<NemesisKind>,
     pub(super) nemesis_interval: Duration,
-    pub(super) nodes: Option<Vec<String>>,
     pub(super) time_limit: Duration,
     pub(super) op_timeout: Duration,
     pub(super) check_time_limit: Duration,
+    /// The first run's seed (the plan's, or the clock's).
     pub(super) seed: u64,
-    /// `--nemesis-schedule`, parsed.
+    /// `nemesis_schedule`, parsed.
     pub(super) schedule: Option<nemesis_schedule::Schedule>,
 }
 
@@ -49,8 +523,10 @@ pub(super) fn secs(flag: &str, v: f64) -> Result<Duration> {
         .ok_or_else(|| usage(format!("--{flag} must be a positive number of seconds")))
 }
 
-pub(super) fn plan(a: &TestArgs) -> Result<Plan> {
-    let target = a.target.as_str();
+/// Checks a plan: target, bugs, options, workload, faults, nodes, timings.
+/// Errors name the flag that sets the value.
+pub(super) fn check(p: &Plan) -> Result<Checked> {
+    let target = p.target.as_str();
     let Some(info) = dbs::find(target) else {
         let known: Vec<&str> = dbs::catalogue().iter().map(|t| t.name).collect();
         return Err(usage(format!(
@@ -58,7 +534,7 @@ pub(super) fn plan(a: &TestArgs) -> Result<Plan> {
             known.join(", ")
         )));
     };
-    if !a.bugs.is_empty() && info.bugs.is_empty() {
+    if !p.bugs.is_empty() && info.bugs.is_empty() {
         let with: Vec<&str> = dbs::catalogue()
             .iter()
             .filter(|t| !t.bugs.is_empty())
@@ -69,7 +545,7 @@ pub(super) fn plan(a: &TestArgs) -> Result<Plan> {
             with.join(", ")
         )));
     }
-    for b in &a.bugs {
+    for b in &p.bugs {
         if !info.bugs.iter().any(|(n, _)| n == b) {
             let known: Vec<&str> = info.bugs.iter().map(|(n, _)| *n).collect();
             return Err(usage(format!(
@@ -79,59 +555,21 @@ pub(super) fn plan(a: &TestArgs) -> Result<Plan> {
         }
     }
     let node_binary = if info.needs_node_binary {
-        Some(node_binary(a.node_binary.as_deref())?)
+        Some(node_binary(p.node_binary.as_deref())?)
     } else {
         None
     };
-    let mut options =
-        dbs::parse_options(&a.db_options).map_err(|e| usage(format!("--db-option {e}")))?;
-    if let Some(m) = &a.etcd_read_mode {
-        if target != "etcd" {
-            return Err(usage("--etcd-read-mode is an option of the etcd target"));
-        }
-        options.insert("read-mode".into(), m.clone());
-    }
-    // Named flags of other targets: each is one --db-option.
-    for (flag, owner, key, value) in [
-        ("--client-cmd", "exec", "client-cmd", a.client_cmd.clone()),
-        (
-            "--db-hooks",
-            "exec",
-            "db-hooks",
-            a.db_hooks.as_ref().map(|p| p.display().to_string()),
-        ),
-        (
-            "--redis-wait",
-            "redis",
-            "wait",
-            a.redis_wait.map(|n| n.to_string()),
-        ),
-        (
-            "--zk-sync-reads",
-            "zookeeper",
-            "sync-reads",
-            a.zk_sync_reads.then(|| "true".to_string()),
-        ),
-        ("--isolation", "postgres", "isolation", a.isolation.clone()),
-    ] {
-        if let Some(v) = value {
-            if target != owner {
-                return Err(usage(format!("{flag} is an option of the {owner} target")));
-            }
-            options.insert(key.into(), v);
-        }
-    }
     // Options and bugs are the builder's to judge: ask it now, on no nodes,
     // so a bad one is refused before any node is touched.
     if let Some(Err(e)) = info.build(&DbContext {
-        bugs: a.bugs.clone(),
+        bugs: p.bugs.clone(),
         binary: node_binary.clone(),
-        options: options.clone(),
+        options: p.db_options.clone(),
         ..DbContext::default()
     }) {
         return Err(usage(format!("--target {target}: {e}")));
     }
-    let workload: Workload = a.workload.parse().map_err(|e| usage(format!("{e}")))?;
+    let workload = p.workload;
     if !info.workloads.contains(&workload) {
         return Err(usage(format!(
             "--workload {workload}: the {target} target supports {}",
@@ -142,14 +580,9 @@ pub(super) fn plan(a: &TestArgs) -> Result<Plan> {
                 .join(", ")
         )));
     }
-    let kinds =
-        nemesis_driver::parse_list(&a.nemesis).map_err(|e| usage(format!("--nemesis: {e}")))?;
+    let kinds = &p.nemesis;
     // Outside the lab the clock helper sets the real clock, which Go reads.
-    let outside_lab = a.node_args.nodes_file.is_some()
-        || a.node_args
-            .nodes
-            .iter()
-            .any(|e| e.contains(['@', '=', ':', '.']));
+    let outside_lab = p.nodes.iter().any(|e| e.contains(['@', '=', ':', '.']));
     if kinds.iter().any(|k| k.uses_clock()) {
         match info.clock {
             Clock::Everywhere => {}
@@ -172,51 +605,351 @@ pub(super) fn plan(a: &TestArgs) -> Result<Plan> {
              use --nemesis none"
         )));
     }
-    if a.concurrency == 0 {
+    if p.concurrency == 0 {
         return Err(usage("--concurrency must be at least 1"));
     }
-    if a.test_count == 0 {
+    if p.test_count == 0 {
         return Err(usage("--test-count must be at least 1"));
     }
-    if let Some(r) = a.rate
+    if let Some(r) = p.rate
         && !(r.is_finite() && r > 0.0)
     {
         return Err(usage(
             "--rate must be a positive number of operations per second",
         ));
     }
-    let nodes = Some(a.node_args.entries()?).filter(|n| !n.is_empty());
-    if let Some(n) = &nodes {
-        for e in n {
+    for (flag, v) in [
+        ("--loss-prob", p.loss_prob),
+        ("--max-false-positive-rate", p.max_false_positive_rate),
+    ] {
+        if let Some(v) = v
+            && !(0.0..=1.0).contains(&v)
+        {
+            return Err(usage(format!("{flag}: {v} is not between 0 and 1")));
+        }
+    }
+    if p.nodes.is_empty() {
+        if p.node_count == 0 {
+            return Err(usage("--node-count must be at least 1"));
+        }
+    } else {
+        for e in &p.nodes {
             let name = crate::nodes::parse_entry(e)
                 .map(|p| p.name)
                 .map_err(|e| usage(format!("--nodes: {e}")))?;
             store::validate_name("node", &name).map_err(|e| usage(e.to_string()))?;
         }
-    } else if a.node_count == 0 {
-        return Err(usage("--node-count must be at least 1"));
     }
-    let seed = a.seed.unwrap_or_else(|| {
+    let seed = p.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0)
             % 1_000_000_000
     });
-    let schedule = nemesis_schedule::load_for_test(a.nemesis_schedule.as_deref(), &kinds)?;
-    Ok(Plan {
-        target: target.to_string(),
+    let schedule = nemesis_schedule::load_for_test(p.nemesis_schedule.as_deref(), kinds)?;
+    Ok(Checked {
         info,
         node_binary,
-        options,
-        workload,
-        kinds,
-        nemesis_interval: secs("nemesis-interval", a.nemesis_interval)?,
-        nodes,
-        time_limit: secs("time-limit", a.time_limit)?,
-        op_timeout: secs("op-timeout", a.op_timeout)?,
-        check_time_limit: secs("check-time-limit", a.check_time_limit)?,
+        nemesis_interval: secs("nemesis-interval", p.nemesis_interval_s)?,
+        time_limit: secs("time-limit", p.time_limit_s)?,
+        op_timeout: secs("op-timeout", p.op_timeout_s)?,
+        check_time_limit: secs("check-time-limit", p.check_time_limit_s)?,
         seed,
         schedule,
     })
+}
+
+/// `test.json`: the plan as it ran (its seed, its node binary) and what the
+/// run learnt. Readers (serve's index, `check DIR`, `replay`) read the
+/// plan's fields and these by name.
+#[derive(Serialize)]
+pub(super) struct RunRecord<'a> {
+    #[serde(flatten)]
+    pub(super) plan: &'a Plan,
+    /// `<target>-<workload>`, the store's test name.
+    pub(super) name: String,
+    /// Knobs the checker needs again on re-check (the bank's balances).
+    pub(super) workload_options: WorkloadOptions,
+    /// A checker the target asks for instead of the workload's own.
+    pub(super) checker: Option<&'static str>,
+    /// The nodes' names, as the history and `nodes/` name them.
+    pub(super) node_names: Vec<String>,
+    pub(super) addresses: Option<Value>,
+    /// Which of `test_count` runs this is.
+    pub(super) test_index: u32,
+    pub(super) faultline_version: &'static str,
+    pub(super) command: Vec<String>,
+    /// The deployed system's settings, under its own key (`etcd`, `node`).
+    #[serde(flatten)]
+    pub(super) db: BTreeMap<&'static str, Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    /// A directory of its own under the system temp dir, removed on drop.
+    struct Tmp(PathBuf);
+
+    impl Tmp {
+        fn new(tag: &str) -> Tmp {
+            let d = std::env::temp_dir().join(format!(
+                "faultline-plan-{tag}-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d).expect("temp dir");
+            Tmp(d)
+        }
+        fn file(&self, name: &str, body: &str) -> String {
+            let p = self.0.join(name);
+            std::fs::write(&p, body).expect("write");
+            p.display().to_string()
+        }
+    }
+
+    impl Drop for Tmp {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// `faultline test ARGS` as the real command line parses it.
+    fn test_args(args: &[String]) -> TestArgs {
+        let argv = ["faultline", "test"]
+            .into_iter()
+            .map(String::from)
+            .chain(args.iter().cloned());
+        match crate::Cli::try_parse_from(argv) {
+            Ok(crate::Cli {
+                command: crate::Command::Test(a),
+            }) => a,
+            Ok(other) => panic!("not a test command: {other:?}"),
+            Err(e) => panic!("{args:?}: {e}"),
+        }
+    }
+
+    fn plan_of(args: &[String]) -> Plan {
+        Plan::from_args(&test_args(args)).unwrap_or_else(|e| panic!("{args:?}: {e:#}"))
+    }
+
+    /// test.json as a run writes it: the plan and what the run learnt.
+    fn through_test_json(p: &Plan) -> Plan {
+        let record = RunRecord {
+            plan: p,
+            name: p.name(),
+            workload_options: WorkloadOptions::new(p.workload),
+            checker: Some("cas-register"),
+            node_names: vec!["n1".into(), "n2".into()],
+            addresses: Some(json!({"n1": "10.0.0.5"})),
+            test_index: 2,
+            faultline_version: "0.0.0",
+            command: vec!["faultline".into(), "test".into()],
+            db: [("node", json!({"protocol": "raft"}))]
+                .into_iter()
+                .collect(),
+        };
+        let text = serde_json::to_string_pretty(&record).expect("serialise");
+        let v: Value = serde_json::from_str(&text).expect("parse");
+        assert_eq!(v["plan_version"], PLAN_VERSION, "{text}");
+        Plan::from_json(&v, "test.json").unwrap_or_else(|e| panic!("{e:#}\n{text}"))
+    }
+
+    /// Every flag of `faultline test`, given a value other than its
+    /// default, reaches the plan and comes back from test.json unchanged.
+    /// A new flag fails here until it has a value below and a line in
+    /// `Plan::apply` (and a field in `Plan` to hold it).
+    #[test]
+    fn every_test_flag_reaches_the_plan_and_round_trips() {
+        let tmp = Tmp::new("flags");
+        let plan_file = tmp.file(
+            "plan.json",
+            r#"{"plan_version": 1, "target": "paxos", "concurrency": 9}"#,
+        );
+        let nodes_file = tmp.file(
+            "cluster.toml",
+            "nodes = [\"n1=10.0.0.5\", \"n2=10.0.0.6\"]\nuser = \"admin\"\nsudo = true\n",
+        );
+        // id → (flags the value needs, e.g. its target; the flag and value)
+        let values: Vec<(&str, &[&str], Vec<&str>)> = vec![
+            ("plan", &[], vec!["--plan", &plan_file]),
+            ("target", &[], vec!["--target", "paxos"]),
+            ("bugs", &[], vec!["--bug", "minority-quorum", "--bug", "x"]),
+            ("node_binary", &[], vec!["--node-binary", "/opt/fl-node"]),
+            ("workload", &[], vec!["--workload", "list-append"]),
+            ("nemesis", &[], vec!["--nemesis", "partition,kill"]),
+            ("nemesis_interval", &[], vec!["--nemesis-interval", "2.5"]),
+            ("loss_prob", &[], vec!["--loss-prob", "0.2"]),
+            (
+                "nemesis_schedule",
+                &[],
+                vec!["--nemesis-schedule", "s.json"],
+            ),
+            (
+                "nodes",
+                &[],
+                vec!["--nodes", "n1=root@10.0.0.5,db2.example.org"],
+            ),
+            ("nodes_file", &[], vec!["--nodes-file", &nodes_file]),
+            ("ssh_key", &[], vec!["--ssh-key", "/k/id"]),
+            ("known_hosts", &[], vec!["--known-hosts", "/k/known"]),
+            ("accept_new_host_keys", &[], vec!["--accept-new-host-keys"]),
+            ("sudo", &[], vec!["--sudo"]),
+            ("state_dir", &[], vec!["--state-dir", "/var/fl"]),
+            ("node_count", &[], vec!["--node-count", "5"]),
+            ("concurrency", &[], vec!["--concurrency", "11"]),
+            ("rate", &[], vec!["--rate", "250"]),
+            ("time_limit", &[], vec!["--time-limit", "7.5"]),
+            ("op_timeout", &[], vec!["--op-timeout", "2"]),
+            ("seed", &[], vec!["--seed", "4242"]),
+            ("test_count", &[], vec!["--test-count", "3"]),
+            ("leave_db_running", &[], vec!["--leave-db-running"]),
+            ("store", &[], vec!["--store", "/tmp/other-store"]),
+            (
+                "etcd_read_mode",
+                &["--target", "etcd"],
+                vec!["--etcd-read-mode", "serializable"],
+            ),
+            (
+                "client_cmd",
+                &["--target", "exec"],
+                vec!["--client-cmd", "./client"],
+            ),
+            (
+                "db_hooks",
+                &["--target", "exec"],
+                vec!["--db-hooks", "hooks.toml"],
+            ),
+            (
+                "redis_wait",
+                &["--target", "redis"],
+                vec!["--redis-wait", "2"],
+            ),
+            (
+                "zk_sync_reads",
+                &["--target", "zookeeper"],
+                vec!["--zk-sync-reads"],
+            ),
+            (
+                "isolation",
+                &["--target", "postgres"],
+                vec!["--isolation", "repeatable-read"],
+            ),
+            ("db_options", &[], vec!["--db-option", "lease-read"]),
+            ("lab_dir", &[], vec!["--lab-dir", "/srv/other-lab"]),
+            ("check_time_limit", &[], vec!["--check-time-limit", "30"]),
+            (
+                "max_false_positive_rate",
+                &[],
+                vec!["--max-false-positive-rate", "0.1"],
+            ),
+        ];
+        let cli = crate::Cli::command();
+        let test = cli.find_subcommand("test").expect("the test subcommand");
+        let ids: Vec<String> = test
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .filter(|id| id != "help")
+            .collect();
+        for id in &ids {
+            assert!(
+                values.iter().any(|(v, _, _)| v == id),
+                "`faultline test` has an argument `{id}` this test does not know: give it a \
+                 value in `values`, and carry it in `Plan::apply`"
+            );
+        }
+        for (id, ctx, flag) in &values {
+            assert!(ids.contains(&id.to_string()), "no argument `{id}` any more");
+            let ctx: Vec<String> = ctx.iter().map(|s| s.to_string()).collect();
+            let given: Vec<String> = ctx
+                .iter()
+                .cloned()
+                .chain(flag.iter().map(|s| s.to_string()))
+                .collect();
+            let (without, with) = (plan_of(&ctx), plan_of(&given));
+            assert_ne!(without, with, "{flag:?} does not reach the plan");
+            assert_eq!(
+                through_test_json(&with),
+                with,
+                "{flag:?} is lost in test.json"
+            );
+        }
+        // One plan with most flags at once, too.
+        let all: Vec<String> = values
+            .iter()
+            .filter(|(id, ctx, _)| ctx.is_empty() && !["plan", "nodes_file"].contains(id))
+            .flat_map(|(_, _, f)| f.iter().map(|s| s.to_string()))
+            .collect();
+        let p = plan_of(&all);
+        assert_eq!(through_test_json(&p), p);
+    }
+
+    /// Each fault kind is written by its `--nemesis` name and read back.
+    #[test]
+    fn every_nemesis_kind_round_trips_by_name() {
+        let list = "partition,kill,kill-all,pause,clock,crash,bandwidth,loss,latency,\
+                    kill-leader,pause-leader,isolate-leader,skew-leader,leader-churn";
+        let p = plan_of(&["--nemesis".into(), list.into()]);
+        assert_eq!(p.nemesis.len(), 14);
+        let v = serde_json::to_value(&p).expect("serialise");
+        let names: Vec<&str> = v["nemesis"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(names.join(","), list);
+        assert_eq!(through_test_json(&p), p);
+    }
+
+    /// `test --plan F --flag V`: the flag wins; the file's other values stay.
+    #[test]
+    fn a_flag_given_with_a_plan_wins() {
+        let tmp = Tmp::new("wins");
+        let f = tmp.file(
+            "p.json",
+            r#"{"plan_version": 1, "target": "postgres", "workload": "list-append",
+                "db_options": {"isolation": "repeatable-read", "replicas": "1"},
+                "nodes": ["n1=10.0.0.5"], "sudo": true, "time_limit_s": 30, "seed": 3}"#,
+        );
+        let p = plan_of(&[
+            "--plan".into(),
+            f,
+            "--time-limit".into(),
+            "4".into(),
+            "--isolation".into(),
+            "serializable".into(),
+        ]);
+        assert_eq!(p.time_limit_s, 4.0);
+        assert_eq!(p.seed, Some(3));
+        assert_eq!(p.workload, Workload::ListAppend);
+        assert_eq!(p.db_options["isolation"], "serializable");
+        assert_eq!(p.db_options["replicas"], "1");
+        assert_eq!(p.nodes, vec!["n1=10.0.0.5"]);
+        assert!(p.sudo);
+        // Left out of the file: the flag's default.
+        assert_eq!(p.concurrency, 5);
+    }
+
+    #[test]
+    fn plans_of_other_versions_are_refused_with_a_reason() {
+        let e =
+            Plan::from_json(&json!({"target": "etcd", "seed": 1}), "old/test.json").unwrap_err();
+        let e = format!("{e:#}");
+        assert!(e.contains("old/test.json has no `plan_version`"), "{e}");
+        let e = Plan::from_json(&json!({"plan_version": 2}), "p.json").unwrap_err();
+        assert!(
+            format!("{e:#}").contains("plan_version 2 is not one"),
+            "{e:#}"
+        );
+        let e = Plan::from_json(&json!({"plan_version": 1, "nemesis": ["flood"]}), "p.json")
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("p.json: "), "{e:#}");
+        let e =
+            Plan::from_json(&json!({"plan_version": 1, "concurrency": "x"}), "p.json").unwrap_err();
+        assert!(format!("{e:#}").contains("p.json: invalid type"), "{e:#}");
+    }
 }
