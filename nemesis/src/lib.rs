@@ -9,11 +9,18 @@
 //! - [`grudge`]: who drops whom, with pure builders.
 //! - [`fault`]: the fault catalog and per-node start/heal commands.
 //! - [`event`]: the history record of each start/heal.
+//! - [`kind`]: the `--nemesis` kinds, names and help, in one table.
+//! - [`choice`]: a drawn fault as data ([`Choice`]), the pure [`draw`], and
+//!   the one builder of its node faults ([`Choice::faults`]).
 
+pub mod choice;
 pub mod event;
 pub mod fault;
 pub mod grudge;
+pub mod kind;
 
+pub use choice::{Choice, Cluster, DbProcess, DrawError, Drawn, FaultEnv, draw};
 pub use event::NemesisEvent;
 pub use fault::{Fault, FaultError, NodeAddrs, ProcTarget};
 pub use grudge::Grudge;
+pub use kind::{NemesisKind, parse_list};
