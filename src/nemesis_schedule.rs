@@ -19,97 +19,28 @@
 //! ]}
 //! ```
 //!
-//! `fault` is one of the [`Choice`] kinds (the `fault` of the history's
-//! nemesis `start` values); `chosen` and `error` are information only.
-//! Leader-aimed faults name the node that was the leader: a replay hits
-//! that node, whoever leads then.
+//! Each entry is a [`Choice`] (the nemesis crate's serde form: the
+//! `fault` of the history's nemesis `start` values) with its times;
+//! `chosen`, `error` and any other field are information only. A replay
+//! builds the node faults with the same [`Choice::faults`] a fresh draw
+//! uses. Leader-aimed faults name the node that was the leader: a replay
+//! hits that node, whoever leads then (a `leader-churn` starts from it and
+//! follows the leaders it sees).
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use faultline_nemesis::fault::offset_ms;
-use faultline_nemesis::grudge::{self, Grudge};
-use faultline_nemesis::{Fault, ProcTarget};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::nemesis_driver::{DbProcess, NemesisKind, drop_stale_pidfile};
+pub use faultline_nemesis::Choice;
+use faultline_nemesis::NemesisKind;
 
 /// The file in a run directory.
 pub const SCHEDULE_JSON: &str = "nemesis-schedule.json";
 
 /// The format version this build reads and writes.
 pub const VERSION: u64 = 1;
-
-/// One resolved fault: the kind and the concrete nodes (and offsets) it
-/// hit. The same shape as the `fault` values of the history's nemesis
-/// `start` events.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "fault", rename_all = "kebab-case")]
-pub enum Choice {
-    Partition {
-        grudge: Grudge,
-        #[serde(default)]
-        one_way: bool,
-    },
-    /// Both directions of the link between two nodes, at `rate`.
-    Bandwidth {
-        link: Vec<String>,
-        rate: String,
-    },
-    /// Every listed node drops this share of node-to-node packets.
-    Loss {
-        nodes: Vec<String>,
-        probability: f64,
-    },
-    /// Every listed node delays what it sends to other nodes.
-    Latency {
-        nodes: Vec<String>,
-        delay_ms: u64,
-    },
-    ClockBump {
-        node: String,
-        offset: String,
-    },
-    ClockStrobe {
-        node: String,
-        delta: String,
-        period_ms: u64,
-        #[serde(default = "strobe_seconds")]
-        duration_s: u64,
-    },
-    Kill {
-        node: String,
-    },
-    KillAll {
-        nodes: Vec<String>,
-    },
-    Pause {
-        node: String,
-    },
-    Crash {
-        node: String,
-    },
-    KillLeader {
-        node: String,
-    },
-    PauseLeader {
-        node: String,
-    },
-    IsolateLeader {
-        node: String,
-    },
-    SkewLeader {
-        node: String,
-        offset: String,
-    },
-}
-
-/// How long a strobe runs (the driver's fixed choice).
-fn strobe_seconds() -> u64 {
-    10
-}
 
 /// One fault of the schedule.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -134,188 +65,6 @@ pub struct Entry {
 struct FileOut<'a> {
     version: u64,
     faults: &'a [Entry],
-}
-
-impl Choice {
-    /// Reads a nemesis `start` value (what [`crate::nemesis_driver`]
-    /// records in the history); `None` for a value that is no fault.
-    pub fn from_info(v: &Value) -> Option<Choice> {
-        serde_json::from_value(v.clone()).ok()
-    }
-
-    /// The `--nemesis` kind that makes this fault.
-    pub fn kind(&self) -> NemesisKind {
-        match self {
-            Choice::Partition { .. } => NemesisKind::Partition,
-            Choice::Bandwidth { .. } => NemesisKind::Bandwidth,
-            Choice::Loss { .. } => NemesisKind::Loss,
-            Choice::Latency { .. } => NemesisKind::Latency,
-            Choice::ClockBump { .. } | Choice::ClockStrobe { .. } => NemesisKind::Clock,
-            Choice::Kill { .. } => NemesisKind::Kill,
-            Choice::KillAll { .. } => NemesisKind::KillAll,
-            Choice::Pause { .. } => NemesisKind::Pause,
-            Choice::Crash { .. } => NemesisKind::Crash,
-            Choice::KillLeader { .. } => NemesisKind::KillLeader,
-            Choice::PauseLeader { .. } => NemesisKind::PauseLeader,
-            Choice::IsolateLeader { .. } => NemesisKind::IsolateLeader,
-            Choice::SkewLeader { .. } => NemesisKind::SkewLeader,
-        }
-    }
-
-    /// Every node the fault names.
-    pub fn nodes(&self) -> BTreeSet<&str> {
-        match self {
-            Choice::Partition { grudge, .. } => grudge
-                .iter()
-                .flat_map(|(k, v)| std::iter::once(k).chain(v))
-                .map(String::as_str)
-                .collect(),
-            Choice::Bandwidth { link, .. } => link.iter().map(String::as_str).collect(),
-            Choice::Loss { nodes, .. }
-            | Choice::Latency { nodes, .. }
-            | Choice::KillAll { nodes } => nodes.iter().map(String::as_str).collect(),
-            Choice::ClockBump { node, .. }
-            | Choice::ClockStrobe { node, .. }
-            | Choice::Kill { node }
-            | Choice::Pause { node }
-            | Choice::Crash { node }
-            | Choice::KillLeader { node }
-            | Choice::PauseLeader { node }
-            | Choice::IsolateLeader { node }
-            | Choice::SkewLeader { node, .. } => [node.as_str()].into(),
-        }
-    }
-
-    /// What is wrong with the fault's values, if anything.
-    fn check(&self) -> Result<(), String> {
-        let offset = |what: &str, s: &str| match offset_ms(s) {
-            Some(_) => Ok(()),
-            None => Err(format!(
-                "{what} `{s}` is not a clock offset (+S.mmm or -S.mmm)"
-            )),
-        };
-        match self {
-            Choice::Partition { grudge, .. } if grudge.values().all(BTreeSet::is_empty) => {
-                Err("the partition's grudge cuts no link".into())
-            }
-            Choice::KillAll { nodes } if nodes.is_empty() => Err("`nodes` is empty".into()),
-            Choice::Bandwidth { link, rate } => {
-                if link.len() != 2 || link[0] == link[1] {
-                    Err(format!(
-                        "`link` must name two different nodes, not {link:?}"
-                    ))
-                } else if rate.trim().is_empty() {
-                    Err("`rate` is empty".into())
-                } else {
-                    Ok(())
-                }
-            }
-            Choice::ClockBump { offset: o, .. } | Choice::SkewLeader { offset: o, .. } => {
-                offset("offset", o)
-            }
-            Choice::Loss { probability, .. } if !(*probability > 0.0 && *probability <= 1.0) => {
-                Err(format!("`probability` {probability} is not in (0, 1]"))
-            }
-            Choice::Latency { delay_ms, .. } if *delay_ms == 0 || *delay_ms > 60_000 => {
-                Err(format!("`delay_ms` {delay_ms} is not in 1..=60000"))
-            }
-            Choice::ClockStrobe {
-                delta, period_ms, ..
-            } => {
-                if *period_ms == 0 {
-                    Err("`period_ms` must be positive".into())
-                } else {
-                    offset("delta", delta)
-                }
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// The faults to start, built exactly as the driver builds a fresh
-    /// choice of the same kind (same pidfile, restart commands, helper,
-    /// latency delayer).
-    pub fn faults(
-        &self,
-        nodes: &[String],
-        db: &DbProcess,
-        helper: Option<String>,
-        delayer: Option<&str>,
-    ) -> Vec<Fault> {
-        let kill = |node: &str| Fault::Kill {
-            nodes: vec![node.to_string()],
-            target: ProcTarget::Pidfile(db.pidfile.clone()),
-            restart: db.restart.get(node).cloned(),
-        };
-        let pause = |node: &str| Fault::Pause {
-            nodes: vec![node.to_string()],
-            target: ProcTarget::Pidfile(db.pidfile.clone()),
-        };
-        let isolate = |node: &str| Fault::Partition {
-            grudge: grudge::isolate(nodes, node),
-            one_way: false,
-        };
-        let bump = |node: &str, offset: &str| Fault::ClockBump {
-            nodes: vec![node.to_string()],
-            offset: offset.to_string(),
-            helper: helper.clone(),
-        };
-        match self {
-            Choice::Partition { grudge, one_way } => vec![Fault::Partition {
-                grudge: grudge.clone(),
-                one_way: *one_way,
-            }],
-            Choice::Bandwidth { link, rate } => vec![Fault::Bandwidth {
-                nodes: link.clone(),
-                rate: rate.clone(),
-                dev: "auto".into(),
-                to: link.clone(),
-            }],
-            Choice::Loss {
-                nodes: on,
-                probability,
-            } => vec![Fault::Loss {
-                nodes: on.clone(),
-                probability: *probability,
-            }],
-            // Without a delayer (nodes outside the lab) the fault's own
-            // validation refuses the empty path, naming it.
-            Choice::Latency {
-                nodes: on,
-                delay_ms,
-            } => vec![Fault::Latency {
-                nodes: on.clone(),
-                delay_ms: *delay_ms,
-                binary: delayer.unwrap_or_default().to_string(),
-            }],
-            Choice::ClockBump { node, offset } => vec![bump(node, offset)],
-            Choice::ClockStrobe {
-                node,
-                delta,
-                period_ms,
-                duration_s,
-            } => vec![Fault::ClockStrobe {
-                nodes: vec![node.clone()],
-                delta: delta.clone(),
-                period_ms: *period_ms,
-                duration_s: *duration_s,
-                helper: helper.clone(),
-            }],
-            Choice::Kill { node } | Choice::KillLeader { node } => vec![kill(node)],
-            Choice::KillAll { nodes: on } => on.iter().map(|n| kill(n)).collect(),
-            Choice::Pause { node } | Choice::PauseLeader { node } => vec![pause(node)],
-            Choice::Crash { node } => vec![Fault::Crash {
-                nodes: vec![node.clone()],
-                restart: db
-                    .restart
-                    .get(node)
-                    .map(|r| format!("{}; {r}", drop_stale_pidfile(&db.pidfile))),
-            }],
-            Choice::IsolateLeader { node } => vec![isolate(node)],
-            // Isolation first, as the driver does.
-            Choice::SkewLeader { node, offset } => vec![isolate(node), bump(node, offset)],
-        }
-    }
 }
 
 /// A schedule file that cannot be followed: names the file and the entry.

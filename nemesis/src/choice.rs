@@ -40,15 +40,24 @@ pub enum Choice {
         one_way: bool,
     },
     /// Both directions of the link between two nodes, at `rate`.
-    Bandwidth { link: Vec<String>, rate: String },
+    Bandwidth {
+        link: Vec<String>,
+        rate: String,
+    },
     /// Every listed node drops this share of node-to-node packets.
     Loss {
         nodes: Vec<String>,
         probability: f64,
     },
     /// Every listed node delays what it sends to other nodes.
-    Latency { nodes: Vec<String>, delay_ms: u64 },
-    ClockBump { node: String, offset: String },
+    Latency {
+        nodes: Vec<String>,
+        delay_ms: u64,
+    },
+    ClockBump {
+        node: String,
+        offset: String,
+    },
     ClockStrobe {
         node: String,
         delta: String,
@@ -56,19 +65,38 @@ pub enum Choice {
         #[serde(default = "strobe_seconds")]
         duration_s: u64,
     },
-    Kill { node: String },
-    KillAll { nodes: Vec<String> },
-    Pause { node: String },
-    Crash { node: String },
-    KillLeader { node: String },
-    PauseLeader { node: String },
-    IsolateLeader { node: String },
+    Kill {
+        node: String,
+    },
+    KillAll {
+        nodes: Vec<String>,
+    },
+    Pause {
+        node: String,
+    },
+    Crash {
+        node: String,
+    },
+    KillLeader {
+        node: String,
+    },
+    PauseLeader {
+        node: String,
+    },
+    IsolateLeader {
+        node: String,
+    },
     /// Isolate, then set the clock back by `offset`.
-    SkewLeader { node: String, offset: String },
+    SkewLeader {
+        node: String,
+        offset: String,
+    },
     /// A sequence that reacts to elections, starting by isolating `node`
     /// (the leader then); the driver runs the later steps as leaders show.
     /// [`Choice::faults`] is that first step.
-    LeaderChurn { node: String },
+    LeaderChurn {
+        node: String,
+    },
 }
 
 /// What a draw may look at: the cluster as the driver sees it now.
@@ -258,7 +286,12 @@ pub fn draw_partition<R: Rng + ?Sized>(
                     "random node",
                 ),
             };
-            (grudge::isolate(nodes, &node), false, "isolate-one", Some(why))
+            (
+                grudge::isolate(nodes, &node),
+                false,
+                "isolate-one",
+                Some(why),
+            )
         }
         1 => (grudge::random_halves(nodes, rng), false, "halves", None),
         2 => (
@@ -267,7 +300,12 @@ pub fn draw_partition<R: Rng + ?Sized>(
             "one-way-halves",
             None,
         ),
-        _ => (grudge::majorities_ring(nodes), false, "majorities-ring", None),
+        _ => (
+            grudge::majorities_ring(nodes),
+            false,
+            "majorities-ring",
+            None,
+        ),
     };
     Drawn {
         choice: Choice::Partition { grudge, one_way },

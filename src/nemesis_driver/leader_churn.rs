@@ -18,13 +18,10 @@
 
 use std::time::Duration;
 
-use faultline_nemesis::{Fault, ProcTarget, grudge};
+use faultline_nemesis::{Choice, Fault, FaultEnv};
 use serde_json::{Value, json};
 
 use super::LabNemesis;
-
-/// The `--nemesis` name.
-pub const NAME: &str = "leader-churn";
 /// How long a step waits for the next leader.
 const WAIT: Duration = Duration::from_secs(5);
 /// Between polls of the nodes' roles: an election is hundreds of ms, and
@@ -70,18 +67,37 @@ impl LabNemesis {
         .map_err(|e| format!("nemesis task: {e}"))?
     }
 
-    /// Runs the three steps; the value lists them with their times.
-    pub(super) async fn leader_churn(&mut self) -> Result<Value, String> {
+    /// One step's fault, through the one builder (a step runs under no
+    /// background loss: the churn is about leaders, not the network).
+    fn step(&self, choice: Choice) -> Result<Fault, String> {
+        let env = FaultEnv {
+            background_loss: None,
+            ..self.env()
+        };
+        let mut f = choice.faults(&env);
+        match (f.pop(), f.is_empty()) {
+            (Some(f), true) => Ok(f),
+            _ => Err(format!("leader-churn: {choice:?} is not one fault")),
+        }
+    }
+
+    /// Runs the three steps from the first leader `a` (the drawn or
+    /// recorded [`Choice::LeaderChurn`], whose start value is `value`);
+    /// the value lists the steps with their times.
+    pub(super) async fn leader_churn(
+        &mut self,
+        a: String,
+        mut value: Value,
+    ) -> Result<Value, String> {
         let t0 = tokio::time::Instant::now();
         let ms = || t0.elapsed().as_millis() as u64;
-        let (a, why) = self.leader_or_random().await;
-        let isolate = |n: &str| Fault::Partition {
-            grudge: grudge::isolate(&self.nodes, n),
-            one_way: false,
+        let isolate = |n: &str| {
+            self.step(Choice::IsolateLeader {
+                node: n.to_string(),
+            })
         };
-        let mut value = json!({"fault": NAME, "node": a, "chosen": why});
         let mut steps = vec![json!({"at_ms": ms(), "isolate": a})];
-        let isolate_a = isolate(&a);
+        let isolate_a = isolate(&a)?;
         self.apply(isolate_a.clone(), false).await?;
         let Some(b) = self.leader_other_than(&a).await else {
             steps.push(json!({"at_ms": ms(), "stopped": "no new leader"}));
@@ -91,7 +107,7 @@ impl LabNemesis {
         // Starting a partition rebuilds every node's partition chain, so
         // this replaces A's isolation (A rejoins) in one step. A's fault
         // stays recorded: its heal is the same chain removal.
-        let isolate_b = isolate(&b);
+        let isolate_b = isolate(&b)?;
         steps.push(json!({"at_ms": ms(), "leader": b, "isolate": b, "rejoins": a}));
         self.apply(isolate_b.clone(), false).await?;
         let Some(c) = self.leader_other_than(&b).await else {
@@ -100,11 +116,7 @@ impl LabNemesis {
             return Ok(value);
         };
         steps.push(json!({"at_ms": ms(), "leader": c, "kill": c, "rejoins": b}));
-        let kill = Fault::Kill {
-            nodes: vec![c.clone()],
-            target: ProcTarget::Pidfile(self.db.pidfile.clone()),
-            restart: self.db.restart.get(&c).cloned(),
-        };
+        let kill = self.step(Choice::KillLeader { node: c.clone() })?;
         self.apply(kill, false).await?;
         self.apply(isolate_b, true).await?;
         self.apply(isolate_a, true).await?;

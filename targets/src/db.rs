@@ -181,8 +181,8 @@ pub struct TargetInfo {
     pub name: &'static str,
     pub description: String,
     pub workloads: Vec<Workload>,
-    /// Fault families it supports (nemesis names).
-    pub faults: Vec<&'static str>,
+    /// Fault kinds it supports (shown by their `--nemesis` names).
+    pub faults: Vec<faultline_nemesis::NemesisKind>,
     pub clock: Clock,
     /// Seeded bugs: (name, one-line description).
     pub bugs: Vec<(&'static str, &'static str)>,

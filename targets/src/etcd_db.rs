@@ -19,6 +19,7 @@
 //! assert_eq!(db.client_url("n3").unwrap(), "http://10.77.0.13:2379");
 //! ```
 
+use faultline_nemesis::NemesisKind;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -181,13 +182,13 @@ pub fn info() -> TargetInfo {
             .into(),
         workloads: crate::etcd::WORKLOADS.to_vec(),
         faults: vec![
-            "partition",
-            "kill",
-            "pause",
-            "crash",
-            "bandwidth",
-            "loss",
-            "latency",
+            NemesisKind::Partition,
+            NemesisKind::Kill,
+            NemesisKind::Pause,
+            NemesisKind::Crash,
+            NemesisKind::Bandwidth,
+            NemesisKind::Loss,
+            NemesisKind::Latency,
         ],
         clock: Clock::OutsideLab(CLOCK_UNSUPPORTED),
         bugs: Vec::new(),

@@ -24,6 +24,7 @@
 //! - kill and pause faults send signals to the pid in `pidfile` (which
 //!   `start` must write); without one they fail, naming the file.
 
+use faultline_nemesis::NemesisKind;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -198,13 +199,13 @@ pub fn info() -> TargetInfo {
             .into(),
         workloads: faultline_workloads::Workload::ALL.to_vec(),
         faults: vec![
-            "partition",
-            "kill",
-            "pause",
-            "crash",
-            "bandwidth",
-            "loss",
-            "latency",
+            NemesisKind::Partition,
+            NemesisKind::Kill,
+            NemesisKind::Pause,
+            NemesisKind::Crash,
+            NemesisKind::Bandwidth,
+            NemesisKind::Loss,
+            NemesisKind::Latency,
         ],
         clock: Clock::OutsideLab(
             "in the lab clocks are faked per process by libfaketime, which the hooks' \

@@ -40,6 +40,7 @@
 
 use crate::db::{Cancelled, Clock, Db, DbContext, Kind, Step, TargetInfo};
 use crate::{BoxFuture, Client, ClientOpts, LogFiles, Primaries, Target, TargetError};
+use faultline_nemesis::NemesisKind;
 use faultline_node::kv::{Command, Micro, Op as KvOp, RequestId};
 use faultline_node::shell::api::{ClientReply, ClientRequest, NodeStatus};
 use faultline_workloads::{Completion, Op, Value, Workload, WorkloadOptions};
@@ -251,16 +252,16 @@ impl NodeDb {
 
 /// The faults every faultline-node target takes (its processes run under
 /// libfaketime in the lab, so clock faults too).
-pub const NODE_FAULTS: [&str; 9] = [
-    "partition",
-    "kill",
-    "kill-all",
-    "pause",
-    "crash",
-    "bandwidth",
-    "loss",
-    "latency",
-    "clock",
+pub const NODE_FAULTS: [NemesisKind; 9] = [
+    NemesisKind::Partition,
+    NemesisKind::Kill,
+    NemesisKind::KillAll,
+    NemesisKind::Pause,
+    NemesisKind::Crash,
+    NemesisKind::Bandwidth,
+    NemesisKind::Loss,
+    NemesisKind::Latency,
+    NemesisKind::Clock,
 ];
 
 /// The catalogue row of a faultline-node protocol: `about` is its one-line

@@ -29,6 +29,7 @@
 //! assert!(db.start_command("n2").unwrap().contains("pg_basebackup -h 10.77.0.11"));
 //! ```
 
+use faultline_nemesis::NemesisKind;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -197,13 +198,13 @@ pub fn info() -> TargetInfo {
             .into(),
         workloads: crate::postgres::WORKLOADS.to_vec(),
         faults: vec![
-            "kill",
-            "pause",
-            "partition",
-            "crash",
-            "bandwidth",
-            "loss",
-            "latency",
+            NemesisKind::Kill,
+            NemesisKind::Pause,
+            NemesisKind::Partition,
+            NemesisKind::Crash,
+            NemesisKind::Bandwidth,
+            NemesisKind::Loss,
+            NemesisKind::Latency,
         ],
         clock: Clock::Never(
             "the postgres target does not run the server under libfaketime, and its \

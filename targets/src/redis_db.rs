@@ -23,6 +23,7 @@
 //! assert!(cmd.contains("redis-cli -h 10.77.0.11 -p 6379 ROLE"));
 //! ```
 
+use faultline_nemesis::NemesisKind;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -122,13 +123,13 @@ pub fn info() -> TargetInfo {
             .into(),
         workloads: crate::redis::WORKLOADS.to_vec(),
         faults: vec![
-            "partition",
-            "kill",
-            "pause",
-            "crash",
-            "bandwidth",
-            "loss",
-            "latency",
+            NemesisKind::Partition,
+            NemesisKind::Kill,
+            NemesisKind::Pause,
+            NemesisKind::Crash,
+            NemesisKind::Bandwidth,
+            NemesisKind::Loss,
+            NemesisKind::Latency,
         ],
         clock: Clock::OutsideLab(
             "the lab fakes clocks per process with libfaketime, which this target does \

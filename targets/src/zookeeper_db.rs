@@ -30,6 +30,7 @@
 //! assert!(cmd.contains("org.apache.zookeeper.server.quorum.QuorumPeerMain /opt/zk/zoo.cfg"));
 //! ```
 
+use faultline_nemesis::NemesisKind;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -197,13 +198,13 @@ pub fn info() -> TargetInfo {
             .into(),
         workloads: crate::zookeeper::WORKLOADS.to_vec(),
         faults: vec![
-            "partition",
-            "kill",
-            "pause",
-            "crash",
-            "bandwidth",
-            "loss",
-            "latency",
+            NemesisKind::Partition,
+            NemesisKind::Kill,
+            NemesisKind::Pause,
+            NemesisKind::Crash,
+            NemesisKind::Bandwidth,
+            NemesisKind::Loss,
+            NemesisKind::Latency,
         ],
         clock: Clock::OutsideLab(CLOCK_IN_LAB),
         bugs: Vec::new(),
