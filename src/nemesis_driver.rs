@@ -71,6 +71,18 @@ pub struct LabNemesis {
     pub loss_prob: Option<f64>,
 }
 
+/// `--nemesis`'s long help: every kind of the kind table, then what some
+/// of them need.
+pub fn long_help() -> String {
+    format!(
+        "Faults, a comma list of these kinds, or none (the default):\n{}\n\n\
+         clock and skew-leader: raft, paxos and zab in the lab (under libfaketime); \
+         real clocks outside the lab, etcd included; refused for etcd in the lab. \
+         The leader kinds: docs/reference-impls.md; all: docs/nemesis.md",
+        NemesisKind::help_list()
+    )
+}
+
 /// `--loss-prob`: a probability in [0, 1].
 pub fn parse_loss_prob(s: &str) -> Result<f64, String> {
     s.parse::<f64>()
@@ -163,6 +175,8 @@ fn describe(v: &Value) -> String {
     let f = v["fault"].as_str().unwrap_or("fault");
     if let Some(n) = v["node"].as_str() {
         format!("{f} {n}")
+    } else if let Some(n) = v["isolated"].as_str() {
+        format!("{f} isolate {n}")
     } else if let Some(s) = v["shape"].as_str() {
         format!("{f} {s}")
     } else {

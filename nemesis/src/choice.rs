@@ -125,6 +125,9 @@ pub struct Drawn {
     pub shape: Option<&'static str>,
     /// The target's name for the group a `target-group` partition cut off.
     pub group: Option<String>,
+    /// The node an `isolate-one` partition cut off (the election checker
+    /// reads it to time the election after a fault on the leader).
+    pub isolated: Option<String>,
 }
 
 impl Drawn {
@@ -134,6 +137,7 @@ impl Drawn {
             chosen: None,
             shape: None,
             group: None,
+            isolated: None,
         }
     }
 
@@ -149,6 +153,9 @@ impl Drawn {
         }
         if let Some(g) = &self.group {
             v["what"] = json!(g);
+        }
+        if let Some(n) = &self.isolated {
+            v["isolated"] = json!(n);
         }
         v
     }
@@ -277,7 +284,7 @@ pub fn draw_partition<R: Rng + ?Sized>(
     rng: &mut R,
 ) -> Drawn {
     let shapes = if nodes.len() >= 5 { 4 } else { 3 };
-    let (grudge, one_way, shape, chosen) = match rng.random_range(0..shapes) {
+    let (grudge, one_way, shape) = match rng.random_range(0..shapes) {
         0 => {
             let (node, why) = match leader {
                 Some(l) => (l.to_string(), "leader"),
@@ -286,32 +293,28 @@ pub fn draw_partition<R: Rng + ?Sized>(
                     "random node",
                 ),
             };
-            (
-                grudge::isolate(nodes, &node),
-                false,
-                "isolate-one",
-                Some(why),
-            )
+            return Drawn {
+                choice: Choice::Partition {
+                    grudge: grudge::isolate(nodes, &node),
+                    one_way: false,
+                },
+                chosen: Some(why),
+                shape: Some("isolate-one"),
+                group: None,
+                isolated: Some(node),
+            };
         }
-        1 => (grudge::random_halves(nodes, rng), false, "halves", None),
+        1 => (grudge::random_halves(nodes, rng), false, "halves"),
         2 => (
             grudge::one_way_random_halves(nodes, rng),
             true,
             "one-way-halves",
-            None,
         ),
-        _ => (
-            grudge::majorities_ring(nodes),
-            false,
-            "majorities-ring",
-            None,
-        ),
+        _ => (grudge::majorities_ring(nodes), false, "majorities-ring"),
     };
     Drawn {
-        choice: Choice::Partition { grudge, one_way },
-        chosen,
         shape: Some(shape),
-        group: None,
+        ..Drawn::of(Choice::Partition { grudge, one_way })
     }
 }
 
@@ -330,6 +333,7 @@ pub fn cut_off_group(nodes: &[String], what: &str, group: &[String]) -> Drawn {
         chosen: None,
         shape: Some("target-group"),
         group: Some(what.to_string()),
+        isolated: None,
     }
 }
 

@@ -87,11 +87,11 @@ impl NemesisKind {
         v.join(", ")
     }
 
-    /// One line per kind, `name: help`, for long help.
+    /// One line per kind, `  name: help`, for long help.
     pub fn help_list() -> String {
         NemesisKind::ALL
             .iter()
-            .map(|k| format!("{}: {}", k.name(), k.help()))
+            .map(|k| format!("  {}: {}", k.name(), k.help()))
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -166,7 +166,6 @@ mod tests {
             );
             assert!(!k.help().is_empty());
         }
-        assert_eq!(NemesisKind::ALL.len(), 14);
     }
 
     #[test]

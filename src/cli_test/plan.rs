@@ -57,15 +57,9 @@ pub struct TestArgs {
     #[arg(long)]
     pub workload: Option<String>,
 
-    /// Faults, a comma list of partition, kill, kill-all (every node's DB at
-    /// once: a cluster power failure), pause, bandwidth (one link),
-    /// loss (5-30% of node-to-node packets dropped), latency (20-250 ms on
-    /// node-to-node packets; lab only), crash (a whole lab node; the DB is restarted after it returns),
-    /// clock (raft, paxos and zab in the lab, under libfaketime; real clocks
-    /// outside the lab, etcd included; refused for etcd in the lab),
-    /// kill-leader, pause-leader, isolate-leader, skew-leader, leader-churn (see
-    /// docs/reference-impls.md), or none (the default)
-    #[arg(long, value_name = "LIST")]
+    /// Faults: a comma list of kinds (--help lists them), or none (the
+    /// default)
+    #[arg(long, value_name = "LIST", long_help = crate::nemesis_driver::long_help())]
     pub nemesis: Option<String>,
 
     /// Seconds between nemesis actions (heal the last fault, start the

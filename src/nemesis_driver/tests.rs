@@ -26,11 +26,14 @@ fn active_fault_is_described_by_node_or_shape() {
     };
     let kill = draw(NemesisKind::KillLeader, &cluster, &mut rng).unwrap();
     assert_eq!(describe(&kill.info()), "kill-leader n2");
-    let p = faultline_nemesis::choice::draw_partition(&cluster.nodes, None, &mut rng);
-    assert_eq!(
-        describe(&p.info()),
-        format!("partition {}", p.shape.unwrap())
-    );
+    for _ in 0..20 {
+        let p = faultline_nemesis::choice::draw_partition(&cluster.nodes, None, &mut rng);
+        let want = match &p.isolated {
+            Some(n) => format!("partition isolate {n}"),
+            None => format!("partition {}", p.shape.unwrap()),
+        };
+        assert_eq!(describe(&p.info()), want);
+    }
     let all = draw(NemesisKind::KillAll, &cluster, &mut rng).unwrap();
     assert_eq!(describe(&all.info()), "kill-all");
 }

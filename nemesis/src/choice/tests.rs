@@ -40,6 +40,13 @@ fn partitions_come_in_every_shape_and_record_one_way() {
         };
         let shape = d.shape.expect("a shape");
         assert_eq!(*one_way, shape == "one-way-halves", "{shape}");
+        // The election checker times elections after faults on the node
+        // the value names as `isolated`.
+        assert_eq!(d.isolated.is_some(), shape == "isolate-one", "{shape}");
+        if let Some(n) = &d.isolated {
+            assert_eq!(d.info()["isolated"], json!(n));
+            assert_eq!(d.choice.nodes().len(), 5);
+        }
         // The history value says it is one way, and reads back as such.
         assert_eq!(d.info()["one_way"], *one_way);
         assert_eq!(Choice::from_info(&d.info()), Some(d.choice.clone()));
