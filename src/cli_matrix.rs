@@ -512,7 +512,7 @@ pub fn run(a: MatrixArgs) -> Result<ExitCode> {
     if a.dry_run {
         for (i, c) in cells.iter().enumerate() {
             let args = test_args(&m, &base, &store, None, c);
-            println!("{:>3}. faultline test {}", i + 1, args.join(" "));
+            outln!("{:>3}. faultline test {}", i + 1, args.join(" "));
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -645,15 +645,15 @@ pub fn run(a: MatrixArgs) -> Result<ExitCode> {
         .filter(|(_, n)| **n > 0)
         .map(|(k, n)| format!("{n} {k}"))
         .collect();
-    println!(
+    outln!(
         "matrix {name}: {} runs: {}; worst {} (exit {})",
         summary.runs.len(),
         counts.join(", "),
         summary.worst.name(),
         summary.exit_code
     );
-    println!("summary: {}", dir.join("summary.html").display());
-    println!("junit: {}", dir.join("junit.xml").display());
+    outln!("summary: {}", dir.join("summary.html").display());
+    outln!("junit: {}", dir.join("junit.xml").display());
     Ok(ExitCode::from(summary.exit_code))
 }
 

@@ -247,7 +247,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         args.push(f.display().to_string());
     }
     if a.dry_run {
-        println!("faultline test {}", args.join(" "));
+        outln!("faultline test {}", args.join(" "));
         return Ok(ExitCode::SUCCESS);
     }
     let original = run.read_results().ok();
@@ -296,7 +296,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     let status = child.wait();
     reaped.store(true, Ordering::SeqCst);
     let status = status.context("waiting for faultline test")?;
-    print!("{stdout}");
+    out!("{stdout}");
     let new_results = stdout
         .lines()
         .rev()
@@ -304,7 +304,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         .and_then(|r| std::path::Path::new(r).parent().map(|p| p.to_path_buf()))
         .and_then(|d| RunDir::open(d).ok())
         .and_then(|d| d.read_results().ok());
-    println!(
+    outln!(
         "replay: original {}; replay {}",
         original
             .as_ref()

@@ -88,6 +88,24 @@ pub enum NemesisKind {
 }
 
 impl NemesisKind {
+    /// Every kind, in the order help and errors list them.
+    pub const ALL: [NemesisKind; 14] = [
+        NemesisKind::Partition,
+        NemesisKind::Kill,
+        NemesisKind::KillAll,
+        NemesisKind::Pause,
+        NemesisKind::Clock,
+        NemesisKind::Crash,
+        NemesisKind::Bandwidth,
+        NemesisKind::Loss,
+        NemesisKind::Latency,
+        NemesisKind::KillLeader,
+        NemesisKind::PauseLeader,
+        NemesisKind::IsolateLeader,
+        NemesisKind::SkewLeader,
+        NemesisKind::LeaderChurn,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             NemesisKind::Partition => "partition",
@@ -123,30 +141,15 @@ impl fmt::Display for NemesisKind {
 impl FromStr for NemesisKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s {
-            "partition" => NemesisKind::Partition,
-            "kill" => NemesisKind::Kill,
-            "kill-all" => NemesisKind::KillAll,
-            "pause" => NemesisKind::Pause,
-            "clock" => NemesisKind::Clock,
-            "crash" => NemesisKind::Crash,
-            "bandwidth" => NemesisKind::Bandwidth,
-            "loss" => NemesisKind::Loss,
-            "latency" => NemesisKind::Latency,
-            "kill-leader" => NemesisKind::KillLeader,
-            "pause-leader" => NemesisKind::PauseLeader,
-            "isolate-leader" => NemesisKind::IsolateLeader,
-            "skew-leader" => NemesisKind::SkewLeader,
-            leader_churn::NAME => NemesisKind::LeaderChurn,
-            _ => {
-                return Err(format!(
-                    "unknown nemesis `{s}` (expected a comma list of partition, kill, kill-all, pause, \
-                     clock, crash, bandwidth, loss, latency, kill-leader, pause-leader, \
-                     isolate-leader, \
-                     skew-leader, leader-churn, or none)"
-                ));
-            }
-        })
+        NemesisKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown nemesis `{s}` (expected a comma list of {}, or none)",
+                    NemesisKind::ALL.map(NemesisKind::name).join(", ")
+                )
+            })
     }
 }
 

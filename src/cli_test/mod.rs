@@ -59,14 +59,12 @@ Example (3-node etcd in the local lab, brought up when needed):
   faultline test --target etcd --workload register \\
       --nemesis partition,kill,pause --time-limit 30")]
 pub struct TestArgs {
-    /// System under test: etcd (deployed on the nodes), raft, paxos or zab
-    /// (faultline's own servers, deployed on the nodes), or noop
-    /// (in-process); `faultline targets` lists them
+    /// System under test (`faultline targets` says what each supports)
     #[arg(long, default_value = "etcd")]
     pub target: String,
 
-    /// Enable a seeded bug of a raft/paxos/zab target (repeatable; see
-    /// `faultline targets`)
+    /// Enable a seeded bug of the target (repeatable; `faultline targets`
+    /// says what each does)
     #[arg(long = "bug", value_name = "NAME")]
     pub bugs: Vec<String>,
 
@@ -75,20 +73,18 @@ pub struct TestArgs {
     #[arg(long, value_name = "FILE")]
     pub node_binary: Option<PathBuf>,
 
-    /// Workload: register, list-append, rw-register, set, bank, counter,
-    /// queue, unique-ids or lock (docs/workloads.md: what each checks and
-    /// what a target must support)
+    /// Workload (docs/workloads.md: what each checks and what a target
+    /// must support)
     #[arg(long, default_value = "register")]
     pub workload: String,
 
-    /// Faults, a comma list of partition, kill, kill-all (every node's DB at
-    /// once: a cluster power failure), pause, bandwidth (one link),
-    /// loss (5-30% of node-to-node packets dropped), latency (20-250 ms on
-    /// node-to-node packets; lab only), crash (a whole lab node; the DB is restarted after it returns),
-    /// clock (raft, paxos and zab in the lab, under libfaketime; real clocks
-    /// outside the lab, etcd included; refused for etcd in the lab),
-    /// kill-leader, pause-leader, isolate-leader, skew-leader, leader-churn (see
-    /// docs/reference-impls.md), or none
+    /// Faults, a comma list, or none. kill-all: every node's DB at once (a
+    /// cluster power failure); loss: 5-30% of node-to-node packets dropped;
+    /// latency: 20-250 ms on node-to-node packets (lab only); crash: a whole
+    /// lab node (the DB is restarted after it returns); clock: raft, paxos
+    /// and zab in the lab, under libfaketime, real clocks outside the lab
+    /// (refused for etcd in the lab); *-leader and leader-churn: see
+    /// docs/reference-impls.md
     #[arg(long, default_value = "none", value_name = "LIST")]
     pub nemesis: String,
 
@@ -258,7 +254,7 @@ pub fn run(a: TestArgs) -> Result<ExitCode> {
         }
     }
     if a.test_count > 1 {
-        println!("worst of {} tests: exit {}", a.test_count, worst.code());
+        outln!("worst of {} tests: exit {}", a.test_count, worst.code());
     }
     Ok(ExitCode::from(worst.code()))
 }
@@ -668,11 +664,11 @@ fn run_one(
         eprintln!("faultline: warning: rendering the report: {e}");
     }
     let report = run.file(store::REPORT_HTML);
-    print!("{text}");
+    out!("{text}");
     if let Some(l) = lesson {
-        print!("{l}");
+        out!("{l}");
     }
-    println!("report: {}", report.display());
+    outln!("report: {}", report.display());
     if let Some(n) = outcome
         .as_ref()
         .map(|o| o.nemesis_errors)
@@ -686,16 +682,16 @@ fn run_one(
     let ending = match &failure {
         Some(e) if interrupted => {
             eprintln!("faultline: interrupted before the test ran: {e:#}");
-            println!("{name}: unknown, interrupted during setup (exit 2)");
+            outln!("{name}: unknown, interrupted during setup (exit 2)");
             Ending::Verdict(Verdict::Unknown)
         }
         Some(e) => {
             eprintln!("faultline: the run failed: {e:#}");
-            println!("{name}: run failed (exit 3)");
+            outln!("{name}: run failed (exit 3)");
             Ending::Failed
         }
         None => {
-            println!(
+            outln!(
                 "{name}: {verdict}{} ({} ok, {} fail, {} info, {} nemesis events; seed {seed})",
                 if interrupted { ", interrupted" } else { "" },
                 counts.0,
