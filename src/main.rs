@@ -245,14 +245,56 @@ fn command() -> clap::Command {
         })
 }
 
+/// `faultline check …` parsed by a command that has only `check` in it:
+/// building every subcommand's arguments is most of a small check's
+/// start-up (nightly jobs run one process per history). `None` when the
+/// subcommand is another, or on any parse error or help request: the whole
+/// command then parses again and prints clap's own help or error, so the
+/// two can differ only in speed.
+fn parse_check_alone() -> Option<check::CheckArgs> {
+    use clap::{Args, FromArgMatches};
+    let mut argv = std::env::args_os();
+    let _bin = argv.next();
+    if argv.next()? != "check" {
+        return None;
+    }
+    let cmd = clap::Command::new("faultline")
+        .subcommand(check::CheckArgs::augment_args(clap::Command::new("check")));
+    let m = cmd.try_get_matches().ok()?;
+    let (_, sub) = m.subcommand()?;
+    check::CheckArgs::from_arg_matches(sub).ok()
+}
+
 fn run() -> anyhow::Result<ExitCode> {
-    use clap::FromArgMatches;
-    let cli = match command()
-        .try_get_matches()
-        .and_then(|m| Cli::from_arg_matches(&m))
+    use clap::error::ErrorKind;
+    use clap::{CommandFactory, FromArgMatches};
+    // `faultline --version` answers before clap builds every subcommand's
+    // arguments: scripts call it to probe for the binary (BENCHMARKS.md,
+    // "Start-up"). The text is clap's.
+    let mut argv = std::env::args_os().skip(1);
+    if let (Some(a), None) = (argv.next(), argv.next())
+        && (a == "--version" || a == "-V")
     {
+        outln!("faultline {}", env!("CARGO_PKG_VERSION"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(args) = parse_check_alone() {
+        return check::run(args);
+    }
+    // The lists in help are built from the tables only when help is shown:
+    // the target catalogue is not free, and a check needs none of it.
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
+            let e = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    command().try_get_matches().err().unwrap_or(e)
+                }
+                _ => e,
+            };
             // --help/--version print to stdout and succeed; every other clap
             // error is a usage error (64, not clap's default 2, which means
             // "unknown" to our CI).
@@ -282,6 +324,22 @@ fn run() -> anyhow::Result<ExitCode> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    /// The check-only command is the full one's `check`: same arguments,
+    /// so parsing with either gives the same options.
+    #[test]
+    fn check_alone_has_the_full_commands_arguments() {
+        use clap::Args;
+        let alone = check::CheckArgs::augment_args(clap::Command::new("check"));
+        let full = Cli::command();
+        let full = full.find_subcommand("check").unwrap();
+        let ids = |c: &clap::Command| {
+            let mut v: Vec<String> = c.get_arguments().map(|a| format!("{a:?}")).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(ids(&alone), ids(full));
+    }
 
     #[test]
     fn verify_cli() {

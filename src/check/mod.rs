@@ -235,6 +235,10 @@ fn read_streams(files: &[PathBuf]) -> anyhow::Result<HashMap<PathBuf, Vec<u8>>> 
     let mut streams = HashMap::new();
     for file in files {
         let data = if file.as_os_str() == "-" {
+            use std::io::IsTerminal;
+            if std::io::stdin().is_terminal() {
+                eprintln!("faultline: reading a history from the terminal; end it with Ctrl-D");
+            }
             let mut data = Vec::new();
             std::io::stdin()
                 .lock()
