@@ -550,6 +550,32 @@ mod tests {
         assert_eq!(detect(b"hello"), None);
     }
 
+    /// `faultline check -` (#16): a pipe hands over a few bytes per read,
+    /// and sniffing the format must not lose them.
+    #[test]
+    fn a_stream_is_detected_without_losing_its_head() {
+        let mut data = b"\xEF\xBB\xBF  \n\n".to_vec();
+        data.extend_from_slice(
+            b"{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":1}\n",
+        );
+        data.extend_from_slice(b"{\"process\":0,\"type\":\"ok\",\"f\":\"write\",\"value\":1}\n");
+        for n in [1, 2, 3, 7, 4096] {
+            let (h, f) = parse_reader_detected(Trickle { data: &data, n }, None).unwrap();
+            assert_eq!(f, Some(Format::Jsonl), "reads of {n}");
+            assert_eq!(h.events.len(), 2, "reads of {n}");
+            assert_eq!(h.events[0].line, 3, "reads of {n}");
+        }
+        assert_eq!(detect_bytes(&data), Some(Format::Jsonl));
+        let edn = b"; comment\n[{:process 0 :type :invoke :f :read :value nil}]";
+        let (h, f) = parse_reader_detected(Trickle { data: edn, n: 1 }, None).unwrap();
+        assert_eq!((f, h.events[0].line), (Some(Format::Edn), 2));
+        let (h, f) = parse_bytes_detected(b"\n ; only a comment\n", None).unwrap();
+        assert_eq!((h, f), (History::default(), None));
+        let e = parse_bytes_detected(b"hello\n", None).unwrap_err();
+        assert!(e.message.contains("cannot tell"), "{e}");
+        fuzz_stream(&data, 1);
+    }
+
     #[test]
     fn error_display() {
         let e = InputError::new(12, "expected x").in_file("h.jsonl");
