@@ -136,7 +136,7 @@ pub fn run(a: ExecArgs) -> Result<ExitCode> {
             })
             .collect()
     });
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     let (mut failed, mut errors) = (0, 0);
     for (node, r) in &results {
         match r {

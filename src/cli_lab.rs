@@ -52,7 +52,7 @@ pub enum LabCommand {
 }
 
 pub fn run(cmd: LabCommand) -> Result<ExitCode> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     match cmd {
         LabCommand::Up {
             dir,

@@ -407,7 +407,7 @@ pub fn run(a: MatrixArgs) -> Result<ExitCode> {
         .map_err(bad)?;
     if a.dry_run {
         for (i, (c, p)) in cells.iter().zip(&plans).enumerate() {
-            println!(
+            outln!(
                 "{:>3}. {}: {}{}",
                 i + 1,
                 c.label(),
@@ -549,15 +549,15 @@ pub fn run(a: MatrixArgs) -> Result<ExitCode> {
         .filter(|(_, n)| **n > 0)
         .map(|(k, n)| format!("{n} {k}"))
         .collect();
-    println!(
+    outln!(
         "matrix {name}: {} runs: {}; worst {} (exit {})",
         summary.runs.len(),
         counts.join(", "),
         summary.worst.name(),
         summary.exit_code
     );
-    println!("summary: {}", dir.join("summary.html").display());
-    println!("junit: {}", dir.join("junit.xml").display());
+    outln!("summary: {}", dir.join("summary.html").display());
+    outln!("junit: {}", dir.join("junit.xml").display());
     Ok(ExitCode::from(summary.exit_code))
 }
 

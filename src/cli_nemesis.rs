@@ -401,7 +401,7 @@ pub fn run(cmd: NemesisCommand) -> Result<ExitCode> {
                 nodes.extend(a.nodes.into_iter().map(|n| n.name));
             }
             let v = serde_json::json!({"faults": faults, "nodes": nodes});
-            let mut out = std::io::stdout().lock();
+            let mut out = crate::out::stdout();
             writeln!(out, "{v}")?;
         }
         NemesisCommand::Run {

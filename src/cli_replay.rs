@@ -169,7 +169,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     let run = RunDir::open(&a.run_dir).map_err(|e| usage(e.to_string()))?;
     let plan = replay_plan(&run, &a)?;
     if a.dry_run {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&plan).context("serialising the plan")?
         );
@@ -192,7 +192,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         .last()
         .and_then(|d| RunDir::open(d).ok())
         .and_then(|d| d.read_results().ok());
-    println!(
+    outln!(
         "replay: original {}; replay {}",
         original
             .as_ref()

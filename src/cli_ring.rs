@@ -83,43 +83,52 @@ pub fn run(a: RingArgs) -> anyhow::Result<ExitCode> {
         seed: a.seed,
     });
     if a.json {
-        println!("{}", serde_json::to_string(&r)?);
+        outln!("{}", serde_json::to_string(&r)?);
         return Ok(ExitCode::SUCCESS);
     }
     let scheme = match r.bounded_load {
         Some(c) => format!("bounded loads, c = {c}"),
         None => "plain consistent hashing".to_string(),
     };
-    println!(
+    outln!(
         "ring: {} nodes x {} vnodes, {} keys, {} trial(s), {scheme}",
-        r.nodes, r.vnodes, r.keys, r.trials
+        r.nodes,
+        r.vnodes,
+        r.keys,
+        r.trials
     );
-    println!(
+    outln!(
         "  {:<22} {:>9} {:>21} {:>9} {:>7}",
-        "", "measured", "min..max", "expected", "error"
+        "",
+        "measured",
+        "min..max",
+        "expected",
+        "error"
     );
     line("max/mean load", &r.max_over_mean, None);
     // Theory gives E[variance]: the error is the RMS's, not the mean sd's
     // (which is biased low).
     line("load stddev/mean", &r.relative_sd, Some(r.rms_relative_sd));
     if r.relative_sd.expected.is_some() {
-        println!(
+        outln!(
             "  {:<22} {:>9.4}   (error above is the rms's)",
-            "  rms over trials", r.rms_relative_sd
+            "  rms over trials",
+            r.rms_relative_sd
         );
     }
     line("moved on add", &r.moved_on_add, None);
     line("moved on remove", &r.moved_on_remove, None);
-    println!(
+    outln!(
         "  ideal moves: 1/(N+1) = {:.4} on add, 1/N = {:.4} on remove",
-        r.ideal_moved_on_add, r.ideal_moved_on_remove
+        r.ideal_moved_on_add,
+        r.ideal_moved_on_remove
     );
-    println!(
+    outln!(
         "  keys moved between two nodes present before and after: {}",
         r.moved_between_others
     );
     if let Some(cap) = r.load_cap {
-        println!("  bounded loads guarantee max/mean <= ceil(cK/N)/(K/N) = {cap:.4}");
+        outln!("  bounded loads guarantee max/mean <= ceil(cK/N)/(K/N) = {cap:.4}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -132,5 +141,5 @@ fn line(name: &str, s: &Stat, against: Option<f64>) {
         format!("{:.1}%", (against.unwrap_or(s.mean) - e).abs() / e * 100.0)
     });
     let range = format!("{:.4}..{:.4}", s.min, s.max);
-    println!("  {name:<22} {:>9.4} {range:>21} {exp:>9} {err:>7}", s.mean);
+    outln!("  {name:<22} {:>9.4} {range:>21} {exp:>9} {err:>7}", s.mean);
 }

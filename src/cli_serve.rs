@@ -85,11 +85,11 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
             a.store.display()
         );
     }
-    println!(
+    outln!(
         "faultline serve: {} at http://{local}/ (Ctrl-C stops)",
         a.store.display()
     );
-    std::io::stdout().flush()?;
+    crate::out::stdout().flush()?;
     let state = Arc::new(State {
         root: a.store.clone(),
         label: a.store.display().to_string(),

@@ -46,7 +46,7 @@ pub fn run(a: TargetsArgs) -> Result<ExitCode> {
     use std::io::Write;
     let cat = catalogue();
     // Written, not printed: `faultline targets | head` must not panic.
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::out::stdout();
     if a.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&cat)?)?;
         return Ok(ExitCode::SUCCESS);

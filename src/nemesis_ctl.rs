@@ -271,7 +271,7 @@ impl Controller {
             h.flush()?;
         }
         if self.echo {
-            let mut out = std::io::stdout().lock();
+            let mut out = crate::out::stdout();
             writeln!(out, "{line}")?;
             out.flush()?;
         }

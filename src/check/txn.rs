@@ -24,10 +24,31 @@ pub(super) fn check_txn_fast(
     if !matches!(plan.format, None | Some(Format::Jsonl)) {
         return Ok(None);
     }
-    if plan.format.is_none() && format::detect_path(file) != Some(Format::Jsonl) {
+    let stream = plan.streams.get(file);
+    let detected = || match stream {
+        Some(data) => format::detect_bytes(data),
+        None => format::detect_path(file),
+    };
+    if plan.format.is_none() && detected() != Some(Format::Jsonl) {
         return Ok(None);
     }
     let t0 = std::time::Instant::now();
+    if let Some(data) = stream {
+        // Read already (stdin, a pipe): prepared from memory.
+        let text = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+        let Some((p, w)) = format::txn_fast::prepare(text, workload) else {
+            return Ok(None);
+        };
+        let prepare_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        let model = match w {
+            Workload::ListAppend => "list-append",
+            Workload::RwRegister => "rw-register",
+        };
+        return check_txn_with(file, args, plan, t0, model, |opts| {
+            txn::check_prepared(&p, opts, prepare_ms)
+        })
+        .map(Some);
+    }
     let deadline = txn_deadline(t0, plan);
     let (p, w) = match format::txn_fast::prepare_file_by(file, workload, deadline) {
         format::txn_fast::FileOutcome::Prepared(p, w) => (p, w),

@@ -122,7 +122,7 @@ pub fn run_plan(plan: &Plan) -> Result<Done> {
         }
     }
     if plan.test_count > 1 {
-        println!("worst of {} tests: exit {}", plan.test_count, worst.code());
+        outln!("worst of {} tests: exit {}", plan.test_count, worst.code());
     }
     Ok(Done {
         code: worst.code(),
@@ -563,11 +563,11 @@ fn run_one(
         eprintln!("faultline: warning: rendering the report: {e}");
     }
     let report = run.file(store::REPORT_HTML);
-    print!("{text}");
+    out!("{text}");
     if let Some(l) = lesson {
-        print!("{l}");
+        out!("{l}");
     }
-    println!("report: {}", report.display());
+    outln!("report: {}", report.display());
     if let Some(n) = outcome
         .as_ref()
         .map(|o| o.nemesis_errors)
@@ -581,16 +581,16 @@ fn run_one(
     let ending = match &failure {
         Some(e) if interrupted => {
             eprintln!("faultline: interrupted before the test ran: {e:#}");
-            println!("{name}: unknown, interrupted during setup (exit 2)");
+            outln!("{name}: unknown, interrupted during setup (exit 2)");
             Ending::Verdict(Verdict::Unknown)
         }
         Some(e) => {
             eprintln!("faultline: the run failed: {e:#}");
-            println!("{name}: run failed (exit 3)");
+            outln!("{name}: run failed (exit 3)");
             Ending::Failed
         }
         None => {
-            println!(
+            outln!(
                 "{name}: {verdict}{} ({} ok, {} fail, {} info, {} nemesis events; seed {seed})",
                 if interrupted { ", interrupted" } else { "" },
                 counts.0,

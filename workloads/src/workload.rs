@@ -200,7 +200,8 @@ impl fmt::Display for Workload {
 /// An unknown workload name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown workload `{0}` (known: register, list-append, rw-register, set, bank, counter, queue, unique-ids, lock, saga, fenced, siblings, election, membership)"
+    "unknown workload `{0}` (known: {known})",
+    known = Workload::ALL.map(Workload::name).join(", ")
 )]
 pub struct UnknownWorkload(pub String);
 

@@ -23,7 +23,7 @@ pub mod txn_fast;
 use crate::history::{History, HistoryError, Paired};
 use std::fmt;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Cursor, Read};
 use std::path::Path;
 use std::str::FromStr;
 
@@ -215,6 +215,9 @@ pub fn parse_reader<R: BufRead>(r: R, format: Format) -> Result<History, InputEr
     }
 }
 
+/// A UTF-8 byte order mark: not part of any history.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// How many bytes [`parse_file`] looks at to detect the format.
 pub const DETECT_BYTES: usize = 8 * 1024;
 
@@ -231,45 +234,74 @@ pub fn parse_file(path: &Path, format: Option<Format>) -> Result<History, InputE
 
 /// Like [`parse_file`], and also says which format was used (`None` for an
 /// empty file read with auto-detection).
+///
+/// The file is opened once and read once, so a pipe, a FIFO or
+/// `/dev/stdin` works as well as a regular file.
 pub fn parse_file_detected(
     path: &Path,
     format: Option<Format>,
 ) -> Result<(History, Option<Format>), InputError> {
     let name = path.display().to_string();
-    let format = match format {
-        Some(f) => f,
-        None => match detect_file(path).map_err(|e| e.in_file(&name))? {
-            Detected::Format(f) => f,
-            Detected::Blank => return Ok((History::default(), None)),
-            Detected::Unknown => {
-                return Err(InputError::new(
-                    1,
-                    "cannot tell the history format (expected JSON Lines `{\"type\":…}`, \
-                     EDN `{:type …}` maps, or Porcupine `INFO  jepsen.util - …` lines); \
-                     name it with --format",
-                )
-                .in_file(name));
-            }
-        },
-    };
     let file = File::open(path).map_err(|e| InputError::io(0, &e).in_file(&name))?;
-    let mut r = BufReader::with_capacity(64 * 1024, file);
-    // A UTF-8 byte order mark is not part of the history.
-    if r.fill_buf()
-        .map_err(|e| InputError::io(1, &e).in_file(&name))?
-        .starts_with(b"\xEF\xBB\xBF")
-    {
-        r.consume(3);
-    }
-    let h = parse_reader(r, format).map_err(|e| e.in_file(name))?;
+    parse_reader_detected(file, format).map_err(|e| e.in_file(name))
+}
+
+/// Parses a history from a stream read once (stdin, a pipe), detecting the
+/// format from its head when `format` is `None`. The bytes read to detect
+/// the format are kept and handed to the parser before the rest of the
+/// stream: sniffing never loses input, so nothing needs to rewind.
+///
+/// Otherwise as [`parse_file_detected`]: a leading byte order mark is
+/// skipped, a blank stream read with detection is an empty history (`None`).
+pub fn parse_reader_detected<R: Read>(
+    r: R,
+    format: Option<Format>,
+) -> Result<(History, Option<Format>), InputError> {
+    let mut r = BufReader::with_capacity(64 * 1024, r);
+    let (head, detected) = read_head(&mut r, format.is_none())?;
+    let format = match (format, detected) {
+        (Some(f), _) => f,
+        (None, Detected::Format(f)) => f,
+        (None, Detected::Blank) => return Ok((History::default(), None)),
+        (None, Detected::Unknown) => return Err(unknown_format()),
+    };
+    let h = parse_reader(Cursor::new(head).chain(r), format)?;
     Ok((h, Some(format)))
 }
 
+/// [`parse_reader_detected`] on a history held in memory.
+pub fn parse_bytes_detected(
+    data: &[u8],
+    format: Option<Format>,
+) -> Result<(History, Option<Format>), InputError> {
+    parse_reader_detected(data, format)
+}
+
+fn unknown_format() -> InputError {
+    InputError::new(
+        1,
+        "cannot tell the history format (expected JSON Lines `{\"type\":…}`, \
+         EDN `{:type …}` maps, or Porcupine `INFO  jepsen.util - …` lines); \
+         name it with --format",
+    )
+}
+
 /// The format [`parse_file`] would detect for the file at `path`; `None`
-/// when it is blank, unreadable or of no known format.
+/// when it is blank, unreadable or of no known format. It reads the head
+/// of the file and drops it: for a regular file only (on a pipe the head
+/// would be lost; use [`detect_bytes`] on what was read instead).
 pub fn detect_path(path: &Path) -> Option<Format> {
-    match detect_file(path) {
-        Ok(Detected::Format(f)) => Some(f),
+    let file = File::open(path).ok()?;
+    match read_head(&mut BufReader::new(file), true) {
+        Ok((_, Detected::Format(f))) => Some(f),
+        _ => None,
+    }
+}
+
+/// The format [`parse_bytes_detected`] would detect for `data`.
+pub fn detect_bytes(data: &[u8]) -> Option<Format> {
+    match read_head(&mut { data }, true) {
+        Ok((_, Detected::Format(f))) => Some(f),
         _ => None,
     }
 }
@@ -281,34 +313,54 @@ enum Detected {
     Unknown,
 }
 
-/// Detects a file's format from [`DETECT_BYTES`] starting at its first line
-/// that is neither blank nor a `;` comment, however far into the file that is.
-fn detect_file(path: &Path) -> Result<Detected, InputError> {
-    let file = File::open(path).map_err(|e| InputError::io(0, &e))?;
-    let mut r = BufReader::new(file);
+/// Reads the head of a stream: a leading byte order mark (dropped), then,
+/// when `sniff`, whole lines until [`DETECT_BYTES`] past the first line
+/// that is neither blank nor a `;` comment, however far into the stream
+/// that is. Returns every byte read but the mark (the parser must see them
+/// all, or its line numbers would shift) and what the head looks like.
+fn read_head<R: BufRead>(r: &mut R, sniff: bool) -> Result<(Vec<u8>, Detected), InputError> {
     let mut head = Vec::new();
-    let mut line = 0;
+    if !sniff {
+        // Three bytes, however the stream splits them (a pipe may hand
+        // over one at a time); the rest streams straight to the parser.
+        r.take(3)
+            .read_to_end(&mut head)
+            .map_err(|e| InputError::io(1, &e))?;
+        if head == BOM {
+            head.clear();
+        }
+        return Ok((head, Detected::Unknown));
+    }
+    let mut lines = 0;
+    // Where the first line that is neither blank nor a comment starts.
+    let mut form: Option<usize> = None;
     loop {
         let start = head.len();
         let n = r
             .read_until(b'\n', &mut head)
-            .map_err(|e| InputError::io(line + 1, &e))?;
-        line += 1;
-        if n == 0 || head.len() >= DETECT_BYTES {
+            .map_err(|e| InputError::io(lines + 1, &e))?;
+        if n == 0 {
             break;
         }
-        if start == 0 {
-            let t = trim_ascii_start(&head);
-            let t = trim_ascii_start(t.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(t));
-            if t.is_empty() || t.starts_with(b";") {
-                head.clear();
+        if lines == 0 && head.starts_with(BOM) {
+            head.drain(..BOM.len());
+        }
+        lines += 1;
+        if form.is_none() {
+            let t = trim_ascii_start(&head[start..]);
+            if !t.is_empty() && !t.starts_with(b";") {
+                form = Some(start);
             }
         }
+        if form.is_some_and(|f| head.len() - f >= DETECT_BYTES) {
+            break;
+        }
     }
-    if head.is_empty() {
-        return Ok(Detected::Blank);
-    }
-    Ok(detect(&head).map_or(Detected::Unknown, Detected::Format))
+    let detected = match form {
+        None => Detected::Blank,
+        Some(f) => detect(&head[f..]).map_or(Detected::Unknown, Detected::Format),
+    };
+    Ok((head, detected))
 }
 
 /// Pairs a parsed history's events, naming the file in the error so a caller
@@ -398,8 +450,69 @@ pub fn fuzz_check(data: &[u8], small_buffer: usize) {
             }
         }
     }
+    fuzz_stream(data, small_buffer);
     if let Ok(s) = std::str::from_utf8(data) {
         let _ = edn::parse_value(s);
+    }
+}
+
+/// A reader that hands out at most `n` bytes per read, as a pipe may.
+struct Trickle<'a> {
+    data: &'a [u8],
+    n: usize,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let k = self.n.min(buf.len()).min(self.data.len());
+        buf[..k].copy_from_slice(&self.data[..k]);
+        self.data = &self.data[k..];
+        Ok(k)
+    }
+}
+
+/// What must hold for a history read once from a stream (`faultline check
+/// -`, a pipe): detecting its format loses no byte (the result is that of
+/// the detected parser on the whole input), and it does not depend on how
+/// the stream splits its reads, for auto-detection and for each named
+/// format. Part of [`fuzz_check`]; the cargo-fuzz target `parse_stream`
+/// runs it alone.
+///
+/// Panics when an invariant is broken: that is the finding.
+#[doc(hidden)]
+pub fn fuzz_stream(data: &[u8], chunk: usize) {
+    let trickle = || Trickle {
+        data,
+        n: chunk.max(1),
+    };
+    let whole = parse_bytes_detected(data, None);
+    assert_eq!(
+        whole,
+        parse_reader_detected(trickle(), None),
+        "detection depends on how the stream splits"
+    );
+    let body = data.strip_prefix(BOM).unwrap_or(data);
+    match detect_bytes(data) {
+        Some(f) => {
+            assert_eq!(
+                whole.as_ref().ok().map(|(_, d)| *d),
+                whole.is_ok().then_some(Some(f))
+            );
+            assert_eq!(
+                whole.map(|(h, _)| h),
+                parse_reader(body, f),
+                "{f}: sniffing the format lost input"
+            );
+        }
+        None => assert!(matches!(whole, Ok((_, None)) | Err(_)), "{whole:?}"),
+    }
+    for f in Format::ALL {
+        let named = parse_reader_detected(trickle(), Some(f)).map(|(h, _)| h);
+        assert_eq!(
+            named,
+            parse_reader(body, f),
+            "{f}: a named format read from a stream differs"
+        );
     }
 }
 
@@ -435,6 +548,32 @@ mod tests {
         assert_eq!(detect(b"#jepsen.history.Op{:index 0}"), Some(Format::Edn));
         assert_eq!(detect(b""), None);
         assert_eq!(detect(b"hello"), None);
+    }
+
+    /// `faultline check -` (#16): a pipe hands over a few bytes per read,
+    /// and sniffing the format must not lose them.
+    #[test]
+    fn a_stream_is_detected_without_losing_its_head() {
+        let mut data = b"\xEF\xBB\xBF  \n\n".to_vec();
+        data.extend_from_slice(
+            b"{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":1}\n",
+        );
+        data.extend_from_slice(b"{\"process\":0,\"type\":\"ok\",\"f\":\"write\",\"value\":1}\n");
+        for n in [1, 2, 3, 7, 4096] {
+            let (h, f) = parse_reader_detected(Trickle { data: &data, n }, None).unwrap();
+            assert_eq!(f, Some(Format::Jsonl), "reads of {n}");
+            assert_eq!(h.events.len(), 2, "reads of {n}");
+            assert_eq!(h.events[0].line, 3, "reads of {n}");
+        }
+        assert_eq!(detect_bytes(&data), Some(Format::Jsonl));
+        let edn = b"; comment\n[{:process 0 :type :invoke :f :read :value nil}]";
+        let (h, f) = parse_reader_detected(Trickle { data: edn, n: 1 }, None).unwrap();
+        assert_eq!((f, h.events[0].line), (Some(Format::Edn), 2));
+        let (h, f) = parse_bytes_detected(b"\n ; only a comment\n", None).unwrap();
+        assert_eq!((h, f), (History::default(), None));
+        let e = parse_bytes_detected(b"hello\n", None).unwrap_err();
+        assert!(e.message.contains("cannot tell"), "{e}");
+        fuzz_stream(&data, 1);
     }
 
     #[test]
