@@ -17,16 +17,6 @@ use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn etcd_missing() -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join("etcd").exists()))
-        .unwrap_or(false);
-    if !found {
-        println!("skipping: etcd not installed (apt-get install etcd-server)");
-    }
-    !found
-}
-
 /// No FAULTLINE iptables chain on any node, no paused etcd, no state file.
 fn assert_healed(lab: &Lab) {
     for (n, out) in lab.exec_ok("", "iptables -S") {
@@ -60,7 +50,7 @@ fn clock_nemesis_is_refused_for_etcd() {
 
 #[test]
 fn etcd_end_to_end() {
-    if common::skip() || etcd_missing() {
+    if common::skip_lab(&[("etcd", "etcd-server")]) {
         return;
     }
     let t_all = Instant::now();

@@ -22,19 +22,6 @@ use std::time::Instant;
 
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/exec");
 
-fn missing(tools: &[&str]) -> bool {
-    for t in tools {
-        let found = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(t).exists()))
-            .unwrap_or(false);
-        if !found {
-            println!("skipping: {t} not installed");
-            return true;
-        }
-    }
-    false
-}
-
 /// One `faultline test` run; returns (exit code, results.json).
 fn run(lab: &Lab, store: &TmpStore, label: &str, target: &[&str], extra: &[&str]) -> (i32, Value) {
     let mut args = vec!["test"];
@@ -61,7 +48,12 @@ fn run(lab: &Lab, store: &TmpStore, label: &str, target: &[&str], extra: &[&str]
 
 #[test]
 fn exec_target_agrees_with_the_builtin_etcd_target() {
-    if common::skip() || missing(&["etcd", "python3", "curl", "jq"]) {
+    if common::skip_lab(&[
+        ("etcd", "etcd-server"),
+        ("python3", "python3"),
+        ("curl", "curl"),
+        ("jq", "jq"),
+    ]) {
         return;
     }
     let t_all = Instant::now();

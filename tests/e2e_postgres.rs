@@ -24,11 +24,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 fn postgres_missing() -> bool {
-    let missing = !Path::new("/usr/lib/postgresql/15/bin/postgres").exists();
-    if missing {
-        println!("skipping: PostgreSQL 15 not installed (apt-get install postgresql-15)");
-    }
-    missing
+    common::skip_without_file(
+        "/usr/lib/postgresql/15/bin/postgres",
+        "apt-get install postgresql-15",
+    )
 }
 
 /// One `faultline test` run; returns (exit code, results.json, its run dir).

@@ -19,16 +19,6 @@ use common::{Lab, TmpStore, faultline, history_lines, read_json, text};
 use serde_json::Value;
 use std::time::Instant;
 
-fn redis_missing() -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join("redis-server").exists()))
-        .unwrap_or(false);
-    if !found {
-        println!("skipping: redis-server not installed (apt-get install redis-server)");
-    }
-    !found
-}
-
 fn run(lab: &Lab, store: &TmpStore, label: &str, extra: &[&str]) -> (i32, Value, Vec<Value>) {
     let mut args = vec![
         "test",
@@ -78,7 +68,7 @@ fn failovers(h: &[Value]) -> Vec<&Value> {
 
 #[test]
 fn redis_failover_loses_acknowledged_writes_unless_wait() {
-    if common::skip() || redis_missing() {
+    if common::skip_lab(&[("redis-server", "redis-server")]) {
         return;
     }
     let t_all = Instant::now();

@@ -25,11 +25,7 @@ use std::time::Instant;
 const STALE_TRIES: u64 = 3;
 
 fn zookeeper_missing() -> bool {
-    let missing = !Path::new("/usr/share/java/zookeeper.jar").exists();
-    if missing {
-        println!("skipping: ZooKeeper not installed (apt-get install zookeeper)");
-    }
-    missing
+    common::skip_without_file("/usr/share/java/zookeeper.jar", "apt-get install zookeeper")
 }
 
 #[test]
