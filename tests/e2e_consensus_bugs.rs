@@ -17,7 +17,7 @@
 //! fault to land on the leader while clients are writing, so each bug gets
 //! up to three seeds and runs long enough for several leader faults (15 s
 //! runs at 3 s missed the raft bug on one of two seeds); one invalid run is
-//! the pass. Skips (printing why) without root or sshd.
+//! the pass. Skips (a failure under CI=true) without root or sshd.
 
 mod common;
 

@@ -5,7 +5,7 @@
 //! checker verified; (b) bank: every read sums to the money the test put
 //! in. Each stored run re-checks to the same verdict.
 //!
-//! Skips (printing why) without root, sshd or etcd. The lab is torn down by
+//! Skips (a failure under CI=true) without root, sshd or etcd. The lab is torn down by
 //! a Drop guard.
 
 mod common;

@@ -18,7 +18,7 @@
 //!   never leave by gossip and a live member stays dead: `false-dead`.
 //!   5 of 5 60 s runs in docs/swim.md; one 40 s run here, up to 2.
 //!
-//! Skips (printing why) without root or sshd. Builds faultline-node first.
+//! Skips (a failure under CI=true) without root or sshd. Builds faultline-node first.
 
 mod common;
 

@@ -12,7 +12,7 @@
 //!     the few milliseconds between a participant's vote and the commit,
 //!     and was missed in 2 of 2.
 //!
-//! Skips (printing why) without root or sshd. Builds faultline-node first.
+//! Skips (a failure under CI=true) without root or sshd. Builds faultline-node first.
 
 mod common;
 

@@ -166,6 +166,23 @@ impl Lab {
             .collect()
     }
 
+    /// Asserts no process named exactly `name` runs on `nodes` (all if
+    /// empty): `pgrep -x` exits 1 there (0: found; 2, 3: pgrep failed, which
+    /// must not pass as "gone").
+    pub fn assert_no_process(&self, nodes: &str, name: &str) {
+        for (n, (code, out)) in self.exec(nodes, &format!("pgrep -x {name}")) {
+            assert_eq!(code, 1, "{n}: {name} left (pgrep -x exited {code}): {out}");
+        }
+    }
+
+    /// Asserts `path` does not exist on `nodes` (all if empty).
+    pub fn assert_no_file(&self, nodes: &str, path: &str) {
+        let cmd = format!("ls -ld {path} 2>/dev/null; test ! -e {path}");
+        for (n, (code, out)) in self.exec(nodes, &cmd) {
+            assert_eq!(code, 0, "{n}: {path} left: {out}");
+        }
+    }
+
     pub fn lab_json(&self) -> serde_json::Value {
         let p = PathBuf::from(&self.dir).join("lab.json");
         serde_json::from_str(&std::fs::read_to_string(p).expect("lab.json"))
