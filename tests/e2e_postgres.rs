@@ -20,7 +20,7 @@ mod common;
 
 use common::{Lab, TmpStore, faultline, read_json, text};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 fn postgres_missing() -> bool {

@@ -18,7 +18,6 @@ mod common;
 
 use common::{Lab, TmpStore, faultline, read_json, text};
 use serde_json::Value;
-use std::path::Path;
 use std::time::Instant;
 
 /// Short runs tried in (b) before giving up on catching a stale read.
