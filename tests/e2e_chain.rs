@@ -11,7 +11,7 @@
 //! (b) allows 3 runs (docs/chain.md has the measured rates; `no-fencing`
 //! is not checked here: since the last core fix its lab exposure is
 //! unmeasured, 0 of 2 runs).
-//! Skips (printing why) without root or sshd.
+//! Skips (a failure under CI=true) without root or sshd.
 
 mod common;
 

@@ -23,7 +23,7 @@
 //!   `read-your-writes`, exit 1 (as fast as the replicas answer, writes
 //!   on two replicas within one millisecond are enough, skew or not).
 //!
-//! Skips (printing why) without root or sshd. Builds faultline-node first.
+//! Skips (a failure under CI=true) without root or sshd. Builds faultline-node first.
 
 mod common;
 

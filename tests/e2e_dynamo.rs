@@ -11,7 +11,7 @@
 //!   R+W>N) under partitions is `invalid` for linearizability, and the
 //!   output and results.json carry the explanation (`lesson`).
 //!
-//! Skips (printing why) without root or sshd. Builds faultline-node first.
+//! Skips (a failure under CI=true) without root or sshd. Builds faultline-node first.
 
 mod common;
 

@@ -14,7 +14,7 @@
 //!     longer than a lease plus an election timeout (~1.5 s) does it; the
 //!     test isolates for 4 s.
 //!
-//! Skips (printing why) without root or sshd. Builds faultline-node first.
+//! Skips (a failure under CI=true) without root or sshd. Builds faultline-node first.
 
 mod common;
 

@@ -12,7 +12,7 @@
 //!     then the old write lands — invalid (`stale-write-accepted`), exit 1.
 //!     Caught in 2 of 2 seeds while tuning; up to two seeds run.
 //!
-//! Skips (printing why) without root or sshd. Builds faultline-node first.
+//! Skips (a failure under CI=true) without root or sshd. Builds faultline-node first.
 
 mod common;
 

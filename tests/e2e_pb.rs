@@ -19,7 +19,7 @@
 //!     (every node killed at once): acknowledged writes vanish, invalid in
 //!     one of up to 3 runs (5 of 5 in docs/pb.md).
 //!
-//! Skips (printing why) without root or sshd.
+//! Skips (a failure under CI=true) without root or sshd.
 
 mod common;
 

@@ -13,22 +13,21 @@
 //!     replica was made.
 //!
 //! Runs stop early once the expected anomaly shows. Longer measurements
-//! (5 × 30 s per level) are in docs/postgres.md. Skips (printing why)
+//! (5 × 30 s per level) are in docs/postgres.md. Skips (a failure under CI=true)
 //! without root, sshd or PostgreSQL 15.
 
 mod common;
 
 use common::{Lab, TmpStore, faultline, read_json, text};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 fn postgres_missing() -> bool {
-    let missing = !Path::new("/usr/lib/postgresql/15/bin/postgres").exists();
-    if missing {
-        println!("skipping: PostgreSQL 15 not installed (apt-get install postgresql-15)");
-    }
-    missing
+    common::skip_without_file(
+        "/usr/lib/postgresql/15/bin/postgres",
+        "apt-get install postgresql-15",
+    )
 }
 
 /// One `faultline test` run; returns (exit code, results.json, its run dir).
@@ -210,11 +209,7 @@ fn postgres_isolation_levels_show_what_hermitage_predicts() {
     let hist = std::fs::read_to_string(dir.join("history.jsonl")).unwrap_or_default();
     assert!(hist.contains("\"kill\""), "no kill fault ran");
     // Torn down: no server left on the nodes.
-    for (n, (code, out)) in lab.exec("", "ls /opt/pg 2>/dev/null; true") {
-        assert!(
-            code == 0 && out.trim().is_empty(),
-            "{n}: /opt/pg left: {out}"
-        );
-    }
+    lab.assert_no_process("", "postgres");
+    lab.assert_no_file("", "/opt/pg");
     println!("postgres e2e: {:.1} s", t_all.elapsed().as_secs_f64());
 }

@@ -18,7 +18,7 @@
 //!     invalid, exit 1. Caught in 2 of 2 runs while tuning; up to two
 //!     seeds.
 //!
-//! Skips (printing why) without root or sshd. Builds faultline-node first.
+//! Skips (a failure under CI=true) without root or sshd. Builds faultline-node first.
 
 mod common;
 

@@ -10,7 +10,7 @@
 //! (c) lock (ephemeral-sequential recipe) and set, no faults: valid, with
 //!     fencing tokens checked.
 //!
-//! Skips (printing why) without root, sshd or the zookeeper package. One
+//! Skips (a failure under CI=true) without root, sshd or the zookeeper package. One
 //! lab serves every step, one run after the other; a Drop guard tears it
 //! down.
 
@@ -18,18 +18,13 @@ mod common;
 
 use common::{Lab, TmpStore, faultline, read_json, text};
 use serde_json::Value;
-use std::path::Path;
 use std::time::Instant;
 
 /// Short runs tried in (b) before giving up on catching a stale read.
 const STALE_TRIES: u64 = 3;
 
 fn zookeeper_missing() -> bool {
-    let missing = !Path::new("/usr/share/java/zookeeper.jar").exists();
-    if missing {
-        println!("skipping: ZooKeeper not installed (apt-get install zookeeper)");
-    }
-    missing
+    common::skip_without_file("/usr/share/java/zookeeper.jar", "apt-get install zookeeper")
 }
 
 #[test]
@@ -188,12 +183,7 @@ fn zookeeper_end_to_end() {
     assert_eq!(r["valid"], Value::Bool(true), "{r:#}");
 
     // Torn down: no JVM left on the nodes.
-    for (n, (code, out)) in lab.exec("", "pgrep -x java || true") {
-        assert!(
-            code == 0 && out.trim().is_empty(),
-            "{n}: zookeeper left: {out}"
-        );
-    }
+    lab.assert_no_process("", "java");
     drop(lab);
     println!("e2e total {:.1} s", t_all.elapsed().as_secs_f64());
 }

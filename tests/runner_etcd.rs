@@ -3,7 +3,11 @@
 //! race are `fail`, and every key's reads are prefixes of one another (what
 //! any serializable list store must show).
 //!
-//! Skips with "skipping: etcd not installed" when there is no `etcd`.
+//! Skips (a failure under `CI=true`, see tests/common/skip.rs) when there
+//! is no `etcd`.
+
+#[path = "common/skip.rs"]
+mod skip;
 
 use faultline::runner::{MemorySink, RunConfig, RunControl, run_test};
 use faultline_checker::{History, Outcome, Value};
@@ -33,8 +37,8 @@ fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
-/// Starts etcd on loopback ports; None when etcd is not installed.
-fn start_etcd() -> Option<(Etcd, String)> {
+/// Starts etcd on loopback ports.
+fn start_etcd() -> (Etcd, String) {
     let (cp, pp) = (free_port(), free_port());
     let url = format!("http://127.0.0.1:{cp}");
     let peer = format!("http://127.0.0.1:{pp}");
@@ -60,8 +64,8 @@ fn start_etcd() -> Option<(Etcd, String)> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .ok()?;
-    Some((Etcd { child, dir }, url))
+        .expect("spawning etcd");
+    (Etcd { child, dir }, url)
 }
 
 async fn wait_healthy(url: &str) {
@@ -81,10 +85,10 @@ async fn wait_healthy(url: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_append_on_etcd() {
-    let Some((_etcd, url)) = start_etcd() else {
-        println!("skipping: etcd not installed");
+    if skip::skip_without_tools(&[("etcd", "etcd-server")]) {
         return;
-    };
+    }
+    let (_etcd, url) = start_etcd();
     wait_healthy(&url).await;
     let mut w = WorkloadOptions::new(Workload::ListAppend);
     w.active_keys = 2;

@@ -18,6 +18,8 @@
 //! Seeded bugs are named in [`bugs`]; a core consults its [`core::Config`]'s
 //! bug set at the exact line where the mistake would be made.
 
+#[cfg(test)]
+mod bug_search;
 pub mod bugs;
 pub mod chain;
 pub mod core;

@@ -317,8 +317,15 @@ fn pre_vote_build_is_safe() {
 fn expect_bug(bug: &str, sched: Schedule, limit: u64, what: &str) {
     match find_violation(&[bug], &[], sched, limit) {
         Some((seed, e)) => {
-            eprintln!("{bug}: seed {seed}: {e}");
-            assert!(e.contains(what), "{bug}: expected `{what}`, got: {e}");
+            eprintln!("{bug}: seed {seed} of 0..{limit}: {e}");
+            assert!(
+                e.contains(what),
+                "{bug}: seed {seed} of 0..{limit}: expected `{what}`, got: {e}"
+            );
+            // The control: the same schedule without the bug is safe.
+            if let Err(c) = run(seed, &[], &[], sched) {
+                panic!("{bug}: the correct build fails on seed {seed} too: {c}");
+            }
         }
         None => panic!("{bug}: no violation in {limit} seeds"),
     }

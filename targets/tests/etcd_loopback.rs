@@ -2,6 +2,10 @@
 //! against a real single-member etcd on loopback (no lab, no root). Skips,
 //! saying why, when the `etcd` binary is not installed.
 
+// The one skip path (a failure under CI=true): tests/common/skip.rs.
+#[path = "../../tests/common/skip.rs"]
+mod skip;
+
 use faultline_targets::etcd::{EtcdConfig, EtcdTarget};
 use faultline_targets::{Client, ClientOpts, Target};
 use faultline_workloads::{Completion, Op, Outcome, Value, Workload, WorkloadOptions};
@@ -34,7 +38,7 @@ fn free_port() -> u16 {
 
 fn etcd() -> Option<Etcd> {
     if Command::new("etcd").arg("--version").output().is_err() {
-        println!("skipping: etcd not installed (apt-get install etcd-server)");
+        skip::skipped("etcd not installed (apt-get install etcd-server)");
         return None;
     }
     let (c, p) = (free_port(), free_port());

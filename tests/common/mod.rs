@@ -11,15 +11,34 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_faultline");
 
-/// True (after printing why) when the lab cannot run here.
-pub fn skip() -> bool {
+mod skip;
+#[allow(unused_imports)] // each test file uses a different subset
+pub use skip::{SKIP_LOG, in_ci, skip_without_file, skip_without_tools, skipped, which};
+
+/// What the lab needs that this machine lacks, if anything.
+pub fn lab_missing() -> Option<String> {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
-    if !root || !Path::new("/usr/sbin/sshd").exists() {
-        println!("skipping: needs root and openssh-server");
-        return true;
+    let mut missing = Vec::new();
+    if !root {
+        missing.push("not root (the lab makes namespaces and bridges)".to_string());
     }
-    false
+    if !Path::new("/usr/sbin/sshd").exists() {
+        missing.push("no /usr/sbin/sshd (apt-get install openssh-server)".to_string());
+    }
+    (!missing.is_empty()).then(|| missing.join("; "))
+}
+
+/// True (after reporting why, see [`skipped`]) when the lab cannot run
+/// here; under `CI=true` it panics instead.
+pub fn skip() -> bool {
+    lab_missing().is_some_and(|why| skipped(&why))
+}
+
+/// [`skip`], and also unless every tool (executable, Debian package) is in
+/// PATH.
+pub fn skip_lab(tools: &[(&str, &str)]) -> bool {
+    skip() || skip_without_tools(tools)
 }
 
 pub fn faultline(args: &[&str]) -> Output {
@@ -145,6 +164,23 @@ impl Lab {
                 (n, out)
             })
             .collect()
+    }
+
+    /// Asserts no process named exactly `name` runs on `nodes` (all if
+    /// empty): `pgrep -x` exits 1 there (0: found; 2, 3: pgrep failed, which
+    /// must not pass as "gone").
+    pub fn assert_no_process(&self, nodes: &str, name: &str) {
+        for (n, (code, out)) in self.exec(nodes, &format!("pgrep -x {name}")) {
+            assert_eq!(code, 1, "{n}: {name} left (pgrep -x exited {code}): {out}");
+        }
+    }
+
+    /// Asserts `path` does not exist on `nodes` (all if empty).
+    pub fn assert_no_file(&self, nodes: &str, path: &str) {
+        let cmd = format!("ls -ld {path} 2>/dev/null; test ! -e {path}");
+        for (n, (code, out)) in self.exec(nodes, &cmd) {
+            assert_eq!(code, 0, "{n}: {path} left: {out}");
+        }
     }
 
     pub fn lab_json(&self) -> serde_json::Value {

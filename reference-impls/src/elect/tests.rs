@@ -1,9 +1,11 @@
 //! The election service under the simulator: the sim asserts election
 //! safety (at most one leader per epoch) after every step, so a correct
-//! build must survive random schedules, and each seeded bug must make it
-//! panic on some seed (caught with `catch_unwind`).
+//! build must survive random schedules, and each seeded bug must break
+//! election safety (not crash) on some seed, on which the correct build
+//! stays safe.
 
 use super::*;
+use crate::bug_search::{Kind, first_catch};
 use crate::core::Config;
 use crate::core::Input;
 use crate::kv::Command;
@@ -66,9 +68,24 @@ fn chaos(algo: &'static str, bugs: &'static [&'static str], n: u64, seed: u64, s
     }
 }
 
-fn caught(algo: &'static str, bug: &'static [&'static str], n: u64, seeds: u64) -> Option<u64> {
-    (1..=seeds)
-        .find(|&seed| std::panic::catch_unwind(|| chaos(algo, bug, n, seed, 20_000)).is_err())
+/// The first of seeds `1..=seeds` on which `bug` breaks election safety;
+/// the correct build must keep it on that seed (see `first_catch`).
+fn caught(algo: &'static str, bug: &'static [&'static str], n: u64, seeds: u64) -> u64 {
+    let run = |bugs: &'static [&'static str]| {
+        move |seed| {
+            chaos(algo, bugs, n, seed, 20_000);
+            Ok(())
+        }
+    };
+    let what = format!("{algo} {bug:?} (n = {n})");
+    first_catch(
+        &what,
+        &[Kind::ElectionSafety],
+        1..seeds + 1,
+        run(bug),
+        run(&[]),
+    )
+    .0
 }
 
 #[test]
@@ -154,24 +171,24 @@ fn isolated_bully_leader_steps_down_and_returns_with_a_new_epoch() {
 
 #[test]
 fn no_quorum_is_caught() {
-    assert!(caught("bully", &["no-quorum"], 3, 20).is_some());
-    assert!(caught("ring", &["no-quorum"], 3, 20).is_some());
+    caught("bully", &["no-quorum"], 3, 20);
+    caught("ring", &["no-quorum"], 3, 20);
 }
 
 #[test]
 fn accept_higher_id_is_caught() {
-    assert!(caught("bully", &["accept-higher-id"], 3, 30).is_some());
+    caught("bully", &["accept-higher-id"], 3, 30);
 }
 
 #[test]
 fn ring_count_hops_is_caught() {
-    assert!(caught("ring", &["ring-count-hops"], 3, 30).is_some());
+    caught("ring", &["ring-count-hops"], 3, 30);
 }
 
 #[test]
 fn volatile_epoch_is_caught() {
-    assert!(caught("bully", &["volatile-epoch"], 3, 30).is_some());
-    assert!(caught("ring", &["volatile-epoch"], 3, 30).is_some());
+    caught("bully", &["volatile-epoch"], 3, 30);
+    caught("ring", &["volatile-epoch"], 3, 30);
 }
 
 /// Raft §5.2 / Figure 2: node 3 votes for candidate 1 in term 1 (n2 is

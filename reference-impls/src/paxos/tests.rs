@@ -641,14 +641,33 @@ fn find_violation(bug: &str, sched: Schedule, max: u64) -> Option<(u64, String)>
     })
 }
 
-/// Each seeded bug must break "one chosen value per slot" for some seed,
-/// and the same seed must be clean without the bug.
+/// Each seeded bug must break "one chosen value per slot" for some seed
+/// (two values chosen or learned at a slot, the sim's state-machine
+/// safety, or replicas that applied the same prefix disagreeing; not a
+/// crash, not a stuck cluster), and the same seed must be clean without
+/// the bug.
 fn assert_bug_found(bug: &str, sched: Schedule) {
     let max = env_seeds(300).max(300);
     let Some((seed, why)) = find_violation(bug, sched, max) else {
         panic!("{bug}: no violation in {max} seeds");
     };
-    eprintln!("{bug}: seed {seed}: {why}");
+    eprintln!("{bug}: seed {seed} of 0..{max}: {why}");
+    assert!(
+        [
+            // The chosen/learned checks above.
+            "was chosen before",
+            "a replica learned",
+            "another replica learned",
+            "a quorum of acceptors chose",
+            // The sim's, and replicas' stores.
+            "state-machine safety",
+            "applied position",
+            "disagree on the store",
+        ]
+        .iter()
+        .any(|m| why.contains(m)),
+        "{bug}: seed {seed} of 0..{max} failed, but not one value per slot: {why}"
+    );
     let q2 = sched.n as usize / 2 + 1;
     if let Err(e) = run::<Paxos>(seed, &[], sched, q2) {
         panic!("{bug}: seed {seed} fails without the bug too: {e}");

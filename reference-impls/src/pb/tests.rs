@@ -4,32 +4,12 @@
 //! acknowledged writes; plus a directed stale-read schedule.
 
 use super::*;
+use crate::bug_search::{Kind, Violation, catch, first_catch};
 use crate::kv::Op;
 use crate::sim::{Faults, Sim};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use std::cell::Cell;
 use std::collections::BTreeSet;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Once;
-
-thread_local! {
-    static QUIET: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Bug searches expect panics (the sim's safety checks); keep them out of
-/// the test output (other threads' panics still print).
-fn quiet_panics() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !QUIET.with(Cell::get) {
-                default(info);
-            }
-        }));
-    });
-}
 
 fn sim(seed: u64, mode: &str, bugs: &[&str]) -> Sim<Pb> {
     let bugs: Vec<String> = bugs.iter().map(|b| b.to_string()).collect();
@@ -77,22 +57,11 @@ fn write(client: u64, seq: u64, value: i64) -> Command {
     }
 }
 
-/// One random schedule; `Err` names the first violation.
-fn schedule(seed: u64, mode: &str, bugs: &[&str]) -> Result<(), String> {
-    quiet_panics();
-    QUIET.with(|q| q.set(true));
-    let r = catch_unwind(AssertUnwindSafe(|| schedule_inner(seed, mode, bugs)));
-    QUIET.with(|q| q.set(false));
-    r.unwrap_or_else(|p| {
-        Err(p
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "panic".into()))
-    })
-}
-
-fn schedule_inner(seed: u64, mode: &str, bugs: &[&str]) -> Result<(), String> {
+/// One random schedule; `Err` names the first violation (the sim's
+/// checks panic: run it through `catch`).
+fn schedule(seed: u64, mode: &str, bugs: &[&str]) -> Result<(), Violation> {
+    // No primary after every fault healed.
+    let headless = |e: String| Violation::new(Kind::Termination, format!("seed {seed}: {e}"));
     let mut s = sim(seed, mode, bugs);
     let mut rng = StdRng::seed_from_u64(seed ^ 0x9e37_79b9);
     s.faults = Faults {
@@ -174,15 +143,19 @@ fn schedule_inner(seed: u64, mode: &str, bugs: &[&str]) -> Result<(), String> {
         s.run(200);
         s.stabilize();
         if s.leader().is_none() {
-            failover(&mut s)?;
+            failover(&mut s).map_err(headless)?;
         }
     }
     for _ in 0..20 {
         s.run(100);
         s.stabilize();
     }
-    let leader = s.leader().ok_or("no primary at the end")?;
-    let n = s.nodes[&leader].as_ref().ok_or("primary down")?;
+    let leader = s
+        .leader()
+        .ok_or_else(|| headless("no primary at the end".into()))?;
+    let n = s.nodes[&leader]
+        .as_ref()
+        .ok_or_else(|| headless("primary down".into()))?;
     let logged: BTreeSet<RequestId> = n.log.iter().map(|e| e.cmd.id).collect();
     let acked: Vec<RequestId> = s
         .replies
@@ -191,19 +164,27 @@ fn schedule_inner(seed: u64, mode: &str, bugs: &[&str]) -> Result<(), String> {
         .map(|(_, id, _)| *id)
         .collect();
     if acked.is_empty() {
-        return Err(format!("seed {seed}: nothing was acknowledged"));
+        return Err(Violation::new(
+            Kind::NoProgress,
+            format!("seed {seed}: nothing was acknowledged"),
+        ));
     }
     if let Some(lost) = acked.iter().find(|id| !logged.contains(id)) {
-        return Err(format!(
-            "seed {seed}: acknowledged write {lost:?} is not in the final primary's log"
+        return Err(Violation::new(
+            Kind::LostWrite,
+            format!("seed {seed}: acknowledged write {lost:?} is not in the final primary's log"),
         ));
     }
     Ok(())
 }
 
-fn failures(mode: &str, bugs: &[&str], seeds: std::ops::Range<u64>) -> Vec<(u64, String)> {
+fn failures(mode: &str, bugs: &[&str], seeds: std::ops::Range<u64>) -> Vec<(u64, Violation)> {
     seeds
-        .filter_map(|seed| schedule(seed, mode, bugs).err().map(|e| (seed, e)))
+        .filter_map(|seed| {
+            catch(|| schedule(seed, mode, bugs))
+                .err()
+                .map(|e| (seed, e))
+        })
         .collect()
 }
 
@@ -222,6 +203,11 @@ fn async_mode_loses_acknowledged_writes_after_failover() {
     let f = failures("async", &[], 0..100);
     println!("async: {} of 100 schedules lost or diverged", f.len());
     assert!(!f.is_empty(), "async never lost an acknowledged write");
+    let other: Vec<_> = f
+        .iter()
+        .filter(|(_, v)| !matches!(v.kind, Kind::LostWrite | Kind::StateMachineSafety))
+        .collect();
+    assert!(other.is_empty(), "async: not a lost write: {other:#?}");
 }
 
 #[test]
@@ -231,9 +217,13 @@ fn each_seeded_bug_is_caught_by_some_schedule() {
         ("semi-sync", "no-fencing"),
         ("semi-sync", "promote-any"),
     ] {
-        let f = failures(mode, &[bug], 0..150);
-        println!("{bug} ({mode}): caught by {} of 150 schedules", f.len());
-        assert!(!f.is_empty(), "{bug} in {mode} mode was never caught");
+        first_catch(
+            &format!("{bug} ({mode})"),
+            &[Kind::LostWrite, Kind::StateMachineSafety],
+            0..150,
+            |seed| schedule(seed, mode, &[bug]),
+            |seed| schedule(seed, mode, &[]),
+        );
     }
 }
 
