@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "common/skip.rs"]
+mod skip;
+
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
@@ -15,7 +18,7 @@ fn corpus() -> Option<PathBuf> {
     if p.is_dir() {
         Some(p)
     } else {
-        eprintln!("skipping corpus: ../shared/corpus not found");
+        skip::skipped("../shared/corpus not found (it sits beside the clone)");
         None
     }
 }

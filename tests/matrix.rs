@@ -176,19 +176,10 @@ fn node_binary() -> PathBuf {
     p
 }
 
-fn etcd_missing() -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join("etcd").exists()))
-        .unwrap_or(false);
-    if !found {
-        println!("skipping: etcd not installed (apt-get install etcd-server)");
-    }
-    !found
-}
 
 #[test]
 fn lab_matrix_2x2x2_junit_summary_and_exit_code() {
-    if common::skip() || etcd_missing() {
+    if common::skip_lab(&[("etcd", "etcd-server")]) {
         return;
     }
     let bin = node_binary();
