@@ -60,6 +60,126 @@ pub struct WorkloadResult {
     pub text: String,
 }
 
+/// A check's time budget, shared by all the loops of one workload check
+/// (`faultline check --time-limit`). Loops call [`Deadline::tick`] once per
+/// item; it reads the clock only every [`Deadline::CHECK_EVERY`] calls, so
+/// it costs nothing measurable and a check stops at most a few thousand
+/// items past the limit. Once expired it stays expired.
+///
+/// A checker that runs out answers `unknown` with [`Deadline::reason`]
+/// (and what it had checked), or `invalid` if it had already found an
+/// anomaly: an anomaly found is certain whatever was left unchecked.
+#[derive(Debug, Default)]
+pub struct Deadline {
+    at: Option<std::time::Instant>,
+    limit: Option<std::time::Duration>,
+    ticks: std::cell::Cell<u32>,
+    expired: std::cell::Cell<bool>,
+}
+
+impl Deadline {
+    /// Clock reads happen every this many [`Deadline::tick`]s.
+    pub const CHECK_EVERY: u32 = 4096;
+
+    /// No limit: [`Deadline::tick`] never expires.
+    pub fn none() -> Deadline {
+        Deadline::default()
+    }
+
+    /// `limit` from now (`None`: no limit).
+    pub fn after(limit: Option<std::time::Duration>) -> Deadline {
+        Deadline {
+            at: limit.map(|l| std::time::Instant::now() + l),
+            limit,
+            ..Deadline::default()
+        }
+    }
+
+    /// One item of work done: true once the limit has passed (the clock is
+    /// read every [`Deadline::CHECK_EVERY`] calls).
+    #[inline]
+    pub fn tick(&self) -> bool {
+        if self.expired.get() {
+            return true;
+        }
+        let Some(at) = self.at else { return false };
+        let n = self.ticks.get().wrapping_add(1);
+        self.ticks.set(n);
+        if n % Self::CHECK_EVERY == 0 && std::time::Instant::now() >= at {
+            self.expired.set(true);
+        }
+        self.expired.get()
+    }
+
+    /// Has the limit passed (reads the clock now)?
+    pub fn expired(&self) -> bool {
+        if !self.expired.get() && self.at.is_some_and(|at| std::time::Instant::now() >= at) {
+            self.expired.set(true);
+        }
+        self.expired.get()
+    }
+
+    /// `"the time limit (0.050 s) ran out while {doing}"`, for `reason`.
+    pub fn reason(&self, doing: &str) -> String {
+        let s = self.limit.map_or(0.0, |l| l.as_secs_f64());
+        format!("the time limit ({s:.3} s) ran out while {doing}")
+    }
+}
+
+/// Anomalies of one check, counted all, explained only for the first
+/// `max_listed` of each kind: building an explanation's JSON costs more
+/// than finding the anomaly, and a broken run can have millions. The JSON
+/// keeps `anomalies` (the listed ones) and adds `anomaly_counts` (all).
+pub(crate) struct Anomalies {
+    pub listed: std::collections::BTreeMap<&'static str, Vec<Value>>,
+    pub counts: std::collections::BTreeMap<&'static str, usize>,
+    pub max_listed: usize,
+}
+
+impl Anomalies {
+    /// Explanations kept per kind unless a checker says otherwise.
+    pub const MAX_LISTED: usize = 16;
+
+    pub fn new(max_listed: usize) -> Anomalies {
+        Anomalies {
+            listed: Default::default(),
+            counts: Default::default(),
+            max_listed,
+        }
+    }
+
+    /// Counts one anomaly of `kind`; true when it should be explained (call
+    /// [`Anomalies::push`] with its JSON then).
+    pub fn count(&mut self, kind: &'static str) -> bool {
+        let n = self.counts.entry(kind).or_default();
+        *n += 1;
+        *n <= self.max_listed
+    }
+
+    /// Counts `n` more of `kind` at once, none explained.
+    pub fn count_many(&mut self, kind: &'static str, n: usize) {
+        if n > 0 {
+            *self.counts.entry(kind).or_default() += n;
+        }
+    }
+
+    /// Keeps the explanation of an anomaly [`Anomalies::count`] admitted.
+    pub fn push(&mut self, kind: &'static str, v: Value) {
+        self.listed.entry(kind).or_default().push(v);
+    }
+
+    /// Counts and, if admitted, builds and keeps the explanation.
+    pub fn note(&mut self, kind: &'static str, v: impl FnOnce() -> Value) {
+        if self.count(kind) {
+            self.push(kind, v());
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+}
+
 /// How an operation is named in explanations: its history `index` (the
 /// event's `index` field, else its position) and its 1-based source line,
 /// both of the completion when there is one (Jepsen names an op by the
