@@ -24,9 +24,9 @@
 //!
 //! The verdict is `unknown` when no view ever claimed a leader.
 
-use crate::history::{History, HistoryError, Operation, Outcome, Process, Value};
+use crate::history::{History, HistoryError, Operation, Outcome, Paired, Process, Value};
 use crate::verdict::Verdict;
-use crate::{WorkloadResult, op_json, op_where};
+use crate::{Deadline, WorkloadResult, op_json, op_where, within};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -69,11 +69,33 @@ fn summary(xs: &mut [f64]) -> Value {
 
 /// Checks an election history (see the module docs).
 pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
-    let paired = history.pair()?;
+    check_paired(history, &history.pair()?, &Deadline::none())
+}
+
+/// [`check`] of an already paired history within `deadline` (see
+/// [`crate::Deadline`]): cut short, `unknown` (or `invalid` if an
+/// anomaly was already found).
+pub fn check_paired(
+    history: &History,
+    paired: &Paired,
+    deadline: &Deadline,
+) -> Result<WorkloadResult, HistoryError> {
+    let r = check_inner(history, paired, deadline)?;
+    Ok(within(r, deadline, || "judging the views".to_string()))
+}
+
+fn check_inner(
+    history: &History,
+    paired: &Paired,
+    deadline: &Deadline,
+) -> Result<WorkloadResult, HistoryError> {
     let time = |pos: usize| history.events.get(pos).and_then(|e| e.time);
     let mut seen: Vec<Seen> = Vec::new();
     let mut untimed = 0usize;
     for o in &paired.operations {
+        if deadline.tick() {
+            break;
+        }
         if !matches!(o.process, Process::Client(_) | Process::Named(_))
             || !matches!(o.f.as_str(), "leader?" | "leader")
             || o.outcome != Outcome::Ok
@@ -164,6 +186,9 @@ pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
         let mut best: Option<&Seen> = None;
         let mut j = 0;
         for s in &views {
+            if deadline.tick() {
+                break;
+            }
             while j < done.len() && done[j].ret < s.call {
                 if best.is_none_or(|b| done[j].epoch > b.epoch) {
                     best = Some(done[j]);

@@ -73,13 +73,13 @@ pub struct WorkloadResult {
 pub struct Deadline {
     at: Option<std::time::Instant>,
     limit: Option<std::time::Duration>,
-    ticks: std::cell::Cell<u32>,
+    ticks: std::cell::Cell<u64>,
     expired: std::cell::Cell<bool>,
 }
 
 impl Deadline {
     /// Clock reads happen every this many [`Deadline::tick`]s.
-    pub const CHECK_EVERY: u32 = 4096;
+    pub const CHECK_EVERY: u64 = 4096;
 
     /// No limit: [`Deadline::tick`] never expires.
     pub fn none() -> Deadline {
@@ -102,9 +102,9 @@ impl Deadline {
         if self.expired.get() {
             return true;
         }
-        let Some(at) = self.at else { return false };
-        let n = self.ticks.get().wrapping_add(1);
+        let n = self.ticks.get() + 1;
         self.ticks.set(n);
+        let Some(at) = self.at else { return false };
         if n % Self::CHECK_EVERY == 0 && std::time::Instant::now() >= at {
             self.expired.set(true);
         }
@@ -116,6 +116,24 @@ impl Deadline {
         if !self.expired.get() && self.at.is_some_and(|at| std::time::Instant::now() >= at) {
             self.expired.set(true);
         }
+        self.expired.get()
+    }
+
+    /// How many [`Deadline::tick`]s so far: the items of work done, for
+    /// an `unknown` verdict's account of what was checked.
+    pub fn ticks(&self) -> u64 {
+        self.ticks.get()
+    }
+
+    /// Time left (`None`: no limit; zero once past).
+    pub fn remaining(&self) -> Option<std::time::Duration> {
+        self.at
+            .map(|at| at.saturating_duration_since(std::time::Instant::now()))
+    }
+
+    /// Did a [`Deadline::tick`] find the limit passed (the check was cut
+    /// short)? A check that finished just past the limit is complete.
+    pub fn ran_out(&self) -> bool {
         self.expired.get()
     }
 
@@ -178,6 +196,37 @@ impl Anomalies {
     pub fn is_empty(&self) -> bool {
         self.counts.is_empty()
     }
+}
+
+/// A result as the deadline left it: if the check was cut short
+/// ([`Deadline::ran_out`]), `valid` becomes `unknown` with the reason and
+/// `progress` (what had been checked) in `reason` and `stopped`; an
+/// `invalid` stays (its anomalies are certain) and only gains `stopped`.
+pub(crate) fn within(
+    mut r: WorkloadResult,
+    deadline: &Deadline,
+    progress: impl FnOnce() -> String,
+) -> WorkloadResult {
+    if !deadline.ran_out() {
+        return r;
+    }
+    let why = format!(
+        "{}: {} ({} items examined)",
+        deadline.reason("checking"),
+        progress(),
+        deadline.ticks()
+    );
+    r.json["stopped"] = serde_json::json!(why);
+    if r.verdict != Verdict::Invalid {
+        r.verdict = Verdict::Unknown;
+        r.json["valid"] = Verdict::Unknown.to_json();
+        r.json["reason"] = serde_json::json!(why);
+        if let Some(rest) = r.text.strip_prefix("valid") {
+            r.text = format!("unknown{rest}");
+        }
+        r.text.push_str(&format!("  {why}\n"));
+    }
+    r
 }
 
 /// How an operation is named in explanations: its history `index` (the
