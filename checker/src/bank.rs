@@ -196,21 +196,21 @@ fn check_inner(
         let before: usize = an.counts.values().sum();
         let at = || op_where(history, op);
         let mut push = |kind: &'static str, explanation: &dyn Fn() -> String| {
-            an.note(kind, || {
-                json!({"explanation": explanation(), "op": op_json(history, op)})
-            });
+            an.note(
+                kind,
+                || json!({"explanation": explanation(), "op": op_json(history, op)}),
+            );
         };
         if let Some(exp) = &expected {
             if b.len() != exp.len() {
-                push(
-                    "wrong-n",
-                    &|| format!(
+                push("wrong-n", &|| {
+                    format!(
                         "the read at {} saw {} account(s), but the bank has {}",
                         at(),
                         b.len(),
                         exp.len()
-                    ),
-                );
+                    )
+                });
             }
             let unexpected: Vec<&str> = b
                 .keys()
@@ -218,14 +218,13 @@ fn check_inner(
                 .filter(|k| !exp.contains(k))
                 .collect();
             if !unexpected.is_empty() {
-                push(
-                    "unexpected-key",
-                    &|| format!(
+                push("unexpected-key", &|| {
+                    format!(
                         "the read at {} saw account(s) {} that do not exist",
                         at(),
                         unexpected.join(", ")
-                    ),
-                );
+                    )
+                });
             }
         }
         let nil: Vec<&str> = b
@@ -234,25 +233,23 @@ fn check_inner(
             .map(|(k, _)| k.as_str())
             .collect();
         if !nil.is_empty() {
-            push(
-                "nil-balance",
-                &|| format!(
+            push("nil-balance", &|| {
+                format!(
                     "the read at {} has no numeric balance for account(s) {}",
                     at(),
                     nil.join(", ")
-                ),
-            );
+                )
+            });
         } else if sum(b) != total {
-            push(
-                "wrong-total",
-                &|| format!(
+            push("wrong-total", &|| {
+                format!(
                     "the read at {} sums to {} but the bank holds {total} ({}): {}",
                     at(),
                     sum(b),
                     total_source,
                     op.value
-                ),
-            );
+                )
+            });
         }
         if !opts.negative_balances {
             let neg: Vec<String> = b
@@ -260,14 +257,13 @@ fn check_inner(
                 .filter_map(|(k, v)| v.filter(|v| *v < 0).map(|v| format!("{k}: {v}")))
                 .collect();
             if !neg.is_empty() {
-                push(
-                    "negative-value",
-                    &|| format!(
+                push("negative-value", &|| {
+                    format!(
                         "the read at {} has negative balance(s) ({}), which this bank forbids",
                         at(),
                         neg.join(", ")
-                    ),
-                );
+                    )
+                });
             }
         }
         if an.counts.values().sum::<usize>() > before {

@@ -35,7 +35,9 @@ pub fn check_paired(
     let mut checked = 0usize;
     let mut total = 0usize;
     let r = check_inner(history, paired, initial, deadline, &mut checked, &mut total)?;
-    Ok(within(r, deadline, || format!("{checked} of {total} ok reads checked")))
+    Ok(within(r, deadline, || {
+        format!("{checked} of {total} ok reads checked")
+    }))
 }
 
 fn check_inner(

@@ -289,6 +289,19 @@ fn time_to_elect(history: &History, seen: &[Seen]) -> Value {
         .filter_map(|s| s.claims.as_deref().map(|l| (s.ret, s.epoch, l)))
         .collect();
     claims.sort();
+    // Prefix maxima over the completion order: the claim of the highest
+    // (epoch, completion) so far, and its epoch, so each fault is two
+    // binary searches instead of two scans of every claim.
+    let mut best_upto: Vec<usize> = Vec::with_capacity(claims.len());
+    let mut max_epoch: Vec<u64> = Vec::with_capacity(claims.len());
+    for (i, &(r, ep, _)) in claims.iter().enumerate() {
+        let b = match best_upto.last() {
+            Some(&b) if (claims[b].1, claims[b].0) > (ep, r) => b,
+            _ => i,
+        };
+        best_upto.push(b);
+        max_epoch.push(claims[b].1);
+    }
     let mut samples = Vec::new();
     let mut faults = Vec::new();
     let mut not_elected = 0u64;
@@ -315,17 +328,16 @@ fn time_to_elect(history: &History, seen: &[Seen]) -> Value {
         }
         // The leader as known at the fault: the claim of the highest epoch
         // completed before it.
-        let Some(&(_, epoch, leader)) = claims
-            .iter()
-            .filter(|(r, _, _)| *r <= t)
-            .max_by_key(|(r, ep, _)| (*ep, *r))
-        else {
+        let upto = claims.partition_point(|(r, _, _)| *r <= t);
+        let Some(&(_, epoch, leader)) = upto.checked_sub(1).map(|i| &claims[best_upto[i]]) else {
             continue;
         };
         if !targets.iter().any(|n| n == leader) {
             continue;
         }
-        let next = claims.iter().find(|(r, ep, _)| *r > t && *ep > epoch);
+        // Claims before `upto` have epochs <= `epoch`: the first later one
+        // above it is where the running maximum first exceeds it.
+        let next = claims.get(max_epoch.partition_point(|&e| e <= epoch));
         let fault = v.get("fault").and_then(Value::as_str).unwrap_or("?");
         match next {
             Some(&(r, ep, l)) => {

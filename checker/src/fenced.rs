@@ -220,7 +220,12 @@ pub fn check_paired(history: &History, paired: &Paired, deadline: &Deadline) -> 
         .iter()
         .filter_map(|&i| {
             let b = ops[i];
-            Some((i, token(&b.value)?, time(b.call())?, b.complete.and_then(time)?))
+            Some((
+                i,
+                token(&b.value)?,
+                time(b.call())?,
+                b.complete.and_then(time)?,
+            ))
         })
         .collect();
     let point = |h: &Hold| (2 * h.from as i128, -2 * h.until as i128);
@@ -622,290 +627,291 @@ pub(super) mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-/// The pairwise check this module replaced, kept as the specification
+    /// The pairwise check this module replaced, kept as the specification
     /// the sweeps are compared against.
-pub(super) fn check_quadratic(history: &History) -> Result<WorkloadResult, HistoryError> {
-    let paired = history.pair()?;
-    let ops: Vec<&Operation> = paired
-        .operations
-        .iter()
-        .filter(|o| matches!(o.process, Process::Client(_) | Process::Named(_)))
-        .collect();
-    let time = |pos: usize| history.events.get(pos).and_then(|e| e.time);
-    let model = "fenced (lease holders exclusive; no stale-token write accepted)";
-    let mut anomalies: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut note = |kind: &'static str, v: Value| {
-        let n = counts.entry(kind).or_default();
-        *n += 1;
-        if *n <= MAX_LISTED {
-            anomalies.entry(kind).or_default().push(v);
-        }
-    };
-
-    let grants: Vec<&Operation> = ops
-        .iter()
-        .copied()
-        .filter(|o| o.f == "acquire" && o.outcome == Outcome::Ok && token(&o.value).is_some())
-        .collect();
-    let mut timed = true;
-
-    // Certain holds, per key.
-    let mut holds: BTreeMap<String, Vec<Hold>> = BTreeMap::new();
-    for (i, o) in ops.iter().enumerate() {
-        if !(matches!(o.f.as_str(), "acquire" | "renew") && o.outcome == Outcome::Ok) {
-            continue;
-        }
-        let (Some(t), Some(call), Some(ret)) =
-            (token(&o.value), time(o.call()), o.complete.and_then(time))
-        else {
-            timed &= token(&o.value).is_none();
-            continue;
-        };
-        let lease = o
-            .value
-            .get("lease_ms")
-            .or_else(|| o.invoke_value.get("lease_ms"))
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
-        let key = key_of(o.key.as_ref());
-        let release = ops[i + 1..]
+    pub(super) fn check_quadratic(history: &History) -> Result<WorkloadResult, HistoryError> {
+        let paired = history.pair()?;
+        let ops: Vec<&Operation> = paired
+            .operations
             .iter()
-            .find(|r| r.process == o.process && r.f == "release" && key_of(r.key.as_ref()) == key)
-            .and_then(|r| time(r.call()))
-            .unwrap_or(u64::MAX);
-        let until = call
-            .saturating_add(lease.saturating_mul(1_000_000))
-            .min(release);
-        if ret < until {
-            holds.entry(key).or_default().push(Hold {
-                op: o,
-                token: t,
-                from: ret,
-                until,
-            });
-        }
-    }
-    for b in &grants {
-        let (Some(tb), Some(call), Some(ret)) =
-            (token(&b.value), time(b.call()), b.complete.and_then(time))
-        else {
-            continue;
+            .filter(|o| matches!(o.process, Process::Client(_) | Process::Named(_)))
+            .collect();
+        let time = |pos: usize| history.events.get(pos).and_then(|e| e.time);
+        let model = "fenced (lease holders exclusive; no stale-token write accepted)";
+        let mut anomalies: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut note = |kind: &'static str, v: Value| {
+            let n = counts.entry(kind).or_default();
+            *n += 1;
+            if *n <= MAX_LISTED {
+                anomalies.entry(kind).or_default().push(v);
+            }
         };
-        let key = key_of(b.key.as_ref());
-        for h in holds.get(&key).map_or(&[][..], Vec::as_slice) {
-            if h.token != tb && h.from <= call && ret < h.until {
-                note(
-                    "overlapping-leases",
-                    json!({
-                        "explanation": format!(
-                            "lock {key}: token {tb} was granted by the acquire at {} while token {} \
-                             certainly held: its {} at {} completed {:.3} s before, and its lease \
-                             ran {:.3} s past the grant",
-                            op_where(history, b),
-                            h.token,
-                            h.op.f,
-                            op_where(history, h.op),
-                            (call - h.from) as f64 / 1e9,
-                            (h.until - ret) as f64 / 1e9,
-                        ),
-                        "holder": op_json(history, h.op),
-                        "op": op_json(history, b),
-                    }),
-                );
+
+        let grants: Vec<&Operation> = ops
+            .iter()
+            .copied()
+            .filter(|o| o.f == "acquire" && o.outcome == Outcome::Ok && token(&o.value).is_some())
+            .collect();
+        let mut timed = true;
+
+        // Certain holds, per key.
+        let mut holds: BTreeMap<String, Vec<Hold>> = BTreeMap::new();
+        for (i, o) in ops.iter().enumerate() {
+            if !(matches!(o.f.as_str(), "acquire" | "renew") && o.outcome == Outcome::Ok) {
+                continue;
+            }
+            let (Some(t), Some(call), Some(ret)) =
+                (token(&o.value), time(o.call()), o.complete.and_then(time))
+            else {
+                timed &= token(&o.value).is_none();
+                continue;
+            };
+            let lease = o
+                .value
+                .get("lease_ms")
+                .or_else(|| o.invoke_value.get("lease_ms"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            let key = key_of(o.key.as_ref());
+            let release = ops[i + 1..]
+                .iter()
+                .find(|r| {
+                    r.process == o.process && r.f == "release" && key_of(r.key.as_ref()) == key
+                })
+                .and_then(|r| time(r.call()))
+                .unwrap_or(u64::MAX);
+            let until = call
+                .saturating_add(lease.saturating_mul(1_000_000))
+                .min(release);
+            if ret < until {
+                holds.entry(key).or_default().push(Hold {
+                    op: o,
+                    token: t,
+                    from: ret,
+                    until,
+                });
             }
         }
-    }
-
-    // Tokens grow in real time (per key).
-    let mut by_key: BTreeMap<String, Vec<(&Operation, u64)>> = BTreeMap::new();
-    for g in &grants {
-        if let Some(t) = token(&g.value) {
-            by_key
-                .entry(key_of(g.key.as_ref()))
-                .or_default()
-                .push((g, t));
-        }
-    }
-    for (key, gs) in &by_key {
-        for (a, ta) in gs {
-            for (b, tb) in gs {
-                if a.precedes(b) && tb <= ta {
+        for b in &grants {
+            let (Some(tb), Some(call), Some(ret)) =
+                (token(&b.value), time(b.call()), b.complete.and_then(time))
+            else {
+                continue;
+            };
+            let key = key_of(b.key.as_ref());
+            for h in holds.get(&key).map_or(&[][..], Vec::as_slice) {
+                if h.token != tb && h.from <= call && ret < h.until {
                     note(
-                        "non-monotonic-token",
+                        "overlapping-leases",
                         json!({
                             "explanation": format!(
-                                "lock {key}: the acquire at {} got token {tb}, but the acquire at {} \
-                                 completed before it was invoked with token {ta}",
-                                op_where(history, b), op_where(history, a)),
-                            "earlier": op_json(history, a),
+                                "lock {key}: token {tb} was granted by the acquire at {} while token {} \
+                                 certainly held: its {} at {} completed {:.3} s before, and its lease \
+                                 ran {:.3} s past the grant",
+                                op_where(history, b),
+                                h.token,
+                                h.op.f,
+                                op_where(history, h.op),
+                                (call - h.from) as f64 / 1e9,
+                                (h.until - ret) as f64 / 1e9,
+                            ),
+                            "holder": op_json(history, h.op),
                             "op": op_json(history, b),
                         }),
                     );
                 }
             }
         }
-    }
 
-    // The storage's log, from the last ok read.
-    let log = ops
-        .iter()
-        .rev()
-        .find(|o| o.f == "read" && o.outcome == Outcome::Ok)
-        .map(|o| &o.value);
-    let writes: BTreeMap<(String, i64), &Operation> = ops
-        .iter()
-        .filter(|o| o.f == "write")
-        .filter_map(|o| {
-            let v = o.invoke_value.as_i64()?;
-            Some(((key_of(o.key.as_ref()), v), *o))
-        })
-        .collect();
-    // The token a process held for a key when it invoked `w`: its last ok
-    // acquire or renew of that key invoked before.
-    let held_token = |w: &Operation| -> Option<u64> {
-        let key = key_of(w.key.as_ref());
-        ops.iter()
-            .filter(|o| {
-                o.process == w.process
-                    && matches!(o.f.as_str(), "acquire" | "renew")
-                    && o.outcome == Outcome::Ok
-                    && o.call() < w.call()
-                    && key_of(o.key.as_ref()) == key
-            })
-            .filter_map(|o| token(&o.value))
-            .next_back()
-    };
-    let mut accepted = 0usize;
-    let mut unfenced = 0usize;
-    if let Some(Value::Object(keys)) = log {
-        for (key, entries) in keys {
-            let Some(entries) = entries.as_array() else {
-                continue;
-            };
-            let mut best: Option<(u64, &Value)> = None;
-            for e in entries {
-                accepted += 1;
-                let op = e
-                    .get("value")
-                    .and_then(Value::as_i64)
-                    .and_then(|v| writes.get(&(key.clone(), v)).copied());
-                let recorded = token(e);
-                if recorded.is_none() {
-                    unfenced += 1;
+        // Tokens grow in real time (per key).
+        let mut by_key: BTreeMap<String, Vec<(&Operation, u64)>> = BTreeMap::new();
+        for g in &grants {
+            if let Some(t) = token(&g.value) {
+                by_key
+                    .entry(key_of(g.key.as_ref()))
+                    .or_default()
+                    .push((g, t));
+            }
+        }
+        for (key, gs) in &by_key {
+            for (a, ta) in gs {
+                for (b, tb) in gs {
+                    if a.precedes(b) && tb <= ta {
+                        note(
+                            "non-monotonic-token",
+                            json!({
+                                "explanation": format!(
+                                    "lock {key}: the acquire at {} got token {tb}, but the acquire at {} \
+                                     completed before it was invoked with token {ta}",
+                                    op_where(history, b), op_where(history, a)),
+                                "earlier": op_json(history, a),
+                                "op": op_json(history, b),
+                            }),
+                        );
+                    }
                 }
-                let Some(t) = recorded.or_else(|| op.and_then(held_token)) else {
+            }
+        }
+
+        // The storage's log, from the last ok read.
+        let log = ops
+            .iter()
+            .rev()
+            .find(|o| o.f == "read" && o.outcome == Outcome::Ok)
+            .map(|o| &o.value);
+        let writes: BTreeMap<(String, i64), &Operation> = ops
+            .iter()
+            .filter(|o| o.f == "write")
+            .filter_map(|o| {
+                let v = o.invoke_value.as_i64()?;
+                Some(((key_of(o.key.as_ref()), v), *o))
+            })
+            .collect();
+        // The token a process held for a key when it invoked `w`: its last ok
+        // acquire or renew of that key invoked before.
+        let held_token = |w: &Operation| -> Option<u64> {
+            let key = key_of(w.key.as_ref());
+            ops.iter()
+                .filter(|o| {
+                    o.process == w.process
+                        && matches!(o.f.as_str(), "acquire" | "renew")
+                        && o.outcome == Outcome::Ok
+                        && o.call() < w.call()
+                        && key_of(o.key.as_ref()) == key
+                })
+                .filter_map(|o| token(&o.value))
+                .next_back()
+        };
+        let mut accepted = 0usize;
+        let mut unfenced = 0usize;
+        if let Some(Value::Object(keys)) = log {
+            for (key, entries) in keys {
+                let Some(entries) = entries.as_array() else {
                     continue;
                 };
-                if let Some((tb, eb)) = best
-                    && t < tb
-                {
-                    note(
-                        "stale-write-accepted",
-                        json!({
-                            "explanation": format!(
-                                "storage key {key}: the write of {} (token {t}{}{}) was accepted \
-                                 after the write of {} with token {tb}",
-                                e["value"],
-                                if recorded.is_none() { ", held but not sent" } else { "" },
-                                op.map_or(String::new(), |o| format!(", {}", op_where(history, o))),
-                                eb["value"]),
-                            "write": e, "after": eb,
-                            "op": op.map(|o| op_json(history, o)),
-                        }),
-                    );
-                }
-                if best.is_none_or(|(tb, _)| t > tb) {
-                    best = Some((t, e));
-                }
-                // Superseded: a higher grant had completed before the write.
-                let Some(w) = op else { continue };
-                if let Some(g) = by_key.get(key).and_then(|gs| {
-                    gs.iter()
-                        .find(|(g, tg)| *tg > t && g.precedes(w) && g.process != w.process)
-                }) {
-                    note(
-                        "superseded-write",
-                        json!({
-                            "explanation": format!(
-                                "storage key {key}: the write at {} with token {t} was accepted, \
-                                 but the acquire at {} had already been granted token {}",
-                                op_where(history, w), op_where(history, g.0), g.1),
-                            "op": op_json(history, w),
-                            "grant": op_json(history, g.0),
-                        }),
-                    );
+                let mut best: Option<(u64, &Value)> = None;
+                for e in entries {
+                    accepted += 1;
+                    let op = e
+                        .get("value")
+                        .and_then(Value::as_i64)
+                        .and_then(|v| writes.get(&(key.clone(), v)).copied());
+                    let recorded = token(e);
+                    if recorded.is_none() {
+                        unfenced += 1;
+                    }
+                    let Some(t) = recorded.or_else(|| op.and_then(held_token)) else {
+                        continue;
+                    };
+                    if let Some((tb, eb)) = best
+                        && t < tb
+                    {
+                        note(
+                            "stale-write-accepted",
+                            json!({
+                                "explanation": format!(
+                                    "storage key {key}: the write of {} (token {t}{}{}) was accepted \
+                                     after the write of {} with token {tb}",
+                                    e["value"],
+                                    if recorded.is_none() { ", held but not sent" } else { "" },
+                                    op.map_or(String::new(), |o| format!(", {}", op_where(history, o))),
+                                    eb["value"]),
+                                "write": e, "after": eb,
+                                "op": op.map(|o| op_json(history, o)),
+                            }),
+                        );
+                    }
+                    if best.is_none_or(|(tb, _)| t > tb) {
+                        best = Some((t, e));
+                    }
+                    // Superseded: a higher grant had completed before the write.
+                    let Some(w) = op else { continue };
+                    if let Some(g) = by_key.get(key).and_then(|gs| {
+                        gs.iter()
+                            .find(|(g, tg)| *tg > t && g.precedes(w) && g.process != w.process)
+                    }) {
+                        note(
+                            "superseded-write",
+                            json!({
+                                "explanation": format!(
+                                    "storage key {key}: the write at {} with token {t} was accepted, \
+                                     but the acquire at {} had already been granted token {}",
+                                    op_where(history, w), op_where(history, g.0), g.1),
+                                "op": op_json(history, w),
+                                "grant": op_json(history, g.0),
+                            }),
+                        );
+                    }
                 }
             }
         }
-    }
 
-    let anomaly_types: Vec<&str> = anomalies.keys().copied().collect();
-    let reason = if !anomalies.is_empty() {
-        None
-    } else if grants.is_empty() {
-        Some("no acquire succeeded: nothing to check")
-    } else if log.is_none() {
-        Some("the storage was never read: stale-token writes could not be checked")
-    } else if !timed {
-        Some("some operations have no time: leases could not be checked")
-    } else {
-        None
-    };
-    let verdict = if !anomalies.is_empty() {
-        Verdict::Invalid
-    } else if reason.is_some() {
-        Verdict::Unknown
-    } else {
-        Verdict::Valid
-    };
-    let writes_ok = ops
-        .iter()
-        .filter(|o| o.f == "write" && o.outcome == Outcome::Ok)
-        .count();
-    let rejected = ops
-        .iter()
-        .filter(|o| o.f == "write" && o.outcome == Outcome::Fail)
-        .count();
-    let mut text = format!(
-        "{verdict} (fenced: {} grants, {writes_ok} writes ok, {rejected} failed, {accepted} accepted \
-         by the storage ({unfenced} without a token){})\n",
-        grants.len(),
-        if anomaly_types.is_empty() {
-            String::new()
+        let anomaly_types: Vec<&str> = anomalies.keys().copied().collect();
+        let reason = if !anomalies.is_empty() {
+            None
+        } else if grants.is_empty() {
+            Some("no acquire succeeded: nothing to check")
+        } else if log.is_none() {
+            Some("the storage was never read: stale-token writes could not be checked")
+        } else if !timed {
+            Some("some operations have no time: leases could not be checked")
         } else {
-            format!("; anomalies: {}", anomaly_types.join(", "))
+            None
+        };
+        let verdict = if !anomalies.is_empty() {
+            Verdict::Invalid
+        } else if reason.is_some() {
+            Verdict::Unknown
+        } else {
+            Verdict::Valid
+        };
+        let writes_ok = ops
+            .iter()
+            .filter(|o| o.f == "write" && o.outcome == Outcome::Ok)
+            .count();
+        let rejected = ops
+            .iter()
+            .filter(|o| o.f == "write" && o.outcome == Outcome::Fail)
+            .count();
+        let mut text = format!(
+            "{verdict} (fenced: {} grants, {writes_ok} writes ok, {rejected} failed, {accepted} accepted \
+         by the storage ({unfenced} without a token){})\n",
+            grants.len(),
+            if anomaly_types.is_empty() {
+                String::new()
+            } else {
+                format!("; anomalies: {}", anomaly_types.join(", "))
+            }
+        );
+        if let Some(r) = reason {
+            text.push_str(&format!("  {r}\n"));
         }
-    );
-    if let Some(r) = reason {
-        text.push_str(&format!("  {r}\n"));
-    }
-    for list in anomalies.values() {
-        for a in list.iter().take(5) {
-            if let Some(e) = a["explanation"].as_str() {
-                text.push_str(&format!("  {e}\n"));
+        for list in anomalies.values() {
+            for a in list.iter().take(5) {
+                if let Some(e) = a["explanation"].as_str() {
+                    text.push_str(&format!("  {e}\n"));
+                }
             }
         }
+        let mut out = json!({
+            "valid": verdict.to_json(),
+            "model": model,
+            "anomaly_types": anomaly_types,
+            "anomalies": anomalies,
+            "anomaly_counts": counts,
+            "stats": {"grants": grants.len(), "writes_ok": writes_ok, "writes_failed": rejected,
+                      "storage_accepted": accepted, "storage_unfenced": unfenced},
+        });
+        if let Some(r) = reason {
+            out["reason"] = json!(r);
+        }
+        Result::Ok(WorkloadResult {
+            verdict,
+            json: out,
+            text,
+        })
     }
-    let mut out = json!({
-        "valid": verdict.to_json(),
-        "model": model,
-        "anomaly_types": anomaly_types,
-        "anomalies": anomalies,
-        "anomaly_counts": counts,
-        "stats": {"grants": grants.len(), "writes_ok": writes_ok, "writes_failed": rejected,
-                  "storage_accepted": accepted, "storage_unfenced": unfenced},
-    });
-    if let Some(r) = reason {
-        out["reason"] = json!(r);
-    }
-    Result::Ok(WorkloadResult {
-        verdict,
-        json: out,
-        text,
-    })
-}
-
 
     use crate::history::EventType::{self, *};
     use crate::history::{Event, History};
@@ -1095,8 +1101,12 @@ mod brute {
                     (pid[s], EventType::Invoke, f, key, v)
                 }
                 Some((key, f, p, v)) => {
-                    let kind = [EventType::Ok, EventType::Ok, EventType::Fail, EventType::Info]
-                        [rng.below(4) as usize];
+                    let kind = [
+                        EventType::Ok,
+                        EventType::Ok,
+                        EventType::Fail,
+                        EventType::Info,
+                    ][rng.below(4) as usize];
                     let out = match (f, kind) {
                         ("acquire" | "renew", EventType::Ok) => {
                             json!({"token": 1 + rng.below(6), "lease_ms": v["lease_ms"]})
@@ -1150,7 +1160,10 @@ mod brute {
                 .push(json!({"value": v, "token": tok}));
         }
         if rng.below(8) > 0 {
-            for (kind, v) in [(EventType::Invoke, Value::Null), (EventType::Ok, json!(log))] {
+            for (kind, v) in [
+                (EventType::Invoke, Value::Null),
+                (EventType::Ok, json!(log)),
+            ] {
                 t += 1_000_000;
                 evs.push(Event {
                     index: Some(evs.len() as u64),

@@ -77,16 +77,20 @@ pub fn check(history: &History, opts: &LockOptions) -> Result<WorkloadResult, Hi
 /// anomaly was already found).
 pub fn check_paired(
     history: &History,
-    paired: &Paired, opts: &LockOptions,
+    paired: &Paired,
+    opts: &LockOptions,
     deadline: &Deadline,
 ) -> Result<WorkloadResult, HistoryError> {
     let r = check_inner(history, paired, opts, deadline)?;
-    Ok(within(r, deadline, || "checking the lock's holds and tokens".to_string()))
+    Ok(within(r, deadline, || {
+        "checking the lock's holds and tokens".to_string()
+    }))
 }
 
 fn check_inner(
     history: &History,
-    paired: &Paired, opts: &LockOptions,
+    paired: &Paired,
+    opts: &LockOptions,
     deadline: &Deadline,
 ) -> Result<WorkloadResult, HistoryError> {
     let ops: Vec<Operation> = paired

@@ -40,16 +40,20 @@ pub fn check(history: &History, opts: &QueueOptions) -> Result<WorkloadResult, H
 /// anomaly was already found).
 pub fn check_paired(
     history: &History,
-    paired: &Paired, opts: &QueueOptions,
+    paired: &Paired,
+    opts: &QueueOptions,
     deadline: &Deadline,
 ) -> Result<WorkloadResult, HistoryError> {
     let r = check_inner(history, paired, opts, deadline)?;
-    Ok(within(r, deadline, || "reading the enqueues and dequeues".to_string()))
+    Ok(within(r, deadline, || {
+        "reading the enqueues and dequeues".to_string()
+    }))
 }
 
 fn check_inner(
     history: &History,
-    paired: &Paired, opts: &QueueOptions,
+    paired: &Paired,
+    opts: &QueueOptions,
     deadline: &Deadline,
 ) -> Result<WorkloadResult, HistoryError> {
     let mut attempted: BTreeSet<String> = BTreeSet::new();

@@ -23,7 +23,9 @@ pub fn check_paired(
     deadline: &Deadline,
 ) -> Result<WorkloadResult, HistoryError> {
     let r = check_inner(history, paired, deadline)?;
-    Ok(within(r, deadline, || "looking for duplicate ids".to_string()))
+    Ok(within(r, deadline, || {
+        "looking for duplicate ids".to_string()
+    }))
 }
 
 fn check_inner(
