@@ -371,9 +371,24 @@ fn convergence_inner(
     let mut by_node: BTreeMap<String, (Value, &Operation)> = BTreeMap::new();
     let mut anomalies: BTreeMap<&'static str, Vec<Value>> = BTreeMap::new();
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    // Each final read is one big unit of work: the clock is read per read.
+    if deadline.expired() {
+        return Ok(crate::cut_short(
+            &model,
+            deadline,
+            "finding the final reads",
+        ));
+    }
     let reference = norm(first)?;
     let mut divergent = Vec::new();
     for &r in &finals {
+        if deadline.expired() {
+            return Ok(crate::cut_short(
+                &model,
+                deadline,
+                "comparing the final reads",
+            ));
+        }
         let v = norm(r)?;
         let node = node_of(history, r).unwrap_or_else(|| "?".into());
         if v != reference {
@@ -514,6 +529,9 @@ fn or_set_inner(
     let model = "or-set (add-wins: no acknowledged add lost unless a remove could have observed it; \
                  nothing present that was never added)";
     let finals = final_reads(history, ops, &paired.nemesis);
+    if deadline.expired() {
+        return Ok(crate::cut_short(model, deadline, "finding the final reads"));
+    }
     let mut stats = serde_json::Map::new();
     stats.insert("final_reads".into(), json!(finals.len()));
     stats.insert(
@@ -539,6 +557,9 @@ fn or_set_inner(
     let ix = OrSetIndex::new(ops, deadline);
     let mut an = Anomalies::new(Anomalies::MAX_LISTED);
     for r in finals {
+        if deadline.expired() {
+            break;
+        }
         let seen = elements(history, r)?;
         or_set_anomalies(history, &ix, r, &seen, &mut an, deadline);
     }

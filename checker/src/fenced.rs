@@ -134,35 +134,32 @@ pub fn check_paired(history: &History, paired: &Paired, deadline: &Deadline) -> 
     // Where the deadline stopped the check, if it did.
     let mut stopped: Option<&str> = None;
 
-    // Interned keys and processes: one string per distinct key.
+    // Interned keys and processes: one string per distinct key. Nothing
+    // can be found before these indexes are complete: past the deadline
+    // here, the answer is `unknown` at once.
+    let indexing = "indexing the history";
     let mut key_ids: HashMap<String, usize> = HashMap::new();
     let mut key_names: Vec<String> = Vec::new();
-    let kid: Vec<usize> = ops
-        .iter()
-        .map(|o| {
-            let k = key_of(o.key.as_ref());
-            let n = key_ids.len();
-            *key_ids.entry(k.clone()).or_insert_with(|| {
-                key_names.push(k);
-                n
-            })
-        })
-        .collect();
     let mut proc_ids: HashMap<&Process, usize> = HashMap::new();
-    let pid: Vec<usize> = ops
-        .iter()
-        .map(|o| {
-            let n = proc_ids.len();
-            *proc_ids.entry(&o.process).or_insert(n)
-        })
-        .collect();
-
-    let grants: Vec<usize> = (0..ops.len())
-        .filter(|&i| {
-            let o = ops[i];
-            o.f == "acquire" && o.outcome == Outcome::Ok && token(&o.value).is_some()
-        })
-        .collect();
+    let mut kid: Vec<usize> = Vec::with_capacity(ops.len());
+    let mut pid: Vec<usize> = Vec::with_capacity(ops.len());
+    let mut grants: Vec<usize> = Vec::new();
+    for (i, o) in ops.iter().enumerate() {
+        if deadline.tick() {
+            return crate::cut_short(model, deadline, indexing);
+        }
+        let k = key_of(o.key.as_ref());
+        let n = key_ids.len();
+        kid.push(*key_ids.entry(k.clone()).or_insert_with(|| {
+            key_names.push(k);
+            n
+        }));
+        let n = proc_ids.len();
+        pid.push(*proc_ids.entry(&o.process).or_insert(n));
+        if o.f == "acquire" && o.outcome == Outcome::Ok && token(&o.value).is_some() {
+            grants.push(i);
+        }
+    }
     let mut timed = true;
 
     // The call time of each op's process's next release of its key (the
@@ -171,6 +168,9 @@ pub fn check_paired(history: &History, paired: &Paired, deadline: &Deadline) -> 
     {
         let mut later: HashMap<(usize, usize), Option<u64>> = HashMap::new();
         for i in (0..ops.len()).rev() {
+            if deadline.tick() {
+                return crate::cut_short(model, deadline, indexing);
+            }
             next_release[i] = later.get(&(pid[i], kid[i])).copied();
             if ops[i].f == "release" {
                 later.insert((pid[i], kid[i]), time(ops[i].call()));
@@ -404,6 +404,10 @@ pub fn check_paired(history: &History, paired: &Paired, deadline: &Deadline) -> 
     {
         let mut held: HashMap<(usize, usize), u64> = HashMap::new();
         for (i, o) in ops.iter().enumerate() {
+            if deadline.tick() {
+                stopped.get_or_insert("indexing the writes");
+                break;
+            }
             match o.f.as_str() {
                 "acquire" | "renew" if o.outcome == Outcome::Ok => {
                     if let Some(t) = token(&o.value) {

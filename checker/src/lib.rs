@@ -207,7 +207,8 @@ pub(crate) fn within(
     deadline: &Deadline,
     progress: impl FnOnce() -> String,
 ) -> WorkloadResult {
-    if !deadline.ran_out() {
+    // Not cut short, or already explained where it stopped (`cut_short`).
+    if !deadline.ran_out() || r.json.get("stopped").is_some() {
         return r;
     }
     let why = format!(
@@ -227,6 +228,23 @@ pub(crate) fn within(
         r.text.push_str(&format!("  {why}\n"));
     }
     r
+}
+
+/// The result of a check the deadline stopped before it could have found
+/// anything (while indexing the history): `unknown`, saying how far it got.
+pub(crate) fn cut_short(model: &str, deadline: &Deadline, doing: &str) -> WorkloadResult {
+    let why = format!(
+        "{} ({} items examined)",
+        deadline.reason(doing),
+        deadline.ticks()
+    );
+    WorkloadResult {
+        verdict: Verdict::Unknown,
+        json: serde_json::json!({"valid": Verdict::Unknown.to_json(), "model": model,
+                                 "anomaly_types": [], "anomalies": {}, "anomaly_counts": {},
+                                 "stats": {}, "reason": why, "stopped": why}),
+        text: format!("unknown ({model}): {why}\n"),
+    }
 }
 
 /// How an operation is named in explanations: its history `index` (the
@@ -256,6 +274,54 @@ pub(crate) fn op_json(history: &History, op: &Operation) -> Value {
     let (index, line) = op_ref(history, op);
     serde_json::json!({"process": op.process.to_value(), "f": op.f, "value": op.value,
                        "outcome": op.outcome, "index": index, "line": line})
+}
+
+#[cfg(test)]
+mod deadline_tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn result(verdict: Verdict) -> WorkloadResult {
+        WorkloadResult {
+            verdict,
+            json: serde_json::json!({"valid": verdict.to_json()}),
+            text: format!("{verdict} (test)\n"),
+        }
+    }
+
+    /// Ticks until the clock is read past a zero budget.
+    fn spent() -> Deadline {
+        let d = Deadline::after(Some(Duration::ZERO));
+        while !d.tick() {}
+        d
+    }
+
+    #[test]
+    fn a_check_cut_short_is_unknown_but_an_anomaly_found_stays_invalid() {
+        let r = within(result(Verdict::Valid), &spent(), || "3 of 9 reads".into());
+        assert_eq!(r.verdict, Verdict::Unknown);
+        assert_eq!(r.json["valid"], "unknown");
+        let why = r.json["reason"].as_str().unwrap();
+        assert!(
+            why.contains("time limit (0.000 s)") && why.contains("3 of 9 reads"),
+            "{why}"
+        );
+        assert!(r.text.starts_with("unknown (test)"), "{}", r.text);
+        let r = within(result(Verdict::Invalid), &spent(), || "3 of 9 reads".into());
+        assert_eq!(r.verdict, Verdict::Invalid);
+        assert!(r.json["stopped"].is_string() && r.json.get("reason").is_none());
+    }
+
+    #[test]
+    fn a_check_that_finished_is_left_alone() {
+        // The limit passed, but no tick saw it: the check was complete.
+        let d = Deadline::after(Some(Duration::ZERO));
+        let r = within(result(Verdict::Valid), &d, || unreachable!());
+        assert_eq!(r.verdict, Verdict::Valid);
+        let none = Deadline::none();
+        assert!((0..3 * Deadline::CHECK_EVERY).all(|_| !none.tick()));
+        assert_eq!(none.ticks(), 3 * Deadline::CHECK_EVERY);
+    }
 }
 
 #[cfg(test)]

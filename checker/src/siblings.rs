@@ -158,7 +158,13 @@ fn check_inner(
     let mut unknown: Option<String> = None;
     // key → value → the write op (the later one of a repeated value)
     let mut writes: BTreeMap<Key, HashMap<String, &Operation>> = BTreeMap::new();
+    // Nothing is judged before these indexes are complete: past the
+    // deadline here, `unknown` at once.
+    let indexing = "indexing the writes and reads";
     for o in ops.iter().filter(|o| o.f == "write") {
+        if deadline.tick() {
+            return Ok(crate::cut_short(model, deadline, indexing));
+        }
         let v = o.invoke_value.to_string();
         if writes.entry(key_of(o)).or_default().insert(v, o).is_some() {
             unknown.get_or_insert(format!(
@@ -174,6 +180,9 @@ fn check_inner(
         .iter()
         .filter(|r| r.f == "read" && r.outcome == Outcome::Ok)
     {
+        if deadline.tick() {
+            return Ok(crate::cut_short(model, deadline, indexing));
+        }
         reads_of.entry((&r.process, key_of(r))).or_default().push(r);
     }
     for list in reads_of.values_mut() {
@@ -181,6 +190,9 @@ fn check_inner(
     }
     let mut index: BTreeMap<Key, KeyWrites> = BTreeMap::new();
     for (key, m) in &writes {
+        if deadline.expired() {
+            return Ok(crate::cut_short(model, deadline, indexing));
+        }
         let mut order: Vec<(&String, &Operation)> = m.iter().map(|(v, o)| (v, *o)).collect();
         order.sort_by_key(|(_, w)| w.invoke);
         let pos: HashMap<String, u32> = order
@@ -191,7 +203,7 @@ fn check_inner(
         let mut seen = Vec::with_capacity(order.len());
         for (i, (_, w)) in order.iter().enumerate() {
             if deadline.tick() {
-                break;
+                return Ok(crate::cut_short(model, deadline, indexing));
             }
             let list = reads_of
                 .get(&(&w.process, key.clone()))
@@ -207,7 +219,6 @@ fn check_inner(
                 .collect();
             seen.push(edges);
         }
-        seen.resize(order.len(), Vec::new());
         let n = order.len();
         index.insert(
             key.clone(),
