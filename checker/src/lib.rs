@@ -105,7 +105,7 @@ impl Deadline {
         let n = self.ticks.get() + 1;
         self.ticks.set(n);
         let Some(at) = self.at else { return false };
-        if n % Self::CHECK_EVERY == 0 && std::time::Instant::now() >= at {
+        if n.is_multiple_of(Self::CHECK_EVERY) && std::time::Instant::now() >= at {
             self.expired.set(true);
         }
         self.expired.get()

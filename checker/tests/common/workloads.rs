@@ -242,7 +242,8 @@ fn fenced(ops: usize, anomalies: usize, rng: &mut Rng) -> History {
                 }
             }
             Some((k, t)) => {
-                if rng.chance(0.2) {
+                // Long holds: most of the others' acquires fail meanwhile.
+                if rng.chance(0.01) {
                     holder[k as usize] = None;
                     held[p as usize] = None;
                     b.op(
@@ -266,15 +267,18 @@ fn fenced(ops: usize, anomalies: usize, rng: &mut Rng) -> History {
                             json!(next_value),
                         );
                     } else {
+                        // A tenth sent without a token (a client that skips
+                        // fencing while it holds the lease: still valid).
+                        let sent = if rng.chance(0.1) { None } else { Some(t) };
                         b.op(
                             p,
                             "write",
                             Some(json!(k)),
                             json!(next_value),
                             Ok,
-                            json!({"value": next_value, "token": t}),
+                            json!({"value": next_value, "token": sent}),
                         );
-                        log[k as usize].push(json!({"value": next_value, "token": t}));
+                        log[k as usize].push(json!({"value": next_value, "token": sent}));
                     }
                 }
             }
@@ -292,7 +296,7 @@ fn fenced(ops: usize, anomalies: usize, rng: &mut Rng) -> History {
 /// When the `n`th of `ops` operations should plant one of `anomalies`.
 fn plant_at(n: usize, ops: usize, anomalies: usize) -> bool {
     anomalies > 0
-        && n % (ops / (anomalies + 1)).max(1) == 0
+        && n.is_multiple_of((ops / (anomalies + 1)).max(1))
         && n / (ops / (anomalies + 1)).max(1) <= anomalies
 }
 
@@ -331,14 +335,14 @@ fn siblings(ops: usize, anomalies: usize, rng: &mut Rng) -> History {
         b.node(node);
     }
     for (i, node) in NODES.iter().enumerate() {
-        for k in 0..KEYS as usize {
+        for (k, sib) in store.iter().enumerate() {
             b.op(
                 100 + i as u64,
                 "read",
                 Some(json!(k)),
                 Value::Null,
                 Ok,
-                json!(store[k]),
+                json!(sib),
             );
             b.node(node);
         }
@@ -488,14 +492,14 @@ fn lww(ops: usize, anomalies: usize, rng: &mut Rng) -> History {
         b.node(node);
     }
     for (i, node) in NODES.iter().enumerate() {
-        for k in 0..KEYS as usize {
+        for (k, v) in cur.iter().enumerate() {
             b.op(
                 100 + i as u64,
                 "read",
                 Some(json!(k)),
                 Value::Null,
                 Ok,
-                json!(cur[k]),
+                json!(v),
             );
             b.node(node);
         }
