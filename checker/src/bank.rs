@@ -14,9 +14,9 @@
 //! that is not a snapshot (read skew) shows up as a wrong total, which is
 //! why the workload names snapshot isolation.
 
-use crate::history::{History, HistoryError, Outcome, Value};
+use crate::history::{History, HistoryError, Outcome, Paired, Value};
 use crate::verdict::Verdict;
-use crate::{WorkloadResult, op_json, op_where};
+use crate::{Anomalies, Deadline, WorkloadResult, op_json, op_where, within};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -87,10 +87,37 @@ fn balances(v: &Value) -> Result<Option<Balances>, String> {
 /// Checks every `ok` read of a bank history (see the module docs).
 /// No `ok` read at all: `unknown`.
 pub fn check(history: &History, opts: &BankOptions) -> Result<WorkloadResult, HistoryError> {
-    let paired = history.pair()?;
+    check_paired(history, &history.pair()?, opts, &Deadline::none())
+}
+
+/// [`check`] of an already paired history within `deadline` (see
+/// [`crate::Deadline`]). Linear in the operations; explanations are kept
+/// for the first [`Anomalies::MAX_LISTED`] anomalies of each kind, all
+/// counted in `anomaly_counts`.
+pub fn check_paired(
+    history: &History,
+    paired: &Paired,
+    opts: &BankOptions,
+    deadline: &Deadline,
+) -> Result<WorkloadResult, HistoryError> {
+    let r = check_inner(history, paired, opts, deadline)?;
+    Ok(within(r.0, deadline, || {
+        format!("{} of {} ok reads checked", r.1, r.2)
+    }))
+}
+
+fn check_inner(
+    history: &History,
+    paired: &Paired,
+    opts: &BankOptions,
+    deadline: &Deadline,
+) -> Result<(WorkloadResult, usize, usize), HistoryError> {
     let mut reads = Vec::new();
     let (mut transfers_ok, mut transfers_fail, mut transfers_info) = (0usize, 0usize, 0usize);
     for op in &paired.operations {
+        if deadline.tick() {
+            break;
+        }
         match (op.f.as_str(), op.outcome) {
             ("read", Outcome::Ok) => {
                 let Some(b) = balances(&op.value).ok().flatten() else {
@@ -123,12 +150,16 @@ pub fn check(history: &History, opts: &BankOptions) -> Result<WorkloadResult, Hi
     let model = "bank (every read sums to the conserved total, no negative balances)";
     if reads.is_empty() {
         let reason = "no read succeeded: no balances to check";
-        return Ok(WorkloadResult {
-            verdict: Verdict::Unknown,
-            json: json!({"valid": Verdict::Unknown.to_json(), "model": model, "reason": reason,
-                         "anomaly_types": [], "anomalies": {}, "stats": stats(json!({}))}),
-            text: format!("unknown (bank): {reason}\n"),
-        });
+        return Ok((
+            WorkloadResult {
+                verdict: Verdict::Unknown,
+                json: json!({"valid": Verdict::Unknown.to_json(), "model": model, "reason": reason,
+                             "anomaly_types": [], "anomalies": {}, "stats": stats(json!({}))}),
+                text: format!("unknown (bank): {reason}\n"),
+            },
+            0,
+            0,
+        ));
     }
 
     let sum = |b: &Balances| b.values().flatten().fold(0i64, |a, v| a.saturating_add(*v));
@@ -155,25 +186,31 @@ pub fn check(history: &History, opts: &BankOptions) -> Result<WorkloadResult, Hi
         .as_ref()
         .map(|a| a.iter().map(String::as_str).collect());
 
-    let mut anomalies: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+    let mut an = Anomalies::new(Anomalies::MAX_LISTED);
+    let (mut checked, mut bad_reads) = (0usize, 0usize);
     for (op, b) in &reads {
-        let at = op_where(history, op);
-        let mut push = |kind: &'static str, explanation: String| {
-            anomalies
-                .entry(kind)
-                .or_default()
-                .push(json!({"explanation": explanation, "op": op_json(history, op)}));
+        if deadline.tick() {
+            break;
+        }
+        checked += 1;
+        let before: usize = an.counts.values().sum();
+        let at = || op_where(history, op);
+        let mut push = |kind: &'static str, explanation: &dyn Fn() -> String| {
+            an.note(
+                kind,
+                || json!({"explanation": explanation(), "op": op_json(history, op)}),
+            );
         };
         if let Some(exp) = &expected {
             if b.len() != exp.len() {
-                push(
-                    "wrong-n",
+                push("wrong-n", &|| {
                     format!(
-                        "the read at {at} saw {} account(s), but the bank has {}",
+                        "the read at {} saw {} account(s), but the bank has {}",
+                        at(),
                         b.len(),
                         exp.len()
-                    ),
-                );
+                    )
+                });
             }
             let unexpected: Vec<&str> = b
                 .keys()
@@ -181,13 +218,13 @@ pub fn check(history: &History, opts: &BankOptions) -> Result<WorkloadResult, Hi
                 .filter(|k| !exp.contains(k))
                 .collect();
             if !unexpected.is_empty() {
-                push(
-                    "unexpected-key",
+                push("unexpected-key", &|| {
                     format!(
-                        "the read at {at} saw account(s) {} that do not exist",
+                        "the read at {} saw account(s) {} that do not exist",
+                        at(),
                         unexpected.join(", ")
-                    ),
-                );
+                    )
+                });
             }
         }
         let nil: Vec<&str> = b
@@ -196,23 +233,23 @@ pub fn check(history: &History, opts: &BankOptions) -> Result<WorkloadResult, Hi
             .map(|(k, _)| k.as_str())
             .collect();
         if !nil.is_empty() {
-            push(
-                "nil-balance",
+            push("nil-balance", &|| {
                 format!(
-                    "the read at {at} has no numeric balance for account(s) {}",
+                    "the read at {} has no numeric balance for account(s) {}",
+                    at(),
                     nil.join(", ")
-                ),
-            );
+                )
+            });
         } else if sum(b) != total {
-            push(
-                "wrong-total",
+            push("wrong-total", &|| {
                 format!(
-                    "the read at {at} sums to {} but the bank holds {total} ({}): {}",
+                    "the read at {} sums to {} but the bank holds {total} ({}): {}",
+                    at(),
                     sum(b),
                     total_source,
                     op.value
-                ),
-            );
+                )
+            });
         }
         if !opts.negative_balances {
             let neg: Vec<String> = b
@@ -220,34 +257,32 @@ pub fn check(history: &History, opts: &BankOptions) -> Result<WorkloadResult, Hi
                 .filter_map(|(k, v)| v.filter(|v| *v < 0).map(|v| format!("{k}: {v}")))
                 .collect();
             if !neg.is_empty() {
-                push(
-                    "negative-value",
+                push("negative-value", &|| {
                     format!(
-                        "the read at {at} has negative balance(s) ({}), which this bank forbids",
+                        "the read at {} has negative balance(s) ({}), which this bank forbids",
+                        at(),
                         neg.join(", ")
-                    ),
-                );
+                    )
+                });
             }
         }
+        if an.counts.values().sum::<usize>() > before {
+            bad_reads += 1;
+        }
     }
-    let verdict = if anomalies.is_empty() {
+    let verdict = if an.is_empty() {
         Verdict::Valid
     } else {
         Verdict::Invalid
     };
-    let anomaly_types: Vec<&str> = anomalies.keys().copied().collect();
-    let bad_reads: BTreeSet<usize> = anomalies
-        .values()
-        .flatten()
-        .filter_map(|a| a["op"]["index"].as_u64().map(|i| i as usize))
-        .collect();
+    let anomaly_types: Vec<&str> = an.counts.keys().copied().collect();
     let mut text = format!(
         "{verdict} (bank: {} ok reads, {} of them wrong; total {total} ({total_source}); \
          {transfers_ok} ok transfers)\n",
         reads.len(),
-        bad_reads.len()
+        bad_reads
     );
-    for list in anomalies.values() {
+    for list in an.listed.values() {
         for a in list.iter().take(10) {
             if let Some(e) = a["explanation"].as_str() {
                 text.push_str(&format!("  {e}\n"));
@@ -261,14 +296,20 @@ pub fn check(history: &History, opts: &BankOptions) -> Result<WorkloadResult, Hi
         "total_source": total_source,
         "negative_balances_allowed": opts.negative_balances,
         "anomaly_types": anomaly_types,
-        "anomalies": anomalies,
-        "stats": stats(json!({"wrong_reads": bad_reads.len()})),
+        "anomalies": an.listed,
+        "anomaly_counts": an.counts,
+        "stats": stats(json!({"wrong_reads": bad_reads})),
     });
-    Ok(WorkloadResult {
-        verdict,
-        json,
-        text,
-    })
+    let n_reads = reads.len();
+    Ok((
+        WorkloadResult {
+            verdict,
+            json,
+            text,
+        },
+        checked,
+        n_reads,
+    ))
 }
 
 #[cfg(test)]

@@ -30,11 +30,11 @@
 //! the write with the largest timestamp, which a client never sees, so
 //! real-time order says nothing certain about which write must win.
 
-use crate::history::{History, HistoryError, Operation, Outcome, Value};
+use crate::history::{History, HistoryError, Operation, Outcome, Paired, Value};
 use crate::verdict::Verdict;
-use crate::{WorkloadResult, op_json, op_where};
+use crate::{Anomalies, Deadline, WorkloadResult, op_json, op_where, within};
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// What kind of replicated object the history's operations describe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,76 +143,117 @@ fn op_line(history: &History, op: &Operation) -> usize {
     history.events.get(pos).map_or(0, |e| e.line)
 }
 
+/// What the add-wins judgement needs from the whole history, built in one
+/// pass and shared by every final read (a rescan per read was O(reads ×
+/// ops)).
+pub(crate) struct OrSetIndex<'o> {
+    /// Elements of every add that did not fail.
+    added: HashSet<String>,
+    /// Element → (removes that did not fail, the latest return among them).
+    removes: HashMap<String, (usize, usize)>,
+    /// Acknowledged adds and their elements, in invocation order.
+    ok_adds: Vec<(&'o Operation, String)>,
+}
+
+impl<'o> OrSetIndex<'o> {
+    pub(crate) fn new(ops: &'o [Operation], deadline: &Deadline) -> OrSetIndex<'o> {
+        let mut ix = OrSetIndex {
+            added: HashSet::new(),
+            removes: HashMap::new(),
+            ok_adds: Vec::new(),
+        };
+        for o in ops {
+            if deadline.tick() {
+                break;
+            }
+            if o.outcome == Outcome::Fail {
+                continue;
+            }
+            if is_add(&o.f) {
+                let x = o.invoke_value.to_string();
+                if o.outcome == Outcome::Ok {
+                    ix.ok_adds.push((o, x.clone()));
+                }
+                ix.added.insert(x);
+            } else if o.f == "remove" {
+                let r = ix
+                    .removes
+                    .entry(o.invoke_value.to_string())
+                    .or_insert((0, 0));
+                r.0 += 1;
+                r.1 = r.1.max(o.ret());
+            }
+        }
+        ix
+    }
+}
+
 /// Add-wins judgement of one set value against the history's adds and
-/// removes: (lost ok adds, unexpected elements), as anomaly entries.
+/// removes: lost ok adds and unexpected elements, counted in `an` and
+/// explained for the first few.
 fn or_set_anomalies(
     history: &History,
-    ops: &[Operation],
+    ix: &OrSetIndex,
     read: &Operation,
     seen: &BTreeSet<String>,
-) -> (Vec<Value>, Vec<Value>) {
-    let mut added: BTreeSet<String> = BTreeSet::new();
-    // element -> [(call, ret)] of removes that did not fail
-    let mut removes: BTreeMap<String, Vec<&Operation>> = BTreeMap::new();
-    for o in ops {
-        if o.outcome == Outcome::Fail {
-            continue;
+    an: &mut Anomalies,
+    deadline: &Deadline,
+) {
+    for (a, x) in &ix.ok_adds {
+        if deadline.tick() {
+            return;
         }
-        let x = o.invoke_value.to_string();
-        if is_add(&o.f) {
-            added.insert(x);
-        } else if o.f == "remove" {
-            removes.entry(x).or_default().push(o);
-        }
-    }
-    let mut lost = Vec::new();
-    for a in ops
-        .iter()
-        .filter(|o| is_add(&o.f) && o.outcome == Outcome::Ok)
-    {
-        let x = a.invoke_value.to_string();
-        if seen.contains(&x) {
+        if seen.contains(x) {
             continue;
         }
         // A remove observes the add only if it took effect after the add
         // did: possible unless it completed before the add was invoked.
-        let could_observe = removes
-            .get(&x)
-            .into_iter()
-            .flatten()
-            .any(|r| r.ret() > a.call());
+        let removes = ix.removes.get(x).copied();
+        let could_observe = removes.is_some_and(|(_, ret)| ret > a.call());
         if !could_observe {
-            let why = match removes.get(&x).map_or(0, Vec::len) {
-                0 => "it was never removed".to_string(),
-                n => format!("all {n} remove(s) of it completed before the add began"),
-            };
-            lost.push(json!({
-                "explanation": format!(
-                    "the acknowledged add of {x} ({}) is missing from the final read ({}), and {why}",
-                    op_where(history, a), op_where(history, read)),
-                "element": a.invoke_value, "op": op_json(history, a), "read": op_json(history, read),
-            }));
+            an.note("lost", || {
+                let why = match removes.map_or(0, |r| r.0) {
+                    0 => "it was never removed".to_string(),
+                    n => format!("all {n} remove(s) of it completed before the add began"),
+                };
+                json!({
+                    "explanation": format!(
+                        "the acknowledged add of {x} ({}) is missing from the final read ({}), and {why}",
+                        op_where(history, a), op_where(history, read)),
+                    "element": a.invoke_value, "op": op_json(history, a), "read": op_json(history, read),
+                })
+            });
         }
     }
-    let unexpected = seen
-        .iter()
-        .filter(|x| !added.contains(*x))
-        .map(|x| {
+    for x in seen.iter().filter(|x| !ix.added.contains(*x)) {
+        an.note("unexpected", || {
             json!({
                 "explanation": format!("the final read ({}) holds {x}, which was never added",
                                        op_where(history, read)),
                 "element": serde_json::from_str::<Value>(x).unwrap_or(Value::Null),
                 "read": op_json(history, read),
             })
-        })
-        .collect();
-    (lost, unexpected)
+        });
+    }
 }
 
 /// Puts together the result JSON/text shared by both checks.
 pub(crate) fn result(
     model: &str,
     anomalies: BTreeMap<&'static str, Vec<Value>>,
+    stats: serde_json::Map<String, Value>,
+    unknown_reason: Option<String>,
+) -> WorkloadResult {
+    result_counted(model, anomalies, &BTreeMap::new(), stats, unknown_reason)
+}
+
+/// [`result`] where `counts` holds how many anomalies of a kind there
+/// were when only the first few are listed (a kind not in `counts`: as
+/// many as listed). Written as `anomaly_counts`.
+pub(crate) fn result_counted(
+    model: &str,
+    anomalies: BTreeMap<&'static str, Vec<Value>>,
+    counts: &BTreeMap<&'static str, usize>,
     mut stats: serde_json::Map<String, Value>,
     unknown_reason: Option<String>,
 ) -> WorkloadResult {
@@ -228,10 +269,11 @@ pub(crate) fn result(
         .filter(|(_, v)| !v.is_empty())
         .collect();
     let types: Vec<&str> = anomalies.keys().copied().collect();
-    let counts: Vec<String> = anomalies
+    let all: BTreeMap<&str, usize> = anomalies
         .iter()
-        .map(|(k, v)| format!("{} {k}", v.len()))
+        .map(|(k, v)| (*k, counts.get(k).copied().unwrap_or(v.len()).max(v.len())))
         .collect();
+    let counts: Vec<String> = all.iter().map(|(k, n)| format!("{n} {k}")).collect();
     let mut text = format!(
         "{verdict} ({model}{}{})\n",
         if counts.is_empty() {
@@ -251,15 +293,13 @@ pub(crate) fn result(
             }
         }
     }
-    stats.insert(
-        "anomalies".into(),
-        json!(anomalies.values().map(Vec::len).sum::<usize>()),
-    );
+    stats.insert("anomalies".into(), json!(all.values().sum::<usize>()));
     let mut json = json!({
         "valid": verdict.to_json(),
         "model": model,
         "anomaly_types": types,
         "anomalies": anomalies,
+        "anomaly_counts": all,
         "stats": stats,
     });
     if let (Some(r), Verdict::Unknown) = (unknown_reason, verdict) {
@@ -277,7 +317,27 @@ pub fn check_convergence(
     history: &History,
     kind: Option<Kind>,
 ) -> Result<WorkloadResult, HistoryError> {
-    let paired = history.pair()?;
+    convergence_paired(history, &history.pair()?, kind, &Deadline::none())
+}
+
+/// [`check_convergence`] of an already paired history within `deadline`
+/// (see [`crate::Deadline`]).
+pub fn convergence_paired(
+    history: &History,
+    paired: &Paired,
+    kind: Option<Kind>,
+    deadline: &Deadline,
+) -> Result<WorkloadResult, HistoryError> {
+    let r = convergence_inner(history, paired, kind, deadline)?;
+    Ok(within(r, deadline, || "judging the final reads".into()))
+}
+
+fn convergence_inner(
+    history: &History,
+    paired: &Paired,
+    kind: Option<Kind>,
+    deadline: &Deadline,
+) -> Result<WorkloadResult, HistoryError> {
     let ops = &paired.operations;
     let kind = kind.unwrap_or_else(|| Kind::infer(ops));
     let model = format!(
@@ -310,9 +370,25 @@ pub fn check_convergence(
     };
     let mut by_node: BTreeMap<String, (Value, &Operation)> = BTreeMap::new();
     let mut anomalies: BTreeMap<&'static str, Vec<Value>> = BTreeMap::new();
+    let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    // Each final read is one big unit of work: the clock is read per read.
+    if deadline.expired() {
+        return Ok(crate::cut_short(
+            &model,
+            deadline,
+            "finding the final reads",
+        ));
+    }
     let reference = norm(first)?;
     let mut divergent = Vec::new();
     for &r in &finals {
+        if deadline.expired() {
+            return Ok(crate::cut_short(
+                &model,
+                deadline,
+                "comparing the final reads",
+            ));
+        }
         let v = norm(r)?;
         let node = node_of(history, r).unwrap_or_else(|| "?".into());
         if v != reference {
@@ -380,6 +456,8 @@ pub fn check_convergence(
             anomalies.insert("out-of-bounds", oob);
         }
         Kind::Set => {
+            let ix = OrSetIndex::new(ops, deadline);
+            let mut an = Anomalies::new(Anomalies::MAX_LISTED);
             for (v, r) in by_node.values() {
                 let seen: BTreeSet<String> = v
                     .as_array()
@@ -387,13 +465,12 @@ pub fn check_convergence(
                     .flatten()
                     .filter_map(|s| s.as_str().map(str::to_string))
                     .collect();
-                let (lost, unexpected) = or_set_anomalies(history, ops, r, &seen);
-                anomalies.entry("lost").or_default().extend(lost);
-                anomalies
-                    .entry("unexpected")
-                    .or_default()
-                    .extend(unexpected);
+                or_set_anomalies(history, &ix, r, &seen, &mut an, deadline);
             }
+            for (k, l) in an.listed {
+                anomalies.entry(k).or_default().extend(l);
+            }
+            counts.extend(an.counts);
         }
         Kind::Register => {
             let written: BTreeSet<String> = ops
@@ -420,18 +497,41 @@ pub fn check_convergence(
              was not tested; read from every node after the heal"
         )
     });
-    Ok(result(&model, anomalies, stats, unknown))
+    Ok(result_counted(&model, anomalies, &counts, stats, unknown))
 }
 
 /// OR-Set (add-wins) semantics of the final read(s): see the module docs.
 /// Agreement between nodes is [`check_convergence`]'s business; here each
 /// node's final read is judged on its own, so one final read suffices.
 pub fn check_or_set(history: &History) -> Result<WorkloadResult, HistoryError> {
-    let paired = history.pair()?;
+    or_set_paired(history, &history.pair()?, &Deadline::none())
+}
+
+/// [`check_or_set`] of an already paired history within `deadline` (see
+/// [`crate::Deadline`]). O(n log n): one index of adds and removes for
+/// every final read; the first [`Anomalies::MAX_LISTED`] of each kind
+/// explained, all counted.
+pub fn or_set_paired(
+    history: &History,
+    paired: &Paired,
+    deadline: &Deadline,
+) -> Result<WorkloadResult, HistoryError> {
+    let r = or_set_inner(history, paired, deadline)?;
+    Ok(within(r, deadline, || "judging the final reads".into()))
+}
+
+fn or_set_inner(
+    history: &History,
+    paired: &Paired,
+    deadline: &Deadline,
+) -> Result<WorkloadResult, HistoryError> {
     let ops = &paired.operations;
     let model = "or-set (add-wins: no acknowledged add lost unless a remove could have observed it; \
                  nothing present that was never added)";
     let finals = final_reads(history, ops, &paired.nemesis);
+    if deadline.expired() {
+        return Ok(crate::cut_short(model, deadline, "finding the final reads"));
+    }
     let mut stats = serde_json::Map::new();
     stats.insert("final_reads".into(), json!(finals.len()));
     stats.insert(
@@ -454,17 +554,16 @@ pub fn check_or_set(history: &History) -> Result<WorkloadResult, HistoryError> {
         let reason = "no ok read after the last update and the last nemesis event";
         return Ok(result(model, BTreeMap::new(), stats, Some(reason.into())));
     }
-    let mut anomalies: BTreeMap<&'static str, Vec<Value>> = BTreeMap::new();
+    let ix = OrSetIndex::new(ops, deadline);
+    let mut an = Anomalies::new(Anomalies::MAX_LISTED);
     for r in finals {
+        if deadline.expired() {
+            break;
+        }
         let seen = elements(history, r)?;
-        let (lost, unexpected) = or_set_anomalies(history, ops, r, &seen);
-        anomalies.entry("lost").or_default().extend(lost);
-        anomalies
-            .entry("unexpected")
-            .or_default()
-            .extend(unexpected);
+        or_set_anomalies(history, &ix, r, &seen, &mut an, deadline);
     }
-    Ok(result(model, anomalies, stats, None))
+    Ok(result_counted(model, an.listed, &an.counts, stats, None))
 }
 
 #[cfg(test)]

@@ -47,11 +47,11 @@
 //!
 //! The verdict is `unknown` when no view was ever observed.
 
-use crate::history::{History, HistoryError, Operation, Outcome, Process, Value};
+use crate::history::{History, HistoryError, Operation, Outcome, Paired, Process, Value};
 use crate::verdict::Verdict;
-use crate::{WorkloadResult, op_json, op_where};
+use crate::{Anomalies, Deadline, WorkloadResult, op_json, op_where, within};
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// At most this many anomalies of one kind are listed (all are counted).
 const MAX_LISTED: usize = 20;
@@ -165,13 +165,71 @@ fn windows(history: &History) -> Vec<Window> {
     out
 }
 
-/// One `ok` view: who saw what, when.
+/// A membership state as the checks tell them apart.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Alive,
+    Suspect,
+    Dead,
+    Other,
+}
+
+impl State {
+    fn of(s: Option<&str>) -> State {
+        match s {
+            Some("alive") => State::Alive,
+            Some("suspect") => State::Suspect,
+            Some("dead") => State::Dead,
+            _ => State::Other,
+        }
+    }
+
+    fn bad(self) -> bool {
+        matches!(self, State::Suspect | State::Dead)
+    }
+}
+
+/// One `ok` view: who saw what, when; nodes as interned ids.
 struct Obs<'o> {
     op: &'o Operation,
-    observer: String,
+    observer: usize,
     call: u64,
     ret: u64,
-    view: BTreeMap<String, String>,
+    view: Vec<(usize, State)>,
+}
+
+impl Obs<'_> {
+    fn state_of(&self, n: usize) -> Option<State> {
+        self.view.iter().find(|(m, _)| *m == n).map(|(_, s)| *s)
+    }
+}
+
+/// Intervals `[start, end]` sorted by start with the running maximum of
+/// `end`: "does any interval with start <= b reach a?" in O(log n).
+#[derive(Default)]
+struct Reach {
+    starts: Vec<u64>,
+    max_end: Vec<u64>,
+}
+
+impl Reach {
+    fn new(mut v: Vec<(u64, u64)>) -> Reach {
+        v.sort_unstable();
+        let mut r = Reach::default();
+        let mut m = 0;
+        for (s, e) in v {
+            m = m.max(e);
+            r.starts.push(s);
+            r.max_end.push(m);
+        }
+        r
+    }
+
+    /// Some interval has `start <= b` and `end >= a`.
+    fn any(&self, a: u64, b: u64) -> bool {
+        let n = self.starts.partition_point(|&s| s <= b);
+        n > 0 && self.max_end[n - 1] >= a
+    }
 }
 
 fn median(v: &mut [u64]) -> Option<u64> {
@@ -181,26 +239,77 @@ fn median(v: &mut [u64]) -> Option<u64> {
 
 /// Checks a membership history (see the module docs).
 pub fn check(history: &History, opts: &DetectorOptions) -> Result<WorkloadResult, HistoryError> {
-    let paired = history.pair()?;
+    Ok(check_paired(
+        history,
+        &history.pair()?,
+        opts,
+        &Deadline::none(),
+    ))
+}
+
+/// [`check`] of an already paired history within `deadline` (see
+/// [`crate::Deadline`]): cut short, `unknown` (or `invalid` if an anomaly
+/// was already found).
+///
+/// Near-linear: node names are interned, the fault windows become per
+/// node (and per pair of nodes) interval indexes answering "was it down
+/// / cut off / was anything active" by binary search, and each (window,
+/// subject, observer) looks only at that observer's views within the
+/// window.
+pub fn check_paired(
+    history: &History,
+    paired: &Paired,
+    opts: &DetectorOptions,
+    deadline: &Deadline,
+) -> WorkloadResult {
+    let mut total = 0;
+    let r = check_inner(history, paired, opts, deadline, &mut total);
+    within(r, deadline, || {
+        format!("the check had read {total} views when it stopped")
+    })
+}
+
+fn check_inner(
+    history: &History,
+    paired: &Paired,
+    opts: &DetectorOptions,
+    deadline: &Deadline,
+    total: &mut usize,
+) -> WorkloadResult {
     let time = |pos: usize| history.events.get(pos).and_then(|e| e.time);
     let ws = windows(history);
     let model = "detector (failures detected within a bound; no live, reachable member left dead)";
     let grace = opts.grace_ms * MS;
     let bound = opts.detection_bound_ms * MS;
 
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut intern = |n: &str| -> usize {
+        if let Some(&i) = ids.get(n) {
+            return i;
+        }
+        ids.insert(n.to_string(), names.len());
+        names.push(n.to_string());
+        names.len() - 1
+    };
     let mut obs: Vec<Obs> = Vec::new();
     for o in &paired.operations {
+        if deadline.tick() {
+            break;
+        }
         if !(matches!(o.process, Process::Client(_) | Process::Named(_))
             && o.f == "members"
             && o.outcome == Outcome::Ok)
         {
             continue;
         }
-        let observer = history
-            .events
-            .get(o.invoke)
-            .and_then(|e| e.node.clone())
-            .unwrap_or_default();
+        let observer = intern(
+            history
+                .events
+                .get(o.invoke)
+                .and_then(|e| e.node.as_deref())
+                .unwrap_or_default(),
+        );
         let (Some(call), Some(ret)) = (time(o.call()), o.complete.and_then(time)) else {
             continue;
         };
@@ -209,12 +318,7 @@ pub fn check(history: &History, opts: &DetectorOptions) -> Result<WorkloadResult
             .as_object()
             .map(|m| {
                 m.iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            v["state"].as_str().unwrap_or("unknown").to_string(),
-                        )
-                    })
+                    .map(|(k, v)| (intern(k), State::of(v["state"].as_str())))
                     .collect()
             })
             .unwrap_or_default();
@@ -226,63 +330,126 @@ pub fn check(history: &History, opts: &DetectorOptions) -> Result<WorkloadResult
             view,
         });
     }
+    *total = obs.len();
     obs.sort_by_key(|o| o.ret);
+    // Every name the windows use, interned too (a cut may name a node no
+    // view mentions).
+    for w in &ws {
+        for n in w.failed.iter().chain(w.cut.keys()) {
+            intern(n);
+        }
+        for c in w.cut.values() {
+            for n in c {
+                intern(n);
+            }
+        }
+    }
     let nodes: BTreeSet<String> = obs
         .iter()
-        .flat_map(|o| o.view.keys().cloned().chain([o.observer.clone()]))
+        .flat_map(|o| o.view.iter().map(|v| v.0).chain([o.observer]))
+        .map(|i| names[i].clone())
         .filter(|n| !n.is_empty())
         .collect();
+    let node_ids: Vec<usize> = nodes.iter().map(|n| ids[n]).collect();
+    let n_names = names.len();
 
     // Was `n` failed (or within the grace after) at some time in [a, b]?
-    let down = |n: &str, a: u64, b: u64| {
-        ws.iter()
-            .any(|w| w.failed.contains(n) && w.start <= b && a <= w.end.saturating_add(grace))
+    let down_idx: Vec<Reach> = {
+        let mut per: Vec<Vec<(u64, u64)>> = vec![Vec::new(); n_names];
+        for w in &ws {
+            for n in &w.failed {
+                per[ids[n]].push((w.start, w.end.saturating_add(grace)));
+            }
+        }
+        per.into_iter().map(Reach::new).collect()
     };
-    let apart = |x: &str, y: &str, a: u64, b: u64| {
-        ws.iter().any(|w| {
-            w.start <= b
-                && a <= w.end.saturating_add(grace)
-                && [(x, y), (y, x)].iter().any(|(p, q)| {
-                    w.cut
-                        .get(*p)
-                        .is_some_and(|c| c.contains(*q) || c.contains("*"))
-                })
-        })
+    let down = |n: usize, a: u64, b: u64| down_idx[n].any(a, b);
+    // Were x and y cut apart at some time in [a, b]? Per unordered pair.
+    let apart_idx: HashMap<(usize, usize), Reach> = {
+        let mut per: HashMap<(usize, usize), Vec<(u64, u64)>> = HashMap::new();
+        for w in &ws {
+            let iv = (w.start, w.end.saturating_add(grace));
+            let mut pairs: BTreeSet<(usize, usize)> = BTreeSet::new();
+            for (p, c) in &w.cut {
+                let p = ids[p];
+                if c.contains("*") {
+                    for q in 0..n_names {
+                        pairs.insert((p.min(q), p.max(q)));
+                    }
+                }
+                for q in c {
+                    let q = ids[q];
+                    pairs.insert((p.min(q), p.max(q)));
+                }
+            }
+            for pq in pairs {
+                per.entry(pq).or_default().push(iv);
+            }
+        }
+        per.into_iter().map(|(k, v)| (k, Reach::new(v))).collect()
+    };
+    let apart = |x: usize, y: usize, a: u64, b: u64| {
+        apart_idx
+            .get(&(x.min(y), x.max(y)))
+            .is_some_and(|r| r.any(a, b))
     };
     // No fault of any kind active in [a - grace, b].
-    let quiet = |a: u64, b: u64| {
-        !ws.iter()
-            .any(|w| w.start <= b && a.saturating_sub(grace) <= w.end)
-    };
+    let active = Reach::new(ws.iter().map(|w| (w.start, w.end)).collect());
+    let quiet = |a: u64, b: u64| !active.any(a.saturating_sub(grace), b);
+    // Some lossy window contains [a, b].
+    let lossy = Reach::new(
+        ws.iter()
+            .filter(|w| w.lossy)
+            .map(|w| (w.start, w.end))
+            .collect(),
+    );
+    let under_loss = |a: u64, b: u64| lossy.any(b, a);
 
-    let mut anomalies: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut note = |kind: &'static str, v: Value| {
-        let n = counts.entry(kind).or_default();
-        *n += 1;
-        if *n <= MAX_LISTED {
-            anomalies.entry(kind).or_default().push(v);
-        }
-    };
+    let mut an = Anomalies::new(MAX_LISTED);
+
+    // Each observer's views, in completion order, and its longest view
+    // (to bound "invoked before t" scans by completion time).
+    let mut by_observer: Vec<Vec<usize>> = vec![Vec::new(); n_names];
+    let mut longest: Vec<u64> = vec![0; n_names];
+    for (i, x) in obs.iter().enumerate() {
+        by_observer[x.observer].push(i);
+        longest[x.observer] = longest[x.observer].max(x.ret - x.call);
+    }
 
     // Detection times, per subject; undetected (failure, observer) pairs.
     let mut detect: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     let mut undetected = 0usize;
     let mut failures = 0usize;
-    for w in &ws {
+    'windows: for w in &ws {
         for s in &w.failed {
             failures += 1;
-            for o in nodes.iter().filter(|o| *o != s) {
+            let sid = ids[s];
+            for &o in node_ids.iter().filter(|&&o| o != sid) {
+                if deadline.tick() {
+                    break 'windows;
+                }
                 if down(o, w.start, w.end) {
                     continue;
                 }
-                let mine: Vec<&Obs> = obs
-                    .iter()
-                    .filter(|x| &x.observer == o && x.ret >= w.start && x.call <= w.heal)
-                    .collect();
-                let first = mine.iter().find(|x| {
-                    matches!(x.view.get(s).map(String::as_str), Some("suspect" | "dead"))
-                });
+                let mine = &by_observer[o];
+                // Views with ret >= start and call <= heal, in ret order:
+                // past ret > heal + longest, none was invoked by the heal.
+                let lo = mine.partition_point(|&x| obs[x].ret < w.start);
+                let limit = w.heal.saturating_add(longest[o]);
+                let mut first = None;
+                for &x in &mine[lo..] {
+                    if deadline.tick() {
+                        break 'windows;
+                    }
+                    let x = &obs[x];
+                    if x.ret > limit {
+                        break;
+                    }
+                    if x.call <= w.heal && x.state_of(sid).is_some_and(State::bad) {
+                        first = Some(x);
+                        break;
+                    }
+                }
                 match first {
                     Some(x) => detect
                         .entry(s.clone())
@@ -290,17 +457,21 @@ pub fn check(history: &History, opts: &DetectorOptions) -> Result<WorkloadResult
                         .push(x.ret.saturating_sub(w.start)),
                     None => undetected += 1,
                 }
-                let late = mine
+                // The last view invoked `bound` after the failure began
+                // and completed by the heal.
+                let hi = mine.partition_point(|&x| obs[x].ret <= w.heal);
+                let late = mine[lo..hi.max(lo)]
                     .iter()
                     .rev()
+                    .map(|&x| &obs[x])
                     .find(|x| x.call >= w.start + bound && x.ret <= w.heal);
                 if w.heal != u64::MAX
                     && w.heal - w.start > bound
                     && let Some(x) = late
-                    && x.view.get(s).map(String::as_str) == Some("alive")
+                    && x.state_of(sid) == Some(State::Alive)
                 {
-                    note(
-                        "never-detected",
+                    let o = &names[o];
+                    an.note("never-detected", || {
                         json!({
                             "explanation": format!(
                                 "{s} failed ({}) at {} ms until {} ms, but {o} still showed it alive \
@@ -308,8 +479,8 @@ pub fn check(history: &History, opts: &DetectorOptions) -> Result<WorkloadResult
                                 w.fault, w.start / MS, w.heal / MS,
                                 (x.call - w.start) / MS, op_where(history, x.op)),
                             "node": s, "observer": o, "op": op_json(history, x.op),
-                        }),
-                    );
+                        })
+                    });
                 }
             }
         }
@@ -317,20 +488,24 @@ pub fn check(history: &History, opts: &DetectorOptions) -> Result<WorkloadResult
 
     // False suspicions and false dead: walk each observer's views in order.
     let mut false_susp: BTreeMap<String, usize> = BTreeMap::new();
-    let mut prev: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut fs_by_id: Vec<usize> = vec![0; n_names];
+    let mut prev: HashMap<(usize, usize), State> = HashMap::new();
     let (mut up_obs, mut up_obs_bad) = (0usize, 0usize);
     // The same, for observations made while packets were being lost.
     let (mut loss_obs, mut loss_obs_bad) = (0usize, 0usize);
     for x in &obs {
-        for (s, state) in &x.view {
-            if *s == x.observer {
+        if deadline.tick() {
+            break;
+        }
+        for &(s, state) in &x.view {
+            if s == x.observer {
                 continue;
             }
             let justified = down(s, x.call, x.ret)
-                || down(&x.observer, x.call, x.ret)
-                || apart(s, &x.observer, x.call, x.ret);
-            let bad = matches!(state.as_str(), "suspect" | "dead");
-            let was = prev.insert((x.observer.clone(), s.clone()), state.clone());
+                || down(x.observer, x.call, x.ret)
+                || apart(s, x.observer, x.call, x.ret);
+            let bad = state.bad();
+            let was = prev.insert((x.observer, s), state);
             if justified {
                 continue;
             }
@@ -338,32 +513,36 @@ pub fn check(history: &History, opts: &DetectorOptions) -> Result<WorkloadResult
             if bad {
                 up_obs_bad += 1;
             }
-            if ws
-                .iter()
-                .any(|w| w.lossy && w.start <= x.call && x.ret <= w.end)
-            {
+            if under_loss(x.call, x.ret) {
                 loss_obs += 1;
                 if bad {
                     loss_obs_bad += 1;
                 }
             }
-            if bad && was.as_deref().is_none_or(|w| w == "alive") {
-                *false_susp.entry(s.clone()).or_default() += 1;
+            if bad && was.is_none_or(|w| w == State::Alive) {
+                fs_by_id[s] += 1;
             }
-            if state == "dead" && quiet(x.call, x.ret) {
-                note(
-                    "false-dead",
+            if state == State::Dead && quiet(x.call, x.ret) {
+                let (s, observer) = (&names[s], &names[x.observer]);
+                an.note("false-dead", || {
                     json!({
                         "explanation": format!(
-                            "{} showed {s} dead at {} ms ({}), though {s} was up and reachable \
+                            "{observer} showed {s} dead at {} ms ({}), though {s} was up and reachable \
                              and no fault had been active for {} ms",
-                            x.observer, x.call / MS, op_where(history, x.op), opts.grace_ms),
-                        "node": s, "observer": x.observer, "op": op_json(history, x.op),
-                    }),
-                );
+                            x.call / MS, op_where(history, x.op), opts.grace_ms),
+                        "node": s, "observer": observer, "op": op_json(history, x.op),
+                    })
+                });
             }
         }
     }
+    for (i, n) in fs_by_id.into_iter().enumerate() {
+        if n > 0 {
+            false_susp.insert(names[i].clone(), n);
+        }
+    }
+    let mut counts = an.counts;
+    let mut anomalies = an.listed;
 
     let span = match (obs.first(), obs.last()) {
         (Some(a), Some(b)) => b.ret.saturating_sub(a.call),
@@ -490,11 +669,11 @@ pub fn check(history: &History, opts: &DetectorOptions) -> Result<WorkloadResult
     if let Some(r) = reason {
         out["reason"] = json!(r);
     }
-    Ok(WorkloadResult {
+    WorkloadResult {
         verdict,
         json: out,
         text,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -35,13 +35,14 @@
 //! The verdict is `unknown`, never `valid`, when nothing was granted or
 //! the storage was never read (stale writes could not be checked).
 
-use crate::history::{History, HistoryError, Operation, Outcome, Process, Value};
+use crate::history::{History, HistoryError, Operation, Outcome, Paired, Process, Value};
 use crate::verdict::Verdict;
-use crate::{WorkloadResult, op_json, op_where};
+use crate::{Anomalies, Deadline, WorkloadResult, op_json, op_where};
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
-/// At most this many anomalies of one kind are listed (all are counted).
+/// At most this many anomalies of one kind are listed (all are counted,
+/// in `anomaly_counts`).
 const MAX_LISTED: usize = 20;
 
 fn key_of(v: Option<&Value>) -> String {
@@ -64,9 +65,64 @@ struct Hold<'o> {
     until: u64,
 }
 
+/// For each query `q`, how many points `p` have `p.0 < q.0` and
+/// `p.1 < q.1` (strict dominance; callers encode `<=` and `>` by scaling
+/// coordinates). One sweep over `x` with a Fenwick tree over the ranks
+/// of `y`: O((P + Q) log P). `None` if the deadline passed.
+fn dominance(points: &[(i128, i128)], queries: &[(i128, i128)], dl: &Deadline) -> Option<Vec<u64>> {
+    let mut ys: Vec<i128> = points.iter().map(|p| p.1).collect();
+    ys.sort_unstable();
+    ys.dedup();
+    let mut pts: Vec<(i128, usize)> = points
+        .iter()
+        .map(|p| (p.0, ys.partition_point(|&y| y < p.1)))
+        .collect();
+    pts.sort_unstable();
+    let mut order: Vec<usize> = (0..queries.len()).collect();
+    order.sort_unstable_by_key(|&i| queries[i].0);
+    let mut tree = vec![0u64; ys.len() + 1];
+    let mut out = vec![0u64; queries.len()];
+    let mut next = 0;
+    for i in order {
+        if dl.tick() {
+            return None;
+        }
+        let (qx, qy) = queries[i];
+        while next < pts.len() && pts[next].0 < qx {
+            let mut j = pts[next].1 + 1;
+            while j < tree.len() {
+                tree[j] += 1;
+                j += j & j.wrapping_neg();
+            }
+            next += 1;
+        }
+        // Points with rank < (number of ys below qy).
+        let mut j = ys.partition_point(|&y| y < qy);
+        let mut n = 0;
+        while j > 0 {
+            n += tree[j];
+            j &= j - 1;
+        }
+        out[i] = n;
+    }
+    Some(out)
+}
+
 /// Checks a fenced-lease history (see the module docs).
 pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
-    let paired = history.pair()?;
+    Ok(check_paired(history, &history.pair()?, &Deadline::none()))
+}
+
+/// [`check`] of an already paired history, within `deadline`: past it the
+/// verdict is `unknown` (`invalid` if an anomaly was already found).
+///
+/// Near-linear: leases, releases and held tokens come from one pass each
+/// over the operations (indexed by interned key and process); the two
+/// pairwise conditions (a grant inside another's hold, a later grant with
+/// a token not larger) are counted by dominance sweeps, and only the first
+/// [`MAX_LISTED`] of each kind are looked up again to be explained, in
+/// the order a pairwise scan would list them.
+pub fn check_paired(history: &History, paired: &Paired, deadline: &Deadline) -> WorkloadResult {
     let ops: Vec<&Operation> = paired
         .operations
         .iter()
@@ -74,26 +130,60 @@ pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
         .collect();
     let time = |pos: usize| history.events.get(pos).and_then(|e| e.time);
     let model = "fenced (lease holders exclusive; no stale-token write accepted)";
-    let mut anomalies: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut note = |kind: &'static str, v: Value| {
-        let n = counts.entry(kind).or_default();
-        *n += 1;
-        if *n <= MAX_LISTED {
-            anomalies.entry(kind).or_default().push(v);
-        }
-    };
+    let mut an = Anomalies::new(MAX_LISTED);
+    // Where the deadline stopped the check, if it did.
+    let mut stopped: Option<&str> = None;
 
-    let grants: Vec<&Operation> = ops
-        .iter()
-        .copied()
-        .filter(|o| o.f == "acquire" && o.outcome == Outcome::Ok && token(&o.value).is_some())
-        .collect();
+    // Interned keys and processes: one string per distinct key. Nothing
+    // can be found before these indexes are complete: past the deadline
+    // here, the answer is `unknown` at once.
+    let indexing = "indexing the history";
+    let mut key_ids: HashMap<String, usize> = HashMap::new();
+    let mut key_names: Vec<String> = Vec::new();
+    let mut proc_ids: HashMap<&Process, usize> = HashMap::new();
+    let mut kid: Vec<usize> = Vec::with_capacity(ops.len());
+    let mut pid: Vec<usize> = Vec::with_capacity(ops.len());
+    let mut grants: Vec<usize> = Vec::new();
+    for (i, o) in ops.iter().enumerate() {
+        if deadline.tick() {
+            return crate::cut_short(model, deadline, indexing);
+        }
+        let k = key_of(o.key.as_ref());
+        let n = key_ids.len();
+        kid.push(*key_ids.entry(k.clone()).or_insert_with(|| {
+            key_names.push(k);
+            n
+        }));
+        let n = proc_ids.len();
+        pid.push(*proc_ids.entry(&o.process).or_insert(n));
+        if o.f == "acquire" && o.outcome == Outcome::Ok && token(&o.value).is_some() {
+            grants.push(i);
+        }
+    }
     let mut timed = true;
 
-    // Certain holds, per key.
-    let mut holds: BTreeMap<String, Vec<Hold>> = BTreeMap::new();
+    // The call time of each op's process's next release of its key (the
+    // first later in invocation order), from one backward pass.
+    let mut next_release: Vec<Option<Option<u64>>> = vec![None; ops.len()];
+    {
+        let mut later: HashMap<(usize, usize), Option<u64>> = HashMap::new();
+        for i in (0..ops.len()).rev() {
+            if deadline.tick() {
+                return crate::cut_short(model, deadline, indexing);
+            }
+            next_release[i] = later.get(&(pid[i], kid[i])).copied();
+            if ops[i].f == "release" {
+                later.insert((pid[i], kid[i]), time(ops[i].call()));
+            }
+        }
+    }
+    // Certain holds, per key, in invocation order.
+    let mut holds: Vec<Vec<Hold>> = (0..key_names.len()).map(|_| Vec::new()).collect();
     for (i, o) in ops.iter().enumerate() {
+        if deadline.tick() {
+            stopped.get_or_insert("finding the leases that certainly held");
+            break;
+        }
         if !(matches!(o.f.as_str(), "acquire" | "renew") && o.outcome == Outcome::Ok) {
             continue;
         }
@@ -109,17 +199,12 @@ pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
             .or_else(|| o.invoke_value.get("lease_ms"))
             .and_then(Value::as_u64)
             .unwrap_or(0);
-        let key = key_of(o.key.as_ref());
-        let release = ops[i + 1..]
-            .iter()
-            .find(|r| r.process == o.process && r.f == "release" && key_of(r.key.as_ref()) == key)
-            .and_then(|r| time(r.call()))
-            .unwrap_or(u64::MAX);
+        let release = next_release[i].flatten().unwrap_or(u64::MAX);
         let until = call
             .saturating_add(lease.saturating_mul(1_000_000))
             .min(release);
         if ret < until {
-            holds.entry(key).or_default().push(Hold {
+            holds[kid[i]].push(Hold {
                 op: o,
                 token: t,
                 from: ret,
@@ -127,17 +212,95 @@ pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
             });
         }
     }
-    for b in &grants {
-        let (Some(tb), Some(call), Some(ret)) =
-            (token(&b.value), time(b.call()), b.complete.and_then(time))
-        else {
-            continue;
-        };
-        let key = key_of(b.key.as_ref());
-        for h in holds.get(&key).map_or(&[][..], Vec::as_slice) {
-            if h.token != tb && h.from <= call && ret < h.until {
-                note(
-                    "overlapping-leases",
+
+    // overlapping-leases: grant b inside hold h of another token, i.e.
+    // h.from <= call(b) and ret(b) < h.until. Counted per key, minus the
+    // same count per (key, token).
+    let timed_grants: Vec<(usize, u64, u64, u64)> = grants
+        .iter()
+        .filter_map(|&i| {
+            let b = ops[i];
+            Some((
+                i,
+                token(&b.value)?,
+                time(b.call())?,
+                b.complete.and_then(time)?,
+            ))
+        })
+        .collect();
+    let point = |h: &Hold| (2 * h.from as i128, -2 * h.until as i128);
+    let query = |call: u64, ret: u64| (2 * call as i128 + 1, -2 * ret as i128);
+    let mut overlaps: Vec<u64> = vec![0; timed_grants.len()];
+    if stopped.is_none() {
+        let mut by_key: Vec<Vec<usize>> = vec![Vec::new(); key_names.len()];
+        let mut by_token: HashMap<(usize, u64), (Vec<usize>, Vec<usize>)> = HashMap::new();
+        for (gi, &(i, tb, _, _)) in timed_grants.iter().enumerate() {
+            by_key[kid[i]].push(gi);
+            by_token.entry((kid[i], tb)).or_default().1.push(gi);
+        }
+        for (k, hs) in holds.iter().enumerate() {
+            for (hi, h) in hs.iter().enumerate() {
+                if let Some(e) = by_token.get_mut(&(k, h.token)) {
+                    e.0.push(hi);
+                }
+            }
+        }
+        'count: for (k, gs) in by_key.iter().enumerate() {
+            if gs.is_empty() || holds[k].is_empty() {
+                continue;
+            }
+            let pts: Vec<_> = holds[k].iter().map(point).collect();
+            let qs: Vec<_> = gs
+                .iter()
+                .map(|&g| query(timed_grants[g].2, timed_grants[g].3))
+                .collect();
+            let Some(n) = dominance(&pts, &qs, deadline) else {
+                stopped = Some("looking for overlapping leases");
+                break 'count;
+            };
+            for (&g, n) in gs.iter().zip(n) {
+                overlaps[g] += n;
+            }
+        }
+        if stopped.is_none() {
+            for ((k, _), (hs, gs)) in &by_token {
+                if hs.is_empty() {
+                    continue;
+                }
+                let pts: Vec<_> = hs.iter().map(|&h| point(&holds[*k][h])).collect();
+                let qs: Vec<_> = gs
+                    .iter()
+                    .map(|&g| query(timed_grants[g].2, timed_grants[g].3))
+                    .collect();
+                let Some(n) = dominance(&pts, &qs, deadline) else {
+                    stopped = Some("looking for overlapping leases");
+                    break;
+                };
+                for (&g, n) in gs.iter().zip(n) {
+                    overlaps[g] -= n;
+                }
+            }
+        }
+    }
+    if stopped.is_none() {
+        for (gi, &(i, tb, call, ret)) in timed_grants.iter().enumerate() {
+            if overlaps[gi] == 0 {
+                continue;
+            }
+            let b = ops[i];
+            let key = &key_names[kid[i]];
+            if an.counts.get("overlapping-leases").copied().unwrap_or(0) >= MAX_LISTED {
+                an.count_many("overlapping-leases", overlaps[gi] as usize);
+                continue;
+            }
+            // Few grants get here: list their holds as the pairwise scan did.
+            let mut left = overlaps[gi] as usize;
+            for h in &holds[kid[i]] {
+                if !(h.token != tb && h.from <= call && ret < h.until) {
+                    continue;
+                }
+                left -= 1;
+                an.note("overlapping-leases", || {
                     json!({
                         "explanation": format!(
                             "lock {key}: token {tb} was granted by the acquire at {} while token {} \
@@ -152,28 +315,65 @@ pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
                         ),
                         "holder": op_json(history, h.op),
                         "op": op_json(history, b),
-                    }),
-                );
+                    })
+                });
+                if left == 0 {
+                    break;
+                }
             }
         }
     }
 
-    // Tokens grow in real time (per key).
-    let mut by_key: BTreeMap<String, Vec<(&Operation, u64)>> = BTreeMap::new();
-    for g in &grants {
-        if let Some(t) = token(&g.value) {
-            by_key
-                .entry(key_of(g.key.as_ref()))
-                .or_default()
-                .push((g, t));
+    // Tokens grow in real time (per key): a grant `a`, then a grant `b`
+    // invoked after `a` completed with a token not larger. Counted per `a`
+    // (how many such `b`), listed in (a, b) order.
+    let mut grants_by_key: Vec<Vec<(usize, u64)>> = vec![Vec::new(); key_names.len()];
+    for &i in &grants {
+        if let Some(t) = token(&ops[i].value) {
+            grants_by_key[kid[i]].push((i, t));
         }
     }
-    for (key, gs) in &by_key {
-        for (a, ta) in gs {
-            for (b, tb) in gs {
-                if a.precedes(b) && tb <= ta {
-                    note(
-                        "non-monotonic-token",
+    if stopped.is_none() {
+        // Keys in name order, as the pairwise scan listed them.
+        let mut names: Vec<usize> = (0..key_names.len()).collect();
+        names.sort_by(|&a, &b| key_names[a].cmp(&key_names[b]));
+        'keys: for k in names {
+            let gs = &grants_by_key[k];
+            // b precedes-after a: ret(a) < call(b) and tb <= ta.
+            let pts: Vec<(i128, i128)> = gs
+                .iter()
+                .map(|&(b, tb)| (-2 * ops[b].call() as i128, 2 * tb as i128))
+                .collect();
+            let qs: Vec<(i128, i128)> = gs
+                .iter()
+                .map(|&(a, ta)| (-2 * ops[a].ret() as i128, 2 * ta as i128 + 1))
+                .collect();
+            let Some(n) = dominance(&pts, &qs, deadline) else {
+                stopped = Some("looking for non-monotonic tokens");
+                break;
+            };
+            let key = &key_names[k];
+            for (&(a, ta), n) in gs.iter().zip(n) {
+                if n == 0 {
+                    continue;
+                }
+                if an.counts.get("non-monotonic-token").copied().unwrap_or(0) >= MAX_LISTED {
+                    an.count_many("non-monotonic-token", n as usize);
+                    continue;
+                }
+                let a = ops[a];
+                let mut left = n as usize;
+                for &(b, tb) in gs {
+                    if deadline.tick() {
+                        stopped = Some("looking for non-monotonic tokens");
+                        break 'keys;
+                    }
+                    let b = ops[b];
+                    if !(a.precedes(b) && tb <= ta) {
+                        continue;
+                    }
+                    left -= 1;
+                    an.note("non-monotonic-token", || {
                         json!({
                             "explanation": format!(
                                 "lock {key}: the acquire at {} got token {tb}, but the acquire at {} \
@@ -181,8 +381,11 @@ pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
                                 op_where(history, b), op_where(history, a)),
                             "earlier": op_json(history, a),
                             "op": op_json(history, b),
-                        }),
-                    );
+                        })
+                    });
+                    if left == 0 {
+                        break;
+                    }
                 }
             }
         }
@@ -194,96 +397,169 @@ pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
         .rev()
         .find(|o| o.f == "read" && o.outcome == Outcome::Ok)
         .map(|o| &o.value);
-    let writes: BTreeMap<(String, i64), &Operation> = ops
+    // (key, written value) → the write, and the token its process held
+    // for the key when it invoked it: its last ok acquire or renew of that
+    // key invoked before (one forward pass).
+    let mut writes: HashMap<(usize, i64), (&Operation, usize, Option<u64>)> = HashMap::new();
+    {
+        let mut held: HashMap<(usize, usize), u64> = HashMap::new();
+        for (i, o) in ops.iter().enumerate() {
+            if deadline.tick() {
+                stopped.get_or_insert("indexing the writes");
+                break;
+            }
+            match o.f.as_str() {
+                "acquire" | "renew" if o.outcome == Outcome::Ok => {
+                    if let Some(t) = token(&o.value) {
+                        held.insert((pid[i], kid[i]), t);
+                    }
+                }
+                "write" => {
+                    if let Some(v) = o.invoke_value.as_i64() {
+                        let h = held.get(&(pid[i], kid[i])).copied();
+                        writes.insert((kid[i], v), (o, pid[i], h));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    // Per key, grants by completion: prefix maxima of the token, with the
+    // best token of a different process, to ask "was a higher token
+    // granted to someone else before this write was invoked?".
+    struct Prefix {
+        ret: Vec<usize>,
+        best: Vec<(u64, usize)>,
+        other: Vec<Option<u64>>,
+    }
+    let prefixes: Vec<Prefix> = grants_by_key
         .iter()
-        .filter(|o| o.f == "write")
-        .filter_map(|o| {
-            let v = o.invoke_value.as_i64()?;
-            Some(((key_of(o.key.as_ref()), v), *o))
+        .map(|gs| {
+            let mut by_ret: Vec<(usize, u64, usize)> =
+                gs.iter().map(|&(g, t)| (ops[g].ret(), t, pid[g])).collect();
+            by_ret.sort_unstable();
+            let mut p = Prefix {
+                ret: Vec::with_capacity(by_ret.len()),
+                best: Vec::with_capacity(by_ret.len()),
+                other: Vec::with_capacity(by_ret.len()),
+            };
+            let (mut best, mut other): (Option<(u64, usize)>, Option<u64>) = (None, None);
+            for (r, t, pr) in by_ret {
+                match best {
+                    None => best = Some((t, pr)),
+                    Some((bt, bp)) if bp == pr => best = Some((bt.max(t), bp)),
+                    // The old best is another process's: it becomes the
+                    // best of processes other than the new best's.
+                    Some((bt, _)) if t > bt => {
+                        other = Some(bt);
+                        best = Some((t, pr));
+                    }
+                    Some(_) => other = Some(t.max(other.unwrap_or(0))),
+                }
+                p.ret.push(r);
+                p.best.push(best.unwrap_or_default());
+                p.other.push(other);
+            }
+            p
         })
         .collect();
-    // The token a process held for a key when it invoked `w`: its last ok
-    // acquire or renew of that key invoked before.
-    let held_token = |w: &Operation| -> Option<u64> {
-        let key = key_of(w.key.as_ref());
-        ops.iter()
-            .filter(|o| {
-                o.process == w.process
-                    && matches!(o.f.as_str(), "acquire" | "renew")
-                    && o.outcome == Outcome::Ok
-                    && o.call() < w.call()
-                    && key_of(o.key.as_ref()) == key
-            })
-            .filter_map(|o| token(&o.value))
-            .next_back()
+    let superseded = |k: usize, w: &Operation, wp: usize, t: u64| -> bool {
+        let p = &prefixes[k];
+        let n = p.ret.partition_point(|&r| r < w.call());
+        n > 0
+            && ((p.best[n - 1].0 > t && p.best[n - 1].1 != wp)
+                || p.other[n - 1].is_some_and(|o| o > t))
     };
     let mut accepted = 0usize;
     let mut unfenced = 0usize;
-    if let Some(Value::Object(keys)) = log {
-        for (key, entries) in keys {
+    if let (None, Some(Value::Object(keys))) = (stopped, log) {
+        'log: for (key, entries) in keys {
             let Some(entries) = entries.as_array() else {
                 continue;
             };
+            let k = key_ids.get(key).copied();
             let mut best: Option<(u64, &Value)> = None;
             for e in entries {
+                if deadline.tick() {
+                    stopped = Some("reading the storage's log");
+                    break 'log;
+                }
                 accepted += 1;
                 let op = e
                     .get("value")
                     .and_then(Value::as_i64)
-                    .and_then(|v| writes.get(&(key.clone(), v)).copied());
+                    .zip(k)
+                    .and_then(|(v, k)| writes.get(&(k, v)).copied());
                 let recorded = token(e);
                 if recorded.is_none() {
                     unfenced += 1;
                 }
-                let Some(t) = recorded.or_else(|| op.and_then(held_token)) else {
+                let Some(t) = recorded.or_else(|| op.and_then(|o| o.2)) else {
                     continue;
                 };
                 if let Some((tb, eb)) = best
                     && t < tb
                 {
-                    note(
-                        "stale-write-accepted",
+                    an.note("stale-write-accepted", || {
                         json!({
                             "explanation": format!(
                                 "storage key {key}: the write of {} (token {t}{}{}) was accepted \
                                  after the write of {} with token {tb}",
                                 e["value"],
                                 if recorded.is_none() { ", held but not sent" } else { "" },
-                                op.map_or(String::new(), |o| format!(", {}", op_where(history, o))),
+                                op.map_or(String::new(), |o| format!(", {}", op_where(history, o.0))),
                                 eb["value"]),
                             "write": e, "after": eb,
-                            "op": op.map(|o| op_json(history, o)),
-                        }),
-                    );
+                            "op": op.map(|o| op_json(history, o.0)),
+                        })
+                    });
                 }
                 if best.is_none_or(|(tb, _)| t > tb) {
                     best = Some((t, e));
                 }
                 // Superseded: a higher grant had completed before the write.
-                let Some(w) = op else { continue };
-                if let Some(g) = by_key.get(key).and_then(|gs| {
-                    gs.iter()
-                        .find(|(g, tg)| *tg > t && g.precedes(w) && g.process != w.process)
-                }) {
-                    note(
-                        "superseded-write",
-                        json!({
-                            "explanation": format!(
-                                "storage key {key}: the write at {} with token {t} was accepted, \
-                                 but the acquire at {} had already been granted token {}",
-                                op_where(history, w), op_where(history, g.0), g.1),
-                            "op": op_json(history, w),
-                            "grant": op_json(history, g.0),
-                        }),
-                    );
+                let (Some((w, wp, _)), Some(k)) = (op, k) else {
+                    continue;
+                };
+                if !superseded(k, w, wp, t) {
+                    continue;
+                }
+                if an.count("superseded-write") {
+                    let g = grants_by_key[k]
+                        .iter()
+                        .map(|&(g, tg)| (ops[g], tg))
+                        .find(|(g, tg)| *tg > t && g.precedes(w) && g.process != w.process);
+                    if let Some(g) = g {
+                        an.push(
+                            "superseded-write",
+                            json!({
+                                "explanation": format!(
+                                    "storage key {key}: the write at {} with token {t} was accepted, \
+                                     but the acquire at {} had already been granted token {}",
+                                    op_where(history, w), op_where(history, g.0), g.1),
+                                "op": op_json(history, w),
+                                "grant": op_json(history, g.0),
+                            }),
+                        );
+                    }
                 }
             }
         }
     }
 
-    let anomaly_types: Vec<&str> = anomalies.keys().copied().collect();
-    let reason = if !anomalies.is_empty() {
+    let anomaly_types: Vec<&str> = an.counts.keys().copied().collect();
+    let stop_reason = stopped.map(|s| {
+        format!(
+            "{} (of {} operations, {} grants, {accepted} storage entries read)",
+            deadline.reason(s),
+            ops.len(),
+            grants.len()
+        )
+    });
+    let reason = if !an.is_empty() {
         None
+    } else if let Some(r) = &stop_reason {
+        Some(r.as_str())
     } else if grants.is_empty() {
         Some("no acquire succeeded: nothing to check")
     } else if log.is_none() {
@@ -293,7 +569,7 @@ pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
     } else {
         None
     };
-    let verdict = if !anomalies.is_empty() {
+    let verdict = if !an.is_empty() {
         Verdict::Invalid
     } else if reason.is_some() {
         Verdict::Unknown
@@ -321,7 +597,7 @@ pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
     if let Some(r) = reason {
         text.push_str(&format!("  {r}\n"));
     }
-    for list in anomalies.values() {
+    for list in an.listed.values() {
         for a in list.iter().take(5) {
             if let Some(e) = a["explanation"].as_str() {
                 text.push_str(&format!("  {e}\n"));
@@ -332,24 +608,315 @@ pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
         "valid": verdict.to_json(),
         "model": model,
         "anomaly_types": anomaly_types,
-        "anomalies": anomalies,
-        "anomaly_counts": counts,
+        "anomalies": an.listed,
+        "anomaly_counts": an.counts,
         "stats": {"grants": grants.len(), "writes_ok": writes_ok, "writes_failed": rejected,
                   "storage_accepted": accepted, "storage_unfenced": unfenced},
     });
     if let Some(r) = reason {
         out["reason"] = json!(r);
     }
-    Ok(WorkloadResult {
+    if let Some(r) = stop_reason {
+        out["stopped"] = json!(r);
+    }
+    WorkloadResult {
         verdict,
         json: out,
         text,
-    })
+    }
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+    use std::collections::BTreeMap;
+
+    /// The pairwise check this module replaced, kept as the specification
+    /// the sweeps are compared against.
+    pub(super) fn check_quadratic(history: &History) -> Result<WorkloadResult, HistoryError> {
+        let paired = history.pair()?;
+        let ops: Vec<&Operation> = paired
+            .operations
+            .iter()
+            .filter(|o| matches!(o.process, Process::Client(_) | Process::Named(_)))
+            .collect();
+        let time = |pos: usize| history.events.get(pos).and_then(|e| e.time);
+        let model = "fenced (lease holders exclusive; no stale-token write accepted)";
+        let mut anomalies: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut note = |kind: &'static str, v: Value| {
+            let n = counts.entry(kind).or_default();
+            *n += 1;
+            if *n <= MAX_LISTED {
+                anomalies.entry(kind).or_default().push(v);
+            }
+        };
+
+        let grants: Vec<&Operation> = ops
+            .iter()
+            .copied()
+            .filter(|o| o.f == "acquire" && o.outcome == Outcome::Ok && token(&o.value).is_some())
+            .collect();
+        let mut timed = true;
+
+        // Certain holds, per key.
+        let mut holds: BTreeMap<String, Vec<Hold>> = BTreeMap::new();
+        for (i, o) in ops.iter().enumerate() {
+            if !(matches!(o.f.as_str(), "acquire" | "renew") && o.outcome == Outcome::Ok) {
+                continue;
+            }
+            let (Some(t), Some(call), Some(ret)) =
+                (token(&o.value), time(o.call()), o.complete.and_then(time))
+            else {
+                timed &= token(&o.value).is_none();
+                continue;
+            };
+            let lease = o
+                .value
+                .get("lease_ms")
+                .or_else(|| o.invoke_value.get("lease_ms"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            let key = key_of(o.key.as_ref());
+            let release = ops[i + 1..]
+                .iter()
+                .find(|r| {
+                    r.process == o.process && r.f == "release" && key_of(r.key.as_ref()) == key
+                })
+                .and_then(|r| time(r.call()))
+                .unwrap_or(u64::MAX);
+            let until = call
+                .saturating_add(lease.saturating_mul(1_000_000))
+                .min(release);
+            if ret < until {
+                holds.entry(key).or_default().push(Hold {
+                    op: o,
+                    token: t,
+                    from: ret,
+                    until,
+                });
+            }
+        }
+        for b in &grants {
+            let (Some(tb), Some(call), Some(ret)) =
+                (token(&b.value), time(b.call()), b.complete.and_then(time))
+            else {
+                continue;
+            };
+            let key = key_of(b.key.as_ref());
+            for h in holds.get(&key).map_or(&[][..], Vec::as_slice) {
+                if h.token != tb && h.from <= call && ret < h.until {
+                    note(
+                        "overlapping-leases",
+                        json!({
+                            "explanation": format!(
+                                "lock {key}: token {tb} was granted by the acquire at {} while token {} \
+                                 certainly held: its {} at {} completed {:.3} s before, and its lease \
+                                 ran {:.3} s past the grant",
+                                op_where(history, b),
+                                h.token,
+                                h.op.f,
+                                op_where(history, h.op),
+                                (call - h.from) as f64 / 1e9,
+                                (h.until - ret) as f64 / 1e9,
+                            ),
+                            "holder": op_json(history, h.op),
+                            "op": op_json(history, b),
+                        }),
+                    );
+                }
+            }
+        }
+
+        // Tokens grow in real time (per key).
+        let mut by_key: BTreeMap<String, Vec<(&Operation, u64)>> = BTreeMap::new();
+        for g in &grants {
+            if let Some(t) = token(&g.value) {
+                by_key
+                    .entry(key_of(g.key.as_ref()))
+                    .or_default()
+                    .push((g, t));
+            }
+        }
+        for (key, gs) in &by_key {
+            for (a, ta) in gs {
+                for (b, tb) in gs {
+                    if a.precedes(b) && tb <= ta {
+                        note(
+                            "non-monotonic-token",
+                            json!({
+                                "explanation": format!(
+                                    "lock {key}: the acquire at {} got token {tb}, but the acquire at {} \
+                                     completed before it was invoked with token {ta}",
+                                    op_where(history, b), op_where(history, a)),
+                                "earlier": op_json(history, a),
+                                "op": op_json(history, b),
+                            }),
+                        );
+                    }
+                }
+            }
+        }
+
+        // The storage's log, from the last ok read.
+        let log = ops
+            .iter()
+            .rev()
+            .find(|o| o.f == "read" && o.outcome == Outcome::Ok)
+            .map(|o| &o.value);
+        let writes: BTreeMap<(String, i64), &Operation> = ops
+            .iter()
+            .filter(|o| o.f == "write")
+            .filter_map(|o| {
+                let v = o.invoke_value.as_i64()?;
+                Some(((key_of(o.key.as_ref()), v), *o))
+            })
+            .collect();
+        // The token a process held for a key when it invoked `w`: its last ok
+        // acquire or renew of that key invoked before.
+        let held_token = |w: &Operation| -> Option<u64> {
+            let key = key_of(w.key.as_ref());
+            ops.iter()
+                .filter(|o| {
+                    o.process == w.process
+                        && matches!(o.f.as_str(), "acquire" | "renew")
+                        && o.outcome == Outcome::Ok
+                        && o.call() < w.call()
+                        && key_of(o.key.as_ref()) == key
+                })
+                .filter_map(|o| token(&o.value))
+                .next_back()
+        };
+        let mut accepted = 0usize;
+        let mut unfenced = 0usize;
+        if let Some(Value::Object(keys)) = log {
+            for (key, entries) in keys {
+                let Some(entries) = entries.as_array() else {
+                    continue;
+                };
+                let mut best: Option<(u64, &Value)> = None;
+                for e in entries {
+                    accepted += 1;
+                    let op = e
+                        .get("value")
+                        .and_then(Value::as_i64)
+                        .and_then(|v| writes.get(&(key.clone(), v)).copied());
+                    let recorded = token(e);
+                    if recorded.is_none() {
+                        unfenced += 1;
+                    }
+                    let Some(t) = recorded.or_else(|| op.and_then(held_token)) else {
+                        continue;
+                    };
+                    if let Some((tb, eb)) = best
+                        && t < tb
+                    {
+                        note(
+                            "stale-write-accepted",
+                            json!({
+                                "explanation": format!(
+                                    "storage key {key}: the write of {} (token {t}{}{}) was accepted \
+                                     after the write of {} with token {tb}",
+                                    e["value"],
+                                    if recorded.is_none() { ", held but not sent" } else { "" },
+                                    op.map_or(String::new(), |o| format!(", {}", op_where(history, o))),
+                                    eb["value"]),
+                                "write": e, "after": eb,
+                                "op": op.map(|o| op_json(history, o)),
+                            }),
+                        );
+                    }
+                    if best.is_none_or(|(tb, _)| t > tb) {
+                        best = Some((t, e));
+                    }
+                    // Superseded: a higher grant had completed before the write.
+                    let Some(w) = op else { continue };
+                    if let Some(g) = by_key.get(key).and_then(|gs| {
+                        gs.iter()
+                            .find(|(g, tg)| *tg > t && g.precedes(w) && g.process != w.process)
+                    }) {
+                        note(
+                            "superseded-write",
+                            json!({
+                                "explanation": format!(
+                                    "storage key {key}: the write at {} with token {t} was accepted, \
+                                     but the acquire at {} had already been granted token {}",
+                                    op_where(history, w), op_where(history, g.0), g.1),
+                                "op": op_json(history, w),
+                                "grant": op_json(history, g.0),
+                            }),
+                        );
+                    }
+                }
+            }
+        }
+
+        let anomaly_types: Vec<&str> = anomalies.keys().copied().collect();
+        let reason = if !anomalies.is_empty() {
+            None
+        } else if grants.is_empty() {
+            Some("no acquire succeeded: nothing to check")
+        } else if log.is_none() {
+            Some("the storage was never read: stale-token writes could not be checked")
+        } else if !timed {
+            Some("some operations have no time: leases could not be checked")
+        } else {
+            None
+        };
+        let verdict = if !anomalies.is_empty() {
+            Verdict::Invalid
+        } else if reason.is_some() {
+            Verdict::Unknown
+        } else {
+            Verdict::Valid
+        };
+        let writes_ok = ops
+            .iter()
+            .filter(|o| o.f == "write" && o.outcome == Outcome::Ok)
+            .count();
+        let rejected = ops
+            .iter()
+            .filter(|o| o.f == "write" && o.outcome == Outcome::Fail)
+            .count();
+        let mut text = format!(
+            "{verdict} (fenced: {} grants, {writes_ok} writes ok, {rejected} failed, {accepted} accepted \
+         by the storage ({unfenced} without a token){})\n",
+            grants.len(),
+            if anomaly_types.is_empty() {
+                String::new()
+            } else {
+                format!("; anomalies: {}", anomaly_types.join(", "))
+            }
+        );
+        if let Some(r) = reason {
+            text.push_str(&format!("  {r}\n"));
+        }
+        for list in anomalies.values() {
+            for a in list.iter().take(5) {
+                if let Some(e) = a["explanation"].as_str() {
+                    text.push_str(&format!("  {e}\n"));
+                }
+            }
+        }
+        let mut out = json!({
+            "valid": verdict.to_json(),
+            "model": model,
+            "anomaly_types": anomaly_types,
+            "anomalies": anomalies,
+            "anomaly_counts": counts,
+            "stats": {"grants": grants.len(), "writes_ok": writes_ok, "writes_failed": rejected,
+                      "storage_accepted": accepted, "storage_unfenced": unfenced},
+        });
+        if let Some(r) = reason {
+            out["reason"] = json!(r);
+        }
+        Result::Ok(WorkloadResult {
+            verdict,
+            json: out,
+            text,
+        })
+    }
+
     use crate::history::EventType::{self, *};
     use crate::history::{Event, History};
 
@@ -489,5 +1056,148 @@ mod tests {
         let r = check(&hs).unwrap();
         assert_eq!(r.verdict, Verdict::Unknown, "{}", r.json);
         assert!(r.json["reason"].as_str().unwrap().contains("never read"));
+    }
+}
+
+/// The sweeps against the pairwise scan they replaced, on random small
+/// histories: same JSON (verdict, listed anomalies in order, counts).
+#[cfg(test)]
+mod brute {
+    use super::tests::check_quadratic;
+    use super::*;
+    use crate::history::{Event, EventType};
+    use std::collections::BTreeMap;
+
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// Up to 4 processes (new id after an `info`), 2 keys, overlapping
+    /// ops with random tokens and lease lengths, a final storage read of
+    /// random accepted writes in random order.
+    fn random_history(rng: &mut Rng) -> History {
+        let mut evs: Vec<Event> = Vec::new();
+        let mut open: Vec<Option<(u64, &str, u64, Value)>> = vec![None; 4];
+        let mut pid = [0u64, 1, 2, 3];
+        let mut t = 0u64;
+        let mut written: Vec<(u64, i64)> = Vec::new();
+        let steps = 4 + rng.below(30);
+        for _ in 0..steps {
+            t += rng.below(400) * 1_000_000;
+            let s = rng.below(4) as usize;
+            let ev = match open[s].take() {
+                None => {
+                    let key = rng.below(2);
+                    let f = ["acquire", "acquire", "renew", "release", "write", "write"]
+                        [rng.below(6) as usize];
+                    let v = match f {
+                        "write" => json!(evs.len() as i64),
+                        "release" => Value::Null,
+                        _ => json!({"lease_ms": 200 * (1 + rng.below(5))}),
+                    };
+                    open[s] = Some((key, f, pid[s], v.clone()));
+                    (pid[s], EventType::Invoke, f, key, v)
+                }
+                Some((key, f, p, v)) => {
+                    let kind = [
+                        EventType::Ok,
+                        EventType::Ok,
+                        EventType::Fail,
+                        EventType::Info,
+                    ][rng.below(4) as usize];
+                    let out = match (f, kind) {
+                        ("acquire" | "renew", EventType::Ok) => {
+                            json!({"token": 1 + rng.below(6), "lease_ms": v["lease_ms"]})
+                        }
+                        ("write", EventType::Ok | EventType::Info) => {
+                            let tok = (rng.below(3) > 0).then(|| 1 + rng.below(6));
+                            if kind == EventType::Ok || rng.below(2) == 0 {
+                                written.push((key, v.as_i64().unwrap()));
+                            }
+                            json!({"value": v, "token": tok})
+                        }
+                        _ => v,
+                    };
+                    if kind == EventType::Info {
+                        pid[s] += 4;
+                    }
+                    (p, kind, f, key, out)
+                }
+            };
+            evs.push(Event {
+                index: Some(evs.len() as u64),
+                line: evs.len() + 1,
+                time: Some(t),
+                key: Some(json!(ev.3)),
+                ..Event::new(Process::Client(ev.0), ev.1, ev.2, ev.4)
+            });
+        }
+        // Close what is open, then read the storage.
+        for (s, o) in open.iter_mut().enumerate() {
+            if let Some((key, f, p, v)) = o.take() {
+                t += 1_000_000;
+                let _ = s;
+                evs.push(Event {
+                    index: Some(evs.len() as u64),
+                    line: evs.len() + 1,
+                    time: Some(t),
+                    key: Some(json!(key)),
+                    ..Event::new(Process::Client(p), EventType::Info, f, v)
+                });
+            }
+        }
+        // Shuffle the accepted writes (Fisher–Yates).
+        for i in (1..written.len()).rev() {
+            written.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        let mut log: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for (k, v) in written {
+            let tok = (rng.below(3) > 0).then(|| 1 + rng.below(6));
+            log.entry(k.to_string())
+                .or_default()
+                .push(json!({"value": v, "token": tok}));
+        }
+        if rng.below(8) > 0 {
+            for (kind, v) in [
+                (EventType::Invoke, Value::Null),
+                (EventType::Ok, json!(log)),
+            ] {
+                t += 1_000_000;
+                evs.push(Event {
+                    index: Some(evs.len() as u64),
+                    line: evs.len() + 1,
+                    time: Some(t),
+                    ..Event::new(Process::Client(99), kind, "read", v)
+                });
+            }
+        }
+        History { events: evs }
+    }
+
+    #[test]
+    fn the_sweeps_answer_as_the_pairwise_scan() {
+        let mut rng = Rng(0x5eed_f00d);
+        let mut invalid = 0;
+        let mut kinds = std::collections::BTreeSet::new();
+        for n in 0..20_000 {
+            let h = random_history(&mut rng);
+            let want = check_quadratic(&h).unwrap();
+            let got = check(&h).unwrap();
+            assert_eq!(got.json, want.json, "history {n}: {:#?}", h.events);
+            assert_eq!(got.text, want.text);
+            invalid += usize::from(got.verdict == Verdict::Invalid);
+            if let Some(m) = got.json["anomaly_counts"].as_object() {
+                kinds.extend(m.keys().cloned());
+            }
+        }
+        // The random histories exercise every anomaly kind, not only valid.
+        assert!(invalid > 1000, "{invalid}");
+        assert_eq!(kinds.len(), 4, "{kinds:?}");
     }
 }

@@ -22,9 +22,9 @@
 //!   (`divergent` if not) — what ties broken by the local replica break.
 
 use crate::crdt::{final_reads, node_of, result};
-use crate::history::{History, HistoryError};
+use crate::history::{History, HistoryError, Paired};
 use crate::session::{self, SessionError, SessionOptions};
-use crate::{WorkloadResult, op_json, op_where};
+use crate::{Deadline, WorkloadResult, op_json, op_where, within};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -33,13 +33,34 @@ pub const MODEL: &str = "lww-register";
 
 /// Checks `history`: see the module docs.
 pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
+    check_paired(history, &history.pair()?, &Deadline::none())
+}
+
+/// [`check`] of an already paired history within `deadline` (see
+/// [`crate::Deadline`]): the session check shares the pairing and the
+/// deadline; cut short, `unknown` (or `invalid` with what was found).
+pub fn check_paired(
+    history: &History,
+    paired: &Paired,
+    deadline: &Deadline,
+) -> Result<WorkloadResult, HistoryError> {
+    let r = check_inner(history, paired, deadline)?;
+    Ok(within(r, deadline, || "checking causal consistency".into()))
+}
+
+fn check_inner(
+    history: &History,
+    paired: &Paired,
+    deadline: &Deadline,
+) -> Result<WorkloadResult, HistoryError> {
     let model = "lww-register (causal consistency of every read; per key, the final reads \
                  from every replica agree)";
-    let causal = session::check(history, &SessionOptions::default()).map_err(|e| match e {
-        SessionError::Op { line, message } => HistoryError { line, message },
-        // The default model is `causal`, always known.
-        SessionError::Model(message) => HistoryError { line: 0, message },
-    })?;
+    let causal = session::check_paired(history, paired, &SessionOptions::default(), deadline)
+        .map_err(|e| match e {
+            SessionError::Op { line, message } => HistoryError { line, message },
+            // The default model is `causal`, always known.
+            SessionError::Model(message) => HistoryError { line: 0, message },
+        })?;
     let mut anomalies: BTreeMap<&'static str, Vec<Value>> = BTreeMap::new();
     for (kind, list) in &causal.anomalies {
         let Some(name) = session::GUARANTEES
@@ -53,7 +74,6 @@ pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
         entry.extend(list.iter().filter_map(|v| serde_json::to_value(v).ok()));
     }
 
-    let paired = history.pair()?;
     let finals = final_reads(history, &paired.operations, &paired.nemesis);
     // key → node → (value, read)
     let mut by_key: BTreeMap<String, BTreeMap<String, Vec<&crate::history::Operation>>> =

@@ -17,9 +17,9 @@
 //! `null` value or `fail` means nothing was dequeued) and `drain` (the `ok`
 //! value is the list of elements left).
 
-use crate::history::{History, HistoryError, Outcome, Value};
+use crate::history::{History, HistoryError, Outcome, Paired, Value};
 use crate::verdict::Verdict;
-use crate::{WorkloadResult, op_json};
+use crate::{Deadline, WorkloadResult, op_json, within};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,13 +32,39 @@ pub struct QueueOptions {
 
 /// Checks a queue history (see the module docs).
 pub fn check(history: &History, opts: &QueueOptions) -> Result<WorkloadResult, HistoryError> {
-    let paired = history.pair()?;
+    check_paired(history, &history.pair()?, opts, &Deadline::none())
+}
+
+/// [`check`] of an already paired history within `deadline` (see
+/// [`crate::Deadline`]): cut short, `unknown` (or `invalid` if an
+/// anomaly was already found).
+pub fn check_paired(
+    history: &History,
+    paired: &Paired,
+    opts: &QueueOptions,
+    deadline: &Deadline,
+) -> Result<WorkloadResult, HistoryError> {
+    let r = check_inner(history, paired, opts, deadline)?;
+    Ok(within(r, deadline, || {
+        "reading the enqueues and dequeues".to_string()
+    }))
+}
+
+fn check_inner(
+    history: &History,
+    paired: &Paired,
+    opts: &QueueOptions,
+    deadline: &Deadline,
+) -> Result<WorkloadResult, HistoryError> {
     let mut attempted: BTreeSet<String> = BTreeSet::new();
     let mut acknowledged: BTreeSet<String> = BTreeSet::new();
     // element → the ops that dequeued it (drains included)
     let mut dequeued: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     let mut drained = false;
     for op in &paired.operations {
+        if deadline.tick() {
+            break;
+        }
         match (op.f.as_str(), op.outcome) {
             ("enqueue", Outcome::Fail) => {}
             ("enqueue", outcome) => {

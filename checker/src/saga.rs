@@ -34,9 +34,9 @@
 //!
 //! No successful final read: `unknown` (nothing to judge the sagas by).
 
-use crate::history::{History, HistoryError, Operation, Outcome, Value};
+use crate::history::{History, HistoryError, Operation, Outcome, Paired, Value};
 use crate::verdict::Verdict;
-use crate::{WorkloadResult, op_json, op_where};
+use crate::{Deadline, WorkloadResult, op_json, op_where, within};
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -113,12 +113,34 @@ fn parse_service(v: &Value) -> Result<ServiceRead, String> {
 
 /// Checks a saga history (see the module docs).
 pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
-    let paired = history.pair()?;
+    check_paired(history, &history.pair()?, &Deadline::none())
+}
+
+/// [`check`] of an already paired history within `deadline` (see
+/// [`crate::Deadline`]): cut short, `unknown` (or `invalid` if an
+/// anomaly was already found).
+pub fn check_paired(
+    history: &History,
+    paired: &Paired,
+    deadline: &Deadline,
+) -> Result<WorkloadResult, HistoryError> {
+    let r = check_inner(history, paired, deadline)?;
+    Ok(within(r, deadline, || "judging the sagas".to_string()))
+}
+
+fn check_inner(
+    history: &History,
+    paired: &Paired,
+    deadline: &Deadline,
+) -> Result<WorkloadResult, HistoryError> {
     let model = "saga (every saga committed or fully compensated, each action and compensation applied once, all ended, credit and stock conserved)";
     let mut orders: BTreeMap<u64, &Operation> = BTreeMap::new();
     let mut read = None;
     let (mut ok, mut fail, mut info) = (0usize, 0usize, 0usize);
     for op in &paired.operations {
+        if deadline.tick() {
+            break;
+        }
         match op.f.as_str() {
             "order" => {
                 let Some(id) = op.invoke_value["saga"].as_u64() else {
@@ -195,6 +217,9 @@ pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
     let (mut committed, mut compensated, mut undone, mut pending) = (0usize, 0usize, 0usize, 0);
     let mut spent = [0i64; 3];
     for &saga in &all {
+        if deadline.tick() {
+            break;
+        }
         let fx: Vec<Effects> = services
             .iter()
             .map(|s| s.per_saga.get(&saga).copied().unwrap_or_default())

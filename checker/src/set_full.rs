@@ -19,12 +19,30 @@ pub struct SetResult {
 /// final read must hold nothing that was never added (Jepsen's set checker).
 /// Adds of unknown outcome may be present or not. No `ok` final read: unknown.
 pub fn check(history: &History) -> Result<SetResult, HistoryError> {
+    Ok(check_paired(&history.pair()?, &crate::Deadline::none()))
+}
+
+/// [`check`] of an already paired history within `deadline` (see
+/// [`crate::Deadline`]): cut short before the final read was compared,
+/// `unknown`. O(n log n).
+pub fn check_paired(paired: &crate::history::Paired, deadline: &crate::Deadline) -> SetResult {
     use std::collections::BTreeSet;
-    let paired = history.pair()?;
     let mut ok_adds = BTreeSet::new();
     let mut attempted = BTreeSet::new();
-    let mut final_read: Option<Vec<Value>> = None;
+    let mut final_read: Option<&Vec<Value>> = None;
     for op in &paired.operations {
+        if deadline.tick() {
+            let reason = deadline.reason(&format!(
+                "reading the adds ({} operations examined)",
+                deadline.ticks()
+            ));
+            return SetResult {
+                verdict: Verdict::Unknown,
+                json: json!({"valid": Verdict::Unknown.to_json(), "model": "set", "reason": reason,
+                       "stopped": reason}),
+                text: format!("unknown (set): {reason}\n"),
+            };
+        }
         match op.f.as_str() {
             "add" => {
                 let v = op.invoke_value.to_string();
@@ -36,8 +54,10 @@ pub fn check(history: &History) -> Result<SetResult, HistoryError> {
                 }
             }
             "read" if op.outcome == Outcome::Ok => {
+                // The last one wins: keep a reference (cloning every
+                // read's list cost the sum of all reads' sizes).
                 if let Some(l) = op.value.as_array() {
-                    final_read = Some(l.clone());
+                    final_read = Some(l);
                 }
             }
             _ => {}
@@ -45,12 +65,12 @@ pub fn check(history: &History) -> Result<SetResult, HistoryError> {
     }
     let Some(read) = final_read else {
         let reason = "no final read succeeded: nothing to compare the adds with";
-        return Ok(SetResult {
+        return SetResult {
             verdict: Verdict::Unknown,
             json: json!({"valid": Verdict::Unknown.to_json(), "model": "set", "reason": reason,
                    "stats": {"ok_adds": ok_adds.len(), "attempted_adds": attempted.len()}}),
             text: format!("unknown (set): {reason}\n"),
-        });
+        };
     };
     let seen: BTreeSet<String> = read.iter().map(Value::to_string).collect();
     let lost: Vec<&String> = ok_adds.difference(&seen).collect();
@@ -97,7 +117,7 @@ pub fn check(history: &History) -> Result<SetResult, HistoryError> {
         unexpected.len(),
         recovered
     );
-    Ok(SetResult {
+    SetResult {
         verdict,
         json: json!({
             "valid": verdict.to_json(),
@@ -109,7 +129,7 @@ pub fn check(history: &History) -> Result<SetResult, HistoryError> {
                       "unexpected": unexpected.len(), "recovered": recovered},
         }),
         text,
-    })
+    }
 }
 
 #[cfg(test)]

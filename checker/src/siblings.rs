@@ -31,34 +31,16 @@
 //! verdict is then `unknown`, as it is when a key with acknowledged writes
 //! has no final read.
 
-use crate::history::{History, HistoryError, Operation, Outcome, Value};
+use crate::history::{History, HistoryError, Operation, Outcome, Paired, Process, Value};
 use crate::verdict::Verdict;
-use crate::{WorkloadResult, op_json, op_where};
+use crate::{Anomalies, Deadline, WorkloadResult, op_json, op_where, within};
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 type Key = String;
 
-/// Keys with more writes than this are not indexed (`unknown`): the index
-/// takes writes² bits per key (60,000 writes: 450 MB).
-const MAX_WRITES_PER_KEY: usize = 60_000;
-
-/// One key's causal pasts: each write's position (invocation order) and
-/// the bit set of the writes it covers.
-struct Covers {
-    pos: BTreeMap<String, usize>,
-    bits: Vec<Vec<u64>>,
-}
-
-impl Covers {
-    /// Is the write of `a` in the causal past of the write of `b`?
-    fn contains(&self, b: &str, a: &str) -> bool {
-        match (self.pos.get(b), self.pos.get(a)) {
-            (Some(&bi), Some(&ai)) => self.bits[bi][ai / 64] >> (ai % 64) & 1 == 1,
-            _ => false,
-        }
-    }
-}
+/// Explanations kept per anomaly kind (all are counted).
+const MAX_LISTED: usize = 16;
 
 fn key_of(op: &Operation) -> Key {
     op.key.as_ref().map_or("null".into(), Value::to_string)
@@ -71,16 +53,118 @@ fn siblings(op: &Operation) -> Option<Vec<String>> {
         .map(|l| l.iter().map(Value::to_string).collect())
 }
 
+/// One key's writes in invocation order (`pos`) and their causal edges:
+/// `seen[w]` the positions of the values `w`'s context read (all
+/// earlier). `covers(w)` is what these edges reach; it is asked of a few
+/// pairs per read, not tabulated (a writes² bit matrix took 450 MB for
+/// 60,000 writes of one key).
+struct KeyWrites<'o> {
+    pos: HashMap<String, u32>,
+    ops: Vec<&'o Operation>,
+    seen: Vec<Vec<u32>>,
+    /// DFS scratch: `mark[w] == stamp` when visited in the current walk.
+    mark: Vec<u32>,
+    stamp: u32,
+    /// (b, a) → is a in covers(b): reads repeat the same sibling sets.
+    memo: HashMap<(u32, u32), bool>,
+}
+
+impl KeyWrites<'_> {
+    /// Is the write at `a` in the causal past of the write at `b`? A walk
+    /// back from `b` that never goes below `a` (edges only go to earlier
+    /// writes). `None` if the deadline passed.
+    fn covers(&mut self, b: u32, a: u32, deadline: &Deadline) -> Option<bool> {
+        if a >= b {
+            return Some(false);
+        }
+        if let Some(&r) = self.memo.get(&(b, a)) {
+            return Some(r);
+        }
+        self.stamp += 1;
+        let mut stack = vec![b];
+        self.mark[b as usize] = self.stamp;
+        let mut found = false;
+        'walk: while let Some(w) = stack.pop() {
+            for &x in &self.seen[w as usize] {
+                if deadline.tick() {
+                    return None;
+                }
+                if x == a {
+                    found = true;
+                    break 'walk;
+                }
+                if x > a && self.mark[x as usize] != self.stamp {
+                    self.mark[x as usize] = self.stamp;
+                    stack.push(x);
+                }
+            }
+        }
+        self.memo.insert((b, a), found);
+        Some(found)
+    }
+
+    /// Marks everything the writes at `from` cover (not `from` themselves,
+    /// unless one covers another); returns the stamp marking them.
+    fn cover_all(&mut self, from: &[u32], deadline: &Deadline) -> Option<u32> {
+        self.stamp += 1;
+        let st = self.stamp;
+        let mut stack: Vec<u32> = from.to_vec();
+        while let Some(w) = stack.pop() {
+            for i in 0..self.seen[w as usize].len() {
+                if deadline.tick() {
+                    return None;
+                }
+                let x = self.seen[w as usize][i];
+                if self.mark[x as usize] != st {
+                    self.mark[x as usize] = st;
+                    stack.push(x);
+                }
+            }
+        }
+        Some(st)
+    }
+}
+
 /// Checks a `siblings` history (see the module docs).
 pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
-    let paired = history.pair()?;
+    check_paired(history, &history.pair()?, &Deadline::none())
+}
+
+/// [`check`] of an already paired history within `deadline` (see
+/// [`crate::Deadline`]): cut short, `unknown` (or `invalid` if an anomaly
+/// was already found). Causal pasts are walked per query, memoised, each
+/// walk bounded below by the write asked about.
+pub fn check_paired(
+    history: &History,
+    paired: &Paired,
+    deadline: &Deadline,
+) -> Result<WorkloadResult, HistoryError> {
+    let mut done = (0usize, 0usize);
+    let r = check_inner(history, paired, deadline, &mut done)?;
+    Ok(within(r, deadline, || {
+        format!("{} of {} ok reads judged", done.0, done.1)
+    }))
+}
+
+fn check_inner(
+    history: &History,
+    paired: &Paired,
+    deadline: &Deadline,
+    done: &mut (usize, usize),
+) -> Result<WorkloadResult, HistoryError> {
     let ops = &paired.operations;
     let model = "siblings (no acknowledged write lost after heal and quiescence; \
                  no superseded sibling; no value never written)";
     let mut unknown: Option<String> = None;
-    // key → value → the write op
-    let mut writes: BTreeMap<Key, BTreeMap<String, &Operation>> = BTreeMap::new();
+    // key → value → the write op (the later one of a repeated value)
+    let mut writes: BTreeMap<Key, HashMap<String, &Operation>> = BTreeMap::new();
+    // Nothing is judged before these indexes are complete: past the
+    // deadline here, `unknown` at once.
+    let indexing = "indexing the writes and reads";
     for o in ops.iter().filter(|o| o.f == "write") {
+        if deadline.tick() {
+            return Ok(crate::cut_short(model, deadline, indexing));
+        }
         let v = o.invoke_value.to_string();
         if writes.entry(key_of(o)).or_default().insert(v, o).is_some() {
             unknown.get_or_insert(format!(
@@ -91,83 +175,75 @@ pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
         }
     }
     // seen(w): per (process, key), the latest ok read completed before w.
-    let mut reads_of: BTreeMap<(String, Key), Vec<&Operation>> = BTreeMap::new();
+    let mut reads_of: HashMap<(&Process, Key), Vec<&Operation>> = HashMap::new();
     for r in ops
         .iter()
         .filter(|r| r.f == "read" && r.outcome == Outcome::Ok)
     {
-        reads_of
-            .entry((r.process.to_value().to_string(), key_of(r)))
-            .or_default()
-            .push(r);
+        if deadline.tick() {
+            return Ok(crate::cut_short(model, deadline, indexing));
+        }
+        reads_of.entry((&r.process, key_of(r))).or_default().push(r);
     }
     for list in reads_of.values_mut() {
         list.sort_by_key(|r| r.ret());
     }
-    let mut seen: BTreeMap<(Key, String), Vec<String>> = BTreeMap::new();
-    for w in ops.iter().filter(|o| o.f == "write") {
-        let list = reads_of
-            .get(&(w.process.to_value().to_string(), key_of(w)))
-            .map_or(&[][..], Vec::as_slice);
-        let i = list.partition_point(|r| r.ret() < w.call());
-        let s = i
-            .checked_sub(1)
-            .and_then(|j| siblings(list[j]))
-            .unwrap_or_default();
-        seen.insert((key_of(w), w.invoke_value.to_string()), s);
-    }
-    // covers(w) as a bit set over the key's writes. A write's `seen` values
-    // were returned by a read that completed before it was invoked, so
-    // their writes were invoked earlier (else `unexpected-value`): in
-    // invocation order every write's past is known before the write's, and
-    // covers(w) = ∪ {x} ∪ covers(x) over x ∈ seen(w). A walk per query made
-    // the sibling check O(reads × siblings² × writes): minutes for a 60 s run.
-    let mut index: BTreeMap<Key, Covers> = BTreeMap::new();
+    let mut index: BTreeMap<Key, KeyWrites> = BTreeMap::new();
     for (key, m) in &writes {
-        if m.len() > MAX_WRITES_PER_KEY {
-            unknown.get_or_insert(format!(
-                "{} writes to key {key}: more than the {MAX_WRITES_PER_KEY} per key the sibling check \
-                 indexes (their causal pasts take writes² bits)",
-                m.len()
-            ));
-            continue;
+        if deadline.expired() {
+            return Ok(crate::cut_short(model, deadline, indexing));
         }
-        let mut order: Vec<(&String, &&Operation)> = m.iter().collect();
+        let mut order: Vec<(&String, &Operation)> = m.iter().map(|(v, o)| (v, *o)).collect();
         order.sort_by_key(|(_, w)| w.invoke);
-        let pos: BTreeMap<&String, usize> = order
+        let pos: HashMap<String, u32> = order
             .iter()
             .enumerate()
-            .map(|(i, (v, _))| (*v, i))
+            .map(|(i, (v, _))| ((*v).clone(), i as u32))
             .collect();
-        let words = order.len().div_ceil(64);
-        let mut bits: Vec<Vec<u64>> = Vec::with_capacity(order.len());
-        for (i, (v, _)) in order.iter().enumerate() {
-            let mut b = vec![0u64; words];
-            for x in seen.get(&(key.clone(), (*v).clone())).into_iter().flatten() {
-                if let Some(&j) = pos.get(x).filter(|&&j| j < i) {
-                    b[j / 64] |= 1 << (j % 64);
-                    for (d, s) in b.iter_mut().zip(&bits[j]) {
-                        *d |= *s;
-                    }
-                }
+        let mut seen = Vec::with_capacity(order.len());
+        for (i, (_, w)) in order.iter().enumerate() {
+            if deadline.tick() {
+                return Ok(crate::cut_short(model, deadline, indexing));
             }
-            bits.push(b);
+            let list = reads_of
+                .get(&(&w.process, key.clone()))
+                .map_or(&[][..], Vec::as_slice);
+            let k = list.partition_point(|r| r.ret() < w.call());
+            let edges: Vec<u32> = k
+                .checked_sub(1)
+                .and_then(|j| list[j].value.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|x| pos.get(&x.to_string()).copied())
+                .filter(|&j| (j as usize) < i)
+                .collect();
+            seen.push(edges);
         }
-        let pos = pos.into_iter().map(|(v, i)| (v.clone(), i)).collect();
-        index.insert(key.clone(), Covers { pos, bits });
+        let n = order.len();
+        index.insert(
+            key.clone(),
+            KeyWrites {
+                pos,
+                ops: order.into_iter().map(|(_, o)| o).collect(),
+                seen,
+                mark: vec![0; n],
+                stamp: 0,
+                memo: HashMap::new(),
+            },
+        );
     }
-    // Is `a` in covers(b), for values of `key`?
-    let covers = |key: &Key, b: &String, a: &String| -> bool {
-        index.get(key).is_some_and(|c| c.contains(b, a))
-    };
-    let mut anomalies: BTreeMap<&'static str, Vec<Value>> = BTreeMap::new();
+    let mut an = Anomalies::new(MAX_LISTED);
     let reads: Vec<&Operation> = ops
         .iter()
         .filter(|o| o.f == "read" && o.outcome == Outcome::Ok)
         .collect();
+    done.1 = reads.len();
     let mut max_siblings = 0;
     let mut with_siblings = 0;
-    for r in &reads {
+    'reads: for r in &reads {
+        if deadline.tick() {
+            break;
+        }
         let key = key_of(r);
         let Some(sib) = siblings(r) else {
             return Err(HistoryError {
@@ -183,26 +259,41 @@ pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
                 .and_then(|m| m.get(x))
                 .is_some_and(|w| w.call() < r.ret());
             if !ok {
-                anomalies.entry("unexpected-value").or_default().push(json!({
+                an.note("unexpected-value", || json!({
                     "explanation": format!("the read of key {key} ({}) returned {x}, which no write to that key had begun to write",
                                            op_where(history, r)),
                     "key": key, "value": x, "read": op_json(history, r),
                 }));
             }
         }
-        for a in &sib {
-            for b in &sib {
-                if a != b && covers(&key, b, a) {
-                    anomalies.entry("superseded-sibling").or_default().push(json!({
-                        "explanation": format!(
-                            "the read of key {key} ({}) returned {a} and {b} as siblings, but the write of {b} \
-                             was made by a client that had seen {a} (directly or through later versions): {b} supersedes it",
-                            op_where(history, r)),
-                        "key": key, "superseded": a, "by": b, "read": op_json(history, r),
-                    }));
+        if sib.len() > 1
+            && let Some(kw) = index.get_mut(&key)
+        {
+            let at: Vec<Option<u32>> = sib.iter().map(|x| kw.pos.get(x).copied()).collect();
+            for (a, pa) in sib.iter().zip(&at) {
+                for (b, pb) in sib.iter().zip(&at) {
+                    let (Some(pa), Some(pb)) = (*pa, *pb) else {
+                        continue;
+                    };
+                    if a == b {
+                        continue;
+                    }
+                    let Some(c) = kw.covers(pb, pa, deadline) else {
+                        break 'reads;
+                    };
+                    if c {
+                        an.note("superseded-sibling", || json!({
+                            "explanation": format!(
+                                "the read of key {key} ({}) returned {a} and {b} as siblings, but the write of {b} \
+                                 was made by a client that had seen {a} (directly or through later versions): {b} supersedes it",
+                                op_where(history, r)),
+                            "key": key, "superseded": a, "by": b, "read": op_json(history, r),
+                        }));
+                    }
                 }
             }
         }
+        done.0 += 1;
     }
     // Final reads: after the last write was invoked and the last nemesis event.
     let last_write = ops
@@ -232,19 +323,36 @@ pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
         .map(|(_, r)| r)
         .collect();
     let mut final_keys = BTreeSet::new();
-    for r in &finals {
+    // Per key, the write positions in value order (as lost writes are listed).
+    let mut by_value: HashMap<Key, Vec<(String, u32)>> = HashMap::new();
+    'finals: for r in &finals {
+        if deadline.ran_out() {
+            break;
+        }
         let key = key_of(r);
         final_keys.insert(key.clone());
         let sib: BTreeSet<String> = siblings(r).unwrap_or_default().into_iter().collect();
-        for w in writes.get(&key).into_iter().flat_map(|m| m.values()) {
-            let v = w.invoke_value.to_string();
-            if w.outcome != Outcome::Ok
-                || sib.contains(&v)
-                || sib.iter().any(|y| covers(&key, y, &v))
-            {
+        let Some(kw) = index.get_mut(&key) else {
+            continue;
+        };
+        let from: Vec<u32> = sib.iter().filter_map(|y| kw.pos.get(y).copied()).collect();
+        let Some(st) = kw.cover_all(&from, deadline) else {
+            break;
+        };
+        let order = by_value.entry(key.clone()).or_insert_with(|| {
+            let mut v: Vec<(String, u32)> = kw.pos.iter().map(|(v, &p)| (v.clone(), p)).collect();
+            v.sort_unstable();
+            v
+        });
+        for (v, p) in order.iter() {
+            if deadline.tick() {
+                break 'finals;
+            }
+            let w = kw.ops[*p as usize];
+            if w.outcome != Outcome::Ok || sib.contains(v) || kw.mark[*p as usize] == st {
                 continue;
             }
-            anomalies.entry("lost-write").or_default().push(json!({
+            an.note("lost-write", || json!({
                 "explanation": format!(
                     "the acknowledged write of {v} to key {key} ({}) is missing from the final read ({}), \
                      which returned [{}], and none of those was written by a client that had seen {v}: \
@@ -276,19 +384,16 @@ pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
         "writes_ok": count(Outcome::Ok), "writes_info": count(Outcome::Info),
         "reads_ok": reads.len(), "final_reads": finals.len(),
         "reads_with_siblings": with_siblings, "max_siblings": max_siblings,
-        "anomalies": anomalies.values().map(Vec::len).sum::<usize>(),
+        "anomalies": an.counts.values().sum::<usize>(),
     });
-    let verdict = if !anomalies.is_empty() {
+    let verdict = if !an.is_empty() {
         Verdict::Invalid
     } else if unknown.is_some() {
         Verdict::Unknown
     } else {
         Verdict::Valid
     };
-    let counts: Vec<String> = anomalies
-        .iter()
-        .map(|(k, v)| format!("{} {k}", v.len()))
-        .collect();
+    let counts: Vec<String> = an.counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
     let mut text = format!("{verdict} ({model}");
     if !counts.is_empty() {
         text.push_str(&format!(": {}", counts.join(", ")));
@@ -297,17 +402,17 @@ pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
         text.push_str(&format!(": {r}"));
     }
     text.push_str(")\n");
-    for list in anomalies.values() {
+    for list in an.listed.values() {
         for e in list.iter().take(10) {
             if let Some(s) = e["explanation"].as_str() {
                 text.push_str(&format!("  {s}\n"));
             }
         }
     }
-    let types: Vec<&str> = anomalies.keys().copied().collect();
+    let types: Vec<&str> = an.counts.keys().copied().collect();
     let mut json = json!({
         "valid": verdict.to_json(), "model": model, "anomaly_types": types,
-        "anomalies": anomalies, "stats": stats,
+        "anomalies": an.listed, "anomaly_counts": an.counts, "stats": stats,
     });
     if let (Some(r), Verdict::Unknown) = (unknown, verdict) {
         json["reason"] = json!(r);

@@ -3,20 +3,44 @@
 //! Generates of unknown outcome returned nothing anyone could use, so only
 //! acknowledged ids count.
 
-use crate::history::{History, HistoryError, Outcome, Value};
+use crate::history::{History, HistoryError, Outcome, Paired, Value};
 use crate::verdict::Verdict;
-use crate::{WorkloadResult, op_json};
+use crate::{Deadline, WorkloadResult, op_json, within};
 use serde_json::json;
 use std::collections::BTreeMap;
 
 /// Checks that acknowledged ids are distinct. No `ok` generate: `unknown`.
 pub fn check(history: &History) -> Result<WorkloadResult, HistoryError> {
-    let paired = history.pair()?;
+    check_paired(history, &history.pair()?, &Deadline::none())
+}
+
+/// [`check`] of an already paired history within `deadline` (see
+/// [`crate::Deadline`]): cut short, `unknown` (or `invalid` if an
+/// anomaly was already found).
+pub fn check_paired(
+    history: &History,
+    paired: &Paired,
+    deadline: &Deadline,
+) -> Result<WorkloadResult, HistoryError> {
+    let r = check_inner(history, paired, deadline)?;
+    Ok(within(r, deadline, || {
+        "looking for duplicate ids".to_string()
+    }))
+}
+
+fn check_inner(
+    history: &History,
+    paired: &Paired,
+    deadline: &Deadline,
+) -> Result<WorkloadResult, HistoryError> {
     let mut attempted = 0usize;
     // id (as JSON text) → ids of the ops that returned it
     let mut seen: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     let (mut min, mut max): (Option<i64>, Option<i64>) = (None, None);
     for op in paired.operations.iter().filter(|o| o.f == "generate") {
+        if deadline.tick() {
+            break;
+        }
         attempted += 1;
         if op.outcome != Outcome::Ok {
             continue;

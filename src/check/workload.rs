@@ -14,8 +14,9 @@ pub(super) fn bank_initial_of_run(test_json: &serde_json::Value) -> Option<serde
 }
 
 /// One of the [`WORKLOAD_MODELS`] checks of one history. `initial`: the
-/// bank's total or balances, the counter's initial value. The lock check's
-/// linearizability search gets `time_limit`.
+/// bank's total or balances, the counter's initial value. `time_limit`
+/// binds every checker (pairing included): past it the answer is `unknown`
+/// with what was checked, or `invalid` if an anomaly was already found.
 pub(super) fn check_workload(
     name: &str,
     history: &History,
@@ -24,10 +25,14 @@ pub(super) fn check_workload(
     time_limit: Option<Duration>,
     max_false_positive_rate: Option<f64>,
 ) -> anyhow::Result<FileOutcome> {
-    use faultline_checker::{bank, counter, lock, queue, unique_ids};
+    use faultline_checker::{Deadline, bank, counter, lock, queue, unique_ids};
     let bad = |e: faultline_checker::history::HistoryError| {
         usage(format::InputError::from(e).in_file(name).to_string())
     };
+    let deadline = Deadline::after(time_limit);
+    // Paired once here, for whichever checker runs.
+    let paired = history.pair().map_err(bad)?;
+    let (history, paired, dl) = (history, &paired, &deadline);
     let r = match model {
         "bank" => {
             let opts = match initial {
@@ -35,38 +40,44 @@ pub(super) fn check_workload(
                     .map_err(|e| usage(format!("--initial: {e}")))?,
                 None => bank::BankOptions::default(),
             };
-            bank::check(history, &opts).map_err(bad)?
+            bank::check_paired(history, paired, &opts, dl).map_err(bad)?
         }
         "counter" => {
             let init =
                 counter::initial_from(initial).map_err(|e| usage(format!("--initial: {e}")))?;
-            counter::check(history, init).map_err(bad)?
+            counter::check_paired(history, paired, init, dl).map_err(bad)?
         }
-        "queue" => queue::check(history, &queue::QueueOptions::default()).map_err(bad)?,
-        "unique-ids" => unique_ids::check(history).map_err(bad)?,
+        "queue" => queue::check_paired(history, paired, &queue::QueueOptions::default(), dl)
+            .map_err(bad)?,
+        "unique-ids" => unique_ids::check_paired(history, paired, dl).map_err(bad)?,
         "crdt-convergence" => {
-            faultline_checker::crdt::check_convergence(history, None).map_err(bad)?
+            faultline_checker::crdt::convergence_paired(history, paired, None, dl).map_err(bad)?
         }
-        "or-set" => faultline_checker::crdt::check_or_set(history).map_err(bad)?,
-        "lww-register" => faultline_checker::lww::check(history).map_err(bad)?,
-        "saga" => faultline_checker::saga::check(history).map_err(bad)?,
-        "fenced" => faultline_checker::fenced::check(history).map_err(bad)?,
-        "siblings" => faultline_checker::siblings::check(history).map_err(bad)?,
-        "election" => faultline_checker::election::check(history).map_err(bad)?,
-        "detector" => faultline_checker::detector::check(
+        "or-set" => faultline_checker::crdt::or_set_paired(history, paired, dl).map_err(bad)?,
+        "lww-register" => faultline_checker::lww::check_paired(history, paired, dl).map_err(bad)?,
+        "saga" => faultline_checker::saga::check_paired(history, paired, dl).map_err(bad)?,
+        "fenced" => faultline_checker::fenced::check_paired(history, paired, dl),
+        "siblings" => {
+            faultline_checker::siblings::check_paired(history, paired, dl).map_err(bad)?
+        }
+        "election" => {
+            faultline_checker::election::check_paired(history, paired, dl).map_err(bad)?
+        }
+        "detector" => faultline_checker::detector::check_paired(
             history,
+            paired,
             &faultline_checker::detector::DetectorOptions {
                 max_false_positive_rate,
                 ..Default::default()
             },
-        )
-        .map_err(bad)?,
+            dl,
+        ),
         "lock" => {
             let opts = lock::LockOptions {
                 time_limit,
                 ..lock::LockOptions::default()
             };
-            lock::check(history, &opts).map_err(bad)?
+            lock::check_paired(history, paired, &opts, dl).map_err(bad)?
         }
         other => return Err(usage(format!("unknown workload model `{other}`"))),
     };

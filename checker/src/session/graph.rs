@@ -187,19 +187,32 @@ impl Graph<'_> {
         order: &[usize],
         wanted: &BTreeSet<&'static str>,
         found: &mut Vec<Violation>,
-    ) {
-        let procs = self.sessions.len();
-        let mut current: Vec<Vec<u32>> = vec![vec![0; procs]; procs];
+        deadline: &crate::Deadline,
+    ) -> bool {
+        // Clock entries only for processes that write: a reader's own
+        // position is never asked (only writers' last writes and the
+        // writer of a version read are), so readers (often most of the
+        // processes an `info` spawns) cost nothing.
+        let (col, cols) = self.writer_columns();
+        // Each live process's clock, taken at its next node, dropped after
+        // its last: memory for the processes in flight, not all of them.
+        let mut current: HashMap<usize, Vec<u32>> = HashMap::new();
         let mut write_clock: HashMap<usize, Vec<u32>> = HashMap::new();
         for &n in order {
+            if deadline.tick() {
+                return false;
+            }
             let node = &self.nodes[n];
-            let mut vc = current[node.proc].clone();
+            let mut vc = current.remove(&node.proc).unwrap_or_else(|| vec![0; cols]);
             for wc in node.seen.iter().filter_map(|w| write_clock.get(w)) {
                 for (a, b) in vc.iter_mut().zip(wc) {
                     *a = (*a).max(*b);
                 }
             }
-            vc[node.proc] = node.seq + 1;
+            if let Some(c) = col[node.proc] {
+                vc[c] = node.seq + 1;
+            }
+            let at = |q: usize| col[q].map_or(0, |c| vc[c]);
             if node.write {
                 write_clock.insert(n, vc.clone());
             } else if node.checked {
@@ -212,10 +225,13 @@ impl Graph<'_> {
                     match node.seen.first() {
                         None => true,
                         Some(&o) => {
+                            // `o` is a write, so its process has a column.
                             w != o
-                                && write_clock
-                                    .get(&w)
-                                    .is_some_and(|c| c[self.nodes[o].proc] > self.nodes[o].seq)
+                                && col[self.nodes[o].proc].is_some_and(|oc| {
+                                    write_clock
+                                        .get(&w)
+                                        .is_some_and(|c| c[oc] > self.nodes[o].seq)
+                                })
                         }
                     }
                 };
@@ -223,10 +239,10 @@ impl Graph<'_> {
                     if node.set {
                         // Every add in the causal past must be seen.
                         let list = self.writes_by.get(&(q, node.key))?;
-                        let upto = list.partition_point(|&w| self.nodes[w].seq < vc[q]);
+                        let upto = list.partition_point(|&w| self.nodes[w].seq < at(q));
                         list[..upto].iter().copied().find(|&w| newer(w))
                     } else {
-                        self.last_write_before(q, node.key, vc[q])
+                        self.last_write_before(q, node.key, at(q))
                             .filter(|&w| newer(w))
                     }
                 });
@@ -234,8 +250,28 @@ impl Graph<'_> {
                     found.push(self.classify(n, w2, &newer, wanted));
                 }
             }
-            current[node.proc] = vc;
+            if self.sessions[node.proc]
+                .get(node.seq as usize + 1)
+                .is_some()
+            {
+                current.insert(node.proc, vc);
+            }
         }
+        true
+    }
+
+    /// Process → its column in the vector clocks (writers only), and how
+    /// many columns.
+    pub(super) fn writer_columns(&self) -> (Vec<Option<usize>>, usize) {
+        let mut col = vec![None; self.sessions.len()];
+        let mut cols = 0;
+        for node in self.nodes.iter().filter(|n| n.write) {
+            if col[node.proc].is_none() {
+                col[node.proc] = Some(cols);
+                cols += 1;
+            }
+        }
+        (col, cols)
     }
 
     /// Names a stale read `r` after the first requested guarantee with a

@@ -192,9 +192,20 @@ impl SessionResult {
 /// Checks the session guarantees and causal consistency of a register
 /// history. Errors name the line of a malformed operation.
 pub fn check(history: &History, opts: &SessionOptions) -> Result<SessionResult, SessionError> {
+    check_paired(history, &history.pair()?, opts, &crate::Deadline::none())
+}
+
+/// [`check`] of an already paired history within `deadline` (see
+/// [`crate::Deadline`]): cut short, a reason says so (the verdict is then
+/// `unknown` unless an anomaly was found).
+pub fn check_paired(
+    history: &History,
+    paired: &crate::history::Paired,
+    opts: &SessionOptions,
+    deadline: &crate::Deadline,
+) -> Result<SessionResult, SessionError> {
     let wanted = guarantees_for(&opts.models)?;
-    let paired = history.pair()?;
-    check_ops(&paired.operations, history, &wanted)
+    check_ops(&paired.operations, history, &wanted, deadline)
 }
 
 fn line_of(history: &History, op: &Operation) -> usize {
@@ -205,13 +216,35 @@ fn check_ops(
     ops: &[Operation],
     history: &History,
     wanted: &BTreeSet<&'static str>,
+    deadline: &crate::Deadline,
 ) -> Result<SessionResult, SessionError> {
     let mut c = Check::new(ops, history);
-    c.number_keys()?;
-    c.add_nodes();
-    c.match_reads()?;
-    if let Some(order) = c.causal_order(wanted) {
-        c.find_stale_reads(&order, wanted);
+    // Each step stops at the deadline, and the next runs only if it had
+    // finished: a half-built index would invent garbage reads. Reads
+    // matched before the deadline stay judged.
+    c.number_keys(deadline)?;
+    if !deadline.ran_out() {
+        c.add_nodes(deadline);
+    }
+    if !deadline.ran_out() {
+        c.match_reads(deadline)?;
+    }
+    if deadline.ran_out() || deadline.expired() {
+        c.reasons.push(deadline.reason(&format!(
+            "indexing the history ({} of {} operations; {} reads matched to writes): \
+             stale reads were not looked for",
+            deadline.ticks().min(ops.len() as u64),
+            ops.len(),
+            c.stats.reads_checked
+        )));
+    } else if let Some(order) = c.causal_order(wanted) {
+        if deadline.expired() {
+            c.reasons.push(
+                deadline.reason("ordering the history causally: stale reads were not checked"),
+            );
+        } else {
+            c.find_stale_reads(&order, wanted, deadline);
+        }
     }
     Ok(c.into_result(wanted))
 }
@@ -261,10 +294,13 @@ impl<'a> Check<'a> {
 
     /// Numbers the keys and tells sets (added to) from registers (written);
     /// rejects other operations and keys used both ways.
-    fn number_keys(&mut self) -> Result<(), SessionError> {
+    fn number_keys(&mut self, deadline: &crate::Deadline) -> Result<(), SessionError> {
         let (ops, history) = (self.g.ops, self.g.history);
         let mut register_keys: BTreeSet<usize> = BTreeSet::new();
         for op in ops {
+            if deadline.tick() {
+                return Ok(());
+            }
             let key_text = op.key.as_ref().map_or_else(String::new, Value::to_string);
             let next_key = self.key_ids.len();
             let key = *self.key_ids.entry(key_text).or_insert(next_key);
@@ -305,7 +341,7 @@ impl<'a> Check<'a> {
 
     /// One node per operation that may have happened, in its session;
     /// notes failed writes, and keys whose writes reads cannot tell apart.
-    fn add_nodes(&mut self) {
+    fn add_nodes(&mut self, deadline: &crate::Deadline) {
         let (ops, history) = (self.g.ops, self.g.history);
         // An `info` write may take effect after its process's later
         // operations (when the process went on under the same id), so it
@@ -326,6 +362,9 @@ impl<'a> Check<'a> {
         let mut proc_ids: HashMap<&crate::history::Process, usize> = HashMap::new();
         let g = &mut self.g;
         for op in ops {
+            if deadline.tick() {
+                return;
+            }
             let write = op.f != "read";
             let key_text = op.key.as_ref().map_or_else(String::new, Value::to_string);
             let Some(&key) = self.key_ids.get(&key_text) else {
@@ -397,9 +436,12 @@ impl<'a> Check<'a> {
 
     /// Reads-from: matches each read to the write (or, for a set, the adds)
     /// it observed; a value nobody wrote is a `garbage-read`.
-    fn match_reads(&mut self) -> Result<(), SessionError> {
+    fn match_reads(&mut self, deadline: &crate::Deadline) -> Result<(), SessionError> {
         let (ops, history) = (self.g.ops, self.g.history);
         for n in 0..self.g.nodes.len() {
+            if deadline.tick() {
+                return Ok(());
+            }
             let node = &self.g.nodes[n];
             if node.write || self.ambiguous.contains(&node.key) {
                 continue;
@@ -514,16 +556,28 @@ impl<'a> Check<'a> {
     }
 
     /// Stale reads along `order`, if the vector clocks fit in memory.
-    fn find_stale_reads(&mut self, order: &[usize], wanted: &BTreeSet<&'static str>) {
+    fn find_stale_reads(
+        &mut self,
+        order: &[usize],
+        wanted: &BTreeSet<&'static str>,
+        deadline: &crate::Deadline,
+    ) {
         let procs = self.g.sessions.len();
-        let clocks = (self.stats.writes + procs).saturating_mul(procs);
+        // Columns are the writing processes; clocks are kept for writes
+        // and for the processes in flight (at most all of them).
+        let (_, writers) = self.g.writer_columns();
+        let clocks = (self.stats.writes + procs).saturating_mul(writers);
         if clocks > MAX_CLOCK_ENTRIES {
             self.reasons.push(format!(
-                "{procs} processes × {} writes need more vector-clock memory than allowed: stale reads were not checked",
+                "{writers} writing processes × {} writes need more vector-clock memory than allowed: stale reads were not checked",
                 self.stats.writes
             ));
-        } else {
-            self.g.stale_reads(order, wanted, &mut self.found);
+        } else if !self.g.stale_reads(order, wanted, &mut self.found, deadline) {
+            self.reasons.push(deadline.reason(&format!(
+                "looking for stale reads ({} of {} nodes of the causal order examined)",
+                deadline.ticks(),
+                order.len()
+            )));
         }
     }
 

@@ -1,0 +1,144 @@
+//! Issue #24: every workload checker answers within its time budget, and
+//! the near-linear checkers still find what they found before.
+//!
+//! Histories come from `common::gen` (also behind `examples/gen_workload`).
+
+mod common;
+
+use common::workloads as wl;
+use faultline_checker::{Deadline, Verdict};
+use std::time::{Duration, Instant};
+
+/// A small history of `model`: valid as generated, invalid with the
+/// planted kind once anomalies are planted.
+fn finds_the_planted_anomalies(model: &str) {
+    // The detector's faults come every 50,000 operations.
+    let n = if model == "detector" { 100_000 } else { 20_000 };
+    let h = wl::generate(model, n, 0, 7).unwrap();
+    let r = wl::check(model, &h, &h.pair().unwrap(), &Deadline::none());
+    assert_eq!(r.verdict, Verdict::Valid, "{model}: {}", r.text);
+    let h = wl::generate(model, n, 3, 7).unwrap();
+    let r = wl::check(model, &h, &h.pair().unwrap(), &Deadline::none());
+    assert_eq!(r.verdict, Verdict::Invalid, "{model}: {}", r.text);
+    let kind = wl::planted_kind(model);
+    assert!(
+        r.json["anomalies"][kind]
+            .as_array()
+            .is_some_and(|l| !l.is_empty()),
+        "{model}: no {kind}: {}",
+        r.json
+    );
+}
+
+macro_rules! finds {
+    ($($name:ident: $model:literal,)*) => {$(
+        #[test]
+        fn $name() {
+            finds_the_planted_anomalies($model);
+        }
+    )*};
+}
+
+finds! {
+    fenced_finds_the_planted_anomalies: "fenced",
+    siblings_finds_the_planted_anomalies: "siblings",
+    detector_finds_the_planted_anomalies: "detector",
+    or_set_finds_the_planted_anomalies: "or-set",
+    crdt_convergence_finds_the_planted_anomalies: "crdt-convergence",
+    lww_finds_the_planted_anomalies: "lww-register",
+    bank_finds_the_planted_anomalies: "bank",
+    counter_finds_the_planted_anomalies: "counter",
+    queue_finds_the_planted_anomalies: "queue",
+    unique_ids_finds_the_planted_anomalies: "unique-ids",
+    election_finds_the_planted_anomalies: "election",
+    lock_finds_the_planted_anomalies: "lock",
+}
+
+/// Big enough that no checker finishes it in 50 ms (the fastest, counter,
+/// takes about 0.1 s in release), small enough to generate in a second.
+const OPS: usize = 300_000;
+
+/// Checks `model` on `ops` operations with 50 ms: `unknown` (nothing was
+/// planted, so nothing can be found) with a reason, within 1 s.
+fn stops_at_the_budget(model: &str, ops: usize) {
+    let h = wl::generate(model, ops, 0, 11).unwrap();
+    let paired = h.pair().unwrap();
+    let start = Instant::now();
+    let r = wl::check(
+        model,
+        &h,
+        &paired,
+        &Deadline::after(Some(Duration::from_millis(50))),
+    );
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(1), "{model}: {took:?}");
+    assert_eq!(
+        r.verdict,
+        Verdict::Unknown,
+        "{model} finished in {took:?}: {}",
+        r.text
+    );
+    let reason = r.json["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("time limit"), "{model}: {}", r.json);
+    assert!(r.json["stopped"].is_string(), "{model}: {}", r.json);
+}
+
+#[test]
+fn fenced_stops_at_the_budget() {
+    stops_at_the_budget("fenced", OPS);
+}
+
+#[test]
+fn siblings_stops_at_the_budget() {
+    stops_at_the_budget("siblings", OPS);
+}
+
+#[test]
+fn detector_stops_at_the_budget() {
+    stops_at_the_budget("detector", OPS);
+}
+
+#[test]
+fn or_set_stops_at_the_budget() {
+    stops_at_the_budget("or-set", OPS);
+}
+
+#[test]
+fn crdt_convergence_stops_at_the_budget() {
+    stops_at_the_budget("crdt-convergence", OPS);
+}
+
+#[test]
+fn lww_stops_at_the_budget() {
+    stops_at_the_budget("lww-register", OPS);
+}
+
+#[test]
+fn bank_stops_at_the_budget() {
+    stops_at_the_budget("bank", OPS);
+}
+
+#[test]
+fn counter_stops_at_the_budget() {
+    stops_at_the_budget("counter", OPS);
+}
+
+#[test]
+fn queue_stops_at_the_budget() {
+    stops_at_the_budget("queue", OPS);
+}
+
+#[test]
+fn unique_ids_stops_at_the_budget() {
+    stops_at_the_budget("unique-ids", OPS);
+}
+
+#[test]
+fn election_stops_at_the_budget() {
+    stops_at_the_budget("election", OPS);
+}
+
+#[test]
+fn lock_stops_at_the_budget() {
+    stops_at_the_budget("lock", OPS);
+}
