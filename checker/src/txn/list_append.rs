@@ -7,7 +7,7 @@
 
 use super::explain::{EdgeKind, Explanation};
 use super::graph::{EdgeBuf, RW, WR, WW};
-use super::{Deadline, Found, FxMap, MopF, NIL, Prepared, TxnState};
+use super::{Anomaly, Deadline, Found, FxMap, MopF, NIL, Prepared, TxnState};
 use serde_json::Value;
 
 /// Appends by `(key, value)`: for each, the first transaction (in history
@@ -315,7 +315,7 @@ pub fn analyze(
                     stamp[x as usize] = read_no;
                 }
                 if let Some(x) = dup {
-                    found.add("duplicate-elements", || {
+                    found.add(Anomaly::DuplicateElements, || {
                         let msg = format!(
                             "read of key {} contains {} more than once",
                             p.keys.value(k),
@@ -329,7 +329,7 @@ pub fn analyze(
             if !failed.is_empty() {
                 for &x in l {
                     if let Some(w) = failed.writer(k, x) {
-                        found.add("G1a", || {
+                        found.add(Anomaly::G1a, || {
                             let msg = format!(
                                 "read key {} and observed {}, appended by a failed transaction",
                                 p.keys.value(k),
@@ -347,7 +347,7 @@ pub fn analyze(
                 && let Some(w) = a.writer_of(k, last)
                 && w != t
             {
-                found.add("G1b", || {
+                found.add(Anomaly::G1b, || {
                     let msg = format!(
                         "read key {} ending in {}, an intermediate append of another transaction",
                         p.keys.value(k),
@@ -361,7 +361,7 @@ pub fn analyze(
                 .iter()
                 .find(|o| o.f == MopF::Append && o.key == k && l.contains(&o.val))
             {
-                found.add("future-read", || {
+                found.add(Anomaly::FutureRead, || {
                     let msg = format!(
                         "read key {} and observed {}, which this transaction appends only later",
                         p.keys.value(k),
@@ -380,9 +380,11 @@ pub fn analyze(
             if ord.len() < l.len() || ord[..l.len()] != *l {
                 if !incompatible[k as usize] {
                     incompatible[k as usize] = true;
-                    found.add("incompatible-order", || Explanation::IncompatibleOrder {
-                        key: p.keys.value(k),
-                        values: vec![list_value(p, ord), list_value(p, l)],
+                    found.add(Anomaly::IncompatibleOrder, || {
+                        Explanation::IncompatibleOrder {
+                            key: p.keys.value(k),
+                            values: vec![list_value(p, ord), list_value(p, l)],
+                        }
                     });
                 }
                 continue;
@@ -407,7 +409,7 @@ pub fn analyze(
             return None;
         }
         if !rest.is_empty() {
-            found.add("lost-update", || {
+            found.add(Anomaly::LostUpdate, || {
                 let mut txns = vec![p.txn_ref(first)];
                 txns.extend(rest.iter().map(|&t| p.txn_ref(t)));
                 Explanation::LostUpdate {
@@ -483,7 +485,7 @@ pub fn analyze(
             if let Some(fw) = failed.writer(k, x) {
                 aborted.get_or_insert((x, fw));
             } else if let (Some((fx, fw)), Some(w)) = (aborted.take(), w) {
-                found.add("dirty-update", || {
+                found.add(Anomaly::DirtyUpdate, || {
                     let msg = format!(
                         "key {}: appended {} after {}, which a failed transaction appended",
                         p.keys.value(k),
@@ -522,7 +524,7 @@ fn internal(p: &Prepared, t: u32, k: u32, l: &[u32], prior: &[&super::Mop], foun
         l.ends_with(&expected)
     };
     if !ok {
-        found.add("internal", || {
+        found.add(Anomaly::Internal, || {
             let msg = format!(
                 "read key {} = {} but earlier micro-ops in the same transaction imply {}{}",
                 p.keys.value(k),

@@ -15,7 +15,7 @@
 use super::explain::{EdgeKind, Explanation};
 use super::graph::{EdgeBuf, RW, WR, WW};
 use super::list_append::Appends;
-use super::{Deadline, Found, FxMap, MopF, NIL, Prepared, TxnOptions, TxnState};
+use super::{Anomaly, Deadline, Found, FxMap, MopF, NIL, Prepared, TxnOptions, TxnState};
 use serde_json::Value;
 
 pub struct Analysis {
@@ -167,7 +167,7 @@ pub fn analyze(
             let prior = mops[..i].iter().rev().find(|o| o.key == m.key);
             match (m.f, prior) {
                 (MopF::Read, Some(prev)) if prev.val != m.val => {
-                    found.add("internal", || {
+                    found.add(Anomaly::Internal, || {
                         let msg = format!(
                             "read key {} = {} after this transaction's own {} {}",
                             p.keys.value(m.key),
@@ -188,7 +188,7 @@ pub fn analyze(
                         values[m.key as usize].push(m.val);
                     }
                     if let Some(w) = failed.writer(m.key, m.val) {
-                        found.add("G1a", || {
+                        found.add(Anomaly::G1a, || {
                             let msg = format!(
                                 "read key {} = {}, written by a failed transaction",
                                 p.keys.value(m.key),
@@ -199,7 +199,7 @@ pub fn analyze(
                     }
                     if let Some(w) = writer.writer(m.key, m.val) {
                         if w != t && writer.is_intermediate(m.key, m.val) {
-                            found.add("G1b", || {
+                            found.add(Anomaly::G1b, || {
                                 let msg = format!(
                                     "read key {} = {}, an intermediate write of another transaction",
                                     p.keys.value(m.key),
@@ -238,7 +238,7 @@ pub fn analyze(
             return None;
         }
         if txns.len() > 1 {
-            found.add("lost-update", || Explanation::LostUpdate {
+            found.add(Anomaly::LostUpdate, || Explanation::LostUpdate {
                 key: p.keys.value(*k),
                 value: p.vals.value(*v),
                 txns: txns.iter().map(|&t| p.txn_ref(t)).collect(),
@@ -310,7 +310,7 @@ pub fn analyze(
             };
             match cycle {
                 None => versions[k] = trial,
-                Some(cycle) => found.add("cyclic-versions", || Explanation::CyclicVersions {
+                Some(cycle) => found.add(Anomaly::CyclicVersions, || Explanation::CyclicVersions {
                     key: p.keys.value(k as u32),
                     source: name.to_string(),
                     cycle: cycle.iter().map(|&v| p.vals.value(v)).collect(),
