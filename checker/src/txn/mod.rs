@@ -355,6 +355,10 @@ pub fn check_prepared(
         timed_out(&mut found, "inferring dependencies");
         return Ok(result(found, &prohibited, stats));
     };
+    if found.contains(Anomaly::DuplicateAppends) {
+        // The history is refused, as Elle's `verify-unique-appends` does.
+        return Ok(result(found, &prohibited, stats));
+    }
 
     let t2 = Instant::now();
     let wants = |suffix: &str| prohibited.iter().any(|a| a.ends_with(suffix));
