@@ -3,7 +3,8 @@
 //! version order is a graph assembled from sources, in order:
 //!
 //! 1. initial state: `nil` precedes every version;
-//! 2. writes follow reads: a transaction that read `v1` then wrote `v2`;
+//! 2. `wfr_keys` (writes follow reads): a transaction that read `v1` then
+//!    wrote `v2`;
 //! 3. `sequential_keys`: each process's successive operations on a key;
 //! 4. `linearizable_keys`: realtime order of operations on a key.
 //!
@@ -218,14 +219,16 @@ pub fn analyze(
                             .any(|o| o.key == m.key && o.f == MopF::Write) =>
                 {
                     // Writes follow reads within the transaction.
-                    sources[1][m.key as usize].push((prev.val, m.val));
+                    if opts.wfr_keys {
+                        sources[1][m.key as usize].push((prev.val, m.val));
+                    }
                     lost.entry((m.key, prev.val)).or_default().push(t);
                 }
                 _ => {}
             }
         }
         // Writes follow the read even with other writes in between.
-        for m in mops.iter().filter(|m| m.f == MopF::Write) {
+        for m in mops.iter().filter(|m| opts.wfr_keys && m.f == MopF::Write) {
             if let Some(r) = ext_read(p, t, m.key)
                 && r != m.val
             {
