@@ -334,8 +334,13 @@ fn matches(spec: &Spec, kinds: &[u8]) -> bool {
 /// walks, a simple one found in either half that matches. `None` if none
 /// does.
 fn simple(spec: &Spec, path: Vec<(u32, u32, u8)>) -> Option<Vec<(u32, u32, u8)>> {
-    let n = path.len();
-    let repeat = (0..n).find_map(|j| (0..j).find(|&i| path[i].0 == path[j].0).map(|i| (i, j)));
+    // Linear: a cycle through a giant component can be 100,000 long.
+    let mut first: std::collections::HashMap<u32, usize> =
+        std::collections::HashMap::with_capacity(path.len());
+    let repeat = path
+        .iter()
+        .enumerate()
+        .find_map(|(j, e)| first.insert(e.0, j).map(|i| (i, j)));
     let Some((i, j)) = repeat else {
         return Some(path);
     };
