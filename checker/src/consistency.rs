@@ -52,6 +52,13 @@ pub const MODEL_IMPLIES: &[(&str, &str, &str)] = &[
     ),
     ("snapshot-isolation", "prefix", "Cerone"),
     ("strict-serializable", "serializable", "Adya, Bailis"),
+    // Elle: strong-serializable (our strict-serializable) → session-serializable.
+    (
+        "strict-serializable",
+        "session-serializable",
+        "Zuikeviciute",
+    ),
+    ("session-serializable", "1SR", "Zuikeviciute"),
     ("strict-serializable", "linearizable", "Bailis"),
     ("strict-serializable", "snapshot-isolation", "Adya"),
     ("strict-serializable", "strong-snapshot-isolation", "Elle"),
@@ -134,6 +141,53 @@ pub const ANOMALY_IMPLIES: &[(&str, &str, &str)] = &[
     ("G1c-realtime", "G1-realtime", "Adya"),
     ("G1", "G1-process", "trivial"),
     ("G1-process", "G1-realtime", "processes are single-threaded"),
+    // The item variants: every anti-dependency on an item, none on a
+    // predicate. A cycle with an item anti-dependency is G2-item, which
+    // PL-2.99 (repeatable read) forbids.
+    ("G-single-item", "G-single", "Elle"),
+    ("G-single-item", "G-single-item-process", "trivial"),
+    ("G-single-item", "G-nonadjacent-item", "Elle"),
+    ("G-single-item-process", "G-single-process", "Elle"),
+    (
+        "G-single-item-process",
+        "G-single-item-realtime",
+        "processes are single-threaded",
+    ),
+    (
+        "G-single-item-process",
+        "G-nonadjacent-item-process",
+        "Elle",
+    ),
+    ("G-single-item-realtime", "G-single-realtime", "Elle"),
+    (
+        "G-single-item-realtime",
+        "G-nonadjacent-item-realtime",
+        "Elle",
+    ),
+    ("G-nonadjacent-item", "G-nonadjacent", "Elle"),
+    ("G-nonadjacent-item", "G2-item", "Adya"),
+    (
+        "G-nonadjacent-item",
+        "G-nonadjacent-item-process",
+        "trivial",
+    ),
+    (
+        "G-nonadjacent-item-process",
+        "G-nonadjacent-process",
+        "Elle",
+    ),
+    ("G-nonadjacent-item-process", "G2-item-process", "Adya"),
+    (
+        "G-nonadjacent-item-process",
+        "G-nonadjacent-item-realtime",
+        "processes are single-threaded",
+    ),
+    ("G-nonadjacent-item-realtime", "G2-item-realtime", "Adya"),
+    (
+        "G-nonadjacent-item-realtime",
+        "G-nonadjacent-realtime",
+        "Elle",
+    ),
     ("G-single", "G-nonadjacent", "Elle"),
     ("G-single", "GSIb", "Adya"),
     ("G-single", "G-single-process", "trivial"),
@@ -200,6 +254,8 @@ pub const DIRECT_PROSCRIBED: &[(&str, &str, &str)] = &[
     ("serializable", "G2", "Adya"),
     ("serializable", "internal", "Cerone"),
     ("serializable", "PL-3-cycle-exists", "Adya"),
+    // A predicate read that missed a version when every version matched it.
+    ("serializable", "predicate-read-miss", "Elle"),
     ("read-committed", "G1", "Adya"),
     ("read-committed", "PL-2-cycle-exists", "Adya"),
     ("read-uncommitted", "G0", "Adya"),
@@ -300,6 +356,10 @@ pub const MODEL_ALIASES: &[(&str, &str)] = &[
     ("PL-MSR", "monotonic-snapshot-read"),
     ("PL-2L", "monotonic-view"),
     ("PL-3U", "update-serializable"),
+    ("strong-session-PL-1", "strong-session-read-uncommitted"),
+    ("strong-session-PL-2", "strong-session-read-committed"),
+    ("strong-PL-1", "strong-read-uncommitted"),
+    ("strong-PL-2", "strong-read-committed"),
 ];
 
 /// The model's name in our tables, resolving aliases (and a leading `:`).

@@ -124,7 +124,7 @@ fn g1b() {
     };
     // Reading between T1's two appends also puts T2 between them: T1 <wr T2
     // <rw T1, a G-single (Elle reports both too).
-    assert_exactly(&mk(json!([1])), &la(), &["G-single", "G1b"]);
+    assert_exactly(&mk(json!([1])), &la(), &["G-single-item", "G1b"]);
     assert_valid(&mk(json!([1, 2])), &la());
 }
 
@@ -149,7 +149,7 @@ fn g_single() {
             (3, "ok", json!([["r", "x", [1]]])),
         ])
     };
-    assert_exactly(&mk(json!([])), &la(), &["G-single"]);
+    assert_exactly(&mk(json!([])), &la(), &["G-single-item"]);
     assert_valid(&mk(json!([1])), &la());
 }
 
@@ -168,7 +168,7 @@ fn g_nonadjacent() {
             ),
         ])
     };
-    assert_exactly(&mk(json!([1])), &la(), &["G-nonadjacent"]);
+    assert_exactly(&mk(json!([1])), &la(), &["G-nonadjacent-item"]);
     assert_valid(&mk(json!([])), &la());
 }
 
@@ -301,7 +301,7 @@ fn g_single_realtime() {
             .push(ev(n + 2, 3, EventType::Ok, json!([["r", "x", [1]]])));
         h
     };
-    assert_exactly(&mk(json!([])), &la(), &["G-single-realtime"]);
+    assert_exactly(&mk(json!([])), &la(), &["G-single-item-realtime"]);
     assert_valid(&mk(json!([1])), &la());
 }
 
@@ -322,11 +322,11 @@ fn g_single_process() {
         h
     };
     let opts = la().models(&["strong-session-snapshot-isolation"]);
-    assert_exactly(&mk(json!([])), &opts, &["G-single-process"]);
+    assert_exactly(&mk(json!([])), &opts, &["G-single-item-process"]);
     assert_valid(&mk(json!([1])), &opts);
     // Strict serializability sees the realtime variant too.
     let (_, t) = types(&mk(json!([])), &la());
-    assert_eq!(t, ["G-single-process", "G-single-realtime"]);
+    assert_eq!(t, ["G-single-item-process", "G-single-item-realtime"]);
 }
 
 #[test]
@@ -337,7 +337,7 @@ fn rw_register_g_single_and_g1a() {
         (1, "ok", json!([["r", "x", null], ["r", "y", 1]])),
         (2, "ok", json!([["w", "x", 1], ["w", "y", 1]])),
     ]);
-    assert_exactly(&bad, &opts, &["G-single"]);
+    assert_exactly(&bad, &opts, &["G-single-item"]);
     let good = concurrent(&[
         (1, "ok", json!([["r", "x", 1], ["r", "y", 1]])),
         (2, "ok", json!([["w", "x", 1], ["w", "y", 1]])),
@@ -381,7 +381,7 @@ fn explanations_render_as_prose_and_svg() {
         (3, "ok", json!([["r", "x", [1]]])),
     ]);
     let r = txn::check(&h, &la()).unwrap();
-    let e = &r.anomalies["G-single"][0];
+    let e = &r.anomalies["G-single-item"][0];
     let prose = txn::explain::render(e);
     assert!(
         prose.contains("T1 read key \"x\" without T2's append of 1"),
@@ -396,12 +396,15 @@ fn explanations_render_as_prose_and_svg() {
     assert!(svg.starts_with("<svg") && svg.contains("T2") && svg.contains("rw"));
     let j = serde_json::to_value(&r).unwrap();
     assert_eq!(j["valid"], json!(false));
-    assert_eq!(j["anomaly_types"], json!(["G-single"]));
-    let steps = j["anomalies"]["G-single"][0]["steps"].as_array().unwrap();
+    assert_eq!(j["anomaly_types"], json!(["G-single-item"]));
+    let steps = j["anomalies"]["G-single-item"][0]["steps"]
+        .as_array()
+        .unwrap();
     let kinds: Vec<&str> = steps.iter().map(|s| s["kind"].as_str().unwrap()).collect();
     assert!(kinds.contains(&"rw") && kinds.contains(&"wr"), "{kinds:?}");
     assert!(steps[0]["key"].as_str().is_some());
-    assert_eq!(j["not"], json!(["consistent-view"]));
+    // Elle: (boundary [:G-single-item]) → :not #{:PL-2+ :PL-2.99}.
+    assert_eq!(j["not"], json!(["consistent-view", "repeatable-read"]));
     assert!(
         j["also_not"]
             .as_array()

@@ -132,6 +132,23 @@ pub struct CheckArgs {
     #[arg(long)]
     pub linearizable_keys: bool,
 
+    /// For list-append and rw-register: anomalies that fail the check, with
+    /// every anomaly implying one (Elle's :anomalies), e.g. G0,G1c,G2-item.
+    /// Without --consistency-models, exactly these are checked
+    #[arg(long, value_delimiter = ',', value_name = "ANOMALIES")]
+    pub anomalies: Vec<String>,
+
+    /// For rw-register: assume each key is sequentially consistent, so each
+    /// process's order of operations on a key orders its versions (Elle's
+    /// sequential-keys?)
+    #[arg(long)]
+    pub sequential_keys: bool,
+
+    /// For rw-register: do not infer that a transaction's write of a key
+    /// follows the version it read (Elle's wfr-keys? false, Elle's default)
+    #[arg(long)]
+    pub no_wfr_keys: bool,
+
     /// For detector (the membership workload): a false-positive rate (the
     /// share of observations of up, reachable members that showed them
     /// suspect or dead) above R is invalid. Default: measured, not judged
@@ -801,6 +818,9 @@ pub(crate) fn analyze_with(
         no_split: false,
         consistency_models: Vec::new(),
         linearizable_keys: false,
+        anomalies: Vec::new(),
+        sequential_keys: false,
+        no_wfr_keys: false,
         max_false_positive_rate,
         json: true,
         html: None,

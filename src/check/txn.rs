@@ -124,7 +124,24 @@ pub(super) fn check_txn_with(
     let mut opts = TxnOptions::new(workload);
     if !args.consistency_models.is_empty() {
         opts.consistency_models = args.consistency_models.clone();
+    } else if !args.anomalies.is_empty() {
+        // `--anomalies` alone: check for exactly these (Elle's
+        // `{:consistency-models nil, :anomalies [...]}`).
+        opts.consistency_models.clear();
     }
+    for a in &args.anomalies {
+        txn::Anomaly::parse(a).map_err(|e| {
+            let known: Vec<&str> = txn::Anomaly::ALL
+                .iter()
+                .filter(|a| !a.is_unknown())
+                .map(|a| a.name())
+                .collect();
+            usage(format!("--anomalies: {e}; known: {}", known.join(", ")))
+        })?;
+    }
+    opts.anomalies = args.anomalies.clone();
+    opts.sequential_keys = args.sequential_keys;
+    opts.wfr_keys = !args.no_wfr_keys;
     if plan.time_limit.is_some() {
         opts.time_limit = plan.time_limit;
         opts.deadline = txn_deadline(start, plan);
@@ -139,10 +156,17 @@ pub(super) fn check_txn_with(
         Some(model),
         Some(&opts.consistency_models),
     );
+    if !opts.anomalies.is_empty() {
+        json["checked_anomalies"] = serde_json::Value::from(opts.anomalies.clone());
+    }
+    let mut wanted = opts.consistency_models.clone();
+    if !opts.anomalies.is_empty() {
+        wanted.push(format!("anomalies {}", opts.anomalies.join(", ")));
+    }
     let mut text = format!(
         "{name}: {} ({model} for {}, {} txns)\n",
         result.verdict,
-        opts.consistency_models.join(", "),
+        wanted.join(", "),
         result.stats.txns
     );
     if !result.anomaly_types.is_empty() {

@@ -11,7 +11,7 @@
 
 use super::explain::{EdgeKind, Explanation, Step};
 use super::graph::{ALL, DATA, Graph, PROCESS, REALTIME, RW, WR, WW, tarjan};
-use super::{Analysis, Found, Prepared, Workload};
+use super::{Analysis, Anomaly, Found, Prepared, Workload};
 use crate::consistency;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -33,7 +33,7 @@ pub enum Base {
 /// A cycle anomaly as a search spec.
 #[derive(Clone, Debug)]
 pub struct Spec {
-    pub name: String,
+    pub name: Anomaly,
     pub base: Base,
     /// Edge kinds the cycle may use.
     pub allowed: u8,
@@ -42,44 +42,49 @@ pub struct Spec {
     pub variant: u8,
 }
 
-/// The base specs, most severe first.
+/// The base specs, most severe first. Every anti-dependency our analyses
+/// infer is on an item (there are no predicate reads), so the rw cycles
+/// are Elle's item variants: `G-single-item`, `G-nonadjacent-item`,
+/// `G2-item` (Elle reports `G-single` / `G-nonadjacent` / `G2` only for
+/// cycles through a predicate edge).
 pub fn base_specs() -> Vec<Spec> {
-    let s = |name: &str, base, allowed| Spec {
-        name: name.into(),
+    let s = |name, base, allowed| Spec {
+        name,
         base,
         allowed,
         variant: 0,
     };
     vec![
-        s("G0", Base::G0, WW),
-        s("G1c", Base::G1c, WW | WR),
-        s("G-single", Base::GSingle, WW | WR | RW),
-        s("G-nonadjacent", Base::GNonadjacent, WW | WR | RW),
-        s("G2-item", Base::G2Item, WW | WR | RW),
+        s(Anomaly::G0, Base::G0, WW),
+        s(Anomaly::G1c, Base::G1c, WW | WR),
+        s(Anomaly::GSingleItem, Base::GSingle, WW | WR | RW),
+        s(Anomaly::GNonadjacentItem, Base::GNonadjacent, WW | WR | RW),
+        s(Anomaly::G2Item, Base::G2Item, WW | WR | RW),
     ]
 }
 
-/// The `-process` or `-realtime` variant of a spec.
-pub fn variant(spec: &Spec, kind: u8) -> Spec {
+/// The `-process` or `-realtime` variant of a spec (every base spec has
+/// both: a unit test checks).
+pub fn variant(spec: &Spec, kind: u8) -> Option<Spec> {
     let suffix = if kind == PROCESS {
         "process"
     } else {
         "realtime"
     };
-    Spec {
-        name: format!("{}-{suffix}", spec.name),
+    Some(Spec {
+        name: spec.name.variant(suffix)?,
         base: spec.base,
         allowed: spec.allowed | kind,
         variant: kind,
-    }
+    })
 }
 
 /// Every cycle spec: bases, then process variants, then realtime variants.
 pub fn all_specs() -> Vec<Spec> {
     let base = base_specs();
     let mut out = base.clone();
-    out.extend(base.iter().map(|s| variant(s, PROCESS)));
-    out.extend(base.iter().map(|s| variant(s, REALTIME)));
+    out.extend(base.iter().filter_map(|s| variant(s, PROCESS)));
+    out.extend(base.iter().filter_map(|s| variant(s, REALTIME)));
     out
 }
 
@@ -268,6 +273,13 @@ fn find(g: &Graph, spec: &Spec, deadline: Option<Instant>) -> Outcome {
                                 c = p;
                             }
                             path.reverse();
+                            // Paths over (vertex, state) may pass a vertex
+                            // twice; an explanation names each transaction
+                            // once, so keep only a simple cycle that still
+                            // matches, else look on.
+                            let Some(path) = simple(spec, path) else {
+                                continue;
+                            };
                             if best.as_ref().is_none_or(|b| path.len() < b.len()) {
                                 best = Some(path);
                             }
@@ -295,8 +307,59 @@ fn find(g: &Graph, spec: &Spec, deadline: Option<Instant>) -> Outcome {
     }
 }
 
+/// Whether the closed walk with these edge kinds is an instance of `spec`
+/// (what [`Spec::accepts`] decides for a path, read cyclically).
+fn matches(spec: &Spec, kinds: &[u8]) -> bool {
+    let n = kinds.len();
+    let rw = kinds.iter().filter(|&&k| k == RW).count();
+    let adjacent = (0..n).any(|i| kinds[i] == RW && kinds[(i + 1) % n] == RW);
+    if n < 2
+        || kinds.iter().any(|&k| k & spec.allowed == 0)
+        || (spec.variant != 0 && !kinds.contains(&spec.variant))
+    {
+        return false;
+    }
+    match spec.base {
+        Base::G0 => rw == 0,
+        Base::G1c => rw == 0 && kinds.contains(&WR),
+        Base::GSingle => rw == 1,
+        Base::GNonadjacent => rw >= 2 && !adjacent,
+        Base::G2Item => rw >= 2 && adjacent,
+    }
+}
+
+/// A simple cycle matching `spec` within the closed walk `path` (edges
+/// `(from, to, kind)`, each `to` the next `from`): the walk itself if no
+/// vertex repeats, else, split at a repeated vertex into two shorter closed
+/// walks, a simple one found in either half that matches. `None` if none
+/// does.
+fn simple(spec: &Spec, path: Vec<(u32, u32, u8)>) -> Option<Vec<(u32, u32, u8)>> {
+    // Linear: a cycle through a giant component can be 100,000 long.
+    let mut first: std::collections::HashMap<u32, usize> =
+        std::collections::HashMap::with_capacity(path.len());
+    let repeat = path
+        .iter()
+        .enumerate()
+        .find_map(|(j, e)| first.insert(e.0, j).map(|i| (i, j)));
+    let Some((i, j)) = repeat else {
+        return Some(path);
+    };
+    let inner: Vec<_> = path[i..j].to_vec();
+    let outer: Vec<_> = path[..i].iter().chain(&path[j..]).copied().collect();
+    [inner, outer]
+        .into_iter()
+        .filter(|w| matches(spec, &w.iter().map(|e| e.2).collect::<Vec<_>>()))
+        .filter_map(|w| simple(spec, w))
+        .min_by_key(Vec::len)
+}
+
 /// Turns a cycle of global transaction ids into an explanation.
-fn explain_cycle(p: &Prepared, a: &Analysis, name: &str, cycle: &[(u32, u32, u8)]) -> Explanation {
+fn explain_cycle(
+    p: &Prepared,
+    a: &Analysis,
+    name: Anomaly,
+    cycle: &[(u32, u32, u8)],
+) -> Explanation {
     let txns: Vec<u32> = cycle.iter().map(|e| e.0).collect();
     let pos = |t: u32| txns.iter().position(|&x| x == t).unwrap_or(0);
     let steps = cycle
@@ -331,56 +394,61 @@ fn explain_cycle(p: &Prepared, a: &Analysis, name: &str, cycle: &[(u32, u32, u8)
 /// Cycle-existence checks, used as a fallback when a search timed out
 /// (Elle's `cycle-exists-specs`): model, anomaly type, subgraph, and whether
 /// the subgraph is extended by one rw hop (the SI family).
-const CYCLE_EXISTS: &[(&str, &str, u8, bool)] = &[
-    ("read-uncommitted", "PL-1-cycle-exists", WW, false),
-    ("read-committed", "PL-2-cycle-exists", WW | WR, false),
-    ("snapshot-isolation", "PL-SI-cycle-exists", WW | WR, true),
-    ("serializable", "PL-3-cycle-exists", DATA, false),
+const CYCLE_EXISTS: &[(&str, Anomaly, u8, bool)] = &[
+    ("read-uncommitted", Anomaly::Pl1CycleExists, WW, false),
+    ("read-committed", Anomaly::Pl2CycleExists, WW | WR, false),
+    (
+        "snapshot-isolation",
+        Anomaly::PlSiCycleExists,
+        WW | WR,
+        true,
+    ),
+    ("serializable", Anomaly::Pl3CycleExists, DATA, false),
     (
         "strong-session-read-uncommitted",
-        "strong-session-PL-1-cycle-exists",
+        Anomaly::StrongSessionPl1CycleExists,
         WW | PROCESS,
         false,
     ),
     (
         "strong-session-read-committed",
-        "strong-session-PL-2-cycle-exists",
+        Anomaly::StrongSessionPl2CycleExists,
         WW | WR | PROCESS,
         false,
     ),
     (
         "strong-session-snapshot-isolation",
-        "strong-session-snapshot-isolation-cycle-exists",
+        Anomaly::StrongSessionSiCycleExists,
         WW | WR | PROCESS,
         true,
     ),
     (
         "strong-session-serializable",
-        "strong-session-serializable-cycle-exists",
+        Anomaly::StrongSessionSerializableCycleExists,
         DATA | PROCESS,
         false,
     ),
     (
         "strong-read-uncommitted",
-        "strong-PL-1-cycle-exists",
+        Anomaly::StrongPl1CycleExists,
         WW | REALTIME,
         false,
     ),
     (
         "strong-read-committed",
-        "strong-PL-2-cycle-exists",
+        Anomaly::StrongPl2CycleExists,
         WW | WR | REALTIME,
         false,
     ),
     (
         "strong-snapshot-isolation",
-        "strong-snapshot-isolation-cycle-exists",
+        Anomaly::StrongSiCycleExists,
         WW | WR | REALTIME,
         true,
     ),
     (
         "strict-serializable",
-        "PL-SS-cycle-exists",
+        Anomaly::PlSsCycleExists,
         DATA | REALTIME,
         false,
     ),
@@ -457,7 +525,7 @@ pub fn search(
 ) {
     let specs: Vec<Spec> = all_specs()
         .into_iter()
-        .filter(|s| prohibited.contains(&s.name))
+        .filter(|s| prohibited.contains(s.name.name()))
         .collect();
     let began = Instant::now();
     let search_end = budget.total.map(|t| {
@@ -505,10 +573,8 @@ pub fn search(
                                 )
                             })
                             .collect();
-                        found.add(&spec.name, || {
-                            explain_cycle(p, analysis, &spec.name, &global)
-                        });
-                        found_here.push(spec.name.clone());
+                        found.add(spec.name, || explain_cycle(p, analysis, spec.name, &global));
+                        found_here.push(spec.name.name().to_string());
                         break;
                     }
                     Outcome::NotFound => {}
@@ -533,7 +599,8 @@ pub fn search(
     // timeout already keeps the verdict from `valid`).
     let other: Vec<&str> = found
         .kinds()
-        .filter(|k| *k != "cycle-search-timeout")
+        .filter(|k| !k.is_unknown())
+        .map(Anomaly::name)
         .collect();
     let mut ruled_out = consistency::anomalies_to_impossible_models(&other);
     // Largest first: a giant component is likeliest to hold a cycle.
@@ -544,7 +611,7 @@ pub fn search(
         }
         let sub = g.induced(scc, ALL, &mut local);
         for &(model, kind, mask, extend) in CYCLE_EXISTS {
-            if ruled_out.contains(model) || !prohibited.contains(kind) {
+            if ruled_out.contains(model) || !prohibited.contains(kind.name()) {
                 continue;
             }
             if budget.total.is_some_and(|t| Instant::now() >= t) {
@@ -555,7 +622,7 @@ pub fn search(
                     model: model.to_string(),
                     scc_size: size,
                 });
-                ruled_out.extend(consistency::anomalies_to_impossible_models(&[kind]));
+                ruled_out.extend(consistency::anomalies_to_impossible_models(&[kind.name()]));
             }
         }
     }
@@ -564,9 +631,41 @@ pub fn search(
 /// Records that the search for `spec` in a component of `scc_size`
 /// transactions ran out of time, having found `found_here` there.
 fn search_timeout(found: &mut Found, spec: &Spec, found_here: &[String], scc_size: usize) {
-    found.add("cycle-search-timeout", || Explanation::CycleSearchTimeout {
-        anomaly_spec_type: spec.name.clone(),
-        does_not_contain: found_here.to_vec(),
-        scc_size,
+    found.add(Anomaly::CycleSearchTimeout, || {
+        Explanation::CycleSearchTimeout {
+            anomaly_spec_type: spec.name.name().to_string(),
+            does_not_contain: found_here.to_vec(),
+            scc_size,
+        }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: Anomaly) -> Spec {
+        all_specs()
+            .into_iter()
+            .find(|s| s.name == name)
+            .expect("spec")
+    }
+
+    #[test]
+    fn every_base_spec_has_both_variants() {
+        assert_eq!(all_specs().len(), 3 * base_specs().len());
+    }
+
+    /// Issue #16: a walk through T2 twice is no explanation; the halves
+    /// (each one rw) are not G2-item either, so nothing is kept.
+    #[test]
+    fn a_walk_repeating_a_vertex_is_split_or_dropped() {
+        let walk = vec![(0, 1, REALTIME), (1, 2, REALTIME), (2, 1, RW), (1, 0, RW)];
+        assert_eq!(simple(&spec(Anomaly::G2ItemRealtime), walk.clone()), None);
+        // As a G-single-item-realtime both halves qualify; the first kept.
+        let g = spec(Anomaly::GSingleItemRealtime);
+        assert_eq!(simple(&g, walk), Some(vec![(1, 2, REALTIME), (2, 1, RW)]));
+        let ok = vec![(0, 1, WW), (1, 2, RW), (2, 0, RW)];
+        assert_eq!(simple(&spec(Anomaly::G2Item), ok.clone()), Some(ok));
+    }
 }

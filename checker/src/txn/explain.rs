@@ -101,6 +101,15 @@ pub enum Explanation {
         writer: Option<TxnRef>,
         message: String,
     },
+    /// List-append needs each appended value to be unique per key; this
+    /// value was appended to `key` by every one of `txns` (or twice by one),
+    /// so no read can tell which append it saw and the history is not
+    /// checked further (Elle's `verify-unique-appends`).
+    DuplicateAppends {
+        key: Value,
+        value: Value,
+        txns: Vec<TxnRef>,
+    },
     /// Two reads of one key that no single version order can produce.
     IncompatibleOrder { key: Value, values: Vec<Value> },
     /// Transactions that read the same version of a key and each wrote it.
@@ -255,6 +264,17 @@ pub fn render_capped(e: &Explanation, max_steps: usize) -> String {
                 out,
                 "key {key}: reads {} cannot come from one version order",
                 vs.join(" and ")
+            );
+        }
+        Explanation::DuplicateAppends { key, value, txns } => {
+            let who: Vec<String> = txns
+                .iter()
+                .map(|t| format!("{} (process {}, line {})", t.value, t.process, t.line))
+                .collect();
+            let _ = writeln!(
+                out,
+                "value {value} appended to key {key} more than once, by {}; list-append needs unique appends, so the history was not checked further",
+                who.join(" and ")
             );
         }
         Explanation::LostUpdate { key, value, txns } => {

@@ -7,7 +7,7 @@
 
 use super::explain::{EdgeKind, Explanation};
 use super::graph::{EdgeBuf, RW, WR, WW};
-use super::{Deadline, Found, FxMap, MopF, NIL, Prepared, TxnState};
+use super::{Anomaly, Deadline, Found, FxMap, MopF, NIL, Prepared, TxnState};
 use serde_json::Value;
 
 /// Appends by `(key, value)`: for each, the first transaction (in history
@@ -23,6 +23,9 @@ pub struct Appends {
     vals: Vec<u32>,
     txns: Vec<u32>,
     intermediate: Vec<bool>,
+    /// `(key, value, first txn, later txn)` for each append of a value the
+    /// key already had appended (list-append needs unique appends).
+    pub(crate) duplicates: Vec<(u32, u32, u32, u32)>,
 }
 
 impl Appends {
@@ -50,6 +53,7 @@ impl Appends {
             vals: Vec::with_capacity(entries.len()),
             txns: Vec::with_capacity(entries.len()),
             intermediate: Vec::with_capacity(entries.len()),
+            duplicates: Vec::new(),
         };
         a.start.push(0);
         for k in 0..nkeys {
@@ -60,6 +64,9 @@ impl Appends {
                 if a.vals.len() > first && a.vals.last() == Some(&v) {
                     if let Some(last) = a.intermediate.last_mut() {
                         *last |= i;
+                    }
+                    if let Some(&w) = a.txns.last() {
+                        a.duplicates.push((k as u32, v, w, t));
                     }
                 } else {
                     a.vals.push(v);
@@ -100,10 +107,19 @@ pub struct Analysis {
     pub order: Vec<u32>,
     /// `(key, value)` → the ok or info transaction that appended it.
     pub writer: Appends,
+    /// Keys whose longest read lists an element twice: the order without
+    /// the repeats (Elle's `append-index` takes `distinct`), so no ww edge
+    /// rests on a duplicate. Empty in a sound history.
+    pub distinct: FxMap<u32, Vec<u32>>,
 }
 
 impl Analysis {
-    fn order_of<'a>(&self, p: &'a Prepared, key: u32) -> &'a [u32] {
+    fn order_of<'a>(&'a self, p: &'a Prepared, key: u32) -> &'a [u32] {
+        if !self.distinct.is_empty()
+            && let Some(d) = self.distinct.get(&key)
+        {
+            return d;
+        }
         match self.order.get(key as usize) {
             Some(&m) if m != u32::MAX => p.list(&p.mops[m as usize]),
             _ => &[],
@@ -155,7 +171,7 @@ impl Analysis {
             }
             EdgeKind::Wr => {
                 for m in ext_reads(p, b) {
-                    if let Some(&last) = p.list(m).last()
+                    if let Some(&last) = read_list(p, m).last()
                         && self.writer_of(m.key, last) == Some(a)
                     {
                         return kv(m.key, last, None);
@@ -164,7 +180,7 @@ impl Analysis {
             }
             EdgeKind::Rw => {
                 for m in ext_reads(p, a) {
-                    let l = p.list(m);
+                    let l = read_list(p, m);
                     let last = l.last().map_or(Value::Null, |&x| p.vals.value(x));
                     let ord = self.order_of(p, m.key);
                     if let Some(&next) = ord.get(l.len())
@@ -182,6 +198,35 @@ impl Analysis {
             _ => {}
         }
         (None, None, None)
+    }
+}
+
+/// The first element `l` repeats, if any; `stamp` (all below the next
+/// `read_no`) marks elements seen.
+fn has_duplicates(l: &[u32], stamp: &mut [u32], read_no: &mut u32) -> Option<u32> {
+    *read_no += 1;
+    for &x in l {
+        if stamp[x as usize] == *read_no {
+            return Some(x);
+        }
+        stamp[x as usize] = *read_no;
+    }
+    None
+}
+
+/// `l` without repeats, each element where it first appears.
+fn distinct(l: &[u32]) -> Vec<u32> {
+    let mut seen = std::collections::HashSet::with_capacity(l.len());
+    l.iter().copied().filter(|x| seen.insert(*x)).collect()
+}
+
+/// `m`'s list as its analysis used it: without repeats.
+fn read_list<'a>(p: &'a Prepared, m: &super::Mop) -> std::borrow::Cow<'a, [u32]> {
+    let l = p.list(m);
+    if distinct(l).len() == l.len() {
+        std::borrow::Cow::Borrowed(l)
+    } else {
+        std::borrow::Cow::Owned(distinct(l))
     }
 }
 
@@ -264,12 +309,50 @@ pub fn analyze(
     let writer = Appends::build(nkeys, &appends);
     drop(appends);
     let failed = Appends::build(nkeys, &failed_appends);
+    // Elle's `verify-unique-appends`: every invoked append, whatever its
+    // outcome, must be of a value new to its key. Otherwise a read cannot
+    // say which append it saw, and the history is refused unchecked.
+    let mut dups = writer.duplicates.clone();
+    dups.extend(failed.duplicates.iter().copied());
+    for &(k, v, t, _) in &failed_appends {
+        if let Some(w) = writer.writer(k, v) {
+            dups.push((k, v, w.min(t), w.max(t)));
+        }
+    }
     drop(failed_appends);
-    let a = Analysis { order, writer };
-
-    let mut incompatible = vec![false; nkeys];
+    let mut a = Analysis {
+        order,
+        writer,
+        distinct: FxMap::default(),
+    };
     let mut stamp: Vec<u32> = vec![u32::MAX; p.vals.len()];
     let mut read_no = 0u32;
+    for k in 0..nkeys as u32 {
+        let ord = a.order_of(p, k);
+        if ord.len() > 1 && has_duplicates(ord, &mut stamp, &mut read_no).is_some() {
+            let d = distinct(ord);
+            a.distinct.insert(k, d);
+        }
+    }
+    if !dups.is_empty() {
+        dups.sort_unstable();
+        for (k, v, first, later) in dups {
+            found.add(Anomaly::DuplicateAppends, || {
+                Explanation::DuplicateAppends {
+                    key: p.keys.value(k),
+                    value: p.vals.value(v),
+                    txns: if first == later {
+                        vec![p.txn_ref(first)]
+                    } else {
+                        vec![p.txn_ref(first), p.txn_ref(later)]
+                    },
+                }
+            });
+        }
+        return Some(a);
+    }
+
+    let mut incompatible = vec![false; nkeys];
     let mut lost: FxMap<(u32, u32), (u32, Vec<u32>)> = FxMap::default();
     // Reads that saw a key's whole known order, as (key, reader).
     let mut full_readers: Vec<(u32, u32)> = Vec::new();
@@ -304,18 +387,12 @@ pub fn analyze(
             let k = m.key;
             let l = p.list(m);
             // duplicate-elements
+            let mut repeats = false;
             if l.len() > 1 {
-                read_no += 1;
-                let mut dup = None;
-                for &x in l {
-                    if stamp[x as usize] == read_no {
-                        dup = Some(x);
-                        break;
-                    }
-                    stamp[x as usize] = read_no;
-                }
+                let dup = has_duplicates(l, &mut stamp, &mut read_no);
+                repeats = dup.is_some();
                 if let Some(x) = dup {
-                    found.add("duplicate-elements", || {
+                    found.add(Anomaly::DuplicateElements, || {
                         let msg = format!(
                             "read of key {} contains {} more than once",
                             p.keys.value(k),
@@ -329,7 +406,7 @@ pub fn analyze(
             if !failed.is_empty() {
                 for &x in l {
                     if let Some(w) = failed.writer(k, x) {
-                        found.add("G1a", || {
+                        found.add(Anomaly::G1a, || {
                             let msg = format!(
                                 "read key {} and observed {}, appended by a failed transaction",
                                 p.keys.value(k),
@@ -347,7 +424,7 @@ pub fn analyze(
                 && let Some(w) = a.writer_of(k, last)
                 && w != t
             {
-                found.add("G1b", || {
+                found.add(Anomaly::G1b, || {
                     let msg = format!(
                         "read key {} ending in {}, an intermediate append of another transaction",
                         p.keys.value(k),
@@ -361,7 +438,7 @@ pub fn analyze(
                 .iter()
                 .find(|o| o.f == MopF::Append && o.key == k && l.contains(&o.val))
             {
-                found.add("future-read", || {
+                found.add(Anomaly::FutureRead, || {
                     let msg = format!(
                         "read key {} and observed {}, which this transaction appends only later",
                         p.keys.value(k),
@@ -375,14 +452,24 @@ pub fn analyze(
                 internal(p, t, k, l, &prior, found);
                 continue;
             }
-            // External read: check against the order and add wr / rw edges.
+            // External read: check against the order and add wr / rw edges,
+            // as the read would be without its repeats.
+            let own;
+            let l = if repeats {
+                own = distinct(l);
+                &own[..]
+            } else {
+                l
+            };
             let ord = a.order_of(p, k);
             if ord.len() < l.len() || ord[..l.len()] != *l {
                 if !incompatible[k as usize] {
                     incompatible[k as usize] = true;
-                    found.add("incompatible-order", || Explanation::IncompatibleOrder {
-                        key: p.keys.value(k),
-                        values: vec![list_value(p, ord), list_value(p, l)],
+                    found.add(Anomaly::IncompatibleOrder, || {
+                        Explanation::IncompatibleOrder {
+                            key: p.keys.value(k),
+                            values: vec![list_value(p, ord), list_value(p, l)],
+                        }
                     });
                 }
                 continue;
@@ -407,7 +494,7 @@ pub fn analyze(
             return None;
         }
         if !rest.is_empty() {
-            found.add("lost-update", || {
+            found.add(Anomaly::LostUpdate, || {
                 let mut txns = vec![p.txn_ref(first)];
                 txns.extend(rest.iter().map(|&t| p.txn_ref(t)));
                 Explanation::LostUpdate {
@@ -483,7 +570,7 @@ pub fn analyze(
             if let Some(fw) = failed.writer(k, x) {
                 aborted.get_or_insert((x, fw));
             } else if let (Some((fx, fw)), Some(w)) = (aborted.take(), w) {
-                found.add("dirty-update", || {
+                found.add(Anomaly::DirtyUpdate, || {
                     let msg = format!(
                         "key {}: appended {} after {}, which a failed transaction appended",
                         p.keys.value(k),
@@ -522,7 +609,7 @@ fn internal(p: &Prepared, t: u32, k: u32, l: &[u32], prior: &[&super::Mop], foun
         l.ends_with(&expected)
     };
     if !ok {
-        found.add("internal", || {
+        found.add(Anomaly::Internal, || {
             let msg = format!(
                 "read key {} = {} but earlier micro-ops in the same transaction imply {}{}",
                 p.keys.value(k),

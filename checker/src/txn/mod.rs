@@ -14,6 +14,7 @@
 //! reveal a key's whole version order, and rw-register (`["w",k,v]`,
 //! `["r",k,v]`), where version orders are inferred from weaker evidence.
 
+pub mod anomaly;
 pub mod cycle;
 pub mod explain;
 pub mod graph;
@@ -31,6 +32,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 
+pub use anomaly::{Anomaly, UnknownAnomaly};
 pub use explain::{Explanation, Step, TxnRef};
 pub use prepare::*;
 
@@ -60,7 +62,9 @@ pub struct TxnOptions {
     /// Models the history is expected to satisfy (Elle's names or Adya's
     /// `PL-n` aliases). Default `["strict-serializable"]`.
     pub consistency_models: Vec<String>,
-    /// Further anomalies to treat as failures regardless of models.
+    /// Further anomalies to treat as failures regardless of models, with
+    /// every anomaly that implies one of them (Elle's `:anomalies`). With
+    /// `consistency_models` empty, exactly these are checked.
     pub anomalies: Vec<String>,
     /// Cycle-search budget per strongly connected component (Elle's
     /// `cycle-search-timeout`, default 1000 ms). `None`: unbounded.
@@ -82,6 +86,11 @@ pub struct TxnOptions {
     /// rw-register: assume each key is sequentially consistent, so each
     /// process's order of operations on a key orders its versions.
     pub sequential_keys: bool,
+    /// rw-register: a transaction that read `v1` of a key and then wrote
+    /// `v2` orders `v1` before `v2` (Elle's `wfr-keys?`). On by default,
+    /// unlike Elle: a database that lets a transaction overwrite a version
+    /// older than the one it read has lost that version anyway.
+    pub wfr_keys: bool,
 }
 
 impl TxnOptions {
@@ -95,6 +104,7 @@ impl TxnOptions {
             deadline: None,
             linearizable_keys: false,
             sequential_keys: false,
+            wfr_keys: true,
         }
     }
 
@@ -114,6 +124,8 @@ pub enum TxnError {
     History(#[from] HistoryError),
     #[error(transparent)]
     UnknownModel(#[from] consistency::UnknownModel),
+    #[error(transparent)]
+    UnknownAnomaly(#[from] UnknownAnomaly),
 }
 
 /// Counts and timings, for reports and benchmarks.
@@ -168,34 +180,28 @@ impl TxnResult {
 /// and explaining one quotes its transactions from the file.
 #[derive(Default)]
 pub struct Found {
-    explained: BTreeMap<String, Vec<Explanation>>,
-    counts: BTreeMap<String, usize>,
+    explained: BTreeMap<Anomaly, Vec<Explanation>>,
+    counts: BTreeMap<Anomaly, usize>,
 }
 
 impl Found {
     /// Counts one anomaly of `kind`, explaining it with `e` if fewer than
     /// [`MAX_EXPLANATIONS`] of that kind are explained yet.
-    pub fn add(&mut self, kind: &str, e: impl FnOnce() -> Explanation) {
-        let n = match self.counts.get_mut(kind) {
-            Some(n) => n,
-            None => self.counts.entry(kind.to_string()).or_default(),
-        };
+    pub fn add(&mut self, kind: Anomaly, e: impl FnOnce() -> Explanation) {
+        let n = self.counts.entry(kind).or_default();
         *n += 1;
         if *n <= MAX_EXPLANATIONS {
-            self.explained
-                .entry(kind.to_string())
-                .or_default()
-                .push(e());
+            self.explained.entry(kind).or_default().push(e());
         }
     }
 
     /// The kinds found so far.
-    pub fn kinds(&self) -> impl Iterator<Item = &str> {
-        self.counts.keys().map(String::as_str)
+    pub fn kinds(&self) -> impl Iterator<Item = Anomaly> + '_ {
+        self.counts.keys().copied()
     }
 
-    pub fn contains(&self, kind: &str) -> bool {
-        self.counts.contains_key(kind)
+    pub fn contains(&self, kind: Anomaly) -> bool {
+        self.counts.contains_key(&kind)
     }
 }
 
@@ -242,7 +248,7 @@ impl Deadline {
 
 /// The phase the time limit cut short, as a `check-timeout` explanation.
 fn timed_out(found: &mut Found, phase: &str) {
-    found.add("check-timeout", || Explanation::CheckTimeout {
+    found.add(Anomaly::CheckTimeout, || Explanation::CheckTimeout {
         phase: phase.to_string(),
     });
 }
@@ -256,7 +262,7 @@ pub enum Analysis {
 /// Checks a transactional history against `opts.consistency_models`.
 pub fn check(history: &History, opts: &TxnOptions) -> Result<TxnResult, TxnError> {
     // An unknown model is reported before any complaint about the history.
-    consistency::validate_models(&opts.consistency_models)?;
+    prohibited_by(opts)?;
     let t0 = Instant::now();
     let mut opts = opts.clone();
     if let Some(total) = opts.total_limit.take() {
@@ -270,11 +276,29 @@ pub fn check(history: &History, opts: &TxnOptions) -> Result<TxnResult, TxnError
 /// The result of a check the time limit stopped before it began, during
 /// `phase` (say, reading a huge file): `unknown`, with a `check-timeout`.
 pub fn unfinished(opts: &TxnOptions, phase: &str) -> Result<TxnResult, TxnError> {
-    let models = consistency::validate_models(&opts.consistency_models)?;
-    let prohibited = consistency::anomalies_prohibited_by(&models);
+    let prohibited = prohibited_by(opts)?;
     let mut found = Found::default();
     timed_out(&mut found, phase);
     Ok(result(found, &prohibited, TxnStats::default()))
+}
+
+/// Every anomaly that fails the check: those `opts.consistency_models`
+/// forbid, and `opts.anomalies` with every anomaly implying one of them
+/// (Elle's `prohibited-anomaly-types`). Unknown names are errors.
+pub fn prohibited_by(opts: &TxnOptions) -> Result<BTreeSet<String>, TxnError> {
+    let models = consistency::validate_models(&opts.consistency_models)?;
+    let mut prohibited = consistency::anomalies_prohibited_by(&models);
+    let named = opts
+        .anomalies
+        .iter()
+        .map(|a| Anomaly::parse(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    prohibited.extend(
+        consistency::all_anomalies_implying(named.iter().map(|a| a.name()))
+            .into_iter()
+            .map(String::from),
+    );
+    Ok(prohibited)
 }
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
@@ -295,13 +319,7 @@ pub fn check_prepared(
         opts.deadline,
         opts.total_limit.map(|d| Instant::now() + d),
     ));
-    let models = consistency::validate_models(&opts.consistency_models)?;
-    let mut prohibited = consistency::anomalies_prohibited_by(&models);
-    prohibited.extend(
-        consistency::all_anomalies_implying(opts.anomalies.iter().map(String::as_str))
-            .into_iter()
-            .map(String::from),
-    );
+    let prohibited = prohibited_by(opts)?;
     let mut stats = TxnStats {
         txns: p.txns.len(),
         ..TxnStats::default()
@@ -337,6 +355,10 @@ pub fn check_prepared(
         timed_out(&mut found, "inferring dependencies");
         return Ok(result(found, &prohibited, stats));
     };
+    if found.contains(Anomaly::DuplicateAppends) {
+        // The history is refused, as Elle's `verify-unique-appends` does.
+        return Ok(result(found, &prohibited, stats));
+    }
 
     let t2 = Instant::now();
     let wants = |suffix: &str| prohibited.iter().any(|a| a.ends_with(suffix));
@@ -366,7 +388,7 @@ pub fn check_prepared(
 
     let t3 = Instant::now();
     if g.edge_count() == 0 {
-        found.add("empty-transaction-graph", || Explanation::EmptyGraph);
+        found.add(Anomaly::EmptyTransactionGraph, || Explanation::EmptyGraph);
     }
     cycle::search(
         p,
@@ -386,21 +408,22 @@ pub fn check_prepared(
 }
 
 /// Anomaly types that mean "could not tell", never "invalid" by themselves.
-pub const UNKNOWN_TYPES: &[&str] = &[
-    "cycle-search-timeout",
-    "empty-transaction-graph",
-    "check-timeout",
-];
+pub const UNKNOWN_TYPES: &[Anomaly] = anomaly::UNKNOWN;
 
 fn result(found: Found, prohibited: &BTreeSet<String>, stats: TxnStats) -> TxnResult {
     // Report what the requested models care about, plus reasons for unknown.
-    let keep = |k: &String| prohibited.contains(k) || UNKNOWN_TYPES.contains(&k.as_str());
-    let Found {
-        mut explained,
-        mut counts,
-    } = found;
-    explained.retain(|k, _| keep(k));
-    counts.retain(|k, _| keep(k));
+    let keep = |k: &Anomaly| prohibited.contains(k.name()) || k.is_unknown();
+    let Found { explained, counts } = found;
+    let explained: BTreeMap<String, Vec<Explanation>> = explained
+        .into_iter()
+        .filter(|(k, _)| keep(k))
+        .map(|(k, v)| (k.name().to_string(), v))
+        .collect();
+    let counts: BTreeMap<String, usize> = counts
+        .into_iter()
+        .filter(|(k, _)| keep(k))
+        .map(|(k, v)| (k.name().to_string(), v))
+        .collect();
     let anomaly_types: Vec<String> = counts.keys().cloned().collect();
     let verdict = if anomaly_types.iter().any(|a| prohibited.contains(a)) {
         Verdict::Invalid
@@ -412,7 +435,7 @@ fn result(found: Found, prohibited: &BTreeSet<String>, stats: TxnStats) -> TxnRe
     let real: Vec<&str> = anomaly_types
         .iter()
         .map(String::as_str)
-        .filter(|a| !UNKNOWN_TYPES.contains(a))
+        .filter(|a| Anomaly::parse(a).is_ok_and(|a| !a.is_unknown()))
         .collect();
     let b = consistency::boundary(&real);
     TxnResult {

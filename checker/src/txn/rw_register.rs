@@ -3,7 +3,8 @@
 //! version order is a graph assembled from sources, in order:
 //!
 //! 1. initial state: `nil` precedes every version;
-//! 2. writes follow reads: a transaction that read `v1` then wrote `v2`;
+//! 2. `wfr_keys` (writes follow reads): a transaction that read `v1` then
+//!    wrote `v2`;
 //! 3. `sequential_keys`: each process's successive operations on a key;
 //! 4. `linearizable_keys`: realtime order of operations on a key.
 //!
@@ -15,7 +16,7 @@
 use super::explain::{EdgeKind, Explanation};
 use super::graph::{EdgeBuf, RW, WR, WW};
 use super::list_append::Appends;
-use super::{Deadline, Found, FxMap, MopF, NIL, Prepared, TxnOptions, TxnState};
+use super::{Anomaly, Deadline, Found, FxMap, MopF, NIL, Prepared, TxnOptions, TxnState};
 use serde_json::Value;
 
 pub struct Analysis {
@@ -167,7 +168,7 @@ pub fn analyze(
             let prior = mops[..i].iter().rev().find(|o| o.key == m.key);
             match (m.f, prior) {
                 (MopF::Read, Some(prev)) if prev.val != m.val => {
-                    found.add("internal", || {
+                    found.add(Anomaly::Internal, || {
                         let msg = format!(
                             "read key {} = {} after this transaction's own {} {}",
                             p.keys.value(m.key),
@@ -188,7 +189,7 @@ pub fn analyze(
                         values[m.key as usize].push(m.val);
                     }
                     if let Some(w) = failed.writer(m.key, m.val) {
-                        found.add("G1a", || {
+                        found.add(Anomaly::G1a, || {
                             let msg = format!(
                                 "read key {} = {}, written by a failed transaction",
                                 p.keys.value(m.key),
@@ -199,7 +200,7 @@ pub fn analyze(
                     }
                     if let Some(w) = writer.writer(m.key, m.val) {
                         if w != t && writer.is_intermediate(m.key, m.val) {
-                            found.add("G1b", || {
+                            found.add(Anomaly::G1b, || {
                                 let msg = format!(
                                     "read key {} = {}, an intermediate write of another transaction",
                                     p.keys.value(m.key),
@@ -218,14 +219,16 @@ pub fn analyze(
                             .any(|o| o.key == m.key && o.f == MopF::Write) =>
                 {
                     // Writes follow reads within the transaction.
-                    sources[1][m.key as usize].push((prev.val, m.val));
+                    if opts.wfr_keys {
+                        sources[1][m.key as usize].push((prev.val, m.val));
+                    }
                     lost.entry((m.key, prev.val)).or_default().push(t);
                 }
                 _ => {}
             }
         }
         // Writes follow the read even with other writes in between.
-        for m in mops.iter().filter(|m| m.f == MopF::Write) {
+        for m in mops.iter().filter(|m| opts.wfr_keys && m.f == MopF::Write) {
             if let Some(r) = ext_read(p, t, m.key)
                 && r != m.val
             {
@@ -238,7 +241,7 @@ pub fn analyze(
             return None;
         }
         if txns.len() > 1 {
-            found.add("lost-update", || Explanation::LostUpdate {
+            found.add(Anomaly::LostUpdate, || Explanation::LostUpdate {
                 key: p.keys.value(*k),
                 value: p.vals.value(*v),
                 txns: txns.iter().map(|&t| p.txn_ref(t)).collect(),
@@ -310,7 +313,7 @@ pub fn analyze(
             };
             match cycle {
                 None => versions[k] = trial,
-                Some(cycle) => found.add("cyclic-versions", || Explanation::CyclicVersions {
+                Some(cycle) => found.add(Anomaly::CyclicVersions, || Explanation::CyclicVersions {
                     key: p.keys.value(k as u32),
                     source: name.to_string(),
                     cycle: cycle.iter().map(|&v| p.vals.value(v)).collect(),
