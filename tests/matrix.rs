@@ -176,7 +176,6 @@ fn node_binary() -> PathBuf {
     p
 }
 
-
 #[test]
 fn lab_matrix_2x2x2_junit_summary_and_exit_code() {
     if common::skip_lab(&[("etcd", "etcd-server")]) {
