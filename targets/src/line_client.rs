@@ -1,7 +1,7 @@
 //! One client connection to one `faultline-node` over its line protocol
 //! (a JSON request per line, replies matched by request id): what the
-//! leaderless targets (crdt, dynamo, swim) bind each client to, and their
-//! readiness: every member answers a status request.
+//! leaderless targets (crdt, dynamo, swim) and elect bind each client to,
+//! and their readiness: every member answers a status request.
 
 use crate::line_conn::{LineConn, ReadError};
 use faultline_node::kv::{Command, Op as KvOp, RequestId};

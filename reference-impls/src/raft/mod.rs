@@ -831,7 +831,10 @@ impl Raft {
             Message::RequestVoteResponse {
                 vote_granted: true, ..
             } => {
-                if self.count_vote(from) {
+                // Not a match guard: a guard that fails would fall through
+                // to the arms below with the vote already counted.
+                let won = self.count_vote(from);
+                if won {
                     self.become_leader();
                 }
             }
