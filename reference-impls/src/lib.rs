@@ -30,6 +30,7 @@ pub mod kv;
 pub mod lock;
 pub mod paxos;
 pub mod pb;
+pub mod quorum;
 pub mod raft;
 pub mod ring;
 pub mod saga;

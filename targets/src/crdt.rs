@@ -30,7 +30,7 @@
 //! ```
 
 use crate::db::{Cancelled, Db, DbContext, TargetInfo};
-use crate::line_client::LineConn;
+use crate::line_client::LineClient;
 use crate::node::{LOG_FILE, NodeDb};
 use crate::{BoxFuture, Client, ClientOpts, LogFiles, Target, TargetError};
 use faultline_node::kv::Op as KvOp;
@@ -142,7 +142,7 @@ impl Target for CrdtTarget {
             self.check_supports(opts.workload.workload)?;
             let addr = crate::line_client::member_addr(&self.members, node)?;
             Ok(Box::new(CrdtClient {
-                conn: LineConn::new(node, addr, opts.timeout.mul_f64(0.9)),
+                conn: LineClient::new(node, addr, opts.timeout.mul_f64(0.9)),
                 workload: opts.workload.workload,
             }) as Box<dyn Client>)
         })
@@ -164,7 +164,7 @@ impl LogFiles for CrdtTarget {
 }
 
 struct CrdtClient {
-    conn: LineConn,
+    conn: LineClient,
     workload: Workload,
 }
 

@@ -27,7 +27,7 @@
 //! ```
 
 use crate::db::{Cancelled, Db, DbContext, TargetInfo};
-use crate::line_client::LineConn;
+use crate::line_client::LineClient;
 use crate::node::{LOG_FILE, NodeDb};
 use crate::{BoxFuture, Client, ClientOpts, LogFiles, Target, TargetError};
 use faultline_node::core::Config;
@@ -181,7 +181,7 @@ impl Target for DynamoTarget {
             self.check_supports(opts.workload.workload)?;
             let addr = crate::line_client::member_addr(&self.members, node)?;
             Ok(Box::new(DynamoClient {
-                conn: LineConn::new(node, addr, opts.timeout.mul_f64(0.9)),
+                conn: LineClient::new(node, addr, opts.timeout.mul_f64(0.9)),
                 workload: opts.workload.workload,
                 contexts: BTreeMap::new(),
             }) as Box<dyn Client>)
@@ -208,7 +208,7 @@ impl LogFiles for DynamoTarget {
 }
 
 struct DynamoClient {
-    conn: LineConn,
+    conn: LineClient,
     workload: Workload,
     /// key → the causal context of this client's last ok read of it.
     contexts: BTreeMap<Key, VersionVector>,

@@ -18,19 +18,16 @@
 //! ```
 
 use crate::db::{Cancelled, Db, DbContext, TargetInfo};
+use crate::line_client::LineClient;
 use crate::node::{NodeConfig, NodeDb, NodeTarget};
 use crate::{BoxFuture, Client, ClientOpts, LogFiles, Primaries, Target, TargetError};
 use faultline_node::elect::{Algo, validate_bugs};
-use faultline_node::kv::{Command, Op as KvOp, RequestId};
-use faultline_node::shell::api::{ClientReply, ClientRequest};
+use faultline_node::kv::Op as KvOp;
+use faultline_node::shell::api::ClientReply;
 use faultline_workloads::{Completion, Op, Value, Workload};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::time::Instant;
 
 pub const PROTOCOL: &str = "elect";
 pub const WORKLOADS: [Workload; 1] = [Workload::Election];
@@ -108,15 +105,12 @@ impl Target for ElectTarget {
         Box::pin(async move {
             self.check_supports(opts.workload.workload)?;
             let addr = crate::line_client::member_addr(&self.cfg.members, node)?;
+            let budget = opts.timeout.mul_f64(0.9).min(VIEW_TIMEOUT);
             Ok(Box::new(ElectClient {
                 node: node.to_string(),
-                addr,
                 // Member ids are 1.. in this order.
                 names: self.cfg.members.iter().map(|(n, _)| n.clone()).collect(),
-                conn: None,
-                client_id: rand::random::<u64>() >> 1,
-                seq: 0,
-                budget: opts.timeout.mul_f64(0.9).min(VIEW_TIMEOUT),
+                conn: LineClient::new(node, addr, budget),
             }) as Box<dyn Client>)
         })
     }
@@ -132,70 +126,17 @@ impl Target for ElectTarget {
 
 struct ElectClient {
     node: String,
-    addr: String,
     names: Vec<String>,
-    conn: Option<(BufReader<OwnedReadHalf>, OwnedWriteHalf)>,
-    client_id: u64,
-    seq: u64,
-    budget: Duration,
+    conn: LineClient,
 }
 
 impl ElectClient {
     /// The node's view, or why there is none.
     async fn ask(&mut self) -> Result<Value, String> {
-        self.seq += 1;
-        let id = RequestId {
-            client: self.client_id,
-            seq: self.seq,
-        };
-        let line = ClientRequest::Command(Command {
-            id,
-            op: KvOp::Leader,
-        })
-        .to_line();
-        let deadline = Instant::now() + self.budget;
-        let node = self.node.clone();
-        if self.conn.is_none() {
-            match tokio::time::timeout(self.budget, TcpStream::connect(&self.addr)).await {
-                Ok(Ok(s)) => {
-                    let _ = s.set_nodelay(true);
-                    let (r, w) = s.into_split();
-                    self.conn = Some((BufReader::new(r), w));
-                }
-                Ok(Err(e)) => return Err(format!("{node}: {e}")),
-                Err(_) => return Err(format!("{node}: connect timed out")),
-            }
-        }
-        let Some((r, w)) = self.conn.as_mut() else {
-            return Err(format!("{node}: no connection"));
-        };
-        if let Err(e) = w.write_all(line.as_bytes()).await {
-            self.conn = None;
-            return Err(format!("{node}: sending: {e}"));
-        }
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let mut buf = String::new();
-            match tokio::time::timeout(left, r.read_line(&mut buf)).await {
-                Err(_) => {
-                    self.conn = None;
-                    return Err(format!("{node}: no reply in time"));
-                }
-                Ok(Ok(0)) | Ok(Err(_)) => {
-                    self.conn = None;
-                    return Err(format!("{node}: connection lost"));
-                }
-                Ok(Ok(_)) => match serde_json::from_str::<ClientReply>(&buf) {
-                    // A late reply to an earlier request that timed out.
-                    Ok(rep) if rep.id().is_some_and(|i| i != id) => continue,
-                    Ok(ClientReply::Ok { value, .. }) => return Ok(value),
-                    Ok(other) => return Err(format!("{node}: unexpected reply {other:?}")),
-                    Err(e) => {
-                        self.conn = None;
-                        return Err(format!("{node}: bad reply {buf:?}: {e}"));
-                    }
-                },
-            }
+        match self.conn.call(KvOp::Leader).await {
+            Ok(ClientReply::Ok { value, .. }) => Ok(value),
+            Ok(other) => Err(format!("{}: unexpected reply {other:?}", self.node)),
+            Err((_, e)) => Err(e),
         }
     }
 
@@ -237,7 +178,7 @@ impl Client for ElectClient {
     }
 
     fn close(&mut self) -> BoxFuture<'_, ()> {
-        self.conn = None;
+        self.conn.close();
         Box::pin(async {})
     }
 }

@@ -42,6 +42,7 @@ pub mod etcd_db;
 pub mod exec;
 pub mod exec_db;
 mod line_client;
+mod line_conn;
 pub mod lock;
 #[cfg(test)]
 mod loopback;

@@ -1,21 +1,19 @@
 //! One client connection to one `faultline-node` over its line protocol
 //! (a JSON request per line, replies matched by request id): what the
-//! leaderless targets (crdt, dynamo, swim) bind each client to, and their
-//! readiness: every member answers a status request.
+//! leaderless targets (crdt, dynamo, swim) and elect bind each client to,
+//! and their readiness: every member answers a status request.
 
+use crate::line_conn::{LineConn, ReadError};
 use faultline_node::kv::{Command, Op as KvOp, RequestId};
 use faultline_node::shell::api::{ClientReply, ClientRequest};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::Instant;
 
-/// A lazily (re)opened connection to `node` at `addr`.
-pub(crate) struct LineConn {
+/// A client of one node over a lazily (re)opened [`LineConn`].
+pub(crate) struct LineClient {
     node: String,
     addr: String,
-    conn: Option<(BufReader<OwnedReadHalf>, OwnedWriteHalf)>,
+    conn: LineConn,
     /// Unique per client; the stores do not deduplicate, the id only
     /// pairs replies with requests.
     client_id: u64,
@@ -24,12 +22,12 @@ pub(crate) struct LineConn {
     budget: Duration,
 }
 
-impl LineConn {
-    pub(crate) fn new(node: &str, addr: String, budget: Duration) -> LineConn {
-        LineConn {
+impl LineClient {
+    pub(crate) fn new(node: &str, addr: String, budget: Duration) -> LineClient {
+        LineClient {
             node: node.to_string(),
             addr,
-            conn: None,
+            conn: LineConn::default(),
             client_id: rand::random::<u64>() >> 1,
             seq: 0,
             budget,
@@ -38,59 +36,59 @@ impl LineConn {
 
     /// Drops the connection; the next call reconnects.
     pub(crate) fn close(&mut self) {
-        self.conn = None;
+        self.conn.close();
     }
 
-    /// One request to this client's node. `Err((sent, why))`.
+    /// One command to this client's node, with a fresh request id.
+    /// `Err((sent, why))`.
     pub(crate) async fn call(&mut self, op: KvOp) -> Result<ClientReply, (bool, String)> {
         self.seq += 1;
         let id = RequestId {
             client: self.client_id,
             seq: self.seq,
         };
-        let line = ClientRequest::Command(Command { id, op }).to_line();
-        let deadline = Instant::now() + self.budget;
-        let node = self.node.clone();
-        if self.conn.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, TcpStream::connect(&self.addr)).await {
-                Ok(Ok(s)) => {
-                    let _ = s.set_nodelay(true);
-                    let (r, w) = s.into_split();
-                    self.conn = Some((BufReader::new(r), w));
-                }
-                Ok(Err(e)) => return Err((false, format!("{node}: {e}"))),
-                Err(_) => return Err((false, format!("{node}: connect timed out"))),
-            }
-        }
-        let Some((r, w)) = self.conn.as_mut() else {
-            return Err((false, format!("{node}: no connection")));
+        self.request(&ClientRequest::Command(Command { id, op }))
+            .await
+    }
+
+    /// One request and its reply: for a command, the reply carrying its
+    /// id (late replies to earlier, timed-out commands are skipped); for
+    /// anything else, the next line.
+    /// `Err((sent, why))`: `sent` is false only when nothing went out.
+    pub(crate) async fn request(
+        &mut self,
+        req: &ClientRequest,
+    ) -> Result<ClientReply, (bool, String)> {
+        let id = match req {
+            ClientRequest::Command(c) => Some(c.id),
+            _ => None,
         };
-        if let Err(e) = w.write_all(line.as_bytes()).await {
-            self.conn = None;
+        let deadline = Instant::now() + self.budget;
+        let node = &self.node;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if let Err(e) = self.conn.open(&self.addr, left).await {
+            return Err((false, format!("{node}: {e}")));
+        }
+        if let Err(e) = self.conn.send(&req.to_line()).await {
             return Err((true, format!("{node}: sending: {e}")));
         }
-        let left = deadline.saturating_duration_since(Instant::now());
         loop {
-            let mut buf = String::new();
-            match tokio::time::timeout(left, r.read_line(&mut buf)).await {
-                Err(_) => {
-                    self.conn = None;
-                    return Err((true, format!("{node}: no reply in time")));
-                }
-                Ok(Ok(0)) | Ok(Err(_)) => {
-                    self.conn = None;
+            let left = deadline.saturating_duration_since(Instant::now());
+            let buf = match self.conn.read_line(left).await {
+                Ok(buf) => buf,
+                Err(ReadError::Timeout) => return Err((true, format!("{node}: no reply in time"))),
+                Err(ReadError::Lost) => {
                     return Err((true, format!("{node}: connection lost after sending")));
                 }
-                Ok(Ok(_)) => match serde_json::from_str::<ClientReply>(&buf) {
-                    // A late reply to an earlier request that timed out.
-                    Ok(rep) if rep.id().is_some_and(|i| i != id) => continue,
-                    Ok(rep) => return Ok(rep),
-                    Err(e) => {
-                        self.conn = None;
-                        return Err((true, format!("{node}: bad reply {buf:?}: {e}")));
-                    }
-                },
+            };
+            match serde_json::from_str::<ClientReply>(&buf) {
+                // A late reply to an earlier request that timed out.
+                Ok(rep) if id.is_some() && rep.id().is_some_and(|i| Some(i) != id) => continue,
+                Ok(rep) => return Ok(rep),
+                Err(e) => {
+                    self.conn.close();
+                    return Err((true, format!("{node}: bad reply {buf:?}: {e}")));
+                }
             }
         }
     }
@@ -110,24 +108,11 @@ pub(crate) fn member_addr(
 
 /// True when the node at `addr` answers a status request in time.
 pub(crate) async fn answers(addr: &str, timeout: Duration) -> bool {
-    let fut = async {
-        let s = TcpStream::connect(addr).await.ok()?;
-        let (r, mut w) = s.into_split();
-        w.write_all(ClientRequest::Status.to_line().as_bytes())
-            .await
-            .ok()?;
-        let mut line = String::new();
-        BufReader::new(r).read_line(&mut line).await.ok()?;
-        match serde_json::from_str(&line).ok()? {
-            ClientReply::Status(_) => Some(()),
-            _ => None,
-        }
-    };
-    tokio::time::timeout(timeout, fut)
-        .await
-        .ok()
-        .flatten()
-        .is_some()
+    let line = LineConn::once(addr, &ClientRequest::Status.to_line(), timeout).await;
+    matches!(
+        line.and_then(|l| serde_json::from_str(&l).ok()),
+        Some(ClientReply::Status(_))
+    )
 }
 
 /// Waits until every member `(node, client address)` answers a status

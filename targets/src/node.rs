@@ -39,6 +39,7 @@
 //!   read-only operations, which cannot have had an effect).
 
 use crate::db::{Cancelled, Clock, Db, DbContext, Kind, Step, TargetInfo};
+use crate::line_conn::{LineConn, ReadError};
 use crate::{BoxFuture, Client, ClientOpts, LogFiles, Primaries, Target, TargetError};
 use faultline_nemesis::NemesisKind;
 use faultline_node::kv::{Command, Micro, Op as KvOp, RequestId};
@@ -47,9 +48,6 @@ use faultline_workloads::{Completion, Op, Value, Workload, WorkloadOptions};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::Instant;
 
 pub const DIR: &str = "/opt/faultline-node";
@@ -529,20 +527,11 @@ impl NodeTarget {
     /// Asks one member for its status (None when it does not answer in time).
     pub async fn status(&self, node: &str, timeout: Duration) -> Option<NodeStatus> {
         let addr = self.cfg.members.iter().find(|(n, _)| n == node)?.1.clone();
-        let fut = async {
-            let s = TcpStream::connect(&addr).await.ok()?;
-            let (r, mut w) = s.into_split();
-            w.write_all(ClientRequest::Status.to_line().as_bytes())
-                .await
-                .ok()?;
-            let mut line = String::new();
-            BufReader::new(r).read_line(&mut line).await.ok()?;
-            match serde_json::from_str(&line).ok()? {
-                ClientReply::Status(s) => Some(s),
-                _ => None,
-            }
-        };
-        tokio::time::timeout(timeout, fut).await.ok().flatten()
+        let line = LineConn::once(&addr, &ClientRequest::Status.to_line(), timeout).await?;
+        match serde_json::from_str(&line).ok()? {
+            ClientReply::Status(s) => Some(s),
+            _ => None,
+        }
     }
 
     /// Every member's (name, client address), in id order.
@@ -596,7 +585,7 @@ impl Target for NodeTarget {
                 cfg: Arc::clone(&self.cfg),
                 workload: opts.workload.clone(),
                 at,
-                conn: None,
+                conn: LineConn::default(),
                 client_id,
                 seq: 0,
                 // Give up before the runner does, so this client classifies.
@@ -657,7 +646,7 @@ pub(crate) struct NodeClient {
     workload: WorkloadOptions,
     /// Index of the member talked to.
     at: usize,
-    conn: Option<(BufReader<OwnedReadHalf>, OwnedWriteHalf)>,
+    conn: LineConn,
     pub(crate) client_id: u64,
     seq: u64,
     budget: Duration,
@@ -684,7 +673,7 @@ impl NodeClient {
             cfg,
             workload,
             at,
-            conn: None,
+            conn: LineConn::default(),
             client_id: rand::random::<u64>() >> 1,
             seq: 0,
             budget,
@@ -721,59 +710,34 @@ impl NodeClient {
                 misses = 0;
             }
             let (name, addr) = self.cfg.members[self.at].clone();
-            if self.conn.is_none() {
-                let c = tokio::time::timeout(
-                    left.min(Duration::from_secs(1)),
-                    TcpStream::connect(&addr),
-                )
-                .await;
-                match c {
-                    Ok(Ok(s)) => {
-                        let _ = s.set_nodelay(true);
-                        let (r, w) = s.into_split();
-                        self.conn = Some((BufReader::new(r), w));
-                    }
-                    Ok(Err(e)) => {
-                        last = format!("{name}: {e}");
-                        self.at = (self.at + 1) % n;
-                        misses += 1;
-                        continue;
-                    }
-                    Err(_) => {
-                        last = format!("{name}: connect timed out");
-                        self.at = (self.at + 1) % n;
-                        misses += 1;
-                        continue;
-                    }
-                }
-            }
-            let Some((r, w)) = self.conn.as_mut() else {
-                continue;
-            };
-            if let Err(e) = w.write_all(line.as_bytes()).await {
-                // Part of the line may have gone out.
-                uncertain = Some(format!("{name}: sending: {e}"));
-                self.conn = None;
+            let connect = left.min(Duration::from_secs(1));
+            if let Err(e) = self.conn.open(&addr, connect).await {
+                last = format!("{name}: {e}");
                 self.at = (self.at + 1) % n;
                 misses += 1;
                 continue;
             }
-            let mut buf = String::new();
+            if let Err(e) = self.conn.send(&line).await {
+                // Part of the line may have gone out.
+                uncertain = Some(format!("{name}: sending: {e}"));
+                self.at = (self.at + 1) % n;
+                misses += 1;
+                continue;
+            }
             let left = deadline.saturating_duration_since(Instant::now());
-            let reply = match tokio::time::timeout(left, r.read_line(&mut buf)).await {
-                Err(_) => {
-                    self.conn = None;
+            let buf = match self.conn.read_line(left).await {
+                Ok(buf) => buf,
+                Err(ReadError::Timeout) => {
                     return Err(Fate::Unknown(format!("{name}: no reply in time")));
                 }
-                Ok(Ok(0)) | Ok(Err(_)) => {
+                Err(ReadError::Lost) => {
                     uncertain = Some(format!("{name}: connection lost after sending"));
-                    self.conn = None;
                     self.at = (self.at + 1) % n;
                     misses += 1;
                     continue;
                 }
-                Ok(Ok(_)) => serde_json::from_str::<ClientReply>(&buf),
             };
+            let reply = serde_json::from_str::<ClientReply>(&buf);
             match reply {
                 Ok(ClientReply::Ok { id, value }) if id == cmd.id => return Ok(Ok(value)),
                 Ok(ClientReply::Fail { id, error }) if id == cmd.id => return Ok(Err(error)),
@@ -789,7 +753,7 @@ impl NodeClient {
                             misses += 1;
                         }
                     }
-                    self.conn = None;
+                    self.conn.close();
                 }
                 Ok(ClientReply::Unknown { id, error }) if id == cmd.id => {
                     // Resending the same id is safe: it applies at most once.
@@ -799,11 +763,11 @@ impl NodeClient {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 Ok(other) => {
-                    self.conn = None;
+                    self.conn.close();
                     return Err(Fate::Unknown(format!("{name}: unexpected reply {other:?}")));
                 }
                 Err(e) => {
-                    self.conn = None;
+                    self.conn.close();
                     return Err(Fate::Unknown(format!("{name}: bad reply {buf:?}: {e}")));
                 }
             }
@@ -959,7 +923,7 @@ impl Client for NodeClient {
     }
 
     fn close(&mut self) -> BoxFuture<'_, ()> {
-        self.conn = None;
+        self.conn.close();
         Box::pin(async {})
     }
 }

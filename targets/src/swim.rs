@@ -19,16 +19,13 @@
 //! ```
 
 use crate::db::{Cancelled, Db, DbContext, TargetInfo};
+use crate::line_client::LineClient;
 use crate::node::{LOG_FILE, NodeDb};
 use crate::{BoxFuture, Client, ClientOpts, LogFiles, Target, TargetError};
 use faultline_node::shell::api::{ClientReply, ClientRequest};
 use faultline_workloads::{Completion, Op, Value, Workload};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::time::Instant;
 
 pub const PROTOCOL: &str = "swim";
 pub const WORKLOADS: [Workload; 1] = [Workload::Membership];
@@ -117,10 +114,8 @@ impl Target for SwimTarget {
             let addr = crate::line_client::member_addr(&self.members, node)?;
             Ok(Box::new(SwimClient {
                 node: node.to_string(),
-                addr,
                 names: self.members.iter().map(|(n, _)| n.clone()).collect(),
-                conn: None,
-                budget: opts.timeout.mul_f64(0.9),
+                conn: LineClient::new(node, addr, opts.timeout.mul_f64(0.9)),
             }) as Box<dyn Client>)
         })
     }
@@ -142,11 +137,9 @@ impl LogFiles for SwimTarget {
 
 struct SwimClient {
     node: String,
-    addr: String,
     /// Node names by id - 1.
     names: Vec<String>,
-    conn: Option<(BufReader<OwnedReadHalf>, OwnedWriteHalf)>,
-    budget: Duration,
+    conn: LineClient,
 }
 
 /// The member's answer as the workload's view: node name → state and
@@ -171,41 +164,15 @@ pub fn view_of(answer: &Value, names: &[String]) -> Result<Value, String> {
 
 impl SwimClient {
     async fn members(&mut self) -> Result<Value, String> {
-        let deadline = Instant::now() + self.budget;
-        let node = self.node.clone();
-        if self.conn.is_none() {
-            match tokio::time::timeout(self.budget, TcpStream::connect(&self.addr)).await {
-                Ok(Ok(s)) => {
-                    let _ = s.set_nodelay(true);
-                    let (r, w) = s.into_split();
-                    self.conn = Some((BufReader::new(r), w));
-                }
-                Ok(Err(e)) => return Err(format!("{node}: {e}")),
-                Err(_) => return Err(format!("{node}: connect timed out")),
-            }
-        }
-        let Some((r, w)) = self.conn.as_mut() else {
-            return Err(format!("{node}: no connection"));
-        };
-        let line = ClientRequest::Admin(serde_json::json!({"members": true})).to_line();
-        if let Err(e) = w.write_all(line.as_bytes()).await {
-            self.conn = None;
-            return Err(format!("{node}: sending: {e}"));
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        let mut buf = String::new();
-        let answer = match tokio::time::timeout(left, r.read_line(&mut buf)).await {
-            Err(_) => Err(format!("{node}: no reply in time")),
-            Ok(Ok(0)) | Ok(Err(_)) => Err(format!("{node}: connection lost")),
-            Ok(Ok(_)) => match serde_json::from_str::<ClientReply>(&buf) {
-                Ok(ClientReply::Admin(v)) => view_of(&v, &self.names),
-                Ok(other) => Err(format!("{node}: unexpected reply {other:?}")),
-                Err(e) => Err(format!("{node}: bad reply {buf:?}: {e}")),
-            },
+        let req = ClientRequest::Admin(serde_json::json!({"members": true}));
+        let answer = match self.conn.request(&req).await {
+            Ok(ClientReply::Admin(v)) => view_of(&v, &self.names),
+            Ok(other) => Err(format!("{}: unexpected reply {other:?}", self.node)),
+            Err((_, e)) => Err(e),
         };
         if answer.is_err() {
             // An answer may still be on its way: never pair it with the next poll.
-            self.conn = None;
+            self.conn.close();
         }
         answer
     }
@@ -229,7 +196,7 @@ impl Client for SwimClient {
     }
 
     fn close(&mut self) -> BoxFuture<'_, ()> {
-        self.conn = None;
+        self.conn.close();
         Box::pin(async {})
     }
 }

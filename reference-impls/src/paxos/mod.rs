@@ -44,6 +44,7 @@
 use crate::bugs::Bug;
 use crate::core::{Config, Core, Input, NodeId, Ready, Reply, Status};
 use crate::kv::{Command, RequestId, Store};
+use crate::quorum::Tally;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -247,7 +248,8 @@ impl PaxosConfig {
 #[derive(Debug)]
 struct Proposal {
     value: Value,
-    accepted_by: BTreeSet<NodeId>,
+    /// Phase-2 answers (Accepted) in the leader's ballot.
+    accepted_by: Tally,
     /// Tick of the last (re)send, so a heartbeat resends only stale ones.
     sent_at: u64,
 }
@@ -273,7 +275,8 @@ enum Role {
     /// Running phase 1 for every slot ≥ `from` (PMMC's scout).
     Candidate {
         from: Slot,
-        promised_by: BTreeSet<NodeId>,
+        /// Phase-1 answers (Promise) to our Prepare.
+        promised_by: Tally,
         adopted: BTreeMap<Slot, (Ballot, Value)>,
     },
     Leader(Box<Leadership>),
@@ -466,6 +469,11 @@ impl Paxos {
         self.q2
     }
 
+    /// An empty phase-2 count for one slot.
+    fn accept_tally(&self) -> Tally {
+        Tally::new(self.config.peers.len(), self.phase2_quorum())
+    }
+
     // ---- roles ----
 
     /// PMMC's scout: phase 1 with a fresh, higher ballot for every slot this
@@ -491,9 +499,11 @@ impl Paxos {
             .range(from..)
             .map(|(s, bv)| (*s, bv.clone()))
             .collect();
+        let mut promised_by = Tally::new(self.config.peers.len(), self.q1);
+        promised_by.grant(self.id());
         self.role = Role::Candidate {
             from,
-            promised_by: BTreeSet::from([self.id()]),
+            promised_by,
             adopted,
         };
         let ballot = self.ballot;
@@ -521,6 +531,7 @@ impl Paxos {
         .unwrap_or(0);
         let mut unsent = Vec::new();
         let mut proposals = BTreeMap::new();
+        let votes = self.accept_tally();
         for s in from..=last {
             if self.chosen.contains_key(&s) {
                 continue;
@@ -543,7 +554,7 @@ impl Paxos {
                 s,
                 Proposal {
                     value,
-                    accepted_by: BTreeSet::new(),
+                    accepted_by: votes.clone(),
                     sent_at: self.ticks,
                 },
             );
@@ -668,7 +679,7 @@ impl Paxos {
             let entries: Vec<(Slot, Value)> = l
                 .proposals
                 .iter()
-                .filter(|(_, pr)| pr.sent_at <= stale && !pr.accepted_by.contains(&p))
+                .filter(|(_, pr)| pr.sent_at <= stale && !pr.accepted_by.granted_by(p))
                 .take(self.options.max_batch)
                 .map(|(s, pr)| (*s, pr.value.clone()))
                 .collect();
@@ -700,6 +711,7 @@ impl Paxos {
             self.reply(cmd.id, Reply::Done(out));
             return;
         }
+        let votes = self.accept_tally();
         let Role::Leader(l) = &mut self.role else {
             let leader = self.leader.filter(|&l| l != self.config.id);
             self.reply(cmd.id, Reply::NotLeader { leader });
@@ -714,7 +726,7 @@ impl Paxos {
             slot,
             Proposal {
                 value,
-                accepted_by: BTreeSet::new(),
+                accepted_by: votes,
                 sent_at: self.ticks,
             },
         );
@@ -735,7 +747,7 @@ impl Paxos {
         let id = self.config.id;
         for (s, _) in &entries {
             if let Some(p) = l.proposals.get_mut(s) {
-                p.accepted_by.insert(id);
+                p.accepted_by.grant(id);
             }
         }
         for (s, v) in &entries {
@@ -852,7 +864,7 @@ impl Paxos {
         else {
             return;
         };
-        if !promised_by.insert(from) {
+        if !promised_by.grant(from) {
             return;
         }
         for (s, b, v) in accepted {
@@ -868,7 +880,7 @@ impl Paxos {
                 }
             }
         }
-        if promised_by.len() >= self.q1 {
+        if promised_by.won() {
             self.become_leader();
         }
     }
@@ -973,7 +985,6 @@ impl Paxos {
 
     /// The leader counts an Accepted; a quorum in its ballot chooses a slot.
     fn count_accepted(&mut self, from: NodeId, ballot: Ballot, slots: &[Slot]) {
-        let quorum = self.phase2_quorum();
         let Role::Leader(l) = &mut self.role else {
             return;
         };
@@ -983,8 +994,8 @@ impl Paxos {
         let mut decided = Vec::new();
         for s in slots {
             if let Some(p) = l.proposals.get_mut(s) {
-                p.accepted_by.insert(from);
-                if p.accepted_by.len() >= quorum {
+                p.accepted_by.grant(from);
+                if p.accepted_by.won() {
                     decided.push(*s);
                 }
             }

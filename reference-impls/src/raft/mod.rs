@@ -47,6 +47,7 @@ pub use log::RaftLog;
 use crate::bugs::Bug;
 use crate::core::{Config, Core, Input, NodeId, Ready, Reply, Status};
 use crate::kv::{Command, Op, RequestId, Store};
+use crate::quorum::{self, Tally};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -294,7 +295,7 @@ pub struct Raft {
     tick_ms: Option<u64>,
 
     // Candidate.
-    votes: BTreeSet<NodeId>,
+    votes: Tally,
 
     // Leader.
     progress: BTreeMap<NodeId, Progress>,
@@ -335,7 +336,22 @@ impl Raft {
     }
 
     fn quorum(&self) -> usize {
-        self.voters.len() / 2 + 1
+        quorum::majority(self.voters.len())
+    }
+
+    /// A fresh election among the current voters with this node's own vote.
+    fn start_tally(&mut self) {
+        self.votes = Tally::new(self.voters.len(), self.quorum());
+        self.votes.grant(self.id);
+    }
+
+    /// Counts `from`'s grant (only voters' count; §5.2) and says whether
+    /// the election is won.
+    fn count_vote(&mut self, from: NodeId) -> bool {
+        if self.voters.contains(&from) {
+            self.votes.grant(from);
+        }
+        self.votes.won()
     }
 
     fn reset_election_timer(&mut self) {
@@ -387,7 +403,7 @@ impl Raft {
         self.role = Role::Follower;
         self.leader = leader;
         self.progress.clear();
-        self.votes.clear();
+        self.votes = Tally::default();
         if !self.config.bug("lease-read-no-bound") {
             self.lease_until_ms = 0;
         }
@@ -415,8 +431,8 @@ impl Raft {
         self.role = Role::PreCandidate;
         self.leader = None;
         self.reset_election_timer();
-        self.votes = BTreeSet::from([self.id]);
-        if self.votes.len() >= self.quorum() {
+        self.start_tally();
+        if self.votes.won() {
             self.become_candidate();
             return;
         }
@@ -440,8 +456,8 @@ impl Raft {
         self.leader = None;
         self.persist_hard_state();
         self.reset_election_timer();
-        self.votes = BTreeSet::from([self.id]);
-        if self.votes.len() >= self.quorum() {
+        self.start_tally();
+        if self.votes.won() {
             self.become_leader();
             return;
         }
@@ -681,13 +697,7 @@ impl Raft {
             }
             Message::PreVoteResponse { term, vote_granted } => {
                 if vote_granted && self.role == Role::PreCandidate && term == self.term + 1 {
-                    self.votes.insert(from);
-                    let granted = self
-                        .votes
-                        .iter()
-                        .filter(|v| self.voters.contains(v))
-                        .count();
-                    if granted >= self.quorum() {
+                    if self.count_vote(from) {
                         self.become_candidate();
                     }
                 } else if !vote_granted && term > self.term {
@@ -821,13 +831,10 @@ impl Raft {
             Message::RequestVoteResponse {
                 vote_granted: true, ..
             } => {
-                self.votes.insert(from);
-                let granted = self
-                    .votes
-                    .iter()
-                    .filter(|v| self.voters.contains(v))
-                    .count();
-                if granted >= self.quorum() {
+                // Not a match guard: a guard that fails would fall through
+                // to the arms below with the vote already counted.
+                let won = self.count_vote(from);
+                if won {
                     self.become_leader();
                 }
             }
@@ -1138,7 +1145,7 @@ impl Raft {
         if self.role != Role::Leader {
             return;
         }
-        let mut matched: Vec<Index> = self
+        let matched: Vec<Index> = self
             .voters
             .iter()
             .map(|v| {
@@ -1157,8 +1164,7 @@ impl Raft {
                 }
             })
             .collect();
-        matched.sort_unstable_by(|a, b| b.cmp(a));
-        let Some(&n) = matched.get(self.quorum() - 1) else {
+        let Some(n) = quorum::quorum_index(matched, self.quorum()) else {
             return;
         };
         if n <= self.commit_index {
@@ -1173,7 +1179,7 @@ impl Raft {
 
     /// The highest heartbeat round a majority acknowledged in this term.
     fn confirmed_seq(&self) -> u64 {
-        let mut acked: Vec<u64> = self
+        let acked: Vec<u64> = self
             .voters
             .iter()
             .map(|v| {
@@ -1184,8 +1190,7 @@ impl Raft {
                 }
             })
             .collect();
-        acked.sort_unstable_by(|a, b| b.cmp(a));
-        acked.get(self.quorum() - 1).copied().unwrap_or(0)
+        quorum::quorum_index(acked, self.quorum()).unwrap_or(0)
     }
 
     /// Extends the lease and serves reads whose round a majority
@@ -1425,7 +1430,7 @@ impl Core for Raft {
             now_ms: 0,
             ticks: 0,
             tick_ms: None,
-            votes: BTreeSet::new(),
+            votes: Tally::default(),
             progress: BTreeMap::new(),
             pending_writes: BTreeMap::new(),
             reads: Vec::new(),

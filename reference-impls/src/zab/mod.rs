@@ -973,8 +973,9 @@ impl Zab {
         if self.config.bug("commit-before-quorum") {
             acks.push(last);
         }
-        acks.sort_unstable_by(|a, b| b.cmp(a));
-        let Some(&z) = acks.get(q - 1) else { return };
+        let Some(z) = crate::quorum::quorum_index(acks, q) else {
+            return;
+        };
         if z > self.commit {
             l.commit_dirty = true;
             self.advance_commit(z);
