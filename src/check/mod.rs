@@ -544,10 +544,21 @@ fn check_lin(
         },
         result.stats.elapsed_ms
     ));
+    // Lead with the minimal counterexample; the search's own witness (the
+    // longest prefix) follows as detail.
     for a in json["anomalies"].as_array().into_iter().flatten() {
-        if let Some(e) = a["explanation"].as_str() {
+        if let Some(e) = a["minimal_explanation"].as_str() {
             text.push_str(&format!("  {e}\n"));
         }
+        if let Some(e) = a["explanation"].as_str() {
+            text.push_str(&format!("  Search detail: {e}\n"));
+        }
+    }
+    if result.warnings.iter().any(|w| w == "no-completed-ops") {
+        text.push_str(
+            "  warning: no operation completed (none at all, or every one failed or timed out): \
+             linearizable only vacuously\n",
+        );
     }
     for (key, kr) in &result.keys {
         if kr.verdict == Verdict::Unknown {
@@ -627,12 +638,17 @@ fn lin_timeline(
             role,
         });
     }
+    // The minimal counterexample first, then the search's witness.
     let mut explanation: Vec<String> = json["anomalies"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|a| a["key"].as_str() == Some(key))
-        .filter_map(|a| a["explanation"].as_str().map(str::to_string))
+        .flat_map(|a| {
+            [&a["minimal_explanation"], &a["explanation"]]
+                .into_iter()
+                .filter_map(|e| e.as_str().map(str::to_string))
+        })
         .collect();
     if let Some(state) = &kr.final_state {
         explanation.push(format!(
