@@ -4,25 +4,24 @@
 //! **What "removing" an operation means.** Deleting an `ok` write outright
 //! would make the reads of its value look like reads of a value never
 //! written, so shrinking would end at a single read and explain nothing.
-//! Instead an operation outside the set is *relaxed*: it becomes an `info`
-//! operation with no real-time bounds (it may take effect at any point, or
-//! never). Observers (reads; `Model::is_pure`) are dropped, which is the same
-//! thing for them. Relaxing only adds linearizations, so a history stays
-//! invalid after relaxing only if the relaxed operations' timing and outcome
-//! did not matter, and the test is monotone: a set is 1-minimal once
-//! relaxing any one of its operations makes it linearizable.
+//! Instead an operation outside the set is *relaxed*: it is treated as if
+//! it had timed out (`info`), i.e. it may take effect at any point after its
+//! invocation, or never. Observers (reads; `Model::is_pure`) are dropped,
+//! which is the same thing for them. Relaxing only adds linearizations, so
+//! the test is monotone, and a set is 1-minimal once relaxing any one of its
+//! operations makes the history linearizable.
 //!
-//! **`info` operations** are shrink candidates like the others: relaxing an
-//! `info` op only drops its invocation time (it already may or may not have
-//! happened), so a kept `info` op is one whose invocation time matters.
+//! **`info` operations** are relaxed already: they are never in the set and
+//! always stay as they are (relaxing one changes nothing).
 //!
-//! **Strategy.** Delta debugging (Zeller's ddmin) over the kept set, each
-//! probe a linearizability check of the relaxed history with the same WGL
-//! search; ddmin ends with the singleton complements tested, and since the
-//! test is monotone that makes the result 1-minimal. A probe that runs out
-//! of time counts as "linearizable" (the op is kept): the set stays a
-//! proven counterexample, only its minimality is then not guaranteed
-//! (`complete = false`).
+//! **Strategy.** Two cheap first guesses (the observers alone; the ops
+//! invoked before the search's stuck op returned), then delta debugging
+//! (Zeller's ddmin), each probe a linearizability check of the relaxed
+//! history with the same WGL search. ddmin ends with the singleton
+//! complements tested, which for a monotone test means 1-minimal. A probe
+//! that runs out of time or memo budget counts as "linearizable" (the op is
+//! kept): the set stays a proven counterexample, only its minimality is then
+//! not guaranteed (`complete = false`).
 
 use super::search::{self, Budget};
 use crate::history::{History, Operation, Outcome, Value};
@@ -38,7 +37,7 @@ pub const DEFAULT_SHRINK_LIMIT: Duration = Duration::from_secs(10);
 /// Memo budget of one probe. Relaxed ops that may go anywhere can make a
 /// probe's search exponential (kv appends in every order); such a probe
 /// answers unknown (the op is kept) rather than eat the whole budget.
-const PROBE_MEM: usize = 8 << 20;
+const PROBE_MEM: usize = 1 << 20;
 
 /// A shrunk counterexample of one key.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -96,6 +95,9 @@ where
         for &i in set {
             keep[i] = true;
         }
+        for (k, o) in keep.iter_mut().zip(ops) {
+            *k |= !o.ok;
+        }
         let sub: Vec<CompiledOp<M::Op>> = ops
             .iter()
             .zip(&keep)
@@ -107,7 +109,6 @@ where
                     None
                 } else {
                     Some(CompiledOp {
-                        call: 0,
                         ret: usize::MAX,
                         ok: false,
                         ..o.clone()
@@ -117,7 +118,11 @@ where
             .collect();
         cancel.store(0, std::sync::atomic::Ordering::Relaxed);
         mem_used.store(0, std::sync::atomic::Ordering::Relaxed);
+        let t0 = Instant::now();
         let out = search::search(model, init.clone(), &sub, &budget);
+        if std::env::var_os("FL_SHRINK_DEBUG").is_some() {
+            eprintln!("probe {} ok of {}: {:?} {} states {:?}", set.len(), sub.len(), out.verdict, out.states, t0.elapsed());
+        }
         match out.verdict {
             Some(Verdict::Invalid) => true,
             Some(Verdict::Valid) => false,
@@ -128,25 +133,39 @@ where
         }
     };
     // Cheap first guesses, each a proven counterexample if its probe says
-    // invalid: the observers alone (every write relaxed: the stale reads
-    // of most real bugs), then the ops invoked before the op the search
-    // could not pass returned.
-    let all: Vec<usize> = (0..ops.len()).collect();
-    let pure: Vec<usize> = all
-        .iter()
-        .copied()
-        .filter(|&i| pure_ok[i])
-        .collect();
-    let mut start = all.clone();
-    if !pure.is_empty() && pure.len() < all.len() && test(&pure) {
-        start = pure;
-    } else if let Some(ret) = failing.and_then(|f| ops.iter().find(|o| o.id == f)).map(|o| o.ret)
-    {
-        let before: Vec<usize> = all.iter().copied().filter(|&i| ops[i].call < ret).collect();
-        if before.len() < all.len() && test(&before) {
-            start = before;
-        }
+    // invalid, so ddmin starts small: the k ops invoked last before the op
+    // the search could not pass returned (k = 2, 4, 8, …: anomalies are
+    // usually local, and small probes are fast), the observers alone (every
+    // write relaxed: most stale reads), all ops invoked before that return.
+    // `info` ops are relaxed already: never candidates, always kept as-is.
+    let all: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].ok).collect();
+    let stuck = failing
+        .and_then(|f| ops.iter().find(|o| o.id == f))
+        .map(|o| o.ret);
+    let mut before: Vec<usize> = match stuck {
+        Some(ret) => all.iter().copied().filter(|&i| ops[i].call < ret).collect(),
+        None => all.clone(),
+    };
+    let mut guesses: Vec<Vec<usize>> = Vec::new();
+    let mut k = 2;
+    while k < before.len() {
+        let mut w: Vec<usize> = before[before.len() - k..].to_vec();
+        w.sort_unstable();
+        guesses.push(w);
+        k *= 2;
     }
+    let pure: Vec<usize> = before.iter().copied().filter(|&i| pure_ok[i]).collect();
+    if !pure.is_empty() && pure.len() < before.len() {
+        guesses.push(pure);
+    }
+    before.sort_unstable();
+    if before.len() < all.len() {
+        guesses.push(before);
+    }
+    let start = guesses
+        .into_iter()
+        .find(|g| test(g))
+        .unwrap_or(all);
     let kept = ddmin(start, &mut test);
     Shrunk {
         ids: kept.iter().map(|&i| ops[i].id).collect(),
@@ -345,13 +364,13 @@ pub(crate) fn explain(
         )
     } else {
         format!(
-            "Key {key:?}: shrinking ran out of time; this counterexample of {} operation(s) may not be minimal",
+            "Key {key:?}: shrinking ran out of its time or memory budget; this counterexample of {} operation(s) may not be minimal",
             min.len()
         )
     };
     if others > 0 {
         s.push_str(&format!(
-            " (the key's other {others} operation(s) may take effect at any time, or never, and still no order works)"
+            " (the key's other {others} operation(s) are treated as if they had timed out: each may take effect any time after its invocation, or never)"
         ));
     }
     s.push_str(": ");
@@ -423,6 +442,9 @@ fn register_why(
     h: Option<&History>,
 ) -> Option<String> {
     let kv = spec.kind == ModelKind::Kv;
+    if min.is_empty() {
+        return None;
+    }
     let key_opt = (key != "_").then_some(key);
     let init: Value = match spec.initial_for(key_opt) {
         Some(v) => v.clone(),
@@ -448,9 +470,9 @@ fn register_why(
         && let Some(v) = observed(only)
     {
         let what = if kv {
-            "no sequence of this key's puts and appends produces it"
+            "no sequence of this key's puts and appends invoked before it returned produces it"
         } else {
-            "no operation of this key writes it"
+            "no operation of this key invoked before it returned writes it"
         };
         return Some(format!(
             "{} requires the value {}, but the {} starts at {init_s} and {what}: \
@@ -461,8 +483,10 @@ fn register_why(
         ));
     }
 
-    // kv stale get: an earlier get saw more appends than a later one.
-    if kv {
+    // kv stale get: an earlier get saw more appends than a later one. The
+    // patterns below claim "nothing can undo it", which the set's
+    // invalidity proves only when the pattern is the whole set.
+    if kv && min.len() == 2 {
         for a in min.iter().filter(|o| is_read(&o.f) && o.outcome == Outcome::Ok) {
             for b in min.iter().filter(|o| is_read(&o.f) && o.outcome == Outcome::Ok) {
                 let (Some(va), Some(vb)) = (a.value.as_str(), b.value.as_str()) else {
@@ -485,7 +509,7 @@ fn register_why(
                     "a value that does not extend what the first get saw"
                 };
                 let tail = if has_overwrite {
-                    "appends only extend a value, and no put or cas of this key can take it back"
+                    "appends only extend a value, and no put or cas of this key invoked before the later get returned can take it back"
                 } else {
                     "appends only extend a value, and this key has no put or cas that could overwrite it"
                 };
@@ -508,11 +532,38 @@ fn register_why(
         }
     }
 
+    // kv lost append: an append returned before a get was invoked, and the
+    // get's value does not contain it.
+    if kv
+        && let [a, g] = min
+        && a.f == "append"
+        && is_read(&g.f)
+        && g.outcome == Outcome::Ok
+        && a.precedes(g)
+        && let (Some(x), Some(v)) = (a.value.as_str(), g.value.as_str())
+        && !v.contains(x)
+    {
+        return Some(format!(
+            "Lost append: {} [1] of {} returned at line {} before {} [2] was invoked at line {}, \
+             but [2] returned {}, which does not contain it, and nothing on this key invoked \
+             before [2] returned can take it out.",
+            who(a),
+            short(&a.value),
+            ret_line(a, h),
+            who(g),
+            op_line(g, h),
+            short(&g.value)
+        ));
+    }
+
     // Overwritten value: a read of v after a write of u != v that began
     // after every kept write of v had returned.
     for r in min.iter() {
         let Some(v) = observed(r) else { continue };
         let sources: Vec<&&Operation> = min.iter().filter(|w| written(w) == Some(v)).collect();
+        if min.len() != sources.len() + 2 {
+            continue;
+        }
         for w in min.iter() {
             let Some(u) = written(w) else { continue };
             if u == v || !w.precedes(r) || !sources.iter().all(|s| s.precedes(w)) {
