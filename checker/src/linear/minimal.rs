@@ -38,6 +38,8 @@ pub const DEFAULT_SHRINK_LIMIT: Duration = Duration::from_secs(10);
 /// probe's search exponential (kv appends in every order); such a probe
 /// answers unknown (the op is kept) rather than eat the whole budget.
 const PROBE_MEM: usize = 1 << 20;
+/// Memo budget of each probe of the final one-at-a-time pass.
+const FINAL_PROBE_MEM: usize = 8 << 20;
 
 /// A shrunk counterexample of one key.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -78,17 +80,17 @@ where
         cancel: &cancel,
         exhaustive: true,
         mem_used: &mem_used,
-        mem_limit: limits.mem_limit.min(PROBE_MEM),
+        mem_limit: limits.mem_limit,
     };
     let mut probes = 0usize;
-    let mut complete = true;
     let mut keep = vec![false; ops.len()];
     // Some(true): still invalid with only `set` kept; Some(false): valid;
     // None: unknown (time or memory), treated as "must keep".
-    let mut test = |set: &[usize]| -> bool {
+    // Some(true): invalid with only `set` kept, Some(false): valid, None:
+    // the probe ran out of budget.
+    let mut probe = |set: &[usize], mem: usize| -> Option<bool> {
         if limits.deadline.is_some_and(|d| Instant::now() >= d) {
-            complete = false;
-            return false;
+            return None;
         }
         probes += 1;
         keep.iter_mut().for_each(|k| *k = false);
@@ -116,22 +118,33 @@ where
                 }
             })
             .collect();
+        let sub = prune_unobserved(model, sub);
         cancel.store(0, std::sync::atomic::Ordering::Relaxed);
         mem_used.store(0, std::sync::atomic::Ordering::Relaxed);
+        let budget = Budget {
+            mem_limit: limits.mem_limit.min(mem),
+            ..budget
+        };
         let t0 = Instant::now();
         let out = search::search(model, init.clone(), &sub, &budget);
         if std::env::var_os("FL_SHRINK_DEBUG").is_some() {
-            eprintln!("probe {} ok of {}: {:?} {} states {:?}", set.len(), sub.len(), out.verdict, out.states, t0.elapsed());
+            eprintln!(
+                "probe {} ok of {}: {:?} {} states {:?}",
+                set.len(),
+                sub.len(),
+                out.verdict,
+                out.states,
+                t0.elapsed()
+            );
         }
         match out.verdict {
-            Some(Verdict::Invalid) => true,
-            Some(Verdict::Valid) => false,
-            _ => {
-                complete = false;
-                false
-            }
+            Some(Verdict::Invalid) => Some(true),
+            Some(Verdict::Valid) => Some(false),
+            _ => None,
         }
     };
+    // ddmin with small probes: an unknown counts as valid (keep).
+    let mut test = |set: &[usize]| probe(set, PROBE_MEM) == Some(true);
     // Cheap first guesses, each a proven counterexample if its probe says
     // invalid, so ddmin starts small: the k ops invoked last before the op
     // the search could not pass returned (k = 2, 4, 8, …: anomalies are
@@ -162,11 +175,29 @@ where
     if before.len() < all.len() {
         guesses.push(before);
     }
-    let start = guesses
-        .into_iter()
-        .find(|g| test(g))
-        .unwrap_or(all);
-    let kept = ddmin(start, &mut test);
+    let start = guesses.into_iter().find(|g| test(g)).unwrap_or(all);
+    let mut kept = ddmin(start, &mut test);
+    // The one-at-a-time pass that proves 1-minimality (monotone test: each
+    // single relaxation linearizable), with a larger budget per probe so
+    // that ddmin's unknowns get a definite answer.
+    let mut complete = true;
+    let mut i = 0;
+    while i < kept.len() && kept.len() > 1 {
+        let without: Vec<usize> = kept
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != i)
+            .map(|(_, &x)| x)
+            .collect();
+        match probe(&without, FINAL_PROBE_MEM) {
+            Some(true) => kept = without,
+            Some(false) => i += 1,
+            None => {
+                complete = false;
+                i += 1;
+            }
+        }
+    }
     Shrunk {
         ids: kept.iter().map(|&i| ops[i].id).collect(),
         complete,
@@ -174,13 +205,46 @@ where
     }
 }
 
+/// Drops optional (`info`) register writes and cas whose value no op of
+/// `sub` can observe: in any linearization using one, the next op on the
+/// register overwrites it (nothing reads it), so leaving it out changes no
+/// verdict, and it spares the search every subset of such ops. Repeats
+/// until stable (a dropped cas observed a value too). Appends observe the
+/// current value, so any append disables this.
+fn prune_unobserved<M: Model>(
+    model: &M,
+    mut sub: Vec<CompiledOp<M::Op>>,
+) -> Vec<CompiledOp<M::Op>> {
+    use crate::model::RegOp;
+    use std::collections::HashSet;
+    loop {
+        let mut observed: HashSet<u32> = HashSet::new();
+        for o in &sub {
+            match model.as_register(&o.op) {
+                Some(RegOp::Read(v)) | Some(RegOp::Cas(v, _)) => {
+                    observed.insert(v);
+                }
+                Some(RegOp::Write(_)) => {}
+                Some(RegOp::Append(_)) | None => return sub,
+            }
+        }
+        let before = sub.len();
+        sub.retain(|o| {
+            o.ok || !matches!(
+                model.as_register(&o.op),
+                Some(RegOp::Write(n)) | Some(RegOp::Cas(_, n)) if !observed.contains(&n)
+            )
+        });
+        if sub.len() == before {
+            return sub;
+        }
+    }
+}
+
 /// Zeller's ddmin: the smallest subset of `c` (which `test` holds for) that
-/// it finds by testing chunks and their complements. Then one pass removing
-/// single elements, which costs nothing when ddmin finished at granularity
-/// one and guarantees 1-minimality when it stopped on an unknown probe.
+/// it finds by testing chunks and their complements.
 pub(crate) fn ddmin(mut c: Vec<usize>, test: &mut impl FnMut(&[usize]) -> bool) -> Vec<usize> {
     let mut n = 2usize;
-    let mut singles_done = false;
     while c.len() >= 2 {
         let len = c.len();
         let chunk = len.div_ceil(n);
@@ -211,31 +275,8 @@ pub(crate) fn ddmin(mut c: Vec<usize>, test: &mut impl FnMut(&[usize]) -> bool) 
                 c = nc;
                 n = nn.min(c.len().max(2));
             }
-            None if n >= len => {
-                singles_done = chunk == 1;
-                break;
-            }
+            None if n >= len => break,
             None => n = (2 * n).min(len),
-        }
-    }
-    if c.len() == 1 && !singles_done {
-        // A single op: the empty history is linearizable, nothing to try.
-        return c;
-    }
-    if !singles_done {
-        let mut i = 0;
-        while i < c.len() && c.len() > 1 {
-            let without: Vec<usize> = c
-                .iter()
-                .enumerate()
-                .filter(|&(j, _)| j != i)
-                .map(|(_, &x)| x)
-                .collect();
-            if test(&without) {
-                c = without;
-            } else {
-                i += 1;
-            }
         }
     }
     c
@@ -288,11 +329,7 @@ pub(crate) fn op_item(op: &Operation, h: Option<&History>) -> String {
     } else {
         format!("{} {}", op.f, short(&op.value))
     };
-    format!(
-        "process {}'s {how} {shown} ({})",
-        op.process,
-        lines(op, h)
-    )
+    format!("process {}'s {how} {shown} ({})", op.process, lines(op, h))
 }
 
 fn is_read(f: &str) -> bool {
@@ -487,15 +524,24 @@ fn register_why(
     // patterns below claim "nothing can undo it", which the set's
     // invalidity proves only when the pattern is the whole set.
     if kv && min.len() == 2 {
-        for a in min.iter().filter(|o| is_read(&o.f) && o.outcome == Outcome::Ok) {
-            for b in min.iter().filter(|o| is_read(&o.f) && o.outcome == Outcome::Ok) {
+        for a in min
+            .iter()
+            .filter(|o| is_read(&o.f) && o.outcome == Outcome::Ok)
+        {
+            for b in min
+                .iter()
+                .filter(|o| is_read(&o.f) && o.outcome == Outcome::Ok)
+            {
                 let (Some(va), Some(vb)) = (a.value.as_str(), b.value.as_str()) else {
                     continue;
                 };
                 if !a.precedes(b) || vb.starts_with(va) {
                     continue;
                 }
-                let (na, nb) = (appends_in(&a.value, &appends), appends_in(&b.value, &appends));
+                let (na, nb) = (
+                    appends_in(&a.value, &appends),
+                    appends_in(&b.value, &appends),
+                );
                 let count = |n: usize| {
                     if n > 0 {
                         format!(" (holding {n} appended value(s))")
@@ -576,7 +622,11 @@ fn register_why(
                     .iter()
                     .map(|s| format!("{} [{}]", who(s), idx(s)))
                     .collect();
-                format!("written by {}, which returned before [{}] was invoked", names.join(" and "), idx(w))
+                format!(
+                    "written by {}, which returned before [{}] was invoked",
+                    names.join(" and "),
+                    idx(w)
+                )
             };
             return Some(format!(
                 "Stale read: {} [{}] requires {} ({from}), but {} [{}] set {} and returned at line {}, \
@@ -604,7 +654,11 @@ fn coll_why(
     all: &[&Operation],
     _h: Option<&History>,
 ) -> Option<String> {
-    let insert = if kind == ModelKind::Set { "add" } else { "enqueue" };
+    let insert = if kind == ModelKind::Set {
+        "add"
+    } else {
+        "enqueue"
+    };
     if let [only] = min
         && only.outcome == Outcome::Ok
         && only.f == "dequeue"
