@@ -125,18 +125,7 @@ where
             mem_limit: limits.mem_limit.min(mem),
             ..budget
         };
-        let t0 = Instant::now();
         let out = search::search(model, init.clone(), &sub, &budget);
-        if std::env::var_os("FL_SHRINK_DEBUG").is_some() {
-            eprintln!(
-                "probe {} ok of {}: {:?} {} states {:?}",
-                set.len(),
-                sub.len(),
-                out.verdict,
-                out.states,
-                t0.elapsed()
-            );
-        }
         match out.verdict {
             Some(Verdict::Invalid) => Some(true),
             Some(Verdict::Valid) => Some(false),

@@ -299,7 +299,7 @@ pub fn check(
         mem_used: &mem_used,
         mem_limit: opts.memory_limit_bytes,
     };
-    let shrink_limits = opts.shrink.then(|| ShrinkLimits {
+    let shrink_limits = opts.shrink.then_some(ShrinkLimits {
         deadline: budget.deadline,
         time_limit: opts.time_limit,
         mem_limit: opts.memory_limit_bytes,
