@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 /// Shrink budget when the check itself has no time limit, so a pathological
 /// key still answers promptly (with `complete = false`).
-pub const DEFAULT_SHRINK_LIMIT: Duration = Duration::from_secs(10);
+pub const DEFAULT_SHRINK_LIMIT: Duration = Duration::from_secs(2);
 
 /// Memo budget of one probe. Relaxed ops that may go anywhere can make a
 /// probe's search exponential (kv appends in every order); such a probe

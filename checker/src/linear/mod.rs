@@ -48,7 +48,7 @@ pub struct Options {
     pub exhaustive: bool,
     /// Shrink each invalid key to a minimal counterexample
     /// ([`KeyResult::minimal`]). Runs under `time_limit` (or, without one,
-    /// 10 s per key); costs nothing for valid keys.
+    /// 2 s per key); costs nothing for valid keys.
     pub shrink: bool,
 }
 
