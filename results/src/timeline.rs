@@ -17,6 +17,9 @@ use std::fmt::Write;
 /// What a bar means in the explanation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// In the minimal counterexample, as its `[n]` (1-based): the ops the
+    /// explanation names first.
+    Minimal(usize),
     /// Part of the longest linearizable prefix, at this position (0-based).
     Linearized(usize),
     /// The operation that cannot be linearized.
@@ -171,6 +174,7 @@ fn render_one(html: &mut String, t: &Timeline) {
         };
         let w = x1.saturating_sub(x0).max(8);
         let (class, tag) = match op.role {
+            Role::Minimal(n) => ("min", format!("[{n}] ")),
             Role::Linearized(n) => ("lin", format!("#{} ", n + 1)),
             Role::Failing => ("fail", "✗ ".to_string()),
             Role::Tried => ("tried", String::new()),
@@ -196,13 +200,15 @@ fn render_one(html: &mut String, t: &Timeline) {
     );
     let mut rows: Vec<&TimelineOp> = t.ops.iter().filter(|o| o.role != Role::Other).collect();
     rows.sort_by_key(|o| match o.role {
-        Role::Linearized(n) => (0, n),
-        Role::Failing => (1, 0),
-        Role::Tried => (2, 0),
-        Role::Other => (3, 0),
+        Role::Minimal(n) => (0, n),
+        Role::Linearized(n) => (1, n),
+        Role::Failing => (2, 0),
+        Role::Tried => (3, 0),
+        Role::Other => (4, 0),
     });
     for o in rows {
         let role = match o.role {
+            Role::Minimal(n) => format!("minimal counterexample [{n}]"),
             Role::Linearized(n) => format!("linearized #{}", n + 1),
             Role::Failing => "cannot be linearized".into(),
             Role::Tried => "tried instead".into(),
@@ -212,6 +218,7 @@ fn render_one(html: &mut String, t: &Timeline) {
             html,
             "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             match o.role {
+                Role::Minimal(_) => "min",
                 Role::Failing => "fail",
                 Role::Tried => "tried",
                 _ => "lin",
@@ -225,7 +232,8 @@ fn render_one(html: &mut String, t: &Timeline) {
     html.push_str("</tbody></table></section>\n");
 }
 
-const LEGEND: &str = "<p class=\"legend\"><span class=\"k lin\">#n</span> linearized, in order \
+const LEGEND: &str = "<p class=\"legend\"><span class=\"k min\">[n]</span> minimal counterexample \
+<span class=\"k lin\">#n</span> linearized, in order \
 <span class=\"k fail\">✗</span> cannot be linearized \
 <span class=\"k tried\">&nbsp;</span> concurrent, tried in its place \
 <span class=\"k other\">&nbsp;</span> other operations \
@@ -239,13 +247,13 @@ svg text{font:11px monospace}.axis{fill:#666}.lane{fill:#333}\
 .grid{stroke:#eee}\
 .op rect{stroke:#555;stroke-width:1}\
 .op.lin rect{fill:#b7e1b0}.op.fail rect{fill:#f08080;stroke:#a00;stroke-width:2}\
-.op.tried rect{fill:#ffd08a}.op.other rect{fill:#e4e4e4}\
+.op.tried rect{fill:#ffd08a}.op.min rect{fill:#9cc3f0;stroke:#1a4f8f;stroke-width:3}.op.other rect{fill:#e4e4e4}\
 .op.open rect{stroke-dasharray:4 3}\
 .op:hover rect{stroke:#000;stroke-width:2}\
 table{border-collapse:collapse;margin-top:.8em}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}\
-tr.fail td{background:#fde0e0}tr.tried td{background:#fff1dc}\
+tr.fail td{background:#fde0e0}tr.min td{background:#dcebfb}tr.tried td{background:#fff1dc}\
 .legend .k{display:inline-block;min-width:1.5em;border:1px solid #555;margin:0 4px 0 12px;text-align:center}\
-.k.lin{background:#b7e1b0}.k.fail{background:#f08080}.k.tried{background:#ffd08a}.k.other{background:#e4e4e4}\
+.k.lin{background:#b7e1b0}.k.fail{background:#f08080}.k.tried{background:#ffd08a}.k.min{background:#9cc3f0}.k.other{background:#e4e4e4}\
 .k.open{border-style:dashed}ol.why li{margin:2px 0}";
 
 #[cfg(test)]

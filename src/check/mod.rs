@@ -421,7 +421,9 @@ fn check_history_file(
         Some(m) => m,
         None => infer_model(fmt, &paired.operations).to_string(),
     };
-    if paired.operations.is_empty() {
+    // Linearizability answers an empty history itself: valid, vacuously,
+    // with the `no-completed-ops` warning (as Knossos and Porcupine).
+    if paired.operations.is_empty() && !LIN_MODELS.contains(&model.as_str()) {
         return Ok(nothing_to_check(file, &model));
     }
     if WORKLOAD_MODELS.contains(&model.as_str()) {
@@ -621,10 +623,21 @@ fn check_lin(
         },
         result.stats.elapsed_ms
     ));
+    // Lead with the minimal counterexample; the search's own witness (the
+    // longest prefix) follows as detail.
     for a in json["anomalies"].as_array().into_iter().flatten() {
-        if let Some(e) = a["explanation"].as_str() {
+        if let Some(e) = a["minimal_explanation"].as_str() {
             text.push_str(&format!("  {e}\n"));
         }
+        if let Some(e) = a["explanation"].as_str() {
+            text.push_str(&format!("  Search detail: {e}\n"));
+        }
+    }
+    if result.warnings.iter().any(|w| w == "no-completed-ops") {
+        text.push_str(
+            "  warning: no operation completed (none at all, or every one failed or timed out): \
+             linearizable only vacuously\n",
+        );
     }
     for (key, kr) in &result.keys {
         if kr.verdict == Verdict::Unknown {
@@ -674,7 +687,10 @@ fn lin_timeline(
         {
             continue;
         }
-        let role = if Some(op.id) == kr.failing_op {
+        let role = if let Some(i) = kr.minimal.iter().position(|&m| m == op.id) {
+            // The minimal counterexample leads; `[n]` as the prose numbers it.
+            Role::Minimal(i + 1)
+        } else if Some(op.id) == kr.failing_op {
             Role::Failing
         } else if let Some(&n) = order.get(&op.id) {
             Role::Linearized(n)
@@ -704,12 +720,17 @@ fn lin_timeline(
             role,
         });
     }
+    // The minimal counterexample first, then the search's witness.
     let mut explanation: Vec<String> = json["anomalies"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|a| a["key"].as_str() == Some(key))
-        .filter_map(|a| a["explanation"].as_str().map(str::to_string))
+        .flat_map(|a| {
+            [&a["minimal_explanation"], &a["explanation"]]
+                .into_iter()
+                .filter_map(|e| e.as_str().map(str::to_string))
+        })
         .collect();
     if let Some(state) = &kr.final_state {
         explanation.push(format!(

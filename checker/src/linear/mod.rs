@@ -9,6 +9,7 @@
 mod cache;
 pub(crate) use cache::FxHasher;
 pub mod generator;
+mod minimal;
 mod search;
 #[cfg(test)]
 mod tests;
@@ -16,9 +17,10 @@ mod tests;
 use crate::history::{History, Operation, Outcome, Value};
 pub use crate::model::register::key_name;
 use crate::model::register::{compile_keyed, compile_single};
-use crate::model::{ModelError, ModelKind, ModelSpec, op_line};
+use crate::model::{Model, ModelError, ModelKind, ModelSpec, op_line};
 use crate::model::{coll, multi};
 use crate::verdict::Verdict;
+use minimal::{ShrinkLimits, Shrunk};
 use search::{Budget, SearchOut};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -44,6 +46,10 @@ pub struct Options {
     /// false (the default, as Porcupine), the remaining keys stop and
     /// answer `unknown`; the overall verdict is `invalid` either way.
     pub exhaustive: bool,
+    /// Shrink each invalid key to a minimal counterexample
+    /// ([`KeyResult::minimal`]). Runs under `time_limit` (or, without one,
+    /// 2 s per key); costs nothing for valid keys.
+    pub shrink: bool,
 }
 
 impl Default for Options {
@@ -54,6 +60,7 @@ impl Default for Options {
             split_by_key: true,
             threads: 0,
             exhaustive: false,
+            shrink: true,
         }
     }
 }
@@ -96,6 +103,18 @@ pub struct KeyResult {
     pub tried: Vec<usize>,
     /// Model state after `longest_prefix`.
     pub final_state: Option<String>,
+    /// Invalid keys: a minimal counterexample, as op ids in invocation
+    /// order. The key restricted to these ops, with every other op relaxed
+    /// (free to take effect at any time, or never), is still not
+    /// linearizable, and relaxing any one of them makes it linearizable
+    /// (see `minimal.rs`). Empty for other keys.
+    pub minimal: Vec<usize>,
+    /// `Some(false)` when shrinking ran out of time: `minimal` is then a
+    /// proven counterexample that may not be minimal (possibly the whole
+    /// key). `None` when not shrunk.
+    pub minimal_complete: Option<bool>,
+    /// Why `minimal` admits no order, in the model's terms.
+    pub minimal_explanation: Option<String>,
 }
 
 /// Totals over all keys.
@@ -111,7 +130,8 @@ pub struct Stats {
 /// The answer of the linearizability checker.
 ///
 /// `verdict` is the worst key verdict (invalid > unknown > valid); a history
-/// with no operation that could have happened is `unknown`: it proves nothing. Keys are named by [`key_name`]: the key string, other
+/// with no `ok` operation is `valid` (vacuously, as Knossos and Porcupine)
+/// with the warning `no-completed-ops`. Keys are named by [`key_name`]: the key string, other
 /// key values as JSON text, and `_` for operations without a key (or for
 /// the whole history when it is not split).
 ///
@@ -128,7 +148,11 @@ pub struct Stats {
 ///                 "prefix": [{"id": 0, …}, {"id": 1, …}],
 ///                 "tried": [{"id": 2, …}],
 ///                 "final_state": "2",
-///                 "explanation": "…"}],
+///                 "explanation": "…",
+///                 "minimal": [{"id": 0, …, "returned_line": 2}, {"id": 2, …}],
+///                 "minimal_complete": true,
+///                 "minimal_explanation": "Key \"_\": a minimal counterexample has 2 …"}],
+///  "warnings": [],
 ///  "stats": {"ops": 3, "keys": 1, "states_explored": 2,
 ///            "elapsed_ms": 0.1, "threads": 1}}
 /// ```
@@ -139,6 +163,9 @@ pub struct LinearResult {
     pub model: String,
     pub keys: BTreeMap<String, KeyResult>,
     pub stats: Stats,
+    /// Codes of conditions worth a look that do not change the verdict:
+    /// `no-completed-ops` (no `ok` operation: valid only vacuously).
+    pub warnings: Vec<String>,
 }
 
 /// Pairs `history` and checks it.
@@ -171,15 +198,47 @@ impl Job {
         }
     }
 
-    fn run(self, b: &Budget) -> SearchOut {
+    fn run(self, b: &Budget, shrink: Option<&ShrinkLimits>) -> (SearchOut, Option<Shrunk>) {
         match self {
-            Job::Reg((m, s, o)) => search::search(m, s, &o, b),
-            Job::Keyed((m, s, o)) => search::search(m, s, &o, b),
-            Job::Mutex((m, s, o)) => search::search(m, s, &o, b),
-            Job::Coll((m, s, o)) => search::search(m, s, &o, b),
-            Job::Multi((m, s, o)) => search::search(m, s, &o, b),
+            Job::Reg(p) => run_problem(p, b, shrink),
+            Job::Keyed(p) => run_problem(p, b, shrink),
+            Job::Mutex(p) => run_problem(p, b, shrink),
+            Job::Coll(p) => run_problem(p, b, shrink),
+            Job::Multi(p) => run_problem(p, b, shrink),
         }
     }
+}
+
+/// Searches one key; shrinks it when it is not linearizable.
+fn run_problem<M: Model>(
+    (mut m, s, o): crate::model::register::Problem<M>,
+    b: &Budget,
+    shrink: Option<&ShrinkLimits>,
+) -> (SearchOut, Option<Shrunk>)
+where
+    M::Op: Clone,
+{
+    let init = s.clone();
+    let out = search::search(&mut m, s, &o, b);
+    let shrunk = match shrink {
+        Some(limits) if out.verdict == Some(Verdict::Invalid) => {
+            // Without a check-wide limit, each key gets its own shrink budget.
+            let own;
+            let limits = if limits.deadline.is_none() {
+                own = ShrinkLimits {
+                    deadline: Some(Instant::now() + minimal::DEFAULT_SHRINK_LIMIT),
+                    time_limit: Some(minimal::DEFAULT_SHRINK_LIMIT),
+                    mem_limit: limits.mem_limit,
+                };
+                &own
+            } else {
+                limits
+            };
+            Some(minimal::shrink(&mut m, &init, &o, out.failing, limits))
+        }
+        _ => None,
+    };
+    (out, shrunk)
 }
 
 /// Checks paired operations against `spec`. `history` (the source of
@@ -218,7 +277,6 @@ pub fn check(
         };
         jobs.push((k.clone(), job));
     }
-    drop(groups);
 
     let threads = match opts.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -241,6 +299,11 @@ pub fn check(
         mem_used: &mem_used,
         mem_limit: opts.memory_limit_bytes,
     };
+    let shrink_limits = opts.shrink.then_some(ShrinkLimits {
+        deadline: budget.deadline,
+        time_limit: opts.time_limit,
+        mem_limit: opts.memory_limit_bytes,
+    });
     let results: Mutex<Vec<(String, KeyResult)>> = Mutex::new(Vec::with_capacity(n_jobs));
     let worker = || {
         loop {
@@ -249,8 +312,8 @@ pub fn check(
             let taken = slot.lock().map(|mut s| s.take()).unwrap_or(None);
             let Some((key, job)) = taken else { continue };
             let n = job.len();
-            let out = job.run(&budget);
-            let kr = key_result(out, n);
+            let (out, shrunk) = job.run(&budget, shrink_limits.as_ref());
+            let kr = key_result(out, n, shrunk);
             if let Ok(mut r) = results.lock() {
                 r.push((key, kr));
             }
@@ -265,11 +328,30 @@ pub fn check(
             }
         });
     }
-    let keys: BTreeMap<String, KeyResult> = results
+    let mut keys: BTreeMap<String, KeyResult> = results
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())
         .into_iter()
         .collect();
+    for (k, kr) in keys.iter_mut() {
+        if kr.minimal.is_empty() {
+            continue;
+        }
+        let Some(all) = groups.get(k) else { continue };
+        let min: Vec<&Operation> = kr
+            .minimal
+            .iter()
+            .filter_map(|&id| all.iter().find(|o| o.id == id).copied())
+            .collect();
+        kr.minimal_explanation = Some(minimal::explain(
+            spec,
+            k,
+            &min,
+            all,
+            kr.minimal_complete == Some(true),
+            history,
+        ));
+    }
     let mut verdict = Verdict::Valid;
     let mut stats = Stats {
         ops: 0,
@@ -287,11 +369,13 @@ pub fn check(
         // A worker died: never claim validity for keys not checked.
         verdict = verdict.worst(Verdict::Unknown);
     }
-    if !ops.iter().any(|o| o.outcome != Outcome::Fail) {
-        // Nothing happened that could be judged (a run whose cluster never
-        // started): that proves nothing, so it is not `valid` (as Elle's
-        // empty transaction graph).
-        verdict = Verdict::Unknown;
+    let mut warnings = Vec::new();
+    if !ops.iter().any(|o| o.outcome == Outcome::Ok) {
+        // No operation certainly completed (none at all, all failed, or all
+        // timed out): every such history is linearizable, vacuously, as
+        // Knossos and Porcupine answer. Say so, since a run whose cluster
+        // never started looks like this.
+        warnings.push("no-completed-ops".to_string());
     }
     stats.elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
     Ok(LinearResult {
@@ -299,6 +383,7 @@ pub fn check(
         model: spec.kind.name().to_string(),
         keys,
         stats,
+        warnings,
     })
 }
 
@@ -308,7 +393,7 @@ fn op_key(g: &[&Operation]) -> Option<String> {
         .map(|k| key_name(Some(k)))
 }
 
-fn key_result(out: SearchOut, ops: usize) -> KeyResult {
+fn key_result(out: SearchOut, ops: usize, shrunk: Option<Shrunk>) -> KeyResult {
     let verdict = out.verdict.unwrap_or(Verdict::Unknown);
     let explain = verdict != Verdict::Valid;
     KeyResult {
@@ -320,6 +405,9 @@ fn key_result(out: SearchOut, ops: usize) -> KeyResult {
         failing_op: if explain { out.failing } else { None },
         tried: if explain { out.tried } else { Vec::new() },
         final_state: if explain { out.final_state } else { None },
+        minimal_complete: shrunk.as_ref().map(|s| s.complete),
+        minimal: shrunk.map(|s| s.ids).unwrap_or_default(),
+        minimal_explanation: None,
     }
 }
 
@@ -379,6 +467,19 @@ impl LinearResult {
                 .filter_map(|&i| by_id(i))
                 .map(|o| op_json(o, history))
                 .collect();
+            let minimal: Vec<Value> = kr
+                .minimal
+                .iter()
+                .filter_map(|&i| by_id(i))
+                .map(|o| {
+                    let mut j = op_json(o, history);
+                    j["returned_line"] = o
+                        .complete
+                        .and_then(|c| history.events.get(c))
+                        .map_or(Value::Null, |e| Value::from(e.line));
+                    j
+                })
+                .collect();
             let failing = kr.failing_op.and_then(by_id);
             let state = kr.final_state.clone().unwrap_or_default();
             let explanation = match failing {
@@ -421,6 +522,9 @@ impl LinearResult {
                 "tried": tried,
                 "final_state": kr.final_state,
                 "explanation": explanation,
+                "minimal": minimal,
+                "minimal_complete": kr.minimal_complete,
+                "minimal_explanation": kr.minimal_explanation,
             }));
         }
         serde_json::json!({
@@ -428,6 +532,7 @@ impl LinearResult {
             "model": self.model,
             "keys": serde_json::to_value(&self.keys).unwrap_or(Value::Null),
             "anomalies": anomalies,
+            "warnings": self.warnings,
             "stats": serde_json::to_value(&self.stats).unwrap_or(Value::Null),
         })
     }

@@ -113,7 +113,7 @@ fn splitmix(i: u64) -> u64 {
 }
 
 pub(crate) fn search<M: Model>(
-    mut model: M,
+    model: &mut M,
     init: M::State,
     ops: &[CompiledOp<M::Op>],
     budget: &Budget,

@@ -69,6 +69,11 @@ pub trait Model: Send {
     fn heap_bytes(_state: &Self::State) -> usize {
         0
     }
+    /// The op as a plain register op, for pruning optional ops when
+    /// shrinking (see `linear/minimal.rs`); `None` when it is anything else.
+    fn as_register(&self, _op: &Self::Op) -> Option<RegOp> {
+        None
+    }
 }
 
 /// Which sequential specification to check against.

@@ -300,6 +300,10 @@ impl Model for RegModel {
     ) -> bool {
         self.reachable(*s, target, others)
     }
+
+    fn as_register(&self, op: &RegOp) -> Option<RegOp> {
+        Some(*op)
+    }
 }
 
 /// Several independent objects of model `M` in one state: op = (key index,
