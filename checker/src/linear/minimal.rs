@@ -165,7 +165,8 @@ where
         guesses.push(before);
     }
     let start = guesses.into_iter().find(|g| test(g)).unwrap_or(all);
-    let mut kept = ddmin(start, &mut test);
+    let expired = || limits.deadline.is_some_and(|d| Instant::now() >= d);
+    let mut kept = ddmin(start, &mut test, &expired);
     // The one-at-a-time pass that proves 1-minimality (monotone test: each
     // single relaxation linearizable), with a larger budget per probe so
     // that ddmin's unknowns get a definite answer.
@@ -183,6 +184,9 @@ where
             Some(false) => i += 1,
             None => {
                 complete = false;
+                if expired() {
+                    break;
+                }
                 i += 1;
             }
         }
@@ -232,9 +236,16 @@ fn prune_unobserved<M: Model>(
 
 /// Zeller's ddmin: the smallest subset of `c` (which `test` holds for) that
 /// it finds by testing chunks and their complements.
-pub(crate) fn ddmin(mut c: Vec<usize>, test: &mut impl FnMut(&[usize]) -> bool) -> Vec<usize> {
+/// Stops early, keeping what it has, once `expired` says the budget is
+/// spent: past it every test answers "keep", and splitting a long key down
+/// to single ops would cost O(len²) for nothing.
+pub(crate) fn ddmin(
+    mut c: Vec<usize>,
+    test: &mut impl FnMut(&[usize]) -> bool,
+    expired: &impl Fn() -> bool,
+) -> Vec<usize> {
     let mut n = 2usize;
-    while c.len() >= 2 {
+    while c.len() >= 2 && !expired() {
         let len = c.len();
         let chunk = len.div_ceil(n);
         let chunks: Vec<&[usize]> = c.chunks(chunk).collect();
@@ -247,6 +258,9 @@ pub(crate) fn ddmin(mut c: Vec<usize>, test: &mut impl FnMut(&[usize]) -> bool) 
         }
         if next.is_none() && chunks.len() > 2 {
             for i in 0..chunks.len() {
+                if expired() {
+                    break;
+                }
                 let comp: Vec<usize> = chunks
                     .iter()
                     .enumerate()
@@ -368,6 +382,9 @@ fn appends_in(v: &Value, appends: &[&str]) -> usize {
 /// Explains a shrunk key: the kept operations in real-time order, the
 /// real-time facts between them, and why no order works, in the model's
 /// terms where a specific pattern is recognised (generic otherwise).
+/// Larger kept sets are not explained sentence by sentence.
+const EXPLAIN_MAX_OPS: usize = 64;
+
 /// `min` are the kept operations, `all` every operation of the key.
 pub(crate) fn explain(
     spec: &ModelSpec,
@@ -379,9 +396,21 @@ pub(crate) fn explain(
 ) -> String {
     let mut min: Vec<&Operation> = min.to_vec();
     min.sort_by_key(|o| o.invoke);
+    // A set this large means shrinking stopped early on a long key: the
+    // sentences below pair operations (quadratic and more) and would be
+    // unreadable anyway, so say so and leave the detail to the search.
+    if min.len() > EXPLAIN_MAX_OPS {
+        return format!(
+            "Key {key:?}: shrinking ran out of its time or memory budget with {} operation(s) \
+             left, too many to explain one by one; the search detail names the operation \
+             that could not be linearized.",
+            min.len()
+        );
+    }
+    let in_min: std::collections::HashSet<_> = min.iter().map(|m| m.id).collect();
     let others = all
         .iter()
-        .filter(|o| o.outcome != Outcome::Fail && !min.iter().any(|m| m.id == o.id))
+        .filter(|o| o.outcome != Outcome::Fail && !in_min.contains(&o.id))
         .count();
     let mut s = if complete {
         format!(
