@@ -175,11 +175,8 @@ fn dash_reads_the_history_from_stdin() {
     // (issue #16 item 6: Knossos and Porcupine call it linearizable).
     let o = with_stdin(&["check", "-"], b"");
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
-    assert!(
-        stdout(&o).contains("no operation completed"),
-        "{}",
-        stdout(&o)
-    );
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(said.contains("no operation completed"), "{said}");
 }
 
 #[test]
