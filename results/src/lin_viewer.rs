@@ -690,7 +690,7 @@ mod tests {
                 },
             ],
         );
-        assert_eq!(html.matches("class=\"tab").count(), 2);
+        assert_eq!(html.matches("role=\"tab\"").count(), 2);
         assert!(html.contains("max=\"4\""), "3 steps and the failing op");
         assert!(
             html.contains("<li data-step=\"3\">process 1: write 2</li>"),
