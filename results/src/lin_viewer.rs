@@ -186,6 +186,13 @@ impl LinKeyView {
             .map(|(i, _)| &e[i + 3..])
             .find(|rest| rest.starts_with(|c: char| c.is_uppercase()))
             .unwrap_or(e);
+        // A chain of real-time facts reads better from its conclusion
+        // ("These 8 operation(s) admit no order: …"); the tab lists the
+        // chain.
+        let why = match (why.starts_with("In real time:"), why.find(". These ")) {
+            (true, Some(i)) => &why[i + 2..],
+            _ => why,
+        };
         Some(match self.key.as_str() {
             "_" if note.is_empty() => why.to_string(),
             k => format!("key {k}{note}: {why}"),
@@ -219,8 +226,9 @@ const LEFT: f64 = 96.0;
 const TOP: f64 = 26.0;
 const LANE_H: f64 = 30.0;
 const BAR_H: f64 = 20.0;
-/// Width the chart aims for, to fit a 1400 px window beside the margins.
-const TARGET_W: f64 = 1240.0;
+/// Width the chart aims for: a 1400 px window less the margins and the
+/// step control beside it. Wider charts scroll, to the failure first.
+const TARGET_W: f64 = 860.0;
 /// Advance of one 11 px monospace character, rounded up.
 const CHAR_W: f64 = 6.9;
 
@@ -341,7 +349,19 @@ fn chart(v: &LinKeyView, window: Option<(u64, u64)>, class: &str) -> String {
             "<g class=\"{classes}\" data-op=\"{}\"><rect x=\"{x0:.1}\" y=\"{y:.0}\" width=\"{w:.1}\" height=\"{BAR_H}\" rx=\"3\"/>",
             o.id
         );
-        if let Some(t) = fit(&label, w) {
+        // A bar too short for its text keeps at least its tag ([n], ✗),
+        // or the bare number.
+        let bare = tag.trim().trim_start_matches('[').trim_end_matches(']');
+        let keep = |t: &String| !t.ends_with('…') || t.chars().count() > tag.chars().count() + 1;
+        if let Some(t) = fit(&label, w)
+            .filter(keep)
+            .or_else(|| fit(tag.trim(), w).filter(keep))
+            .or_else(|| {
+                (!bare.is_empty())
+                    .then(|| bare.to_string())
+                    .filter(|b| (b.chars().count() as f64) * CHAR_W <= w)
+            })
+        {
             let _ = write!(
                 s,
                 "<text x=\"{:.1}\" y=\"{:.0}\">{}</text>",
@@ -600,6 +620,11 @@ document.querySelectorAll('.linviewer').forEach(function(root){
     var whole=view.querySelector('.show-whole');
     if(whole){whole.addEventListener('change',function(){view.querySelector('.chart.full').hidden=!whole.checked;view.querySelector('.chart.cropped').hidden=whole.checked;});}
     show(0);
+    // A chart wider than its box opens scrolled to the failing operation.
+    var box=view.querySelector('.chart.cropped'), f=box&&box.querySelector('.op.fail rect');
+    if(f&&box.scrollWidth>box.clientWidth){
+      var x=f.getBBox().x; box.scrollLeft=Math.max(0,x-box.clientWidth/2);
+    }
   });
 });
 })();"#;
