@@ -176,16 +176,20 @@ impl LinKeyView {
     /// operations, "…: [1] … (lines a–b); [2] … (lines c–d).", then says
     /// why; the banner keeps the why), naming the key; `note` follows the
     /// key (e.g. " (1 of 8 keys that are not linearizable)").
-    pub fn cause(&self, note: &str) -> Option<String> {
-        let e = self
+    pub fn cause<'a>(&'a self, note: &str) -> Option<String> {
+        let listed_why = |e: &'a str| {
+            e.match_indices("). ")
+                .map(|(i, _)| &e[i + 3..])
+                .find(|rest| rest.starts_with(|c: char| c.is_uppercase()))
+        };
+        // Without that shape (shrinking gave up before explaining), the
+        // search's own account names the operation it could not pass.
+        let why = self
             .minimal_explanation
             .as_deref()
-            .or(self.search_explanation.as_deref())?;
-        let why = e
-            .match_indices("). ")
-            .map(|(i, _)| &e[i + 3..])
-            .find(|rest| rest.starts_with(|c: char| c.is_uppercase()))
-            .unwrap_or(e);
+            .and_then(listed_why)
+            .or(self.search_explanation.as_deref())
+            .or(self.minimal_explanation.as_deref())?;
         // A chain of real-time facts reads better from its conclusion
         // ("These 8 operation(s) admit no order: …"); the tab lists the
         // chain.
@@ -579,7 +583,8 @@ document.querySelectorAll('.linviewer').forEach(function(root){
     var total=d.steps.length+(d.failing!==null?1:0), step=0;
     var text=view.querySelector('.step-text'), state=view.querySelector('.state');
     var slider=view.querySelector('.slider'), items=view.querySelectorAll('.lin-order li');
-    var hover=view.querySelector('.hover');
+    var hover=view.querySelector('.hover'), stepOf={};
+    d.steps.forEach(function(s,i){stepOf[s[0]]=i+1;});
     function bars(id){return view.querySelectorAll('.op[data-op="'+id+'"]');}
     function show(n){
       step=Math.max(0,Math.min(total,n)); slider.value=step; view.dataset.step=step;
@@ -614,7 +619,8 @@ document.querySelectorAll('.linviewer').forEach(function(root){
         var roles=[];if(o.min){roles.push('minimal counterexample ['+o.min+']');}
         if(+b.dataset.op===d.failing){roles.push('cannot be linearized');}else if(o.tried){roles.push('tried in its place');}
         var role=roles.join('; ');
-        hover.textContent='process '+o.p+': '+o.label+' ('+o.outcome+')'+(role?' — '+role:'')+'\ninvoked '+o.invoke+', completed '+o.complete+' · file lines '+o.lines;
+        hover.textContent='process '+o.p+': '+o.label+' ('+o.outcome+')'+(role?' — '+role:'')+'\ninvoked '+o.invoke+', completed '+o.complete+' · file lines '+o.lines
+          +(stepOf[b.dataset.op]?'\nlinearized as step '+stepOf[b.dataset.op]+'; state after it: '+fmtState(d.steps[stepOf[b.dataset.op]-1][1]):'');
       });
     });
     var whole=view.querySelector('.show-whole');
