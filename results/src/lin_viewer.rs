@@ -752,6 +752,44 @@ mod tests {
     }
 
     #[test]
+    fn build_replays_the_searchs_linearization_to_its_final_state() {
+        use faultline_checker::linear;
+        use faultline_checker::model::{ModelKind, ModelSpec};
+        let text = [
+            r#"{"process":0,"type":"invoke","f":"write","value":1}"#,
+            r#"{"process":0,"type":"ok","f":"write","value":1}"#,
+            r#"{"process":1,"type":"invoke","f":"write","value":2}"#,
+            r#"{"process":1,"type":"ok","f":"write","value":2}"#,
+            r#"{"process":2,"type":"invoke","f":"read","value":null}"#,
+            r#"{"process":2,"type":"ok","f":"read","value":1}"#,
+        ]
+        .join("\n");
+        let h = faultline_checker::format::jsonl::parse(text.as_bytes()).expect("a history");
+        let spec = ModelSpec::new(ModelKind::CasRegister);
+        let r = linear::check_history(&h, &spec, &linear::Options::default()).expect("checks");
+        let (key, kr) = r.keys.iter().next().expect("one key");
+        let ops = h.pair().expect("pairs").operations;
+        let v = LinKeyView::build(key, kr, &ops, &h, &spec, false, None);
+        assert_eq!(v.steps.len(), kr.longest_prefix.len());
+        assert!(!v.steps.is_empty());
+        assert_eq!(
+            v.steps.last().and_then(|s| s.state.clone()),
+            kr.final_state,
+            "the replay ends where the search got stuck"
+        );
+        assert_eq!(v.failing, kr.failing_op);
+        assert_eq!(
+            v.ops.iter().filter(|o| o.minimal.is_some()).count(),
+            kr.minimal.len()
+        );
+        assert!(
+            v.cause("").is_some_and(|c| c.contains("line")),
+            "{:?}",
+            v.cause("")
+        );
+    }
+
+    #[test]
     fn labels_are_cut_to_their_bar() {
         assert_eq!(fit("write 123456", 40.0).as_deref(), Some("wri…"));
         assert_eq!(fit("w", 40.0).as_deref(), Some("w"));
