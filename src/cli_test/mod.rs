@@ -523,6 +523,7 @@ fn run_one(
     }
     let counts = history_counts(&history);
     if let Some(o) = results.as_object_mut() {
+        o.insert("steps".into(), faultline_results::steps::step_counts(&history).to_json());
         o.insert(
             "run".into(),
             json!({
