@@ -9,6 +9,11 @@
 //!     every compensation message it gets) under kills, which make the
 //!     orchestrator re-send compensations: a double refund, invalid, exit
 //!     1. Up to three seeds run and one must be invalid;
+//! (e) issue #24's fault mix (partition, kill, pause, clock and the
+//!     leader-targeted kill, isolate and pause) at a 5 s interval for
+//!     20 s: valid, and every saga step, ship included, ran in each 10 s
+//!     window (results.json's `steps`): restocks and top-ups keep stock
+//!     and credit from running out, so the workload never goes idle;
 //! (d) (own test, lab on flbr31) the seeded bug `send-before-log` (the orchestrator sends step 0
 //!     before logging the saga): `kill-leader` kills the orchestrator
 //!     (n1) while sagas are between step 0 and its answer — at 10 clients
@@ -46,6 +51,20 @@ impl Run<'_> {
         bug: Option<&str>,
         more: &[&str],
     ) -> std::process::Output {
+        self.go_for(nemesis, "2", "15", mode, seed, bug, more)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn go_for(
+        &self,
+        nemesis: &str,
+        interval: &str,
+        secs: &str,
+        mode: &str,
+        seed: &str,
+        bug: Option<&str>,
+        more: &[&str],
+    ) -> std::process::Output {
         let m = format!("mode={mode}");
         let mut args = vec![
             "test",
@@ -58,11 +77,11 @@ impl Run<'_> {
             "--nemesis",
             nemesis,
             "--nemesis-interval",
-            "2",
+            interval,
             "--concurrency",
             "10",
             "--time-limit",
-            "15",
+            secs,
             "--seed",
             seed,
             "--node-binary",
@@ -93,6 +112,41 @@ fn nemesis_events(latest: &Path, fault: &str) -> usize {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|e| e["process"] == "nemesis" && e["value"]["fault"] == fault)
         .count()
+}
+
+/// Every saga step (and restocks and top-ups) completed `ok` in each
+/// 10 s window of the main phase (`secs` long); the counts per window are
+/// printed, so a failure shows which step went idle when.
+fn every_step_in_every_window(steps: &Value, secs: f64) {
+    assert_eq!(steps["window_s"], 10, "{steps}");
+    assert_eq!(steps["main_phase_s"].as_f64(), Some(secs), "{steps}");
+    let windows = (secs / 10.0).ceil() as usize;
+    for name in [
+        "order",
+        "reserve-credit",
+        "book-stock",
+        "ship",
+        "restock",
+        "top-up",
+    ] {
+        let row = steps["rows"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["name"] == name))
+            .unwrap_or_else(|| panic!("no row {name}: {steps}"));
+        println!(
+            "{name}: ok {} fail {} info {}",
+            row["ok"], row["fail"], row["info"]
+        );
+        for w in 0..windows {
+            let ok = row["ok"][w].as_u64().unwrap_or(0);
+            assert!(
+                ok > 0,
+                "{name} had no ok in window {w} ({}–{} s): {row}",
+                w * 10,
+                w * 10 + 10
+            );
+        }
+    }
 }
 
 #[test]
@@ -134,6 +188,17 @@ fn sagas_valid_under_kills_and_partitions_and_a_double_refund_caught() {
     let results = read_json(&latest.join("results.json"));
     assert_eq!(results["valid"], Value::Bool(true), "{results:#}");
     assert!(nemesis_events(&latest, "partition") > 0, "no partition ran");
+
+    // (e) issue #24: no step goes idle under the generic fault mix.
+    let mix = "partition,kill,pause,clock,kill-leader,isolate-leader,pause-leader";
+    let o = r.go_for(mix, "5", "20", "orchestrated", "1", None, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let results = read_json(&latest.join("results.json"));
+    assert_eq!(results["valid"], Value::Bool(true), "{results:#}");
+    every_step_in_every_window(&results["steps"], 20.0);
+    let stats = &results["stats"];
+    assert!(stats["restocks_applied"].as_u64() > Some(0), "{stats}");
+    assert!(stats["top_ups_applied"].as_u64() > Some(0), "{stats}");
 
     // (c) the double refund.
     let mut caught = None;

@@ -93,7 +93,11 @@ struct SupplyOp<'a> {
 
 impl SupplyOp<'_> {
     fn what(&self) -> &'static str {
-        if self.service == 0 { "top-up" } else { "restock" }
+        if self.service == 0 {
+            "top-up"
+        } else {
+            "restock"
+        }
     }
 }
 
@@ -593,8 +597,14 @@ fn check_inner(
             ("compensated".to_string(), json!(compensated)),
             ("compensated_after_effects".to_string(), json!(undone)),
             ("pending".to_string(), json!(pending)),
-            ("top_ups_applied".to_string(), json!(services[0].supplies.len())),
-            ("restocks_applied".to_string(), json!(services[1].supplies.len())),
+            (
+                "top_ups_applied".to_string(),
+                json!(services[0].supplies.len()),
+            ),
+            (
+                "restocks_applied".to_string(),
+                json!(services[1].supplies.len()),
+            ),
         ]);
     }
     if orders.is_empty() {
@@ -818,7 +828,11 @@ mod tests {
         let r = read(
             [100, 10, 0],
             [95, 9, 1],
-            [&[(1, "action", 5)], &[(1, "action", 1)], &[(1, "action", 1)]],
+            [
+                &[(1, "action", 5)],
+                &[(1, "action", 1)],
+                &[(1, "action", 1)],
+            ],
             json!({"1": "committed"}),
         );
         let res = run_with_supplies(&[(1, OkE, 5)], &[("restock", 10, OkE, 4)], r);
@@ -842,7 +856,12 @@ mod tests {
             [100, 10, 0],
             [147, 18, 0],
             [
-                &[(11, "supply", 20), (11, "supply", 20), (13, "supply", 5), (14, "supply", 2)],
+                &[
+                    (11, "supply", 20),
+                    (11, "supply", 20),
+                    (13, "supply", 5),
+                    (14, "supply", 2),
+                ],
                 &[(10, "supply", 4)],
                 &[],
             ],
@@ -878,7 +897,10 @@ mod tests {
                  needs 2";
         assert_eq!(step_outcomes(Fail, Some(e)), [Some(Ok), Some(Fail), None]);
         let e = "saga 5 compensated: ship: no route to destination 0";
-        assert_eq!(step_outcomes(Fail, Some(e)), [Some(Ok), Some(Ok), Some(Fail)]);
+        assert_eq!(
+            step_outcomes(Fail, Some(e)),
+            [Some(Ok), Some(Ok), Some(Fail)]
+        );
         // An older service's words, and a client that never got through.
         let e = "saga 6 compensated: insufficient credit: customer 0 has Some(1)";
         assert_eq!(step_outcomes(Fail, Some(e)), [Some(Fail), None, None]);

@@ -15,11 +15,12 @@
 //! |---|---|
 //! | `window_s` | window length, seconds (10) |
 //! | `end_s` | time of the last client event, seconds: the last window ends there, so it may be short |
+//! | `main_phase_s` | when the clients stopped starting operations (the time limit), if known: windows from there on hold late completions and the final reads, not the workload |
 //! | `rows` | one per operation (`kind: "op"`, in order of first invocation) and, after `order`, one per saga step (`kind: "step"`) |
 //! | `rows[].ok` / `fail` / `info` | counts per window (`[0, 10)`, `[10, 20)`, … s); an operation counts in the window of its completion, one never completed as `info` in its invocation's |
 //!
 //! ```json
-//! {"window_s": 10, "end_s": 21.4, "rows": [
+//! {"window_s": 10, "end_s": 21.4, "main_phase_s": 20.0, "rows": [
 //!   {"name": "order", "kind": "op", "ok": [310, 280, 40], "fail": [90, 70, 9], "info": [0, 4, 0]},
 //!   {"name": "ship", "kind": "step", "ok": [310, 280, 40], "fail": [60, 55, 7], "info": [0, 0, 0]}]}
 //! ```
@@ -46,6 +47,8 @@ pub const WINDOW_S: u64 = 10;
 pub struct StepCounts {
     pub window_s: u64,
     pub end_s: f64,
+    #[serde(default)]
+    pub main_phase_s: Option<f64>,
     pub rows: Vec<StepRow>,
 }
 
@@ -94,6 +97,16 @@ impl StepCounts {
             .unwrap_or(0)
     }
 
+    /// Windows that start before the main phase ended (all, when that is
+    /// unknown): where an empty cell means the step went idle.
+    pub fn main_windows(&self) -> usize {
+        let n = self.windows();
+        match self.main_phase_s {
+            Some(end) => n.min((end / self.window_s.max(1) as f64).ceil() as usize),
+            None => n,
+        }
+    }
+
     /// The row named `name`.
     pub fn row(&self, name: &str) -> Option<&StepRow> {
         self.rows.iter().find(|r| r.name == name)
@@ -112,7 +125,8 @@ impl StepCounts {
 /// Counts every client operation of `history` per [`WINDOW_S`] window by
 /// kind and outcome, plus the saga steps of `order`s. Events without a
 /// `time` are not counted (a file from elsewhere may lack them).
-pub fn step_counts(history: &History) -> StepCounts {
+/// `main_phase_s`: when the clients stopped starting operations, if known.
+pub fn step_counts(history: &History, main_phase_s: Option<f64>) -> StepCounts {
     let window_ns = WINDOW_S * 1_000_000_000;
     let mut rows: Vec<StepRow> = Vec::new();
     let mut at: HashMap<String, usize> = HashMap::new();
@@ -156,6 +170,7 @@ pub fn step_counts(history: &History) -> StepCounts {
     let mut c = StepCounts {
         window_s: WINDOW_S,
         end_s: end_ns as f64 / 1e9,
+        main_phase_s,
         rows,
     };
     // Every row as long as the run, so an idle tail is a 0, not a gap.
@@ -171,16 +186,26 @@ pub fn step_counts(history: &History) -> StepCounts {
 /// The counts a report shows: `results.json`'s, or computed from the
 /// history for a run checked before they were recorded.
 pub fn of_run(results: &Value, history: &History) -> StepCounts {
-    StepCounts::from_results(results).unwrap_or_else(|| step_counts(history))
+    StepCounts::from_results(results).unwrap_or_else(|| {
+        let main = results["run"]["main_phase_s"].as_f64();
+        step_counts(history, main)
+    })
+}
+
+/// The report's section for a run: [`html`] of [`of_run`].
+pub fn section(results: &Value, history: &History) -> String {
+    html(&of_run(results, history))
 }
 
 /// The report's section: a table, a row per operation or saga step, a
 /// column per window; each cell `ok` (large) and `fail`/`info` (small).
-/// A cell with no `ok` in a row that has some elsewhere is red: that step
-/// went idle or stopped succeeding there.
+/// A cell of the main phase with no `ok` in a row that has some elsewhere
+/// is red: that step went idle or stopped succeeding there. Windows after
+/// the main phase (late completions, final reads) are marked and grey.
 pub fn html(c: &StepCounts) -> String {
     let mut h = String::new();
     let n = c.windows();
+    let main = c.main_windows();
     let _ = writeln!(
         h,
         "<h2 id=\"steps\">Steps over time</h2>\n<p class=\"note\">Per operation (and per \
@@ -199,13 +224,14 @@ pub fn html(c: &StepCounts) -> String {
         let short = w + 1 == n && c.end_s < to;
         let _ = write!(
             h,
-            "<th style=\"padding:2px 6px\">{from}–{}{} s</th>",
+            "<th style=\"padding:2px 6px\">{from}–{}{} s{}</th>",
             if short {
                 format!("{:.1}", c.end_s)
             } else {
                 format!("{to:.0}")
             },
-            if short { "*" } else { "" }
+            if short { "*" } else { "" },
+            if w >= main { " (after)" } else { "" }
         );
     }
     h.push_str("</tr>\n");
@@ -222,7 +248,7 @@ pub fn html(c: &StepCounts) -> String {
             let (ok, fail, info) = (get(&r.ok), get(&r.fail), get(&r.info));
             let bg = if ok > 0 {
                 "#e6f4ea"
-            } else if any_ok {
+            } else if any_ok && w < main {
                 "#f8d7da"
             } else {
                 "#f1f1f1"
@@ -240,6 +266,12 @@ pub fn html(c: &StepCounts) -> String {
         h.push_str(
             "<p class=\"note\">* the last window is shorter: the run ended (final reads \
              included) there.</p>\n",
+        );
+    }
+    if main < n {
+        h.push_str(
+            "<p class=\"note\">(after): the clients had stopped starting operations; these \
+             windows hold late completions and the final reads.</p>\n",
         );
     }
     h
@@ -285,7 +317,7 @@ mod tests {
         nemesis.time = Some(15_000_000_000);
         let mut events = events;
         events.insert(7, nemesis);
-        let c = step_counts(&History { events });
+        let c = step_counts(&History { events }, Some(20.0));
         assert_eq!(c.window_s, 10);
         assert!((c.end_s - 23.5).abs() < 1e-9, "{}", c.end_s);
         let names: Vec<(&str, &str)> = c
@@ -312,23 +344,33 @@ mod tests {
             row("reserve-credit"),
             (vec![3, 0, 1], vec![0, 0, 0], vec![0, 0, 0])
         );
-        assert_eq!(row("book-stock"), (vec![2, 0, 1], vec![1, 0, 0], vec![0; 3]));
+        assert_eq!(
+            row("book-stock"),
+            (vec![2, 0, 1], vec![1, 0, 0], vec![0; 3])
+        );
         assert_eq!(row("ship"), (vec![1, 0, 1], vec![1, 0, 0], vec![0; 3]));
         assert_eq!(row("restock"), (vec![0; 3], vec![0; 3], vec![0, 0, 1]));
         // The JSON round-trips through results.json.
         let results = json!({"valid": true, "steps": c.to_json()});
         assert_eq!(StepCounts::from_results(&results), Some(c.clone()));
         let h = html(&c);
-        assert!(h.contains("20–23.5* s"), "{h}");
+        assert!(h.contains("20–23.5* s (after)"), "{h}");
+        assert_eq!(c.main_windows(), 2);
         // ship in window 1: idle though it ran elsewhere, red.
-        assert!(h.contains("background:#f8d7da\"><b>0</b> <small>0/0</small>"), "{h}");
+        assert!(
+            h.contains("background:#f8d7da\"><b>0</b> <small>0/0</small>"),
+            "{h}"
+        );
         assert!(h.contains("↳ ship"), "{h}");
         // A history without times counts nothing, and says so.
         let mut untimed = ev(1, Invoke, "read", 0.0, None);
         untimed.time = None;
-        let c = step_counts(&History {
-            events: vec![untimed],
-        });
+        let c = step_counts(
+            &History {
+                events: vec![untimed],
+            },
+            None,
+        );
         assert!(c.rows.is_empty());
         assert!(html(&c).contains("No timed client operations"));
     }

@@ -325,7 +325,15 @@ fn restocks_and_top_ups_apply_once() {
             "choreographed {choreo}"
         );
         // A bad supply is refused, with the service named.
-        let bad = supply_cmd(4, 1, Op::SagaRestock(Restock { id: 43, item: 9, qty: 1 }));
+        let bad = supply_cmd(
+            4,
+            1,
+            Op::SagaRestock(Restock {
+                id: 43,
+                item: 9,
+                qty: 1,
+            }),
+        );
         sim.request(entry(&sim), bad.clone());
         settle(&mut sim, 3);
         let Some(Reply::Done(Err(e))) = reply(&sim, bad.id) else {
