@@ -9,6 +9,8 @@
 //! - [`report`]: `report.html` — verdict, anomalies, nemesis schedule,
 //!   counts, plots and links; the `results.json` schema it reads.
 //! - [`run_timeline`]: `timeline.html` — every operation of a run over time.
+//! - [`steps`]: per-operation / per-saga-step outcomes per 10 s window
+//!   (`results.json`'s `steps`) and the report's table of them.
 //! - [`serve`]: `faultline serve`'s index of the store, path checks and
 //!   zip archives (pure; the HTTP shell is in the binary).
 //! - [`timeline`]: the page `faultline check --html` writes: the verdict
@@ -29,6 +31,7 @@ pub mod plots;
 pub mod report;
 pub mod run_timeline;
 pub mod serve;
+pub mod steps;
 pub mod store;
 pub mod timeline;
 

@@ -112,6 +112,7 @@ pub fn render_report(inp: &ReportInput<'_>) -> String {
     let spans = ops::spans(inp.history);
     nemesis_schedule(&mut h, inp.history, inp.windows);
     counts(&mut h, inp.history, &spans);
+    h.push_str(&crate::steps::section(inp.results, inp.history));
     plots(&mut h, inp.plots);
     files(&mut h, inp.nodes);
     raw(
