@@ -31,7 +31,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secs: f64 = args.first().map_or(Ok(10.0), |s| s.parse())?;
     let concurrency: usize = args.get(1).map_or(Ok(10), |s| s.parse())?;
     let flavor = args.get(2).map_or("multi", String::as_str);
-    let rate: Option<f64> = args.get(3).map(|s| s.parse()).transpose()?;
+    // No RATE: 1e9 ops/s, i.e. unpaced (the runner's default would pace
+    // the workload at its own rate).
+    let rate: f64 = args.get(3).map_or(Ok(1e9), |s| s.parse())?;
     let rt = match flavor {
         "current" => tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -51,7 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     cfg.concurrency = concurrency;
     cfg.time_limit = Duration::from_secs_f64(secs);
     cfg.recovery = Duration::ZERO;
-    cfg.rate = rate;
+    cfg.rate = Some(rate);
 
     let cpu0 = cpu_time();
     let wall0 = Instant::now();

@@ -543,6 +543,7 @@ fn run_one(
                 "nemesis_events": counts.3,
                 "nemesis_errors": outcome.as_ref().map(|o| o.nemesis_errors),
                 "final_reads_ok": outcome.as_ref().and_then(|o| o.final_reads_ok),
+                "pacing": outcome.as_ref().map(|o| o.pacing.to_json()),
                 "log_fetch_errors": log_errors,
             }),
         );

@@ -96,8 +96,9 @@ pub struct TestArgs {
     #[arg(long)]
     pub concurrency: Option<usize>,
 
-    /// Operations per second over all clients (default: as fast as answered)
-    #[arg(long)]
+    /// Operations per second over all clients (default: the workload's,
+    /// --help lists them)
+    #[arg(long, long_help = faultline::runner::pace::rate_help())]
     pub rate: Option<f64>,
 
     /// Seconds of the main phase. Default: 60

@@ -6,7 +6,9 @@
 //!    from an earlier run survives), run [`Client::setup`] once, open one
 //!    client per worker (worker `i` talks to `nodes[i % nodes.len()]`);
 //! 2. **main**: `concurrency` workers invoke generated operations until
-//!    `time_limit` (or cancellation), optionally rate-limited; the
+//!    `time_limit` (or cancellation), paced (at `rate`, else the
+//!    workload's default rate) and backing off after failures
+//!    ([`pace`]); the
 //!    [`NemesisDriver`] alternates `start`/`heal_all` every
 //!    `nemesis_interval`;
 //! 3. **heal**: `heal_all`, always, even when cancelled;
@@ -46,9 +48,11 @@
 //! ```
 
 mod control;
+pub mod pace;
 mod sink;
 
 pub use control::{Cancel, NemesisDriver, NoNemesis, Progress, ProgressSnapshot};
+pub use pace::{Backoff, FailWindows};
 pub use sink::{HistorySink, JsonlSink, MemorySink, parse_jsonl, write_jsonl};
 
 use faultline_checker::{Event, EventType, Outcome, Process, Value};
@@ -57,7 +61,7 @@ use faultline_workloads::{Client, Generator, Op, WorkloadOptions, generator};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::io;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::time::sleep_until;
@@ -73,9 +77,13 @@ pub struct RunConfig {
     pub concurrency: usize,
     /// Length of the main phase.
     pub time_limit: Duration,
-    /// Total operations per second across all workers; `None` = as fast as
-    /// the target answers. Each worker waits a uniformly random 0–2× its
-    /// share of the interval (seeded), so workers do not march in lockstep.
+    /// Total operations per second across all workers; `None` = the
+    /// workload's [`Workload::default_rate`]. Each worker waits a uniformly
+    /// random 0–2× its share of the interval (seeded), so workers do not
+    /// march in lockstep (Jepsen's `stagger`); after a failure it also
+    /// backs off ([`Backoff`]).
+    ///
+    /// [`Workload::default_rate`]: faultline_workloads::Workload::default_rate
     pub rate: Option<f64>,
     /// Per-operation timeout; the operation is then recorded as `info`.
     pub op_timeout: Duration,
@@ -91,7 +99,7 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    /// Defaults: concurrency 5, 60 s, no rate limit, 5 s op timeout, seed 0,
+    /// Defaults: concurrency 5, 60 s, the workload's rate, 5 s op timeout, seed 0,
     /// no nemesis, 5 s recovery, 10 final-read attempts.
     pub fn new(workload: WorkloadOptions, nodes: Vec<String>) -> RunConfig {
         RunConfig {
@@ -146,6 +154,48 @@ pub struct RunOutcome {
     /// `Some(true)` when every final read succeeded, `Some(false)` when one
     /// gave up, `None` when the workload needs none or they were skipped.
     pub final_reads_ok: Option<bool>,
+    /// How the clients were paced, and what that cost and wrote.
+    pub pacing: Pacing,
+}
+
+/// The pacing of a run and its measured effect (`results.json`'s
+/// `run.pacing`).
+#[derive(Clone, Debug)]
+pub struct Pacing {
+    /// Operations per second over all clients the schedule aimed at.
+    pub rate: f64,
+    /// True when that was the workload's default (no `--rate`).
+    pub default_rate: bool,
+    /// Waits after a failure (`fail`, `info` or a failed connect), and
+    /// their total length.
+    pub backoffs: u64,
+    pub backoff: Duration,
+    /// The history's size as JSON Lines, where the sink knows it.
+    pub history_bytes: Option<u64>,
+    /// The worst client's failed operations in any 10 s window.
+    pub fails: FailWindows,
+}
+
+impl PartialEq for Pacing {
+    fn eq(&self, o: &Pacing) -> bool {
+        self.to_json() == o.to_json()
+    }
+}
+
+impl Pacing {
+    /// `{"rate", "default_rate", "backoffs", "backoff_s", "history_bytes",
+    /// "fail_rate": {"window_s", "worst_per_s", "failures", "client",
+    /// "from_s"}}`; `client` is the worker slot (process mod concurrency).
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "rate": self.rate,
+            "default_rate": self.default_rate,
+            "backoffs": self.backoffs,
+            "backoff_s": self.backoff.as_secs_f64(),
+            "history_bytes": self.history_bytes,
+            "fail_rate": self.fails.to_json(),
+        })
+    }
 }
 
 /// Why a run could not be completed.
@@ -167,12 +217,15 @@ struct Recorder {
     start: Instant,
     inner: Mutex<RecorderInner>,
     cancel: Cancel,
+    /// Client processes map to worker slots modulo this.
+    concurrency: u64,
 }
 
 struct RecorderInner {
     sink: Box<dyn HistorySink>,
     next_index: u64,
     error: Option<io::Error>,
+    fails: FailWindows,
 }
 
 impl Recorder {
@@ -190,6 +243,12 @@ impl Recorder {
         // Taken under the lock, so times increase in file order.
         event.time = Some(self.start.elapsed().as_nanos() as u64);
         event.line = index as usize + 1;
+        if let (EventType::Fail | EventType::Info, Process::Client(p)) =
+            (event.kind, &event.process)
+        {
+            let slot = (p % self.concurrency.max(1)) as usize;
+            inner.fails.note(slot, event.time.unwrap_or(0));
+        }
         match inner.sink.record(&event) {
             Ok(()) => inner.next_index += 1,
             Err(e) => {
@@ -200,14 +259,19 @@ impl Recorder {
         }
     }
 
-    fn finish(&self) -> Result<u64, RunError> {
+    /// Events recorded, the history's size and the failure windows.
+    fn finish(&self) -> Result<(u64, Option<u64>, FailWindows), RunError> {
         let mut inner = self
             .inner
             .lock()
             .map_err(|_| RunError::Sink(io::Error::other("recorder poisoned")))?;
         match inner.error.take() {
             Some(e) => Err(RunError::Sink(e)),
-            None => Ok(inner.next_index),
+            None => Ok((
+                inner.next_index,
+                inner.sink.bytes_written(),
+                inner.fails.clone(),
+            )),
         }
     }
 }
@@ -246,6 +310,9 @@ struct Shared {
     opts: ClientOpts,
     concurrency: u64,
     op_timeout: Duration,
+    /// Backoffs taken, and their total in ns.
+    backoffs: AtomicU64,
+    backoff_ns: AtomicU64,
 }
 
 /// A worker's client and current process id.
@@ -257,14 +324,10 @@ struct Worker {
 }
 
 impl Shared {
-    /// Invokes one op as `w`'s current process and records both events.
-    /// After an `info`, `w` gets a new process id and loses its client.
-    async fn invoke(&self, w: &mut Worker, op: &Op) -> Outcome {
-        self.invoke_value(w, op).await.0
-    }
-
-    /// [`Self::invoke`], also returning the `ok` completion's value (the
-    /// final reads compare replicas' answers).
+    /// Invokes one op as `w`'s current process and records both events;
+    /// the outcome, and the `ok` completion's value (the generator follows
+    /// it, the final reads compare replicas' answers). After an `info`,
+    /// `w` gets a new process id and loses its client.
     async fn invoke_value(&self, w: &mut Worker, op: &Op) -> (Outcome, Value) {
         let Some(client) = w.client.as_mut() else {
             return (Outcome::Fail, Value::Null);
@@ -320,68 +383,118 @@ impl Shared {
     }
 
     /// Makes sure `w` has a client, retrying until `deadline` or cancel.
-    /// Opening must not change state, so failures are not recorded.
-    async fn ensure_client(&self, w: &mut Worker, deadline: Instant) -> bool {
+    /// Opening must not change state, so failures are not recorded; each
+    /// one backs off like a failed operation (a dead node's refused
+    /// connect must not become a hot loop).
+    async fn ensure_client(
+        &self,
+        w: &mut Worker,
+        deadline: Instant,
+        backoff: &mut Backoff,
+        rng: &mut StdRng,
+    ) -> bool {
         while w.client.is_none() {
             match self.target.client(&w.node, &self.opts).await {
                 Ok(c) => w.client = Some(c),
                 Err(_) => {
-                    if self.cancel.is_cancelled() || Instant::now() >= deadline {
+                    let wait = backoff.next_wait(rng);
+                    if !self.back_off(wait, deadline).await {
                         return false;
                     }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
         }
         true
+    }
+
+    /// Waits `wait` after a failure, counted in the run's pacing; false
+    /// when cancelled or `deadline` came first (the wait is cut there).
+    async fn back_off(&self, wait: Duration, deadline: Instant) -> bool {
+        let now = Instant::now();
+        if self.cancel.is_cancelled() || now >= deadline {
+            return false;
+        }
+        let wait = wait.min(deadline - now);
+        self.backoffs.fetch_add(1, Ordering::Relaxed);
+        self.backoff_ns
+            .fetch_add(wait.as_nanos() as u64, Ordering::Relaxed);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = self.cancel.cancelled() => return false,
+        }
+        Instant::now() < deadline
     }
 }
 
 /// How far behind its rate schedule a worker may catch up.
 const MAX_RATE_LAG: Duration = Duration::from_millis(10);
 
-/// The main-phase loop of one worker.
+/// The main-phase loop of one worker: wait for the next slot of the
+/// stagger schedule (`interval` on average), or longer after a failure
+/// (the backoff), then invoke the next operation and tell the generator
+/// how it ended.
 async fn run_worker(
     shared: Arc<Shared>,
     mut w: Worker,
     deadline: Instant,
-    interval: Option<Duration>,
+    interval: Duration,
     seed: u64,
 ) -> Worker {
     let mut rng =
         StdRng::seed_from_u64(seed ^ (w.index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut backoff = Backoff::default();
     let mut next_at = tokio::time::Instant::now();
+    let end = tokio::time::Instant::from_std(deadline);
     loop {
         if shared.cancel.is_cancelled() || Instant::now() >= deadline {
             break;
         }
-        if let Some(iv) = interval {
-            next_at += iv.mul_f64(rng.random_range(0.0..2.0));
-            let now = tokio::time::Instant::now();
-            // Timer sleeps overshoot to the next millisecond, so a worker
-            // that is a little behind runs without sleeping to catch up;
-            // one far behind (a slow operation) starts afresh, no burst.
-            if now.saturating_duration_since(next_at) > MAX_RATE_LAG {
-                next_at = now;
+        next_at += interval.mul_f64(rng.random_range(0.0..2.0));
+        let now = tokio::time::Instant::now();
+        // Timer sleeps overshoot to the next millisecond, so a worker
+        // that is a little behind runs without sleeping to catch up;
+        // one far behind (a slow operation, a backoff) starts afresh, no
+        // burst.
+        if now.saturating_duration_since(next_at) > MAX_RATE_LAG {
+            next_at = now;
+        }
+        if next_at > now {
+            tokio::select! {
+                _ = sleep_until(next_at.min(end)) => {}
+                _ = shared.cancel.cancelled() => break,
             }
-            if next_at > now {
-                tokio::select! {
-                    _ = sleep_until(next_at) => {}
-                    _ = shared.cancel.cancelled() => break,
-                }
-                if Instant::now() >= deadline {
-                    break;
-                }
+            if Instant::now() >= deadline {
+                break;
             }
         }
-        if !shared.ensure_client(&mut w, deadline).await {
+        if !shared
+            .ensure_client(&mut w, deadline, &mut backoff, &mut rng)
+            .await
+        {
             break;
         }
         let op = match shared.generator.lock() {
-            Ok(mut g) => g.next_op(),
+            Ok(mut g) => g.next_op_for(w.index, shared.recorder.start.elapsed()),
             Err(_) => break,
         };
-        shared.invoke(&mut w, &op).await;
+        let (outcome, value) = shared.invoke_value(&mut w, &op).await;
+        if let Ok(mut g) = shared.generator.lock() {
+            g.completed(
+                w.index,
+                &op,
+                outcome,
+                &value,
+                shared.recorder.start.elapsed(),
+            );
+        }
+        if outcome == Outcome::Ok {
+            backoff.reset();
+        } else {
+            let wait = backoff.next_wait(&mut rng);
+            if !shared.back_off(wait, deadline).await {
+                break;
+            }
+        }
         // An in-process client can answer without ever being pending, and
         // then this loop would hold its thread until the deadline and starve
         // the other workers: give the scheduler a turn.
@@ -527,8 +640,10 @@ pub async fn run_test(
                 sink: Box::new(sink),
                 next_index: 0,
                 error: None,
+                fails: FailWindows::default(),
             }),
             cancel: cancel.clone(),
+            concurrency: cfg.concurrency as u64,
         },
         generator: Mutex::new(generator(&cfg.workload, cfg.seed)),
         progress: Arc::clone(&progress),
@@ -537,6 +652,8 @@ pub async fn run_test(
         opts,
         concurrency: cfg.concurrency as u64,
         op_timeout: cfg.op_timeout,
+        backoffs: AtomicU64::new(0),
+        backoff_ns: AtomicU64::new(0),
     });
 
     // 1. setup. Heal first: a fault left by an earlier run would skew this one.
@@ -579,9 +696,10 @@ pub async fn run_test(
     progress.start();
     let main_start = Instant::now();
     let deadline = main_start + cfg.time_limit;
-    let interval = cfg
+    let rate = cfg
         .rate
-        .map(|r| Duration::from_secs_f64(cfg.concurrency as f64 / r));
+        .unwrap_or_else(|| cfg.workload.workload.default_rate());
+    let interval = Duration::from_secs_f64(cfg.concurrency as f64 / rate);
     let mut handles = Vec::with_capacity(workers.len());
     for w in workers {
         handles.push(tokio::spawn(run_worker(
@@ -665,12 +783,18 @@ pub async fn run_test(
                 let mut answers: Vec<Vec<Value>> = Vec::with_capacity(readers.len());
                 all_ok = !readers.is_empty();
                 let give_up = Instant::now() + cfg.op_timeout * cfg.final_read_attempts.max(1) * 2;
+                let mut rng = StdRng::seed_from_u64(cfg.seed);
                 for w in readers.iter_mut() {
+                    let mut backoff = Backoff::default();
                     let mut mine = Vec::with_capacity(final_ops.len());
                     for op in &final_ops {
                         let mut ok = false;
                         for _ in 0..cfg.final_read_attempts.max(1) {
-                            if cancel.is_cancelled() || !shared.ensure_client(w, give_up).await {
+                            if cancel.is_cancelled()
+                                || !shared
+                                    .ensure_client(w, give_up, &mut backoff, &mut rng)
+                                    .await
+                            {
                                 break;
                             }
                             let (outcome, v) = shared.invoke_value(w, op).await;
@@ -710,7 +834,7 @@ pub async fn run_test(
             let _ = tokio::time::timeout(Duration::from_secs(1), c.close()).await;
         }
     }
-    let events = shared.recorder.finish()?;
+    let (events, history_bytes, fails) = shared.recorder.finish()?;
     let snap = progress.snapshot();
     Ok(RunOutcome {
         events,
@@ -721,5 +845,16 @@ pub async fn run_test(
         cancelled,
         nemesis_errors,
         final_reads_ok,
+        pacing: Pacing {
+            rate,
+            default_rate: cfg.rate.is_none(),
+            backoffs: shared.backoffs.load(Ordering::Relaxed),
+            backoff: Duration::from_nanos(shared.backoff_ns.load(Ordering::Relaxed)),
+            history_bytes,
+            fails,
+        },
     })
 }
+
+#[cfg(test)]
+mod tests;

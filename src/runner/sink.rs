@@ -5,6 +5,7 @@ use serde::Serialize;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Receives every event of a run, in the order they happened (invocations
@@ -14,12 +15,43 @@ pub trait HistorySink: Send {
     /// Stores one event. An error stops the run (a history with holes
     /// cannot be checked), and is returned from `run_test`.
     fn record(&mut self, event: &Event) -> io::Result<()>;
+
+    /// Bytes of JSON Lines recorded so far, where the sink knows (the
+    /// history's size, reported in `results.json`). Default: unknown.
+    fn bytes_written(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// Counts what passes through to `inner`.
+struct Counting<'a, W: Write> {
+    inner: &'a mut W,
+    n: u64,
+}
+
+impl<W: Write> Write for Counting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes `event` as [`write_jsonl`] does and says how many bytes that was.
+fn write_counted(out: &mut impl Write, event: &Event) -> io::Result<u64> {
+    let mut c = Counting { inner: out, n: 0 };
+    write_jsonl(&mut c, event)?;
+    Ok(c.n)
 }
 
 /// Writes the history as JSON Lines (DESIGN.md § History), flushing after
 /// every event so a killed controller still leaves a checkable prefix.
 pub struct JsonlSink<W: Write + Send> {
     out: BufWriter<W>,
+    bytes: u64,
 }
 
 impl JsonlSink<File> {
@@ -33,14 +65,19 @@ impl<W: Write + Send> JsonlSink<W> {
     pub fn new(out: W) -> JsonlSink<W> {
         JsonlSink {
             out: BufWriter::new(out),
+            bytes: 0,
         }
     }
 }
 
 impl<W: Write + Send> HistorySink for JsonlSink<W> {
     fn record(&mut self, event: &Event) -> io::Result<()> {
-        write_jsonl(&mut self.out, event)?;
+        self.bytes += write_counted(&mut self.out, event)?;
         self.out.flush()
+    }
+
+    fn bytes_written(&self) -> Option<u64> {
+        Some(self.bytes)
     }
 }
 
@@ -120,6 +157,8 @@ pub fn parse_jsonl(text: &str, line: usize) -> Result<Event, String> {
 #[derive(Clone, Default)]
 pub struct MemorySink {
     events: Arc<Mutex<Vec<Event>>>,
+    /// What the events would take as JSON Lines.
+    bytes: Arc<AtomicU64>,
 }
 
 impl MemorySink {
@@ -139,7 +178,13 @@ impl HistorySink for MemorySink {
             .lock()
             .map_err(|_| io::Error::other("memory sink poisoned"))?
             .push(event.clone());
+        let n = write_counted(&mut io::sink(), event)?;
+        self.bytes.fetch_add(n, Ordering::Relaxed);
         Ok(())
+    }
+
+    fn bytes_written(&self) -> Option<u64> {
+        Some(self.bytes.load(Ordering::Relaxed))
     }
 }
 
@@ -172,5 +217,12 @@ mod tests {
             "{text}"
         );
         assert_eq!(parse_jsonl(text.trim_end(), 5).unwrap(), ev);
+        // Both sinks count the bytes of the line.
+        let mut j = JsonlSink::new(Vec::new());
+        let mut m = MemorySink::new();
+        j.record(&ev).unwrap();
+        m.record(&ev).unwrap();
+        assert_eq!(j.bytes_written(), Some(text.len() as u64));
+        assert_eq!(m.bytes_written(), Some(text.len() as u64));
     }
 }

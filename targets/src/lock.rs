@@ -13,6 +13,10 @@
 //!   the storage through its own node; `rejected` → fail (the storage
 //!   refused a stale token), no answer → info. The seeded bug
 //!   `skip-fencing` sends no token: the storage cannot check it;
+//! - a `write` the generator marks [`Op::expect_refusal`] (a stale-token
+//!   write on purpose: the fenced generator sends one now and then) skips the lease check and goes with
+//!   the token of the client's last grant of the lock, which the storage
+//!   must refuse; its `ok` value says `"stale": true`;
 //! - the final `read` returns the storage's log of accepted writes.
 //!
 //! ```
@@ -176,6 +180,7 @@ impl Target for LockTarget {
                 storage: self.storage.get(at).cloned().unwrap_or_default(),
                 conn: None,
                 held: BTreeMap::new(),
+                last: BTreeMap::new(),
                 skip_fencing: self.skip_fencing,
                 budget,
             }) as Box<dyn Client>)
@@ -203,6 +208,9 @@ struct LockClient {
     storage: String,
     conn: Option<(BufReader<OwnedReadHalf>, OwnedWriteHalf)>,
     held: BTreeMap<u64, Held>,
+    /// Per lock, the token of the last grant (acquire or renew `ok`),
+    /// kept after the lease is gone: what a stale write sends.
+    last: BTreeMap<u64, u64>,
     skip_fencing: bool,
     budget: Duration,
 }
@@ -287,6 +295,7 @@ impl LockClient {
                         let Some(token) = v["token"].as_u64() else {
                             return Completion::info(format!("no token in {v}"));
                         };
+                        self.last.insert(lock, token);
                         self.held.insert(
                             lock,
                             Held {
@@ -313,6 +322,7 @@ impl LockClient {
                 };
                 match self.lease(kop).await {
                     Ok(_) => {
+                        self.last.insert(lock, token);
                         if let Some(h) = self.held.get_mut(&lock) {
                             h.since = since;
                             h.lease = Duration::from_millis(lease_ms);
@@ -344,26 +354,43 @@ impl LockClient {
                 let Some(value) = op.value.as_i64() else {
                     return Completion::fail(format!("write: {} is not an integer", op.value));
                 };
-                let Some(h) = self.held.get(&key) else {
-                    return Completion::fail("write: this client holds no lease on the lock");
+                let live = self.held.get(&key).filter(|h| h.since.elapsed() < h.lease);
+                let stale = op.expect_refusal && live.is_none();
+                let token = match (live, self.last.get(&key)) {
+                    (Some(h), _) => h.token,
+                    (None, Some(&t)) if stale => t,
+                    (None, _) => {
+                        let ran_out = self.held.remove(&key).is_some();
+                        return Completion::fail(if ran_out {
+                            "write: the lease ran out by the client's clock"
+                        } else {
+                            "write: this client holds no lease on the lock"
+                        });
+                    }
                 };
-                if h.since.elapsed() >= h.lease {
-                    self.held.remove(&key);
-                    return Completion::fail("write: the lease ran out by the client's clock");
-                }
-                let token = h.token;
                 // BUG skip-fencing: the lease check above is all it does.
                 let sent = (!self.skip_fencing).then_some(token);
                 let client = self.raft.client_id;
                 let req =
                     json!({"write": {"key": key, "value": value, "token": sent, "client": client}});
                 match self.storage(&req).await {
-                    Ok(r) if r.get("ok").is_some() => Completion::ok(
-                        json!({"value": value, "token": token, "sent": sent.is_some()}),
-                    ),
+                    Ok(r) if r.get("ok").is_some() => {
+                        let mut v = json!({"value": value, "token": token, "sent": sent.is_some()});
+                        if stale {
+                            v["stale"] = json!(true);
+                        }
+                        Completion::ok(v)
+                    }
                     Ok(r) if r.get("rejected").is_some() => {
                         self.held.remove(&key);
-                        Completion::fail(format!("write: the storage rejected token {token}: {r}"))
+                        let why = if stale {
+                            " (a stale token, sent on purpose)"
+                        } else {
+                            ""
+                        };
+                        Completion::fail(format!(
+                            "write: the storage rejected token {token}{why}: {r}"
+                        ))
                     }
                     // Not applied: a bad line, or a relay that did not forward it.
                     Ok(r) => Completion::fail(format!("write: {r}")),
@@ -487,6 +514,17 @@ mod tests {
         assert_eq!(c.outcome, Outcome::Ok, "{c:?}");
         let c = a.invoke(&Op::new("write", Some(json!(0)), json!(3))).await;
         assert_eq!(c.outcome, Outcome::Fail, "{c:?}");
+        // The same write on purpose goes with a's last token, t1, and the
+        // storage (which accepted t2) refuses it.
+        let mut stale = Op::new("write", Some(json!(0)), json!(5));
+        stale.expect_refusal = true;
+        let c = a.invoke(&stale).await;
+        assert_eq!(c.outcome, Outcome::Fail, "{c:?}");
+        let e = c.error.unwrap_or_default();
+        assert!(
+            e.contains(&format!("rejected token {t1} (a stale token")),
+            "{e}"
+        );
         // A stale token straight to the storage is rejected.
         let mut raw = TcpStream::connect(format!("127.0.0.1:{sp}")).await.unwrap();
         raw.write_all(

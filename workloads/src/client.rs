@@ -20,6 +20,13 @@ pub struct Op {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<Value>,
     pub value: Value,
+    /// Set by a generator that sends the operation knowing the system
+    /// should refuse it (the `fenced` workload's stale-token write, which
+    /// a correct storage rejects and a client that skips fencing gets
+    /// accepted): the client sends it instead of refusing it locally. Not
+    /// part of the `invoke` event; the client's completion says so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expect_refusal: bool,
 }
 
 impl Op {
@@ -28,6 +35,7 @@ impl Op {
             f: f.into(),
             key,
             value,
+            expect_refusal: false,
         }
     }
 

@@ -5,15 +5,39 @@
 //! items) come from one counter, and the sequence of operations is a pure
 //! function of the options and the seed.
 
-use crate::{Op, Value, Workload, WorkloadOptions};
+use crate::{Op, Outcome, Value, Workload, WorkloadOptions};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::json;
+use std::time::Duration;
 
 /// Produces the operations of one workload.
 pub trait Generator: Send {
     /// The next operation for the main phase.
     fn next_op(&mut self) -> Op;
+
+    /// The next operation for client `worker` (the runner's worker index,
+    /// which keeps it across process ids) at `now` (since the test
+    /// started). Generators that track what each client holds (fenced)
+    /// override it; the default is [`Generator::next_op`].
+    fn next_op_for(&mut self, worker: usize, now: Duration) -> Op {
+        let _ = (worker, now);
+        self.next_op()
+    }
+
+    /// How `worker`'s `op` ended (`value`: the `ok` completion's value),
+    /// at `now`. After an `info` the worker has a fresh process and a
+    /// fresh client, so anything it held is gone. Default: ignored.
+    fn completed(
+        &mut self,
+        worker: usize,
+        op: &Op,
+        outcome: Outcome,
+        value: &Value,
+        now: Duration,
+    ) {
+        let _ = (worker, op, outcome, value, now);
+    }
 
     /// Operations to run once, after faults are healed (final reads).
     /// Empty for workloads that do not need them.
@@ -51,7 +75,12 @@ pub fn generator(opts: &WorkloadOptions, seed: u64) -> Box<dyn Generator> {
         Workload::UniqueIds => Box::new(UniqueIdsGen),
         Workload::Lock => Box::new(LockGen { rng }),
         Workload::Saga => Box::new(SagaGen { rng, next: 0 }),
-        Workload::Fenced => Box::new(FencedGen { rng, next: 0 }),
+        Workload::Fenced => Box::new(FencedGen {
+            rng,
+            next: 0,
+            clients: Vec::new(),
+            accepted: [None; FENCED_KEYS as usize],
+        }),
         Workload::Siblings => Box::new(SiblingsGen { rng, next: 0 }),
         Workload::Election => Box::new(ElectionGen),
         Workload::Membership => Box::new(MembershipGen),
@@ -367,25 +396,135 @@ pub const FENCED_LEASE_MS: u64 = 1500;
 /// same number): few, so clients contend.
 pub const FENCED_KEYS: u64 = 2;
 
-/// Leases and fenced writes (docs/lock.md). Each client keeps its own
-/// tokens, so an op it cannot do (a write without a lease) fails at once
-/// without touching the system.
+/// How long before its lease runs out (by the generator's clock, which
+/// starts when the acquire or renew was handed to the client, before the
+/// client's own clock starts) a client stops being sent writes: the
+/// time an operation may take to reach the client's own lease check.
+const FENCED_LEASE_MARGIN: Duration = Duration::from_millis(200);
+
+/// A client sends at most one stale-token write per this interval.
+pub const FENCED_STALE_EVERY: Duration = Duration::from_secs(2);
+
+/// What the fenced generator knows of one client (a runner worker), per
+/// key (lock).
+#[derive(Clone, Default)]
+struct FencedClient {
+    /// The lease it certainly still holds: (token, runs out at).
+    lease: [Option<(u64, Duration)>; FENCED_KEYS as usize],
+    /// The token of its last grant (acquire or renew `ok`), kept after
+    /// the lease ran out or was released: the stale token it may send.
+    last_token: [Option<u64>; FENCED_KEYS as usize],
+    /// When it was last handed an acquire or renew of the key.
+    asked: [Duration; FENCED_KEYS as usize],
+    /// No stale write before this.
+    next_stale: Duration,
+}
+
+/// Leases and fenced writes (docs/lock.md). The generator follows each
+/// client's leases from the completions, so a client is sent writes,
+/// renews and releases only while it holds a lease (by a clock that
+/// starts before the client's own), and acquires otherwise: nothing it
+/// would refuse locally in a loop. Where the checker needs one, it sends
+/// a stale-token write on purpose (at most one per client per
+/// [`FENCED_STALE_EVERY`]): a client without a lease whose last token is
+/// below one the storage has acknowledged for the key writes with that
+/// token ([`Op::expect_refusal`]). A storage that checks tokens must
+/// refuse it; a client that skips fencing gets it accepted, which the
+/// checker reports as `stale-write-accepted`.
 struct FencedGen {
     rng: StdRng,
     next: i64,
+    clients: Vec<FencedClient>,
+    /// Per key, the highest token of an acknowledged write.
+    accepted: [Option<u64>; FENCED_KEYS as usize],
+}
+
+impl FencedGen {
+    fn client(&mut self, worker: usize) -> &mut FencedClient {
+        if self.clients.len() <= worker {
+            self.clients.resize(worker + 1, FencedClient::default());
+        }
+        &mut self.clients[worker]
+    }
+
+    fn write(&mut self, key: u64) -> Op {
+        self.next += 1;
+        Op::new("write", Some(json!(key)), json!(self.next))
+    }
 }
 
 impl Generator for FencedGen {
     fn next_op(&mut self) -> Op {
-        let key = Some(json!(self.rng.random_range(0..FENCED_KEYS)));
-        match self.rng.random_range(0..20) {
-            0..6 => Op::new("acquire", key, json!({"lease_ms": FENCED_LEASE_MS})),
-            6..15 => {
-                self.next += 1;
-                Op::new("write", key, json!(self.next))
+        // Without a client to follow: as if client 0 asked at time zero.
+        self.next_op_for(0, Duration::ZERO)
+    }
+
+    fn next_op_for(&mut self, worker: usize, now: Duration) -> Op {
+        let key = self.rng.random_range(0..FENCED_KEYS);
+        let k = key as usize;
+        let lease = json!({"lease_ms": FENCED_LEASE_MS});
+        let roll = self.rng.random_range(0..20u8);
+        let accepted = self.accepted[k];
+        let c = self.client(worker);
+        if c.lease[k].is_some_and(|(_, until)| now + FENCED_LEASE_MARGIN >= until) {
+            c.lease[k] = None;
+        }
+        if c.lease[k].is_some() {
+            return match roll {
+                0..14 => self.write(key),
+                14..17 => {
+                    c.asked[k] = now;
+                    Op::new("renew", Some(json!(key)), lease)
+                }
+                _ => Op::new("release", Some(json!(key)), Value::Null),
+            };
+        }
+        let stale = matches!((c.last_token[k], accepted), (Some(t), Some(a)) if t < a);
+        if stale && now >= c.next_stale {
+            c.next_stale = now + FENCED_STALE_EVERY;
+            let mut op = self.write(key);
+            op.expect_refusal = true;
+            return op;
+        }
+        c.asked[k] = now;
+        Op::new("acquire", Some(json!(key)), lease)
+    }
+
+    fn completed(&mut self, worker: usize, op: &Op, outcome: Outcome, value: &Value, _: Duration) {
+        let Some(key) = op
+            .key
+            .as_ref()
+            .and_then(Value::as_u64)
+            .filter(|k| *k < FENCED_KEYS)
+        else {
+            return;
+        };
+        let k = key as usize;
+        if op.f == "write" && outcome == Outcome::Ok {
+            if let Some(t) = value.get("token").and_then(Value::as_u64) {
+                self.accepted[k] = self.accepted[k].max(Some(t));
             }
-            15..17 => Op::new("renew", key, json!({"lease_ms": FENCED_LEASE_MS})),
-            _ => Op::new("release", key, Value::Null),
+            return;
+        }
+        let c = self.client(worker);
+        match (op.f.as_str(), outcome) {
+            // A fresh process and client: it holds nothing, and its
+            // grants are not the new process's (the checker judges a
+            // write by its own process's last grant).
+            (_, Outcome::Info) => *c = FencedClient::default(),
+            ("acquire" | "renew", Outcome::Ok) => {
+                let token = value.get("token").and_then(Value::as_u64);
+                let ms = value
+                    .get("lease_ms")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(FENCED_LEASE_MS);
+                c.lease[k] = token.map(|t| (t, c.asked[k] + Duration::from_millis(ms)));
+                c.last_token[k] = token.or(c.last_token[k]);
+            }
+            // The client drops its lease when a renew fails, when it
+            // releases, and when the storage refuses its token.
+            ("renew" | "release", _) | ("write", Outcome::Fail) => c.lease[k] = None,
+            _ => {}
         }
     }
 
@@ -602,6 +741,105 @@ mod tests {
             "{credit_in} {credit_out}"
         );
         assert!(refused.iter().all(|&r| r > 500), "{refused:?}");
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Grants `worker` the lease on every key it asks for, with `token`.
+    fn grant(g: &mut dyn Generator, worker: usize, op: &Op, token: u64, now: Duration) {
+        let v = json!({"token": token, "lease_ms": FENCED_LEASE_MS});
+        g.completed(worker, op, Outcome::Ok, &v, now);
+    }
+
+    #[test]
+    fn fenced_client_without_a_lease_is_only_asked_to_acquire() {
+        let mut g = generator(&WorkloadOptions::new(Workload::Fenced), 5);
+        for i in 0..1000 {
+            let op = g.next_op_for(0, ms(i));
+            assert_eq!(op.f, "acquire", "{op:?}");
+            // Refused: the lock is held by someone else.
+            g.completed(0, &op, Outcome::Fail, &Value::Null, ms(i));
+        }
+    }
+
+    #[test]
+    fn fenced_holder_writes_renews_releases_until_its_lease_runs_out() {
+        let mut g = generator(&WorkloadOptions::new(Workload::Fenced), 6);
+        // Acquire both keys at t = 0.
+        let mut held = HashSet::new();
+        while held.len() < FENCED_KEYS as usize {
+            let op = g.next_op_for(0, ms(0));
+            assert_eq!(op.f, "acquire");
+            grant(g.as_mut(), 0, &op, 1, ms(10));
+            held.insert(op.key.clone());
+        }
+        let mut fs = HashMap::new();
+        for _ in 0..500 {
+            let op = g.next_op_for(0, ms(100));
+            *fs.entry(op.f.clone()).or_insert(0) += 1;
+            if op.f == "write" {
+                assert!(!op.expect_refusal);
+            }
+        }
+        assert!(!fs.contains_key("acquire"), "{fs:?}");
+        assert!(
+            fs["write"] > 300 && fs["renew"] > 30 && fs["release"] > 10,
+            "{fs:?}"
+        );
+        // Past the lease (less the margin): back to acquiring.
+        let late = ms(FENCED_LEASE_MS) - FENCED_LEASE_MARGIN;
+        for _ in 0..100 {
+            assert_eq!(g.next_op_for(0, late).f, "acquire");
+        }
+    }
+
+    #[test]
+    fn fenced_stale_write_is_sent_on_purpose_at_a_rate_and_forgotten_after_info() {
+        let mut g = generator(&WorkloadOptions::new(Workload::Fenced), 7);
+        let key0 = |g: &mut Box<dyn Generator>, w: usize, now: Duration| loop {
+            let op = g.next_op_for(w, now);
+            if op.key == Some(json!(0)) {
+                return op;
+            }
+        };
+        // Client 0 gets token 1 and releases; client 1 gets token 2 and
+        // writes with it (acknowledged).
+        let a = key0(&mut g, 0, ms(0));
+        grant(g.as_mut(), 0, &a, 1, ms(5));
+        let r = Op::new("release", Some(json!(0)), Value::Null);
+        g.completed(0, &r, Outcome::Ok, &json!({"token": 1}), ms(6));
+        let b = key0(&mut g, 1, ms(10));
+        assert_eq!(b.f, "acquire");
+        grant(g.as_mut(), 1, &b, 2, ms(15));
+        // Before any write with token 2 was acknowledged: no stale write.
+        for i in 0..50 {
+            assert!(!key0(&mut g, 0, ms(20 + i)).expect_refusal);
+        }
+        let w = Op::new("write", Some(json!(0)), json!(99));
+        g.completed(
+            1,
+            &w,
+            Outcome::Ok,
+            &json!({"value": 99, "token": 2}),
+            ms(80),
+        );
+        // Now client 0 sends one stale write, then none for 2 s.
+        let first = key0(&mut g, 0, ms(100));
+        assert_eq!((first.f.as_str(), first.expect_refusal), ("write", true));
+        for i in 0..200 {
+            let op = key0(&mut g, 0, ms(101 + i));
+            assert!(!op.expect_refusal, "{op:?} at {i}");
+        }
+        let again = key0(&mut g, 0, ms(100) + FENCED_STALE_EVERY);
+        assert!(again.expect_refusal, "{again:?}");
+        // After an info, client 0 is a new process with no token.
+        g.completed(0, &again, Outcome::Info, &Value::Null, ms(2200));
+        for i in 0..100 {
+            let op = key0(&mut g, 0, ms(5000 + 10 * i));
+            assert!(!op.expect_refusal, "{op:?}");
+        }
     }
 
     #[test]

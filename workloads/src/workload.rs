@@ -175,6 +175,48 @@ impl Workload {
         }
     }
 
+    /// Operations per second over all clients when `--rate` is not given:
+    /// Jepsen's `stagger` (each client waits a uniformly random 0–2× its
+    /// share of the interval between invocations), at rates in the range
+    /// Jepsen's own tests use. Polls of a node's own view (election,
+    /// membership) are cheap for the system and add little after the
+    /// first few per second; operations that go through consensus (locks,
+    /// sagas, leases) are slower to answer and each one matters more.
+    /// This match is the table `faultline test --help` prints.
+    pub fn default_rate(self) -> f64 {
+        match self {
+            Workload::Register
+            | Workload::ListAppend
+            | Workload::RwRegister
+            | Workload::Set
+            | Workload::Bank
+            | Workload::Counter
+            | Workload::Queue
+            | Workload::UniqueIds
+            | Workload::Siblings => 500.0,
+            Workload::Lock | Workload::Saga | Workload::Fenced => 200.0,
+            Workload::Election | Workload::Membership => 100.0,
+        }
+    }
+
+    /// The default pacing of every workload, grouped by rate, for `--help`:
+    /// `"register, list-append, … 500/s; lock, saga, fenced 200/s; …"`.
+    pub fn default_rates_help() -> String {
+        let mut groups: Vec<(f64, Vec<&str>)> = Vec::new();
+        for w in Workload::ALL {
+            let r = w.default_rate();
+            match groups.iter_mut().find(|(g, _)| *g == r) {
+                Some((_, names)) => names.push(w.name()),
+                None => groups.push((r, vec![w.name()])),
+            }
+        }
+        groups
+            .iter()
+            .map(|(r, names)| format!("{} {r}/s", names.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     /// True when the history needs final reads after the faults are healed
     /// (the checker compares what was added against what is finally there).
     pub fn needs_final_read(self) -> bool {
@@ -285,6 +327,17 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", w.name()));
         }
         assert!("nope".parse::<Workload>().is_err());
+    }
+
+    #[test]
+    fn every_workload_has_a_default_rate_and_the_help_names_it() {
+        let help = Workload::default_rates_help();
+        for w in Workload::ALL {
+            let r = w.default_rate();
+            assert!(r.is_finite() && r > 0.0, "{w}");
+            assert!(help.contains(w.name()), "{help}");
+        }
+        assert!(help.contains("fenced") && help.contains("200/s"), "{help}");
     }
 
     #[test]
