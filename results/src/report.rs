@@ -227,7 +227,23 @@ fn anomaly_sentence(kind: &str, an: &Value) -> String {
         .unwrap_or_default();
     // Linearizability: the operation that cannot be linearized.
     if let Some(op) = an.get("op").filter(|o| o.is_object()) {
-        let mut s = format!("{key_prefix}{} cannot be linearized", op_phrase(op));
+        // The op reference may carry only its invocation line; the minimal
+        // counterexample's copy of it has the completion's too.
+        let mut op = op.clone();
+        if op.get("returned_line").is_none()
+            && let Some(r) = an
+                .get("minimal")
+                .and_then(Value::as_array)
+                .and_then(|m| {
+                    m.iter()
+                        .find(|m| m.get("id").is_some() && m.get("id") == op.get("id"))
+                })
+                .and_then(|m| m.get("returned_line"))
+            && let Some(o) = op.as_object_mut()
+        {
+            o.insert("returned_line".into(), r.clone());
+        }
+        let mut s = format!("{key_prefix}{} cannot be linearized", op_phrase(&op));
         if let Some(Value::Array(min)) = an
             .get("minimal")
             .filter(|m| m.as_array().is_some_and(|a| !a.is_empty()))
@@ -287,9 +303,12 @@ fn op_phrase(op: &Value) -> String {
     if let Some(p) = op.get("process") {
         let _ = write!(s, "process {}'s ", text_of(p));
     }
-    s.push_str(op.get("f").and_then(Value::as_str).unwrap_or("operation"));
+    let f = op.get("f").and_then(Value::as_str).unwrap_or("operation");
+    s.push_str(f);
     if let Some(v) = op.get("value").filter(|v| !v.is_null()) {
-        let _ = write!(s, " {}", cut(&text_of(v), 40));
+        // A read's value is what it returned.
+        let arrow = if f.contains("read") { " →" } else { "" };
+        let _ = write!(s, "{arrow} {}", cut(&text_of(v), 40));
     }
     match (
         op.get("line").and_then(Value::as_u64),
@@ -570,8 +589,11 @@ fn summary_card(h: &mut String, inp: &ReportInput<'_>, s: &RunStats) {
         ("nodes", &["nodes"][..]),
         ("clients", &["concurrency"][..]),
     ] {
-        if let Some(v) = pick(names) {
-            rows.push((label, v));
+        match pick(names) {
+            // "no nemesis" says something; "no nodes" (in-process) does not.
+            Some(v) if v == "none" && label != "nemesis" => {}
+            Some(v) => rows.push((label, v)),
+            None => {}
         }
     }
     if s.duration_ns > 0 {
