@@ -30,6 +30,9 @@ use std::fmt::Write;
 /// the full value is in history.jsonl at the given line).
 const MAX_VALUE: usize = 60;
 
+/// Characters that code a dictionary index in one byte (no JSON escaping).
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
 /// Index of `s` in a dictionary, adding it when new.
 fn intern(dict: &mut Vec<String>, index: &mut HashMap<String, u32>, s: &str) -> u32 {
     if let Some(&i) = index.get(s) {
@@ -181,9 +184,16 @@ pub fn render_run_timeline(title: &str, history: &History, windows: &[FaultWindo
             (Outcome::Info, Some(_)) => 2,
             (Outcome::Info, None) => 3,
         };
-        let _ = write!(cols[5], "{sep}{o}");
+        // One character per op for the small dictionaries (outcome, f):
+        // a third of the bytes of a JSON array of numbers.
+        cols[5].push(char::from(b'0' + o));
         let fi = intern(&mut fs, &mut f_index, &inv.f);
-        let _ = write!(cols[6], "{sep}{fi}");
+        match B64.get(fi as usize) {
+            Some(&c) if fs.len() <= B64.len() => cols[6].push(char::from(c)),
+            _ => {
+                let _ = write!(cols[6], "{sep}{fi}");
+            }
+        }
         if has_keys {
             let k = inv.key.as_ref().map(short_value).unwrap_or_default();
             let ki = intern(&mut keys, &mut key_index, &k);
@@ -194,11 +204,16 @@ pub fn render_run_timeline(title: &str, history: &History, windows: &[FaultWindo
             errors.push((i, short_value(err)));
         }
     }
+    let f_packed = fs.len() <= B64.len();
     for (name, col) in ["s", "d", "l", "r", "p", "o", "f", "k"].iter().zip(&cols) {
         if *name == "k" && !has_keys {
             continue;
         }
-        let _ = write!(data, "\"{name}\":[{col}],");
+        if *name == "o" || (*name == "f" && f_packed) {
+            let _ = write!(data, "\"{name}\":\"{col}\",");
+        } else {
+            let _ = write!(data, "\"{name}\":[{col}],");
+        }
     }
     // Values: invocation value, and `→ result` for ok completions that say
     // something new.
@@ -226,19 +241,21 @@ pub fn render_run_timeline(title: &str, history: &History, windows: &[FaultWindo
     if has_keys {
         push_strs(&mut data, "ks", keys.iter());
     }
-    let lanes: Vec<String> = procs
+    // Lanes: the process, and the node its operations went to most (an
+    // index into `nodes`; -1: none).
+    let mut nodes: Vec<String> = Vec::new();
+    let mut node_index = HashMap::new();
+    let lane_node: Vec<i64> = node_count
         .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let node = node_count[i]
-                .iter()
-                .max_by_key(|(_, c)| **c)
-                .map(|(n, _)| format!(" → {n}"))
-                .unwrap_or_default();
-            format!("process {p}{node}")
+        .map(|c| match c.iter().max_by_key(|(_, n)| **n) {
+            Some((name, _)) => i64::from(intern(&mut nodes, &mut node_index, name)),
+            None => -1,
         })
         .collect();
-    push_strs(&mut data, "lanes", lanes.iter());
+    let lane_proc: Vec<String> = procs.iter().map(|p| p.to_string()).collect();
+    push_strs(&mut data, "lp", lane_proc.iter());
+    push_list(&mut data, "ln", lane_node.iter());
+    push_strs(&mut data, "nodes", nodes.iter());
     push_list(&mut data, "ei", errors.iter().map(|(i, _)| *i));
     push_strs(&mut data, "et", errors.iter().map(|(_, e)| e));
     // Fault windows and nemesis events (few).
@@ -316,16 +333,27 @@ border-radius:6px;padding:.4em .7em;font:12px/1.45 monospace;white-space:pre-wra
 /// The viewer: decodes the columns once, then draws only what is in view.
 const JS: &str = r##"(function(){
 "use strict";
+var T0=performance.now();
 var D=JSON.parse(document.getElementById("data").textContent);
+var T1=performance.now();
 var n=D.n,END=D.end,S=new Float64Array(n),E=new Float64Array(n),L=new Int32Array(n),R=new Int32Array(n);
-var P=Int32Array.from(D.p),O=Uint8Array.from(D.o),F=Int32Array.from(D.f);
+var P=Int32Array.from(D.p),O=new Uint8Array(n),F=new Int32Array(n);
+var B64="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",FI=new Int32Array(128);
+for(i=0;i<64;i++)FI[B64.charCodeAt(i)]=i;
+for(i=0;i<n;i++)O[i]=D.o.charCodeAt(i)-48;
+if(typeof D.f==="string"){for(i=0;i<n;i++)F[i]=FI[D.f.charCodeAt(i)];}else F.set(D.f);
+function laneName(l){var nd=D.ln[l];return "process "+D.lp[l]+(nd>=0?" → "+D.nodes[nd]:"");}
 var acc=0,la=0,i;
 for(i=0;i<n;i++){acc+=D.s[i];S[i]=acc;E[i]=D.d[i]<0?-1:acc+D.d[i];la+=D.l[i];L[i]=la;R[i]=D.r[i]<0?-1:la+D.r[i];}
-var nl=D.lanes.length,hasNem=D.nt.length>0,NL=nl+(hasNem?1:0);
+var T2=performance.now();
+var nl=D.lp.length,hasNem=D.nt.length>0,NL=nl+(hasNem?1:0);
 // Per lane, its ops in start order: a click finds its op by binary search.
-var byLane=[],counts=new Int32Array(nl);for(i=0;i<n;i++)counts[P[i]]++;
-for(i=0;i<nl;i++)byLane.push(new Int32Array(counts[i]));counts.fill(0);
-for(i=0;i<n;i++){byLane[P[i]][counts[P[i]]++]=i;}
+// Built on the first click, not before the first view.
+var byLane=null;
+function laneIndex(){if(byLane)return byLane;byLane=[];var counts=new Int32Array(nl),j;for(j=0;j<n;j++)counts[P[j]]++;
+for(j=0;j<nl;j++)byLane.push(new Int32Array(counts[j]));counts.fill(0);
+for(j=0;j<n;j++){byLane[P[j]][counts[P[j]]++]=j;}return byLane;}
+var T3=performance.now();
 var err={};for(i=0;i<D.ei.length;i++)err[D.ei[i]]=D.et[i];
 var COL=["#9fd898","#f29b9b","#ffc870","#e8e8e8"],EDGE=["#3a8a30","#b02020","#b07000","#888"];
 var PRI=[1,4,3,2];
@@ -341,7 +369,9 @@ function X(t){return LEFT+(t-t0)/(t1-t0)*plotW;}
 function laneY(l){return TOP+l*LH-y0;}
 function nice(raw){var p=Math.pow(10,Math.floor(Math.log10(raw))),m=raw/p;return (m<=1?1:m<=2?2:m<=5?5:10)*p;}
 var cols=null;
-function draw(){
+var lastDrawMs=0;
+function draw(){var d0=performance.now();draw1();lastDrawMs=performance.now()-d0;}
+function draw1(){
 ctx.clearRect(0,0,W,H);ctx.font="10px monospace";ctx.textBaseline="middle";
 var span=t1-t0,step=nice(span/(plotW/110)),t,x;
 ctx.fillStyle="#555";ctx.strokeStyle="#e6e6e6";
@@ -355,7 +385,7 @@ var off=hasNem?1:0,first=Math.max(0,Math.floor(y0/LH)-off),last=Math.min(nl-1,Ma
 ctx.save();ctx.beginPath();ctx.rect(0,TOP-2,W,H-TOP+2);ctx.clip();
 if(hasNem){var ny=laneY(0);ctx.fillStyle="#333";ctx.fillText("nemesis",6,ny+LH/2);ctx.fillStyle="#7a40c0";
 for(i=0;i<D.nt.length;i++){x=X(D.nt[i]);if(x>=LEFT&&x<=W)ctx.fillRect(x-1.5,ny+2,3,BAR);}}
-for(var l=first;l<=last;l++){var y=laneY(l+off);ctx.fillStyle="#333";ctx.fillText(D.lanes[l],6,y+LH/2);
+for(var l=first;l<=last;l++){var y=laneY(l+off);ctx.fillStyle="#333";ctx.fillText(laneName(l),6,y+LH/2);
 ctx.fillStyle="#f0f0f0";ctx.fillRect(LEFT,y+LH-1,plotW,1);}
 // ops: wide bars drawn, thin ones merged per pixel column and lane
 var pw=Math.ceil(plotW)+1,need=(last-first+1)*pw;if(!cols||cols.length<need)cols=new Uint8Array(Math.max(need,1));else cols.fill(0,0,need);
@@ -394,12 +424,12 @@ var d=dx/plotW*(drag.t1-drag.t0);t0=drag.t0-d;t1=drag.t1-d;y0=drag.y0-dy;clampVi
 window.addEventListener("mouseup",function(ev){if(!drag)return;var moved=drag.moved;drag=null;cv.style.cursor="";if(!moved)pick(ev);});
 function pick(ev){var r=cv.getBoundingClientRect(),x=ev.clientX-r.left,y=ev.clientY-r.top;var off=hasNem?1:0;
 var l=Math.floor((y-TOP+y0)/LH)-off;if(x<LEFT||l<0||l>=nl){sel=-1;det.hidden=true;schedule();return;}
-var t=t0+(x-LEFT)/plotW*(t1-t0),tol=4/plotW*(t1-t0),ids=byLane[l],lo=0,hi=ids.length-1,best=-1;
+var t=t0+(x-LEFT)/plotW*(t1-t0),tol=4/plotW*(t1-t0),ids=laneIndex()[l],lo=0,hi=ids.length-1,best=-1;
 while(lo<=hi){var m=(lo+hi)>>1;if(S[ids[m]]<=t+tol){best=m;lo=m+1;}else hi=m-1;}
 var found=-1;for(var k=best;k>=0&&k>best-50;k--){var o=ids[k],e=E[o]<0?END:E[o];if(e>=t-tol){found=o;break;}}
 sel=found;show(found);schedule();}
 function show(o){if(o<0){det.hidden=true;return;}var e=E[o];
-var txt=D.lanes[P[o]]+"\n"+D.fs[F[o]]+" "+D.v[o]+"\n"+["ok","fail","info","open at the end (unknown)"][O[o]];
+var txt=laneName(P[o])+"\n"+D.fs[F[o]]+" "+D.v[o]+"\n"+["ok","fail","info","open at the end (unknown)"][O[o]];
 if(D.ks)txt+="\nkey "+D.ks[D.k[o]];
 txt+="\ninvoked at "+fmt(S[o])+(e>=0?", completed at "+fmt(e)+(D.timed?" ("+dur(e-S[o])+")":""):"");
 txt+="\nhistory.jsonl line "+L[o]+(R[o]>=0?" (completion: line "+R[o]+")":"");
@@ -420,7 +450,9 @@ else fit();clampView();}
 window.addEventListener("hashchange",function(){fromHash();schedule();});
 window.addEventListener("resize",function(){size();clampView();schedule();});
 size();fromHash();draw();
-window.faultlineTimeline={ops:n,lanes:nl,firstViewMs:performance.now(),view:function(){return [t0,t1];},highlighted:function(){return hlOps.length;}};
+var T4=performance.now();
+window.faultlineTimeline={ops:n,lanes:nl,firstViewMs:T4,phasesMs:{html:T0,parse:T1-T0,decode:T2-T1,index:T3-T2,draw:T4-T3},view:function(){return [t0,t1];},highlighted:function(){return hlOps.length;},lastDrawMs:function(){return lastDrawMs;},
+zoom:function(f){zoom(f,LEFT+plotW/2);draw();return lastDrawMs;}};
 })();"##;
 
 #[cfg(test)]
