@@ -140,8 +140,8 @@ fn validate(root: &Value, s: &Value, v: &Value, path: &str, errs: &mut Vec<Strin
 
 fn short(v: &Value) -> String {
     let s = v.to_string();
-    if s.len() > 120 {
-        format!("{}…", &s[..s.floor_char_boundary(120)])
+    if s.chars().count() > 120 {
+        s.chars().take(120).chain(['…']).collect()
     } else {
         s
     }

@@ -122,7 +122,7 @@ pub fn render_report(inp: &ReportInput<'_>) -> String {
     summary_card(&mut h, inp, &stats);
     plots(&mut h, inp.plots);
     models(&mut h, inp.results);
-    anomalies(&mut h, &groups);
+    anomalies(&mut h, &groups, inp.history);
     // Per-step counts of a saga run (results/src/steps.rs) go here, beside
     // the other per-check results.
     keys(&mut h, inp.results);
@@ -751,7 +751,7 @@ fn anomaly_groups(r: &Value) -> Vec<(String, Vec<&Value>)> {
     groups.into_iter().filter(|(_, l)| !l.is_empty()).collect()
 }
 
-fn anomalies(h: &mut String, groups: &[(String, Vec<&Value>)]) {
+fn anomalies(h: &mut String, groups: &[(String, Vec<&Value>)], history: &History) {
     if groups.is_empty() {
         return;
     }
@@ -789,7 +789,7 @@ fn anomalies(h: &mut String, groups: &[(String, Vec<&Value>)]) {
                     ls.join(",")
                 );
             }
-            anomaly_view(h, t, an);
+            anomaly_view(h, t, an, history);
             anomaly(h, an);
             h.push_str("</div>\n");
         }
@@ -809,8 +809,10 @@ fn anomalies(h: &mut String, groups: &[(String, Vec<&Value>)]) {
 /// viewer (a tab per failing key, the step control over the linearization)
 /// and the transactional cycle diagrams that `check --html` draws (issue
 /// #17 items 2–3, their own `results/` modules). They render into `h` from
-/// the anomaly's JSON alone, above the generic fields [`anomaly`] prints.
-fn anomaly_view(_h: &mut String, _kind: &str, _anomaly: &Value) {}
+/// the anomaly's JSON and the run's history, above the generic fields
+/// [`anomaly`] prints; the page has no script yet, so one they need comes
+/// with their markup.
+fn anomaly_view(_h: &mut String, _kind: &str, _anomaly: &Value, _history: &History) {}
 
 /// Fields of an anomaly that are rendered as prose rather than as JSON.
 const PROSE_FIELDS: [&str; 7] = [
@@ -961,9 +963,9 @@ fn keys(h: &mut String, r: &Value) {
     }
     // Invalid first, then unknown; each in natural key order.
     not_valid.sort_by_key(|(i, _, v)| (*v != Some(Verdict::Invalid), *i));
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<section id=\"keys\"><h2>Per key</h2><p>{} keys: {} valid, {} not valid.</p>\n",
+        "<section id=\"keys\"><h2>Per key</h2><p>{} keys: {} valid, {} not valid.</p>",
         names.len(),
         valid.len(),
         not_valid.len()
