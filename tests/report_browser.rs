@@ -335,7 +335,9 @@ fn reports_show_verdict_cause_and_plot_on_the_first_screen() {
     // run directory of its own, checked and rendered as `test` does.
     let lines = common::history_lines(&valid.join("history.jsonl"));
     let (bad, (read_line, ok_line)) = stale_history(&lines);
-    let test_json = common::read_json(&valid.join("test.json"));
+    let mut test_json = common::read_json(&valid.join("test.json"));
+    // The plan as it would read with the partition that was added.
+    test_json["nemesis"] = json!(["partition"]);
     let run = faultline_results::Store::new(&store.0)
         .create_run("noop-register-stale-read", &test_json)
         .unwrap();

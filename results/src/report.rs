@@ -107,12 +107,24 @@ pub fn render_report(inp: &ReportInput<'_>) -> String {
     );
     let groups = anomaly_groups(inp.results);
     verdict_banner(&mut h, inp.results, &groups);
+    // Links only to the sections this page has.
+    let mut nav = format!(
+        "<a href=\"{}\">timeline of every operation</a>",
+        store::TIMELINE_HTML
+    );
+    if !groups.is_empty() {
+        nav.push_str(" · <a href=\"#anomalies\">anomalies</a>");
+    }
+    if inp.results["keys"]
+        .as_object()
+        .is_some_and(|k| !k.is_empty())
+    {
+        nav.push_str(" · <a href=\"#keys\">per key</a>");
+    }
     let _ = writeln!(
         h,
-        "<p class=\"nav\"><a href=\"{}\">timeline of every operation</a> · <a href=\"#anomalies\">anomalies</a> · \
-         <a href=\"#keys\">per key</a> · <a href=\"#nemesis\">nemesis</a> · <a href=\"#operations\">operations</a> · \
+        "<p class=\"nav\">{nav} · <a href=\"#nemesis\">nemesis</a> · <a href=\"#operations\">operations</a> · \
          <a href=\"{}\">history.jsonl</a> · <a href=\"{}\">test.json</a> · <a href=\"{}\">results.json</a></p>",
-        store::TIMELINE_HTML,
         store::HISTORY_JSONL,
         store::TEST_JSON,
         store::RESULTS_JSON
@@ -1145,10 +1157,48 @@ const COMMAND_FIELDS: [&str; 7] = [
 
 fn is_commandish(v: &Value) -> bool {
     match v {
-        Value::Object(m) => m.keys().any(|k| COMMAND_FIELDS.contains(&k.as_str())),
+        Value::Object(m) => m
+            .iter()
+            .any(|(k, x)| COMMAND_FIELDS.contains(&k.as_str()) || is_commandish(x)),
         Value::Array(a) => a.iter().any(is_commandish),
         _ => false,
     }
+}
+
+/// Plain words for a small value: `kind: loss · nodes: n1, n2`.
+fn plain(v: &Value) -> String {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .filter(|(_, x)| !is_empty_value(x))
+            .map(|(k, x)| format!("{}: {}", k.replace('_', " "), plain(x)))
+            .collect::<Vec<_>>()
+            .join(" · "),
+        Value::Array(a) if a.iter().any(Value::is_object) => {
+            a.iter().map(plain).collect::<Vec<_>>().join("; ")
+        }
+        Value::Array(a) => a.iter().map(text_of).collect::<Vec<_>>().join(", "),
+        other => text_of(other),
+    }
+}
+
+/// "ran on n1, n2, n3" (and any non-zero exit) for a node → command-result
+/// map such as `{"n1": {"exit": 0, "stdout": …}}`.
+fn ran_on(v: &Value) -> Option<String> {
+    let m = v.as_object()?;
+    let mut failed = Vec::new();
+    for (node, r) in m {
+        let exit = r.get("exit")?;
+        if exit.as_i64() != Some(0) {
+            failed.push(format!("{node} exit {}", text_of(exit)));
+        }
+    }
+    let nodes: Vec<&str> = m.keys().map(String::as_str).collect();
+    let mut s = format!("ran on {}", nodes.join(", "));
+    if !failed.is_empty() {
+        let _ = write!(s, " ({})", failed.join(", "));
+    }
+    Some(s)
 }
 
 /// A nemesis event's value for people: its plain fields, with whatever ran
@@ -1160,49 +1210,39 @@ fn nemesis_value(h: &mut String, v: &Value) {
             let _ = write!(h, "{}", escape(s));
         }
         Value::Object(m) => {
-            let mut plain = Vec::new();
-            let mut folded = Vec::new();
+            let mut shown = Vec::new();
+            let mut folded = serde_json::Map::new();
             for (k, x) in m {
                 if COMMAND_FIELDS.contains(&k.as_str()) || is_commandish(x) {
-                    folded.push((k, x));
+                    if let Some(r) = ran_on(x) {
+                        shown.push(r);
+                    }
+                    folded.insert(k.clone(), x.clone());
                 } else if !is_empty_value(x) {
-                    plain.push(format!(
-                        "{}: {}",
-                        k.replace('_', " "),
-                        cut(&text_of(x), 120)
-                    ));
+                    shown.push(format!("{}: {}", k.replace('_', " "), cut(&plain(x), 160)));
                 }
             }
-            let _ = write!(h, "{}", escape(&plain.join(" · ")));
+            let _ = write!(h, "{}", escape(&shown.join(" · ")));
             if !folded.is_empty() {
-                let detail: serde_json::Map<String, Value> = folded
-                    .into_iter()
-                    .map(|(k, x)| (k.clone(), x.clone()))
-                    .collect();
-                let _ = write!(
-                    h,
-                    "<details class=\"cmds\"><summary>commands run</summary><pre>{}</pre></details>",
-                    escape(&cut(
-                        &serde_json::to_string_pretty(&Value::Object(detail)).unwrap_or_default(),
-                        4000
-                    ))
-                );
+                commands_toggle(h, &Value::Object(folded));
             }
         }
-        other if is_commandish(other) => {
-            let _ = write!(
-                h,
-                "<details class=\"cmds\"><summary>commands run</summary><pre>{}</pre></details>",
-                escape(&cut(
-                    &serde_json::to_string_pretty(other).unwrap_or_default(),
-                    4000
-                ))
-            );
-        }
+        other if is_commandish(other) => commands_toggle(h, other),
         other => {
-            let _ = write!(h, "{}", escape(&text_of(other)));
+            let _ = write!(h, "{}", escape(&cut(&plain(other), 200)));
         }
     }
+}
+
+fn commands_toggle(h: &mut String, v: &Value) {
+    let _ = write!(
+        h,
+        "<details class=\"cmds\"><summary>commands and output</summary><pre>{}</pre></details>",
+        escape(&cut(
+            &serde_json::to_string_pretty(v).unwrap_or_default(),
+            4000
+        ))
+    );
 }
 
 fn nemesis_schedule(h: &mut String, history: &History, windows: &[FaultWindow]) {

@@ -231,7 +231,10 @@ pub fn render_run_timeline(title: &str, history: &History, windows: &[FaultWindo
         if let (Outcome::Ok, Some(c)) = (s.outcome, s.complete) {
             let out = &ev[c].value;
             if !out.is_null() && *out != inv.value {
-                let _ = write!(v, " → {}", short_value(out));
+                if !v.is_empty() {
+                    v.push(' ');
+                }
+                let _ = write!(v, "→ {}", short_value(out));
             }
         }
         data.push_str(&js_str(&v));
@@ -356,7 +359,7 @@ for(j=0;j<n;j++){byLane[P[j]][counts[P[j]]++]=j;}return byLane;}
 var T3=performance.now();
 var err={};for(i=0;i<D.ei.length;i++)err[D.ei[i]]=D.et[i];
 var COL=["#9fd898","#f29b9b","#ffc870","#e8e8e8"],EDGE=["#3a8a30","#b02020","#b07000","#888"];
-var PRI=[1,4,3,2];
+var PRI=[1,4,3,2],MERGED=["#7cc872","#e07070","#f0b050","#c8c8c8"];
 var cv=document.getElementById("tl"),ctx=cv.getContext("2d"),det=document.getElementById("detail");
 var LEFT=170,TOP=26,LH=16,BAR=11;
 var t0=0,t1=END,y0=0,W=0,H=0,plotW=0,hl=new Set(),hlOps=[],sel=-1;
@@ -399,7 +402,7 @@ if(b0-a0>44){var lab=D.fs[F[i]]+" "+D.v[i],fit=Math.floor((b0-a0-6)/6.1);if(lab.
 var BYP=[0,0,3,2,1];
 for(l=first;l<=last;l++){var base=(l-first)*pw,yl=laneY(l+off)+2,run=0,rc=0;
 for(var p=0;p<=pw;p++){var v=p<pw?cols[base+p]:0;if(v!==rc){if(rc)drawRun(p-run,run,rc,yl);rc=v;run=0;}run++;}}
-function drawRun(px,len,pri,yl){var c2=BYP[pri];ctx.fillStyle=EDGE[c2===0?0:c2];if(c2===0)ctx.fillStyle="#5cb852";ctx.fillRect(LEFT+px,yl,Math.max(1,len),BAR);}
+function drawRun(px,len,pri,yl){ctx.fillStyle=MERGED[BYP[pri]];ctx.fillRect(LEFT+px,yl,Math.max(1,len),BAR);}
 // highlighted and selected ops on top, at least 5 px wide so they show
 ctx.lineWidth=2;
 for(var j=0;j<hlOps.length+1;j++){i=j<hlOps.length?hlOps[j]:sel;if(i<0)continue;lane=P[i];if(lane<first||lane>last)continue;e=E[i]<0?END:E[i];
