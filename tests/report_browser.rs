@@ -320,7 +320,7 @@ fn reports_show_verdict_cause_and_plot_on_the_first_screen() {
         "--workload",
         "register",
         "--time-limit",
-        "2",
+        "1",
         "--rate",
         "300",
         "--seed",

@@ -842,13 +842,52 @@ fn anomaly(h: &mut String, an: &Value) {
         let _ = write!(h, "<p class=\"expl\">{}</p>", escape(&text_of(an)));
         return;
     };
+    // A transactional cycle as data (kind "cycle"): its transactions and
+    // one line per edge, until the cycle view plugs in above.
+    let cycle = m.get("txns").and_then(Value::as_array).zip(
+        m.get("steps").and_then(Value::as_array).filter(|st| {
+            st.iter()
+                .all(|x| x.get("from").is_some() && x.get("to").is_some())
+        }),
+    );
+    if let Some((txns, steps)) = cycle {
+        h.push_str("<ul class=\"why\">");
+        for (i, t) in txns.iter().enumerate() {
+            let _ = write!(
+                h,
+                "<li>T{} = line {}, process {}: <code>{}</code></li>",
+                i + 1,
+                t.get("line").map(text_of).unwrap_or_default(),
+                t.get("process").map(text_of).unwrap_or_default(),
+                escape(&cut(&t.get("value").map(text_of).unwrap_or_default(), 200))
+            );
+        }
+        h.push_str("</ul><ul class=\"why\">");
+        let t = |v: Option<&Value>| v.and_then(Value::as_u64).map(|n| n + 1).unwrap_or(0);
+        for st in steps {
+            let mut line = format!(
+                "T{} → T{}: {}",
+                t(st.get("from")),
+                t(st.get("to")),
+                st.get("kind").map(text_of).unwrap_or_default()
+            );
+            for (f, label) in [("key", "key"), ("value", "value"), ("other", "saw")] {
+                if let Some(x) = st.get(f).filter(|x| !x.is_null()) {
+                    let _ = write!(line, ", {label} {}", text_of(x));
+                }
+            }
+            let _ = write!(h, "<li>{}</li>", escape(&line));
+        }
+        h.push_str("</ul>");
+    }
     // The minimal counterexample explains best; the search detail follows.
+    let prose_steps = if cycle.is_some() { "" } else { "steps" };
     for f in [
         "minimal_explanation",
         "explanation",
         "prose",
         "lines",
-        "steps",
+        prose_steps,
     ] {
         if let Some(e) = m.get(f) {
             explanation(h, e);
