@@ -419,5 +419,39 @@ fn reports_show_verdict_cause_and_plot_on_the_first_screen() {
             .is_some_and(|t| t.contains("history.jsonl line ")),
         "{tl}"
     );
+    // A click on an operation shows its details.
+    let at = d.script(
+        "document.getElementById('detail').hidden = true; \
+         return window.faultlineTimeline.firstHighlighted()",
+    );
+    let (x, y, line) = (
+        at[0].as_f64().expect("x") as i64,
+        at[1].as_f64().expect("y") as i64,
+        at[2].as_u64().expect("line"),
+    );
+    d.call(
+        "POST",
+        "/actions",
+        Some(json!({"actions": [{"type": "pointer", "id": "mouse",
+            "parameters": {"pointerType": "mouse"},
+            "actions": [{"type": "pointerMove", "origin": "viewport", "x": x, "y": y},
+                        {"type": "pointerDown", "button": 0},
+                        {"type": "pointerUp", "button": 0}]}]})),
+    );
+    let shown =
+        d.script("var e = document.getElementById('detail'); return e.hidden ? '' : e.innerText");
+    assert!(
+        shown
+            .as_str()
+            .is_some_and(|t| t.contains(&format!("history.jsonl line {line}"))),
+        "click at ({x}, {y}): {shown}"
+    );
+    // Zoom and pan move the view and redraw.
+    let z = d.script(
+        "var t = window.faultlineTimeline, a = t.view(); t.zoom(0.5); var b = t.view(); \
+         return [a[1] - a[0], b[1] - b[0]]",
+    );
+    let (before, after) = (z[0].as_f64().unwrap(), z[1].as_f64().unwrap());
+    assert!((after / before - 0.5).abs() < 0.01, "zoom in by 2: {z}");
     d.screenshot(&out.join("invalid-timeline.png"));
 }

@@ -455,7 +455,10 @@ window.addEventListener("resize",function(){size();clampView();schedule();});
 size();fromHash();draw();
 var T4=performance.now();
 window.faultlineTimeline={ops:n,lanes:nl,firstViewMs:T4,phasesMs:{html:T0,parse:T1-T0,decode:T2-T1,index:T3-T2,draw:T4-T3},view:function(){return [t0,t1];},highlighted:function(){return hlOps.length;},lastDrawMs:function(){return lastDrawMs;},
-zoom:function(f){zoom(f,LEFT+plotW/2);draw();return lastDrawMs;}};
+zoom:function(f){zoom(f,LEFT+plotW/2);draw();return lastDrawMs;},
+// The viewport point of an anomaly's first operation, for tests.
+firstHighlighted:function(){if(!hlOps.length)return null;var o=hlOps[0],r=cv.getBoundingClientRect(),e=E[o]<0?END:E[o];
+return [r.left+Math.max(LEFT,Math.min(W-2,(X(S[o])+Math.max(X(e),X(S[o])+5))/2)),r.top+laneY(P[o]+(hasNem?1:0))+2+BAR/2,L[o]];}};
 })();"##;
 
 #[cfg(test)]
