@@ -15,6 +15,12 @@
 //!   "units", "account"}, …]}}}`: each service's idempotency ledger (every
 //!   forward action and compensation it applied, per saga) and the status
 //!   of every saga known to the orchestrator (or the choreography's entry).
+//!   A ledger line of kind `"supply"` is a restock (book-stock) or top-up
+//!   (reserve-credit); its `saga` field is the supply's id.
+//! - `restock` with `{"id", "item", "qty"}` and `top-up` with `{"id",
+//!   "customer", "amount"}`: stock or credit added, once per `id` (the
+//!   service's idempotency key; ids are unique among orders and supplies).
+//!   `ok` claims it was added, `fail` that it was not, `info` either.
 //!
 //! Anomalies, each naming the saga and the operation:
 //! - `double-action` / `double-compensation`: a service applied a saga's
@@ -29,8 +35,14 @@
 //!   ledgers;
 //! - `ok-not-committed` / `fail-but-applied`: the client's answer
 //!   disagrees with the saga's fate;
+//! - `lost-restock` / `lost-top-up`: acknowledged, but not in the ledger;
+//!   `double-restock` / `double-top-up`: in the ledger more than once;
+//!   `phantom-supply`: in the ledger but never asked for (or with other
+//!   units or account than asked); a `fail`ed one in the ledger is
+//!   `fail-but-applied`;
 //! - `conservation`: the credit and stock spent and the shipments made are
-//!   not exactly those of the committed sagas, or a value is negative.
+//!   not exactly those of the committed sagas (after the supplies in the
+//!   ledgers are added back), or a value is negative.
 //!
 //! No successful final read: `unknown` (nothing to judge the sagas by).
 
@@ -66,6 +78,80 @@ struct ServiceRead {
     negative: Vec<i64>,
     /// saga → effects
     per_saga: BTreeMap<u64, Effects>,
+    /// supply id → (account, units) of each ledger line
+    supplies: BTreeMap<u64, Vec<(u64, i64)>>,
+}
+
+/// A restock or top-up as the history asked for it.
+struct SupplyOp<'a> {
+    op: &'a Operation,
+    /// Index into [`SERVICES`]: 0 (top-up) or 1 (restock).
+    service: usize,
+    account: u64,
+    units: i64,
+}
+
+impl SupplyOp<'_> {
+    fn what(&self) -> &'static str {
+        if self.service == 0 {
+            "top-up"
+        } else {
+            "restock"
+        }
+    }
+}
+
+/// A restock or top-up from the history: `None` for other operations, an
+/// error for one without its fields.
+fn supply_op(op: &Operation) -> Option<Result<(u64, SupplyOp<'_>), String>> {
+    let (service, account, units) = match op.f.as_str() {
+        "top-up" => (0, "customer", "amount"),
+        "restock" => (1, "item", "qty"),
+        _ => return None,
+    };
+    let v = &op.invoke_value;
+    let (Some(id), Some(account), Some(units)) =
+        (v["id"].as_u64(), v[account].as_u64(), v[units].as_i64())
+    else {
+        return Some(Err(format!("{} {v} needs id, {account} and {units}", op.f)));
+    };
+    Some(Ok((
+        id,
+        SupplyOp {
+            op,
+            service,
+            account,
+            units,
+        },
+    )))
+}
+
+/// Which steps an `order` reached and how each went, from its completion:
+/// `ok` ran all three; a `fail` names the step that refused (the saga
+/// service's answer is `saga N compensated: <step>: why`), so the steps
+/// before it ran and the ones after did not; `info`, or a `fail` that names
+/// no step (the client never reached the entry), says nothing. Per-step
+/// counts of a run (`faultline_results::steps`) are built from this.
+pub fn step_outcomes(outcome: Outcome, error: Option<&str>) -> [Option<Outcome>; 3] {
+    match outcome {
+        Outcome::Ok => [Some(Outcome::Ok); 3],
+        Outcome::Info => [None; 3],
+        Outcome::Fail => {
+            let Some(e) = error else { return [None; 3] };
+            // Older services' refusals did not name the step: their words.
+            const WORDS: [&str; 3] = ["insufficient credit", "out of stock", "no route"];
+            let failed = (0..3).find(|&i| {
+                e.contains(&format!("compensated: {}:", SERVICES[i])) || e.contains(WORDS[i])
+            });
+            let mut out = [None; 3];
+            if let Some(f) = failed {
+                for (i, o) in out.iter_mut().enumerate().take(f + 1) {
+                    *o = Some(if i == f { Outcome::Fail } else { Outcome::Ok });
+                }
+            }
+            out
+        }
+    }
 }
 
 fn bad(history: &History, op: &Operation, why: String) -> HistoryError {
@@ -87,11 +173,17 @@ fn parse_service(v: &Value) -> Result<ServiceRead, String> {
     let initial = ints(&v["initial"]).ok_or("`initial` is not a list of integers")?;
     let current = ints(&v["current"]).ok_or("`current` is not a list of integers")?;
     let mut per_saga: BTreeMap<u64, Effects> = BTreeMap::new();
+    let mut supplies: BTreeMap<u64, Vec<(u64, i64)>> = BTreeMap::new();
     for e in v["ledger"].as_array().ok_or("`ledger` is not a list")? {
         let saga = e["saga"]
             .as_u64()
             .ok_or_else(|| format!("ledger entry {e} has no saga id"))?;
         let units = e["units"].as_i64().unwrap_or(0);
+        if e["kind"] == "supply" {
+            let account = e["account"].as_u64().unwrap_or(u64::MAX);
+            supplies.entry(saga).or_default().push((account, units));
+            continue;
+        }
         let f = per_saga.entry(saga).or_default();
         match e["kind"].as_str() {
             Some("action") => {
@@ -108,6 +200,7 @@ fn parse_service(v: &Value) -> Result<ServiceRead, String> {
         current: current.iter().sum(),
         negative: current.into_iter().filter(|v| *v < 0).collect(),
         per_saga,
+        supplies,
     })
 }
 
@@ -135,8 +228,11 @@ fn check_inner(
 ) -> Result<WorkloadResult, HistoryError> {
     let model = "saga (every saga committed or fully compensated, each action and compensation applied once, all ended, credit and stock conserved)";
     let mut orders: BTreeMap<u64, &Operation> = BTreeMap::new();
+    let mut supplies: BTreeMap<u64, SupplyOp<'_>> = BTreeMap::new();
     let mut read = None;
     let (mut ok, mut fail, mut info) = (0usize, 0usize, 0usize);
+    // [restock, top-up] × [ok, fail, info]
+    let mut supply_counts = [[0usize; 3]; 2];
     for op in &paired.operations {
         if deadline.tick() {
             break;
@@ -158,10 +254,24 @@ fn check_inner(
                 orders.insert(id, op);
             }
             "read" if op.outcome == Outcome::Ok => read = Some(op),
-            _ => {}
+            _ => {
+                if let Some(r) = supply_op(op) {
+                    let (id, s) = r.map_err(|e| bad(history, op, e))?;
+                    let o = match op.outcome {
+                        Outcome::Ok => 0,
+                        Outcome::Fail => 1,
+                        Outcome::Info => 2,
+                    };
+                    supply_counts[usize::from(s.service == 0)][o] += 1;
+                    supplies.insert(id, s);
+                }
+            }
         }
     }
-    let mut stats = json!({"orders_ok": ok, "orders_fail": fail, "orders_info": info});
+    let [rs, tu] = supply_counts;
+    let mut stats = json!({"orders_ok": ok, "orders_fail": fail, "orders_info": info,
+                           "restocks_ok": rs[0], "restocks_fail": rs[1], "restocks_info": rs[2],
+                           "top_ups_ok": tu[0], "top_ups_fail": tu[1], "top_ups_info": tu[2]});
     let unknown = |reason: String, stats: Value| WorkloadResult {
         verdict: Verdict::Unknown,
         json: json!({"valid": Verdict::Unknown.to_json(), "model": model, "reason": reason,
@@ -194,7 +304,11 @@ fn check_inner(
     let mut anomalies: BTreeMap<&'static str, Vec<Value>> = BTreeMap::new();
     let mut push = |kind: &'static str, saga: u64, explanation: String| {
         let mut a = json!({"saga": saga, "explanation": explanation});
-        if let Some(op) = orders.get(&saga) {
+        if let Some(op) = orders
+            .get(&saga)
+            .copied()
+            .or_else(|| supplies.get(&saga).map(|s| s.op))
+        {
             a["op"] = op_json(history, op);
         }
         anomalies.entry(kind).or_default().push(a);
@@ -357,19 +471,113 @@ fn check_inner(
             }
         }
     }
+    // Restocks and top-ups: each asked for, once, as asked; `ok` ones
+    // present and `fail`ed ones absent.
+    let mut added = [0i64; 3];
+    for (i, s) in services.iter().enumerate() {
+        for (&id, lines) in &s.supplies {
+            if deadline.tick() {
+                break;
+            }
+            added[i] += lines.iter().map(|(_, u)| u).sum::<i64>();
+            let asked = supplies.get(&id).filter(|a| a.service == i);
+            let what = asked.map_or("supply", |a| a.what());
+            if lines.len() > 1 {
+                let kind = if i == 0 {
+                    "double-top-up"
+                } else {
+                    "double-restock"
+                };
+                push(
+                    kind,
+                    id,
+                    format!(
+                        "{what} {id}: {} added it {} times ({lines:?} as (account, units))",
+                        SERVICES[i],
+                        lines.len()
+                    ),
+                );
+            }
+            match asked {
+                None => push(
+                    "phantom-supply",
+                    id,
+                    format!(
+                        "{}'s ledger adds {lines:?} (account, units) as supply {id}, which no \
+                         client asked of it",
+                        SERVICES[i]
+                    ),
+                ),
+                Some(a) if lines.iter().any(|l| *l != (a.account, a.units)) => push(
+                    "phantom-supply",
+                    id,
+                    format!(
+                        "{what} {id} ({}) asked for {} to account {}, but {} added {lines:?} \
+                         (account, units)",
+                        op_where(history, a.op),
+                        a.units,
+                        a.account,
+                        SERVICES[i]
+                    ),
+                ),
+                Some(a) if a.op.outcome == Outcome::Fail => push(
+                    "fail-but-applied",
+                    id,
+                    format!(
+                        "{what} {id} ({}) failed, but {} added it",
+                        op_where(history, a.op),
+                        SERVICES[i]
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+    for (&id, a) in &supplies {
+        if a.op.outcome == Outcome::Ok && !services[a.service].supplies.contains_key(&id) {
+            let kind = if a.service == 0 {
+                "lost-top-up"
+            } else {
+                "lost-restock"
+            };
+            push(
+                kind,
+                id,
+                format!(
+                    "{} {id} ({}) of {} to account {} was acknowledged, but {}'s ledger does \
+                     not have it",
+                    a.what(),
+                    op_where(history, a.op),
+                    a.units,
+                    a.account,
+                    SERVICES[a.service]
+                ),
+            );
+        }
+    }
     let mut conservation = Vec::new();
     for (i, (name, s)) in SERVICES.iter().zip(&services).enumerate() {
         let (used, what) = if *name == "ship" {
-            (s.current - s.initial, "shipments exist")
+            (s.current - s.initial, "shipments exist".to_string())
         } else {
-            (s.initial - s.current, "spent")
+            (
+                s.initial + added[i] - s.current,
+                format!("spent (initially {}, {} supplied", s.initial, added[i]),
+            )
         };
         if used != spent[i] {
-            conservation.push(format!(
-                "{name}: {used} {what} (initially {}, now {}), but the committed sagas account \
-                 for {}",
-                s.initial, s.current, spent[i]
-            ));
+            conservation.push(if *name == "ship" {
+                format!(
+                    "{name}: {used} {what} (initially {}, now {}), but the committed sagas \
+                     account for {}",
+                    s.initial, s.current, spent[i]
+                )
+            } else {
+                format!(
+                    "{name}: {used} {what}, now {}), but the committed sagas account for {}",
+                    s.current, spent[i]
+                )
+            });
         }
         if !s.negative.is_empty() {
             conservation.push(format!("{name}: negative values {:?}", s.negative));
@@ -389,6 +597,14 @@ fn check_inner(
             ("compensated".to_string(), json!(compensated)),
             ("compensated_after_effects".to_string(), json!(undone)),
             ("pending".to_string(), json!(pending)),
+            (
+                "top_ups_applied".to_string(),
+                json!(services[0].supplies.len()),
+            ),
+            (
+                "restocks_applied".to_string(),
+                json!(services[1].supplies.len()),
+            ),
         ]);
     }
     if orders.is_empty() {
@@ -548,6 +764,147 @@ mod tests {
         );
         let res = run(&[(5, OkE, 5)], r);
         assert_eq!(res.json["anomaly_types"], json!(["ok-not-committed"]));
+    }
+
+    /// Orders, then restocks and top-ups `(f, id, outcome, units)` (account
+    /// 0), then the final read.
+    fn run_with_supplies(
+        orders: &[(u64, EventType, i64)],
+        supplies: &[(&str, u64, EventType, i64)],
+        r: Value,
+    ) -> WorkloadResult {
+        let mut evs = Vec::new();
+        for (saga, outcome, amount) in orders {
+            evs.push((1, Invoke, "order", order(*saga, *amount)));
+            evs.push((1, *outcome, "order", order(*saga, *amount)));
+        }
+        for (f, id, outcome, units) in supplies {
+            let v = if *f == "restock" {
+                json!({"id": id, "item": 0, "qty": units})
+            } else {
+                json!({"id": id, "customer": 0, "amount": units})
+            };
+            evs.push((2, Invoke, *f, v.clone()));
+            evs.push((2, *outcome, *f, v));
+        }
+        evs.push((9, Invoke, "read", Value::Null));
+        evs.push((9, OkE, "read", r));
+        check(&hist(&evs)).unwrap()
+    }
+
+    /// Saga 1 commits (credit 5, stock 1, one shipment); restock 10 adds 4
+    /// items, top-up 11 adds 20 credit, and an `info` restock 12 took
+    /// effect: all accounted, valid.
+    #[test]
+    fn restocks_and_top_ups_are_conserved() {
+        let r = read(
+            [100, 10, 0],
+            [115, 15, 1],
+            [
+                &[(1, "action", 5), (11, "supply", 20)],
+                &[(10, "supply", 4), (1, "action", 1), (12, "supply", 2)],
+                &[(1, "action", 1)],
+            ],
+            json!({"1": "committed"}),
+        );
+        let sup = [
+            ("restock", 10, OkE, 4),
+            ("top-up", 11, OkE, 20),
+            ("restock", 12, Info, 2),
+            ("top-up", 13, EventType::Fail, 9),
+        ];
+        let res = run_with_supplies(&[(1, OkE, 5)], &sup, r);
+        assert_eq!(res.verdict, Verdict::Valid, "{}", res.json);
+        assert_eq!(res.json["stats"]["restocks_applied"], 2);
+        assert_eq!(res.json["stats"]["top_ups_applied"], 1);
+        assert_eq!(res.json["stats"]["top_ups_fail"], 1);
+    }
+
+    /// A planted lost restock: acknowledged, but neither in the ledger nor
+    /// in the stock (a service that forgot it across a crash). The stock
+    /// adds up by the ledger, so only the history shows it.
+    #[test]
+    fn a_lost_restock_is_caught() {
+        let r = read(
+            [100, 10, 0],
+            [95, 9, 1],
+            [
+                &[(1, "action", 5)],
+                &[(1, "action", 1)],
+                &[(1, "action", 1)],
+            ],
+            json!({"1": "committed"}),
+        );
+        let res = run_with_supplies(&[(1, OkE, 5)], &[("restock", 10, OkE, 4)], r);
+        assert_eq!(res.verdict, Verdict::Invalid);
+        assert_eq!(res.json["anomaly_types"], json!(["lost-restock"]));
+        let a = &res.json["anomalies"]["lost-restock"][0];
+        assert_eq!(a["saga"], 10);
+        assert!(
+            a["explanation"].as_str().unwrap().contains("restock 10"),
+            "{a}"
+        );
+        assert_eq!(a["op"]["f"], "restock", "{a}");
+    }
+
+    /// A top-up applied twice (two ledger lines, the credit up by both),
+    /// one applied though it failed, one nobody asked for, and a restock
+    /// the ledger has once but the stock counted twice.
+    #[test]
+    fn doubled_failed_phantom_and_uncounted_supplies_are_caught() {
+        let r = read(
+            [100, 10, 0],
+            [147, 18, 0],
+            [
+                &[
+                    (11, "supply", 20),
+                    (11, "supply", 20),
+                    (13, "supply", 5),
+                    (14, "supply", 2),
+                ],
+                &[(10, "supply", 4)],
+                &[],
+            ],
+            json!({}),
+        );
+        let sup = [
+            ("restock", 10, OkE, 4),
+            ("top-up", 11, OkE, 20),
+            ("top-up", 13, EventType::Fail, 5),
+        ];
+        let res = run_with_supplies(&[(1, EventType::Fail, 5)], &sup, r);
+        assert_eq!(
+            res.json["anomaly_types"],
+            json!([
+                "conservation",
+                "double-top-up",
+                "fail-but-applied",
+                "phantom-supply"
+            ]),
+            "{}",
+            res.json
+        );
+        let c = res.json["anomalies"]["conservation"].to_string();
+        assert!(c.contains("book-stock: -4 spent"), "{c}");
+    }
+
+    #[test]
+    fn step_outcomes_follow_the_refusing_step() {
+        use Outcome::{Fail, Info, Ok};
+        assert_eq!(step_outcomes(Ok, None), [Some(Ok); 3]);
+        assert_eq!(step_outcomes(Info, Some("timed out")), [None; 3]);
+        let e = "saga 4 compensated: book-stock: out of stock: item 1 has Some(0), the order \
+                 needs 2";
+        assert_eq!(step_outcomes(Fail, Some(e)), [Some(Ok), Some(Fail), None]);
+        let e = "saga 5 compensated: ship: no route to destination 0";
+        assert_eq!(
+            step_outcomes(Fail, Some(e)),
+            [Some(Ok), Some(Ok), Some(Fail)]
+        );
+        // An older service's words, and a client that never got through.
+        let e = "saga 6 compensated: insufficient credit: customer 0 has Some(1)";
+        assert_eq!(step_outcomes(Fail, Some(e)), [Some(Fail), None, None]);
+        assert_eq!(step_outcomes(Fail, Some("connection refused")), [None; 3]);
     }
 
     #[test]

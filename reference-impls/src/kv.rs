@@ -100,6 +100,10 @@ pub enum Op {
     },
     /// One order, run as a saga (`faultline-node saga` only).
     SagaOrder(crate::saga::Order),
+    /// A restock of one item at the stock service (`faultline-node saga`).
+    SagaRestock(crate::saga::Restock),
+    /// A top-up of one customer's credit (`faultline-node saga`).
+    SagaTopUp(crate::saga::TopUp),
     /// Every service's state and ledger, once the sagas are quiet.
     SagaRead,
     /// Lease lock `lock` (docs/lock.md): grants it to the requesting
@@ -424,7 +428,11 @@ impl Store {
                 }
                 _ => Err(format!("release: not held by {owner}")),
             },
-            Op::SagaInit { .. } | Op::SagaOrder(_) | Op::SagaRead => {
+            Op::SagaInit { .. }
+            | Op::SagaOrder(_)
+            | Op::SagaRestock(_)
+            | Op::SagaTopUp(_)
+            | Op::SagaRead => {
                 Err("saga operations are served by `faultline-node saga` only".into())
             }
             Op::LeaseAcquire { .. } | Op::LeaseRenew { .. } | Op::LeaseRelease { .. } => {

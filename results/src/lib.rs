@@ -9,22 +9,29 @@
 //! - [`report`]: `report.html` — verdict, anomalies, nemesis schedule,
 //!   counts, plots and links; the `results.json` schema it reads.
 //! - [`run_timeline`]: `timeline.html` — every operation of a run over time.
+//! - [`steps`]: per-operation / per-saga-step outcomes per 10 s window
+//!   (`results.json`'s `steps`) and the report's table of them.
 //! - [`serve`]: `faultline serve`'s index of the store, path checks and
 //!   zip archives (pure; the HTTP shell is in the binary).
-//! - [`timeline`]: a self-contained HTML page of a key that is not
-//!   linearizable (operations per process over time, the linearization
-//!   reached, the operation that broke it).
+//! - [`timeline`]: the page `faultline check --html` writes: the verdict
+//!   first, then [`lin_viewer`] (the linearizability failure viewer: each
+//!   failing key's operations, minimal counterexample and a step control
+//!   over the linearization) and [`cycle`] (each transactional anomaly's
+//!   cycle diagram with its prose).
 //!
 //! [`render_run`] writes every rendered file of a run in one call. All
 //! renderers only read `results.json`; none computes a verdict.
 
 mod blocking;
+pub mod cycle;
+pub mod lin_viewer;
 pub mod matrix;
 mod ops;
 pub mod plots;
 pub mod report;
 pub mod run_timeline;
 pub mod serve;
+pub mod steps;
 pub mod store;
 pub mod timeline;
 

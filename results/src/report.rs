@@ -135,8 +135,8 @@ pub fn render_report(inp: &ReportInput<'_>) -> String {
     plots(&mut h, inp.plots);
     models(&mut h, inp.results);
     anomalies(&mut h, &groups, inp.history);
-    // Per-step counts of a saga run (results/src/steps.rs) go here, beside
-    // the other per-check results.
+    // Per-step counts of a saga run, beside the other per-check results.
+    h.push_str(&crate::steps::section(inp.results, inp.history));
     keys(&mut h, inp.results);
     crate::blocking::section(&mut h, inp.results);
     nemesis_schedule(&mut h, inp.history, inp.windows);
@@ -1152,8 +1152,9 @@ fn human_value(h: &mut String, name: &str, v: &Value, depth: usize) {
 
 /// Top-level fields the sections above did not show, folded.
 fn other_fields(h: &mut String, r: &Value) {
-    const SHOWN: [&str; 14] = [
+    const SHOWN: [&str; 15] = [
         "blocking",
+        "steps",
         "valid",
         "valid?",
         "reason",

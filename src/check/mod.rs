@@ -283,7 +283,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut plan = plan(&args)?;
     plan.streams = Arc::new(read_streams(&args.files)?);
     let mut worst = Verdict::Valid;
-    let mut html_sections = Vec::new();
+    let mut pages = Vec::new();
     for (i, file) in args.files.iter().enumerate() {
         let spinner = progress::Spinner::start(args.json);
         let data = if file.is_dir() {
@@ -312,7 +312,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         } else {
             out!("{}", outcome.text);
         }
-        html_sections.extend(outcome.html);
+        if args.html.is_some() {
+            pages.push(page_of(file, outcome));
+        }
     }
     if let Some(out) = &args.html {
         let title = if args.files.len() == 1 {
@@ -320,7 +322,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         } else {
             format!("faultline check ({} files)", args.files.len())
         };
-        let page = faultline_results::timeline::render_html(&title, &html_sections);
+        let page = faultline_results::timeline::render_check_page(&title, &pages);
         // The verdict is the answer and its exit code is what nightly jobs
         // read: a report that cannot be written is said, not made exit 3.
         match std::fs::write(out, page) {
@@ -332,11 +334,82 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(worst.exit_code()))
 }
 
+/// What `--html` shows of one file beyond its result: filled only when
+/// `--html` is given.
+#[derive(Default)]
+struct HtmlParts {
+    /// Linearizability: a viewer tab per key that is not linearizable.
+    lin: Vec<faultline_results::lin_viewer::LinKeyView>,
+    /// Transactional anomalies, (type, explanation), the first few.
+    txn: Vec<(String, faultline_checker::txn::explain::Explanation)>,
+    txn_total: usize,
+    /// One sentence naming the cause, when the checker's data gives a
+    /// better one than its JSON's first explanation.
+    cause: Option<String>,
+}
+
+/// The page's view of one checked file: the verdict, the cause sentence
+/// (the checker's minimal explanation, or its first anomaly's), the
+/// reason of an unknown verdict, and what the viewers draw.
+fn page_of(file: &Path, o: FileOutcome) -> faultline_results::timeline::CheckFile {
+    let json = &o.json;
+    let mut lines = o.text.lines();
+    let summary = lines.next().unwrap_or_default().to_string();
+    let details: String = lines.map(|l| format!("{}\n", l.trim_start())).collect();
+    let first_anomaly = json["anomalies"]
+        .as_array()
+        .and_then(|a| a.first())
+        .and_then(|a| {
+            ["minimal_explanation", "explanation", "message"]
+                .iter()
+                .find_map(|f| a[*f].as_str())
+        })
+        .map(str::to_string);
+    let cause = o
+        .html
+        .cause
+        .or(first_anomaly)
+        .or_else(|| details.lines().next().map(str::to_string));
+    let reason = json["reason"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| {
+            json["reasons"]
+                .as_array()
+                .map(|r| {
+                    r.iter()
+                        .filter_map(|x| x.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .filter(|r| !r.is_empty())
+        })
+        .or_else(|| {
+            // Linearizability: the first key that did not finish.
+            json["keys"].as_object().and_then(|keys| {
+                keys.iter()
+                    .find_map(|(k, r)| r["reason"].as_str().map(|why| format!("key {k:?}: {why}")))
+            })
+        });
+    faultline_results::timeline::CheckFile {
+        file: file.display().to_string(),
+        model: json["model"].as_str().unwrap_or_default().to_string(),
+        verdict: o.verdict,
+        summary,
+        cause: (o.verdict == Verdict::Invalid).then_some(cause).flatten(),
+        reason: (o.verdict == Verdict::Unknown).then_some(reason).flatten(),
+        details,
+        lin: o.html.lin,
+        txn: o.html.txn,
+        txn_total: o.html.txn_total,
+    }
+}
+
 struct FileOutcome {
     verdict: Verdict,
     json: serde_json::Value,
     text: String,
-    html: Vec<faultline_results::timeline::Timeline>,
+    html: HtmlParts,
 }
 
 /// Reads one history; `None` as the format means an empty file.
@@ -404,7 +477,7 @@ fn check_run_dir(dir: &Path, args: &CheckArgs, plan: &Plan) -> anyhow::Result<Fi
             verdict,
             json,
             text,
-            html: Vec::new(),
+            html: HtmlParts::default(),
         });
     }
     let model = plan.model.clone().or(match workload.as_deref() {
@@ -506,7 +579,7 @@ fn nothing_to_check(file: &Path, model: &str) -> FileOutcome {
             "stats": {"ops": 0},
         }),
         text: format!("{name}: unknown ({model}): {reason}\n"),
-        html: Vec::new(),
+        html: HtmlParts::default(),
     }
 }
 
@@ -667,13 +740,39 @@ fn check_lin(
         }
     }
 
-    let mut html = Vec::new();
+    let mut html = HtmlParts::default();
     if args.html.is_some() {
+        let anomalies = json["anomalies"].as_array();
+        let anomaly_of = |key: &str| {
+            anomalies
+                .into_iter()
+                .flatten()
+                .find(|a| a["key"].as_str() == Some(key))
+        };
         for (key, kr) in &result.keys {
             if kr.verdict == Verdict::Invalid {
-                html.push(lin_timeline(&name, model, key, kr, ops, history, &json));
+                html.lin
+                    .push(faultline_results::lin_viewer::LinKeyView::build(
+                        key,
+                        kr,
+                        ops,
+                        history,
+                        &spec,
+                        !opts.split_by_key && LIN_SPLIT_OPTIONAL.contains(&model),
+                        anomaly_of(key),
+                    ));
             }
         }
+        html.lin
+            .sort_by(|a, b| match (a.key.parse::<u64>(), b.key.parse::<u64>()) {
+                (Ok(x), Ok(y)) => x.cmp(&y),
+                _ => a.key.cmp(&b.key),
+            });
+        let more = match html.lin.len() {
+            0 | 1 => String::new(),
+            n => format!(" (1 of {n} keys that are not linearizable)"),
+        };
+        html.cause = html.lin.first().and_then(|v| v.cause(&more));
     }
     Ok(FileOutcome {
         verdict: result.verdict,
@@ -683,89 +782,9 @@ fn check_lin(
     })
 }
 
-/// Turns one invalid key's result into the timeline the HTML page draws.
-fn lin_timeline(
-    file: &str,
-    model: &str,
-    key: &str,
-    kr: &faultline_checker::linear::KeyResult,
-    ops: &[Operation],
-    history: &History,
-    json: &serde_json::Value,
-) -> faultline_results::timeline::Timeline {
-    use faultline_checker::Outcome;
-    use faultline_results::timeline::{Role, Timeline, TimelineOp};
-    let order: std::collections::HashMap<usize, usize> = kr
-        .longest_prefix
-        .iter()
-        .enumerate()
-        .map(|(i, &id)| (id, i))
-        .collect();
-    let mut tl_ops = Vec::new();
-    for op in ops {
-        if op.outcome == Outcome::Fail
-            || faultline_checker::linear::key_name(op.key.as_ref()) != key
-        {
-            continue;
-        }
-        let role = if let Some(i) = kr.minimal.iter().position(|&m| m == op.id) {
-            // The minimal counterexample leads; `[n]` as the prose numbers it.
-            Role::Minimal(i + 1)
-        } else if Some(op.id) == kr.failing_op {
-            Role::Failing
-        } else if let Some(&n) = order.get(&op.id) {
-            Role::Linearized(n)
-        } else if kr.tried.contains(&op.id) {
-            Role::Tried
-        } else {
-            Role::Other
-        };
-        let line = history.events.get(op.invoke).map_or(0, |e| e.line);
-        let shown = match op.outcome {
-            Outcome::Ok if op.invoke_value.is_null() || op.invoke_value != op.value => {
-                format!("{} → {}", op.f, op.value)
-            }
-            _ => format!("{} {}", op.f, op.value),
-        };
-        let outcome = match op.outcome {
-            Outcome::Ok => "ok",
-            Outcome::Fail => "fail",
-            Outcome::Info => "unknown outcome (info)",
-        };
-        tl_ops.push(TimelineOp {
-            process: op.process.to_string(),
-            start: op.invoke as u64,
-            end: op.complete.map(|c| c as u64),
-            label: shown.clone(),
-            detail: format!("process {}: {shown}, {outcome}, line {line}", op.process),
-            role,
-        });
-    }
-    // The minimal counterexample first, then the search's witness.
-    let mut explanation: Vec<String> = json["anomalies"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|a| a["key"].as_str() == Some(key))
-        .flat_map(|a| {
-            [&a["minimal_explanation"], &a["explanation"]]
-                .into_iter()
-                .filter_map(|e| e.as_str().map(str::to_string))
-        })
-        .collect();
-    if let Some(state) = &kr.final_state {
-        explanation.push(format!(
-            "State after the {} linearized operation(s): {state}.",
-            kr.longest_prefix.len()
-        ));
-    }
-    Timeline {
-        title: format!("{file} — {model} — key {key:?} cannot be linearized"),
-        explanation,
-        ops: tl_ops,
-        figures: Vec::new(),
-    }
-}
+/// The models `--no-split` checks as one map-valued object (the others'
+/// keys are independent objects either way; see `linear::Options`).
+const LIN_SPLIT_OPTIONAL: &[&str] = &["register", "cas-register", "kv"];
 
 /// Session guarantees and causal consistency of one file's register
 /// operations.
@@ -804,7 +823,7 @@ fn check_session(
         verdict: result.verdict,
         json,
         text,
-        html: Vec::new(),
+        html: HtmlParts::default(),
     })
 }
 

@@ -91,6 +91,8 @@ pub(super) fn txn_deadline(start: std::time::Instant, plan: &Plan) -> Option<std
 /// of each type, every cycle whole).
 const TEXT_EXPLANATIONS: usize = 10;
 const TEXT_CYCLE_STEPS: usize = 50;
+/// Anomalies of each type drawn by `--html`.
+const HTML_EXPLANATIONS: usize = 5;
 
 /// Transactional anomalies (Elle-style) of one file.
 pub(super) fn check_txn(
@@ -180,21 +182,26 @@ pub(super) fn check_txn_with(
     for line in prose.lines().filter(|l| !l.starts_with("valid:")) {
         text.push_str(&format!("  {line}\n"));
     }
-    let mut html = Vec::new();
+    let mut html = HtmlParts::default();
     if args.html.is_some() {
+        // Cycles first (they have diagrams), then the rest; a few of each
+        // type, as the text output caps them.
         for (kind, list) in &result.anomalies {
-            for e in list.iter().take(5) {
-                html.push(faultline_results::timeline::Timeline {
-                    title: format!("{name} — {kind}"),
-                    explanation: txn::explain::render(e)
-                        .lines()
-                        .map(str::to_string)
-                        .collect(),
-                    ops: Vec::new(),
-                    figures: txn::svg::render_cycle(e).into_iter().collect(),
-                });
+            for e in list.iter().take(HTML_EXPLANATIONS) {
+                html.txn.push((kind.clone(), e.clone()));
             }
         }
+        html.txn
+            .sort_by_key(|(_, e)| !matches!(e, txn::explain::Explanation::Cycle { .. }));
+        html.txn_total = result
+            .anomaly_counts
+            .values()
+            .sum::<usize>()
+            .max(html.txn.len());
+        html.cause = html
+            .txn
+            .first()
+            .map(|(k, e)| faultline_results::cycle::cause_sentence(k, e));
     }
     Ok(FileOutcome {
         verdict: result.verdict,

@@ -94,6 +94,6 @@ pub(super) fn check_workload(
         verdict: r.verdict,
         json,
         text: format!("{name}: {}", r.text),
-        html: Vec::new(),
+        html: HtmlParts::default(),
     })
 }

@@ -523,6 +523,11 @@ fn run_one(
     }
     let counts = history_counts(&history);
     if let Some(o) = results.as_object_mut() {
+        let main_s = Some(checked.time_limit.as_secs_f64());
+        o.insert(
+            "steps".into(),
+            faultline_results::steps::step_counts(&history, main_s).to_json(),
+        );
         o.insert(
             "run".into(),
             json!({

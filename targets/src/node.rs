@@ -856,6 +856,14 @@ fn to_kv(w: Workload, op: &Op, client: u64) -> Result<KvOp, String> {
             serde_json::from_value(op.value.clone())
                 .map_err(|e| format!("order {}: {e}", op.value))?,
         ),
+        (Workload::Saga, "restock") => KvOp::SagaRestock(
+            serde_json::from_value(op.value.clone())
+                .map_err(|e| format!("restock {}: {e}", op.value))?,
+        ),
+        (Workload::Saga, "top-up") => KvOp::SagaTopUp(
+            serde_json::from_value(op.value.clone())
+                .map_err(|e| format!("top-up {}: {e}", op.value))?,
+        ),
         (Workload::Saga, "read") => KvOp::SagaRead,
         (w, f) => return Err(format!("`{f}` is not an operation of {w}")),
     })
@@ -878,7 +886,9 @@ fn completion_value(w: Workload, op: &Op, out: Value) -> Value {
             ),
             other => other,
         },
-        (Workload::Queue, "enqueue") | (Workload::Saga, "order") => op.value.clone(),
+        (Workload::Queue, "enqueue") | (Workload::Saga, "order" | "restock" | "top-up") => {
+            op.value.clone()
+        }
         (Workload::Lock, _) => Value::Null,
         _ => out,
     }

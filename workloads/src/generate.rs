@@ -299,24 +299,58 @@ impl Generator for LockGen {
     }
 }
 
-/// Orders: unique saga ids; 3 customers and 3 items (contention, so
-/// credit and stock run out: business failures at the first two steps);
-/// destination 0 (one in five) has no route, so the last step fails.
+/// Orders, restocks and top-ups (docs/saga.md), ids unique among all
+/// three (each is an idempotency key). 3 customers and 3 items, so orders
+/// contend. Each saga step meets its business failure at a fixed rate,
+/// whatever the balances: one order in 20 asks for more credit than any
+/// customer has (refused at reserve-credit), one in 20 for more items than
+/// any stock (refused at book-stock, credit refunded), and destination 0
+/// (one in five) has no route (refused at ship, stock and credit given
+/// back). Restocks and top-ups put back a little more than the committed
+/// orders take (about 1.15 times), so the services never run dry and
+/// every step, ship included, keeps running for the whole run.
 struct SagaGen {
     rng: StdRng,
     next: u64,
 }
 
+/// Far beyond any customer's credit or item's stock: an order asking this
+/// much is refused by its step however the balances went.
+pub const SAGA_TOO_MUCH: u32 = 1_000_000;
+
 impl Generator for SagaGen {
     fn next_op(&mut self) -> Op {
         self.next += 1;
-        Op::new(
-            "order",
-            None,
-            json!({"saga": self.next, "customer": self.rng.random_range(0..3u32),
-                   "item": self.rng.random_range(0..3u32), "qty": self.rng.random_range(1..=3u32),
-                   "amount": self.rng.random_range(1..=30u32), "dest": self.rng.random_range(0..5u32)}),
-        )
+        let id = self.next;
+        let r = &mut self.rng;
+        match r.random_range(0..20u8) {
+            0 => Op::new(
+                "restock",
+                None,
+                json!({"id": id, "item": r.random_range(0..3u32), "qty": r.random_range(20..=40u32)}),
+            ),
+            1 => Op::new(
+                "top-up",
+                None,
+                json!({"id": id, "customer": r.random_range(0..3u32),
+                       "amount": r.random_range(150..=300u32)}),
+            ),
+            _ => {
+                let (mut qty, mut amount) = (r.random_range(1..=3u32), r.random_range(1..=30u32));
+                match r.random_range(0..20u8) {
+                    0 => amount = SAGA_TOO_MUCH,
+                    1 => qty = SAGA_TOO_MUCH,
+                    _ => {}
+                }
+                Op::new(
+                    "order",
+                    None,
+                    json!({"saga": id, "customer": r.random_range(0..3u32),
+                           "item": r.random_range(0..3u32), "qty": qty, "amount": amount,
+                           "dest": r.random_range(0..5u32)}),
+                )
+            }
+        }
     }
 
     fn final_ops(&self) -> Vec<Op> {
@@ -530,6 +564,44 @@ mod tests {
         assert_eq!(g.final_ops(), vec![Op::new("read", None, Value::Null)]);
         // Off by default: the plain set workload is unchanged.
         assert!(take(Workload::Set, 4, 100).iter().all(|op| op.f == "add"));
+    }
+
+    /// Orders, restocks and top-ups with unique ids; supplies outweigh
+    /// what committable orders take (so stock and credit never run out),
+    /// and each step's business failure has its share of orders.
+    #[test]
+    fn saga_mix_resupplies_and_fails_every_step() {
+        let ops = take(Workload::Saga, 1, 20_000);
+        let mut ids = HashSet::new();
+        let (mut stock_in, mut stock_out, mut credit_in, mut credit_out) = (0, 0, 0, 0);
+        let mut refused = [0; 3];
+        for op in &ops {
+            let v = &op.value;
+            let id = v["saga"].as_u64().or(v["id"].as_u64()).expect("id");
+            assert!(ids.insert(id), "{op:?}");
+            let n = |k: &str| v[k].as_u64().expect(k);
+            match op.f.as_str() {
+                "restock" => stock_in += n("qty"),
+                "top-up" => credit_in += n("amount"),
+                "order" if n("amount") == u64::from(SAGA_TOO_MUCH) => refused[0] += 1,
+                "order" if n("qty") == u64::from(SAGA_TOO_MUCH) => refused[1] += 1,
+                "order" if n("dest") == 0 => refused[2] += 1,
+                "order" => {
+                    stock_out += n("qty");
+                    credit_out += n("amount");
+                }
+                f => panic!("{f}"),
+            }
+        }
+        assert!(
+            stock_in > stock_out && stock_in < 2 * stock_out,
+            "{stock_in} {stock_out}"
+        );
+        assert!(
+            credit_in > credit_out && credit_in < 2 * credit_out,
+            "{credit_in} {credit_out}"
+        );
+        assert!(refused.iter().all(|&r| r > 500), "{refused:?}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::str::FromStr;
 /// | `queue` | `enqueue`, `dequeue`, final `drain` | total-queue (no loss, no duplicates) | linearizable |
 /// | `unique-ids` | `generate` | unique-ids | unique |
 /// | `lock` | `acquire`, `release` | lock (mutual exclusion: linearizable mutex; fencing tokens increase) | linearizable |
-/// | `saga` | `order` (one saga over three services), final `read` (ledgers) | saga (committed or fully compensated, applied once, terminated, conserved) | saga |
+/// | `saga` | `order` (one saga over three services), `restock`, `top-up`, final `read` (ledgers) | saga (committed or fully compensated, applied once, terminated, conserved with the supplies) | saga |
 /// | `fenced` | `acquire`, `renew`, `release` of a lease per `key`, `write` through a fenced storage, final `read` | fenced (lease holders exclusive; no stale-token write accepted) | fenced |
 /// | `siblings` | `write` of unique values (with the causal context of the process' last `read` of the key), `read` of every sibling, per `key`; final `read`s | siblings (no acknowledged write lost; no superseded sibling returned) | siblings |
 /// | `election` | `leader?` polled on every node: its view `{node, epoch, leader, am_leader}` | election (one leader per epoch; epochs never go back; time to elect) | election |

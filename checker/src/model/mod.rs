@@ -21,6 +21,7 @@
 pub(crate) mod coll;
 pub(crate) mod multi;
 pub(crate) mod register;
+pub mod replay;
 
 pub use coll::{CollKind, CollModel, CollOp, MutexModel, MutexOp};
 pub use multi::{MicroOp, MultiModel};

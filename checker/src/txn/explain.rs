@@ -146,7 +146,9 @@ fn val(v: &Option<Value>) -> String {
         .map_or_else(|| "nil".to_string(), Value::to_string)
 }
 
-fn describe_step(s: &Step, workload: Workload) -> String {
+/// One edge of a cycle as a sentence ("T2 observed T1's append of 3 to key
+/// 5, so T1 < T2 (wr)"), without numbering: renderers list it.
+pub fn describe_step(s: &Step, workload: Workload) -> String {
     let (a, b) = (format!("T{}", s.from + 1), format!("T{}", s.to + 1));
     let key = val(&s.key);
     let (wrote, verb) = match workload {

@@ -63,6 +63,8 @@ impl Saga {
                     }
                 }
             }
+            Op::SagaRestock(r) => self.start_supply(Supply::from(&r), cmd.id),
+            Op::SagaTopUp(t) => self.start_supply(Supply::from(&t), cmd.id),
             Op::SagaRead => {
                 self.next_read += 1;
                 self.reads.insert(
@@ -81,6 +83,34 @@ impl Saga {
                 let e = "saga serves only the saga workload".to_string();
                 self.out.replies.push((cmd.id, Reply::Done(Err(e))));
             }
+        }
+    }
+
+    /// Forwards a restock or top-up to its service; the client hears the
+    /// service's answer. A retry (same id) joins the waiting clients.
+    pub(super) fn start_supply(&mut self, s: Supply, rid: RequestId) {
+        let to = self.host_of(s.service);
+        let id = s.id;
+        let now = self.ticks;
+        let e = self
+            .supplying
+            .entry(id)
+            .or_insert_with(|| (s.clone(), Vec::new(), now));
+        e.1.push(rid);
+        e.2 = now;
+        self.send(to, Message::Supply(s));
+    }
+
+    pub(super) fn on_supplied(&mut self, id: u64, result: StepResult) {
+        let Some((s, rids, _)) = self.supplying.remove(&id) else {
+            return; // a duplicate answer
+        };
+        for rid in rids {
+            let out = match &result {
+                Ok(()) => Ok(json!({"id": id, "units": s.units})),
+                Err(e) => Err(e.clone()),
+            };
+            self.out.replies.push((rid, Reply::Done(out)));
         }
     }
 
@@ -317,6 +347,21 @@ impl Saga {
             for saga in due {
                 self.send_step(saga);
             }
+        }
+        let now = self.ticks;
+        let r = self.retransmit_ticks();
+        let due: Vec<Supply> = self
+            .supplying
+            .values_mut()
+            .filter(|(_, _, last)| now.saturating_sub(*last) >= r)
+            .map(|(s, _, last)| {
+                *last = now;
+                s.clone()
+            })
+            .collect();
+        for s in due {
+            let to = self.host_of(s.service);
+            self.send(to, Message::Supply(s));
         }
         if !self.reads.is_empty() {
             self.progress_reads();

@@ -90,6 +90,11 @@ pub const BUGS: &[Bug] = &[
         name: "volatile-outbox",
         description: "choreography: a service keeps the compensation events it publishes in memory instead of its durable outbox, so after a crash it never passes them on and the saga stays half compensated",
     },
+    Bug {
+        protocol: "saga",
+        name: "volatile-supply",
+        description: "the stock and credit services apply a restock or top-up and acknowledge it without logging it, so a crash forgets an acknowledged restock (a lost restock)",
+    },
 ];
 
 /// The deployed setup: customers and items, each customer's credit and
@@ -121,6 +126,57 @@ pub struct Order {
     pub amount: i64,
     /// Destination; 0 has no route (the ship step's business failure).
     pub dest: u32,
+}
+
+/// A restock: `qty` more of `item` (the stock service). `id` is its
+/// idempotency key, unique per run among orders and supplies alike.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restock {
+    pub id: u64,
+    pub item: u32,
+    pub qty: i64,
+}
+
+/// A top-up: `amount` more credit for `customer` (the credit service).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopUp {
+    pub id: u64,
+    pub customer: u32,
+    pub amount: i64,
+}
+
+/// A restock or a top-up as the services see it: `units` added to
+/// `account` of `service`, once per `id`. Not a saga: one local
+/// transaction at one service, which the entry forwards and re-sends until
+/// the service answers (at-least-once, so keyed like a saga's steps).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Supply {
+    pub id: u64,
+    pub service: Service,
+    pub account: u32,
+    pub units: i64,
+}
+
+impl From<&Restock> for Supply {
+    fn from(r: &Restock) -> Supply {
+        Supply {
+            id: r.id,
+            service: Service::Stock,
+            account: r.item,
+            units: r.qty,
+        }
+    }
+}
+
+impl From<&TopUp> for Supply {
+    fn from(t: &TopUp) -> Supply {
+        Supply {
+            id: t.id,
+            service: Service::Credit,
+            account: t.customer,
+            units: t.amount,
+        }
+    }
 }
 
 /// The services, in step order.
@@ -167,10 +223,14 @@ pub enum EntryKind {
     /// A compensation: `units` put back (0 when there was nothing to undo,
     /// which also leaves a tombstone against a late action).
     Compensation,
+    /// A restock (stock) or top-up (credit): `units` added; the entry's
+    /// `saga` is the supply's id.
+    Supply,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
+    /// The idempotency key: the saga id, or a supply's id.
     pub saga: SagaId,
     pub kind: EntryKind,
     /// Credit, items or shipments moved.
@@ -234,6 +294,13 @@ pub enum Message {
     Ack {
         id: u64,
     },
+    /// Entry → service: a restock or top-up (re-sent until answered).
+    Supply(Supply),
+    /// Service → entry: the supply's result (a repeat answers the first).
+    Supplied {
+        id: u64,
+        result: StepResult,
+    },
     /// The final read: node 1 asks every node for its services' state.
     Query {
         n: u64,
@@ -261,6 +328,8 @@ pub enum Record {
     },
     /// Choreography: the outbox event was acknowledged.
     Delivered { id: u64 },
+    /// A service applied a restock or top-up.
+    Supplied(Supply),
     /// Orchestrator: a saga began (step 0 started).
     Begin(Order),
     /// Orchestrator: step done (the next one started).
@@ -297,6 +366,8 @@ struct ServiceState {
     values: Vec<i64>,
     shipments: BTreeSet<SagaId>,
     applied: BTreeMap<SagaId, Applied>,
+    /// Supplies applied: the idempotency key of restocks and top-ups.
+    supplied: BTreeSet<u64>,
     ledger: Vec<Entry>,
 }
 
@@ -350,6 +421,10 @@ pub struct Saga {
     init: Option<Setup>,
     reads: BTreeMap<u64, Reading>,
     next_read: u64,
+    /// Supplies forwarded to their service and not yet answered: the
+    /// clients waiting and the last send (volatile: a client's retry after
+    /// a restart forwards it again, and the service's key makes that safe).
+    supplying: BTreeMap<u64, (Supply, Vec<RequestId>, u64)>,
 
     // Choreography: the outbox.
     outbox: BTreeMap<u64, (NodeId, Event, u64)>,
@@ -473,6 +548,13 @@ impl Saga {
                 compensate,
                 result,
             } if self.is_entry() => self.on_result(saga, step, compensate, result),
+            Message::Supply(s) => {
+                // Not set up yet: no answer, so the entry asks again.
+                if let Some(result) = self.supply(&s) {
+                    self.send(from, Message::Supplied { id: s.id, result });
+                }
+            }
+            Message::Supplied { id, result } if self.is_entry() => self.on_supplied(id, result),
             Message::Event { id, event } => {
                 self.on_event(event);
                 self.send(from, Message::Ack { id });
@@ -558,8 +640,11 @@ impl Saga {
     }
 }
 
+/// Why a step refused, named by its service first (`book-stock: out of
+/// stock: …`): the client's `fail` carries it, and per-step counts of a
+/// run (`faultline_checker::saga::step_outcomes`) read the step from it.
 fn refusal(service: Service, o: &Order, st: &ServiceState) -> String {
-    match service {
+    let why = match service {
         Service::Credit => format!(
             "insufficient credit: customer {} has {:?}, the order needs {}",
             o.customer,
@@ -573,7 +658,8 @@ fn refusal(service: Service, o: &Order, st: &ServiceState) -> String {
             o.qty
         ),
         Service::Ship => format!("no route to destination {}", o.dest),
-    }
+    };
+    format!("{}: {why}", service.name())
 }
 
 fn phase_name(p: &Phase) -> String {
@@ -629,6 +715,7 @@ impl Core for Saga {
             init: None,
             reads: BTreeMap::new(),
             next_read: 0,
+            supplying: BTreeMap::new(),
             outbox: BTreeMap::new(),
             next_outbox: 0,
             config,
@@ -662,6 +749,7 @@ impl Core for Saga {
                     }
                     n.apply_record(service, &order, kind, units, &why);
                 }
+                Record::Supplied(s) => n.apply_supply(&s),
                 Record::Delivered { id } => {
                     n.outbox.remove(&id);
                     n.next_outbox = n.next_outbox.max(id + 1);

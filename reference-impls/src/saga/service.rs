@@ -50,6 +50,8 @@ impl Saga {
             EntryKind::Refused => {
                 a.action = Some(Err(why.to_string()));
             }
+            // Supplies have their own record (`apply_supply`).
+            EntryKind::Supply => return,
             EntryKind::Compensation => {
                 a.compensated = true;
                 if units > 0 {
@@ -192,5 +194,53 @@ impl Saga {
             publish,
         );
         true
+    }
+
+    /// A restock or top-up, once per id (the idempotency key): a repeat
+    /// answers `Ok` again without adding. `None` while the service is not
+    /// set up (the entry re-sends). Logged with its effect before the
+    /// answer leaves (the Ready contract), unless `volatile-supply`.
+    pub(super) fn supply(&mut self, s: &Supply) -> Option<StepResult> {
+        let st = self.services.get(&s.service)?;
+        if !st.initialized {
+            return None;
+        }
+        if st.supplied.contains(&s.id) {
+            return Some(Ok(()));
+        }
+        if s.service == Service::Ship || s.units <= 0 || st.values.get(s.account as usize).is_none()
+        {
+            return Some(Err(format!(
+                "{}: cannot add {} to account {} (supply {})",
+                s.service.name(),
+                s.units,
+                s.account,
+                s.id
+            )));
+        }
+        if !self.config.bug("volatile-supply") {
+            self.out.records.push(Record::Supplied(s.clone()));
+        }
+        self.apply_supply(s);
+        Some(Ok(()))
+    }
+
+    /// Replays (or applies) a supply: `units` added, one ledger line.
+    pub(super) fn apply_supply(&mut self, s: &Supply) {
+        let Some(st) = self.services.get_mut(&s.service) else {
+            return;
+        };
+        if !st.supplied.insert(s.id) {
+            return;
+        }
+        if let Some(v) = st.values.get_mut(s.account as usize) {
+            *v += s.units;
+        }
+        st.ledger.push(Entry {
+            saga: s.id,
+            kind: EntryKind::Supply,
+            units: s.units,
+            account: s.account,
+        });
     }
 }

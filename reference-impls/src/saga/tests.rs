@@ -232,6 +232,117 @@ fn restarted_orchestrator_resumes_every_saga() {
     assert_eq!(value(&sim, Service::Ship, 0), 1);
 }
 
+fn supply_cmd(client: u64, seq: u64, op: Op) -> Command {
+    Command {
+        id: RequestId { client, seq },
+        op,
+    }
+}
+
+/// A restock and a top-up each add once, however often they are sent
+/// (the entry re-sends until answered; a client retries with the same
+/// id): the supply's id is the service's idempotency key. While the stock
+/// service is cut off the restock waits, and is answered after the heal.
+#[test]
+fn restocks_and_top_ups_apply_once() {
+    both(|choreo| {
+        let mut sim: Sim<Saga> = Sim::new(3, 6, configure(&[], choreo));
+        setup(&mut sim);
+        let stock = Saga::host(&sim.ids(), Service::Stock);
+        sim.cut(entry(&sim), stock);
+        let r = supply_cmd(
+            1,
+            1,
+            Op::SagaRestock(Restock {
+                id: 40,
+                item: 2,
+                qty: 7,
+            }),
+        );
+        let t = supply_cmd(
+            2,
+            1,
+            Op::SagaTopUp(TopUp {
+                id: 41,
+                customer: 1,
+                amount: 50,
+            }),
+        );
+        sim.request(entry(&sim), r.clone());
+        sim.request(entry(&sim), t.clone());
+        settle(&mut sim, 5);
+        assert_eq!(reply(&sim, r.id), None, "choreographed {choreo}: cut off");
+        assert_eq!(
+            reply(&sim, t.id),
+            Some(Reply::Done(Ok(json!({"id": 41, "units": 50})))),
+            "choreographed {choreo}"
+        );
+        sim.heal();
+        sim.faults = Faults {
+            drop: 0.0,
+            duplicate: 0.5,
+        };
+        settle(&mut sim, 5);
+        assert_eq!(
+            reply(&sim, r.id),
+            Some(Reply::Done(Ok(json!({"id": 40, "units": 7})))),
+            "choreographed {choreo}"
+        );
+        // A client's retry of both (new request ids, same supply ids).
+        let r2 = supply_cmd(1, 2, r.op.clone());
+        let t2 = supply_cmd(2, 2, t.op.clone());
+        sim.request(entry(&sim), r2.clone());
+        sim.request(entry(&sim), t2.clone());
+        settle(&mut sim, 5);
+        assert!(matches!(reply(&sim, r2.id), Some(Reply::Done(Ok(_)))));
+        assert!(matches!(reply(&sim, t2.id), Some(Reply::Done(Ok(_)))));
+        assert_eq!(value(&sim, Service::Stock, 2), STOCK + 7);
+        assert_eq!(value(&sim, Service::Credit, 1), CREDIT + 50);
+        let supplies = |s| {
+            ledger(&sim, s)
+                .iter()
+                .filter(|e| e.kind == EntryKind::Supply)
+                .map(|e| (e.saga, e.units, e.account))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(supplies(Service::Stock), [(40, 7, 2)]);
+        assert_eq!(supplies(Service::Credit), [(41, 50, 1)]);
+        // A restock makes an order that was out of stock possible.
+        let big = Order {
+            saga: 42,
+            customer: 1,
+            item: 2,
+            qty: STOCK + 5,
+            amount: CREDIT + 20,
+            dest: 1,
+        };
+        let c = cmd(3, 1, big);
+        sim.request(entry(&sim), c.clone());
+        settle(&mut sim, 5);
+        assert_eq!(
+            reply(&sim, c.id),
+            Some(Reply::Done(Ok(json!({"saga": 42, "outcome": "committed"})))),
+            "choreographed {choreo}"
+        );
+        // A bad supply is refused, with the service named.
+        let bad = supply_cmd(
+            4,
+            1,
+            Op::SagaRestock(Restock {
+                id: 43,
+                item: 9,
+                qty: 1,
+            }),
+        );
+        sim.request(entry(&sim), bad.clone());
+        settle(&mut sim, 3);
+        let Some(Reply::Done(Err(e))) = reply(&sim, bad.id) else {
+            panic!("{:?}", reply(&sim, bad.id));
+        };
+        assert!(e.starts_with("book-stock: "), "{e}");
+    });
+}
+
 /// What one random run saw.
 #[derive(Debug, Default)]
 struct Run {
@@ -239,6 +350,8 @@ struct Run {
     compensated: usize,
     /// Sagas compensated after at least one step took effect.
     undone: usize,
+    /// Restocks and top-ups acknowledged.
+    supplied: usize,
 }
 
 /// A random schedule: orders from three clients at node 1, retries of
@@ -270,6 +383,27 @@ fn random_run(seed: u64, bugs: &[&str], choreo: bool) -> Result<Run, Violation> 
                 dest: rng.random_range(0..5),
             };
             let c = cmd(client, next_saga, o);
+            sim.request(entry(&sim), c.clone());
+            sent.push(c);
+        }
+        // Restocks and top-ups from a fourth client, so the services do
+        // not run dry (the deployed workload's mix, docs/saga.md).
+        if rng.random_bool(0.5) {
+            next_saga += 1;
+            let op = if rng.random_bool(0.5) {
+                Op::SagaRestock(Restock {
+                    id: next_saga,
+                    item: rng.random_range(0..ITEMS),
+                    qty: rng.random_range(1..=10),
+                })
+            } else {
+                Op::SagaTopUp(TopUp {
+                    id: next_saga,
+                    customer: rng.random_range(0..CUSTOMERS),
+                    amount: rng.random_range(10..=60),
+                })
+            };
+            let c = supply_cmd(4, next_saga, op);
             sim.request(entry(&sim), c.clone());
             sent.push(c);
         }
@@ -370,8 +504,19 @@ fn check(sim: &Sim<Saga>, sent: &[Command]) -> Result<Run, Violation> {
     }
     let ended = entry.ended();
     let mut fx: BTreeMap<SagaId, BTreeMap<Service, Effects>> = BTreeMap::new();
+    // Supplies: each id added at most once (the key), per service.
+    let mut supplied: BTreeMap<(Service, u64), i64> = BTreeMap::new();
     for s in STEPS {
         for e in ledger(sim, s) {
+            if e.kind == EntryKind::Supply {
+                if supplied.insert((s, e.saga), e.units).is_some() {
+                    return Err(Violation::new(
+                        Kind::DoubleApplication,
+                        format!("{}: supply {} added twice", s.name(), e.saga),
+                    ));
+                }
+                continue;
+            }
             let f = fx.entry(e.saga).or_default().entry(s).or_default();
             match e.kind {
                 EntryKind::Action => f.actions += 1,
@@ -451,6 +596,36 @@ fn check(sim: &Sim<Saga>, sent: &[Command]) -> Result<Run, Violation> {
     let mut spent_credit = 0;
     let mut spent_stock = 0;
     for c in sent {
+        let supply = match &c.op {
+            Op::SagaRestock(r) => Some(Supply::from(r)),
+            Op::SagaTopUp(t) => Some(Supply::from(t)),
+            _ => None,
+        };
+        if let Some(s) = supply {
+            let applied = supplied.contains_key(&(s.service, s.id));
+            match reply(sim, c.id) {
+                Some(Reply::Done(Ok(_))) if !applied => {
+                    return Err(Violation::new(
+                        Kind::LostWrite,
+                        format!(
+                            "{}: supply {} of {} was acknowledged but is not in the ledger",
+                            s.service.name(),
+                            s.id,
+                            s.units
+                        ),
+                    ));
+                }
+                Some(Reply::Done(Ok(_))) => run.supplied += 1,
+                Some(Reply::Done(Err(e))) if applied => {
+                    return Err(Violation::new(
+                        Kind::WrongAnswer,
+                        format!("supply {} failed ({e}) but was applied", s.id),
+                    ));
+                }
+                _ => {}
+            }
+            continue;
+        }
         let Op::SagaOrder(o) = &c.op else { continue };
         let committed = ended.get(&o.saga).copied();
         match reply(sim, c.id) {
@@ -484,8 +659,15 @@ fn check(sim: &Sim<Saga>, sent: &[Command]) -> Result<Run, Violation> {
     };
     let credit = sum(Service::Credit);
     let stock = sum(Service::Stock);
-    let total_credit = CREDIT * i64::from(CUSTOMERS);
-    let total_stock = STOCK * i64::from(ITEMS);
+    let added = |service: Service| -> i64 {
+        supplied
+            .iter()
+            .filter(|((s, _), _)| *s == service)
+            .map(|(_, u)| u)
+            .sum()
+    };
+    let total_credit = CREDIT * i64::from(CUSTOMERS) + added(Service::Credit);
+    let total_stock = STOCK * i64::from(ITEMS) + added(Service::Stock);
     if credit + spent_credit != total_credit {
         return Err(Violation::new(
             Kind::Conservation,
@@ -540,12 +722,14 @@ fn correct(choreo: bool) {
         all.committed += r.committed;
         all.compensated += r.compensated;
         all.undone += r.undone;
+        all.supplied += r.supplied;
     }
     // The runs did something: sagas of both outcomes, compensations.
     let s = CORRECT_SEEDS as usize;
     assert!(all.committed > 10 * s, "{all:?}");
     assert!(all.compensated > 10 * s, "{all:?}");
     assert!(all.undone > 2 * s, "{all:?}");
+    assert!(all.supplied > 5 * s, "{all:?}");
     eprintln!("choreographed {choreo}: {CORRECT_SEEDS} seeds: {all:?}");
 }
 
@@ -605,6 +789,14 @@ fn bug_volatile_outbox_is_caught() {
         true,
         &[Kind::Termination, Kind::AllOrNothing],
     );
+}
+
+/// An acknowledged restock or top-up forgotten by a crash of its service.
+#[test]
+fn bug_volatile_supply_is_caught() {
+    let kinds = [Kind::LostWrite, Kind::Conservation];
+    caught("volatile-supply", false, &kinds);
+    caught("volatile-supply", true, &kinds);
 }
 
 #[test]
