@@ -8,7 +8,9 @@
 # and SIGSTOPs members, checks each history (linearizability; strict
 # serializability) and writes the reports. The lab is taken down at the end,
 # also on failure or Ctrl-C. Exits with `faultline test`'s code:
-# 0 valid, 1 invalid, 2 unknown, 3 the run failed.
+# 0 valid, 1 invalid, 2 unknown, 3 the run failed. The last line is the
+# report to open first (the worst run's): its first screen says the verdict
+# and, for an invalid run, the operations that prove it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +41,7 @@ trap 'echo "== faultline lab down"; sudo_ "$fl" lab down' EXIT
 # register: linearizability per key; list-append: Elle-style strict
 # serializability. The worst exit code wins.
 worst=0
+first=""
 for w in register list-append; do
     echo "== faultline test --target etcd --workload $w --nemesis partition,kill,pause --nemesis-interval 5 --time-limit 30"
     set +e
@@ -46,7 +49,11 @@ for w in register list-append; do
         --nemesis-interval 5 --time-limit 30 --node-count 3 --store "$store"
     code=$?
     set -e
-    echo "== report: $store/etcd-$w/latest/report.html (exit $code)"
+    report=$(readlink -f "$store/etcd-$w/latest")/report.html
+    echo "== report: $report (exit $code)"
+    if [ "$code" -gt "$worst" ] || [ -z "$first" ]; then first=$report; fi
     if [ "$code" -gt "$worst" ]; then worst=$code; fi
 done
+echo "== open this report first (verdict, cause, summary and plots on its first screen):"
+echo "$first"
 exit $worst

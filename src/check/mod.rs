@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod progress;
 mod txn;
 mod workload;
 
@@ -283,8 +284,28 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     plan.streams = Arc::new(read_streams(&args.files)?);
     let mut worst = Verdict::Valid;
     let mut pages = Vec::new();
-    for file in &args.files {
-        let outcome = check_file(file, &args, &plan)?;
+    for (i, file) in args.files.iter().enumerate() {
+        let spinner = progress::Spinner::start(args.json);
+        let data = if file.is_dir() {
+            file.join(faultline_results::store::HISTORY_JSONL)
+        } else {
+            file.clone()
+        };
+        let size = std::fs::metadata(data).map(|m| m.len()).unwrap_or(0);
+        spinner.set(format!(
+            "checking {} ({} of {}{})",
+            file.display(),
+            i + 1,
+            args.files.len(),
+            if size > 0 {
+                format!(", {:.1} MB", size as f64 / 1e6)
+            } else {
+                String::new()
+            }
+        ));
+        let outcome = check_file(file, &args, &plan);
+        drop(spinner);
+        let outcome = outcome?;
         worst = worst.worst(outcome.verdict);
         if args.json {
             outln!("{}", outcome.json);

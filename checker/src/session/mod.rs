@@ -166,10 +166,31 @@ pub struct SessionResult {
     pub guarantees: Vec<String>,
     pub anomaly_types: Vec<String>,
     pub anomalies: BTreeMap<String, Vec<Violation>>,
-    /// Why parts of the history could not be judged.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Why parts of the history could not be judged. In JSON one `reason`
+    /// string, as every checker writes it (docs/results.md).
+    #[serde(
+        rename = "reason",
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "join_reasons"
+    )]
     pub reasons: Vec<String>,
     pub stats: SessionStats,
+}
+
+/// `reasons` as one `reason` string, sentences in order.
+fn join_reasons<S: serde::Serializer>(reasons: &[String], s: S) -> Result<S::Ok, S::Error> {
+    let sentences: Vec<String> = reasons
+        .iter()
+        .map(|r| {
+            let r = r.trim_end();
+            if r.ends_with('.') {
+                r.to_string()
+            } else {
+                format!("{r}.")
+            }
+        })
+        .collect();
+    s.serialize_str(&sentences.join(" "))
 }
 
 impl SessionResult {
