@@ -157,6 +157,21 @@ fn fenced(ops: usize, anomalies: usize, rng: &mut Rng) -> History {
             match planted % 3 {
                 // A write sent without a token, accepted after newer ones.
                 0 if token[k as usize] > 1 => {
+                    // First a write fenced with the newest token (most
+                    // writes carry none), so the stale one is judged
+                    // against it.
+                    next_value += 1;
+                    let q = PROCS + 2000 + planted as u64;
+                    let fenced = json!({"value": next_value, "token": token[k as usize]});
+                    b.op(
+                        q,
+                        "write",
+                        Some(json!(k)),
+                        json!(next_value),
+                        Ok,
+                        fenced.clone(),
+                    );
+                    log[k as usize].push(fenced);
                     next_value += 1;
                     let p = PROCS + 1 + planted as u64;
                     b.op(
