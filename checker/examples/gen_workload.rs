@@ -66,7 +66,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(64);
     };
-    let Some(h) = workloads::generate(&model, ops, anomalies, seed) else {
+    let Some(mut h) = workloads::generate(&model, ops, anomalies, seed) else {
         eprintln!(
             "gen_workload: unknown model {model:?} ({})",
             workloads::MODELS.join(", ")
@@ -76,8 +76,12 @@ fn main() -> ExitCode {
     if check {
         let start = Instant::now();
         let deadline = faultline_checker::Deadline::after(limit);
-        let paired = match h.pair() {
-            Ok(p) => p,
+        let paired = match h.take_pairs(&deadline) {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                println!("{model}: unknown: the time limit ran out while pairing");
+                return ExitCode::SUCCESS;
+            }
             Err(e) => {
                 eprintln!("gen_workload: {e}");
                 return ExitCode::from(3);

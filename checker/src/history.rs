@@ -216,50 +216,197 @@ pub struct Paired {
     pub nemesis: Vec<usize>,
 }
 
+/// Where one operation's events are: pairing's result before any value is
+/// copied or moved.
+#[derive(Clone, Copy)]
+struct Slot {
+    invoke: usize,
+    complete: Option<usize>,
+    info_at: Option<usize>,
+    outcome: Outcome,
+}
+
+/// FxHash (rustc's hasher): process ids are small and trusted-shape keys,
+/// so SipHash's DoS resistance buys nothing and costs most of pairing's
+/// lookups on a history of millions of events.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..c.len()].copy_from_slice(c);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    #[inline]
+    fn write_isize(&mut self, n: isize) {
+        self.write_u64(n as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A `HashMap` with [`FxHasher`].
+pub(crate) type FxHashMap<K, V> =
+    std::collections::HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+
 impl History {
-    /// Pairs invocations with completions, following Jepsen's rules.
+    /// Pairs invocations with completions, following Jepsen's rules. The
+    /// events are left whole: every operation gets its own copy of its
+    /// values. A caller done with the events' values should use
+    /// [`History::take_pairs`], which moves them instead.
     ///
     /// Errors: an `ok` or `fail` without an open invocation of its process,
     /// and an invocation by a process whose previous operation is still open
     /// (a process is single-threaded by definition). An `info` with no open
     /// invocation is a note (Knossos ignores those) and is skipped.
     pub fn pair(&self) -> Result<Paired, HistoryError> {
-        use std::collections::HashMap;
-        let mut out = Paired::default();
-        // process -> index into out.operations of its open operation
-        let mut open: HashMap<&Process, usize> = HashMap::new();
+        let (slots, nemesis) = self.slots(&crate::Deadline::none())?.expect("no deadline");
+        let operations = slots
+            .iter()
+            .enumerate()
+            .map(|(id, s)| {
+                let inv = &self.events[s.invoke];
+                let done = s.complete.map(|c| &self.events[c]);
+                let ok = s.outcome == Outcome::Ok;
+                Operation {
+                    id,
+                    process: inv.process.clone(),
+                    f: inv.f.clone(),
+                    key: match (&inv.key, done) {
+                        (None, Some(d)) if ok => d.key.clone(),
+                        (k, _) => k.clone(),
+                    },
+                    invoke_value: inv.value.clone(),
+                    value: match done {
+                        Some(d) if ok => d.value.clone(),
+                        _ => inv.value.clone(),
+                    },
+                    outcome: s.outcome,
+                    invoke: s.invoke,
+                    complete: s.complete,
+                    info_at: s.info_at,
+                }
+            })
+            .collect();
+        Ok(Paired {
+            operations,
+            nemesis,
+        })
+    }
+
+    /// [`History::pair`] without copying what it need not, within
+    /// `deadline`: each client event's `value` and `key`, and an `ok` or
+    /// `fail` completion's `f` (the same as its invocation's), move into
+    /// its operation, so afterwards client events keep only where and
+    /// when they happened (process, type, index, time, node, error, line;
+    /// `value` null, `key` none, a completion's `f` empty). The nemesis's
+    /// events and `info` completions are untouched. Only a failed or
+    /// unknown operation's `value` is a copy (of its invocation's).
+    ///
+    /// `Ok(None)` when the deadline passed while pairing (checked every
+    /// [`crate::Deadline::CHECK_EVERY`] events); the history is then left
+    /// as it was.
+    pub fn take_pairs(
+        &mut self,
+        deadline: &crate::Deadline,
+    ) -> Result<Option<Paired>, HistoryError> {
+        let Some((slots, nemesis)) = self.slots(deadline)? else {
+            return Ok(None);
+        };
+        let mut operations = Vec::with_capacity(slots.len());
+        for (id, s) in slots.iter().enumerate() {
+            let ok = s.outcome == Outcome::Ok;
+            let (mut key, value, f) = match s.complete {
+                Some(c) => {
+                    let d = &mut self.events[c];
+                    // Pairing checked the completion's `f` is the invocation's.
+                    let f = std::mem::take(&mut d.f);
+                    if ok {
+                        (d.key.take(), std::mem::take(&mut d.value), f)
+                    } else {
+                        (None, Value::Null, f)
+                    }
+                }
+                None => (None, Value::Null, self.events[s.invoke].f.clone()),
+            };
+            let inv = &mut self.events[s.invoke];
+            if inv.key.is_some() {
+                key = inv.key.take();
+            }
+            let invoke_value = std::mem::take(&mut inv.value);
+            let value = if ok { value } else { invoke_value.clone() };
+            operations.push(Operation {
+                id,
+                process: inv.process.clone(),
+                f,
+                key,
+                invoke_value,
+                value,
+                outcome: s.outcome,
+                invoke: s.invoke,
+                complete: s.complete,
+                info_at: s.info_at,
+            });
+        }
+        Ok(Some(Paired {
+            operations,
+            nemesis,
+        }))
+    }
+
+    /// Pairing's structure (see [`History::pair`]), values untouched;
+    /// `None` if `deadline` passed.
+    #[allow(clippy::type_complexity)]
+    fn slots(
+        &self,
+        deadline: &crate::Deadline,
+    ) -> Result<Option<(Vec<Slot>, Vec<usize>)>, HistoryError> {
+        let mut slots: Vec<Slot> = Vec::with_capacity(self.events.len() / 2 + 1);
+        let mut nemesis = Vec::new();
+        // process -> index into slots of its open operation
+        let mut open: FxHashMap<&Process, usize> = FxHashMap::default();
         for (pos, ev) in self.events.iter().enumerate() {
+            if deadline.tick() {
+                return Ok(None);
+            }
             if ev.process.is_nemesis() {
-                out.nemesis.push(pos);
+                nemesis.push(pos);
                 continue;
             }
             match ev.kind {
                 EventType::Invoke => {
-                    if let Some(&prev) = open.get(&ev.process) {
-                        let prev_line = self.events[out.operations[prev].invoke].line;
+                    let id = slots.len();
+                    if let Some(prev) = open.insert(&ev.process, id) {
+                        let prev = &self.events[slots[prev].invoke];
                         return Err(HistoryError {
                             line: ev.line,
                             message: format!(
                                 "process {} invokes `{}` while its `{}` invoked on line {} is still open \
                                  (a process runs one operation at a time; after `info` it must take a new id)",
-                                ev.process, ev.f, out.operations[prev].f, prev_line
+                                ev.process, ev.f, prev.f, prev.line
                             ),
                         });
                     }
-                    let id = out.operations.len();
-                    out.operations.push(Operation {
-                        id,
-                        process: ev.process.clone(),
-                        f: ev.f.clone(),
-                        key: ev.key.clone(),
-                        invoke_value: ev.value.clone(),
-                        value: ev.value.clone(),
-                        outcome: Outcome::Info,
+                    slots.push(Slot {
                         invoke: pos,
                         complete: None,
                         info_at: None,
+                        outcome: Outcome::Info,
                     });
-                    open.insert(&ev.process, id);
                 }
                 kind => {
                     let Some(id) = open.remove(&ev.process) else {
@@ -274,39 +421,36 @@ impl History {
                             ),
                         });
                     };
-                    let op = &mut out.operations[id];
-                    if op.f != ev.f {
+                    let s = &mut slots[id];
+                    let inv = &self.events[s.invoke];
+                    if inv.f != ev.f {
                         return Err(HistoryError {
                             line: ev.line,
                             message: format!(
                                 "`{kind}` completion of `{}` by process {} does not match its invoke of `{}` on line {}",
-                                ev.f, ev.process, op.f, self.events[op.invoke].line
+                                ev.f, ev.process, inv.f, inv.line
                             ),
                         });
                     }
                     match kind {
                         EventType::Ok => {
-                            op.outcome = Outcome::Ok;
-                            op.complete = Some(pos);
-                            op.value = ev.value.clone();
-                            if op.key.is_none() {
-                                op.key = ev.key.clone();
-                            }
+                            s.outcome = Outcome::Ok;
+                            s.complete = Some(pos);
                         }
                         EventType::Fail => {
-                            op.outcome = Outcome::Fail;
-                            op.complete = Some(pos);
+                            s.outcome = Outcome::Fail;
+                            s.complete = Some(pos);
                         }
                         EventType::Info => {
-                            op.outcome = Outcome::Info;
-                            op.info_at = Some(pos);
+                            s.outcome = Outcome::Info;
+                            s.info_at = Some(pos);
                         }
                         EventType::Invoke => unreachable!("handled above"),
                     }
                 }
             }
         }
-        Ok(out)
+        Ok(Some((slots, nemesis)))
     }
 }
 
@@ -354,6 +498,59 @@ mod tests {
             Outcome::Info,
             "open at end is info"
         );
+    }
+
+    #[test]
+    fn take_pairs_moves_what_pair_copies() {
+        use EventType::*;
+        let mut h = History {
+            events: vec![
+                ev(1, 0, Invoke, "read", Value::Null),
+                ev(2, 1, Invoke, "write", json!({"v": 3})),
+                ev(3, 0, Ok, "read", json!([3])),
+                ev(4, 1, Info, "write", json!("timed-out")),
+                ev(5, 2, Invoke, "cas", json!([1, 2])),
+                ev(6, 2, Fail, "cas", json!("no")),
+                ev(7, 3, Invoke, "write", json!(9)),
+            ],
+        };
+        h.events[2].key = Some(json!("k"));
+        h.events[4].key = Some(json!(5));
+        let mut n = ev(8, 0, Info, "start", json!("partition"));
+        n.process = Process::Nemesis;
+        h.events.push(n);
+        let copied = h.pair().unwrap();
+        let moved = h.take_pairs(&crate::Deadline::none()).unwrap().unwrap();
+        assert_eq!(copied, moved);
+        assert_eq!(moved.operations[0].key, Some(json!("k")), "key of the ok");
+        // Invocations and ok completions gave their values; a fail's or
+        // an info's own value is not the operation's and stays.
+        for i in [0, 1, 2, 4, 6] {
+            assert!(h.events[i].value.is_null(), "event {i}");
+        }
+        assert_eq!(h.events[3].value, json!("timed-out"));
+        assert_eq!(h.events[0].f, "read", "an invocation keeps its f");
+        assert_eq!(h.events[5].value, json!("no"));
+        assert_eq!(h.events[7].value, json!("partition"), "nemesis untouched");
+    }
+
+    #[test]
+    fn take_pairs_stops_at_the_deadline_leaving_the_history_whole() {
+        let mut h = History {
+            events: (0..100_000)
+                .flat_map(|i| {
+                    [
+                        ev(2 * i, i as u64, EventType::Invoke, "w", json!(i)),
+                        ev(2 * i + 1, i as u64, EventType::Ok, "w", json!(i)),
+                    ]
+                })
+                .collect(),
+        };
+        let before = h.clone();
+        let dl = crate::Deadline::after(Some(std::time::Duration::ZERO));
+        assert_eq!(h.take_pairs(&dl).unwrap(), None);
+        assert!(dl.ran_out());
+        assert_eq!(h, before);
     }
 
     #[test]

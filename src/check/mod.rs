@@ -16,7 +16,7 @@ mod txn;
 mod workload;
 
 use txn::{check_txn, check_txn_fast};
-use workload::{bank_initial_of_run, check_workload};
+use workload::{bank_initial_of_run, check_workload, pair_and_check_workload};
 
 /// Every model `--model` accepts, grouped as `--help` lists them.
 pub fn model_groups() -> [(&'static str, &'static [&'static str]); 4] {
@@ -491,10 +491,10 @@ fn check_run_dir(dir: &Path, args: &CheckArgs, plan: &Plan) -> anyhow::Result<Fi
     {
         // The run's own balances, so a wrong total is judged against the
         // money the test put in, not against what most reads saw.
-        let (h, _) = read_history(&history, plan)?;
+        let deadline = faultline_checker::Deadline::after(plan.time_limit);
+        let (mut h, _) = read_history(&history, plan)?;
         let name = history.display().to_string();
-        let outcome = check_workload(&name, &h, "bank", Some(&initial), plan.time_limit, None)?;
-        return Ok(outcome);
+        return pair_and_check_workload(&name, &mut h, "bank", Some(&initial), &deadline, None);
     }
     check_history_file(&history, args, plan, model)
 }
@@ -507,6 +507,21 @@ fn check_history_file(
 ) -> anyhow::Result<FileOutcome> {
     if let Some(outcome) = check_txn_fast(file, args, plan, model.as_deref())? {
         return Ok(outcome);
+    }
+    if let Some(m) = model.as_deref()
+        && WORKLOAD_MODELS.contains(&m)
+    {
+        // Started before parsing: --time-limit bounds the whole check.
+        let deadline = faultline_checker::Deadline::after(plan.time_limit);
+        let (mut history, _) = read_history(file, plan)?;
+        return pair_and_check_workload(
+            &file.display().to_string(),
+            &mut history,
+            m,
+            plan.initial.as_ref(),
+            &deadline,
+            plan.max_false_positive_rate,
+        );
     }
     let (history, fmt) = read_history(file, plan)?;
     let name = file.display().to_string();
@@ -525,9 +540,10 @@ fn check_history_file(
         check_workload(
             &name,
             &history,
+            &paired,
             &model,
             plan.initial.as_ref(),
-            plan.time_limit,
+            &faultline_checker::Deadline::after(plan.time_limit),
             plan.max_false_positive_rate,
         )
     } else if TXN_MODELS.contains(&model.as_str()) {
@@ -841,7 +857,8 @@ pub(crate) fn analyze_workload(
     let outcome = if paired.operations.is_empty() {
         nothing_to_check(Path::new(name), model)
     } else {
-        check_workload(name, history, model, initial, time_limit, None)?
+        let deadline = faultline_checker::Deadline::after(time_limit);
+        check_workload(name, history, &paired, model, initial, &deadline, None)?
     };
     Ok((outcome.verdict, outcome.json, outcome.text))
 }
@@ -896,9 +913,10 @@ pub(crate) fn analyze_with(
         check_workload(
             name,
             history,
+            &paired,
             model,
             None,
-            time_limit,
+            &faultline_checker::Deadline::after(time_limit),
             max_false_positive_rate,
         )?
     } else if TXN_MODELS.contains(&model) {

@@ -13,26 +13,71 @@ pub(super) fn bank_initial_of_run(test_json: &serde_json::Value) -> Option<serde
     Some(serde_json::json!(opts.initial_balances()))
 }
 
-/// One of the [`WORKLOAD_MODELS`] checks of one history. `initial`: the
-/// bank's total or balances, the counter's initial value. `time_limit`
-/// binds every checker (pairing included): past it the answer is `unknown`
-/// with what was checked, or `invalid` if an anomaly was already found.
+/// Pairs `history` and checks it against `model` (one of the
+/// [`WORKLOAD_MODELS`]), all within `deadline` (started before parsing, so
+/// `--time-limit` bounds the whole check). Pairing moves the client
+/// events' values into the operations (a workload check needs them only
+/// once): `history` keeps its events' positions, times, nodes and lines.
+/// Past the deadline while pairing the answer is `unknown`, saying so.
+pub(super) fn pair_and_check_workload(
+    name: &str,
+    history: &mut History,
+    model: &str,
+    initial: Option<&serde_json::Value>,
+    deadline: &faultline_checker::Deadline,
+    max_false_positive_rate: Option<f64>,
+) -> anyhow::Result<FileOutcome> {
+    let Some(paired) = history
+        .take_pairs(deadline)
+        .map_err(|e| usage(format::InputError::from(e).in_file(name).to_string()))?
+    else {
+        let why = format!(
+            "{} ({} events paired)",
+            deadline.reason("pairing the history's events"),
+            deadline.ticks()
+        );
+        let r = faultline_checker::WorkloadResult {
+            verdict: Verdict::Unknown,
+            json: serde_json::json!({"valid": Verdict::Unknown.to_json(), "model": model,
+                "anomaly_types": [], "anomalies": {}, "anomaly_counts": {},
+                "stats": {}, "reason": why, "stopped": why}),
+            text: format!("unknown ({model}): {why}\n"),
+        };
+        return Ok(outcome(name, model, r));
+    };
+    if paired.operations.is_empty() {
+        return Ok(nothing_to_check(Path::new(name), model));
+    }
+    check_workload(
+        name,
+        history,
+        &paired,
+        model,
+        initial,
+        deadline,
+        max_false_positive_rate,
+    )
+}
+
+/// One of the [`WORKLOAD_MODELS`] checks of one history, paired once by
+/// the caller. `initial`: the bank's total or balances, the counter's
+/// initial value. `deadline` binds every checker: past it the answer is
+/// `unknown` with what was checked, or `invalid` if an anomaly was
+/// already found.
 pub(super) fn check_workload(
     name: &str,
     history: &History,
+    paired: &faultline_checker::history::Paired,
     model: &str,
     initial: Option<&serde_json::Value>,
-    time_limit: Option<Duration>,
+    deadline: &faultline_checker::Deadline,
     max_false_positive_rate: Option<f64>,
 ) -> anyhow::Result<FileOutcome> {
-    use faultline_checker::{Deadline, bank, counter, lock, queue, unique_ids};
+    use faultline_checker::{bank, counter, lock, queue, unique_ids};
     let bad = |e: faultline_checker::history::HistoryError| {
         usage(format::InputError::from(e).in_file(name).to_string())
     };
-    let deadline = Deadline::after(time_limit);
-    // Paired once here, for whichever checker runs.
-    let paired = history.pair().map_err(bad)?;
-    let (history, paired, dl) = (history, &paired, &deadline);
+    let (history, dl) = (history, deadline);
     let r = match model {
         "bank" => {
             let opts = match initial {
@@ -74,13 +119,18 @@ pub(super) fn check_workload(
         ),
         "lock" => {
             let opts = lock::LockOptions {
-                time_limit,
+                time_limit: dl.remaining(),
                 ..lock::LockOptions::default()
             };
             lock::check_paired(history, paired, &opts, dl).map_err(bad)?
         }
         other => return Err(usage(format!("unknown workload model `{other}`"))),
     };
+    Ok(outcome(name, model, r))
+}
+
+/// A workload checker's result as one file's outcome.
+fn outcome(name: &str, model: &str, r: faultline_checker::WorkloadResult) -> FileOutcome {
     let mut json = r.json;
     // The workload name, as `--model` takes it; the checker's longer
     // description stays under `checker`.
@@ -90,10 +140,10 @@ pub(super) fn check_workload(
         o.insert("checker".into(), desc);
     }
     annotate(&mut json, name, Some(model), None);
-    Ok(FileOutcome {
+    FileOutcome {
         verdict: r.verdict,
         json,
         text: format!("{name}: {}", r.text),
         html: HtmlParts::default(),
-    })
+    }
 }

@@ -35,7 +35,9 @@
 //! The verdict is `unknown`, never `valid`, when nothing was granted or
 //! the storage was never read (stale writes could not be checked).
 
-use crate::history::{History, HistoryError, Operation, Outcome, Paired, Process, Value};
+use crate::history::{
+    FxHashMap, History, HistoryError, Operation, Outcome, Paired, Process, Value,
+};
 use crate::verdict::Verdict;
 use crate::{Anomalies, Deadline, WorkloadResult, op_json, op_where};
 use serde_json::json;
@@ -139,8 +141,10 @@ pub fn check_paired(history: &History, paired: &Paired, deadline: &Deadline) -> 
     // here, the answer is `unknown` at once.
     let indexing = "indexing the history";
     let mut key_ids: HashMap<String, usize> = HashMap::new();
+    // Integer keys (the usual) are found without formatting them.
+    let mut int_key_ids: FxHashMap<u64, usize> = FxHashMap::default();
     let mut key_names: Vec<String> = Vec::new();
-    let mut proc_ids: HashMap<&Process, usize> = HashMap::new();
+    let mut proc_ids: FxHashMap<&Process, usize> = FxHashMap::default();
     let mut kid: Vec<usize> = Vec::with_capacity(ops.len());
     let mut pid: Vec<usize> = Vec::with_capacity(ops.len());
     let mut grants: Vec<usize> = Vec::new();
@@ -148,12 +152,21 @@ pub fn check_paired(history: &History, paired: &Paired, deadline: &Deadline) -> 
         if deadline.tick() {
             return crate::cut_short(model, deadline, indexing);
         }
-        let k = key_of(o.key.as_ref());
-        let n = key_ids.len();
-        kid.push(*key_ids.entry(k.clone()).or_insert_with(|| {
-            key_names.push(k);
-            n
-        }));
+        let int_key = o.key.as_ref().and_then(Value::as_u64);
+        if let Some(&id) = int_key.and_then(|u| int_key_ids.get(&u)) {
+            kid.push(id);
+        } else {
+            let k = key_of(o.key.as_ref());
+            let n = key_ids.len();
+            let id = *key_ids.entry(k.clone()).or_insert_with(|| {
+                key_names.push(k);
+                n
+            });
+            if let Some(u) = int_key {
+                int_key_ids.insert(u, id);
+            }
+            kid.push(id);
+        }
         let n = proc_ids.len();
         pid.push(*proc_ids.entry(&o.process).or_insert(n));
         if o.f == "acquire" && o.outcome == Outcome::Ok && token(&o.value).is_some() {
@@ -166,7 +179,7 @@ pub fn check_paired(history: &History, paired: &Paired, deadline: &Deadline) -> 
     // first later in invocation order), from one backward pass.
     let mut next_release: Vec<Option<Option<u64>>> = vec![None; ops.len()];
     {
-        let mut later: HashMap<(usize, usize), Option<u64>> = HashMap::new();
+        let mut later: FxHashMap<(usize, usize), Option<u64>> = FxHashMap::default();
         for i in (0..ops.len()).rev() {
             if deadline.tick() {
                 return crate::cut_short(model, deadline, indexing);
@@ -400,9 +413,10 @@ pub fn check_paired(history: &History, paired: &Paired, deadline: &Deadline) -> 
     // (key, written value) → the write, and the token its process held
     // for the key when it invoked it: its last ok acquire or renew of that
     // key invoked before (one forward pass).
-    let mut writes: HashMap<(usize, i64), (&Operation, usize, Option<u64>)> = HashMap::new();
+    let mut writes: FxHashMap<(usize, i64), (&Operation, usize, Option<u64>)> =
+        FxHashMap::default();
     {
-        let mut held: HashMap<(usize, usize), u64> = HashMap::new();
+        let mut held: FxHashMap<(usize, usize), u64> = FxHashMap::default();
         for (i, o) in ops.iter().enumerate() {
             if deadline.tick() {
                 stopped.get_or_insert("indexing the writes");

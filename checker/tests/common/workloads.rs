@@ -127,9 +127,12 @@ pub fn generate(model: &str, ops: usize, anomalies: usize, seed: u64) -> Option<
     })
 }
 
-/// Fenced leases: processes take turns holding each of 8 keys (token per
-/// key growing by one), write with their token, some writes rejected
-/// (fail), release; a final read of the storage's log. Anomalies cycle
+/// Fenced leases, shaped like the run of issue #24 (per 1.65 M ops:
+/// ~20 k grants, ~50 k writes accepted without a token, ~1.55 M failed
+/// ops): processes take turns holding each of 8 keys (token per key
+/// growing by one), write (mostly without their token), some writes
+/// rejected (fail), release; processes without a lease mostly send writes
+/// refused locally (fail); a final read of the storage's log. Anomalies cycle
 /// through a stale write accepted without a token, a grant with a token
 /// lower than the one before, and a grant inside another's lease.
 fn fenced(ops: usize, anomalies: usize, rng: &mut Rng) -> History {
@@ -154,6 +157,21 @@ fn fenced(ops: usize, anomalies: usize, rng: &mut Rng) -> History {
             match planted % 3 {
                 // A write sent without a token, accepted after newer ones.
                 0 if token[k as usize] > 1 => {
+                    // First a write fenced with the newest token (most
+                    // writes carry none), so the stale one is judged
+                    // against it.
+                    next_value += 1;
+                    let q = PROCS + 2000 + planted as u64;
+                    let fenced = json!({"value": next_value, "token": token[k as usize]});
+                    b.op(
+                        q,
+                        "write",
+                        Some(json!(k)),
+                        json!(next_value),
+                        Ok,
+                        fenced.clone(),
+                    );
+                    log[k as usize].push(fenced);
                     next_value += 1;
                     let p = PROCS + 1 + planted as u64;
                     b.op(
@@ -215,6 +233,23 @@ fn fenced(ops: usize, anomalies: usize, rng: &mut Rng) -> History {
         }
         let p = rng.below(PROCS);
         match held[p as usize] {
+            // Most operations of a real run (issue #24: 1.5 M of 1.63 M)
+            // fail: writes refused locally by a client holding no lease.
+            None if rng.chance(0.985) => {
+                next_value += 1;
+                let k = rng.below(KEYS);
+                b.op(
+                    p,
+                    "write",
+                    Some(json!(k)),
+                    json!(next_value),
+                    Fail,
+                    json!(next_value),
+                );
+                if let Some(e) = b.events.last_mut() {
+                    e.error = Some(json!("no lease held: refused by the client"));
+                }
+            }
             None => {
                 let k = rng.below(KEYS);
                 if holder[k as usize].is_some() {
@@ -242,8 +277,8 @@ fn fenced(ops: usize, anomalies: usize, rng: &mut Rng) -> History {
                 }
             }
             Some((k, t)) => {
-                // Long holds: most of the others' acquires fail meanwhile.
-                if rng.chance(0.01) {
+                // About four operations per hold, as in the run.
+                if rng.chance(0.21) {
                     holder[k as usize] = None;
                     held[p as usize] = None;
                     b.op(
@@ -267,9 +302,10 @@ fn fenced(ops: usize, anomalies: usize, rng: &mut Rng) -> History {
                             json!(next_value),
                         );
                     } else {
-                        // A tenth sent without a token (a client that skips
-                        // fencing while it holds the lease: still valid).
-                        let sent = if rng.chance(0.1) { None } else { Some(t) };
+                        // Most sent without a token (as a client with the
+                        // skip-fencing bug, while it holds the lease: still
+                        // valid).
+                        let sent = if rng.chance(0.95) { None } else { Some(t) };
                         b.op(
                             p,
                             "write",
@@ -290,6 +326,12 @@ fn fenced(ops: usize, anomalies: usize, rng: &mut Rng) -> History {
         .map(|(k, l)| (k.to_string(), Value::Array(l)))
         .collect();
     b.op(PROCS, "read", None, Value::Null, Ok, Value::Object(read));
+    // Each client talks to one node, as in a run (and as many bytes).
+    for e in &mut b.events {
+        if let Process::Client(p) = e.process {
+            e.node = Some(format!("n{}", p % 3 + 1));
+        }
+    }
     b.done()
 }
 
