@@ -14,16 +14,18 @@
 //! **`info` operations** are relaxed already: they are never in the set and
 //! always stay as they are (relaxing one changes nothing).
 //!
-//! **Strategy.** Two cheap first guesses (the observers alone; the ops
-//! invoked before the search's stuck op returned), then delta debugging
-//! (Zeller's ddmin), each probe a linearizability check of the relaxed
-//! history with the same WGL search. ddmin ends with the singleton
-//! complements tested, which for a monotone test means 1-minimal. A probe
+//! **Strategy.** Windows of the ops invoked before the search's stuck op
+//! returned, nearest first and smallest first, until one is not
+//! linearizable; then (ddmin first when it has over 16 ops) one pass that
+//! relaxes each kept op in turn and keeps the relaxation when the rest is
+//! still not linearizable, which for a monotone test means 1-minimal. Each
+//! probe is a linearizability check of the relaxed history with the same
+//! WGL search. A probe
 //! that runs out of time or memo budget counts as "linearizable" (the op is
 //! kept): the set stays a proven counterexample, only its minimality is then
 //! not guaranteed (`complete = false`).
 
-use super::search::{self, Budget};
+use super::search::{self, Budget, SearchOut};
 use crate::history::{History, Operation, Outcome, Value};
 use crate::model::{CompiledOp, Model, ModelKind, ModelSpec, op_line};
 use crate::verdict::Verdict;
@@ -31,8 +33,10 @@ use std::sync::atomic::{AtomicU8, AtomicUsize};
 use std::time::{Duration, Instant};
 
 /// Shrink budget when the check itself has no time limit, so a pathological
-/// key still answers promptly (with `complete = false`).
-pub const DEFAULT_SHRINK_LIMIT: Duration = Duration::from_secs(2);
+/// key still answers promptly (with `complete = false`). Every corpus key
+/// but etcd_057's finishes well within it (the slowest, etcd_099, in
+/// 0.1–0.5 s).
+pub const DEFAULT_SHRINK_LIMIT: Duration = Duration::from_secs(1);
 
 /// Memo budget of one probe. Relaxed ops that may go anywhere can make a
 /// probe's search exponential (kv appends in every order); such a probe
@@ -59,55 +63,48 @@ pub(crate) struct ShrinkLimits {
     pub mem_limit: usize,
 }
 
-/// Shrinks the invalid key `ops` (compiled, as the search saw them).
-pub(crate) fn shrink<M: Model>(
-    model: &mut M,
-    init: &M::State,
-    ops: &[CompiledOp<M::Op>],
-    failing: Option<usize>,
-    limits: &ShrinkLimits,
-) -> Shrunk
-where
-    M::Op: Clone,
-{
-    let pure_ok: Vec<bool> = ops.iter().map(|o| o.ok && model.is_pure(&o.op)).collect();
-    let pure_any: Vec<bool> = ops.iter().map(|o| model.is_pure(&o.op)).collect();
-    let cancel = AtomicU8::new(0);
-    let mem_used = AtomicUsize::new(0);
-    let budget = Budget {
-        deadline: limits.deadline,
-        time_limit: limits.time_limit,
-        cancel: &cancel,
-        exhaustive: true,
-        mem_used: &mem_used,
-        mem_limit: limits.mem_limit,
-    };
-    let mut probes = 0usize;
-    let mut keep = vec![false; ops.len()];
-    // Some(true): still invalid with only `set` kept; Some(false): valid;
-    // None: unknown (time or memory), treated as "must keep".
-    // Some(true): invalid with only `set` kept, Some(false): valid, None:
-    // the probe ran out of budget.
-    let mut probe = |set: &[usize], mem: usize| -> Option<bool> {
-        if limits.deadline.is_some_and(|d| Instant::now() >= d) {
+/// Probes: linearizability checks of the key with only a set of its ops
+/// kept as they are, the others relaxed.
+struct Prober<'a, M: Model> {
+    model: &'a mut M,
+    init: &'a M::State,
+    ops: &'a [CompiledOp<M::Op>],
+    pure: Vec<bool>,
+    keep: Vec<bool>,
+    limits: &'a ShrinkLimits,
+    probes: usize,
+}
+
+impl<M: Model> Prober<'_, M> {
+    fn expired(&self) -> bool {
+        self.limits.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Some(true): not linearizable with only `set` (op indexes) kept,
+    /// Some(false): linearizable, None: the probe ran out of its budget.
+    fn probe(&mut self, set: &[usize], mem: usize) -> Option<bool> {
+        if self.expired() {
             return None;
         }
-        probes += 1;
-        keep.iter_mut().for_each(|k| *k = false);
+        self.probes += 1;
+        self.keep.iter_mut().for_each(|k| *k = false);
+        let mut last_ret = 0;
         for &i in set {
-            keep[i] = true;
+            self.keep[i] = true;
+            last_ret = last_ret.max(self.ops[i].ret);
         }
-        for (k, o) in keep.iter_mut().zip(ops) {
-            *k |= !o.ok;
-        }
-        let sub: Vec<CompiledOp<M::Op>> = ops
+        // Relaxed ops invoked after every kept op returned can only take
+        // effect after all of them, when the search is already done: leave
+        // them out (and `info` ops likewise).
+        let sub: Vec<CompiledOp<M::Op>> = self
+            .ops
             .iter()
-            .zip(&keep)
-            .zip(&pure_any)
+            .zip(&self.keep)
+            .zip(&self.pure)
             .filter_map(|((o, &k), &pure)| {
                 if k {
                     Some(o.clone())
-                } else if pure {
+                } else if pure || o.call > last_ret {
                     None
                 } else {
                     Some(CompiledOp {
@@ -118,83 +115,137 @@ where
                 }
             })
             .collect();
-        let sub = prune_unobserved(model, sub);
-        cancel.store(0, std::sync::atomic::Ordering::Relaxed);
-        mem_used.store(0, std::sync::atomic::Ordering::Relaxed);
+        let sub = prune_unobserved(self.model, sub);
+        let cancel = AtomicU8::new(0);
+        let mem_used = AtomicUsize::new(0);
         let budget = Budget {
-            mem_limit: limits.mem_limit.min(mem),
-            ..budget
+            deadline: self.limits.deadline,
+            time_limit: self.limits.time_limit,
+            cancel: &cancel,
+            exhaustive: true,
+            mem_used: &mem_used,
+            mem_limit: self.limits.mem_limit.min(mem),
         };
-        let out = search::search(model, init.clone(), &sub, &budget);
+        let out = search::search(self.model, self.init.clone(), &sub, &budget);
         match out.verdict {
             Some(Verdict::Invalid) => Some(true),
             Some(Verdict::Valid) => Some(false),
             _ => None,
         }
+    }
+}
+
+/// Window sizes tried around the stuck op: small ones densely (most
+/// anomalies are 2–4 operations), then growing by half.
+fn window_sizes(n: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut k = 1;
+    while k < n {
+        out.push(k);
+        k = if k < 4 { k + 1 } else { k + k / 2 };
+    }
+    out.push(n);
+    out
+}
+
+/// A kept set up to this size goes straight to the one-at-a-time pass;
+/// larger ones are cut by ddmin first.
+const ONE_BY_ONE_MAX: usize = 16;
+
+/// Shrinks the invalid key `ops` (compiled, as the search saw them);
+/// `found` is the search's answer on them.
+pub(crate) fn shrink<M: Model>(
+    model: &mut M,
+    init: &M::State,
+    ops: &[CompiledOp<M::Op>],
+    found: &SearchOut,
+    limits: &ShrinkLimits,
+) -> Shrunk {
+    let pure: Vec<bool> = ops.iter().map(|o| model.is_pure(&o.op)).collect();
+    let mut p = Prober {
+        model,
+        init,
+        ops,
+        keep: vec![false; ops.len()],
+        pure,
+        limits,
+        probes: 0,
     };
-    // ddmin with small probes: an unknown counts as valid (keep).
-    let mut test = |set: &[usize]| probe(set, PROBE_MEM) == Some(true);
-    // Cheap first guesses, each a proven counterexample if its probe says
-    // invalid, so ddmin starts small: the k ops invoked last before the op
-    // the search could not pass returned (k = 2, 4, 8, …: anomalies are
-    // usually local, and small probes are fast), the observers alone (every
-    // write relaxed: most stale reads), all ops invoked before that return.
     // `info` ops are relaxed already: never candidates, always kept as-is.
     let all: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].ok).collect();
-    let stuck = failing
-        .and_then(|f| ops.iter().find(|o| o.id == f))
-        .map(|o| o.ret);
-    let mut before: Vec<usize> = match stuck {
-        Some(ret) => all.iter().copied().filter(|&i| ops[i].call < ret).collect(),
+    // Start from where the search got stuck: the op whose return it could
+    // not pass. Windows of the ok ops invoked before that return, nearest
+    // first (the stuck op, then by return, latest first), are probed from
+    // the smallest; the first that is not linearizable is a proven
+    // counterexample, usually of a few ops, so the shrinking after it costs
+    // a few small probes instead of ddmin over the whole key.
+    let stuck = found
+        .failing
+        .and_then(|f| ops.iter().position(|o| o.id == f))
+        .filter(|&s| ops[s].ok);
+    let mut near: Vec<usize> = match stuck {
+        Some(s) => all
+            .iter()
+            .copied()
+            .filter(|&i| ops[i].call < ops[s].ret)
+            .collect(),
         None => all.clone(),
     };
-    let mut guesses: Vec<Vec<usize>> = Vec::new();
-    let mut k = 2;
-    while k < before.len() {
-        let mut w: Vec<usize> = before[before.len() - k..].to_vec();
+    near.sort_by_key(|&i| (Some(i) != stuck, std::cmp::Reverse(ops[i].ret)));
+    let mut start = None;
+    for k in window_sizes(near.len()) {
+        let mut w = near[..k].to_vec();
         w.sort_unstable();
-        guesses.push(w);
-        k *= 2;
+        if p.probe(&w, PROBE_MEM) == Some(true) {
+            start = Some(w);
+            break;
+        }
+        if p.expired() {
+            break;
+        }
     }
-    let pure: Vec<usize> = before.iter().copied().filter(|&i| pure_ok[i]).collect();
-    if !pure.is_empty() && pure.len() < before.len() {
-        guesses.push(pure);
-    }
-    before.sort_unstable();
-    if before.len() < all.len() {
-        guesses.push(before);
-    }
-    let start = guesses.into_iter().find(|g| test(g)).unwrap_or(all);
-    let expired = || limits.deadline.is_some_and(|d| Instant::now() >= d);
-    let mut kept = ddmin(start, &mut test, &expired);
+    // No window proved anything (the budget ran out, or the conflict lies
+    // after the stuck op): the whole key is the search's own proof.
+    let start = start.unwrap_or(all);
+    let mut kept = if start.len() > ONE_BY_ONE_MAX {
+        let expired = || limits.deadline.is_some_and(|d| Instant::now() >= d);
+        // ddmin with small probes: an unknown counts as valid (keep).
+        ddmin(
+            start,
+            &mut |set| p.probe(set, PROBE_MEM) == Some(true),
+            &expired,
+        )
+    } else {
+        start
+    };
     // The one-at-a-time pass that proves 1-minimality (monotone test: each
     // single relaxation linearizable), with a larger budget per probe so
-    // that ddmin's unknowns get a definite answer.
+    // that ddmin's unknowns get a definite answer. Observers go first (a
+    // counterexample of writes reads as "the value was overwritten"), then
+    // the ops farthest from the stuck op: the likeliest to be superfluous.
     let mut complete = true;
-    let mut i = 0;
-    while i < kept.len() && kept.len() > 1 {
-        let without: Vec<usize> = kept
-            .iter()
-            .enumerate()
-            .filter(|&(j, _)| j != i)
-            .map(|(_, &x)| x)
-            .collect();
-        match probe(&without, FINAL_PROBE_MEM) {
+    let mut order = kept.clone();
+    order.sort_by_key(|&i| (Some(i) == stuck, !p.pure[i], ops[i].ret));
+    for x in order {
+        if kept.len() <= 1 {
+            break;
+        }
+        let without: Vec<usize> = kept.iter().copied().filter(|&y| y != x).collect();
+        match p.probe(&without, FINAL_PROBE_MEM) {
             Some(true) => kept = without,
-            Some(false) => i += 1,
+            Some(false) => {}
             None => {
                 complete = false;
-                if expired() {
+                if p.expired() {
                     break;
                 }
-                i += 1;
             }
         }
     }
     Shrunk {
         ids: kept.iter().map(|&i| ops[i].id).collect(),
         complete,
-        probes,
+        probes: p.probes,
     }
 }
 
@@ -321,18 +372,18 @@ pub(crate) fn short(v: &Value) -> String {
 }
 
 /// One op as a list item: `process 3's ok get → "x" (lines 510–519)`.
-pub(crate) fn op_item(op: &Operation, h: Option<&History>) -> String {
+pub(crate) fn op_item<M: Model>(model: &M, op: &Operation, h: Option<&History>) -> String {
     let how = match op.outcome {
         Outcome::Ok => "ok",
         Outcome::Fail => "failed",
         Outcome::Info => "unknown-outcome",
     };
-    let shown = if op.outcome == Outcome::Ok && is_read(&op.f) {
-        format!("{} → {}", op.f, short(&op.value))
-    } else {
-        format!("{} {}", op.f, short(&op.value))
-    };
-    format!("process {}'s {how} {shown} ({})", op.process, lines(op, h))
+    format!(
+        "process {}'s {how} {} ({})",
+        op.process,
+        model.describe_op(op),
+        lines(op, h)
+    )
 }
 
 fn is_read(f: &str) -> bool {
@@ -386,8 +437,8 @@ fn appends_in(v: &Value, appends: &[&str]) -> usize {
 const EXPLAIN_MAX_OPS: usize = 64;
 
 /// `min` are the kept operations, `all` every operation of the key.
-pub(crate) fn explain(
-    spec: &ModelSpec,
+pub(crate) fn explain<M: Model>(
+    model: &M,
     key: &str,
     min: &[&Operation],
     all: &[&Operation],
@@ -432,20 +483,11 @@ pub(crate) fn explain(
     let items: Vec<String> = min
         .iter()
         .enumerate()
-        .map(|(i, o)| format!("[{}] {}", i + 1, op_item(o, h)))
+        .map(|(i, o)| format!("[{}] {}", i + 1, op_item(model, o, h)))
         .collect();
     s.push_str(&items.join("; "));
     s.push_str(". ");
-    let why = match spec.kind {
-        ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv => {
-            register_why(spec, key, &min, all, h)
-        }
-        ModelKind::Set | ModelKind::UnorderedQueue | ModelKind::FifoQueue => {
-            coll_why(spec.kind, &min, all, h)
-        }
-        _ => None,
-    };
-    match why {
+    match model.explain(key, &min, all, h) {
         Some(w) => s.push_str(&w),
         None => {
             let order = realtime_facts(&min, h);
@@ -456,7 +498,7 @@ pub(crate) fn explain(
                 "These {} operation(s) admit no order: every order that respects real time \
                  reaches an operation that is illegal in the {} state before it.",
                 min.len(),
-                spec.kind
+                model.name()
             ));
         }
     }
@@ -489,7 +531,7 @@ fn realtime_facts(min: &[&Operation], h: Option<&History>) -> Vec<String> {
     out
 }
 
-fn register_why(
+pub(crate) fn register_why(
     spec: &ModelSpec,
     key: &str,
     min: &[&Operation],
@@ -666,7 +708,7 @@ fn register_why(
     None
 }
 
-fn coll_why(
+pub(crate) fn coll_why(
     kind: ModelKind,
     min: &[&Operation],
     all: &[&Operation],

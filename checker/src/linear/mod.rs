@@ -15,12 +15,14 @@ mod search;
 mod tests;
 
 use crate::history::{History, Operation, Outcome, Value};
-pub use crate::model::register::key_name;
-use crate::model::register::{compile_keyed, compile_single};
-use crate::model::{Model, ModelError, ModelKind, ModelSpec, op_line};
-use crate::model::{coll, multi};
+pub use crate::model::key_name;
+use crate::model::{
+    CollModel, Keyed, Model, ModelError, ModelKind, ModelSpec, MultiModel, MutexModel, Problem,
+    RegModel, op_line,
+};
 use crate::verdict::Verdict;
 use minimal::{ShrinkLimits, Shrunk};
+pub(crate) use minimal::{coll_why, register_why, short};
 use search::{Budget, SearchOut};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -178,46 +180,12 @@ pub fn check_history(
     check(&paired.operations, Some(history), spec, opts)
 }
 
-/// A compiled, ready-to-search sub-history.
-enum Job {
-    Reg(crate::model::register::Problem<crate::model::RegModel>),
-    Keyed(crate::model::register::Problem<crate::model::Keyed<crate::model::RegModel>>),
-    Mutex(crate::model::register::Problem<crate::model::MutexModel>),
-    Coll(crate::model::register::Problem<crate::model::CollModel>),
-    Multi(crate::model::register::Problem<crate::model::MultiModel>),
-}
-
-impl Job {
-    fn len(&self) -> usize {
-        match self {
-            Job::Reg(p) => p.2.len(),
-            Job::Keyed(p) => p.2.len(),
-            Job::Mutex(p) => p.2.len(),
-            Job::Coll(p) => p.2.len(),
-            Job::Multi(p) => p.2.len(),
-        }
-    }
-
-    fn run(self, b: &Budget, shrink: Option<&ShrinkLimits>) -> (SearchOut, Option<Shrunk>) {
-        match self {
-            Job::Reg(p) => run_problem(p, b, shrink),
-            Job::Keyed(p) => run_problem(p, b, shrink),
-            Job::Mutex(p) => run_problem(p, b, shrink),
-            Job::Coll(p) => run_problem(p, b, shrink),
-            Job::Multi(p) => run_problem(p, b, shrink),
-        }
-    }
-}
-
 /// Searches one key; shrinks it when it is not linearizable.
 fn run_problem<M: Model>(
-    (mut m, s, o): crate::model::register::Problem<M>,
+    (mut m, s, o): Problem<M>,
     b: &Budget,
     shrink: Option<&ShrinkLimits>,
-) -> (SearchOut, Option<Shrunk>)
-where
-    M::Op: Clone,
-{
+) -> (SearchOut, Option<Shrunk>) {
     let init = s.clone();
     let out = search::search(&mut m, s, &o, b);
     let shrunk = match shrink {
@@ -234,48 +202,61 @@ where
             } else {
                 limits
             };
-            Some(minimal::shrink(&mut m, &init, &o, out.failing, limits))
+            Some(minimal::shrink(&mut m, &init, &o, &out, limits))
         }
         _ => None,
     };
     (out, shrunk)
 }
 
-/// Checks paired operations against `spec`. `history` (the source of
-/// `ops`) is used only to name lines in errors.
+/// Checks paired operations against one of the built-in models `spec`
+/// names. `history` (the source of `ops`) is used only to name lines in
+/// errors and explanations. Each model goes through [`check_model`].
 pub fn check(
     ops: &[Operation],
     history: Option<&History>,
     spec: &ModelSpec,
     opts: &Options,
 ) -> Result<LinearResult, LinearError> {
+    match spec.kind {
+        ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv if !opts.split_by_key => {
+            check_model(ops, history, &Keyed::new(RegModel::new(spec)), opts)
+        }
+        ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv => {
+            check_model(ops, history, &RegModel::new(spec), opts)
+        }
+        ModelKind::Mutex => check_model(ops, history, &MutexModel::new(spec)?, opts),
+        ModelKind::MultiRegister => check_model(ops, history, &MultiModel::new(spec), opts),
+        ModelKind::Set | ModelKind::UnorderedQueue | ModelKind::FifoQueue => {
+            check_model(ops, history, &CollModel::new(spec)?, opts)
+        }
+    }
+}
+
+/// Checks paired operations against `model`, built in or your own (see
+/// [`Model`] and `checker/examples/user_model.rs`): the operations are
+/// split into objects by [`Model::partition`], each object compiled on its
+/// own clone of `model` and searched in parallel under `opts`' budgets
+/// (`unknown` when they run out), and each object that is not
+/// linearizable shrunk to a minimal counterexample (`opts.shrink`).
+/// `opts.split_by_key` is the built-in models' business (see [`check`]):
+/// here the partition alone decides. `history` (the source of `ops`) is
+/// used only to name lines.
+pub fn check_model<M: Model>(
+    ops: &[Operation],
+    history: Option<&History>,
+    model: &M,
+    opts: &Options,
+) -> Result<LinearResult, LinearError> {
     let start = Instant::now();
-    let register_family = matches!(
-        spec.kind,
-        ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv
-    );
-    // Group by key, keeping invocation order within each group.
-    let split = opts.split_by_key || !register_family;
+    // Group by object, keeping invocation order within each group.
     let mut groups: BTreeMap<String, Vec<&Operation>> = BTreeMap::new();
     for op in ops {
-        let k = if split {
-            key_name(op.key.as_ref())
-        } else {
-            "_".to_string()
-        };
-        groups.entry(k).or_default().push(op);
+        groups.entry(model.partition(op)).or_default().push(op);
     }
-    let mut jobs: Vec<(String, Job)> = Vec::with_capacity(groups.len());
+    let mut jobs: Vec<(String, Problem<M>)> = Vec::with_capacity(groups.len());
     for (k, g) in &groups {
-        let key = op_key(g);
-        let job = match spec.kind {
-            _ if register_family && !split => Job::Keyed(compile_keyed(spec, g, history)?),
-            _ if register_family => Job::Reg(compile_single(spec, key.as_deref(), g, history)?),
-            ModelKind::Mutex => Job::Mutex(coll::compile_mutex(spec, g, history)?),
-            ModelKind::MultiRegister => Job::Multi(multi::compile_multi(spec, g, history)?),
-            _ => Job::Coll(coll::compile_coll(spec, g, history)?),
-        };
-        jobs.push((k.clone(), job));
+        jobs.push((k.clone(), crate::model::compile(model, k, g, history)?));
     }
 
     let threads = match opts.threads {
@@ -284,10 +265,10 @@ pub fn check(
     }
     .clamp(1, jobs.len().max(1));
     // Largest first, so one big key doesn't start last.
-    jobs.sort_by_key(|(_, j)| std::cmp::Reverse(j.len()));
+    jobs.sort_by_key(|(_, j)| std::cmp::Reverse(j.2.len()));
     let n_jobs = jobs.len();
-    let queue: Vec<Mutex<Option<(String, Job)>>> =
-        jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
+    type Slot<M> = Mutex<Option<(String, Problem<M>)>>;
+    let queue: Vec<Slot<M>> = jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
     let next = AtomicUsize::new(0);
     let cancel = AtomicU8::new(0);
     let mem_used = AtomicUsize::new(0);
@@ -311,8 +292,8 @@ pub fn check(
             let Some(slot) = queue.get(i) else { break };
             let taken = slot.lock().map(|mut s| s.take()).unwrap_or(None);
             let Some((key, job)) = taken else { continue };
-            let n = job.len();
-            let (out, shrunk) = job.run(&budget, shrink_limits.as_ref());
+            let n = job.2.len();
+            let (out, shrunk) = run_problem(job, &budget, shrink_limits.as_ref());
             let kr = key_result(out, n, shrunk);
             if let Ok(mut r) = results.lock() {
                 r.push((key, kr));
@@ -344,7 +325,7 @@ pub fn check(
             .filter_map(|&id| all.iter().find(|o| o.id == id).copied())
             .collect();
         kr.minimal_explanation = Some(minimal::explain(
-            spec,
+            model,
             k,
             &min,
             all,
@@ -380,17 +361,11 @@ pub fn check(
     stats.elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
     Ok(LinearResult {
         verdict,
-        model: spec.kind.name().to_string(),
+        model: model.name(),
         keys,
         stats,
         warnings,
     })
-}
-
-fn op_key(g: &[&Operation]) -> Option<String> {
-    g.first()
-        .and_then(|o| o.key.as_ref())
-        .map(|k| key_name(Some(k)))
 }
 
 fn key_result(out: SearchOut, ops: usize, shrunk: Option<Shrunk>) -> KeyResult {

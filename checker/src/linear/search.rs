@@ -14,9 +14,11 @@
 //! then the unknown ops, so an unknown op is linearized only when nothing
 //! else works, i.e. when something needs its effect.
 
-use super::cache::{Cache, hash_of, mix};
+use super::cache::{Cache, FxHasher, hash_of, mix};
 use crate::model::{CompiledOp, Model};
 use crate::verdict::Verdict;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -183,6 +185,26 @@ pub(crate) fn search<M: Model>(
             call_node[op as usize] = id;
         }
     }
+    // Unknown ops with equal compiled ops differ only in when they were
+    // invoked, so the earliest-invoked unused one can stand in for any
+    // other (it may take effect wherever a later one may, and neither has
+    // to). Only that one is a candidate: the used ops of a class are always
+    // its earliest, which turns 2^k subsets of k equal writes into k + 1.
+    let mut class_of = vec![0u32; n];
+    let mut members: Vec<Vec<u32>> = Vec::new();
+    {
+        let mut ids: HashMap<&M::Op, u32, BuildHasherDefault<FxHasher>> = HashMap::default();
+        for &(_, op) in &info_entries {
+            let next = members.len() as u32;
+            let cl = *ids.entry(&ops[op as usize].op).or_insert(next);
+            if cl == next {
+                members.push(Vec::new());
+            }
+            members[cl as usize].push(op);
+            class_of[op as usize] = cl;
+        }
+    }
+    let mut used = vec![0usize; members.len()];
     let mut last = HEAD_INFO;
     for &(pos, op) in &info_entries {
         let id = nodes.len() as u32;
@@ -313,6 +335,12 @@ pub(crate) fn search<M: Model>(
         } else if lv.info != NIL && nodes[lv.info as usize].pos < lv.limit {
             let c = lv.info;
             lv.info = nodes[c as usize].next;
+            let oi = nodes[c as usize].op;
+            let cl = class_of[oi as usize] as usize;
+            if members[cl][used[cl]] != oi {
+                // A class-mate invoked earlier is still unused.
+                continue;
+            }
             Some(c)
         } else {
             None
@@ -345,6 +373,9 @@ pub(crate) fn search<M: Model>(
             zh = zh_next;
             let old = std::mem::replace(&mut state, next_state);
             unlink(&mut nodes, c);
+            if !ok {
+                used[class_of[oi] as usize] += 1;
+            }
             if ok {
                 let r = nodes[c as usize].ret;
                 unlink(&mut nodes, r);
@@ -460,6 +491,7 @@ pub(crate) fn search<M: Model>(
             zh ^= zob[oi];
         } else {
             info_bits[b / 64] &= !(1 << (b % 64));
+            used[class_of[oi] as usize] -= 1;
         }
         relink(&mut nodes, c);
         state = lv.old;

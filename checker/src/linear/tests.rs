@@ -4,8 +4,10 @@
 use super::generator::Rng;
 use super::*;
 use crate::history::{Event, EventType, Process};
-use crate::model::register::Problem;
-use crate::model::{Model, ModelKind, ModelSpec};
+use crate::model::{
+    CollModel, Keyed, Model, ModelKind, ModelSpec, MultiModel, MutexModel, Problem, RegModel,
+    compile,
+};
 use serde_json::json;
 use std::collections::HashSet;
 
@@ -403,17 +405,20 @@ fn oracle<M: Model>(p: Problem<M>) -> bool {
 }
 
 fn oracle_verdict(ops: &[Operation], spec: &ModelSpec) -> bool {
-    use crate::model::{coll, multi, register};
     let all: Vec<&Operation> = ops.iter().collect();
     match spec.kind {
         ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv => {
-            oracle(register::compile_keyed(spec, &all, None).expect("compile"))
+            oracle(compile(&Keyed::new(RegModel::new(spec)), "_", &all, None).expect("compile"))
         }
-        ModelKind::Mutex => oracle(coll::compile_mutex(spec, &all, None).expect("compile")),
+        ModelKind::Mutex => oracle(
+            compile(&MutexModel::new(spec).expect("spec"), "_", &all, None).expect("compile"),
+        ),
         ModelKind::MultiRegister => {
-            oracle(multi::compile_multi(spec, &all, None).expect("compile"))
+            oracle(compile(&MultiModel::new(spec), "_", &all, None).expect("compile"))
         }
-        _ => oracle(coll::compile_coll(spec, &all, None).expect("compile")),
+        _ => {
+            oracle(compile(&CollModel::new(spec).expect("spec"), "_", &all, None).expect("compile"))
+        }
     }
 }
 
@@ -692,28 +697,24 @@ where
 }
 
 fn relaxed_oracle(group: &[&Operation], spec: &ModelSpec, keep: &HashSet<usize>) -> bool {
-    use crate::model::{coll, multi, register};
+    let key = group
+        .first()
+        .map_or("_".to_string(), |o| key_name(o.key.as_ref()));
     match spec.kind {
-        ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv => {
-            let key = group
-                .first()
-                .and_then(|o| o.key.as_ref())
-                .map(|k| key_name(Some(k)));
-            relaxed_linearizable(
-                register::compile_single(spec, key.as_deref(), group, None).expect("compile"),
-                keep,
-            )
-        }
+        ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv => relaxed_linearizable(
+            compile(&RegModel::new(spec), &key, group, None).expect("compile"),
+            keep,
+        ),
         ModelKind::Mutex => relaxed_linearizable(
-            coll::compile_mutex(spec, group, None).expect("compile"),
+            compile(&MutexModel::new(spec).expect("spec"), &key, group, None).expect("compile"),
             keep,
         ),
         ModelKind::MultiRegister => relaxed_linearizable(
-            multi::compile_multi(spec, group, None).expect("compile"),
+            compile(&MultiModel::new(spec), &key, group, None).expect("compile"),
             keep,
         ),
         _ => relaxed_linearizable(
-            coll::compile_coll(spec, group, None).expect("compile"),
+            compile(&CollModel::new(spec).expect("spec"), &key, group, None).expect("compile"),
             keep,
         ),
     }

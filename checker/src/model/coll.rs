@@ -1,11 +1,10 @@
 //! `mutex`, `set`, `unordered-queue` and `fifo-queue`.
 
-use super::register::{Problem, wrap_op};
-use super::{Compiled, Interner, Model, ModelError, ModelKind, ModelSpec};
+use super::{Interner, Model, ModelError, ModelKind, ModelSpec};
 use crate::history::{History, Operation, Outcome, Value};
 
 /// `acquire` / `release` of one lock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MutexOp {
     Acquire,
     Release,
@@ -13,11 +12,51 @@ pub enum MutexOp {
 
 /// State: locked?
 #[derive(Clone, Debug, Default)]
-pub struct MutexModel;
+pub struct MutexModel {
+    /// Locked at the start?
+    pub locked: bool,
+}
+
+impl MutexModel {
+    /// The mutex `spec` describes (initial state `true`/`false` or
+    /// `"locked"`/`"unlocked"`; default unlocked).
+    pub fn new(spec: &ModelSpec) -> Result<Self, ModelError> {
+        let locked = match &spec.initial {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) if s == "locked" || s == "unlocked" => s == "locked",
+            Some(v) => {
+                return Err(ModelError {
+                    line: 0,
+                    message: format!("mutex initial state must be true/false, got {v}"),
+                });
+            }
+        };
+        Ok(MutexModel { locked })
+    }
+}
 
 impl Model for MutexModel {
     type State = bool;
     type Op = MutexOp;
+
+    fn name(&self) -> String {
+        ModelKind::Mutex.name().to_string()
+    }
+
+    fn compile(&mut self, op: &Operation) -> Result<Option<MutexOp>, String> {
+        match op.f.as_str() {
+            "acquire" | "lock" => Ok(Some(MutexOp::Acquire)),
+            "release" | "unlock" => Ok(Some(MutexOp::Release)),
+            f => Err(format!(
+                "model mutex has no operation `{f}` (expected acquire, release)"
+            )),
+        }
+    }
+
+    fn init(&mut self, _key: &str) -> bool {
+        self.locked
+    }
 
     fn step(&mut self, locked: &bool, op: &MutexOp) -> Option<bool> {
         match op {
@@ -31,42 +70,8 @@ impl Model for MutexModel {
     }
 }
 
-pub(crate) fn compile_mutex(
-    spec: &ModelSpec,
-    ops: &[&Operation],
-    history: Option<&History>,
-) -> Result<Problem<MutexModel>, ModelError> {
-    let init = match &spec.initial {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) if s == "locked" || s == "unlocked" => s == "locked",
-        Some(v) => {
-            return Err(ModelError {
-                line: 0,
-                message: format!("mutex initial state must be true/false, got {v}"),
-            });
-        }
-    };
-    let mut out = Vec::new();
-    for op in ops.iter().filter(|o| o.outcome != Outcome::Fail) {
-        let o = match op.f.as_str() {
-            "acquire" | "lock" => MutexOp::Acquire,
-            "release" | "unlock" => MutexOp::Release,
-            f => {
-                return Err(ModelError::new(
-                    op,
-                    history,
-                    format!("model mutex has no operation `{f}` (expected acquire, release)"),
-                ));
-            }
-        };
-        out.push(wrap_op(op, o));
-    }
-    Ok((MutexModel, init, out))
-}
-
 /// Which collection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CollKind {
     Set,
     UnorderedQueue,
@@ -74,7 +79,7 @@ pub enum CollKind {
 }
 
 /// A compiled collection operation over interned element ids.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum CollOp {
     /// `add` (set) / `enqueue` (queues).
     Insert(u32),
@@ -94,11 +99,117 @@ pub enum CollOp {
 pub struct CollModel {
     pub kind: CollKind,
     pub values: Interner,
+    /// The initial elements (interned in `values`).
+    initial: Vec<u32>,
+}
+
+impl CollModel {
+    /// The collection `spec` describes (`set`, `unordered-queue`, or any
+    /// other kind: `fifo-queue`); initial state an array, default empty.
+    pub fn new(spec: &ModelSpec) -> Result<Self, ModelError> {
+        let kind = match spec.kind {
+            ModelKind::Set => CollKind::Set,
+            ModelKind::UnorderedQueue => CollKind::UnorderedQueue,
+            _ => CollKind::FifoQueue,
+        };
+        let mut m = CollModel {
+            kind,
+            values: Interner::default(),
+            initial: Vec::new(),
+        };
+        match &spec.initial {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(a)) => {
+                let mut init = Vec::new();
+                for v in a {
+                    let id = m.values.intern(v);
+                    init = m.step(&init, &CollOp::Insert(id)).unwrap_or(init);
+                }
+                m.initial = init;
+            }
+            Some(v) => {
+                return Err(ModelError {
+                    line: 0,
+                    message: format!("{} initial state must be an array, got {v}", spec.kind),
+                });
+            }
+        }
+        Ok(m)
+    }
+
+    fn model_kind(&self) -> ModelKind {
+        match self.kind {
+            CollKind::Set => ModelKind::Set,
+            CollKind::UnorderedQueue => ModelKind::UnorderedQueue,
+            CollKind::FifoQueue => ModelKind::FifoQueue,
+        }
+    }
 }
 
 impl Model for CollModel {
     type State = Vec<u32>;
     type Op = CollOp;
+
+    fn name(&self) -> String {
+        self.model_kind().name().to_string()
+    }
+
+    fn compile(&mut self, op: &Operation) -> Result<Option<CollOp>, String> {
+        let kind = self.kind;
+        let ok = op.outcome == Outcome::Ok;
+        Ok(match (kind, op.f.as_str()) {
+            (CollKind::Set, "add")
+            | (CollKind::UnorderedQueue | CollKind::FifoQueue, "enqueue") => {
+                Some(CollOp::Insert(self.values.intern(&op.value)))
+            }
+            (CollKind::Set, "read") => {
+                if !ok || op.value.is_null() {
+                    None
+                } else if let Some(a) = op.value.as_array() {
+                    let mut ids: Vec<u32> = a.iter().map(|v| self.values.intern(v)).collect();
+                    ids.sort_unstable();
+                    ids.dedup();
+                    Some(CollOp::Read(ids.into()))
+                } else {
+                    return Err("set read must return an array (the whole set)".into());
+                }
+            }
+            (CollKind::UnorderedQueue | CollKind::FifoQueue, "dequeue") => {
+                match (ok, op.value.is_null(), kind) {
+                    (true, true, _) => Some(CollOp::DequeueEmpty),
+                    (_, false, _) => Some(CollOp::Dequeue(self.values.intern(&op.value))),
+                    // Removing an unknown element can never enable another
+                    // unordered-queue op, so "never happened" covers it.
+                    (false, true, CollKind::UnorderedQueue) => None,
+                    (false, true, _) => Some(CollOp::DequeueAny),
+                }
+            }
+            (_, f) => {
+                let allowed = match kind {
+                    CollKind::Set => "add, read",
+                    _ => "enqueue, dequeue",
+                };
+                return Err(format!(
+                    "model {} has no operation `{f}` (expected {allowed})",
+                    self.model_kind()
+                ));
+            }
+        })
+    }
+
+    fn init(&mut self, _key: &str) -> Vec<u32> {
+        self.initial.clone()
+    }
+
+    fn explain(
+        &self,
+        _key: &str,
+        min: &[&Operation],
+        all: &[&Operation],
+        history: Option<&History>,
+    ) -> Option<String> {
+        crate::linear::coll_why(self.model_kind(), min, all, history)
+    }
 
     fn step(&mut self, s: &Vec<u32>, op: &CollOp) -> Option<Vec<u32>> {
         match op {
@@ -145,83 +256,4 @@ impl Model for CollModel {
     fn heap_bytes(s: &Vec<u32>) -> usize {
         s.capacity() * 4
     }
-}
-
-pub(crate) fn compile_coll(
-    spec: &ModelSpec,
-    ops: &[&Operation],
-    history: Option<&History>,
-) -> Result<Problem<CollModel>, ModelError> {
-    let kind = match spec.kind {
-        ModelKind::Set => CollKind::Set,
-        ModelKind::UnorderedQueue => CollKind::UnorderedQueue,
-        _ => CollKind::FifoQueue,
-    };
-    let mut m = CollModel {
-        kind,
-        values: Interner::default(),
-    };
-    let mut init = Vec::new();
-    match &spec.initial {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(a)) => {
-            for v in a {
-                let id = m.values.intern(v);
-                init = m.step(&init, &CollOp::Insert(id)).unwrap_or(init);
-            }
-        }
-        Some(v) => {
-            return Err(ModelError {
-                line: 0,
-                message: format!("{} initial state must be an array, got {v}", spec.kind),
-            });
-        }
-    }
-    let mut out = Vec::new();
-    for op in ops.iter().filter(|o| o.outcome != Outcome::Fail) {
-        let ok = op.outcome == Outcome::Ok;
-        let err = |m: String| Err(ModelError::new(op, history, m));
-        let c = match (kind, op.f.as_str()) {
-            (CollKind::Set, "add")
-            | (CollKind::UnorderedQueue | CollKind::FifoQueue, "enqueue") => {
-                Compiled::Op(CollOp::Insert(m.values.intern(&op.value)))
-            }
-            (CollKind::Set, "read") => {
-                if !ok || op.value.is_null() {
-                    Compiled::Skip
-                } else if let Some(a) = op.value.as_array() {
-                    let mut ids: Vec<u32> = a.iter().map(|v| m.values.intern(v)).collect();
-                    ids.sort_unstable();
-                    ids.dedup();
-                    Compiled::Op(CollOp::Read(ids.into()))
-                } else {
-                    return err("set read must return an array (the whole set)".into());
-                }
-            }
-            (CollKind::UnorderedQueue | CollKind::FifoQueue, "dequeue") => {
-                match (ok, op.value.is_null(), kind) {
-                    (true, true, _) => Compiled::Op(CollOp::DequeueEmpty),
-                    (_, false, _) => Compiled::Op(CollOp::Dequeue(m.values.intern(&op.value))),
-                    // Removing an unknown element can never enable another
-                    // unordered-queue op, so "never happened" covers it.
-                    (false, true, CollKind::UnorderedQueue) => Compiled::Skip,
-                    (false, true, _) => Compiled::Op(CollOp::DequeueAny),
-                }
-            }
-            (_, f) => {
-                let allowed = match kind {
-                    CollKind::Set => "add, read",
-                    _ => "enqueue, dequeue",
-                };
-                return err(format!(
-                    "model {} has no operation `{f}` (expected {allowed})",
-                    spec.kind
-                ));
-            }
-        };
-        if let Compiled::Op(o) = c {
-            out.push(wrap_op(op, o));
-        }
-    }
-    Ok((m, init, out))
 }

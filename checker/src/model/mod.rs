@@ -25,25 +25,74 @@ pub mod replay;
 
 pub use coll::{CollKind, CollModel, CollOp, MutexModel, MutexOp};
 pub use multi::{MicroOp, MultiModel};
-pub use register::{Keyed, RegModel, RegOp};
+pub use register::{Keyed, RegModel, RegOp, key_name};
 
 use crate::history::{History, Operation, Outcome, Value};
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 
-/// A sequential specification the search can run.
-pub trait Model: Send {
+/// A sequential specification: the trait every built-in model implements,
+/// and the one to implement to check histories against your own model
+/// (Porcupine's `Model`). [`crate::linear::check_model`] checks a history
+/// with it: split into independent objects by [`Model::partition`], each
+/// compiled ([`Model::compile`]) into a fresh clone of the model, searched
+/// (WGL) under the same time and memory budgets, answering `unknown` when
+/// they run out, and shrunk to a minimal counterexample when not
+/// linearizable. `checker/examples/user_model.rs` is a complete example.
+///
+/// A model is a deterministic state machine: `step(state, op)` is the state
+/// after `op`, or `None` when `op` is illegal in `state`.
+pub trait Model: Clone + Send {
     /// Model state; must be cheap to clone, hash and compare.
     type State: Clone + Eq + Hash + Send + fmt::Debug;
-    /// A compiled operation.
-    type Op: Send + fmt::Debug;
+    /// A compiled operation. Equal ops must have equal effects: unknown
+    /// (`info`) ops with equal compiled ops are treated as interchangeable.
+    type Op: Clone + Eq + Hash + Send + fmt::Debug;
+    /// The model's name in results (`"cas-register"`).
+    fn name(&self) -> String;
+    /// The independent object `op` acts on (P-compositionality: a history
+    /// is linearizable iff each object's sub-history is). Default: the
+    /// op's key, named by [`key_name`] (`_` without a key).
+    fn partition(&self, op: &Operation) -> String {
+        key_name(op.key.as_ref())
+    }
+    /// Compiles one operation of an object, on that object's own clone of
+    /// the model. Never called for `fail` operations (they did not happen,
+    /// as in Knossos). `Ok(None)`: the op is the identity in every state (an
+    /// `ok` read of an unknown value), so it is left out of the search.
+    /// `Err`: why the op does not fit the model; the checker names the
+    /// line. An `info` op keeps its invocation's value (`Operation::value`).
+    fn compile(&mut self, op: &Operation) -> Result<Option<Self::Op>, String>;
+    /// The initial state of object `key`, called after its ops compiled.
+    fn init(&mut self, key: &str) -> Self::State;
     /// The state after `op`, or `None` when `op` is illegal in `state`.
     /// `&mut self` lets models memoise derived values (kv appends intern the
     /// concatenated string).
     fn step(&mut self, state: &Self::State, op: &Self::Op) -> Option<Self::State>;
     /// Human-readable state, for explanations.
     fn describe(&self, state: &Self::State) -> String;
+    /// Human-readable operation, for explanations: `get → "x"` for an `ok`
+    /// read, `f value` otherwise.
+    fn describe_op(&self, op: &Operation) -> String {
+        if op.outcome == Outcome::Ok && matches!(op.f.as_str(), "read" | "get" | "r") {
+            format!("{} → {}", op.f, crate::linear::short(&op.value))
+        } else {
+            format!("{} {}", op.f, crate::linear::short(&op.value))
+        }
+    }
+    /// Why a minimal counterexample admits no order, in the model's terms
+    /// (`min`: its operations in invocation order; `all`: the object's).
+    /// `None`: the checker's generic explanation (real-time facts).
+    fn explain(
+        &self,
+        _key: &str,
+        _min: &[&Operation],
+        _all: &[&Operation],
+        _history: Option<&History>,
+    ) -> Option<String> {
+        None
+    }
     /// True for observers: ops whose step is the identity whenever it is
     /// legal (reads). The search linearizes a legal observer at once without
     /// trying alternatives: moving it earlier, to a point where it is legal
@@ -75,6 +124,31 @@ pub trait Model: Send {
     fn as_register(&self, _op: &Self::Op) -> Option<RegOp> {
         None
     }
+}
+
+/// One object's sub-history, compiled: the model (its own clone), the
+/// initial state and the ops the search sees, in invocation order.
+pub type Problem<M> = (M, <M as Model>::State, Vec<CompiledOp<<M as Model>::Op>>);
+
+/// Compiles object `key`'s operations (`fail` ones are dropped) on a clone
+/// of `proto`.
+pub fn compile<M: Model>(
+    proto: &M,
+    key: &str,
+    ops: &[&Operation],
+    history: Option<&History>,
+) -> Result<Problem<M>, ModelError> {
+    let mut m = proto.clone();
+    let mut out = Vec::with_capacity(ops.len());
+    for op in ops.iter().filter(|o| o.outcome != Outcome::Fail) {
+        match m.compile(op) {
+            Ok(Some(o)) => out.push(CompiledOp::of(op, o)),
+            Ok(None) => {}
+            Err(message) => return Err(ModelError::new(op, history, message)),
+        }
+    }
+    let init = m.init(key);
+    Ok((m, init, out))
 }
 
 /// Which sequential specification to check against.
@@ -237,11 +311,17 @@ pub struct CompiledOp<O> {
     pub op: O,
 }
 
-/// Result of compiling one operation.
-pub(crate) enum Compiled<O> {
-    Op(O),
-    /// Identity in every state: leave it out of the search.
-    Skip,
+impl<O> CompiledOp<O> {
+    /// `o` compiled from `op`: its id, call and return positions.
+    pub fn of(op: &Operation, o: O) -> CompiledOp<O> {
+        CompiledOp {
+            id: op.id,
+            call: op.call(),
+            ret: op.ret(),
+            ok: op.outcome == Outcome::Ok,
+            op: o,
+        }
+    }
 }
 
 /// Value ids: `ABSENT` is reserved for "no value" (a never-written register).

@@ -2,13 +2,13 @@
 //! (get/put/append on string values; also read/write/cas), plus [`Keyed`],
 //! which runs any model on several independent keys in one state.
 
-use super::{ABSENT, Compiled, CompiledOp, Interner, Model, ModelError, ModelKind, ModelSpec};
+use super::{ABSENT, Interner, Model, ModelKind, ModelSpec};
 use crate::history::{History, Operation, Outcome, Value};
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
 /// A compiled register operation over interned value ids.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RegOp {
     /// Read that returned this value.
     Read(u32),
@@ -34,6 +34,8 @@ type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<crate::linear::FxHasher>>;
 /// which only costs some memo sharing, never correctness.
 #[derive(Clone, Debug)]
 pub struct RegModel {
+    /// Which register model, its initial values and `nil` convention.
+    pub spec: ModelSpec,
     pub values: Interner,
     empty: u32,
     chains: Vec<(u32, u32)>,
@@ -45,11 +47,14 @@ pub struct RegModel {
     prefix: FxMap<(u32, u32), bool>,
 }
 
-impl Default for RegModel {
-    fn default() -> Self {
+impl RegModel {
+    /// A fresh register of the kind `spec` names (`register`,
+    /// `cas-register` or `kv`).
+    pub fn new(spec: &ModelSpec) -> Self {
         let mut values = Interner::default();
         let empty = values.intern(&Value::from(""));
         RegModel {
+            spec: spec.clone(),
             values,
             empty,
             chains: Vec::new(),
@@ -215,62 +220,55 @@ impl RegModel {
         }
     }
 
-    /// The initial value id of a key.
-    pub(crate) fn initial(&mut self, spec: &ModelSpec, key: Option<&str>) -> u32 {
-        match spec.initial_for(key) {
-            Some(v) => self.value_id(v, spec.nil_read_is_absent),
-            None if spec.kind == ModelKind::Kv => self.values.intern(&Value::from("")),
+    /// The initial value id of a key (`None`: no key).
+    pub(crate) fn initial(&mut self, key: Option<&str>) -> u32 {
+        let nil_abs = self.spec.nil_read_is_absent;
+        match self.spec.initial_for(key).cloned() {
+            Some(v) => self.value_id(&v, nil_abs),
+            None if self.spec.kind == ModelKind::Kv => self.values.intern(&Value::from("")),
             None => ABSENT,
         }
     }
 
     /// Compiles one operation of the register family.
-    pub(crate) fn compile(
-        &mut self,
-        spec: &ModelSpec,
-        op: &Operation,
-        history: Option<&History>,
-    ) -> Result<Compiled<RegOp>, ModelError> {
-        let kind = spec.kind;
-        let nil_abs = spec.nil_read_is_absent;
+    fn compile_op(&mut self, op: &Operation) -> Result<Option<RegOp>, String> {
+        let kind = self.spec.kind;
+        let nil_abs = self.spec.nil_read_is_absent;
         let f = op.f.as_str();
-        let err = |m: String| Err(ModelError::new(op, history, m));
         let is_read = f == "read" || (kind == ModelKind::Kv && f == "get");
         let is_write = f == "write" || (kind == ModelKind::Kv && f == "put");
         let is_cas = f == "cas" && kind != ModelKind::Register;
         let is_append = f == "append" && kind == ModelKind::Kv;
         if is_read {
             if op.outcome != Outcome::Ok || (op.value.is_null() && !nil_abs) {
-                return Ok(Compiled::Skip);
+                return Ok(None);
             }
-            return Ok(Compiled::Op(RegOp::Read(self.value_id(&op.value, nil_abs))));
+            return Ok(Some(RegOp::Read(self.value_id(&op.value, nil_abs))));
         }
         if is_write {
-            return Ok(Compiled::Op(RegOp::Write(
-                self.value_id(&op.value, nil_abs),
-            )));
+            return Ok(Some(RegOp::Write(self.value_id(&op.value, nil_abs))));
         }
         if is_cas {
             return match op.value.as_array().map(|a| a.as_slice()) {
-                Some([e, n]) => Ok(Compiled::Op(RegOp::Cas(
+                Some([e, n]) => Ok(Some(RegOp::Cas(
                     self.value_id(e, nil_abs),
                     self.value_id(n, nil_abs),
                 ))),
-                _ => err("cas value must be a pair [expected new]".into()),
+                _ => Err("cas value must be a pair [expected new]".into()),
             };
         }
         if is_append {
             if !op.value.is_string() {
-                return err("append value must be a string".into());
+                return Err("append value must be a string".into());
             }
-            return Ok(Compiled::Op(RegOp::Append(self.values.intern(&op.value))));
+            return Ok(Some(RegOp::Append(self.values.intern(&op.value))));
         }
         let allowed = match kind {
             ModelKind::Register => "read, write",
             ModelKind::CasRegister => "read, write, cas",
             _ => "get/read, put/write, append, cas",
         };
-        err(format!(
+        Err(format!(
             "model {kind} has no operation `{f}` (expected {allowed})"
         ))
     }
@@ -279,6 +277,28 @@ impl RegModel {
 impl Model for RegModel {
     type State = u32;
     type Op = RegOp;
+
+    fn name(&self) -> String {
+        self.spec.kind.name().to_string()
+    }
+
+    fn compile(&mut self, op: &Operation) -> Result<Option<RegOp>, String> {
+        self.compile_op(op)
+    }
+
+    fn init(&mut self, key: &str) -> u32 {
+        self.initial((key != "_").then_some(key))
+    }
+
+    fn explain(
+        &self,
+        key: &str,
+        min: &[&Operation],
+        all: &[&Operation],
+        history: Option<&History>,
+    ) -> Option<String> {
+        crate::linear::register_why(&self.spec, key, min, all, history)
+    }
 
     fn step(&mut self, s: &u32, op: &RegOp) -> Option<u32> {
         self.apply(*s, op)
@@ -306,17 +326,56 @@ impl Model for RegModel {
     }
 }
 
-/// Several independent objects of model `M` in one state: op = (key index,
-/// op). Used when a keyed history is checked without splitting by key.
+/// Several independent registers in one state: op = (key index, op). Used
+/// when a keyed history is checked without splitting by key: every op is in
+/// the one object `_`.
 #[derive(Clone, Debug)]
 pub struct Keyed<M> {
     pub inner: M,
     pub keys: Vec<String>,
+    key_ids: HashMap<String, u32>,
+}
+
+impl<M> Keyed<M> {
+    pub fn new(inner: M) -> Self {
+        Keyed {
+            inner,
+            keys: Vec::new(),
+            key_ids: HashMap::new(),
+        }
+    }
 }
 
 impl Model for Keyed<RegModel> {
     type State = Box<[u32]>;
     type Op = (u32, RegOp);
+
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+
+    fn partition(&self, _op: &Operation) -> String {
+        "_".to_string()
+    }
+
+    fn compile(&mut self, op: &Operation) -> Result<Option<Self::Op>, String> {
+        let name = key_name(op.key.as_ref());
+        let k = match self.key_ids.get(&name) {
+            Some(&k) => k,
+            None => {
+                let k = self.keys.len() as u32;
+                self.keys.push(name.clone());
+                self.key_ids.insert(name, k);
+                k
+            }
+        };
+        Ok(self.inner.compile_op(op)?.map(|o| (k, o)))
+    }
+
+    fn init(&mut self, _key: &str) -> Self::State {
+        let keys = self.keys.clone();
+        keys.iter().map(|k| self.inner.initial(Some(k))).collect()
+    }
 
     fn step(&mut self, s: &Self::State, (k, op): &Self::Op) -> Option<Self::State> {
         let cur = *s.get(*k as usize)?;
@@ -372,73 +431,4 @@ pub fn key_name(key: Option<&Value>) -> String {
         Some(Value::String(s)) => s.clone(),
         Some(v) => v.to_string(),
     }
-}
-
-pub(crate) type Problem<M> = (M, <M as Model>::State, Vec<CompiledOp<<M as Model>::Op>>);
-
-fn base(op: &Operation) -> (usize, usize, usize, bool) {
-    (op.id, op.call(), op.ret(), op.outcome == Outcome::Ok)
-}
-
-fn wrap<O>(op: &Operation, o: O) -> CompiledOp<O> {
-    let (id, call, ret, ok) = base(op);
-    CompiledOp {
-        id,
-        call,
-        ret,
-        ok,
-        op: o,
-    }
-}
-
-/// One register per key group.
-pub(crate) fn compile_single(
-    spec: &ModelSpec,
-    key: Option<&str>,
-    ops: &[&Operation],
-    history: Option<&History>,
-) -> Result<Problem<RegModel>, ModelError> {
-    let mut m = RegModel::default();
-    let init = m.initial(spec, key);
-    let mut out = Vec::with_capacity(ops.len());
-    for op in ops.iter().filter(|o| o.outcome != Outcome::Fail) {
-        if let Compiled::Op(o) = m.compile(spec, op, history)? {
-            out.push(wrap(op, o));
-        }
-    }
-    Ok((m, init, out))
-}
-
-/// All keys in one state.
-pub(crate) fn compile_keyed(
-    spec: &ModelSpec,
-    ops: &[&Operation],
-    history: Option<&History>,
-) -> Result<Problem<Keyed<RegModel>>, ModelError> {
-    let mut m = Keyed {
-        inner: RegModel::default(),
-        keys: Vec::new(),
-    };
-    let mut key_ids: HashMap<String, u32> = HashMap::new();
-    let mut out = Vec::with_capacity(ops.len());
-    for op in ops.iter().filter(|o| o.outcome != Outcome::Fail) {
-        let name = key_name(op.key.as_ref());
-        let k = *key_ids.entry(name.clone()).or_insert_with(|| {
-            m.keys.push(name);
-            (m.keys.len() - 1) as u32
-        });
-        if let Compiled::Op(o) = m.inner.compile(spec, op, history)? {
-            out.push(wrap(op, (k, o)));
-        }
-    }
-    let keys = m.keys.clone();
-    let init: Box<[u32]> = keys
-        .iter()
-        .map(|k| m.inner.initial(spec, Some(k)))
-        .collect();
-    Ok((m, init, out))
-}
-
-pub(crate) fn wrap_op<O>(op: &Operation, o: O) -> CompiledOp<O> {
-    wrap(op, o)
 }
