@@ -43,7 +43,7 @@
 # kinds would only hit a random node again (kill, pause, an isolation):
 # they are dropped there. Each protocol's first workload, each of $SEEDS,
 # each node count of $NODE_COUNTS (default "3 5"; the lab needs the
-# largest). Columns as above, kind `mix`; run_dir tells the node count.
+# largest). Columns as above, kind `mix-3n`, `mix-5n` (the node count).
 #   PARTS=mix SEEDS="1 2 3" INTERVAL=5 PROTOCOLS="dynamo raft" \
 #     scripts/campaign.sh mix.tsv
 # docs/campaign-correct-builds.md has the figures.
@@ -202,7 +202,7 @@ case " $PARTS " in *" mix "*)
         for n in $NODE_COUNTS; do
             for s in $SEEDS; do
                 keep="$NEMESIS $NODES"; NEMESIS=$(mix_of "$p"); NODES=$n
-                run mix "$p" "$w" - "$s"
+                run "mix-${n}n" "$p" "$w" - "$s"
                 NEMESIS=${keep% *}; NODES=${keep#* }
             done
         done
