@@ -36,6 +36,18 @@
 # BUG_WORKLOAD (default register), e.g. PROTOCOLS=dynamo
 # WORKLOADS=siblings BUG_WORKLOAD=siblings NODES=5 (docs/dynamo.md).
 #
+# PARTS=mix (issue #24): every correct build under one generic fault mix,
+# $MIX (default partition,kill,pause,clock,kill-leader,isolate-leader,
+# pause-leader) at $INTERVAL, cut to the faults the target has: the
+# leaderless stores (crdt, dynamo, swim) name no leader, so the leader
+# kinds would only hit a random node again (kill, pause, an isolation):
+# they are dropped there. Each protocol's first workload, each of $SEEDS,
+# each node count of $NODE_COUNTS (default "3 5"; the lab needs the
+# largest). Columns as above, kind `mix-3n`, `mix-5n` (the node count).
+#   PARTS=mix SEEDS="1 2 3" INTERVAL=5 PROTOCOLS="dynamo raft" \
+#     scripts/campaign.sh mix.tsv
+# docs/campaign-correct-builds.md has the figures.
+#
 # Columns: kind protocol workload bug seed verdict exit ok fail info nemesis
 # interval run_dir
 set -u
@@ -62,8 +74,13 @@ SUBNET=${SUBNET:-10.77.10.0/24}
 [ -x "$FAULTLINE" ] && [ -x "$NODE_BIN" ] || {
     echo "build first: cargo build --release -p faultline -p faultline-node" >&2; exit 64; }
 command -v jq >/dev/null || { echo "needs jq" >&2; exit 64; }
+MIX=${MIX:-partition,kill,pause,clock,kill-leader,isolate-leader,pause-leader}
+NODE_COUNTS=${NODE_COUNTS:-"3 5"}
+LAB_NODES=$NODES
+case " $PARTS " in *" mix "*) for n in $NODE_COUNTS; do
+    [ "$n" -gt "$LAB_NODES" ] && LAB_NODES=$n; done ;; esac
 [ -f "$LAB/lab.json" ] || "$FAULTLINE" lab up --dir "$LAB" --bridge "$BRIDGE" \
-    --subnet "$SUBNET" --nodes "$NODES" >&2 || exit 3
+    --subnet "$SUBNET" --nodes "$LAB_NODES" >&2 || exit 3
 
 printf 'kind\tprotocol\tworkload\tbug\tseed\tverdict\texit\tok\tfail\tinfo\tnemesis\tinterval\trun_dir\n' > "$OUT"
 
@@ -174,6 +191,23 @@ run() { # kind protocol workload bug seed
     counts=$(jq -r '[.run.ok, .run.fail, .run.info] | map(tostring) | join("\t")' "$r" 2>/dev/null || printf '\t\t')
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$verdict" "$code" "$counts" "$nem" "$iv${rate:+ $rate}" "$dir" | tee -a "$OUT"
 }
+
+mix_of() { # the mix cut to what protocol $1 takes
+    case $1 in crdt | dynamo | swim) echo "$MIX" | tr , '\n' | grep -v -- -leader | paste -sd, - ;;
+    *) echo "$MIX" ;; esac
+}
+case " $PARTS " in *" mix "*)
+    for p in $PROTOCOLS; do
+        w=$(workloads_of "$p" | cut -d' ' -f1)
+        for n in $NODE_COUNTS; do
+            for s in $SEEDS; do
+                keep="$NEMESIS $NODES"; NEMESIS=$(mix_of "$p"); NODES=$n
+                run "mix-${n}n" "$p" "$w" - "$s"
+                NEMESIS=${keep% *}; NODES=${keep#* }
+            done
+        done
+    done ;;
+esac
 
 case " $PARTS " in *" correct "*) CORRECT_PROTOCOLS=$PROTOCOLS ;; *) CORRECT_PROTOCOLS= ;; esac
 case " $PARTS " in *" bugs "*) BUG_PROTOCOLS=$PROTOCOLS ;; *) BUG_PROTOCOLS= ;; esac
