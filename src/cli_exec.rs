@@ -165,7 +165,7 @@ pub fn run(a: ExecArgs) -> Result<ExitCode> {
                         serde_json::json!({"node": node, "error": format!("{e:#}")})
                     )?;
                 }
-                eprintln!("faultline: {e:#}");
+                errln!("faultline: {e:#}");
             }
         }
     }

@@ -431,14 +431,14 @@ pub fn run(a: MatrixArgs) -> Result<ExitCode> {
         let c = Arc::clone(&cancel);
         ctrlc::set_handler(move || {
             if !c.swap(true, Ordering::SeqCst) {
-                eprintln!("\nfaultline: interrupted: stopping the current run, skipping the rest");
+                errln!("\nfaultline: interrupted: stopping the current run, skipping the rest");
             }
         })
         .context("installing the SIGINT/SIGTERM handler")?;
     }
     let grace = Duration::from_secs_f64(m.run_grace.unwrap_or(600.0).max(1.0));
     let run_limit = Duration::from_secs_f64(base_plan.time_limit_s.max(0.0)) + grace;
-    eprintln!(
+    errln!(
         "faultline: matrix {name}: {} runs, results in {}",
         cells.len(),
         dir.display()
@@ -492,7 +492,7 @@ pub fn run(a: MatrixArgs) -> Result<ExitCode> {
         let msg = format!("{} · {}", c.label(), so_far.join(", "));
         match &bar {
             Some(pb) => pb.set_message(msg),
-            None => eprintln!("[{}/{}] {}", i + 1, cells.len(), c.label()),
+            None => errln!("[{}/{}] {}", i + 1, cells.len(), c.label()),
         }
         // The cell's plan, then the file's `args` as flags given with it.
         let plan_file = dir.join(format!("plans/{stem}.json"));
@@ -520,7 +520,7 @@ pub fn run(a: MatrixArgs) -> Result<ExitCode> {
                 pb.println(line);
                 pb.inc(1);
             }
-            None => eprintln!("{line}"),
+            None => errln!("{line}"),
         }
         *tally.entry(r.status.name()).or_default() += 1;
         results.push(r);

@@ -127,12 +127,12 @@ fn recorded_schedule(
         return Ok(None);
     }
     if fresh {
-        eprintln!("faultline: --fresh-nemesis: faults are drawn afresh from the seed");
+        errln!("faultline: --fresh-nemesis: faults are drawn afresh from the seed");
         return Ok(None);
     }
     let file = run.file(SCHEDULE_JSON);
     if !file.exists() {
-        eprintln!(
+        errln!(
             "faultline: {} has no {SCHEDULE_JSON}: replaying with the same options and seed \
              only; fault times follow this run's clock and leader-aimed faults hit the current \
              leader",
@@ -176,7 +176,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let original = run.read_results().ok();
-    eprintln!(
+    errln!(
         "faultline: replaying {} (seed {}): same plan and seed{}",
         run.path().display(),
         plan.seed.map_or("from the clock".into(), |s| s.to_string()),

@@ -72,14 +72,14 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
     })?;
     let local = listener.local_addr().context("reading the bound address")?;
     if !a.store.is_dir() {
-        eprintln!(
+        errln!(
             "faultline: warning: the store {} does not exist yet; the index is empty until a \
              run writes to it",
             a.store.display()
         );
     }
     if !local.ip().is_loopback() {
-        eprintln!(
+        errln!(
             "faultline: warning: serving {} on {local} without authentication: anyone who can \
              reach it can read every run and node log",
             a.store.display()
@@ -100,7 +100,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         let stream = match conn {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("faultline: accept: {e}");
+                errln!("faultline: accept: {e}");
                 std::thread::sleep(Duration::from_millis(50));
                 continue;
             }
@@ -116,7 +116,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
             if let Err(e) = handle(stream, &st) {
                 // A client that goes away mid-answer is not our error.
                 if !is_disconnect(&e) {
-                    eprintln!("faultline: serve: {e:#}");
+                    errln!("faultline: serve: {e:#}");
                 }
             }
             st.active.fetch_sub(1, Ordering::SeqCst);

@@ -3,6 +3,8 @@
 //! Exit codes: 0 valid/ok · 1 invalid (or a remote command failed) · 2 unknown ·
 //! 3 the run itself failed · 64 bad arguments.
 
+#![deny(clippy::print_stderr)]
+
 /// `print!` for everything the binary prints: a closed stdout stops the
 /// output quietly instead of panicking (see [`out`]).
 macro_rules! out {
@@ -38,6 +40,9 @@ mod nemesis_driver;
 mod nemesis_schedule;
 mod nodes;
 mod remote;
+
+#[macro_use]
+extern crate faultline;
 
 use std::process::ExitCode;
 
@@ -121,7 +126,7 @@ pub mod out {
             return Err(e);
         }
         if !CLOSED.swap(true, Ordering::Relaxed) && e.kind() != io::ErrorKind::BrokenPipe {
-            eprintln!("faultline: cannot write to stdout: {e}; output stops here");
+            errln!("faultline: cannot write to stdout: {e}; output stops here");
         }
         Ok(())
     }
@@ -174,7 +179,7 @@ fn main() -> ExitCode {
             if broken_pipe {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("faultline: {e:#}");
+            errln!("faultline: {e:#}");
             if e.chain().any(|c| c.is::<UsageError>()) {
                 ExitCode::from(64)
             } else {

@@ -185,7 +185,7 @@ impl Controller {
             bail!("cannot reach nodes: {}", errs.join("; "));
         }
         for e in unreachable.values() {
-            eprintln!("faultline: warning: {e}");
+            errln!("faultline: warning: {e}");
         }
         let history = history
             .map(|p| {

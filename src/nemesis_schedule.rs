@@ -367,7 +367,7 @@ impl Log {
             && !self.warned
         {
             self.warned = true;
-            eprintln!(
+            errln!(
                 "faultline: warning: writing {}: {e} (a replay of this run will draw \
                  faults afresh)",
                 self.out.display()

@@ -255,7 +255,7 @@ fn read_streams(files: &[PathBuf]) -> anyhow::Result<HashMap<PathBuf, Vec<u8>>> 
         let data = if file.as_os_str() == "-" {
             use std::io::IsTerminal;
             if std::io::stdin().is_terminal() {
-                eprintln!("faultline: reading a history from the terminal; end it with Ctrl-D");
+                errln!("faultline: reading a history from the terminal; end it with Ctrl-D");
             }
             let mut data = Vec::new();
             std::io::stdin()
@@ -328,7 +328,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         match std::fs::write(out, page) {
             Ok(()) if !args.json => outln!("explanation written to {}", out.display()),
             Ok(()) => {}
-            Err(e) => eprintln!("faultline: cannot write {}: {e}", out.display()),
+            Err(e) => errln!("faultline: cannot write {}: {e}", out.display()),
         }
     }
     Ok(ExitCode::from(worst.exit_code()))

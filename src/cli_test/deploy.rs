@@ -96,7 +96,7 @@ pub(super) fn deploy(
             return Err((remotes, e));
         }
     }
-    eprintln!("faultline: {w} ready on {}", names.join(","));
+    errln!("faultline: {w} ready on {}", names.join(","));
     Ok((remotes, ()))
 }
 
@@ -127,7 +127,7 @@ pub(super) fn wait_ready(
         }
         bail!(msg);
     }
-    eprintln!(
+    errln!(
         "faultline: {} healthy in {:.1} s",
         db.what(),
         t0.elapsed().as_secs_f64()
@@ -148,7 +148,7 @@ pub(super) fn fetch_logs(
                 dirs.insert(r.name().to_string(), d);
             }
             Err(e) => {
-                eprintln!("faultline: warning: {e}");
+                errln!("faultline: warning: {e}");
             }
         }
     }

@@ -113,7 +113,7 @@ pub fn run_plan(plan: &Plan) -> Result<Done> {
             Ok(e) => e,
             Err(e) if e.chain().any(|c| c.is::<crate::UsageError>()) => return Err(e),
             Err(e) => {
-                eprintln!("faultline: test {}: {e:#}", i + 1);
+                errln!("faultline: test {}: {e:#}", i + 1);
                 Ending::Failed
             }
         };
@@ -137,10 +137,10 @@ fn install_interrupt(cancel: Cancel) -> Result<()> {
     let count = Arc::new(AtomicU32::new(0));
     ctrlc::set_handler(move || {
         if count.fetch_add(1, Ordering::SeqCst) == 0 {
-            eprintln!("\nfaultline: interrupted: stopping, healing faults and writing the report");
+            errln!("\nfaultline: interrupted: stopping, healing faults and writing the report");
             cancel.cancel();
         } else {
-            eprintln!(
+            errln!(
                 "faultline: interrupted twice: exiting now; run `faultline nemesis heal --all` \
                  to heal any fault left"
             );
@@ -304,7 +304,7 @@ fn run_one(
         .with_context(|| format!("creating the run in {}", plan.store.display()))?;
     let run_path = run.path().to_path_buf();
     runs.push(run_path.clone());
-    eprintln!(
+    errln!(
         "faultline: test {}/{}: {name} on {} (seed {seed}), run dir {}",
         index + 1,
         plan.test_count,
@@ -428,17 +428,17 @@ fn run_one(
     if let Some(db) = &db {
         for (node, r) in fetch_logs(&mut remotes, db.as_ref(), &run) {
             if let Err(e) = r {
-                eprintln!("faultline: warning: fetching {node}'s log: {e:#}");
+                errln!("faultline: warning: fetching {node}'s log: {e:#}");
                 log_errors.push(format!("{node}: {e:#}"));
             }
         }
         if !plan.leave_db_running {
             let what = format!("{} teardown", db.what());
             if let Err(e) = on_all(&mut remotes, &what, |_| db.teardown_command()) {
-                eprintln!("faultline: warning: {e:#}");
+                errln!("faultline: warning: {e:#}");
             }
         } else if failure.is_none() {
-            eprintln!(
+            errln!(
                 "faultline: {} left running on {}",
                 db.what(),
                 nodes.names.join(",")
@@ -566,7 +566,7 @@ fn run_one(
     }
     run.write_results(&results)?;
     if let Err(e) = faultline_results::render_run(&run, &history, &results) {
-        eprintln!("faultline: warning: rendering the report: {e}");
+        errln!("faultline: warning: rendering the report: {e}");
     }
     let report = run.file(store::REPORT_HTML);
     out!("{text}");
@@ -579,19 +579,19 @@ fn run_one(
         .map(|o| o.nemesis_errors)
         .filter(|n| *n > 0)
     {
-        eprintln!(
+        errln!(
             "faultline: warning: {n} nemesis action(s) failed (see the `nemesis` events in \
              history.jsonl); fewer faults ran than asked for"
         );
     }
     let ending = match &failure {
         Some(e) if interrupted => {
-            eprintln!("faultline: interrupted before the test ran: {e:#}");
+            errln!("faultline: interrupted before the test ran: {e:#}");
             outln!("{name}: unknown, interrupted during setup (exit 2)");
             Ending::Verdict(Verdict::Unknown)
         }
         Some(e) => {
-            eprintln!("faultline: the run failed: {e:#}");
+            errln!("faultline: the run failed: {e:#}");
             outln!("{name}: run failed (exit 3)");
             Ending::Failed
         }

@@ -97,7 +97,7 @@ pub(super) fn resolve_nodes(plan: &Plan, checked: &Checked) -> Result<Nodes> {
                 ),
             };
             let nodes = old.as_ref().map_or(want, |s| s.nodes.len().max(want));
-            eprintln!(
+            errln!(
                 "faultline: bringing the lab up ({nodes} nodes at {})",
                 plan.lab_dir.display()
             );

@@ -42,7 +42,7 @@ pub(super) fn spawn_progress(
                 pb.set_position(s.elapsed.as_secs().min(limit_s));
                 pb.set_message(msg);
             } else if last_line.elapsed() >= Duration::from_secs(10) && !s.elapsed.is_zero() {
-                eprintln!("[{:>4} s / {limit_s} s] {msg}", s.elapsed.as_secs());
+                errln!("[{:>4} s / {limit_s} s] {msg}", s.elapsed.as_secs());
                 last_line = Instant::now();
             }
             std::thread::sleep(Duration::from_millis(200));

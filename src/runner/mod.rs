@@ -740,7 +740,7 @@ pub async fn run_test(
         match h.await {
             Ok(w) => workers.push(w),
             // A panicking client must not stop the heal below.
-            Err(e) => eprintln!("faultline: a worker stopped abnormally: {e}"),
+            Err(e) => errln!("faultline: a worker stopped abnormally: {e}"),
         }
     }
     let main_phase = main_start.elapsed();
@@ -813,7 +813,7 @@ pub async fn run_test(
                 if agree || !all_ok || round == rounds || cancel.is_cancelled() {
                     break;
                 }
-                eprintln!(
+                errln!(
                     "faultline: final reads disagree (round {round} of {rounds}); \
                      reading every node again in {:.1} s",
                     cfg.recovery.as_secs_f64()

@@ -190,18 +190,23 @@ fn run_problem<M: Model>(
     let out = search::search(&mut m, s, &o, b);
     let shrunk = match shrink {
         Some(limits) if out.verdict == Some(Verdict::Invalid) => {
-            // Without a check-wide limit, each key gets its own shrink budget.
-            let own;
-            let limits = if limits.deadline.is_none() {
-                own = ShrinkLimits {
-                    deadline: Some(Instant::now() + minimal::DEFAULT_SHRINK_LIMIT),
-                    time_limit: Some(minimal::DEFAULT_SHRINK_LIMIT),
-                    mem_limit: limits.mem_limit,
-                };
-                &own
-            } else {
-                limits
+            // Each key gets its own shrink budget, inside the check-wide
+            // deadline if there is one: an explanation must not eat the
+            // check's whole budget (a 120 s `faultline test` check spent
+            // all of it shrinking one 151-op key while later keys waited).
+            let own_end = Instant::now() + minimal::DEFAULT_SHRINK_LIMIT;
+            let own = ShrinkLimits {
+                deadline: Some(limits.deadline.map_or(own_end, |d| d.min(own_end))),
+                time_limit: Some(
+                    limits
+                        .time_limit
+                        .map_or(minimal::DEFAULT_SHRINK_LIMIT, |t| {
+                            t.min(minimal::DEFAULT_SHRINK_LIMIT)
+                        }),
+                ),
+                mem_limit: limits.mem_limit,
             };
+            let limits = &own;
             Some(minimal::shrink(&mut m, &init, &o, &out, limits))
         }
         _ => None,

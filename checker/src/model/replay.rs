@@ -4,8 +4,10 @@
 //! shows the same states). Compiles the key exactly as the linearizability
 //! check does, so the states are the ones the search saw.
 
-use super::register::{compile_keyed, compile_single, key_name};
-use super::{CompiledOp, Model, ModelError, ModelKind, ModelSpec, coll, multi};
+use super::coll::{CollModel, MutexModel};
+use super::multi::MultiModel;
+use super::register::{Keyed, RegModel};
+use super::{CompiledOp, Model, ModelError, ModelKind, ModelSpec, Problem, compile};
 use crate::history::{History, Operation};
 use std::collections::HashMap;
 
@@ -36,23 +38,32 @@ pub fn replay(
         spec.kind,
         ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv
     );
-    let key = ops
-        .first()
-        .and_then(|o| o.key.as_ref())
-        .map(|k| key_name(Some(k)));
     Ok(match spec.kind {
-        _ if register_family && whole => walk(compile_keyed(spec, ops, history)?, order),
-        _ if register_family => walk(compile_single(spec, key.as_deref(), ops, history)?, order),
-        ModelKind::Mutex => walk(coll::compile_mutex(spec, ops, history)?, order),
-        ModelKind::MultiRegister => walk(multi::compile_multi(spec, ops, history)?, order),
-        _ => walk(coll::compile_coll(spec, ops, history)?, order),
+        _ if register_family && whole => walk(
+            object(&Keyed::new(RegModel::new(spec)), ops, history)?,
+            order,
+        ),
+        _ if register_family => walk(object(&RegModel::new(spec), ops, history)?, order),
+        ModelKind::Mutex => walk(object(&MutexModel::new(spec)?, ops, history)?, order),
+        ModelKind::MultiRegister => walk(object(&MultiModel::new(spec), ops, history)?, order),
+        _ => walk(object(&CollModel::new(spec)?, ops, history)?, order),
     })
 }
 
-fn walk<M: Model>(
-    (mut m, init, ops): (M, M::State, Vec<CompiledOp<M::Op>>),
-    order: &[usize],
-) -> Replay {
+/// The object's problem as `linear::check` compiles it: same model, same
+/// object name (the model's partition of the object's first op).
+fn object<M: Model>(
+    proto: &M,
+    ops: &[&Operation],
+    history: Option<&History>,
+) -> Result<Problem<M>, ModelError> {
+    let key = ops
+        .first()
+        .map_or_else(|| "_".to_string(), |o| proto.partition(o));
+    compile(proto, &key, ops, history)
+}
+
+fn walk<M: Model>((mut m, init, ops): Problem<M>, order: &[usize]) -> Replay {
     let by_id: HashMap<usize, &CompiledOp<M::Op>> = ops.iter().map(|o| (o.id, o)).collect();
     let initial = m.describe(&init);
     let mut state = Some(init);
