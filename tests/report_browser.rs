@@ -15,194 +15,13 @@
 //! says it skipped, and fails when CI=true.
 
 mod common;
+#[path = "common/webdriver.rs"]
+mod webdriver;
 
 use common::{faultline, text};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// One HTTP/1.1 request to chromedriver; (status, body by Content-Length).
-fn http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let b = body.map(|b| b.to_string()).unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
-        b.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut r = BufReader::new(s);
-    let mut status_line = String::new();
-    r.read_line(&mut status_line).unwrap();
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("{method} {path}: bad status line {status_line:?}"));
-    let mut len = None;
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h).unwrap();
-        let h = h.trim_end().to_ascii_lowercase();
-        if h.is_empty() {
-            break;
-        }
-        if let Some(v) = h.strip_prefix("content-length:") {
-            len = v.trim().parse::<usize>().ok();
-        }
-    }
-    let mut out = Vec::new();
-    match len {
-        Some(n) => {
-            out.resize(n, 0);
-            r.read_exact(&mut out).unwrap();
-        }
-        None => {
-            r.read_to_end(&mut out).unwrap();
-        }
-    }
-    (status, out)
-}
-
-struct Driver {
-    addr: String,
-    session: String,
-}
-
-impl Driver {
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let p = format!("/session/{}{path}", self.session);
-        let (st, b) = http(&self.addr, method, &p, body.as_ref());
-        let v: Value = serde_json::from_slice(&b)
-            .unwrap_or_else(|e| panic!("{p}: {e}: {}", String::from_utf8_lossy(&b)));
-        assert_eq!(st, 200, "{method} {p}: {v}");
-        v["value"].clone()
-    }
-    fn go(&self, url: &str) {
-        self.call("POST", "/url", Some(json!({ "url": url })));
-    }
-    fn script(&self, js: &str) -> Value {
-        self.call(
-            "POST",
-            "/execute/sync",
-            Some(json!({"script": js, "args": []})),
-        )
-    }
-    fn screenshot(&self, to: &Path) {
-        use base64::Engine;
-        let b64 = self.call("GET", "/screenshot", None);
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(b64.as_str().expect("base64"))
-            .expect("valid base64");
-        assert!(png.starts_with(b"\x89PNG"), "not a PNG");
-        std::fs::write(to, &png).unwrap();
-        println!("screenshot: {}", to.display());
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = http(
-            &self.addr,
-            "DELETE",
-            &format!("/session/{}", self.session),
-            None,
-        );
-    }
-}
-
-fn which(names: &[&str]) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    names.iter().find_map(|n| {
-        std::env::split_paths(&path)
-            .map(|d| d.join(n))
-            .find(|p| p.is_file())
-    })
-}
-
-/// Starts chromedriver and a headless chromium session whose viewport is
-/// 1400×900.
-fn browser(chromium: &Path, chromedriver: &Path) -> (Kill, Driver) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port");
-    let drv = Kill(
-        Command::new(chromedriver)
-            .arg(format!("--port={port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting chromedriver"),
-    );
-    let addr = format!("127.0.0.1:{port}");
-    let t0 = Instant::now();
-    loop {
-        if TcpStream::connect(&addr).is_ok() {
-            let (_, b) = http(&addr, "GET", "/status", None);
-            let v: Value = serde_json::from_slice(&b).unwrap_or_default();
-            if v["value"]["ready"] == true {
-                break;
-            }
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "chromedriver not ready"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let caps = json!({"capabilities": {"alwaysMatch": {
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": chromium,
-            // --no-sandbox: the tests run as root.
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--hide-scrollbars",
-                     "--window-size=1400,900"]
-        }
-    }}});
-    let (st, b) = http(&addr, "POST", "/session", Some(&caps));
-    let v: Value = serde_json::from_slice(&b).unwrap_or_default();
-    assert_eq!(st, 200, "new session: {v}");
-    let d = Driver {
-        addr,
-        session: v["value"]["sessionId"]
-            .as_str()
-            .expect("sessionId")
-            .to_string(),
-    };
-    // The window's outer size includes no browser chrome when headless, but
-    // set the viewport exactly anyway: the assertion is about 900 px.
-    let inner = d.script("return [window.innerWidth, window.innerHeight]");
-    let (w, h) = (
-        inner[0].as_i64().unwrap_or(0),
-        inner[1].as_i64().unwrap_or(0),
-    );
-    if (w, h) != (1400, 900) {
-        d.call(
-            "POST",
-            "/window/rect",
-            Some(json!({"width": 1400 + (1400 - w), "height": 900 + (900 - h)})),
-        );
-    }
-    let inner = d.script("return [window.innerWidth, window.innerHeight]");
-    assert_eq!(inner, json!([1400, 900]), "viewport");
-    (drv, d)
-}
+use std::path::PathBuf;
+use webdriver::Driver;
 
 /// A stale read added to a run's history: three more clients, on a key of
 /// their own, write 1 then 2 (the second write begins after the first
@@ -298,10 +117,7 @@ fn assert_first_screen(d: &Driver, word: &str, cause: bool) -> Value {
 
 #[test]
 fn reports_show_verdict_cause_and_plot_on_the_first_screen() {
-    let (Some(chromium), Some(chromedriver)) = (
-        which(&["chromium", "chromium-browser", "google-chrome"]),
-        which(&["chromedriver"]),
-    ) else {
+    let Some((chromium, chromedriver)) = webdriver::browser() else {
         common::skipped(
             "needs chromium and chromedriver (apt-get install chromium chromium-driver)",
         );
@@ -358,7 +174,9 @@ fn reports_show_verdict_cause_and_plot_on_the_first_screen() {
     faultline_results::render_run(&run, &history, &results).unwrap();
     let invalid = run.path().to_path_buf();
 
-    let (_drv, d) = browser(&chromium, &chromedriver);
+    let d = Driver::start(&chromium, &chromedriver, 1400, 900);
+    let inner = d.script("return [window.innerWidth, window.innerHeight]");
+    assert_eq!(inner, json!([1400, 900]), "viewport");
 
     d.go(&format!("file://{}/report.html", valid.display()));
     assert_first_screen(&d, "VALID", false);

@@ -152,16 +152,7 @@ fn data(name: &str) -> PathBuf {
 }
 
 /// Models whose `anomalies` is still the documented list form.
-const LIN_MODELS: &[&str] = &[
-    "register",
-    "cas-register",
-    "kv",
-    "mutex",
-    "set",
-    "unordered-queue",
-    "fifo-queue",
-    "multi-register",
-];
+const LIN_MODELS: &[&str] = &faultline_checker::model::ModelKind::NAMES;
 
 /// Histories written by the test for checkers without a fixture file.
 fn written(dir: &Path, name: &str, events: &[Value]) -> PathBuf {

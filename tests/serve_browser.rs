@@ -11,23 +11,16 @@
 //! and fails when CI=true.
 
 mod common;
+#[path = "common/webdriver.rs"]
+mod webdriver;
 
 use common::{BIN, faultline, text};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use webdriver::{Driver, Kill, http};
 
 struct TmpDir(PathBuf);
 
@@ -37,141 +30,14 @@ impl Drop for TmpDir {
     }
 }
 
-/// One HTTP/1.1 request; (status, body). The body is read by its
-/// Content-Length (or chunks): chromedriver keeps connections open even
-/// when asked to close them.
-fn http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    let b = body.map(|b| b.to_string()).unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
-        b.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut r = BufReader::new(s);
-    let mut status_line = String::new();
-    r.read_line(&mut status_line)
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-    let status: u16 = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("{method} {path}: bad status line {status_line:?}"));
-    let (mut len, mut chunked) = (None, false);
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h).unwrap();
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let lower = h.to_ascii_lowercase();
-        if let Some(v) = lower.strip_prefix("content-length:") {
-            len = v.trim().parse::<usize>().ok();
-        }
-        if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
-            chunked = true;
-        }
-    }
-    let mut out = Vec::new();
-    if chunked {
-        loop {
-            let mut size = String::new();
-            r.read_line(&mut size).unwrap();
-            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            let mut chunk = vec![0; n + 2];
-            r.read_exact(&mut chunk).unwrap();
-            out.extend_from_slice(&chunk[..n]);
-        }
-    } else if let Some(n) = len {
-        out.resize(n, 0);
-        r.read_exact(&mut out).unwrap();
-    } else if method != "HEAD" {
-        r.read_to_end(&mut out).unwrap();
-    }
-    (status, out)
-}
-
-/// A WebDriver session.
-struct Driver {
-    addr: String,
-    session: String,
-}
-
-impl Driver {
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let p = format!("/session/{}{path}", self.session);
-        let (st, b) = http(&self.addr, method, &p, body.as_ref());
-        let v: Value = serde_json::from_slice(&b)
-            .unwrap_or_else(|e| panic!("{p}: {e}: {}", String::from_utf8_lossy(&b)));
-        assert_eq!(st, 200, "{method} {p}: {v}");
-        v["value"].clone()
-    }
-    fn go(&self, url: &str) {
-        self.call("POST", "/url", Some(json!({ "url": url })));
-    }
-    fn find(&self, using: &str, value: &str) -> String {
-        let v = self.call(
-            "POST",
-            "/element",
-            Some(json!({"using": using, "value": value})),
-        );
-        v.as_object()
-            .and_then(|o| o.values().next())
-            .and_then(Value::as_str)
-            .unwrap_or_else(|| panic!("no element {value}: {v}"))
-            .to_string()
-    }
-    fn script(&self, js: &str) -> Value {
-        self.call(
-            "POST",
-            "/execute/sync",
-            Some(json!({"script": js, "args": []})),
-        )
-    }
-    fn visible_rows(&self) -> u64 {
-        self.script(
-            "return [].filter.call(document.querySelectorAll('tr.run'), \
-             function(r){return !r.hidden && r.offsetParent !== null;}).length",
-        )
-        .as_u64()
-        .expect("a count")
-    }
-    fn screenshot(&self, to: &Path) {
-        use base64::Engine;
-        let b64 = self.call("GET", "/screenshot", None);
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(b64.as_str().expect("base64"))
-            .expect("valid base64");
-        assert!(png.starts_with(b"\x89PNG"), "not a PNG");
-        std::fs::write(to, &png).unwrap();
-        println!("screenshot: {} ({} bytes)", to.display(), png.len());
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = std::panic::catch_unwind(|| {
-            http(
-                &self.addr,
-                "DELETE",
-                &format!("/session/{}", self.session),
-                None,
-            )
-        });
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// Rows of the index a person sees.
+fn visible_rows(d: &Driver) -> u64 {
+    d.script(
+        "return [].filter.call(document.querySelectorAll('tr.run'), \
+         function(r){return !r.hidden && r.offsetParent !== null;}).length",
+    )
+    .as_u64()
+    .expect("a count")
 }
 
 /// Real runs in a fresh store: two of noop-register, one of
@@ -293,25 +159,9 @@ fn serve_answers_files_zips_and_refuses_traversal() {
     assert_eq!(o.status.code(), Some(64), "{}", text(&o));
 }
 
-fn which(names: &[&str]) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    for n in names {
-        for d in std::env::split_paths(&path) {
-            let p = d.join(n);
-            if p.is_file() {
-                return Some(p);
-            }
-        }
-    }
-    None
-}
-
 #[test]
 fn browser_lists_filters_and_opens_a_report() {
-    let (Some(chromium), Some(chromedriver)) = (
-        which(&["chromium", "chromium-browser", "google-chrome"]),
-        which(&["chromedriver"]),
-    ) else {
+    let Some((chromium, chromedriver)) = webdriver::browser() else {
         common::skipped(
             "needs chromium and chromedriver (apt-get install chromium chromium-driver)",
         );
@@ -322,57 +172,13 @@ fn browser_lists_filters_and_opens_a_report() {
     let store = make_store("browser");
     let (_srv, addr) = serve(&store.0);
 
-    let port = free_port();
-    let _drv = Kill(
-        Command::new(&chromedriver)
-            .arg(format!("--port={port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting chromedriver"),
-    );
-    let daddr = format!("127.0.0.1:{port}");
-    let t0 = Instant::now();
-    loop {
-        if TcpStream::connect(&daddr).is_ok() {
-            let (_, b) = http(&daddr, "GET", "/status", None);
-            let v: Value = serde_json::from_slice(&b).unwrap_or_default();
-            if v["value"]["ready"] == true {
-                break;
-            }
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "chromedriver not ready"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let caps = json!({"capabilities": {"alwaysMatch": {
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": chromium,
-            // --no-sandbox: the tests run as root.
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=1400,1000"]
-        }
-    }}});
-    let (st, b) = http(&daddr, "POST", "/session", Some(&caps));
-    let v: Value = serde_json::from_slice(&b).unwrap_or_default();
-    assert_eq!(st, 200, "new session: {v}");
-    let d = Driver {
-        addr: daddr,
-        session: v["value"]["sessionId"]
-            .as_str()
-            .expect("sessionId")
-            .to_string(),
-    };
+    let d = Driver::start(&chromium, &chromedriver, 1400, 1000);
 
     // The index lists every run.
     let base = format!("http://{addr}");
     d.go(&format!("{base}/"));
     assert_eq!(d.call("GET", "/title", None), "faultline runs");
-    assert_eq!(d.visible_rows(), 3);
+    assert_eq!(visible_rows(&d), 3);
     let count = d.find("css selector", "#count");
     assert_eq!(
         d.call("GET", &format!("/element/{count}/text"), None),
@@ -385,7 +191,7 @@ fn browser_lists_filters_and_opens_a_report() {
         "//select[@id='f-workload']/option[text()='list-append']",
     );
     d.call("POST", &format!("/element/{opt}/click"), Some(json!({})));
-    assert_eq!(d.visible_rows(), 1);
+    assert_eq!(visible_rows(&d), 1);
     assert_eq!(
         d.call("GET", &format!("/element/{count}/text"), None),
         "1 of 3 runs"
@@ -404,16 +210,16 @@ fn browser_lists_filters_and_opens_a_report() {
         &format!("/element/{q}/value"),
         Some(json!({"text": "G2-item"})),
     );
-    assert_eq!(d.visible_rows(), 0);
+    assert_eq!(visible_rows(&d), 0);
     d.call("POST", &format!("/element/{q}/clear"), Some(json!({})));
-    assert_eq!(d.visible_rows(), 1);
+    assert_eq!(visible_rows(&d), 1);
     d.screenshot(&out.join("index-filtered.png"));
 
     // A filtered view is a link: loading it applies the filter.
     d.go(&format!("{base}/?workload=register&verdict=valid"));
-    assert_eq!(d.visible_rows(), 2);
+    assert_eq!(visible_rows(&d), 2);
     d.go(&format!("{base}/?workload=list-append"));
-    assert_eq!(d.visible_rows(), 1);
+    assert_eq!(visible_rows(&d), 1);
 
     // Open the visible run's report through its link.
     let link = d.find("css selector", "tr.run:not([hidden]) a.report");

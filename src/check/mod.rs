@@ -35,16 +35,7 @@ pub fn model_groups() -> [(&'static str, &'static [&'static str]); 4] {
 }
 
 /// Model names `--model` accepts.
-pub const LIN_MODELS: &[&str] = &[
-    "register",
-    "cas-register",
-    "kv",
-    "mutex",
-    "set",
-    "unordered-queue",
-    "fifo-queue",
-    "multi-register",
-];
+pub const LIN_MODELS: &[&str] = &faultline_checker::model::ModelKind::NAMES;
 pub const TXN_MODELS: &[&str] = &["list-append", "rw-register"];
 /// Session guarantees and causal consistency of read/write registers.
 pub const SESSION_MODELS: &[&str] = &["causal-register"];

@@ -177,7 +177,7 @@ impl ModelKind {
     ];
 
     /// The CLI name.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             ModelKind::Register => "register",
             ModelKind::CasRegister => "cas-register",
@@ -189,6 +189,17 @@ impl ModelKind {
             ModelKind::MultiRegister => "multi-register",
         }
     }
+
+    /// Every CLI name, in [`ModelKind::ALL`]'s order (`--help`'s list).
+    pub const NAMES: [&'static str; 8] = {
+        let mut names = [""; 8];
+        let mut i = 0;
+        while i < names.len() {
+            names[i] = ModelKind::ALL[i].name();
+            i += 1;
+        }
+        names
+    };
 
     /// Parses a CLI name (`cas-register`, `kv`, …).
     pub fn parse(name: &str) -> Option<ModelKind> {
