@@ -7,29 +7,12 @@
 //! `FAULTLINE_FUZZ_CASES=2000000 cargo test --release -p faultline-checker --test fuzz_parsers`
 //! (and `FAULTLINE_FUZZ_SEED=N` for another sequence). See `fuzz/README.md`.
 
+#[path = "common/rng.rs"]
+mod rng;
+
 use faultline_checker::format::fuzz_check;
+use rng::Rng;
 use std::path::PathBuf;
-
-/// xorshift64*: deterministic, dependency-free; a failing case replays from
-/// its seed and case number.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len())]
-    }
-}
 
 const SEEDS: &[&str] = &[
     "{\"index\":0,\"time\":1234567,\"process\":3,\"type\":\"invoke\",\"f\":\"write\",\"value\":2,\"node\":\"n2\"}\n{\"index\":1,\"time\":1234999,\"process\":3,\"type\":\"ok\",\"f\":\"write\",\"value\":2}\n",

@@ -6,6 +6,10 @@
 
 #[path = "../../fuzz/fuzz_targets/check_options_case.rs"]
 mod case;
+#[path = "common/rng.rs"]
+mod rng;
+
+use rng::Rng;
 
 const SEEDS: &[&str] = &[
     // list-append with a G-single over items and a duplicate element.
@@ -40,22 +44,6 @@ const SEEDS: &[&str] = &[
 
 /// Bytes that matter to some parser.
 const BYTES: &[u8] = b"{}[]:\"\n,-0123456789 nulx";
-
-/// xorshift64*: deterministic; a failing case replays from its number.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// The four option bytes, then the history.
 fn input(flags: u8, anomalies: u8, models: u8, chunk: u8, history: &[u8]) -> Vec<u8> {

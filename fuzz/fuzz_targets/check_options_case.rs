@@ -12,27 +12,11 @@
 //! `checker/tests/linear_fuzz_options.rs` (which includes this file).
 
 use faultline_checker::consistency::{ANOMALY_IMPLIES, all_models};
-use faultline_checker::format;
+use faultline_checker::format::{self, Trickle};
 use faultline_checker::linear::{self, Options};
 use faultline_checker::model::{ModelKind, ModelSpec};
 use faultline_checker::txn::{self, TxnOptions, Workload};
-use std::io::Read;
 use std::time::Duration;
-
-/// A reader handing out at most `n` bytes per read, as a pipe may.
-struct Trickle<'a> {
-    data: &'a [u8],
-    n: usize,
-}
-
-impl Read for Trickle<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let k = self.n.min(buf.len()).min(self.data.len());
-        buf[..k].copy_from_slice(&self.data[..k]);
-        self.data = &self.data[k..];
-        Ok(k)
-    }
-}
 
 /// Picks the names whose bit is set in `mask` (bit i: name i, cycling).
 fn pick(names: &[&str], mask: u8) -> Vec<String> {

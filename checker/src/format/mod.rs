@@ -456,10 +456,12 @@ pub fn fuzz_check(data: &[u8], small_buffer: usize) {
     }
 }
 
-/// A reader that hands out at most `n` bytes per read, as a pipe may.
-struct Trickle<'a> {
-    data: &'a [u8],
-    n: usize,
+/// A reader that hands out at most `n` bytes per read, as a pipe may (for
+/// the fuzz targets and their stable tests).
+#[doc(hidden)]
+pub struct Trickle<'a> {
+    pub data: &'a [u8],
+    pub n: usize,
 }
 
 impl Read for Trickle<'_> {
