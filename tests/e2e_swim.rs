@@ -143,7 +143,9 @@ fn piggyback_unbounded_leaves_a_live_member_dead() {
     };
     let mut verdicts = Vec::new();
     let mut caught = None;
-    for seed in ["1", "2"] {
+    // Up to three seeds: since clients back off after failures (issue #24)
+    // one session saw seeds 1 and 2 both valid (the first full run caught it).
+    for seed in ["1", "2", "3"] {
         let (code, r) = run_with(&lab, &store, Some("piggyback-unbounded"), &schedule(seed));
         assert!(code == 0 || code == 1, "{r:#}");
         verdicts.push(r["valid"].clone());
@@ -159,7 +161,7 @@ fn piggyback_unbounded_leaves_a_live_member_dead() {
         }
     }
     let Some(seed) = caught else {
-        panic!("piggyback-unbounded not caught in 2 runs: {verdicts:?}");
+        panic!("piggyback-unbounded not caught in 3 runs: {verdicts:?}");
     };
     let (code, r) = run_with(&lab, &store, None, &schedule(seed));
     assert_eq!(
