@@ -280,4 +280,20 @@ fn saga_send_before_log_caught_by_killing_the_orchestrator() {
         nemesis_events(&latest, "kill-leader") > 0,
         "no kill-leader ran"
     );
+    // The control: the correct build on the catching seed, same schedule
+    // and options, is valid — the lost saga is the bug's, not the load's.
+    let seed = caught.unwrap_or("1");
+    let o = r.go_with(
+        "kill-leader",
+        "orchestrated",
+        seed,
+        None,
+        &["--op-timeout", "1", "--rate", "5000"],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "correct build, seed {seed}: {}",
+        text(&o)
+    );
 }
