@@ -73,7 +73,10 @@ pub fn generator(opts: &WorkloadOptions, seed: u64) -> Box<dyn Generator> {
         Workload::Counter => Box::new(CounterGen { rng }),
         Workload::Queue => Box::new(QueueGen { rng, next: 0 }),
         Workload::UniqueIds => Box::new(UniqueIdsGen),
-        Workload::Lock => Box::new(LockGen { rng }),
+        Workload::Lock => Box::new(LockGen {
+            rng,
+            holding: Vec::new(),
+        }),
         Workload::Saga => Box::new(SagaGen { rng, next: 0 }),
         Workload::Fenced => Box::new(FencedGen {
             rng,
@@ -311,20 +314,52 @@ impl Generator for UniqueIdsGen {
     }
 }
 
+/// Acquire and release, following which clients hold the lock: a holder
+/// releases, the others acquire. A release by a client that does not hold
+/// the lock is sent on purpose one time in ten (the lock must refuse it,
+/// and the mutex checker judges it), not half the time: one generator for
+/// all clients made four ops in five fail (issue #24's audit).
 struct LockGen {
     rng: StdRng,
+    /// Per worker: does it hold the lock (its last acquire was `ok` and it
+    /// has not released since)?
+    holding: Vec<bool>,
+}
+
+impl LockGen {
+    fn holds(&mut self, worker: usize) -> &mut bool {
+        if self.holding.len() <= worker {
+            self.holding.resize(worker + 1, false);
+        }
+        &mut self.holding[worker]
+    }
 }
 
 impl Generator for LockGen {
     fn next_op(&mut self) -> Op {
-        // Random acquire/release: a release by a process that does not hold
-        // the lock fails, which the mutex checker understands.
-        let f = if self.rng.random_bool(0.5) {
-            "acquire"
-        } else {
+        // Without a client to follow: as if client 0 asked.
+        self.next_op_for(0, Duration::ZERO)
+    }
+
+    fn next_op_for(&mut self, worker: usize, _: Duration) -> Op {
+        let stray_release = self.rng.random_range(0..10u8) == 0;
+        let f = if *self.holds(worker) || stray_release {
             "release"
+        } else {
+            "acquire"
         };
         Op::new(f, None, Value::Null)
+    }
+
+    fn completed(&mut self, worker: usize, op: &Op, outcome: Outcome, _: &Value, _: Duration) {
+        let held = self.holds(worker);
+        match (op.f.as_str(), outcome) {
+            ("acquire", Outcome::Ok) => *held = true,
+            // An `info` leaves a fresh process holding nothing; a release,
+            // whatever its answer, ends what this client thought it held.
+            (_, Outcome::Info) | ("release", _) => *held = false,
+            _ => {}
+        }
     }
 }
 
@@ -606,6 +641,32 @@ mod tests {
         for w in [Workload::Register, Workload::ListAppend, Workload::Bank] {
             assert_ne!(take(w, 7, 500), take(w, 8, 500), "{w}");
         }
+    }
+
+    #[test]
+    fn lock_holders_release_and_the_others_acquire() {
+        let mut g = generator(&WorkloadOptions::new(Workload::Lock), 3);
+        let t = Duration::ZERO;
+        let acquire = Op::new("acquire", None, Value::Null);
+        let release = Op::new("release", None, Value::Null);
+        // Worker 1 holds the lock: its next op is a release, every time.
+        g.completed(1, &acquire, Outcome::Ok, &Value::Null, t);
+        assert_eq!(g.next_op_for(1, t).f, "release");
+        // Worker 2 does not: mostly acquires, a stray release one in ten.
+        let ops: Vec<Op> = (0..1000).map(|_| g.next_op_for(2, t)).collect();
+        let stray = ops.iter().filter(|o| o.f == "release").count();
+        assert!(
+            (50..=150).contains(&stray),
+            "{stray} stray releases of 1000"
+        );
+        // A release (whatever its answer) or an info ends the hold.
+        g.completed(1, &release, Outcome::Fail, &Value::Null, t);
+        let after: Vec<Op> = (0..50).map(|_| g.next_op_for(1, t)).collect();
+        assert!(after.iter().any(|o| o.f == "acquire"));
+        g.completed(3, &acquire, Outcome::Ok, &Value::Null, t);
+        g.completed(3, &acquire, Outcome::Info, &Value::Null, t);
+        let after: Vec<Op> = (0..50).map(|_| g.next_op_for(3, t)).collect();
+        assert!(after.iter().any(|o| o.f == "acquire"));
     }
 
     #[test]
