@@ -43,6 +43,7 @@ use crate::line_conn::{LineConn, ReadError};
 use crate::{BoxFuture, Client, ClientOpts, LogFiles, Primaries, Target, TargetError};
 use faultline_nemesis::NemesisKind;
 use faultline_node::kv::{Command, Micro, Op as KvOp, RequestId};
+use faultline_node::registry::Protocol;
 use faultline_node::shell::api::{ClientReply, ClientRequest, NodeStatus};
 use faultline_workloads::{Completion, Op, Value, Workload, WorkloadOptions};
 use std::collections::BTreeMap;
@@ -61,9 +62,11 @@ pub const PEER_PORT: u16 = 7001;
 /// `FAKETIME_FILE`).
 pub const FAKETIME_FILE: &str = "/tmp/faultline-faketime.rc";
 
-/// The protocols this target runs, and what each is.
-pub fn protocols() -> &'static [(&'static str, &'static str)] {
-    faultline_node::shell::PROTOCOLS
+/// The protocols this target runs (the registry's replicated logs).
+pub fn protocols() -> impl Iterator<Item = &'static Protocol> {
+    faultline_node::registry::PROTOCOLS
+        .iter()
+        .filter(|p| p.replicated_log)
 }
 
 /// Checks `--bug` names against the protocol's seeded bugs; the error
@@ -262,18 +265,16 @@ pub const NODE_FAULTS: [NemesisKind; 9] = [
     NemesisKind::Clock,
 ];
 
-/// The catalogue row of a faultline-node protocol: `about` is its one-line
-/// description, `build` makes its [`Db`] from the run's context.
-pub fn node_info(
-    protocol: &'static str,
-    about: &str,
-    workloads: Vec<Workload>,
-    build: crate::db::Builder,
-) -> TargetInfo {
+/// The catalogue row of a faultline-node protocol, from its registry entry
+/// (name, about, workloads, bugs); `build` makes its [`Db`] from the run's
+/// context. A name missing from the registry is a row with no workloads,
+/// which the catalogue test refuses.
+pub fn node_info(protocol: &'static str, build: crate::db::Builder) -> TargetInfo {
+    let p = faultline_node::registry::find(protocol);
     TargetInfo {
         name: protocol,
-        description: format!("faultline-node {protocol}: {about}"),
-        workloads,
+        description: format!("faultline-node {protocol}: {}", p.map_or("", |p| p.about)),
+        workloads: p.map_or_else(Vec::new, workloads_of),
         faults: NODE_FAULTS.to_vec(),
         clock: Clock::Everywhere,
         bugs: bugs_of(protocol),
@@ -284,10 +285,13 @@ pub fn node_info(
 
 /// The catalogue rows, one per protocol.
 pub fn infos() -> Vec<TargetInfo> {
-    protocols()
-        .iter()
-        .map(|(p, what)| node_info(p, what, WORKLOADS.to_vec(), build))
-        .collect()
+    protocols().map(|p| node_info(p.name, build)).collect()
+}
+
+/// A protocol's workloads, typed (the registry names them; the catalogue
+/// test checks every name parses).
+pub fn workloads_of(p: &Protocol) -> Vec<Workload> {
+    p.workloads.iter().filter_map(|w| w.parse().ok()).collect()
 }
 
 /// Builds a cluster of `protocol`.
