@@ -104,6 +104,23 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
+    /// Refuses a configuration no run can have (no nodes, no workers, a
+    /// rate that is not positive).
+    fn validate(&self) -> Result<(), RunError> {
+        if self.nodes.is_empty() {
+            return Err(RunError::Config("no nodes".into()));
+        }
+        if self.concurrency == 0 {
+            return Err(RunError::Config("concurrency must be at least 1".into()));
+        }
+        if let Some(r) = self.rate
+            && !(r.is_finite() && r > 0.0)
+        {
+            return Err(RunError::Config(format!("rate must be positive, not {r}")));
+        }
+        Ok(())
+    }
+
     /// Defaults: concurrency 5, 60 s, the workload's rate, 5 s op timeout, seed 0,
     /// no nemesis, 5 s recovery, 10 final-read attempts.
     pub fn new(workload: WorkloadOptions, nodes: Vec<String>) -> RunConfig {
@@ -225,17 +242,7 @@ pub async fn run_test(
     sink: impl HistorySink + 'static,
     ctl: RunControl,
 ) -> Result<RunOutcome, RunError> {
-    if cfg.nodes.is_empty() {
-        return Err(RunError::Config("no nodes".into()));
-    }
-    if cfg.concurrency == 0 {
-        return Err(RunError::Config("concurrency must be at least 1".into()));
-    }
-    if let Some(r) = cfg.rate
-        && !(r.is_finite() && r > 0.0)
-    {
-        return Err(RunError::Config(format!("rate must be positive, not {r}")));
-    }
+    cfg.validate()?;
     target.check_supports(cfg.workload.workload)?;
     let RunControl {
         cancel,
@@ -274,28 +281,7 @@ pub async fn run_test(
     if !nemesis_call(&shared.recorder, nemesis.as_mut(), None).await {
         nemesis_errors += 1;
     }
-    let setup = async {
-        let mut c = target.client(&cfg.nodes[0], &shared.opts).await?;
-        let r = tokio::time::timeout(cfg.op_timeout * 2, c.setup()).await;
-        let _ = tokio::time::timeout(Duration::from_secs(1), c.close()).await;
-        match r {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(RunError::Setup(e)),
-            Err(_) => return Err(RunError::Setup("client setup timed out".into())),
-        }
-        let mut workers = Vec::with_capacity(cfg.concurrency);
-        for i in 0..cfg.concurrency {
-            let node = cfg.nodes[i % cfg.nodes.len()].clone();
-            let client = target.client(&node, &shared.opts).await?;
-            workers.push(Worker {
-                index: i,
-                node,
-                process: i as u64,
-                client: Some(client),
-            });
-        }
-        Ok(workers)
-    };
+    let setup = setup_workers(&cfg, target.as_ref(), &shared);
     let workers = match setup.await {
         Ok(w) => w,
         Err(e) => {
@@ -325,29 +311,7 @@ pub async fn run_test(
         )));
     }
     if let Some(iv) = cfg.nemesis_interval {
-        let mut active = false;
-        let mut next = tokio::time::Instant::now() + iv;
-        let end = tokio::time::Instant::from_std(deadline);
-        loop {
-            let due = match nemesis.next_due() {
-                Some(d) => shared.recorder.start.checked_add(d).map_or(end, Into::into),
-                None => next,
-            };
-            tokio::select! {
-                _ = sleep_until(due.min(end)) => {}
-                _ = cancel.cancelled() => break,
-            }
-            if Instant::now() >= deadline || cancel.is_cancelled() {
-                break;
-            }
-            let t = shared.recorder.start.elapsed();
-            let start = if active { None } else { Some(t) };
-            if !nemesis_call(&shared.recorder, nemesis.as_mut(), start).await {
-                nemesis_errors += 1;
-            }
-            active = !active;
-            next += iv;
-        }
+        nemesis_errors += nemesis_loop(&shared, nemesis.as_mut(), &cancel, iv, deadline).await;
     }
     let mut workers = Vec::with_capacity(handles.len());
     for h in handles {
@@ -385,58 +349,8 @@ pub async fn run_test(
         }
         if !cancel.is_cancelled() {
             let mut readers = final_readers(&mut workers, &cfg.nodes, per_node);
-            let mut all_ok = !readers.is_empty();
-            // Per-node final reads come in rounds: a replica that is still
-            // working off a backlog (it was paused, or is slow) can answer
-            // before it has merged what the others have, which is lag, not
-            // divergence. While the replicas' answers differ, wait out the
-            // recovery period again and read every node again, up to
-            // `CONVERGENCE_ROUNDS`; the checker judges each node's last one.
-            let rounds = if per_node { CONVERGENCE_ROUNDS } else { 1 };
-            for round in 1..=rounds {
-                let mut answers: Vec<Vec<Value>> = Vec::with_capacity(readers.len());
-                all_ok = !readers.is_empty();
-                let give_up = Instant::now() + cfg.op_timeout * cfg.final_read_attempts.max(1) * 2;
-                let mut rng = StdRng::seed_from_u64(cfg.seed);
-                for w in readers.iter_mut() {
-                    let mut backoff = Backoff::default();
-                    let mut mine = Vec::with_capacity(final_ops.len());
-                    for op in &final_ops {
-                        let mut ok = false;
-                        for _ in 0..cfg.final_read_attempts.max(1) {
-                            if cancel.is_cancelled()
-                                || !shared
-                                    .ensure_client(w, give_up, &mut backoff, &mut rng)
-                                    .await
-                            {
-                                break;
-                            }
-                            let (outcome, v) = shared.invoke_value(w, op).await;
-                            if outcome == Outcome::Ok {
-                                mine.push(canonical(v));
-                                ok = true;
-                                break;
-                            }
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                        }
-                        all_ok &= ok;
-                    }
-                    answers.push(mine);
-                }
-                let agree = answers.windows(2).all(|p| p[0] == p[1]);
-                if agree || !all_ok || round == rounds || cancel.is_cancelled() {
-                    break;
-                }
-                errln!(
-                    "faultline: final reads disagree (round {round} of {rounds}); \
-                     reading every node again in {:.1} s",
-                    cfg.recovery.as_secs_f64()
-                );
-                tokio::select! {
-                    _ = tokio::time::sleep(cfg.recovery) => {}
-                    _ = cancel.cancelled() => {}
-                }
-            }
+            let all_ok =
+                final_read_rounds(&cfg, &shared, &mut readers, &final_ops, per_node, &cancel).await;
             workers.extend(readers);
             final_reads_ok = Some(all_ok);
         }
@@ -468,6 +382,136 @@ pub async fn run_test(
             fails,
         },
     })
+}
+
+/// Phase 1 after the heal: the first client's `setup` (creating keys,
+/// tables), then one client per worker, spread over the nodes.
+async fn setup_workers(
+    cfg: &RunConfig,
+    target: &dyn Target,
+    shared: &Shared,
+) -> Result<Vec<Worker>, RunError> {
+    let mut c = target.client(&cfg.nodes[0], &shared.opts).await?;
+    let r = tokio::time::timeout(cfg.op_timeout * 2, c.setup()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), c.close()).await;
+    match r {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(RunError::Setup(e)),
+        Err(_) => return Err(RunError::Setup("client setup timed out".into())),
+    }
+    let mut workers = Vec::with_capacity(cfg.concurrency);
+    for i in 0..cfg.concurrency {
+        let node = cfg.nodes[i % cfg.nodes.len()].clone();
+        let client = target.client(&node, &shared.opts).await?;
+        workers.push(Worker {
+            index: i,
+            node,
+            process: i as u64,
+            client: Some(client),
+        });
+    }
+    Ok(workers)
+}
+
+/// Phase 2's nemesis: start and heal faults in turn, every `iv` (or when
+/// the schedule says) until `deadline`. Returns the failed calls.
+async fn nemesis_loop(
+    shared: &Shared,
+    nemesis: &mut dyn NemesisDriver,
+    cancel: &Cancel,
+    iv: Duration,
+    deadline: Instant,
+) -> u64 {
+    let mut errors = 0;
+    let mut active = false;
+    let mut next = tokio::time::Instant::now() + iv;
+    let end = tokio::time::Instant::from_std(deadline);
+    loop {
+        let due = match nemesis.next_due() {
+            Some(d) => shared.recorder.start.checked_add(d).map_or(end, Into::into),
+            None => next,
+        };
+        tokio::select! {
+            _ = sleep_until(due.min(end)) => {}
+            _ = cancel.cancelled() => break,
+        }
+        if Instant::now() >= deadline || cancel.is_cancelled() {
+            break;
+        }
+        let t = shared.recorder.start.elapsed();
+        let start = if active { None } else { Some(t) };
+        if !nemesis_call(&shared.recorder, &mut *nemesis, start).await {
+            errors += 1;
+        }
+        active = !active;
+        next += iv;
+    }
+    errors
+}
+
+/// Phases 4–5's reads: each reader reads every final op (retrying), in
+/// rounds while per-node answers disagree. True when every read was ok.
+async fn final_read_rounds(
+    cfg: &RunConfig,
+    shared: &Shared,
+    readers: &mut [Worker],
+    final_ops: &[Op],
+    per_node: bool,
+    cancel: &Cancel,
+) -> bool {
+    let mut all_ok = !readers.is_empty();
+    // Per-node final reads come in rounds: a replica that is still
+    // working off a backlog (it was paused, or is slow) can answer
+    // before it has merged what the others have, which is lag, not
+    // divergence. While the replicas' answers differ, wait out the
+    // recovery period again and read every node again, up to
+    // `CONVERGENCE_ROUNDS`; the checker judges each node's last one.
+    let rounds = if per_node { CONVERGENCE_ROUNDS } else { 1 };
+    for round in 1..=rounds {
+        let mut answers: Vec<Vec<Value>> = Vec::with_capacity(readers.len());
+        all_ok = !readers.is_empty();
+        let give_up = Instant::now() + cfg.op_timeout * cfg.final_read_attempts.max(1) * 2;
+        let mut rng = StdRng::seed_from_u64(cfg.seed);
+        for w in readers.iter_mut() {
+            let mut backoff = Backoff::default();
+            let mut mine = Vec::with_capacity(final_ops.len());
+            for op in final_ops {
+                let mut ok = false;
+                for _ in 0..cfg.final_read_attempts.max(1) {
+                    if cancel.is_cancelled()
+                        || !shared
+                            .ensure_client(w, give_up, &mut backoff, &mut rng)
+                            .await
+                    {
+                        break;
+                    }
+                    let (outcome, v) = shared.invoke_value(w, op).await;
+                    if outcome == Outcome::Ok {
+                        mine.push(canonical(v));
+                        ok = true;
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                all_ok &= ok;
+            }
+            answers.push(mine);
+        }
+        let agree = answers.windows(2).all(|p| p[0] == p[1]);
+        if agree || !all_ok || round == rounds || cancel.is_cancelled() {
+            break;
+        }
+        errln!(
+            "faultline: final reads disagree (round {round} of {rounds}); \
+             reading every node again in {:.1} s",
+            cfg.recovery.as_secs_f64()
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(cfg.recovery) => {}
+            _ = cancel.cancelled() => {}
+        }
+    }
+    all_ok
 }
 
 #[cfg(test)]
