@@ -406,19 +406,7 @@ pub fn run(a: MatrixArgs) -> Result<ExitCode> {
         .collect::<Result<Vec<Plan>>>()
         .map_err(bad)?;
     if a.dry_run {
-        for (i, (c, p)) in cells.iter().zip(&plans).enumerate() {
-            outln!(
-                "{:>3}. {}: {}{}",
-                i + 1,
-                c.label(),
-                serde_json::to_string(p)?,
-                if m.args.is_empty() {
-                    String::new()
-                } else {
-                    format!(" then flags {}", m.args.join(" "))
-                }
-            );
-        }
+        print_dry_run(&m, &cells, &plans)?;
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -427,15 +415,7 @@ pub fn run(a: MatrixArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(dir.join("plans"))?;
     let exe = std::env::current_exe().context("finding the faultline binary")?;
     let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let c = Arc::clone(&cancel);
-        ctrlc::set_handler(move || {
-            if !c.swap(true, Ordering::SeqCst) {
-                errln!("\nfaultline: interrupted: stopping the current run, skipping the rest");
-            }
-        })
-        .context("installing the SIGINT/SIGTERM handler")?;
-    }
+    on_interrupt(Arc::clone(&cancel))?;
     let grace = Duration::from_secs_f64(m.run_grace.unwrap_or(600.0).max(1.0));
     let run_limit = Duration::from_secs_f64(base_plan.time_limit_s.max(0.0)) + grace;
     errln!(
@@ -444,21 +424,7 @@ pub fn run(a: MatrixArgs) -> Result<ExitCode> {
         dir.display()
     );
 
-    let tty =
-        std::io::stderr().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb");
-    let bar = tty.then(|| {
-        let pb = indicatif::ProgressBar::new(cells.len() as u64);
-        let tpl = if std::env::var_os("NO_COLOR").is_some() {
-            "[{bar:20}] {pos}/{len} {elapsed_precise} {msg}"
-        } else {
-            "[{bar:20.cyan/blue}] {pos}/{len} {elapsed_precise} {msg}"
-        };
-        if let Ok(style) = indicatif::ProgressStyle::with_template(tpl) {
-            pb.set_style(style.progress_chars("=> "));
-        }
-        pb.enable_steady_tick(Duration::from_millis(500));
-        pb
-    });
+    let bar = progress_bar(cells.len());
 
     let t0 = Instant::now();
     let mut results: Vec<CellResult> = Vec::new();
@@ -474,18 +440,7 @@ pub fn run(a: MatrixArgs) -> Result<ExitCode> {
         );
         let log_rel = format!("logs/{stem}.log");
         if cancel.load(Ordering::SeqCst) {
-            results.push(CellResult {
-                cell: c.clone(),
-                status: Status::NotRun,
-                exit_code: None,
-                anomaly_types: vec![],
-                reason: Some("not run: the matrix was interrupted".into()),
-                run_dir: None,
-                run_path: None,
-                report: None,
-                log: log_rel,
-                duration_s: 0.0,
-            });
+            results.push(not_run(c, log_rel));
             continue;
         }
         let so_far: Vec<String> = tally.iter().map(|(k, v)| format!("{v} {k}")).collect();
@@ -559,6 +514,69 @@ pub fn run(a: MatrixArgs) -> Result<ExitCode> {
     outln!("summary: {}", dir.join("summary.html").display());
     outln!("junit: {}", dir.join("junit.xml").display());
     Ok(ExitCode::from(summary.exit_code))
+}
+
+/// `--dry-run`: each cell's plan, and the flags given with it.
+fn print_dry_run(m: &MatrixFile, cells: &[Cell], plans: &[Plan]) -> Result<()> {
+    for (i, (c, p)) in cells.iter().zip(plans).enumerate() {
+        outln!(
+            "{:>3}. {}: {}{}",
+            i + 1,
+            c.label(),
+            serde_json::to_string(p)?,
+            if m.args.is_empty() {
+                String::new()
+            } else {
+                format!(" then flags {}", m.args.join(" "))
+            }
+        );
+    }
+    Ok(())
+}
+
+/// The progress bar, on a terminal only (`TERM=dumb` and `NO_COLOR` honoured).
+fn progress_bar(cells: usize) -> Option<indicatif::ProgressBar> {
+    let tty =
+        std::io::stderr().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb");
+    tty.then(|| {
+        let pb = indicatif::ProgressBar::new(cells as u64);
+        let tpl = if std::env::var_os("NO_COLOR").is_some() {
+            "[{bar:20}] {pos}/{len} {elapsed_precise} {msg}"
+        } else {
+            "[{bar:20.cyan/blue}] {pos}/{len} {elapsed_precise} {msg}"
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(tpl) {
+            pb.set_style(style.progress_chars("=> "));
+        }
+        pb.enable_steady_tick(Duration::from_millis(500));
+        pb
+    })
+}
+
+/// SIGINT/SIGTERM: stop the current run and skip the rest.
+fn on_interrupt(cancel: Arc<AtomicBool>) -> Result<()> {
+    ctrlc::set_handler(move || {
+        if !cancel.swap(true, Ordering::SeqCst) {
+            errln!("\nfaultline: interrupted: stopping the current run, skipping the rest");
+        }
+    })
+    .context("installing the SIGINT/SIGTERM handler")
+}
+
+/// A cell the matrix did not reach because it was interrupted.
+fn not_run(c: &Cell, log: String) -> CellResult {
+    CellResult {
+        cell: c.clone(),
+        status: Status::NotRun,
+        exit_code: None,
+        anomaly_types: vec![],
+        reason: Some("not run: the matrix was interrupted".into()),
+        run_dir: None,
+        run_path: None,
+        report: None,
+        log,
+        duration_s: 0.0,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
