@@ -39,7 +39,9 @@
 //!   read-only operations, which cannot have had an effect).
 
 mod client;
+mod hooks;
 pub(crate) use client::{Fate, NodeClient};
+pub use hooks::{Hooks, KvHooks, NodeHooks};
 
 use crate::db::{Cancelled, Clock, Db, DbContext, Kind, Step, TargetInfo};
 use crate::line_conn::{LineConn, ReadError};
@@ -116,6 +118,9 @@ pub struct NodeDb {
     pub options: BTreeMap<String, String>,
     /// The local faultline-node binary uploaded to every node.
     pub binary: std::path::PathBuf,
+    /// The protocol's clients, readiness and checker ([`KvHooks`] unless
+    /// set with [`NodeDb::with_hooks`]).
+    pub hooks: Hooks,
 }
 
 impl NodeDb {
@@ -139,7 +144,14 @@ impl NodeDb {
             libfaketime: String::new(),
             options: BTreeMap::new(),
             binary: "faultline-node".into(),
+            hooks: Hooks(Arc::new(KvHooks)),
         }
+    }
+
+    /// The same cluster with a protocol's own hooks.
+    pub fn with_hooks(mut self, hooks: impl NodeHooks + 'static) -> NodeDb {
+        self.hooks = Hooks(Arc::new(hooks));
+        self
     }
 
     /// The node's id in the cluster (1-based, in name order).
@@ -336,43 +348,6 @@ impl NodeDb {
     }
 }
 
-/// The [`Db`] methods a wrapper of a [`NodeDb`] (its field `.0`) takes
-/// unchanged — commands, addresses, files, settings — so that a wrapper
-/// (crdt, dynamo, elect, swim) writes only what differs: readiness, its
-/// target, its checker.
-macro_rules! node_db_commands {
-    () => {
-        fn what(&self) -> &str {
-            $crate::db::Db::what(&self.0)
-        }
-        fn addresses(&self) -> &std::collections::BTreeMap<String, String> {
-            &self.0.nodes
-        }
-        fn setup(&self) -> Vec<$crate::db::Step<'_>> {
-            $crate::db::Db::setup(&self.0)
-        }
-        fn install_command(&self) -> String {
-            self.0.install_command()
-        }
-        fn teardown_command(&self) -> String {
-            self.0.teardown_command()
-        }
-        fn start_command(&self, node: &str) -> Option<String> {
-            self.0.start_command(node)
-        }
-        fn pidfile(&self) -> &str {
-            $crate::db::Db::pidfile(&self.0)
-        }
-        fn log_file(&self) -> &str {
-            $crate::db::Db::log_file(&self.0)
-        }
-        fn json(&self) -> (&'static str, serde_json::Value) {
-            $crate::db::Db::json(&self.0)
-        }
-    };
-}
-pub(crate) use node_db_commands;
-
 impl Db for NodeDb {
     fn what(&self) -> &str {
         &self.protocol
@@ -413,27 +388,32 @@ impl Db for NodeDb {
         LOG_FILE
     }
     fn json(&self) -> (&'static str, serde_json::Value) {
-        (
-            "node",
-            serde_json::json!({
-                "protocol": self.protocol, "bugs": self.bugs, "tick_ms": self.tick_ms,
-                "election_ticks": self.election_ticks, "heartbeat_ticks": self.heartbeat_ticks,
-                "libfaketime": self.libfaketime, "binary": self.binary, "options": self.options,
-            }),
-        )
+        let mut v = serde_json::json!({
+            "protocol": self.protocol, "bugs": self.bugs, "tick_ms": self.tick_ms,
+            "election_ticks": self.election_ticks, "heartbeat_ticks": self.heartbeat_ticks,
+            "libfaketime": self.libfaketime, "binary": self.binary, "options": self.options,
+        });
+        self.hooks.0.json(self, &mut v);
+        ("node", v)
     }
     fn wait_ready<'a>(
         &'a self,
         deadline: Duration,
         cancelled: Cancelled<'a>,
     ) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(wait_leader(self, deadline, cancelled))
+        self.hooks.0.wait_ready(self, deadline, cancelled)
     }
     fn target(&self) -> Arc<dyn Target> {
-        let mut t = NodeTarget::new(self.client_config());
-        t.pb.monitor = self.protocol == "pb"
-            && self.options.get("failover").map(String::as_str) == Some("monitor");
-        Arc::new(t)
+        self.hooks.0.target(self)
+    }
+    fn checker(&self, workload: Workload) -> Option<&'static str> {
+        self.hooks.0.checker(workload)
+    }
+    fn workload_options(&self, opts: &mut WorkloadOptions) {
+        self.hooks.0.workload_options(opts)
+    }
+    fn lesson(&self, workload: Workload) -> Option<&'static str> {
+        self.hooks.0.lesson(workload)
     }
 }
 
