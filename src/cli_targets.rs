@@ -103,7 +103,7 @@ mod tests {
             .collect();
         assert!(names.starts_with(&["etcd", "noop"]), "{names:?}");
         for p in faultline_targets::node::protocols() {
-            assert!(names.contains(&p.0), "{names:?}");
+            assert!(names.contains(&p.name), "{names:?}");
         }
         let etcd = &c["targets"][0];
         assert!(

@@ -32,6 +32,7 @@ pub mod paxos;
 pub mod pb;
 pub mod quorum;
 pub mod raft;
+pub mod registry;
 pub mod ring;
 pub mod saga;
 pub mod shell;

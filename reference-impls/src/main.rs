@@ -21,31 +21,13 @@
 //! bind).
 
 use clap::Parser;
-use faultline_node::bugs;
-use faultline_node::core::{Core, NodeId};
-use faultline_node::shell::{self, Options, PROTOCOLS};
+use faultline_node::core::NodeId;
+use faultline_node::registry::{self, PROTOCOLS};
+use faultline_node::shell::Options;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-
-/// Two-phase commit is not a replicated log, so it is not in the shell's
-/// list of replication protocols (the node target's rows); it runs on the
-/// same shell.
-const TWOPC: (&str, &str) = ("twopc", faultline_node::twopc::ABOUT);
-/// Sagas likewise (see `docs/saga.md`).
-const SAGA: (&str, &str) = ("saga", faultline_node::saga::ABOUT);
-/// The CRDT store has no leader and no log order either; it too runs on
-/// the shell (see `docs/crdt.md`).
-const CRDT: (&str, &str) = ("crdt", faultline_node::crdt::ABOUT);
-/// The lock service runs Raft plus a storage service (docs/lock.md).
-const LOCK: (&str, &str) = ("lock", faultline_node::lock::ABOUT);
-/// The Dynamo-style store: leaderless quorums (docs/dynamo.md).
-const DYNAMO: (&str, &str) = ("dynamo", faultline_node::dynamo::ABOUT);
-/// The leader election service (bully, ring, raft; docs/election.md).
-const ELECT: (&str, &str) = ("elect", faultline_node::elect::ABOUT);
-/// SWIM membership: no replicated data, a failure detector (docs/swim.md).
-const SWIM: (&str, &str) = ("swim", faultline_node::swim::ABOUT);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -143,12 +125,9 @@ fn main() -> ExitCode {
         }
     };
     if args.list {
-        for (p, what) in PROTOCOLS
-            .iter()
-            .chain([&TWOPC, &SAGA, &CRDT, &LOCK, &DYNAMO, &ELECT, &SWIM])
-        {
-            println!("{p}: {what}");
-            for b in bugs::of(p) {
+        for p in PROTOCOLS {
+            println!("{}: {}", p.name, p.about);
+            for b in p.bugs {
                 println!("  --bug {}: {}", b.name, b.description);
             }
         }
@@ -159,22 +138,13 @@ fn main() -> ExitCode {
         eprintln!("faultline-node: {msg}");
         ExitCode::from(64)
     };
-    if !PROTOCOLS
-        .iter()
-        .chain([&TWOPC, &SAGA, &CRDT, &LOCK, &DYNAMO, &ELECT, &SWIM])
-        .any(|(p, _)| *p == protocol)
-    {
-        let known: Vec<_> = PROTOCOLS
-            .iter()
-            .chain([&TWOPC, &SAGA, &CRDT, &LOCK, &DYNAMO, &ELECT, &SWIM])
-            .map(|(p, _)| *p)
-            .collect();
+    let Some(proto) = registry::find(&protocol) else {
         return usage(format!(
             "unknown protocol `{protocol}` (known: {})",
-            known.join(", ")
+            registry::names().join(", ")
         ));
-    }
-    if let Err(e) = bugs::validate(&protocol, &args.bugs) {
+    };
+    if let Err(e) = faultline_node::bugs::validate(&protocol, &args.bugs) {
         return usage(e);
     }
     let peers = match parse_peers(&args.peers) {
@@ -185,38 +155,8 @@ fn main() -> ExitCode {
         return usage(format!("--peers has no entry for --id {}", args.id));
     };
     let host = me.rsplit_once(':').map_or(me.as_str(), |(h, _)| h);
-    if protocol == "elect" {
-        let algo = args
-            .options
-            .iter()
-            .rev()
-            .find_map(|o| o.strip_prefix("algo="))
-            .unwrap_or("bully");
-        let checked = faultline_node::elect::Algo::parse(algo)
-            .map_err(|e| format!("--option {e}"))
-            .and_then(|a| faultline_node::elect::validate_bugs(a, &args.bugs));
-        if let Err(e) = checked {
-            return usage(e);
-        }
-    }
     if args.tick_ms == 0 {
         return usage("--tick-ms must be at least 1".into());
-    }
-    if protocol == "pb"
-        && let Some(m) = args.options.iter().find_map(|o| o.strip_prefix("mode="))
-        && let Err(e) = faultline_node::pb::Mode::parse(m)
-    {
-        return usage(format!("--option {e}"));
-    }
-    if protocol == "swim" {
-        let mut c = faultline_node::core::Config::new(args.id, vec![args.id]);
-        for o in &args.options {
-            let (k, v) = o.split_once('=').unwrap_or((o, ""));
-            c.options.insert(k.to_string(), v.to_string());
-        }
-        if let Err(e) = faultline_node::swim::Params::from_config(&c) {
-            return usage(e);
-        }
     }
     let mut opts = Options {
         protocol: protocol.clone(),
@@ -231,35 +171,10 @@ fn main() -> ExitCode {
         seed: args.seed,
         options: args.options,
     };
-    if protocol == "dynamo" {
-        // `--option n=3,r=2,w=2` is three options.
-        opts.options = opts
-            .options
-            .iter()
-            .flat_map(|o| o.split(','))
-            .map(|o| o.trim().to_string())
-            .filter(|o| !o.is_empty())
-            .collect();
-        if let Err(e) = faultline_node::dynamo::Params::from_config(&opts.config()) {
-            return usage(e);
-        }
+    if let Err(e) = (proto.prepare)(&mut opts) {
+        return usage(e);
     }
-    let r = match protocol.as_str() {
-        "raft" => run::<faultline_node::raft::Raft>(opts),
-        "paxos" => run::<faultline_node::paxos::Paxos>(opts),
-        "zab" => run::<faultline_node::zab::Zab>(opts),
-        "single" => run::<shell::single::Single>(opts),
-        "pb" => run::<faultline_node::pb::Pb>(opts),
-        "chain" => run::<faultline_node::chain::Chain>(opts),
-        "twopc" => run::<faultline_node::twopc::TwoPc>(opts),
-        "saga" => run::<faultline_node::saga::Saga>(opts),
-        "crdt" => run::<faultline_node::crdt::CrdtStore>(opts),
-        "lock" => run_lock(opts),
-        "dynamo" => run::<faultline_node::dynamo::DynamoStore>(opts),
-        "elect" => run::<faultline_node::elect::Elect>(opts),
-        "swim" => run::<faultline_node::swim::Swim>(opts),
-        other => Err(format!("protocol `{other}` is listed but not wired")),
-    };
+    let r = (proto.run)(opts);
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -267,68 +182,6 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-fn run<C: Core>(opts: Options) -> Result<(), String> {
-    shell::run::<C>(opts).map_err(|e| e.to_string())
-}
-
-/// `faultline-node lock`: the storage service (or its relay) on
-/// `storage-port`, then the Raft lock service.
-fn run_lock(mut opts: Options) -> Result<(), String> {
-    use faultline_node::lock::storage;
-    if !opts.options.iter().any(|o| o.starts_with("tick-ms=")) {
-        opts.options
-            .push(format!("tick-ms={}", opts.tick.as_millis().max(1)));
-    }
-    let cfg = opts.config();
-    let port: u16 = match cfg.option("storage-port") {
-        None => storage::DEFAULT_PORT,
-        Some(p) => p
-            .parse()
-            .map_err(|_| format!("--option storage-port={p}: not a port"))?,
-    };
-    let first = *opts.peers.keys().next().ok_or("no peers")?;
-    let holder: u64 = match cfg.option("storage-node") {
-        None => first,
-        Some(n) => n
-            .parse()
-            .map_err(|_| format!("--option storage-node={n}: not a node id"))?,
-    };
-    let host_of = |id: u64| -> Result<String, String> {
-        let a = opts
-            .peers
-            .get(&id)
-            .ok_or(format!("storage-node {id} is not in --peers"))?;
-        Ok(a.rsplit_once(':')
-            .map_or(a.as_str(), |(h, _)| h)
-            .to_string())
-    };
-    let resolve = |h: String| -> Result<std::net::SocketAddr, String> {
-        use std::net::ToSocketAddrs;
-        format!("{h}:{port}")
-            .to_socket_addrs()
-            .map_err(|e| format!("{h}:{port}: {e}"))?
-            .next()
-            .ok_or(format!("{h}:{port}: no address"))
-    };
-    let listen = resolve(host_of(opts.id)?)?;
-    let upstream = if holder == opts.id {
-        None
-    } else {
-        Some(resolve(host_of(holder)?)?)
-    };
-    std::fs::create_dir_all(&opts.data_dir)
-        .map_err(|e| format!("{}: {e}", opts.data_dir.display()))?;
-    let log = shell::Log::new(format!("n{} lock", opts.id));
-    storage::serve(
-        listen,
-        upstream,
-        &opts.data_dir,
-        opts.bugs.iter().any(|b| b == "storage-per-client"),
-        log,
-    )?;
-    run::<faultline_node::lock::LockService>(opts)
 }
 
 #[cfg(test)]

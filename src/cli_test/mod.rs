@@ -259,40 +259,7 @@ fn run_one(
     runs: &mut Vec<PathBuf>,
 ) -> Result<Ending> {
     let nodes = resolve_nodes(plan, checked)?;
-    if let Some(s) = &checked.schedule {
-        s.check_nodes(&nodes.names)
-            .map_err(|e| usage(format!("--nemesis-schedule {e}")))?;
-    }
-    let libfaketime = nodes
-        .lab
-        .as_ref()
-        .map(|lab| lab.libfaketime.clone())
-        .unwrap_or_default();
-    // In the lab clocks are faked per process; outside it the clock helper
-    // sets the node's real clock.
-    if plan.nemesis.iter().any(|k| k.uses_clock()) && nodes.lab.is_some() && libfaketime.is_empty()
-    {
-        return Err(usage(format!(
-            "--nemesis clock: the lab at {} has no libfaketime (apt-get install libfaketime), \
-             so node clocks cannot be changed",
-            plan.lab_dir.display()
-        )));
-    }
-    // The latency fault's delayer is this binary, run on the nodes: only lab
-    // nodes see the host's filesystem.
-    let delayer = match (plan.nemesis.contains(&NemesisKind::Latency), &nodes.lab) {
-        (false, _) => None,
-        (true, None) => {
-            return Err(usage(
-                "--nemesis latency needs lab nodes: it runs the faultline binary on the \
-                 nodes as its delayer",
-            ));
-        }
-        (true, Some(_)) => Some(
-            crate::cli_nemesis::node_visible_exe()
-                .map_err(|e| usage(format!("--nemesis latency: {e:#}")))?,
-        ),
-    };
+    let (libfaketime, delayer) = fault_tools(plan, checked, &nodes)?;
     let db = build_db(plan, checked, &nodes, libfaketime)?;
     let name = plan.name();
     let store = Store::new(&plan.store);
@@ -316,238 +283,75 @@ fn run_one(
         .with_context(|| format!("creating {}", history_path.display()))?;
 
     // Connect and deploy.
-    let mut remotes: Vec<SshRemote> = Vec::new();
-    let mut failure: Option<anyhow::Error> = None;
-    let mut outcome: Option<RunOutcome> = None;
     let t_setup = Instant::now();
-    if let Some(db) = &db {
-        match deploy(&nodes.specs, db.as_ref(), &nodes.names, rt, cancel) {
-            Ok(r) => remotes = r.0,
-            Err((r, e)) => {
-                remotes = r;
-                failure = Some(e);
-            }
-        }
-    }
+    let (mut remotes, mut failure) = match &db {
+        Some(db) => match deploy(&nodes.specs, db.as_ref(), &nodes.names, rt, cancel) {
+            Ok(r) => (r.0, None),
+            Err((r, e)) => (r, Some(e)),
+        },
+        None => (Vec::new(), None),
+    };
+    let mut outcome: Option<RunOutcome> = None;
     let setup_s = t_setup.elapsed().as_secs_f64();
 
-    let mut active_fault = Arc::new(Mutex::new(None));
     // The wall clock at the history's time 0 (node logs are stamped with it).
     let mut t0_unix_ms = 0u64;
     if failure.is_none() && !cancel.is_cancelled() {
-        let target: Arc<dyn Target> = match (&db, checked.info.kind) {
-            (Some(db), _) => db.target(),
-            (None, Kind::InProcess(make)) => make(),
-            (None, Kind::Deployed(_)) => bail!("{}: no nodes to deploy on", plan.target),
-        };
-        let cluster = match &nodes.lab {
-            Some(lab) => Cluster::lab(lab.clone()),
-            None => Ok(Cluster {
-                specs: nodes.specs.clone(),
-                lab: None,
-                state_dir: plan
-                    .state_dir
-                    .clone()
-                    .unwrap_or_else(crate::nemesis_ctl::default_state_dir),
-            }),
-        };
-        let nemesis: Result<Box<dyn NemesisDriver>> = match (&db, plan.nemesis.is_empty()) {
-            (Some(db), false) => cluster
-                .and_then(|c| Controller::connect(c, None, false, true))
-                .map(|ctl| {
-                    let mut n = LabNemesis::new(
-                        ctl,
-                        plan.nemesis.clone(),
-                        nodes.names.clone(),
-                        seed,
-                        DbProcess {
-                            pidfile: db.pidfile().to_string(),
-                            restart: nodes
-                                .names
-                                .iter()
-                                .filter_map(|n| db.restart_command(n).map(|c| (n.clone(), c)))
-                                .collect(),
-                        },
-                        Arc::clone(&target),
-                    );
-                    // Outside the lab clock faults set the real clock.
-                    if nodes.lab.is_none() {
-                        n.clock_helper = Some(faultline_nemesis::fault::CLOCK_HELPER.to_string());
-                    } else {
-                        n.delayer = delayer.clone();
-                    }
-                    n.schedule = Some(nemesis_schedule::Log::new(
-                        run.file(nemesis_schedule::SCHEDULE_JSON),
-                        checked.schedule.clone(),
-                    ));
-                    n.loss_prob = plan.loss_prob;
-                    active_fault = Arc::clone(&n.active);
-                    Box::new(n) as Box<dyn NemesisDriver>
-                }),
-            _ => Ok(Box::new(NoNemesis)),
-        };
-        match nemesis {
-            Err(e) => failure = Some(e.context("connecting the nemesis to the lab")),
-            Ok(nemesis) => {
-                let w = workload_options(plan.workload, db.as_deref());
-                let mut cfg = RunConfig::new(w, nodes.names.clone());
-                cfg.concurrency = plan.concurrency;
-                cfg.time_limit = checked.time_limit;
-                cfg.rate = plan.rate;
-                cfg.op_timeout = checked.op_timeout;
-                cfg.seed = seed;
-                cfg.nemesis_interval =
-                    (!plan.nemesis.is_empty()).then_some(checked.nemesis_interval);
-                let progress = Arc::new(Progress::default());
-                let ctl = RunControl {
-                    cancel: cancel.clone(),
-                    progress: Arc::clone(&progress),
-                    nemesis,
-                };
-                let done = Arc::new(AtomicBool::new(false));
-                let bar = spawn_progress(
-                    progress,
-                    Arc::clone(&active_fault),
-                    checked.time_limit,
-                    Arc::clone(&done),
-                );
-                t0_unix_ms = faultline_node::shell::now_ms();
-                let r = rt.block_on(run_test(cfg, target, sink, ctl));
-                done.store(true, Ordering::SeqCst);
-                let _ = bar.join();
-                match r {
-                    Ok(o) => outcome = Some(o),
-                    Err(e) => failure = Some(anyhow!(e).context("running the test")),
-                }
-            }
-        }
+        let (o, f, t0) = run_phase(
+            plan,
+            checked,
+            db.as_deref(),
+            &nodes,
+            delayer,
+            &run,
+            sink,
+            rt,
+            cancel,
+            seed,
+        )?;
+        (outcome, failure, t0_unix_ms) = (o, f, t0);
     }
 
     // Logs, then teardown (unless asked to leave etcd running).
-    let mut log_errors = Vec::new();
-    if let Some(db) = &db {
-        for (node, r) in fetch_logs(&mut remotes, db.as_ref(), &run) {
-            if let Err(e) = r {
-                errln!("faultline: warning: fetching {node}'s log: {e:#}");
-                log_errors.push(format!("{node}: {e:#}"));
-            }
-        }
-        if !plan.leave_db_running {
-            let what = format!("{} teardown", db.what());
-            if let Err(e) = on_all(&mut remotes, &what, |_| db.teardown_command()) {
-                errln!("faultline: warning: {e:#}");
-            }
-        } else if failure.is_none() {
-            errln!(
-                "faultline: {} left running on {}",
-                db.what(),
-                nodes.names.join(",")
-            );
-        }
-    }
+    let log_errors = match &db {
+        Some(db) => collect_and_teardown(
+            plan,
+            db.as_ref(),
+            &nodes,
+            &mut remotes,
+            &run,
+            failure.is_some(),
+        ),
+        None => Vec::new(),
+    };
 
     // Check what was recorded, even after a failure or an interrupt.
-    let history = faultline_checker::format::parse_file(
-        &history_path,
-        Some(faultline_checker::format::Format::Jsonl),
-    )
-    .map_err(|e| anyhow!("reading back {}: {e}", history_path.display()));
-    let history = match history {
-        Ok(h) => h,
-        Err(e) => {
-            failure.get_or_insert(e);
-            History { events: Vec::new() }
-        }
-    };
+    let history = read_back(&history_path, &mut failure);
     let interrupted = cancel.is_cancelled();
     let t_check = Instant::now();
-    let (mut verdict, mut results, text) = if failure.is_some() {
-        let e = failure
-            .as_ref()
-            .map(|e| format!("{e:#}"))
-            .unwrap_or_default();
-        (
-            Verdict::Unknown,
-            json!({"valid": Verdict::Unknown.to_json(), "error": e, "reason": format!("the run failed: {e}")}),
-            String::new(),
-        )
-    } else if let Some(model) = db.as_ref().and_then(|d| d.checker(plan.workload)) {
-        // The target's own promise (a CRDT store: convergence).
-        let label = history_path.display().to_string();
-        crate::check::analyze_with(
-            &history,
-            model,
-            &label,
-            Some(checked.check_time_limit),
-            plan.max_false_positive_rate,
-        )?
-    } else {
-        let label = history_path.display().to_string();
-        match plan.workload {
-            Workload::Set => {
-                let r = faultline_checker::set_full::check(&history)
-                    .map_err(|e| anyhow!("history does not pair: {e}"))?;
-                (r.verdict, r.json, r.text)
-            }
-            Workload::Register => crate::check::analyze(
-                &history,
-                "cas-register",
-                &label,
-                Some(checked.check_time_limit),
-            )?,
-            Workload::Bank => crate::check::analyze_workload(
-                &history,
-                "bank",
-                &label,
-                Some(&json!(
-                    WorkloadOptions::new(Workload::Bank).initial_balances()
-                )),
-                Some(checked.check_time_limit),
-            )?,
-            w => crate::check::analyze(&history, w.name(), &label, Some(checked.check_time_limit))?,
-        }
-    };
+    let (mut verdict, mut results, text) = judge(
+        plan,
+        checked,
+        db.as_deref(),
+        &history,
+        &history_path,
+        failure.as_ref(),
+    )?;
     let check_s = t_check.elapsed().as_secs_f64();
     if interrupted && verdict == Verdict::Valid {
-        verdict = Verdict::Unknown;
-        if let Some(o) = results.as_object_mut() {
-            o.insert("valid".into(), Verdict::Unknown.to_json());
-            o.insert(
-                "reason".into(),
-                json!(
-                    "interrupted (SIGINT/SIGTERM): the recorded prefix shows no anomaly, \
-                       but the test did not run to its end"
-                ),
-            );
-        }
+        verdict = interrupted_is_unknown(&mut results);
     }
-    let counts = history_counts(&history);
-    if let Some(o) = results.as_object_mut() {
-        let main_s = Some(checked.time_limit.as_secs_f64());
-        o.insert(
-            "steps".into(),
-            faultline_results::steps::step_counts(&history, main_s).to_json(),
-        );
-        o.insert(
-            "run".into(),
-            json!({
-                "target": plan.target,
-                "workload": plan.workload.name(),
-                "seed": seed,
-                "interrupted": interrupted,
-                "setup_s": setup_s,
-                "main_phase_s": outcome.as_ref().map(|o| o.main_phase.as_secs_f64()),
-                "check_s": check_s,
-                "events": outcome.as_ref().map(|o| o.events),
-                "ok": counts.0, "fail": counts.1, "info": counts.2,
-                "nemesis_events": counts.3,
-                "nemesis_errors": outcome.as_ref().map(|o| o.nemesis_errors),
-                "final_reads_ok": outcome.as_ref().and_then(|o| o.final_reads_ok),
-                "pacing": outcome.as_ref().map(|o| o.pacing.to_json()),
-                "log_fetch_errors": log_errors,
-            }),
-        );
-    }
+    let counts = annotate(
+        &mut results,
+        plan,
+        checked,
+        &history,
+        seed,
+        interrupted,
+        (setup_s, check_s),
+        outcome.as_ref(),
+        log_errors,
+    );
     // 2PC: the participants' blocked periods, from their fetched logs.
     if plan.target == faultline_targets::twopc::PROTOCOL
         && let (Some(o), Some(b)) = (
@@ -584,7 +388,345 @@ fn run_one(
              history.jsonl); fewer faults ran than asked for"
         );
     }
-    let ending = match &failure {
+    Ok(ending(
+        &name,
+        failure.as_ref(),
+        interrupted,
+        verdict,
+        counts,
+        seed,
+    ))
+}
+
+/// The history as recorded; a history that cannot be read back is the
+/// run's failure (an empty history is checked instead).
+fn read_back(history_path: &Path, failure: &mut Option<anyhow::Error>) -> History {
+    let history = faultline_checker::format::parse_file(
+        history_path,
+        Some(faultline_checker::format::Format::Jsonl),
+    )
+    .map_err(|e| anyhow!("reading back {}: {e}", history_path.display()));
+    match history {
+        Ok(h) => h,
+        Err(e) => {
+            failure.get_or_insert(e);
+            History { events: Vec::new() }
+        }
+    }
+}
+
+/// An interrupted run that looks valid is `unknown`: it did not run to
+/// its end. Records why in `results`.
+fn interrupted_is_unknown(results: &mut Value) -> Verdict {
+    if let Some(o) = results.as_object_mut() {
+        o.insert("valid".into(), Verdict::Unknown.to_json());
+        o.insert(
+            "reason".into(),
+            json!(
+                "interrupted (SIGINT/SIGTERM): the recorded prefix shows no anomaly, \
+                   but the test did not run to its end"
+            ),
+        );
+    }
+    Verdict::Unknown
+}
+
+/// Plan checks that need the nodes: a schedule file names only them; the
+/// lab's libfaketime for clock faults; this binary as the latency fault's
+/// delayer (lab nodes only). Returns (libfaketime, delayer).
+fn fault_tools(plan: &Plan, checked: &Checked, nodes: &Nodes) -> Result<(String, Option<String>)> {
+    if let Some(s) = &checked.schedule {
+        s.check_nodes(&nodes.names)
+            .map_err(|e| usage(format!("--nemesis-schedule {e}")))?;
+    }
+    let libfaketime = nodes
+        .lab
+        .as_ref()
+        .map(|lab| lab.libfaketime.clone())
+        .unwrap_or_default();
+    // In the lab clocks are faked per process; outside it the clock helper
+    // sets the node's real clock.
+    if plan.nemesis.iter().any(|k| k.uses_clock()) && nodes.lab.is_some() && libfaketime.is_empty()
+    {
+        return Err(usage(format!(
+            "--nemesis clock: the lab at {} has no libfaketime (apt-get install libfaketime), \
+             so node clocks cannot be changed",
+            plan.lab_dir.display()
+        )));
+    }
+    // The latency fault's delayer is this binary, run on the nodes: only lab
+    // nodes see the host's filesystem.
+    let delayer = match (plan.nemesis.contains(&NemesisKind::Latency), &nodes.lab) {
+        (false, _) => None,
+        (true, None) => {
+            return Err(usage(
+                "--nemesis latency needs lab nodes: it runs the faultline binary on the \
+                 nodes as its delayer",
+            ));
+        }
+        (true, Some(_)) => Some(
+            crate::cli_nemesis::node_visible_exe()
+                .map_err(|e| usage(format!("--nemesis latency: {e:#}")))?,
+        ),
+    };
+    Ok((libfaketime, delayer))
+}
+
+/// Run: the clients and the nemesis against the deployed system (or an
+/// in-process target), recording into `sink`. Returns the outcome or the
+/// failure, and the wall clock at the history's time 0 (node logs are
+/// stamped with it).
+#[allow(clippy::too_many_arguments)]
+fn run_phase(
+    plan: &Plan,
+    checked: &Checked,
+    db: Option<&dyn Db>,
+    nodes: &Nodes,
+    delayer: Option<String>,
+    run: &store::RunDir,
+    sink: JsonlSink<std::fs::File>,
+    rt: &tokio::runtime::Runtime,
+    cancel: &Cancel,
+    seed: u64,
+) -> Result<(Option<RunOutcome>, Option<anyhow::Error>, u64)> {
+    let mut active_fault = Arc::new(Mutex::new(None));
+    let target: Arc<dyn Target> = match (db, checked.info.kind) {
+        (Some(db), _) => db.target(),
+        (None, Kind::InProcess(make)) => make(),
+        (None, Kind::Deployed(_)) => bail!("{}: no nodes to deploy on", plan.target),
+    };
+    let cluster = match &nodes.lab {
+        Some(lab) => Cluster::lab(lab.clone()),
+        None => Ok(Cluster {
+            specs: nodes.specs.clone(),
+            lab: None,
+            state_dir: plan
+                .state_dir
+                .clone()
+                .unwrap_or_else(crate::nemesis_ctl::default_state_dir),
+        }),
+    };
+    let nemesis: Result<Box<dyn NemesisDriver>> = match (db, plan.nemesis.is_empty()) {
+        (Some(db), false) => cluster
+            .and_then(|c| Controller::connect(c, None, false, true))
+            .map(|ctl| {
+                let mut n = LabNemesis::new(
+                    ctl,
+                    plan.nemesis.clone(),
+                    nodes.names.clone(),
+                    seed,
+                    DbProcess {
+                        pidfile: db.pidfile().to_string(),
+                        restart: nodes
+                            .names
+                            .iter()
+                            .filter_map(|n| db.restart_command(n).map(|c| (n.clone(), c)))
+                            .collect(),
+                    },
+                    Arc::clone(&target),
+                );
+                // Outside the lab clock faults set the real clock.
+                if nodes.lab.is_none() {
+                    n.clock_helper = Some(faultline_nemesis::fault::CLOCK_HELPER.to_string());
+                } else {
+                    n.delayer = delayer.clone();
+                }
+                n.schedule = Some(nemesis_schedule::Log::new(
+                    run.file(nemesis_schedule::SCHEDULE_JSON),
+                    checked.schedule.clone(),
+                ));
+                n.loss_prob = plan.loss_prob;
+                active_fault = Arc::clone(&n.active);
+                Box::new(n) as Box<dyn NemesisDriver>
+            }),
+        _ => Ok(Box::new(NoNemesis)),
+    };
+    match nemesis {
+        Err(e) => Ok((
+            None,
+            Some(e.context("connecting the nemesis to the lab")),
+            0,
+        )),
+        Ok(nemesis) => {
+            let w = workload_options(plan.workload, db);
+            let mut cfg = RunConfig::new(w, nodes.names.clone());
+            cfg.concurrency = plan.concurrency;
+            cfg.time_limit = checked.time_limit;
+            cfg.rate = plan.rate;
+            cfg.op_timeout = checked.op_timeout;
+            cfg.seed = seed;
+            cfg.nemesis_interval = (!plan.nemesis.is_empty()).then_some(checked.nemesis_interval);
+            let progress = Arc::new(Progress::default());
+            let ctl = RunControl {
+                cancel: cancel.clone(),
+                progress: Arc::clone(&progress),
+                nemesis,
+            };
+            let done = Arc::new(AtomicBool::new(false));
+            let bar = spawn_progress(
+                progress,
+                Arc::clone(&active_fault),
+                checked.time_limit,
+                Arc::clone(&done),
+            );
+            let t0_unix_ms = faultline_node::shell::now_ms();
+            let r = rt.block_on(run_test(cfg, target, sink, ctl));
+            done.store(true, Ordering::SeqCst);
+            let _ = bar.join();
+            Ok(match r {
+                Ok(o) => (Some(o), None, t0_unix_ms),
+                Err(e) => (
+                    None,
+                    Some(anyhow!(e).context("running the test")),
+                    t0_unix_ms,
+                ),
+            })
+        }
+    }
+}
+
+/// Collect: every node's logs into the run, then teardown (unless asked to
+/// leave the system running). Returns the log fetches that failed.
+fn collect_and_teardown(
+    plan: &Plan,
+    db: &dyn Db,
+    nodes: &Nodes,
+    remotes: &mut [SshRemote],
+    run: &store::RunDir,
+    failed: bool,
+) -> Vec<String> {
+    let mut log_errors = Vec::new();
+    for (node, r) in fetch_logs(remotes, db, run) {
+        if let Err(e) = r {
+            errln!("faultline: warning: fetching {node}'s log: {e:#}");
+            log_errors.push(format!("{node}: {e:#}"));
+        }
+    }
+    if !plan.leave_db_running {
+        let what = format!("{} teardown", db.what());
+        if let Err(e) = on_all(remotes, &what, |_| db.teardown_command()) {
+            errln!("faultline: warning: {e:#}");
+        }
+    } else if !failed {
+        errln!(
+            "faultline: {} left running on {}",
+            db.what(),
+            nodes.names.join(",")
+        );
+    }
+    log_errors
+}
+
+/// Check: the verdict on what was recorded (unknown when the run failed),
+/// by the target's own checker or the workload's.
+fn judge(
+    plan: &Plan,
+    checked: &Checked,
+    db: Option<&dyn Db>,
+    history: &History,
+    history_path: &Path,
+    failure: Option<&anyhow::Error>,
+) -> Result<(Verdict, Value, String)> {
+    Ok(if failure.is_some() {
+        let e = failure.map(|e| format!("{e:#}")).unwrap_or_default();
+        (
+            Verdict::Unknown,
+            json!({"valid": Verdict::Unknown.to_json(), "error": e, "reason": format!("the run failed: {e}")}),
+            String::new(),
+        )
+    } else if let Some(model) = db.and_then(|d| d.checker(plan.workload)) {
+        // The target's own promise (a CRDT store: convergence).
+        let label = history_path.display().to_string();
+        crate::check::analyze_with(
+            history,
+            model,
+            &label,
+            Some(checked.check_time_limit),
+            plan.max_false_positive_rate,
+        )?
+    } else {
+        let label = history_path.display().to_string();
+        match plan.workload {
+            Workload::Set => {
+                let r = faultline_checker::set_full::check(history)
+                    .map_err(|e| anyhow!("history does not pair: {e}"))?;
+                (r.verdict, r.json, r.text)
+            }
+            Workload::Register => crate::check::analyze(
+                history,
+                "cas-register",
+                &label,
+                Some(checked.check_time_limit),
+            )?,
+            Workload::Bank => crate::check::analyze_workload(
+                history,
+                "bank",
+                &label,
+                Some(&json!(
+                    WorkloadOptions::new(Workload::Bank).initial_balances()
+                )),
+                Some(checked.check_time_limit),
+            )?,
+            w => crate::check::analyze(history, w.name(), &label, Some(checked.check_time_limit))?,
+        }
+    })
+}
+
+/// Adds the run's facts to `results`: step counts, and `run` (target,
+/// seed, phase times, completion counts, pacing, failed log fetches).
+/// Returns the (ok, fail, info, nemesis) counts.
+#[allow(clippy::too_many_arguments)]
+fn annotate(
+    results: &mut Value,
+    plan: &Plan,
+    checked: &Checked,
+    history: &History,
+    seed: u64,
+    interrupted: bool,
+    (setup_s, check_s): (f64, f64),
+    outcome: Option<&RunOutcome>,
+    log_errors: Vec<String>,
+) -> (usize, usize, usize, usize) {
+    let counts = history_counts(history);
+    if let Some(o) = results.as_object_mut() {
+        let main_s = Some(checked.time_limit.as_secs_f64());
+        o.insert(
+            "steps".into(),
+            faultline_results::steps::step_counts(history, main_s).to_json(),
+        );
+        o.insert(
+            "run".into(),
+            json!({
+                "target": plan.target,
+                "workload": plan.workload.name(),
+                "seed": seed,
+                "interrupted": interrupted,
+                "setup_s": setup_s,
+                "main_phase_s": outcome.map(|o| o.main_phase.as_secs_f64()),
+                "check_s": check_s,
+                "events": outcome.map(|o| o.events),
+                "ok": counts.0, "fail": counts.1, "info": counts.2,
+                "nemesis_events": counts.3,
+                "nemesis_errors": outcome.map(|o| o.nemesis_errors),
+                "final_reads_ok": outcome.and_then(|o| o.final_reads_ok),
+                "pacing": outcome.map(|o| o.pacing.to_json()),
+                "log_fetch_errors": log_errors,
+            }),
+        );
+    }
+    counts
+}
+
+/// How the run ends, said on stdout and stderr.
+fn ending(
+    name: &str,
+    failure: Option<&anyhow::Error>,
+    interrupted: bool,
+    verdict: Verdict,
+    counts: (usize, usize, usize, usize),
+    seed: u64,
+) -> Ending {
+    match failure {
         Some(e) if interrupted => {
             errln!("faultline: interrupted before the test ran: {e:#}");
             outln!("{name}: unknown, interrupted during setup (exit 2)");
@@ -606,8 +748,7 @@ fn run_one(
             );
             Ending::Verdict(verdict)
         }
-    };
-    Ok(ending)
+    }
 }
 
 /// (ok, fail, info, nemesis) completions in a history.

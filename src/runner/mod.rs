@@ -49,7 +49,9 @@
 
 mod control;
 pub mod pace;
+mod recorder;
 mod sink;
+mod worker;
 
 pub use control::{Cancel, NemesisDriver, NoNemesis, Progress, ProgressSnapshot};
 pub use pace::{Backoff, FailWindows};
@@ -65,6 +67,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::time::sleep_until;
+
+use recorder::*;
+use worker::*;
 
 /// Everything that defines a run. Plain data, so it can be stored in
 /// `test.json` and a run repeated with the same seed.
@@ -99,6 +104,23 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
+    /// Refuses a configuration no run can have (no nodes, no workers, a
+    /// rate that is not positive).
+    fn validate(&self) -> Result<(), RunError> {
+        if self.nodes.is_empty() {
+            return Err(RunError::Config("no nodes".into()));
+        }
+        if self.concurrency == 0 {
+            return Err(RunError::Config("concurrency must be at least 1".into()));
+        }
+        if let Some(r) = self.rate
+            && !(r.is_finite() && r > 0.0)
+        {
+            return Err(RunError::Config(format!("rate must be positive, not {r}")));
+        }
+        Ok(())
+    }
+
     /// Defaults: concurrency 5, 60 s, the workload's rate, 5 s op timeout, seed 0,
     /// no nemesis, 5 s recovery, 10 final-read attempts.
     pub fn new(workload: WorkloadOptions, nodes: Vec<String>) -> RunConfig {
@@ -211,397 +233,6 @@ pub enum RunError {
     Sink(#[from] io::Error),
 }
 
-/// Serialises events into the sink: one lock gives each event its index
-/// and its time, so both increase in file order.
-struct Recorder {
-    start: Instant,
-    inner: Mutex<RecorderInner>,
-    cancel: Cancel,
-    /// Client processes map to worker slots modulo this.
-    concurrency: u64,
-}
-
-struct RecorderInner {
-    sink: Box<dyn HistorySink>,
-    next_index: u64,
-    error: Option<io::Error>,
-    fails: FailWindows,
-}
-
-impl Recorder {
-    /// Stamps `event` with its index and time and hands it to the sink.
-    fn record(&self, mut event: Event) {
-        let Ok(mut inner) = self.inner.lock() else {
-            self.cancel.cancel();
-            return;
-        };
-        if inner.error.is_some() {
-            return;
-        }
-        let index = inner.next_index;
-        event.index = Some(index);
-        // Taken under the lock, so times increase in file order.
-        event.time = Some(self.start.elapsed().as_nanos() as u64);
-        event.line = index as usize + 1;
-        if let (EventType::Fail | EventType::Info, Process::Client(p)) =
-            (event.kind, &event.process)
-        {
-            let slot = (p % self.concurrency.max(1)) as usize;
-            inner.fails.note(slot, event.time.unwrap_or(0));
-        }
-        match inner.sink.record(&event) {
-            Ok(()) => inner.next_index += 1,
-            Err(e) => {
-                // Without a complete history the run is worthless: stop.
-                inner.error = Some(e);
-                self.cancel.cancel();
-            }
-        }
-    }
-
-    /// Events recorded, the history's size and the failure windows.
-    fn finish(&self) -> Result<(u64, Option<u64>, FailWindows), RunError> {
-        let mut inner = self
-            .inner
-            .lock()
-            .map_err(|_| RunError::Sink(io::Error::other("recorder poisoned")))?;
-        match inner.error.take() {
-            Some(e) => Err(RunError::Sink(e)),
-            None => Ok((
-                inner.next_index,
-                inner.sink.bytes_written(),
-                inner.fails.clone(),
-            )),
-        }
-    }
-}
-
-/// An event without index and time (the recorder adds those).
-fn event(
-    process: Process,
-    kind: EventType,
-    f: &str,
-    key: Option<&Value>,
-    value: &Value,
-    node: Option<&str>,
-    error: Option<&str>,
-) -> Event {
-    Event {
-        index: None,
-        time: None,
-        process,
-        kind,
-        f: f.to_string(),
-        key: key.cloned(),
-        value: value.clone(),
-        node: node.map(str::to_string),
-        error: error.map(Value::from),
-        line: 0,
-    }
-}
-
-/// State every worker shares.
-struct Shared {
-    recorder: Recorder,
-    generator: Mutex<Box<dyn Generator>>,
-    progress: Arc<Progress>,
-    cancel: Cancel,
-    target: Arc<dyn Target>,
-    opts: ClientOpts,
-    concurrency: u64,
-    op_timeout: Duration,
-    /// Backoffs taken, and their total in ns.
-    backoffs: AtomicU64,
-    backoff_ns: AtomicU64,
-}
-
-/// A worker's client and current process id.
-struct Worker {
-    index: usize,
-    node: String,
-    process: u64,
-    client: Option<Box<dyn Client>>,
-}
-
-impl Shared {
-    /// Invokes one op as `w`'s current process and records both events;
-    /// the outcome, and the `ok` completion's value (the generator follows
-    /// it, the final reads compare replicas' answers). After an `info`,
-    /// `w` gets a new process id and loses its client.
-    async fn invoke_value(&self, w: &mut Worker, op: &Op) -> (Outcome, Value) {
-        let Some(client) = w.client.as_mut() else {
-            return (Outcome::Fail, Value::Null);
-        };
-        let process = Process::Client(w.process);
-        let node = Some(w.node.as_str());
-        self.recorder.record(event(
-            process.clone(),
-            EventType::Invoke,
-            &op.f,
-            op.key.as_ref(),
-            &op.value,
-            node,
-            None,
-        ));
-        self.progress.invoked.fetch_add(1, Ordering::Relaxed);
-        let done = tokio::select! {
-            r = tokio::time::timeout(self.op_timeout, client.invoke(op)) => match r {
-                Ok(c) => c,
-                Err(_) => faultline_workloads::Completion::info("timeout"),
-            },
-            // Stop promptly on Ctrl-C; the op's fate is unknown.
-            _ = self.cancel.cancelled() => faultline_workloads::Completion::info("cancelled"),
-        };
-        let (kind, counter) = match done.outcome {
-            Outcome::Ok => (EventType::Ok, &self.progress.ok),
-            Outcome::Fail => (EventType::Fail, &self.progress.fail),
-            Outcome::Info => (EventType::Info, &self.progress.info),
-        };
-        // fail/info record the invocation's value (the checker's convention).
-        let value = if done.outcome == Outcome::Ok {
-            &done.value
-        } else {
-            &op.value
-        };
-        self.recorder.record(event(
-            process,
-            kind,
-            &op.f,
-            op.key.as_ref(),
-            value,
-            node,
-            done.error.as_deref(),
-        ));
-        counter.fetch_add(1, Ordering::Relaxed);
-        if done.outcome == Outcome::Info {
-            if let Some(mut c) = w.client.take() {
-                let _ = tokio::time::timeout(Duration::from_secs(1), c.close()).await;
-            }
-            w.process += self.concurrency;
-        }
-        (done.outcome, done.value)
-    }
-
-    /// Makes sure `w` has a client, retrying until `deadline` or cancel.
-    /// Opening must not change state, so failures are not recorded; each
-    /// one backs off like a failed operation (a dead node's refused
-    /// connect must not become a hot loop).
-    async fn ensure_client(
-        &self,
-        w: &mut Worker,
-        deadline: Instant,
-        backoff: &mut Backoff,
-        rng: &mut StdRng,
-    ) -> bool {
-        while w.client.is_none() {
-            match self.target.client(&w.node, &self.opts).await {
-                Ok(c) => w.client = Some(c),
-                Err(_) => {
-                    let wait = backoff.next_wait(rng);
-                    if !self.back_off(wait, deadline).await {
-                        return false;
-                    }
-                }
-            }
-        }
-        true
-    }
-
-    /// Waits `wait` after a failure, counted in the run's pacing; false
-    /// when cancelled or `deadline` came first (the wait is cut there).
-    async fn back_off(&self, wait: Duration, deadline: Instant) -> bool {
-        let now = Instant::now();
-        if self.cancel.is_cancelled() || now >= deadline {
-            return false;
-        }
-        let wait = wait.min(deadline - now);
-        self.backoffs.fetch_add(1, Ordering::Relaxed);
-        self.backoff_ns
-            .fetch_add(wait.as_nanos() as u64, Ordering::Relaxed);
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = self.cancel.cancelled() => return false,
-        }
-        Instant::now() < deadline
-    }
-}
-
-/// How far behind its rate schedule a worker may catch up.
-const MAX_RATE_LAG: Duration = Duration::from_millis(10);
-
-/// The main-phase loop of one worker: wait for the next slot of the
-/// stagger schedule (`interval` on average), or longer after a failure
-/// (the backoff), then invoke the next operation and tell the generator
-/// how it ended.
-async fn run_worker(
-    shared: Arc<Shared>,
-    mut w: Worker,
-    deadline: Instant,
-    interval: Duration,
-    seed: u64,
-) -> Worker {
-    let mut rng =
-        StdRng::seed_from_u64(seed ^ (w.index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    let mut backoff = Backoff::default();
-    let mut next_at = tokio::time::Instant::now();
-    let end = tokio::time::Instant::from_std(deadline);
-    loop {
-        if shared.cancel.is_cancelled() || Instant::now() >= deadline {
-            break;
-        }
-        next_at += interval.mul_f64(rng.random_range(0.0..2.0));
-        let now = tokio::time::Instant::now();
-        // Timer sleeps overshoot to the next millisecond, so a worker
-        // that is a little behind runs without sleeping to catch up;
-        // one far behind (a slow operation, a backoff) starts afresh, no
-        // burst.
-        if now.saturating_duration_since(next_at) > MAX_RATE_LAG {
-            next_at = now;
-        }
-        if next_at > now {
-            tokio::select! {
-                _ = sleep_until(next_at.min(end)) => {}
-                _ = shared.cancel.cancelled() => break,
-            }
-            if Instant::now() >= deadline {
-                break;
-            }
-        }
-        if !shared
-            .ensure_client(&mut w, deadline, &mut backoff, &mut rng)
-            .await
-        {
-            break;
-        }
-        let op = match shared.generator.lock() {
-            Ok(mut g) => g.next_op_for(w.index, shared.recorder.start.elapsed()),
-            Err(_) => break,
-        };
-        let (outcome, value) = shared.invoke_value(&mut w, &op).await;
-        if let Ok(mut g) = shared.generator.lock() {
-            g.completed(
-                w.index,
-                &op,
-                outcome,
-                &value,
-                shared.recorder.start.elapsed(),
-            );
-        }
-        if outcome == Outcome::Ok {
-            backoff.reset();
-        } else {
-            let wait = backoff.next_wait(&mut rng);
-            if !shared.back_off(wait, deadline).await {
-                break;
-            }
-        }
-        // An in-process client can answer without ever being pending, and
-        // then this loop would hold its thread until the deadline and starve
-        // the other workers: give the scheduler a turn.
-        tokio::task::yield_now().await;
-    }
-    w
-}
-
-async fn nemesis_call(
-    recorder: &Recorder,
-    nemesis: &mut dyn NemesisDriver,
-    start: Option<Duration>,
-) -> bool {
-    let f = if start.is_some() { "start" } else { "heal" };
-    recorder.record(event(
-        Process::Nemesis,
-        EventType::Info,
-        f,
-        None,
-        &Value::Null,
-        None,
-        None,
-    ));
-    let res = match start {
-        Some(t) => nemesis.start(t).await,
-        None => nemesis.heal_all().await,
-    };
-    match res {
-        Ok(v) => {
-            recorder.record(event(
-                Process::Nemesis,
-                EventType::Info,
-                f,
-                None,
-                &v,
-                None,
-                None,
-            ));
-            true
-        }
-        Err(e) => {
-            recorder.record(event(
-                Process::Nemesis,
-                EventType::Info,
-                f,
-                None,
-                &Value::Null,
-                None,
-                Some(&e),
-            ));
-            false
-        }
-    }
-}
-
-/// The workers that do the final reads: the first worker, or with
-/// `per_node` one worker bound to each node — an existing one when some
-/// worker talks to that node, else a fresh one (its process id above every
-/// id in use; final reads run one at a time, so ids cannot overlap).
-/// They are moved out of `workers`; the caller puts them back for teardown.
-/// Rounds of per-node final reads at most (see `run_test`'s step 5): the
-/// first after `recovery`, each later one another `recovery` on.
-const CONVERGENCE_ROUNDS: u32 = 4;
-
-/// `v` with every array sorted (by its elements' JSON text), so that two
-/// replicas' answers that differ only in order compare equal: the final
-/// reads of AP stores return sets (elements, siblings) in no set order.
-fn canonical(v: Value) -> Value {
-    match v {
-        Value::Array(a) => {
-            let mut a: Vec<Value> = a.into_iter().map(canonical).collect();
-            a.sort_by_cached_key(|x| x.to_string());
-            Value::Array(a)
-        }
-        Value::Object(m) => Value::Object(m.into_iter().map(|(k, x)| (k, canonical(x))).collect()),
-        other => other,
-    }
-}
-
-fn final_readers(workers: &mut Vec<Worker>, nodes: &[String], per_node: bool) -> Vec<Worker> {
-    if !per_node {
-        return if workers.is_empty() {
-            Vec::new()
-        } else {
-            vec![workers.remove(0)]
-        };
-    }
-    let concurrency = workers.len();
-    let mut next_process = workers.iter().map(|w| w.process + 1).max().unwrap_or(0);
-    let mut out = Vec::with_capacity(nodes.len());
-    for (i, node) in nodes.iter().enumerate() {
-        match workers.iter().position(|w| &w.node == node) {
-            Some(p) => out.push(workers.remove(p)),
-            None => {
-                out.push(Worker {
-                    index: concurrency + i,
-                    node: node.clone(),
-                    process: next_process,
-                    client: None,
-                });
-                next_process += 1;
-            }
-        }
-    }
-    out
-}
-
 /// Runs one test; see the module docs for the phases. Call it inside a
 /// tokio runtime (multi-thread for real targets). Returns counts; the
 /// history went to `sink`.
@@ -611,17 +242,7 @@ pub async fn run_test(
     sink: impl HistorySink + 'static,
     ctl: RunControl,
 ) -> Result<RunOutcome, RunError> {
-    if cfg.nodes.is_empty() {
-        return Err(RunError::Config("no nodes".into()));
-    }
-    if cfg.concurrency == 0 {
-        return Err(RunError::Config("concurrency must be at least 1".into()));
-    }
-    if let Some(r) = cfg.rate
-        && !(r.is_finite() && r > 0.0)
-    {
-        return Err(RunError::Config(format!("rate must be positive, not {r}")));
-    }
+    cfg.validate()?;
     target.check_supports(cfg.workload.workload)?;
     let RunControl {
         cancel,
@@ -660,28 +281,7 @@ pub async fn run_test(
     if !nemesis_call(&shared.recorder, nemesis.as_mut(), None).await {
         nemesis_errors += 1;
     }
-    let setup = async {
-        let mut c = target.client(&cfg.nodes[0], &shared.opts).await?;
-        let r = tokio::time::timeout(cfg.op_timeout * 2, c.setup()).await;
-        let _ = tokio::time::timeout(Duration::from_secs(1), c.close()).await;
-        match r {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(RunError::Setup(e)),
-            Err(_) => return Err(RunError::Setup("client setup timed out".into())),
-        }
-        let mut workers = Vec::with_capacity(cfg.concurrency);
-        for i in 0..cfg.concurrency {
-            let node = cfg.nodes[i % cfg.nodes.len()].clone();
-            let client = target.client(&node, &shared.opts).await?;
-            workers.push(Worker {
-                index: i,
-                node,
-                process: i as u64,
-                client: Some(client),
-            });
-        }
-        Ok(workers)
-    };
+    let setup = setup_workers(&cfg, target.as_ref(), &shared);
     let workers = match setup.await {
         Ok(w) => w,
         Err(e) => {
@@ -711,29 +311,7 @@ pub async fn run_test(
         )));
     }
     if let Some(iv) = cfg.nemesis_interval {
-        let mut active = false;
-        let mut next = tokio::time::Instant::now() + iv;
-        let end = tokio::time::Instant::from_std(deadline);
-        loop {
-            let due = match nemesis.next_due() {
-                Some(d) => shared.recorder.start.checked_add(d).map_or(end, Into::into),
-                None => next,
-            };
-            tokio::select! {
-                _ = sleep_until(due.min(end)) => {}
-                _ = cancel.cancelled() => break,
-            }
-            if Instant::now() >= deadline || cancel.is_cancelled() {
-                break;
-            }
-            let t = shared.recorder.start.elapsed();
-            let start = if active { None } else { Some(t) };
-            if !nemesis_call(&shared.recorder, nemesis.as_mut(), start).await {
-                nemesis_errors += 1;
-            }
-            active = !active;
-            next += iv;
-        }
+        nemesis_errors += nemesis_loop(&shared, nemesis.as_mut(), &cancel, iv, deadline).await;
     }
     let mut workers = Vec::with_capacity(handles.len());
     for h in handles {
@@ -771,58 +349,8 @@ pub async fn run_test(
         }
         if !cancel.is_cancelled() {
             let mut readers = final_readers(&mut workers, &cfg.nodes, per_node);
-            let mut all_ok = !readers.is_empty();
-            // Per-node final reads come in rounds: a replica that is still
-            // working off a backlog (it was paused, or is slow) can answer
-            // before it has merged what the others have, which is lag, not
-            // divergence. While the replicas' answers differ, wait out the
-            // recovery period again and read every node again, up to
-            // `CONVERGENCE_ROUNDS`; the checker judges each node's last one.
-            let rounds = if per_node { CONVERGENCE_ROUNDS } else { 1 };
-            for round in 1..=rounds {
-                let mut answers: Vec<Vec<Value>> = Vec::with_capacity(readers.len());
-                all_ok = !readers.is_empty();
-                let give_up = Instant::now() + cfg.op_timeout * cfg.final_read_attempts.max(1) * 2;
-                let mut rng = StdRng::seed_from_u64(cfg.seed);
-                for w in readers.iter_mut() {
-                    let mut backoff = Backoff::default();
-                    let mut mine = Vec::with_capacity(final_ops.len());
-                    for op in &final_ops {
-                        let mut ok = false;
-                        for _ in 0..cfg.final_read_attempts.max(1) {
-                            if cancel.is_cancelled()
-                                || !shared
-                                    .ensure_client(w, give_up, &mut backoff, &mut rng)
-                                    .await
-                            {
-                                break;
-                            }
-                            let (outcome, v) = shared.invoke_value(w, op).await;
-                            if outcome == Outcome::Ok {
-                                mine.push(canonical(v));
-                                ok = true;
-                                break;
-                            }
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                        }
-                        all_ok &= ok;
-                    }
-                    answers.push(mine);
-                }
-                let agree = answers.windows(2).all(|p| p[0] == p[1]);
-                if agree || !all_ok || round == rounds || cancel.is_cancelled() {
-                    break;
-                }
-                errln!(
-                    "faultline: final reads disagree (round {round} of {rounds}); \
-                     reading every node again in {:.1} s",
-                    cfg.recovery.as_secs_f64()
-                );
-                tokio::select! {
-                    _ = tokio::time::sleep(cfg.recovery) => {}
-                    _ = cancel.cancelled() => {}
-                }
-            }
+            let all_ok =
+                final_read_rounds(&cfg, &shared, &mut readers, &final_ops, per_node, &cancel).await;
             workers.extend(readers);
             final_reads_ok = Some(all_ok);
         }
@@ -854,6 +382,136 @@ pub async fn run_test(
             fails,
         },
     })
+}
+
+/// Phase 1 after the heal: the first client's `setup` (creating keys,
+/// tables), then one client per worker, spread over the nodes.
+async fn setup_workers(
+    cfg: &RunConfig,
+    target: &dyn Target,
+    shared: &Shared,
+) -> Result<Vec<Worker>, RunError> {
+    let mut c = target.client(&cfg.nodes[0], &shared.opts).await?;
+    let r = tokio::time::timeout(cfg.op_timeout * 2, c.setup()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), c.close()).await;
+    match r {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(RunError::Setup(e)),
+        Err(_) => return Err(RunError::Setup("client setup timed out".into())),
+    }
+    let mut workers = Vec::with_capacity(cfg.concurrency);
+    for i in 0..cfg.concurrency {
+        let node = cfg.nodes[i % cfg.nodes.len()].clone();
+        let client = target.client(&node, &shared.opts).await?;
+        workers.push(Worker {
+            index: i,
+            node,
+            process: i as u64,
+            client: Some(client),
+        });
+    }
+    Ok(workers)
+}
+
+/// Phase 2's nemesis: start and heal faults in turn, every `iv` (or when
+/// the schedule says) until `deadline`. Returns the failed calls.
+async fn nemesis_loop(
+    shared: &Shared,
+    nemesis: &mut dyn NemesisDriver,
+    cancel: &Cancel,
+    iv: Duration,
+    deadline: Instant,
+) -> u64 {
+    let mut errors = 0;
+    let mut active = false;
+    let mut next = tokio::time::Instant::now() + iv;
+    let end = tokio::time::Instant::from_std(deadline);
+    loop {
+        let due = match nemesis.next_due() {
+            Some(d) => shared.recorder.start.checked_add(d).map_or(end, Into::into),
+            None => next,
+        };
+        tokio::select! {
+            _ = sleep_until(due.min(end)) => {}
+            _ = cancel.cancelled() => break,
+        }
+        if Instant::now() >= deadline || cancel.is_cancelled() {
+            break;
+        }
+        let t = shared.recorder.start.elapsed();
+        let start = if active { None } else { Some(t) };
+        if !nemesis_call(&shared.recorder, &mut *nemesis, start).await {
+            errors += 1;
+        }
+        active = !active;
+        next += iv;
+    }
+    errors
+}
+
+/// Phases 4–5's reads: each reader reads every final op (retrying), in
+/// rounds while per-node answers disagree. True when every read was ok.
+async fn final_read_rounds(
+    cfg: &RunConfig,
+    shared: &Shared,
+    readers: &mut [Worker],
+    final_ops: &[Op],
+    per_node: bool,
+    cancel: &Cancel,
+) -> bool {
+    let mut all_ok = !readers.is_empty();
+    // Per-node final reads come in rounds: a replica that is still
+    // working off a backlog (it was paused, or is slow) can answer
+    // before it has merged what the others have, which is lag, not
+    // divergence. While the replicas' answers differ, wait out the
+    // recovery period again and read every node again, up to
+    // `CONVERGENCE_ROUNDS`; the checker judges each node's last one.
+    let rounds = if per_node { CONVERGENCE_ROUNDS } else { 1 };
+    for round in 1..=rounds {
+        let mut answers: Vec<Vec<Value>> = Vec::with_capacity(readers.len());
+        all_ok = !readers.is_empty();
+        let give_up = Instant::now() + cfg.op_timeout * cfg.final_read_attempts.max(1) * 2;
+        let mut rng = StdRng::seed_from_u64(cfg.seed);
+        for w in readers.iter_mut() {
+            let mut backoff = Backoff::default();
+            let mut mine = Vec::with_capacity(final_ops.len());
+            for op in final_ops {
+                let mut ok = false;
+                for _ in 0..cfg.final_read_attempts.max(1) {
+                    if cancel.is_cancelled()
+                        || !shared
+                            .ensure_client(w, give_up, &mut backoff, &mut rng)
+                            .await
+                    {
+                        break;
+                    }
+                    let (outcome, v) = shared.invoke_value(w, op).await;
+                    if outcome == Outcome::Ok {
+                        mine.push(canonical(v));
+                        ok = true;
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                all_ok &= ok;
+            }
+            answers.push(mine);
+        }
+        let agree = answers.windows(2).all(|p| p[0] == p[1]);
+        if agree || !all_ok || round == rounds || cancel.is_cancelled() {
+            break;
+        }
+        errln!(
+            "faultline: final reads disagree (round {round} of {rounds}); \
+             reading every node again in {:.1} s",
+            cfg.recovery.as_secs_f64()
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(cfg.recovery) => {}
+            _ = cancel.cancelled() => {}
+        }
+    }
+    all_ok
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@
 
 use crate::db::{Cancelled, Db, DbContext, TargetInfo};
 use crate::line_client::LineClient;
-use crate::node::{LOG_FILE, NodeDb};
+use crate::node::{LOG_FILE, NodeDb, NodeHooks};
 use crate::{BoxFuture, Client, ClientOpts, LogFiles, Target, TargetError};
 use faultline_node::kv::Op as KvOp;
 use faultline_node::shell::api::ClientReply;
@@ -53,12 +53,7 @@ pub const OPTIONS: [&str; 2] = ["gossip-ticks", "fanout"];
 
 /// The catalogue row.
 pub fn info() -> TargetInfo {
-    crate::node::node_info(
-        PROTOCOL,
-        faultline_node::crdt::ABOUT,
-        WORKLOADS.to_vec(),
-        build,
-    )
+    crate::node::node_info(PROTOCOL, build)
 }
 
 fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
@@ -69,27 +64,31 @@ fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
         }
     }
     let d = NodeDb::from_ctx(PROTOCOL, ctx)?;
-    Ok(Box::new(CrdtDb(d)))
+    Ok(Box::new(d.with_hooks(CrdtHooks)))
 }
 
-/// A CRDT store cluster: [`NodeDb`]'s commands, its own readiness.
-pub struct CrdtDb(pub NodeDb);
+/// A CRDT store cluster: [`NodeDb`] with these hooks (every replica
+/// answers: no leader to wait for).
+pub struct CrdtHooks;
 
-impl Db for CrdtDb {
-    crate::node::node_db_commands!();
+impl NodeHooks for CrdtHooks {
+    fn name(&self) -> &'static str {
+        PROTOCOL
+    }
     fn wait_ready<'a>(
         &'a self,
+        db: &'a NodeDb,
         deadline: Duration,
         cancelled: Cancelled<'a>,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            let members = self.target_impl().members;
+            let members = db.members();
             crate::line_client::wait_all_answer("crdt replicas", &members, deadline, cancelled)
                 .await
         })
     }
-    fn target(&self) -> Arc<dyn Target> {
-        Arc::new(self.target_impl())
+    fn target(&self, db: &NodeDb) -> Arc<dyn Target> {
+        Arc::new(CrdtTarget::new(db.members()))
     }
     fn checker(&self, workload: Workload) -> Option<&'static str> {
         match workload {
@@ -103,12 +102,6 @@ impl Db for CrdtDb {
             opts.register_blind_writes = true;
             opts.active_keys = REGISTER_KEYS;
         }
-    }
-}
-
-impl CrdtDb {
-    fn target_impl(&self) -> CrdtTarget {
-        CrdtTarget::new(self.0.members())
     }
 }
 

@@ -314,6 +314,28 @@ mod tests {
         assert!(find("nope").is_none());
     }
 
+    /// The catalogue's faultline-node rows are the protocol registry:
+    /// one row per protocol, with its about, workloads and `--bug`s.
+    #[test]
+    fn the_catalogue_equals_the_protocol_registry() {
+        let cat = catalogue();
+        let node_rows: Vec<&TargetInfo> = cat.iter().filter(|t| t.needs_node_binary).collect();
+        let registry = faultline_node::registry::PROTOCOLS;
+        assert_eq!(
+            node_rows.iter().map(|t| t.name).collect::<Vec<_>>().len(),
+            registry.len()
+        );
+        for p in registry {
+            let row = find(p.name).unwrap_or_else(|| panic!("no row for {}", p.name));
+            assert!(row.needs_node_binary, "{}", p.name);
+            assert!(row.description.ends_with(p.about), "{}", p.name);
+            let names: Vec<&str> = row.workloads.iter().map(|w| w.name()).collect();
+            assert_eq!(names, p.workloads, "{}: every workload name parses", p.name);
+            let bugs: Vec<(&str, &str)> = p.bugs.iter().map(|b| (b.name, b.description)).collect();
+            assert_eq!(row.bugs, bugs, "{}", p.name);
+        }
+    }
+
     #[test]
     fn options_parse_and_unknown_ones_are_refused() {
         let m = parse_options(&["a=1".into(), "b".into()]).unwrap();

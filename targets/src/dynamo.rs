@@ -28,7 +28,7 @@
 
 use crate::db::{Cancelled, Db, DbContext, TargetInfo};
 use crate::line_client::LineClient;
-use crate::node::{LOG_FILE, NodeDb};
+use crate::node::{LOG_FILE, NodeDb, NodeHooks};
 use crate::{BoxFuture, Client, ClientOpts, LogFiles, Target, TargetError};
 use faultline_node::core::Config;
 use faultline_node::crdt::VersionVector;
@@ -70,12 +70,7 @@ check that promise with `--workload siblings`.
 
 /// The catalogue row.
 pub fn info() -> TargetInfo {
-    crate::node::node_info(
-        PROTOCOL,
-        faultline_node::dynamo::ABOUT,
-        WORKLOADS.to_vec(),
-        build,
-    )
+    crate::node::node_info(PROTOCOL, build)
 }
 
 fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
@@ -93,26 +88,30 @@ fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
     faultline_node::dynamo::Params::from_config(&c)
         .map_err(|e| e.replace("--option", "--db-option"))?;
     let d = NodeDb::from_ctx(PROTOCOL, ctx)?;
-    Ok(Box::new(DynamoDb(d)))
+    Ok(Box::new(d.with_hooks(DynamoHooks)))
 }
 
-/// A Dynamo store cluster: [`NodeDb`]'s commands, its own readiness.
-pub struct DynamoDb(pub NodeDb);
+/// A Dynamo store cluster: [`NodeDb`] with these hooks (every node
+/// answers: no leader to wait for).
+pub struct DynamoHooks;
 
-impl Db for DynamoDb {
-    crate::node::node_db_commands!();
+impl NodeHooks for DynamoHooks {
+    fn name(&self) -> &'static str {
+        PROTOCOL
+    }
     fn wait_ready<'a>(
         &'a self,
+        db: &'a NodeDb,
         deadline: Duration,
         cancelled: Cancelled<'a>,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            let members = self.target_impl().members;
+            let members = db.members();
             crate::line_client::wait_all_answer("dynamo nodes", &members, deadline, cancelled).await
         })
     }
-    fn target(&self) -> Arc<dyn Target> {
-        Arc::new(self.target_impl())
+    fn target(&self, db: &NodeDb) -> Arc<dyn Target> {
+        Arc::new(target_of(db))
     }
     fn checker(&self, workload: Workload) -> Option<&'static str> {
         (workload == Workload::Siblings).then_some(CHECKER)
@@ -122,12 +121,11 @@ impl Db for DynamoDb {
     }
 }
 
-impl DynamoDb {
-    fn target_impl(&self) -> DynamoTarget {
-        DynamoTarget {
-            members: self.0.members(),
-            groups: preference_lists(&self.0),
-        }
+/// The clients' side of `db`.
+fn target_of(db: &NodeDb) -> DynamoTarget {
+    DynamoTarget {
+        members: db.members(),
+        groups: preference_lists(db),
     }
 }
 
@@ -272,7 +270,7 @@ impl Client for DynamoClient {
 mod tests {
     use super::*;
 
-    fn db(nodes: usize, opts: &[(&str, &str)]) -> DynamoDb {
+    fn db(nodes: usize, opts: &[(&str, &str)]) -> NodeDb {
         let mut d = NodeDb::new(
             PROTOCOL,
             (1..=nodes).map(|i| (format!("n{i}"), format!("10.0.0.{i}"))),
@@ -280,12 +278,12 @@ mod tests {
         for (k, v) in opts {
             d.options.insert(k.to_string(), v.to_string());
         }
-        DynamoDb(d)
+        d.with_hooks(DynamoHooks)
     }
 
     #[test]
     fn partition_groups_are_the_siblings_keys_preference_lists() {
-        let t = db(5, &[("n", "3,r=2,w=2")]).target_impl();
+        let t = target_of(&db(5, &[("n", "3,r=2,w=2")]));
         let g = t.partition_groups();
         assert_eq!(g.len(), SIBLING_KEYS as usize);
         for (what, nodes) in &g {
@@ -294,11 +292,10 @@ mod tests {
             assert!(nodes.iter().all(|n| n.starts_with('n')), "{g:?}");
         }
         // Three nodes, n=3: every list is the whole cluster, nothing to cut.
-        assert!(db(3, &[]).target_impl().partition_groups().is_empty());
+        assert!(target_of(&db(3, &[])).partition_groups().is_empty());
         // Options the node would refuse: no groups, the node says why.
         assert!(
-            db(5, &[("n", "9")])
-                .target_impl()
+            target_of(&db(5, &[("n", "9")]))
                 .partition_groups()
                 .is_empty()
         );

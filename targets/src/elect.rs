@@ -17,9 +17,9 @@
 //! assert!(t.bugs.iter().any(|(b, _)| *b == "no-quorum"));
 //! ```
 
-use crate::db::{Cancelled, Db, DbContext, TargetInfo};
+use crate::db::{Db, DbContext, TargetInfo};
 use crate::line_client::LineClient;
-use crate::node::{NodeConfig, NodeDb, NodeTarget};
+use crate::node::{NodeConfig, NodeDb, NodeHooks, NodeTarget};
 use crate::{BoxFuture, Client, ClientOpts, LogFiles, Primaries, Target, TargetError};
 use faultline_node::elect::{Algo, validate_bugs};
 use faultline_node::kv::Op as KvOp;
@@ -37,12 +37,7 @@ const VIEW_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// The catalogue row.
 pub fn info() -> TargetInfo {
-    crate::node::node_info(
-        PROTOCOL,
-        faultline_node::elect::ABOUT,
-        WORKLOADS.to_vec(),
-        build,
-    )
+    crate::node::node_info(PROTOCOL, build)
 }
 
 fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
@@ -53,23 +48,19 @@ fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
     let mut d = NodeDb::from_ctx(PROTOCOL, ctx)?;
     // Recorded in test.json (and on every start command) even by default.
     d.options.insert("algo".into(), algo.name().into());
-    Ok(Box::new(ElectDb(d)))
+    Ok(Box::new(d.with_hooks(ElectHooks)))
 }
 
-/// An election service cluster: [`NodeDb`] with its own client.
-pub struct ElectDb(pub NodeDb);
+/// An election service cluster: [`NodeDb`] with its own client (ready, as
+/// the replicated logs are, when all members name one leader).
+pub struct ElectHooks;
 
-impl Db for ElectDb {
-    crate::node::node_db_commands!();
-    fn wait_ready<'a>(
-        &'a self,
-        deadline: Duration,
-        cancelled: Cancelled<'a>,
-    ) -> BoxFuture<'a, Result<(), String>> {
-        Db::wait_ready(&self.0, deadline, cancelled)
+impl NodeHooks for ElectHooks {
+    fn name(&self) -> &'static str {
+        PROTOCOL
     }
-    fn target(&self) -> Arc<dyn Target> {
-        Arc::new(ElectTarget::new(self.0.client_config()))
+    fn target(&self, db: &NodeDb) -> Arc<dyn Target> {
+        Arc::new(ElectTarget::new(db.client_config()))
     }
 }
 

@@ -25,8 +25,8 @@
 //! assert!(t.bugs.iter().any(|(b, _)| *b == "skip-fencing"));
 //! ```
 
-use crate::db::{Cancelled, Db, DbContext, Step, TargetInfo};
-use crate::node::{Fate, NodeClient, NodeConfig, NodeDb, NodeTarget};
+use crate::db::{Db, DbContext, TargetInfo};
+use crate::node::{Fate, NodeClient, NodeConfig, NodeDb, NodeHooks, NodeTarget};
 use crate::{BoxFuture, Client, ClientOpts, LogFiles, Primaries, Target, TargetError};
 use faultline_node::kv::Op as KvOp;
 use faultline_workloads::{Completion, Op, Value, Workload};
@@ -48,76 +48,38 @@ const LEASE_REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The catalogue row.
 pub fn info() -> TargetInfo {
-    crate::node::node_info(
-        PROTOCOL,
-        faultline_node::lock::ABOUT,
-        WORKLOADS.to_vec(),
-        build,
-    )
+    crate::node::node_info(PROTOCOL, build)
 }
 
 fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
     crate::db::check_options(PROTOCOL, &ctx.options, &["max-lease-ms"])?;
     let d = NodeDb::from_ctx(PROTOCOL, ctx)?;
-    let skip_fencing = ctx.bugs.iter().any(|b| b == "skip-fencing");
-    Ok(Box::new(LockDb {
-        node: d,
-        skip_fencing,
-    }))
+    Ok(Box::new(d.with_hooks(LockHooks)))
 }
 
-/// A `faultline-node lock` cluster.
-pub struct LockDb {
-    pub node: NodeDb,
-    pub skip_fencing: bool,
-}
+/// A `faultline-node lock` cluster: [`NodeDb`] with these hooks (ready
+/// when its Raft members name one leader).
+pub struct LockHooks;
 
-impl Db for LockDb {
-    fn what(&self) -> &str {
+impl NodeHooks for LockHooks {
+    fn name(&self) -> &'static str {
         PROTOCOL
     }
-    fn addresses(&self) -> &BTreeMap<String, String> {
-        &self.node.nodes
+    fn json(&self, _db: &NodeDb, record: &mut Value) {
+        record["storage_port"] = json!(STORAGE_PORT);
     }
-    fn setup(&self) -> Vec<Step<'_>> {
-        Db::setup(&self.node)
-    }
-    fn install_command(&self) -> String {
-        self.node.install_command()
-    }
-    fn teardown_command(&self) -> String {
-        self.node.teardown_command()
-    }
-    fn start_command(&self, node: &str) -> Option<String> {
-        self.node.start_command(node)
-    }
-    fn pidfile(&self) -> &str {
-        Db::pidfile(&self.node)
-    }
-    fn log_file(&self) -> &str {
-        Db::log_file(&self.node)
-    }
-    fn json(&self) -> (&'static str, Value) {
-        let (k, mut v) = Db::json(&self.node);
-        v["storage_port"] = json!(STORAGE_PORT);
-        (k, v)
-    }
-    fn wait_ready<'a>(
-        &'a self,
-        deadline: Duration,
-        cancelled: Cancelled<'a>,
-    ) -> BoxFuture<'a, Result<(), String>> {
-        Db::wait_ready(&self.node, deadline, cancelled)
-    }
-    fn target(&self) -> Arc<dyn Target> {
+    fn target(&self, db: &NodeDb) -> Arc<dyn Target> {
+        // `skip-fencing` is the client's bug (the storage writes it makes
+        // carry no token); the bug names were checked by `from_ctx`.
+        let skip_fencing =
+            faultline_node::lock::Bugs::from_names(&db.bugs).is_ok_and(|b| b.skip_fencing);
         Arc::new(LockTarget::new(
-            self.node.client_config(),
-            self.node
-                .nodes
+            db.client_config(),
+            db.nodes
                 .values()
                 .map(|a| format!("{a}:{STORAGE_PORT}"))
                 .collect(),
-            self.skip_fencing,
+            skip_fencing,
         ))
     }
 }

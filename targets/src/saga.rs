@@ -14,18 +14,12 @@
 
 use crate::db::{Db, DbContext, TargetInfo};
 use crate::node::NodeDb;
-use faultline_workloads::Workload;
 
 pub const PROTOCOL: &str = "saga";
 
 /// The catalogue row.
 pub fn info() -> TargetInfo {
-    crate::node::node_info(
-        PROTOCOL,
-        faultline_node::saga::ABOUT,
-        vec![Workload::Saga],
-        build,
-    )
+    crate::node::node_info(PROTOCOL, build)
 }
 
 fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
@@ -82,7 +76,7 @@ mod tests {
         use crate::node::{NodeConfig, NodeTarget};
         use crate::{ClientOpts, Target};
         use faultline_checker::history::{Event, EventType, History, Process};
-        use faultline_workloads::{Completion, Op, Outcome, WorkloadOptions};
+        use faultline_workloads::{Completion, Op, Outcome, Workload, WorkloadOptions};
         use serde_json::json;
         for mode in ["orchestrated", "choreographed"] {
             let cluster = crate::loopback::start::<faultline_node::saga::Saga>(

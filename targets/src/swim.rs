@@ -20,7 +20,7 @@
 
 use crate::db::{Cancelled, Db, DbContext, TargetInfo};
 use crate::line_client::LineClient;
-use crate::node::{LOG_FILE, NodeDb};
+use crate::node::{LOG_FILE, NodeDb, NodeHooks};
 use crate::{BoxFuture, Client, ClientOpts, LogFiles, Target, TargetError};
 use faultline_node::shell::api::{ClientReply, ClientRequest};
 use faultline_workloads::{Completion, Op, Value, Workload};
@@ -34,12 +34,7 @@ pub const CHECKER: &str = "detector";
 
 /// The catalogue row.
 pub fn info() -> TargetInfo {
-    crate::node::node_info(
-        PROTOCOL,
-        faultline_node::swim::ABOUT,
-        WORKLOADS.to_vec(),
-        build,
-    )
+    crate::node::node_info(PROTOCOL, build)
 }
 
 fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
@@ -51,35 +46,33 @@ fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
     faultline_node::swim::Params::from_config(&c)
         .map_err(|e| e.replace("--option", "--db-option"))?;
     let d = NodeDb::from_ctx(PROTOCOL, ctx)?;
-    Ok(Box::new(SwimDb(d)))
+    Ok(Box::new(d.with_hooks(SwimHooks)))
 }
 
-/// A SWIM cluster: [`NodeDb`]'s commands, its own readiness.
-pub struct SwimDb(pub NodeDb);
+/// A SWIM cluster: [`NodeDb`] with these hooks (every member answers: no
+/// leader to wait for).
+pub struct SwimHooks;
 
-impl Db for SwimDb {
-    crate::node::node_db_commands!();
+impl NodeHooks for SwimHooks {
+    fn name(&self) -> &'static str {
+        PROTOCOL
+    }
     fn wait_ready<'a>(
         &'a self,
+        db: &'a NodeDb,
         deadline: Duration,
         cancelled: Cancelled<'a>,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            let members = self.target_impl().members;
+            let members = db.members();
             crate::line_client::wait_all_answer("swim members", &members, deadline, cancelled).await
         })
     }
-    fn target(&self) -> Arc<dyn Target> {
-        Arc::new(self.target_impl())
+    fn target(&self, db: &NodeDb) -> Arc<dyn Target> {
+        Arc::new(SwimTarget::new(db.members()))
     }
     fn checker(&self, workload: Workload) -> Option<&'static str> {
         WORKLOADS.contains(&workload).then_some(CHECKER)
-    }
-}
-
-impl SwimDb {
-    fn target_impl(&self) -> SwimTarget {
-        SwimTarget::new(self.0.members())
     }
 }
 

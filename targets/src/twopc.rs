@@ -15,7 +15,6 @@
 use crate::db::{Db, DbContext, TargetInfo};
 use crate::node::NodeDb;
 use faultline_checker::history::{EventType, History};
-use faultline_workloads::Workload;
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -23,12 +22,7 @@ pub const PROTOCOL: &str = "twopc";
 
 /// The catalogue row.
 pub fn info() -> TargetInfo {
-    crate::node::node_info(
-        PROTOCOL,
-        faultline_node::twopc::ABOUT,
-        vec![Workload::Bank],
-        build,
-    )
+    crate::node::node_info(PROTOCOL, build)
 }
 
 fn build(_: &str, ctx: &DbContext) -> Result<Box<dyn Db>, String> {
@@ -275,7 +269,7 @@ mod tests {
     async fn bank_through_a_loopback_cluster() {
         use crate::node::{NodeConfig, NodeTarget};
         use crate::{ClientOpts, Target};
-        use faultline_workloads::{Completion, Op, Outcome, WorkloadOptions};
+        use faultline_workloads::{Completion, Op, Outcome, Workload, WorkloadOptions};
         use serde_json::json;
         let cluster = crate::loopback::start::<faultline_node::twopc::TwoPc>(
             PROTOCOL,

@@ -45,7 +45,6 @@ mod tests;
 
 pub use master::{Plan, install_request, plan};
 
-use crate::bugs::Bug;
 use crate::core::{Config, Core, Input, NodeId, Ready, Reply, Status};
 use crate::kv::{Command, RequestId, Store};
 use serde::{Deserialize, Serialize};
@@ -55,32 +54,23 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const ABOUT: &str = "chain replication: writes at the head, reads at the tail, \
      reconfiguration by the master (the target's failover) with epochs";
 
-pub const BUGS: &[Bug] = &[
-    Bug {
-        protocol: "chain",
-        name: "ack-at-head",
-        description: "the head replies once its own fsync is done, before the tail has the \
+crate::seeded_bugs! {
+    "chain";
+    ack_at_head = "ack-at-head":
+        "the head replies once its own fsync is done, before the tail has the \
                       write (lost when the head fails)",
-    },
-    Bug {
-        protocol: "chain",
-        name: "read-at-head",
-        description: "the head answers reads from its log, including updates the tail does \
+    read_at_head = "read-at-head":
+        "the head answers reads from its log, including updates the tail does \
                       not have yet (dirty reads of writes a failure then loses)",
-    },
-    Bug {
-        protocol: "chain",
-        name: "no-fencing",
-        description: "a member accepts Forwards from an older epoch, so a removed head \
+    no_fencing = "no-fencing":
+        "a member accepts Forwards from an older epoch, so a removed head \
                       overwrites the new chain's log after a partition heals",
-    },
-    Bug {
-        protocol: "chain",
-        name: "tail-before-sync",
-        description: "a member re-added at the tail serves reads and commits its own log \
+    tail_before_sync = "tail-before-sync":
+        "a member re-added at the tail serves reads and commits its own log \
                       before it caught up with its predecessor",
-    },
-];
+    ;
+    sim_only:
+}
 
 /// Entries per Forward message.
 const MAX_BATCH: usize = 256;
@@ -166,6 +156,7 @@ struct Round {
 
 pub struct Chain {
     config: Config,
+    bugs: Bugs,
     epoch: u64,
     chain: Vec<NodeId>,
     log: Vec<Entry>,
@@ -304,7 +295,7 @@ impl Chain {
         // (possibly new) predecessor in this epoch.
         self.matched = if self.is_head() { self.log_len() } else { 0 };
         self.synced = self.is_head() && was_member && self.synced;
-        if self.is_tail() && self.config.bug("tail-before-sync") {
+        if self.is_tail() && self.bugs.tail_before_sync {
             self.matched = self.log_len();
             self.synced = true;
         }
@@ -429,7 +420,7 @@ impl Chain {
         }
         if let Some(r) = self.check.take() {
             // Bug `tail-before-sync`: the tail trusts its own state.
-            let need = if self.config.bug("tail-before-sync") {
+            let need = if self.bugs.tail_before_sync {
                 0
             } else {
                 r.max_len
@@ -465,7 +456,7 @@ impl Chain {
         pred_synced: bool,
     ) {
         let fenced = epoch < self.epoch;
-        if fenced && !self.config.bug("no-fencing") {
+        if fenced && !self.bugs.no_fencing {
             self.stale(from);
             return;
         }
@@ -599,7 +590,7 @@ impl Chain {
 
     fn on_request(&mut self, cmd: Command) {
         if cmd.op.is_read_only() {
-            if self.is_head() && self.config.bug("read-at-head") {
+            if self.is_head() && self.bugs.read_at_head {
                 let mut s = self.store.clone();
                 for e in &self.log[self.applied as usize..] {
                     let _ = s.apply(&e.cmd);
@@ -650,7 +641,7 @@ impl Chain {
         {
             self.send_forward(s, index);
         }
-        if self.config.bug("ack-at-head") {
+        if self.bugs.ack_at_head {
             // The head's own fsync (this batch) is all it waits for.
             self.commit = index;
         }
@@ -730,6 +721,7 @@ impl Core for Chain {
             }
         }
         let mut c = Chain {
+            bugs: Bugs::from_config(&config),
             config,
             epoch,
             chain,

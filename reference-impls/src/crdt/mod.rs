@@ -36,7 +36,6 @@ pub use orset::OrSet;
 pub use register::{LwwRegister, MvRegister, Timestamp};
 pub use store::{ABOUT, CrdtStore, Message, Record, State};
 
-use crate::bugs::Bug;
 use crate::core::NodeId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -50,52 +49,19 @@ pub trait Crdt: Clone + PartialEq + std::fmt::Debug {
     fn value(&self) -> Self::Value;
 }
 
-/// The seeded CRDT bugs, by `--bug` name.
-pub const BUGS: &[Bug] = &[
-    Bug {
-        protocol: "crdt",
-        name: "gcounter-merge-sum",
-        description: "G-Counter merge adds the replicas' counts instead of taking the max, so merging a state twice (gossip repeats) double-counts",
-    },
-    Bug {
-        protocol: "crdt",
-        name: "orset-remove-without-tags",
-        description: "OR-Set remove tombstones the element, not the add tags it observed, so it also removes concurrent (unseen) adds: remove-wins, acknowledged adds lost",
-    },
-    Bug {
-        protocol: "crdt",
-        name: "lww-raw-wall-clock",
-        description: "LWW-Register stamps writes with the raw wall clock, not lifted above the timestamps it has seen: on a replica whose clock is behind, a write that follows another loses to it",
-    },
-    Bug {
-        protocol: "crdt",
-        name: "lww-tie-keeps-local",
-        description: "LWW-Register compares timestamps without the replica id and keeps its own value on a tie, so replicas that wrote in the same millisecond never converge",
-    },
-];
-
-/// Which seeded bugs a replica has (all off by default).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Bugs {
-    pub gcounter_merge_sum: bool,
-    pub orset_remove_without_tags: bool,
-    pub lww_raw_wall_clock: bool,
-    pub lww_tie_keeps_local: bool,
-}
-
-impl Bugs {
-    /// From `--bug` names; unknown names are an error listing the known ones.
-    pub fn from_names<S: AsRef<str>>(names: &[S]) -> Result<Bugs, String> {
-        let owned: Vec<String> = names.iter().map(|s| s.as_ref().to_string()).collect();
-        crate::bugs::validate("crdt", &owned)?;
-        let on = |n: &str| owned.iter().any(|x| x == n);
-        Ok(Bugs {
-            gcounter_merge_sum: on("gcounter-merge-sum"),
-            orset_remove_without_tags: on("orset-remove-without-tags"),
-            lww_raw_wall_clock: on("lww-raw-wall-clock"),
-            lww_tie_keeps_local: on("lww-tie-keeps-local"),
-        })
-    }
+// The seeded CRDT bugs, by `--bug` name.
+crate::seeded_bugs! {
+    "crdt";
+    gcounter_merge_sum = "gcounter-merge-sum":
+        "G-Counter merge adds the replicas' counts instead of taking the max, so merging a state twice (gossip repeats) double-counts",
+    orset_remove_without_tags = "orset-remove-without-tags":
+        "OR-Set remove tombstones the element, not the add tags it observed, so it also removes concurrent (unseen) adds: remove-wins, acknowledged adds lost",
+    lww_raw_wall_clock = "lww-raw-wall-clock":
+        "LWW-Register stamps writes with the raw wall clock, not lifted above the timestamps it has seen: on a replica whose clock is behind, a write that follows another loses to it",
+    lww_tie_keeps_local = "lww-tie-keeps-local":
+        "LWW-Register compares timestamps without the replica id and keeps its own value on a tie, so replicas that wrote in the same millisecond never converge",
+    ;
+    sim_only:
 }
 
 /// A unique event name: the replica and its `seq`-th event (Preguiça et

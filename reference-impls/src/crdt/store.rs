@@ -305,7 +305,7 @@ impl Core for CrdtStore {
     type Record = Record;
 
     fn recover(config: Config, records: Vec<Record>) -> CrdtStore {
-        let bugs = Bugs::from_names(&config.bugs.iter().collect::<Vec<_>>()).unwrap_or_default();
+        let bugs = Bugs::from_config(&config);
         let gossip_ticks = config
             .option("gossip-ticks")
             .and_then(|v| v.parse().ok())

@@ -28,50 +28,21 @@ mod tests;
 
 pub use store::{ABOUT, DynamoStore, Message, OPTIONS, Params, Record, preference_list_of};
 
-use crate::bugs::Bug;
 use crate::crdt::{Dot, VersionVector};
 use crate::kv::Key;
 use serde::{Deserialize, Serialize};
 
-/// The seeded Dynamo bugs, by `--bug` name.
-pub const BUGS: &[Bug] = &[
-    Bug {
-        protocol: "dynamo",
-        name: "lww-wall-clock",
-        description: "replicas resolve versions by last-writer-wins on the coordinator's wall clock instead of keeping concurrent siblings (Riak's last_write_wins): a concurrent acknowledged write vanishes, and under clock skew even a later write loses to an earlier one",
-    },
-    Bug {
-        protocol: "dynamo",
-        name: "read-repair-overwrite",
-        description: "read repair writes the read's result back to every replica of the key, which replace their versions with it instead of merging: a put acknowledged between the read's replies and the (late) repair is lost",
-    },
-    Bug {
-        protocol: "dynamo",
-        name: "no-hinted-handoff",
-        description: "a stand-in of a sloppy quorum keeps its hinted writes but never hands them off: a write acknowledged only by stand-ins during a partition never reaches the key's replicas",
-    },
-];
-
-/// Which seeded bugs a node has (all off by default).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Bugs {
-    pub lww_wall_clock: bool,
-    pub read_repair_overwrite: bool,
-    pub no_hinted_handoff: bool,
-}
-
-impl Bugs {
-    /// From `--bug` names; unknown names are an error listing the known ones.
-    pub fn from_names<S: AsRef<str>>(names: &[S]) -> Result<Bugs, String> {
-        let owned: Vec<String> = names.iter().map(|s| s.as_ref().to_string()).collect();
-        crate::bugs::validate("dynamo", &owned)?;
-        let on = |n: &str| owned.iter().any(|x| x == n);
-        Ok(Bugs {
-            lww_wall_clock: on("lww-wall-clock"),
-            read_repair_overwrite: on("read-repair-overwrite"),
-            no_hinted_handoff: on("no-hinted-handoff"),
-        })
-    }
+// The seeded Dynamo bugs, by `--bug` name.
+crate::seeded_bugs! {
+    "dynamo";
+    lww_wall_clock = "lww-wall-clock":
+        "replicas resolve versions by last-writer-wins on the coordinator's wall clock instead of keeping concurrent siblings (Riak's last_write_wins): a concurrent acknowledged write vanishes, and under clock skew even a later write loses to an earlier one",
+    read_repair_overwrite = "read-repair-overwrite":
+        "read repair writes the read's result back to every replica of the key, which replace their versions with it instead of merging: a put acknowledged between the read's replies and the (late) repair is lost",
+    no_hinted_handoff = "no-hinted-handoff":
+        "a stand-in of a sloppy quorum keeps its hinted writes but never hands them off: a write acknowledged only by stand-ins during a partition never reaches the key's replicas",
+    ;
+    sim_only:
 }
 
 /// One stored version of a key: its own event (`dot`), the causal past

@@ -755,7 +755,7 @@ impl Core for DynamoStore {
     type Record = Record;
 
     fn recover(config: Config, records: Vec<Record>) -> DynamoStore {
-        let bugs = Bugs::from_names(&config.bugs.iter().collect::<Vec<_>>()).unwrap_or_default();
+        let bugs = Bugs::from_config(&config);
         // The binary validates options before starting; a core built
         // directly (tests) falls back to the defaults.
         let params = Params::from_config(&config).unwrap_or_else(|_| {

@@ -37,7 +37,6 @@ pub mod quorum;
 #[cfg(test)]
 mod tests;
 
-use crate::bugs::Bug;
 use crate::core::{Config, Core, Input, NodeId, Ready, Reply, Status};
 use crate::kv::{Op, RequestId};
 use crate::raft::{self, Raft};
@@ -47,44 +46,31 @@ use serde_json::json;
 /// One line about the protocol (`faultline-node --list`).
 pub const ABOUT: &str = "leader election: bully, ring (Chang-Roberts) or Raft's randomized timeouts (--option algo=bully|ring|raft), answering leader? (election workload only)";
 
-/// Seeded bugs the core still honours in [`Config::bugs`] but that are not
-/// `--bug`s, because no lab run exposed them (docs/election.md: 0 of 5 and
-/// 0 of 4); their simulator tests are the check.
-/// `ring-count-hops` (ring): the winner counts its Coordinator token's
-/// hops, not the promises in it (`ring_count_hops_is_caught`).
-/// `volatile-vote` (raft): votedFor is not persisted, so a restarted node
-/// may vote twice in a term (`raft_bugs_vote_twice_in_a_term`).
-pub const SIM_ONLY_BUGS: &[&str] = &["ring-count-hops", "volatile-vote"];
+// Simulator-only bugs (after `sim_only:`) are honoured by the core but are
+// not `--bug`s: no lab run exposes them, so their simulator tests are the
+// check (docs/reference-impls.md, "Replaced bugs").
 
-/// The election service's seeded bugs (`--bug NAME`); the description
-/// starts with the algorithms it applies to.
-pub const BUGS: &[Bug] = &[
-    Bug {
-        protocol: "elect",
-        name: "no-quorum",
-        description: "[bully, ring] the textbook announcement: a candidate leads as soon as it sends Coordinator, without a majority's promises, so each side of a partition elects its own leader in the same epoch",
-    },
-    Bug {
-        protocol: "elect",
-        name: "volatile-epoch",
-        description: "[bully, ring] the promised epoch is kept in memory only: a restarted node reports (and promises) epochs it had already passed",
-    },
-    Bug {
-        protocol: "elect",
-        name: "accept-higher-id",
-        description: "[bully] 'the highest id wins': a node also promises a higher id at the epoch it already promised to a lower one, so two leaders share an epoch",
-    },
-    Bug {
-        protocol: "elect",
-        name: "volatile-term",
-        description: "[raft] currentTerm and votedFor are kept in memory only: a restarted node goes back to term 0, votes again in terms it voted in, and reports an older term",
-    },
-    Bug {
-        protocol: "elect",
-        name: "vote-twice",
-        description: "[raft] a node grants its vote to every candidate of its current term (the votedFor check is missing), so split votes elect two leaders",
-    },
-];
+// The election service's seeded bugs (`--bug NAME`); the description
+// starts with the algorithms it applies to.
+crate::seeded_bugs! {
+    "elect";
+    no_quorum = "no-quorum":
+        "[bully, ring] the textbook announcement: a candidate leads as soon as it sends Coordinator, without a majority's promises, so each side of a partition elects its own leader in the same epoch",
+    volatile_epoch = "volatile-epoch":
+        "[bully, ring] the promised epoch is kept in memory only: a restarted node reports (and promises) epochs it had already passed",
+    accept_higher_id = "accept-higher-id":
+        "[bully] 'the highest id wins': a node also promises a higher id at the epoch it already promised to a lower one, so two leaders share an epoch",
+    volatile_term = "volatile-term":
+        "[raft] currentTerm and votedFor are kept in memory only: a restarted node goes back to term 0, votes again in terms it voted in, and reports an older term",
+    vote_twice = "vote-twice":
+        "[raft] a node grants its vote to every candidate of its current term (the votedFor check is missing), so split votes elect two leaders",
+    ;
+    sim_only:
+    ring_count_hops = "ring-count-hops":
+        "[ring] the winner counts its Coordinator token's hops, not the promises in it; no lab run exposed it (docs/election.md: 0 of 5); see `ring_count_hops_is_caught`",
+    volatile_vote = "volatile-vote":
+        "[raft] votedFor is not persisted, so a restarted node may vote twice in a term; no lab run exposed it (docs/election.md: 0 of 4); see `raft_bugs_vote_twice_in_a_term`",
+}
 
 /// Which election algorithm a node runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,7 +124,7 @@ pub fn validate_bugs(algo: Algo, bugs: &[String]) -> Result<(), String> {
     for b in bugs {
         if !BUGS.iter().any(|x| x.name == b) {
             let known: Vec<&str> = BUGS.iter().map(|x| x.name).collect();
-            let sim = if SIM_ONLY_BUGS.contains(&b.as_str()) {
+            let sim = if SIM_ONLY_BUGS.iter().any(|x| x.name == b) {
                 " (a simulator-only bug: no lab run exposed it)"
             } else {
                 ""
@@ -266,8 +252,13 @@ pub struct RaftElect {
 
 impl RaftElect {
     fn recover(config: Config, records: Vec<Record>) -> RaftElect {
-        let volatile_vote = config.bug("volatile-vote");
-        let volatile_term = config.bug("volatile-term");
+        let bugs = Bugs::from_config(&config);
+        let (volatile_vote, volatile_term) = (bugs.volatile_vote, bugs.volatile_term);
+        // Raft's own bugs: the election service's `vote-twice` is Raft's.
+        let raft_bugs = raft::Bugs {
+            vote_twice: bugs.vote_twice,
+            ..raft::Bugs::default()
+        };
         let records = records
             .into_iter()
             .filter_map(|r| match r {
@@ -276,7 +267,7 @@ impl RaftElect {
             })
             .collect();
         RaftElect {
-            raft: Raft::recover(config, records),
+            raft: Raft::recover_with(config, records, raft_bugs),
             volatile_vote,
             volatile_term,
             replies: Vec::new(),

@@ -127,15 +127,16 @@ impl QuorumElect {
                 promised = (epoch, leader);
             }
         }
+        let bugs = super::Bugs::from_config(&config);
         let mut q = QuorumElect {
             id: config.id,
             peers: config.peers.clone(),
             quorum: config.quorum(),
             algo,
-            no_quorum: config.bug("no-quorum"),
-            volatile_epoch: config.bug("volatile-epoch"),
-            accept_higher_id: algo == Algo::Bully && config.bug("accept-higher-id"),
-            count_hops: algo == Algo::Ring && config.bug("ring-count-hops"),
+            no_quorum: bugs.no_quorum,
+            volatile_epoch: bugs.volatile_epoch,
+            accept_higher_id: algo == Algo::Bully && bugs.accept_higher_id,
+            count_hops: algo == Algo::Ring && bugs.ring_count_hops,
             election_ticks: config.election_ticks.max(1),
             heartbeat_ticks: config.heartbeat_ticks.max(1),
             rng: StdRng::seed_from_u64(config.seed),

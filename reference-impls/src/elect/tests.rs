@@ -269,8 +269,12 @@ fn bugs_name_their_algorithms() {
             .contains("bully, ring, raft")
     );
     for b in super::SIM_ONLY_BUGS {
-        assert!(BUGS.iter().all(|x| x.name != *b), "{b} is sim-only");
-        assert!(validate_bugs(Algo::Ring, &[b.to_string()]).is_err());
+        assert!(
+            BUGS.iter().all(|x| x.name != b.name),
+            "{} is sim-only",
+            b.name
+        );
+        assert!(validate_bugs(Algo::Ring, &[b.name.to_string()]).is_err());
     }
     for b in BUGS {
         assert!(!bug_algos(b.name).is_empty(), "{}", b.name);

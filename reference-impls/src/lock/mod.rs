@@ -36,10 +36,67 @@
 //! `storage-port=P` and `storage-node=ID` (see [`storage`]).
 
 pub mod storage;
+
+/// `faultline-node lock`: the storage service (or its relay) on
+/// `storage-port`, then the Raft lock service.
+pub fn run_node(mut opts: crate::shell::Options) -> Result<(), String> {
+    if !opts.options.iter().any(|o| o.starts_with("tick-ms=")) {
+        opts.options
+            .push(format!("tick-ms={}", opts.tick.as_millis().max(1)));
+    }
+    let cfg = opts.config();
+    let port: u16 = match cfg.option("storage-port") {
+        None => storage::DEFAULT_PORT,
+        Some(p) => p
+            .parse()
+            .map_err(|_| format!("--option storage-port={p}: not a port"))?,
+    };
+    let first = *opts.peers.keys().next().ok_or("no peers")?;
+    let holder: u64 = match cfg.option("storage-node") {
+        None => first,
+        Some(n) => n
+            .parse()
+            .map_err(|_| format!("--option storage-node={n}: not a node id"))?,
+    };
+    let host_of = |id: u64| -> Result<String, String> {
+        let a = opts
+            .peers
+            .get(&id)
+            .ok_or(format!("storage-node {id} is not in --peers"))?;
+        Ok(a.rsplit_once(':')
+            .map_or(a.as_str(), |(h, _)| h)
+            .to_string())
+    };
+    let resolve = |h: String| -> Result<std::net::SocketAddr, String> {
+        use std::net::ToSocketAddrs;
+        format!("{h}:{port}")
+            .to_socket_addrs()
+            .map_err(|e| format!("{h}:{port}: {e}"))?
+            .next()
+            .ok_or(format!("{h}:{port}: no address"))
+    };
+    let listen = resolve(host_of(opts.id)?)?;
+    let upstream = if holder == opts.id {
+        None
+    } else {
+        Some(resolve(host_of(holder)?)?)
+    };
+    std::fs::create_dir_all(&opts.data_dir)
+        .map_err(|e| format!("{}: {e}", opts.data_dir.display()))?;
+    let log = crate::shell::Log::new(format!("n{} lock", opts.id));
+    storage::serve(
+        listen,
+        upstream,
+        &opts.data_dir,
+        Bugs::from_names(&opts.bugs)?.storage_per_client,
+        log,
+    )?;
+    crate::shell::run::<LockService>(opts).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests;
 
-use crate::bugs::Bug;
 use crate::core::{Config, Core, Input, Ready, Reply, Status};
 use crate::kv::{Command, LeaseHolder, Op, RequestId};
 use crate::raft::{Message, Raft, Record};
@@ -48,29 +105,20 @@ use std::collections::BTreeMap;
 /// One line about the protocol (`faultline-node --list`).
 pub const ABOUT: &str = "a lease lock service with fencing tokens on Raft, and a fenced storage service (fenced workload only)";
 
-/// The lock service's seeded bugs (`--bug NAME`).
-pub const BUGS: &[Bug] = &[
-    Bug {
-        protocol: "lock",
-        name: "skip-fencing",
-        description: "the client checks its lease on its own clock and then writes without its fencing token, so the storage cannot reject a write that a pause delayed past the lease",
-    },
-    Bug {
-        protocol: "lock",
-        name: "grant-after-election",
-        description: "a new leader treats the leases it inherited as expired and grants the lock at once, instead of waiting out the old lease",
-    },
-    Bug {
-        protocol: "lock",
-        name: "wall-clock-lease",
-        description: "the leader times leases on its wall clock, so a clock that jumps forward expires a lease early and the lock is granted twice",
-    },
-    Bug {
-        protocol: "lock",
-        name: "storage-per-client",
-        description: "the storage remembers the highest token per client instead of per key, so a late write with an old token from another client is accepted",
-    },
-];
+// The lock service's seeded bugs (`--bug NAME`).
+crate::seeded_bugs! {
+    "lock";
+    skip_fencing = "skip-fencing":
+        "the client checks its lease on its own clock and then writes without its fencing token, so the storage cannot reject a write that a pause delayed past the lease",
+    grant_after_election = "grant-after-election":
+        "a new leader treats the leases it inherited as expired and grants the lock at once, instead of waiting out the old lease",
+    wall_clock_lease = "wall-clock-lease":
+        "the leader times leases on its wall clock, so a clock that jumps forward expires a lease early and the lock is granted twice",
+    storage_per_client = "storage-per-client":
+        "the storage remembers the highest token per client instead of per key, so a late write with an old token from another client is accepted",
+    ;
+    sim_only:
+}
 
 /// Default `max-lease-ms`.
 pub const DEFAULT_MAX_LEASE_MS: u64 = 10_000;
@@ -204,10 +252,11 @@ impl Core for LockService {
         };
         let tick_ms = num("tick-ms", 10);
         let max_lease_ms = num("max-lease-ms", DEFAULT_MAX_LEASE_MS);
-        let wall_clock = config.bug("wall-clock-lease");
-        let grant_after_election = config.bug("grant-after-election");
+        let bugs = Bugs::from_config(&config);
+        let (wall_clock, grant_after_election) = (bugs.wall_clock_lease, bugs.grant_after_election);
         LockService {
-            raft: Raft::recover(config, records),
+            // The lock service's bugs are its own; its Raft has none.
+            raft: Raft::recover_with(config, records, crate::raft::Bugs::default()),
             tick_ms,
             max_lease_ms,
             wall_clock,

@@ -41,7 +41,6 @@
 //! - **Flexible Paxos** (Howard et al. 2016): phase-1 and phase-2 quorums
 //!   may differ as long as `q1 + q2 > n` ([`PaxosConfig`]).
 
-use crate::bugs::Bug;
 use crate::core::{Config, Core, Input, NodeId, Ready, Reply, Status};
 use crate::kv::{Command, RequestId, Store};
 use crate::quorum::Tally;
@@ -53,38 +52,26 @@ use std::collections::{BTreeMap, BTreeSet};
 #[cfg(test)]
 mod tests;
 
-pub const BUGS: &[Bug] = &[
-    Bug {
-        protocol: "paxos",
-        name: "accept-ignores-promise",
-        description: "an acceptor accepts an Accept whose ballot is lower than the one it promised",
-    },
-    Bug {
-        protocol: "paxos",
-        name: "no-adopt-highest",
-        description: "a new leader re-proposes the first accepted value it hears of for a slot \
+crate::seeded_bugs! {
+    "paxos";
+    accept_ignores_promise = "accept-ignores-promise":
+        "an acceptor accepts an Accept whose ballot is lower than the one it promised",
+    no_adopt_highest = "no-adopt-highest":
+        "a new leader re-proposes the first accepted value it hears of for a slot \
                       (its own first), not the one with the highest ballot",
-    },
-    Bug {
-        protocol: "paxos",
-        name: "leader-local-read",
-        description: "the leader answers reads from its own state instead of through a slot \
+    leader_local_read = "leader-local-read":
+        "the leader answers reads from its own state instead of through a slot \
                       (no lease), and keeps leading until a higher ballot preempts it, so a \
                       partitioned leader reads stale data",
-    },
-    Bug {
-        protocol: "paxos",
-        name: "minority-quorum",
-        description: "the leader decides a slot once one acceptor fewer than a phase-2 quorum \
+    minority_quorum = "minority-quorum":
+        "the leader decides a slot once one acceptor fewer than a phase-2 quorum \
                       accepted it",
-    },
-    Bug {
-        protocol: "paxos",
-        name: "noop-gap-overwrite",
-        description: "a new leader fills every slot missing from its own log with a no-op, \
+    noop_gap_overwrite = "noop-gap-overwrite":
+        "a new leader fills every slot missing from its own log with a no-op, \
                       overwriting values the promises reported",
-    },
-];
+    ;
+    sim_only:
+}
 
 /// A log position. Slot 0 is never used; the first command goes to slot 1.
 pub type Slot = u64;
@@ -284,6 +271,7 @@ enum Role {
 
 pub struct Paxos {
     config: Config,
+    bugs: Bugs,
     q1: usize,
     q2: usize,
     options: PaxosConfig,
@@ -341,6 +329,7 @@ impl Paxos {
         let mut rng = StdRng::seed_from_u64(config.seed);
         let timeout = random_timeout(&mut rng, config.election_ticks);
         let mut p = Paxos {
+            bugs: Bugs::from_config(&config),
             config,
             q1,
             q2,
@@ -462,7 +451,7 @@ impl Paxos {
     }
 
     fn phase2_quorum(&self) -> usize {
-        if self.config.bug("minority-quorum") {
+        if self.bugs.minority_quorum {
             // BUG(minority-quorum): one accepted short of a quorum.
             return self.q2.saturating_sub(1).max(1);
         }
@@ -536,7 +525,7 @@ impl Paxos {
             if self.chosen.contains_key(&s) {
                 continue;
             }
-            let value = if self.config.bug("noop-gap-overwrite") {
+            let value = if self.bugs.noop_gap_overwrite {
                 // BUG(noop-gap-overwrite): a gap in our own log is not a gap
                 // in the quorum's; this drops what the promises reported.
                 self.accepted
@@ -618,7 +607,7 @@ impl Paxos {
             let heard = l.heard.len() + 1;
             // BUG(leader-local-read): like PMMC's leaders, it only steps
             // down when preempted.
-            let check = check && !self.config.bug("leader-local-read");
+            let check = check && !self.bugs.leader_local_read;
             if check {
                 l.since_check = 0;
                 l.heard.clear();
@@ -704,7 +693,7 @@ impl Paxos {
 
     fn on_request(&mut self, cmd: Command) {
         if matches!(self.role, Role::Leader(_))
-            && self.config.bug("leader-local-read")
+            && self.bugs.leader_local_read
             && let Some(out) = self.store.query(&cmd.op)
         {
             // BUG(leader-local-read): no slot, no lease.
@@ -855,7 +844,7 @@ impl Paxos {
         if ballot != self.ballot {
             return;
         }
-        let keep_first = self.config.bug("no-adopt-highest");
+        let keep_first = self.bugs.no_adopt_highest;
         let Role::Candidate {
             from: first,
             promised_by,
@@ -894,7 +883,7 @@ impl Paxos {
         commit: Slot,
         compact: Slot,
     ) {
-        if ballot < self.promised && !self.config.bug("accept-ignores-promise") {
+        if ballot < self.promised && !self.bugs.accept_ignores_promise {
             let promised = self.promised;
             self.send(from, Message::Nack { ballot, promised });
             return;

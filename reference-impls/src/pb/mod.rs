@@ -35,7 +35,6 @@
 #[cfg(test)]
 mod tests;
 
-use crate::bugs::Bug;
 use crate::core::{Config, Core, Input, NodeId, Ready, Reply, Status};
 use crate::kv::{Command, RequestId, Store};
 use serde::{Deserialize, Serialize};
@@ -45,34 +44,25 @@ use std::collections::BTreeMap;
 pub const ABOUT: &str = "primary-backup: views with epochs and fencing, sync/semi-sync/async \
      (--option mode=), failover by fence + promote";
 
-pub const BUGS: &[Bug] = &[
-    Bug {
-        protocol: "pb",
-        name: "ack-before-fsync",
-        description: "entries are acknowledged (by the primary to its clients, by a backup \
+crate::seeded_bugs! {
+    "pb";
+    ack_before_fsync = "ack-before-fsync":
+        "entries are acknowledged (by the primary to its clients, by a backup \
                       to its primary) before they are on disk; the log is written once every \
                       100 ticks (1 s, like Redis' appendfsync everysec), so a crash of every \
                       node, or of a primary and the backup that replaces it, loses the last \
                       second of acknowledged writes",
-    },
-    Bug {
-        protocol: "pb",
-        name: "no-fencing",
-        description: "a backup accepts Appends from a deposed primary's older epoch",
-    },
-    Bug {
-        protocol: "pb",
-        name: "promote-any",
-        description: "the failover promotes the lowest-id fenced backup in semi-sync mode \
+    no_fencing = "no-fencing":
+        "a backup accepts Appends from a deposed primary's older epoch",
+    promote_any = "promote-any":
+        "the failover promotes the lowest-id fenced backup in semi-sync mode \
                       instead of the most up-to-date one",
-    },
-    Bug {
-        protocol: "pb",
-        name: "local-read",
-        description: "the primary answers reads from its own store without the log, so a \
+    local_read = "local-read":
+        "the primary answers reads from its own store without the log, so a \
                       deposed primary serves stale reads",
-    },
-];
+    ;
+    sim_only:
+}
 
 /// Entries per Append message.
 const MAX_BATCH: usize = 256;
@@ -182,6 +172,7 @@ pub fn choose(backups: &[NodeId], fenced: &[Fenced]) -> Result<NodeId, String> {
 
 pub struct Pb {
     config: Config,
+    bugs: Bugs,
     mode: Mode,
     epoch: u64,
     primary: Option<NodeId>,
@@ -251,7 +242,7 @@ impl Pb {
             len: self.log_len(),
             last_epoch: self.epoch_at(self.log_len()),
             mode: self.mode,
-            promote_any: self.config.bug("promote-any"),
+            promote_any: self.bugs.promote_any,
         }
     }
 
@@ -262,7 +253,7 @@ impl Pb {
     /// A log entry: on disk before anything depends on it, or (bug
     /// `ack-before-fsync`) at the next lazy write.
     fn persist_entry(&mut self, r: Record) {
-        if self.config.bug("ack-before-fsync") {
+        if self.bugs.ack_before_fsync {
             self.unsynced.push(r);
         } else {
             self.persist(r);
@@ -356,7 +347,7 @@ impl Pb {
         entries: Vec<Entry>,
         commit: u64,
     ) {
-        if epoch < self.epoch && !self.config.bug("no-fencing") {
+        if epoch < self.epoch && !self.bugs.no_fencing {
             self.out.messages.push((
                 from,
                 Message::Stale {
@@ -494,6 +485,7 @@ impl Core for Pb {
             }
         }
         let mut pb = Pb {
+            bugs: Bugs::from_config(&config),
             config,
             mode,
             epoch,
@@ -550,7 +542,7 @@ impl Core for Pb {
                     ));
                     return;
                 }
-                if cmd.op.is_read_only() && self.config.bug("local-read") {
+                if cmd.op.is_read_only() && self.bugs.local_read {
                     let out = self.store.clone().apply(&cmd);
                     self.out.replies.push((cmd.id, Reply::Done(out)));
                     return;

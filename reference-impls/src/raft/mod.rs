@@ -44,7 +44,6 @@ mod tests;
 
 pub use log::RaftLog;
 
-use crate::bugs::Bug;
 use crate::core::{Config, Core, Input, NodeId, Ready, Reply, Status};
 use crate::kv::{Command, Op, RequestId, Store};
 use crate::quorum::{self, Tally};
@@ -53,43 +52,30 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-/// Seeded bugs the core still honours in [`Config::bugs`] but that are not
-/// `--bug`s, because no lab run exposes them (docs/reference-impls.md,
-/// "Replaced bugs"): their simulator tests are the check.
-/// `commit-old-term`: commits earlier-term entries by counting replicas
-/// (Figure 8, §5.4.2) and so skips the election no-op; see
-/// `bug_commit_old_term_breaks_state_machine_safety` (tests/raft_sim.rs)
-/// and `commit_old_term_bug_commits_by_counting`.
-pub const SIM_ONLY_BUGS: &[&str] = &["commit-old-term"];
+// Simulator-only bugs (after `sim_only:`) are honoured by the core but are
+// not `--bug`s: no lab run exposes them, so their simulator tests are the
+// check (docs/reference-impls.md, "Replaced bugs").
 
-/// Raft's seeded bugs (`--bug NAME`).
-pub const BUGS: &[Bug] = &[
-    Bug {
-        protocol: "raft",
-        name: "vote-without-log-check",
-        description: "grants votes without the up-to-date-log check (§5.4.1), so a leader can lack committed entries and overwrite them",
-    },
-    Bug {
-        protocol: "raft",
-        name: "commit-by-next-index",
-        description: "the leader counts a follower as holding every entry it has sent (nextIndex − 1, advanced optimistically by pipelining) instead of what it acknowledged (matchIndex), so it commits and answers writes no follower has",
-    },
-    Bug {
-        protocol: "raft",
-        name: "ack-before-commit",
-        description: "the leader acknowledges a blind write once it is in its own durable log, before a majority has it, so a leader change loses acknowledged writes",
-    },
-    Bug {
-        protocol: "raft",
-        name: "lease-read-no-bound",
-        description: "lease reads (implies lease-read) time the lease from when acks arrive, for a whole maximum election timeout with no clock-drift bound, keep serving from it after stepping down, and run without CheckQuorum (etcd/raft's default)",
-    },
-    Bug {
-        protocol: "raft",
-        name: "read-without-quorum",
-        description: "a leader serves reads from its own state without confirming leadership (no ReadIndex round) and without CheckQuorum (etcd/raft's default), so a partitioned leader reads stale data",
-    },
-];
+// Raft's seeded bugs (`--bug NAME`).
+crate::seeded_bugs! {
+    "raft";
+    vote_without_log_check = "vote-without-log-check":
+        "grants votes without the up-to-date-log check (§5.4.1), so a leader can lack committed entries and overwrite them",
+    commit_by_next_index = "commit-by-next-index":
+        "the leader counts a follower as holding every entry it has sent (nextIndex − 1, advanced optimistically by pipelining) instead of what it acknowledged (matchIndex), so it commits and answers writes no follower has",
+    ack_before_commit = "ack-before-commit":
+        "the leader acknowledges a blind write once it is in its own durable log, before a majority has it, so a leader change loses acknowledged writes",
+    lease_read_no_bound = "lease-read-no-bound":
+        "lease reads (implies lease-read) time the lease from when acks arrive, for a whole maximum election timeout with no clock-drift bound, keep serving from it after stepping down, and run without CheckQuorum (etcd/raft's default)",
+    read_without_quorum = "read-without-quorum":
+        "a leader serves reads from its own state without confirming leadership (no ReadIndex round) and without CheckQuorum (etcd/raft's default), so a partitioned leader reads stale data",
+    ;
+    sim_only:
+    commit_old_term = "commit-old-term":
+        "commits earlier-term entries by counting replicas (Figure 8, §5.4.2) and so skips the election no-op; see `bug_commit_old_term_breaks_state_machine_safety` (tests/raft_sim.rs) and `commit_old_term_bug_commits_by_counting`",
+    vote_twice = "vote-twice":
+        "grants its vote to every candidate of its current term (the votedFor check is missing); enabled through the election service's `vote-twice` (elect --option algo=raft)",
+}
 
 /// Most entries in one AppendEntries.
 pub const MAX_BATCH: usize = 512;
@@ -267,6 +253,7 @@ struct PendingRead {
 
 pub struct Raft {
     config: Config,
+    bugs: Bugs,
     id: NodeId,
     rng: StdRng,
     lease_read: bool,
@@ -404,7 +391,7 @@ impl Raft {
         self.leader = leader;
         self.progress.clear();
         self.votes = Tally::default();
-        if !self.config.bug("lease-read-no-bound") {
+        if !self.bugs.lease_read_no_bound {
             self.lease_until_ms = 0;
         }
         self.reset_election_timer();
@@ -487,7 +474,7 @@ impl Raft {
             .into_iter()
             .map(|p| (p, Progress::new(next_index)))
             .collect();
-        if !self.config.bug("commit-old-term") {
+        if !self.bugs.commit_old_term {
             self.append(EntryData::Noop);
         }
         self.broadcast_heartbeat();
@@ -523,8 +510,7 @@ impl Raft {
         self.check_quorum_elapsed += 1;
         // The read bugs trust local state or a lease, as etcd/raft does with
         // CheckQuorum off (its default): a partitioned leader keeps leading.
-        let check_quorum =
-            !self.config.bug("read-without-quorum") && !self.config.bug("lease-read-no-bound");
+        let check_quorum = !self.bugs.read_without_quorum && !self.bugs.lease_read_no_bound;
         if check_quorum && self.check_quorum_elapsed >= self.config.election_ticks.max(1) {
             self.check_quorum_elapsed = 0;
             let active = self
@@ -568,7 +554,7 @@ impl Raft {
     }
 
     fn propose(&mut self, cmd: Command) {
-        if self.config.bug("lease-read-no-bound")
+        if self.bugs.lease_read_no_bound
             && cmd.op.is_read_only()
             && self.now_ms < self.lease_until_ms
         {
@@ -591,7 +577,7 @@ impl Raft {
             return;
         }
         let index = self.append(EntryData::Command(cmd.clone()));
-        if let (true, Op::Write { value, .. }) = (self.config.bug("ack-before-commit"), &cmd.op) {
+        if let (true, Op::Write { value, .. }) = (self.bugs.ack_before_commit, &cmd.op) {
             // BUG ack-before-commit: durable here (the reply goes out after
             // this batch's fsync), but not yet on a majority.
             self.reply(cmd.id, Reply::Done(Ok(serde_json::json!(value))));
@@ -602,7 +588,7 @@ impl Raft {
     }
 
     fn read(&mut self, cmd: Command) {
-        if self.config.bug("read-without-quorum") {
+        if self.bugs.read_without_quorum {
             // BUG read-without-quorum: believes it is still the leader.
             self.serve_read(cmd.id, &cmd.op);
             return;
@@ -780,7 +766,7 @@ impl Raft {
     fn up_to_date(&self, last_log_index: Index, last_log_term: Term) -> bool {
         // §5.4.1: at least as up-to-date = later last term, or the same
         // last term and at least as long.
-        self.config.bug("vote-without-log-check")
+        self.bugs.vote_without_log_check
             || (last_log_term, last_log_index) >= (self.log.last_term(), self.log.last_index())
     }
 
@@ -809,8 +795,7 @@ impl Raft {
     ) {
         let up_to_date = self.up_to_date(last_log_index, last_log_term);
         // `vote-twice` is the election service's seeded bug (crate::elect).
-        let can_vote =
-            self.voted_for.is_none_or(|v| v == candidate) || self.config.bug("vote-twice");
+        let can_vote = self.voted_for.is_none_or(|v| v == candidate) || self.bugs.vote_twice;
         let vote_granted = can_vote && up_to_date;
         if vote_granted {
             if self.voted_for != Some(candidate) {
@@ -1103,7 +1088,7 @@ impl Raft {
         if let Some(pr) = self.progress.get_mut(&to) {
             pr.next_index = next + entries.len() as u64;
         }
-        let counted = !entries.is_empty() && self.config.bug("commit-by-next-index");
+        let counted = !entries.is_empty() && self.bugs.commit_by_next_index;
         let msg = Message::AppendEntries {
             term: self.term,
             prev_log_index,
@@ -1155,7 +1140,7 @@ impl Raft {
                     self.progress.get(v).map_or(0, |p| {
                         // BUG commit-by-next-index: what was sent, not what
                         // was acknowledged.
-                        if self.config.bug("commit-by-next-index") {
+                        if self.bugs.commit_by_next_index {
                             p.match_index.max(p.next_index.saturating_sub(1))
                         } else {
                             p.match_index
@@ -1172,7 +1157,7 @@ impl Raft {
         }
         // BUG commit-old-term (sim only, SIM_ONLY_BUGS): counts replicas of
         // earlier-term entries too.
-        if self.config.bug("commit-old-term") || self.log.term(n) == Some(self.term) {
+        if self.bugs.commit_old_term || self.log.term(n) == Some(self.term) {
             self.advance_commit(n);
         }
     }
@@ -1203,7 +1188,7 @@ impl Raft {
         if self.lease_read
             && let Some(tick_ms) = self.tick_ms
         {
-            if self.config.bug("lease-read-no-bound") {
+            if self.bugs.lease_read_no_bound {
                 // BUG lease-read-no-bound: the lease runs from when the acks
                 // arrive, for the longest election timeout, and trusts the
                 // clocks to agree.
@@ -1358,11 +1343,11 @@ impl Progress {
     }
 }
 
-impl Core for Raft {
-    type Message = Message;
-    type Record = Record;
-
-    fn recover(config: Config, records: Vec<Record>) -> Raft {
+impl Raft {
+    /// [`Core::recover`] with the seeded bugs given, typed: a core that
+    /// embeds Raft (the lock service, the election service) decides which
+    /// of Raft's bugs its own bugs are.
+    pub fn recover_with(config: Config, records: Vec<Record>, bugs: Bugs) -> Raft {
         let voters: BTreeSet<NodeId> = config.peers.iter().copied().collect();
         let mut log = RaftLog::new(Snapshot {
             last_included_index: 0,
@@ -1401,7 +1386,7 @@ impl Core for Raft {
                 }
             }
         }
-        let lease_read = config.option("lease-read").is_some() || config.bug("lease-read-no-bound");
+        let lease_read = config.option("lease-read").is_some() || bugs.lease_read_no_bound;
         let snapshot_entries = config
             .option("snapshot-entries")
             .and_then(|v| v.parse().ok())
@@ -1440,9 +1425,20 @@ impl Core for Raft {
             out: Ready::default(),
             rewrite: false,
             config,
+            bugs,
         };
         raft.reset_election_timer();
         raft
+    }
+}
+
+impl Core for Raft {
+    type Message = Message;
+    type Record = Record;
+
+    fn recover(config: Config, records: Vec<Record>) -> Raft {
+        let bugs = Bugs::from_config(&config);
+        Raft::recover_with(config, records, bugs)
     }
 
     fn step(&mut self, input: Input<Message>) {

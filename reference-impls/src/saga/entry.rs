@@ -144,7 +144,7 @@ impl Saga {
     /// Orchestrator: a new saga, logged before its first step is sent.
     pub(super) fn begin(&mut self, order: Order) {
         let saga = order.saga;
-        if self.config.bug("send-before-log") {
+        if self.bugs.send_before_log {
             self.unlogged.insert(order.saga, order.clone());
         } else {
             self.out.records.push(Record::Begin(order.clone()));
@@ -215,7 +215,7 @@ impl Saga {
                     });
                     // Compensate the steps done, last first (the failed
                     // step itself had no effect).
-                    let first = if self.config.bug("compensate-skip-first") {
+                    let first = if self.bugs.compensate_skip_first {
                         1
                     } else {
                         0
@@ -229,7 +229,7 @@ impl Saga {
             },
             (Phase::Compensating(i, why), true) if i == step => {
                 self.out.records.push(Record::Compensated { saga, step });
-                let first = if self.config.bug("compensate-skip-first") {
+                let first = if self.bugs.compensate_skip_first {
                     1
                 } else {
                     0

@@ -58,7 +58,6 @@ mod service;
 #[cfg(test)]
 mod tests;
 
-use crate::bugs::Bug;
 use crate::core::{Config, Core, Input, NodeId, Ready, Reply, Status};
 use crate::kv::{Command, Op, RequestId};
 use serde::{Deserialize, Serialize};
@@ -68,34 +67,22 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 /// One line about the protocol (`faultline-node --list`).
 pub const ABOUT: &str = "sagas over three services (reserve-credit, book-stock, ship: one per node) with compensations and idempotency keys; orchestrated by node 1, or choreographed with --option mode=choreographed (saga workload only)";
 
-/// The sagas' seeded bugs (`--bug NAME`).
-pub const BUGS: &[Bug] = &[
-    Bug {
-        protocol: "saga",
-        name: "refund-without-key",
-        description: "the credit service's refund ignores the idempotency key: every refund message it receives pays the customer back, so a retried or duplicated compensation refunds twice",
-    },
-    Bug {
-        protocol: "saga",
-        name: "send-before-log",
-        description: "the orchestrator sends a saga's first step before logging the saga (the begin record is written when the step answers), so a crash in between forgets a saga whose credit is reserved: it never ends",
-    },
-    Bug {
-        protocol: "saga",
-        name: "compensate-skip-first",
-        description: "the orchestrator's compensation loop stops one step early and never compensates step 0, so a failed order keeps the customer's credit",
-    },
-    Bug {
-        protocol: "saga",
-        name: "volatile-outbox",
-        description: "choreography: a service keeps the compensation events it publishes in memory instead of its durable outbox, so after a crash it never passes them on and the saga stays half compensated",
-    },
-    Bug {
-        protocol: "saga",
-        name: "volatile-supply",
-        description: "the stock and credit services apply a restock or top-up and acknowledge it without logging it, so a crash forgets an acknowledged restock (a lost restock)",
-    },
-];
+// The sagas' seeded bugs (`--bug NAME`).
+crate::seeded_bugs! {
+    "saga";
+    refund_without_key = "refund-without-key":
+        "the credit service's refund ignores the idempotency key: every refund message it receives pays the customer back, so a retried or duplicated compensation refunds twice",
+    send_before_log = "send-before-log":
+        "the orchestrator sends a saga's first step before logging the saga (the begin record is written when the step answers), so a crash in between forgets a saga whose credit is reserved: it never ends",
+    compensate_skip_first = "compensate-skip-first":
+        "the orchestrator's compensation loop stops one step early and never compensates step 0, so a failed order keeps the customer's credit",
+    volatile_outbox = "volatile-outbox":
+        "choreography: a service keeps the compensation events it publishes in memory instead of its durable outbox, so after a crash it never passes them on and the saga stays half compensated",
+    volatile_supply = "volatile-supply":
+        "the stock and credit services apply a restock or top-up and acknowledge it without logging it, so a crash forgets an acknowledged restock (a lost restock)",
+    ;
+    sim_only:
+}
 
 /// The deployed setup: customers and items, each customer's credit and
 /// each item's stock (the saga workload's orders use ids `0..3`).
@@ -403,6 +390,7 @@ struct Reading {
 
 pub struct Saga {
     config: Config,
+    bugs: Bugs,
     entry: NodeId,
     choreographed: bool,
     ticks: u64,
@@ -718,6 +706,7 @@ impl Core for Saga {
             supplying: BTreeMap::new(),
             outbox: BTreeMap::new(),
             next_outbox: 0,
+            bugs: Bugs::from_config(&config),
             config,
         };
         for r in records {

@@ -94,7 +94,7 @@ impl Saga {
         });
         // The seeded bug: compensation events stay in memory only.
         let durable = match &publish {
-            Some((_, _, e)) if e.is_compensation() && self.config.bug("volatile-outbox") => None,
+            Some((_, _, e)) if e.is_compensation() && self.bugs.volatile_outbox => None,
             p => p.clone(),
         };
         let why_copy = why.clone();
@@ -176,7 +176,7 @@ impl Saga {
             return false;
         };
         let a = st.applied.get(&order.saga).cloned().unwrap_or_default();
-        let keyed = !(service == Service::Credit && self.config.bug("refund-without-key"));
+        let keyed = !(service == Service::Credit && self.bugs.refund_without_key);
         if a.compensated && (keyed || a.action != Some(Ok(()))) {
             return false;
         }
@@ -218,7 +218,7 @@ impl Saga {
                 s.id
             )));
         }
-        if !self.config.bug("volatile-supply") {
+        if !self.bugs.volatile_supply {
             self.out.records.push(Record::Supplied(s.clone()));
         }
         self.apply_supply(s);

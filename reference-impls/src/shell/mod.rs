@@ -49,27 +49,7 @@ use wal::Wal;
 /// Events taken per batch before the core gets a `ready()`.
 pub const MAX_BATCH: usize = 4096;
 
-/// The protocols `faultline-node` can run: name and one line about it.
-pub const PROTOCOLS: &[(&str, &str)] = &[
-    (
-        "raft",
-        "Raft: randomized elections, pipelined replication, ReadIndex reads, snapshots",
-    ),
-    (
-        "paxos",
-        "Multi-Paxos: stable leader skipping phase 1, pipelined accepts, gap no-ops",
-    ),
-    (
-        "zab",
-        "Zab: fast leader election, discovery, synchronization and broadcast phases",
-    ),
-    (
-        "single",
-        "a fixed primary replicating synchronously to every member (scaffolding for the shell; no failover)",
-    ),
-    ("pb", crate::pb::ABOUT),
-    ("chain", crate::chain::ABOUT),
-];
+// The protocols it runs are listed in `crate::registry`.
 
 /// Everything `faultline-node <protocol>` is started with.
 #[derive(Clone, Debug)]

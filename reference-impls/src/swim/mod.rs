@@ -64,7 +64,6 @@ mod tests;
 pub use params::{Detector, OPTIONS, Params};
 use phi::Arrivals;
 
-use crate::bugs::Bug;
 use crate::core::{Config, Core, Input, NodeId, Ready, Reply, Status};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -81,29 +80,20 @@ pub const MAX_PIGGYBACK: usize = 8;
 /// Inter-arrival times kept per member for phi.
 pub const PHI_WINDOW: usize = 32;
 
-/// The seeded SWIM bugs, by `--bug` name.
-pub const BUGS: &[Bug] = &[
-    Bug {
-        protocol: "swim",
-        name: "no-incarnation",
-        description: "SWIM without incarnation numbers: a refutation or a rejoin carries the same number as the suspicion, so it never overrides it; a suspected or restarted member stays suspect, then dead, for good",
-    },
-    Bug {
-        protocol: "swim",
-        name: "no-suspicion",
-        description: "basic SWIM (§3) without the suspicion sub-protocol: a missed probe declares the member dead at once and nobody refutes; a live member unlucky under packet loss stays removed",
-    },
-    Bug {
-        protocol: "swim",
-        name: "no-ping-req",
-        description: "no indirect probing: a missed direct ack is enough to suspect, so a member that only some members can reach (a majorities-ring partition, a lossy link) is suspected again and again",
-    },
-    Bug {
-        protocol: "swim",
-        name: "piggyback-unbounded",
-        description: "piggyback dissemination without retransmission limits: updates are never retired and the oldest go first, so once more than a message holds are queued, new suspicions and refutations never leave by gossip",
-    },
-];
+// The seeded SWIM bugs, by `--bug` name.
+crate::seeded_bugs! {
+    "swim";
+    no_incarnation = "no-incarnation":
+        "SWIM without incarnation numbers: a refutation or a rejoin carries the same number as the suspicion, so it never overrides it; a suspected or restarted member stays suspect, then dead, for good",
+    no_suspicion = "no-suspicion":
+        "basic SWIM (§3) without the suspicion sub-protocol: a missed probe declares the member dead at once and nobody refutes; a live member unlucky under packet loss stays removed",
+    no_ping_req = "no-ping-req":
+        "no indirect probing: a missed direct ack is enough to suspect, so a member that only some members can reach (a majorities-ring partition, a lossy link) is suspected again and again",
+    piggyback_unbounded = "piggyback-unbounded":
+        "piggyback dissemination without retransmission limits: updates are never retired and the oldest go first, so once more than a message holds are queued, new suspicions and refutations never leave by gossip",
+    ;
+    sim_only:
+}
 
 /// A member's state in a view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,15 +172,6 @@ struct Probe {
     started: u64,
     acked: bool,
     indirect_sent: bool,
-}
-
-/// Which seeded bugs a member has.
-#[derive(Clone, Copy, Debug, Default)]
-struct Bugs {
-    no_incarnation: bool,
-    no_suspicion: bool,
-    no_ping_req: bool,
-    piggyback_unbounded: bool,
 }
 
 /// One SWIM member.
@@ -641,12 +622,7 @@ impl Core for Swim {
             Params::from_config(&Config::new(config.id, config.peers.clone()))
                 .expect("defaults are valid")
         });
-        let bugs = Bugs {
-            no_incarnation: config.bug("no-incarnation"),
-            no_suspicion: config.bug("no-suspicion"),
-            no_ping_req: config.bug("no-ping-req"),
-            piggyback_unbounded: config.bug("piggyback-unbounded"),
-        };
+        let bugs = Bugs::from_config(&config);
         let last = records
             .iter()
             .map(|Record::Incarnation(i)| *i)

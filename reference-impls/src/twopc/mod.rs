@@ -54,7 +54,6 @@
 #[cfg(test)]
 mod tests;
 
-use crate::bugs::Bug;
 use crate::core::{Config, Core, Input, NodeId, Ready, Reply, Status};
 use crate::kv::{Command, Op, RequestId};
 use serde::{Deserialize, Serialize};
@@ -64,34 +63,22 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 /// One line about the protocol (`faultline-node --list`).
 pub const ABOUT: &str = "two-phase commit with presumed abort: node 1 coordinates, every node holds a shard of the bank (bank workload only)";
 
-/// Two-phase commit's seeded bugs (`--bug NAME`).
-pub const BUGS: &[Bug] = &[
-    Bug {
-        protocol: "twopc",
-        name: "vote-before-log",
-        description: "a participant votes yes without force-logging its prepare record, so after a restart it has forgotten the vote and acknowledges the commit without applying it",
-    },
-    Bug {
-        protocol: "twopc",
-        name: "decide-before-log",
-        description: "the coordinator sends commit and answers the client before logging the decision (the record waits for the next tick), so a crash in between makes its recovery presume abort",
-    },
-    Bug {
-        protocol: "twopc",
-        name: "unilateral-abort",
-        description: "a participant that voted yes aborts on its own when the decision takes longer than a fifth of the vote timeout (as if it were still allowed to), while the coordinator may have committed",
-    },
-    Bug {
-        protocol: "twopc",
-        name: "forget-commit-early",
-        description: "presumed abort done wrong: the coordinator writes its end record and forgets a commit at once instead of after every acknowledgement, so a participant that missed the commit and asks is told abort",
-    },
-    Bug {
-        protocol: "twopc",
-        name: "read-early-release",
-        description: "the read-only optimization done wrong: participants release a read's shared locks as soon as they vote and the coordinator answers without the second round, so a read can see a transfer at one shard but not the other",
-    },
-];
+// Two-phase commit's seeded bugs (`--bug NAME`).
+crate::seeded_bugs! {
+    "twopc";
+    vote_before_log = "vote-before-log":
+        "a participant votes yes without force-logging its prepare record, so after a restart it has forgotten the vote and acknowledges the commit without applying it",
+    decide_before_log = "decide-before-log":
+        "the coordinator sends commit and answers the client before logging the decision (the record waits for the next tick), so a crash in between makes its recovery presume abort",
+    unilateral_abort = "unilateral-abort":
+        "a participant that voted yes aborts on its own when the decision takes longer than a fifth of the vote timeout (as if it were still allowed to), while the coordinator may have committed",
+    forget_commit_early = "forget-commit-early":
+        "presumed abort done wrong: the coordinator writes its end record and forgets a commit at once instead of after every acknowledgement, so a participant that missed the commit and asks is told abort",
+    read_early_release = "read-early-release":
+        "the read-only optimization done wrong: participants release a read's shared locks as soon as they vote and the coordinator answers without the second round, so a read can see a transfer at one shard but not the other",
+    ;
+    sim_only:
+}
 
 /// A bank account number.
 pub type Account = u32;
@@ -253,6 +240,7 @@ struct Committing {
 
 pub struct TwoPc {
     config: Config,
+    bugs: Bugs,
     coordinator: NodeId,
     ticks: u64,
     /// The last tick's wall clock, reported, never decided on.
@@ -496,7 +484,7 @@ impl TwoPc {
             return;
         }
         if a.parts.values().all(Work::is_read) {
-            if self.config.bug("read-early-release") {
+            if self.bugs.read_early_release {
                 // Every participant already let go of its locks.
                 self.finish_read(tid);
                 return;
@@ -525,13 +513,13 @@ impl TwoPc {
             participants: participants.clone(),
             output: a.output.clone(),
         };
-        if self.config.bug("decide-before-log") {
+        if self.bugs.decide_before_log {
             self.deferred.push(rec);
         } else {
             self.out.records.push(rec);
         }
         self.done.insert(a.rid, a.output.clone());
-        if self.config.bug("forget-commit-early") {
+        if self.bugs.forget_commit_early {
             self.out.records.push(Record::End { tid });
         } else {
             self.committing.insert(
@@ -721,13 +709,13 @@ impl TwoPc {
             return;
         }
         if txn.work.is_read() {
-            if !self.config.bug("read-early-release") {
+            if !self.bugs.read_early_release {
                 self.reading.insert(tid, self.ticks);
             }
             self.vote(tid, Vote::Read(self.balances.clone()));
             return;
         }
-        if !self.config.bug("vote-before-log") {
+        if !self.bugs.vote_before_log {
             self.out.records.push(Record::Prepared(txn.clone()));
         }
         self.prepared.insert(
@@ -876,7 +864,7 @@ impl TwoPc {
         for (tid, p) in self.prepared.iter_mut() {
             // The buggy participant's patience: a fifth of the vote timeout
             // (100 ms in the deployed server).
-            if self.config.bug("unilateral-abort") && now - p.since >= (timeout / 5).max(2) {
+            if self.bugs.unilateral_abort && now - p.since >= (timeout / 5).max(2) {
                 give_up.push(*tid);
             } else if now - p.since >= r && now - p.last_inquiry >= r {
                 p.last_inquiry = now;
@@ -937,6 +925,7 @@ impl Core for TwoPc {
             committed: Vec::new(),
             blocked: Vec::new(),
             recovered: BTreeSet::new(),
+            bugs: Bugs::from_config(&config),
             config,
         };
         for r in records {

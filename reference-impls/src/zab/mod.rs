@@ -48,7 +48,6 @@
 //! currentEpoch (each with the leader they came from) and the transaction
 //! log, written before the ACK that depends on them (the Ready contract).
 
-use crate::bugs::Bug;
 use crate::core::{Config, Core, Input, NodeId, Ready, Reply, Status};
 use crate::kv::{Command, RequestId, Store};
 use rand::rngs::StdRng;
@@ -59,52 +58,37 @@ use std::collections::{BTreeMap, BTreeSet};
 #[cfg(test)]
 mod tests;
 
-/// Seeded bugs the core still honours in [`Config::bugs`] but that are not
-/// `--bug`s, because no lab run exposes them (docs/reference-impls.md,
-/// "Replaced bugs"): their simulator tests are the check.
-/// `serve-before-sync`: a follower delivers the NEWLEADER history as soon
-/// as it arrives, before the leader has a quorum (UPTODATE), so it may
-/// apply transactions that are later truncated; see
-/// `bug_serve_before_sync_breaks_total_order`.
-pub const SIM_ONLY_BUGS: &[&str] = &["serve-before-sync"];
+// Simulator-only bugs (after `sim_only:`) are honoured by the core but are
+// not `--bug`s: no lab run exposes them, so their simulator tests are the
+// check (docs/reference-impls.md, "Replaced bugs").
 
-/// Zab's seeded bugs (`--bug NAME`).
-pub const BUGS: &[Bug] = &[
-    Bug {
-        protocol: "zab",
-        name: "accept-stale-epoch",
-        description: "a synced follower takes PROPOSAL, COMMIT and PING from any server, checking \
+// Zab's seeded bugs (`--bug NAME`).
+crate::seeded_bugs! {
+    "zab";
+    accept_stale_epoch = "accept-stale-epoch":
+        "a synced follower takes PROPOSAL, COMMIT and PING from any server, checking \
                       neither that it is the leader it follows nor the epoch (Algorithm 3's \
                       e' = currentEpoch), and acks them with its last zxid: a deposed leader that \
                       wakes up (SIGCONT) finds a quorum again and commits and serves reads beside the new one",
-    },
-    Bug {
-        protocol: "zab",
-        name: "reuse-epoch",
-        description: "a new leader reuses the highest acceptedEpoch instead of bumping past it \
+    reuse_epoch = "reuse-epoch":
+        "a new leader reuses the highest acceptedEpoch instead of bumping past it \
                       (numbering on from its own last zxid), and followers ack a NEWEPOCH equal to \
                       the one they accepted: two leaders share an epoch, and a server holding the \
                       other leader's longer suffix delivers it under the zxids the new leader commits",
-    },
-    Bug {
-        protocol: "zab",
-        name: "commit-before-quorum",
-        description: "the leader counts its own ACK twice, committing a proposal one ACK short of a quorum",
-    },
-    Bug {
-        protocol: "zab",
-        name: "skip-truncate",
-        description: "a follower ignores TRUNC and keeps an uncommitted suffix from an old epoch, \
+    commit_before_quorum = "commit-before-quorum":
+        "the leader counts its own ACK twice, committing a proposal one ACK short of a quorum",
+    skip_truncate = "skip-truncate":
+        "a follower ignores TRUNC and keeps an uncommitted suffix from an old epoch, \
                       delivering transactions no quorum accepted",
-    },
-    Bug {
-        protocol: "zab",
-        name: "read-without-sync",
-        description: "every server answers reads from the state it has delivered, as ZooKeeper \
+    read_without_sync = "read-without-sync":
+        "every server answers reads from the state it has delivered, as ZooKeeper \
                       does for a read without a preceding sync(), and keeps answering while cut \
                       off from the leader (like ZooKeeper's read-only mode)",
-    },
-];
+    ;
+    sim_only:
+    serve_before_sync = "serve-before-sync":
+        "a follower delivers the NEWLEADER history as soon as it arrives, before the leader has a quorum (UPTODATE), so it may apply transactions that are later truncated; see `bug_serve_before_sync_breaks_total_order`",
+}
 
 pub type Epoch = u64;
 /// `epoch << 32 | counter`; 0 is "nothing".
@@ -321,6 +305,7 @@ enum State {
 /// A Zab server.
 pub struct Zab {
     config: Config,
+    bugs: Bugs,
     rng: StdRng,
     // Durable.
     accepted_epoch: Epoch,
@@ -794,7 +779,7 @@ impl Zab {
                 .map(|lr| lr.accepted_epoch)
                 .fold(self.accepted_epoch, Epoch::max);
             // Seeded bug: no bump past the acceptedEpochs heard.
-            let epoch = if self.config.bug("reuse-epoch") {
+            let epoch = if self.bugs.reuse_epoch {
                 highest.max(1)
             } else {
                 highest + 1
@@ -848,7 +833,7 @@ impl Zab {
             // longer suffix of that epoch, which takes our proposals for
             // ones it has, acks them, and delivers its own instead.
             let last = self.last_zxid();
-            if self.config.bug("reuse-epoch")
+            if self.bugs.reuse_epoch
                 && epoch_of(last) == epoch
                 && let State::Leading(l) = &mut self.state
             {
@@ -970,7 +955,7 @@ impl Zab {
             .collect();
         acks.push(last);
         // Seeded bug: the leader's own ACK counted twice.
-        if self.config.bug("commit-before-quorum") {
+        if self.bugs.commit_before_quorum {
             acks.push(last);
         }
         let Some(z) = crate::quorum::quorum_index(acks, q) else {
@@ -1066,7 +1051,7 @@ impl Zab {
             return;
         };
         // Seeded bug: broadcast messages from anyone, of any epoch.
-        let stale = self.config.bug("accept-stale-epoch")
+        let stale = self.bugs.accept_stale_epoch
             && f.phase == FollowerPhase::Synced
             && matches!(
                 msg,
@@ -1123,7 +1108,7 @@ impl Zab {
                 }
                 let fresh = epoch > self.accepted_epoch;
                 let again = epoch == self.accepted_epoch
-                    && (self.accepted_leader == leader || self.config.bug("reuse-epoch"));
+                    && (self.accepted_leader == leader || self.bugs.reuse_epoch);
                 if !fresh && !again {
                     // A promise to a newer epoch (or a rival) stands.
                     self.become_looking();
@@ -1181,7 +1166,7 @@ impl Zab {
                         return;
                     }
                     // Seeded bug: the old epoch's suffix stays.
-                    if !self.config.bug("skip-truncate") {
+                    if !self.bugs.skip_truncate {
                         self.truncate(base);
                     }
                     self.extend(&diff);
@@ -1191,7 +1176,7 @@ impl Zab {
                     f.phase = FollowerPhase::Synced;
                 }
                 // Seeded bug: delivered before a quorum has it (no UPTODATE).
-                if self.config.bug("serve-before-sync") {
+                if self.bugs.serve_before_sync {
                     self.advance_commit(last);
                 }
                 let zxid = self.last_zxid();
@@ -1250,7 +1235,7 @@ impl Zab {
     }
 
     fn request(&mut self, cmd: Command) {
-        if self.config.bug("read-without-sync")
+        if self.bugs.read_without_sync
             && let Some(out) = self.store.query(&cmd.op)
         {
             // Seeded bug: a local read, wherever the client is connected.
@@ -1286,6 +1271,7 @@ impl Core for Zab {
         let rng =
             StdRng::seed_from_u64(config.seed ^ incarnation.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let mut z = Zab {
+            bugs: Bugs::from_config(&config),
             config,
             rng,
             accepted_epoch: 0,
