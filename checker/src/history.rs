@@ -17,6 +17,8 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub use crate::sym::Sym;
+
 /// Values are JSON values. EDN keywords become strings, EDN sets become arrays,
 /// integers beyond `i64`/`u64` become strings of their digits.
 pub type Value = serde_json::Value;
@@ -65,7 +67,7 @@ pub enum Process {
     /// A client worker, by number.
     Client(u64),
     /// A client worker named by a string (some tools name their clients).
-    Named(String),
+    Named(Sym),
     /// The fault injector; its events are never client operations.
     Nemesis,
 }
@@ -105,15 +107,16 @@ pub struct Event {
     pub process: Process,
     pub kind: EventType,
     /// Operation name without any leading `:` (`read`, `write`, `cas`, `txn`, …).
-    pub f: String,
+    pub f: Sym,
     /// The key, for formats that carry it beside the value (Porcupine kv,
     /// faultline JSONL's optional `key`). Used to split a history by key.
-    pub key: Option<Value>,
+    /// Boxed: most events have none, and a `Value` is 32 bytes.
+    pub key: Option<Box<Value>>,
     pub value: Value,
     /// The node the client talked to, when recorded.
-    pub node: Option<String>,
-    /// Diagnostic error of a completion, when recorded.
-    pub error: Option<Value>,
+    pub node: Option<Sym>,
+    /// Diagnostic error of a completion, when recorded (boxed, as `key`).
+    pub error: Option<Box<Value>>,
     /// 1-based line of the source where this event starts.
     pub line: usize,
 }
@@ -121,7 +124,7 @@ pub struct Event {
 impl Event {
     /// An event with only what every event has; the optional fields (index,
     /// time, key, node, error) start empty and line at 0 (not from a file).
-    pub fn new(process: Process, kind: EventType, f: impl Into<String>, value: Value) -> Event {
+    pub fn new(process: Process, kind: EventType, f: impl Into<Sym>, value: Value) -> Event {
         Event {
             index: None,
             time: None,
@@ -162,7 +165,7 @@ pub struct Operation {
     /// Position of this operation in the paired list.
     pub id: usize,
     pub process: Process,
-    pub f: String,
+    pub f: Sym,
     pub key: Option<Value>,
     /// The invocation's value (the argument).
     pub invoke_value: Value,
@@ -287,8 +290,8 @@ impl History {
                     process: inv.process.clone(),
                     f: inv.f.clone(),
                     key: match (&inv.key, done) {
-                        (None, Some(d)) if ok => d.key.clone(),
-                        (k, _) => k.clone(),
+                        (None, Some(d)) if ok => d.key.as_deref().cloned(),
+                        (k, _) => k.as_deref().cloned(),
                     },
                     invoke_value: inv.value.clone(),
                     value: match done {
@@ -309,11 +312,10 @@ impl History {
     }
 
     /// [`History::pair`] without copying what it need not, within
-    /// `deadline`: each client event's `value` and `key`, and an `ok` or
-    /// `fail` completion's `f` (the same as its invocation's), move into
-    /// its operation, so afterwards client events keep only where and
-    /// when they happened (process, type, index, time, node, error, line;
-    /// `value` null, `key` none, a completion's `f` empty). The nemesis's
+    /// `deadline`: each client event's `value` and `key` move into its
+    /// operation, so afterwards client events keep only what and where and
+    /// when they happened (process, type, `f`, index, time, node, error,
+    /// line; `value` null, `key` none). The nemesis's
     /// events and `info` completions are untouched. Only a failed or
     /// unknown operation's `value` is a copy (of its invocation's).
     ///
@@ -334,9 +336,9 @@ impl History {
                 Some(c) => {
                     let d = &mut self.events[c];
                     // Pairing checked the completion's `f` is the invocation's.
-                    let f = std::mem::take(&mut d.f);
+                    let f = d.f.clone();
                     if ok {
-                        (d.key.take(), std::mem::take(&mut d.value), f)
+                        (d.key.take().map(|k| *k), std::mem::take(&mut d.value), f)
                     } else {
                         (None, Value::Null, f)
                     }
@@ -344,8 +346,8 @@ impl History {
                 None => (None, Value::Null, self.events[s.invoke].f.clone()),
             };
             let inv = &mut self.events[s.invoke];
-            if inv.key.is_some() {
-                key = inv.key.take();
+            if let Some(k) = inv.key.take() {
+                key = Some(*k);
             }
             let invoke_value = std::mem::take(&mut inv.value);
             let value = if ok { value } else { invoke_value.clone() };
@@ -466,6 +468,17 @@ mod tests {
         }
     }
 
+    /// A 10 M-operation history is 20 M events and 10 M operations: these
+    /// sizes are most of `faultline check`'s memory on one
+    /// (BENCHMARKS.md, "Workload checkers at scale").
+    #[test]
+    fn events_and_operations_stay_compact() {
+        let (e, o) = (std::mem::size_of::<Event>(), std::mem::size_of::<Operation>());
+        eprintln!("Event {e} B, Operation {o} B, Process {} B", std::mem::size_of::<Process>());
+        assert!(e <= 128, "Event is {e} bytes");
+        assert!(o <= 176, "Operation is {o} bytes");
+    }
+
     #[test]
     fn pairs_ok_fail_info_and_open() {
         use EventType::*;
@@ -514,8 +527,8 @@ mod tests {
                 ev(7, 3, Invoke, "write", json!(9)),
             ],
         };
-        h.events[2].key = Some(json!("k"));
-        h.events[4].key = Some(json!(5));
+        h.events[2].key = Some(Box::new(json!("k")));
+        h.events[4].key = Some(Box::new(json!(5)));
         let mut n = ev(8, 0, Info, "start", json!("partition"));
         n.process = Process::Nemesis;
         h.events.push(n);

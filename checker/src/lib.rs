@@ -20,12 +20,13 @@
 
 pub mod format;
 pub mod history;
+pub mod sym;
 pub mod linear;
 pub mod model;
 pub mod verdict;
 
 pub use format::{Format, InputError};
-pub use history::{Event, EventType, History, Operation, Outcome, Process, Value};
+pub use history::{Event, EventType, History, Operation, Outcome, Process, Sym, Value};
 pub use verdict::Verdict;
 pub mod bank;
 pub mod consistency;

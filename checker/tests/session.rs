@@ -18,7 +18,7 @@ fn event(line: usize, p: u64, kind: EventType, f: &str, key: &str, value: Value)
         process: Process::Client(p),
         kind,
         f: f.into(),
-        key: Some(json!(key)),
+        key: Some(Box::new(json!(key))),
         value,
         node: None,
         error: None,

@@ -19,7 +19,7 @@ fn h(evs: &[(u64, EventType, &str, Value, &str)]) -> History {
                 Event {
                     index: Some(i as u64),
                     line: i + 1,
-                    node: (!n.is_empty()).then(|| n.to_string()),
+                    node: (!n.is_empty()).then(|| crate::Sym::new(n)),
                     ..Event::new(process, *k, *f, v.clone())
                 }
             })

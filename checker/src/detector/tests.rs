@@ -18,7 +18,7 @@ fn h(evs: &[Ev]) -> History {
                 e.index = Some(i as u64);
                 e.line = i + 1;
                 e.time = Some(ms * MS);
-                e.node = (!n.is_empty()).then(|| n.to_string());
+                e.node = (!n.is_empty()).then(|| crate::Sym::new(n));
                 e
             })
             .collect(),

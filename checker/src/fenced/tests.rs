@@ -253,7 +253,7 @@ fn h(evs: &[(u64, EventType, &str, u64, Value, u64)]) -> History {
                 index: Some(i as u64),
                 line: i + 1,
                 time: Some(t * 1_000_000),
-                key: Some(json!(key)),
+                key: Some(Box::new(json!(key))),
                 ..Event::new(Process::Client(*p), *k, *f, v.clone())
             })
             .collect(),
@@ -456,7 +456,7 @@ mod brute {
                 index: Some(evs.len() as u64),
                 line: evs.len() + 1,
                 time: Some(t),
-                key: Some(json!(ev.3)),
+                key: Some(Box::new(json!(ev.3))),
                 ..Event::new(Process::Client(ev.0), ev.1, ev.2, ev.4)
             });
         }
@@ -469,7 +469,7 @@ mod brute {
                     index: Some(evs.len() as u64),
                     line: evs.len() + 1,
                     time: Some(t),
-                    key: Some(json!(key)),
+                    key: Some(Box::new(json!(key))),
                     ..Event::new(Process::Client(p), EventType::Info, f, v)
                 });
             }

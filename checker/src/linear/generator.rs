@@ -100,8 +100,8 @@ pub fn generate(cfg: &GenConfig) -> History {
                 time: Some(n as u64 * 1000),
                 process: Process::Client(process),
                 kind,
-                f: f.to_string(),
-                key: Some(Value::from(key)),
+                f: f.into(),
+                key: Some(Box::new(Value::from(key))),
                 value,
                 node: None,
                 error: None,
@@ -200,7 +200,7 @@ pub fn to_jsonl(h: &History) -> String {
         m.insert("type".into(), Value::from(e.kind.as_str()));
         m.insert("f".into(), Value::from(e.f.as_str()));
         if let Some(k) = &e.key {
-            m.insert("key".into(), k.clone());
+            m.insert("key".into(), (**k).clone());
         }
         m.insert("value".into(), e.value.clone());
         s.push_str(&Value::Object(m).to_string());

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 /// (process, type, f, value) rows; optional key as a 5th element via `evk`.
 fn ev(line: usize, p: u64, kind: EventType, f: &str, value: Value, key: Option<&str>) -> Event {
     Event {
-        key: key.map(Value::from),
+        key: key.map(|k| Box::new(Value::from(k))),
         line,
         ..Event::new(Process::Client(p), kind, f, value)
     }

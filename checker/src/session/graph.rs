@@ -51,7 +51,7 @@ impl Graph<'_> {
         OpRef {
             op: op.id,
             process: op.process.to_value(),
-            f: op.f.clone(),
+            f: op.f.to_string(),
             key: op.key.clone(),
             value: op.value.clone(),
             line: self.line(n),
