@@ -62,7 +62,7 @@ fn ev(process: Process, kind: EventType, f: &str, key: u64, value: Value, time: 
         process,
         kind,
         f: f.into(),
-        key: Some(json!(key)),
+        key: Some(Box::new(json!(key))),
         value,
         node: None,
         error: None,
@@ -99,9 +99,9 @@ fn synthetic(n_ops: usize) -> History {
             let value = json!((rng.next() * 10.0) as u64);
             let p = Process::Client(process);
             let mut inv = ev(p.clone(), EventType::Invoke, f, key, value.clone(), t);
-            inv.node = Some(node.clone());
+            inv.node = Some(node.as_str().into());
             let mut done = ev(p, kind, f, key, value, t + lat);
-            done.node = Some(node.clone());
+            done.node = Some(node.as_str().into());
             evs.push(inv);
             evs.push(done);
             if kind == EventType::Info {

@@ -291,11 +291,11 @@ fn event(
         time: None,
         process,
         kind,
-        f: f.to_string(),
-        key: key.cloned(),
+        f: f.into(),
+        key: key.cloned().map(Box::new),
         value: value.clone(),
-        node: node.map(str::to_string),
-        error: error.map(Value::from),
+        node: node.map(Into::into),
+        error: error.map(|e| Box::new(Value::from(e))),
         line: 0,
     }
 }

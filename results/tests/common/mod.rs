@@ -26,7 +26,7 @@ fn event(process: Process, kind: EventType, f: &str, value: Value, time: u64) ->
         process,
         kind,
         f: f.into(),
-        key: Some(json!(1)),
+        key: Some(Box::new(json!(1))),
         value,
         node: Some("n1".into()),
         error: None,
