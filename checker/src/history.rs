@@ -220,13 +220,29 @@ pub struct Paired {
 }
 
 /// Where one operation's events are: pairing's result before any value is
-/// copied or moved.
+/// copied or moved. 16 bytes (positions as `u32`, `NONE` for absent): one
+/// per operation, alive beside the events and the operations while they
+/// are built, so it counts at 10 M operations.
 #[derive(Clone, Copy)]
 struct Slot {
-    invoke: usize,
-    complete: Option<usize>,
-    info_at: Option<usize>,
+    invoke: u32,
+    complete: u32,
+    info_at: u32,
     outcome: Outcome,
+}
+
+impl Slot {
+    const NONE: u32 = u32::MAX;
+
+    fn invoke(&self) -> usize {
+        self.invoke as usize
+    }
+    fn complete(&self) -> Option<usize> {
+        (self.complete != Self::NONE).then_some(self.complete as usize)
+    }
+    fn info_at(&self) -> Option<usize> {
+        (self.info_at != Self::NONE).then_some(self.info_at as usize)
+    }
 }
 
 /// FxHash (rustc's hasher): process ids are small and trusted-shape keys,
@@ -282,8 +298,8 @@ impl History {
             .iter()
             .enumerate()
             .map(|(id, s)| {
-                let inv = &self.events[s.invoke];
-                let done = s.complete.map(|c| &self.events[c]);
+                let inv = &self.events[s.invoke()];
+                let done = s.complete().map(|c| &self.events[c]);
                 let ok = s.outcome == Outcome::Ok;
                 Operation {
                     id,
@@ -299,9 +315,9 @@ impl History {
                         _ => inv.value.clone(),
                     },
                     outcome: s.outcome,
-                    invoke: s.invoke,
-                    complete: s.complete,
-                    info_at: s.info_at,
+                    invoke: s.invoke(),
+                    complete: s.complete(),
+                    info_at: s.info_at(),
                 }
             })
             .collect();
@@ -332,7 +348,7 @@ impl History {
         let mut operations = Vec::with_capacity(slots.len());
         for (id, s) in slots.iter().enumerate() {
             let ok = s.outcome == Outcome::Ok;
-            let (mut key, value, f) = match s.complete {
+            let (mut key, value, f) = match s.complete() {
                 Some(c) => {
                     let d = &mut self.events[c];
                     // Pairing checked the completion's `f` is the invocation's.
@@ -343,9 +359,9 @@ impl History {
                         (None, Value::Null, f)
                     }
                 }
-                None => (None, Value::Null, self.events[s.invoke].f.clone()),
+                None => (None, Value::Null, self.events[s.invoke()].f.clone()),
             };
-            let inv = &mut self.events[s.invoke];
+            let inv = &mut self.events[s.invoke()];
             if let Some(k) = inv.key.take() {
                 key = Some(*k);
             }
@@ -359,9 +375,9 @@ impl History {
                 invoke_value,
                 value,
                 outcome: s.outcome,
-                invoke: s.invoke,
-                complete: s.complete,
-                info_at: s.info_at,
+                invoke: s.invoke(),
+                complete: s.complete(),
+                info_at: s.info_at(),
             });
         }
         Ok(Some(Paired {
@@ -377,6 +393,16 @@ impl History {
         &self,
         deadline: &crate::Deadline,
     ) -> Result<Option<(Vec<Slot>, Vec<usize>)>, HistoryError> {
+        if self.events.len() >= Slot::NONE as usize {
+            return Err(HistoryError {
+                line: self.events.last().map_or(0, |e| e.line),
+                message: format!(
+                    "{} events: more than this checker pairs ({})",
+                    self.events.len(),
+                    Slot::NONE - 1
+                ),
+            });
+        }
         let mut slots: Vec<Slot> = Vec::with_capacity(self.events.len() / 2 + 1);
         let mut nemesis = Vec::new();
         // process -> index into slots of its open operation
@@ -393,7 +419,7 @@ impl History {
                 EventType::Invoke => {
                     let id = slots.len();
                     if let Some(prev) = open.insert(&ev.process, id) {
-                        let prev = &self.events[slots[prev].invoke];
+                        let prev = &self.events[slots[prev].invoke()];
                         return Err(HistoryError {
                             line: ev.line,
                             message: format!(
@@ -404,9 +430,9 @@ impl History {
                         });
                     }
                     slots.push(Slot {
-                        invoke: pos,
-                        complete: None,
-                        info_at: None,
+                        invoke: pos as u32,
+                        complete: Slot::NONE,
+                        info_at: Slot::NONE,
                         outcome: Outcome::Info,
                     });
                 }
@@ -424,7 +450,7 @@ impl History {
                         });
                     };
                     let s = &mut slots[id];
-                    let inv = &self.events[s.invoke];
+                    let inv = &self.events[s.invoke()];
                     if inv.f != ev.f {
                         return Err(HistoryError {
                             line: ev.line,
@@ -437,15 +463,15 @@ impl History {
                     match kind {
                         EventType::Ok => {
                             s.outcome = Outcome::Ok;
-                            s.complete = Some(pos);
+                            s.complete = pos as u32;
                         }
                         EventType::Fail => {
                             s.outcome = Outcome::Fail;
-                            s.complete = Some(pos);
+                            s.complete = pos as u32;
                         }
                         EventType::Info => {
                             s.outcome = Outcome::Info;
-                            s.info_at = Some(pos);
+                            s.info_at = pos as u32;
                         }
                         EventType::Invoke => unreachable!("handled above"),
                     }
