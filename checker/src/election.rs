@@ -383,7 +383,7 @@ mod tests {
                         (Process::Client(*p), "leader?")
                     };
                     Event {
-                        index: Some(i as u64),
+                        index: Some(i as u64).into(),
                         line: i + 1,
                         time: Some(t * 1_000_000),
                         ..Event::new(proc_, *k, f, v.clone())

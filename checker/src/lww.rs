@@ -81,7 +81,7 @@ fn check_inner(
     for r in &finals {
         let key = r
             .key
-            .as_ref()
+            .as_deref()
             .map_or_else(|| "null".into(), Value::to_string);
         let node = node_of(history, r).unwrap_or_else(|| "?".into());
         by_key

@@ -43,7 +43,7 @@ type Key = String;
 const MAX_LISTED: usize = 16;
 
 fn key_of(op: &Operation) -> Key {
-    op.key.as_ref().map_or("null".into(), Value::to_string)
+    op.key.as_deref().map_or("null".into(), Value::to_string)
 }
 
 /// A read's siblings as canonical JSON strings.
@@ -443,7 +443,7 @@ mod tests {
                         Process::Client(*p)
                     };
                     Event {
-                        index: Some(i as u64),
+                        index: Some(i as u64).into(),
                         line: i + 1,
                         key: (*f != "nemesis").then(|| Box::new(json!(key))),
                         ..Event::new(process, *k, *f, v.clone())

@@ -57,7 +57,7 @@ impl Lcg {
 
 fn ev(process: Process, kind: EventType, f: &str, key: u64, value: Value, time: u64) -> Event {
     Event {
-        index: None,
+        index: Default::default(),
         time: Some(time),
         process,
         kind,
@@ -126,7 +126,7 @@ fn synthetic(n_ops: usize) -> History {
     }
     evs.sort_by_key(|e| e.time);
     for (i, e) in evs.iter_mut().enumerate() {
-        e.index = Some(i as u64);
+        e.index = Some(i as u64).into();
         e.line = i + 1;
     }
     History { events: evs }

@@ -7,7 +7,7 @@ use std::fs;
 
 fn ev(p: Process, kind: EventType, f: &str, value: Value, time: u64) -> Event {
     Event {
-        index: None,
+        index: Default::default(),
         time: Some(time),
         process: p,
         kind,

@@ -239,7 +239,7 @@ impl Recorder {
             return;
         }
         let index = inner.next_index;
-        event.index = Some(index);
+        event.index = Some(index).into();
         // Taken under the lock, so times increase in file order.
         event.time = Some(self.start.elapsed().as_nanos() as u64);
         event.line = index as usize + 1;
@@ -287,7 +287,7 @@ fn event(
     error: Option<&str>,
 ) -> Event {
     Event {
-        index: None,
+        index: Default::default(),
         time: None,
         process,
         kind,

@@ -104,7 +104,7 @@ struct Line<'a> {
 /// Writes `event` as one JSON line (with the trailing newline).
 pub fn write_jsonl(out: &mut impl Write, event: &Event) -> io::Result<()> {
     let line = Line {
-        index: event.index,
+        index: event.index.get(),
         time: event.time,
         process: event.process.to_value(),
         kind: event.kind,
@@ -139,7 +139,7 @@ pub fn parse_jsonl(text: &str, line: usize) -> Result<Event, String> {
         _ => return Err(format!("line {line}: missing `process`")),
     };
     Ok(Event {
-        index: v.get("index").and_then(Value::as_u64),
+        index: v.get("index").and_then(Value::as_u64).into(),
         time: v.get("time").and_then(Value::as_u64),
         process,
         kind,
@@ -196,7 +196,7 @@ mod tests {
     #[test]
     fn jsonl_round_trip() {
         let ev = Event {
-            index: Some(4),
+            index: Some(4).into(),
             time: Some(1234),
             process: Process::Client(3),
             kind: EventType::Info,

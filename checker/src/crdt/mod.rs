@@ -114,7 +114,7 @@ pub(crate) fn final_reads<'a>(
     let mut last: BTreeMap<(crate::Sym, String), usize> = BTreeMap::new();
     for (i, o) in finals.iter().enumerate() {
         if let Some(n) = node_of(history, o) {
-            let key = o.key.as_ref().map(Value::to_string).unwrap_or_default();
+            let key = o.key.as_deref().map(Value::to_string).unwrap_or_default();
             last.insert((n, key), i);
         }
     }

@@ -680,7 +680,7 @@ impl<R: BufRead> Reader<R> {
     /// Reads an op map (its `{` consumed) into an event on `line`.
     fn read_op(&mut self, line: usize) -> Res<Event> {
         let mut ev = Event {
-            index: None,
+            index: crate::OptU64::NONE,
             time: None,
             process: Process::Nemesis,
             kind: EventType::Invoke,
@@ -772,7 +772,7 @@ impl<R: BufRead> Reader<R> {
                 }
                 Field::Index => {
                     ev.index =
-                        uint(&v).ok_or_else(|| bad(":index to be a non-negative integer", &v))?
+                        uint(&v).ok_or_else(|| bad(":index to be a non-negative integer", &v))?.into()
                 }
                 Field::Key => ev.key = Some(Box::new(v)),
                 Field::Node => {

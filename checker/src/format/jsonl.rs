@@ -177,7 +177,7 @@ pub fn parse_line(bytes: &[u8], line: usize) -> Result<Option<Event>, InputError
         Some(Text::Other(other)) => return Err(expected(line, "node", "a string", &other)),
     };
     Ok(Some(Event {
-        index: uint(line, "index", raw.index)?,
+        index: uint(line, "index", raw.index)?.into(),
         time: uint(line, "time", raw.time)?,
         process,
         kind,

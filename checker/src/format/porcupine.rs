@@ -113,7 +113,7 @@ pub fn etcd_line(text: &str, line: usize) -> Result<Option<Event>, InputError> {
         value = Value::Null;
     }
     Ok(Some(Event {
-        index: None,
+        index: crate::OptU64::NONE,
         time: None,
         process,
         kind,

@@ -96,7 +96,7 @@ pub fn generate(cfg: &GenConfig) -> History {
         let mut emit = |kind: EventType, f: &str, key: u64, value: Value, process: u64| {
             let n = events.len();
             events.push(Event {
-                index: Some(n as u64),
+                index: Some(n as u64).into(),
                 time: Some(n as u64 * 1000),
                 process: Process::Client(process),
                 kind,
@@ -190,7 +190,7 @@ pub fn to_jsonl(h: &History) -> String {
     let mut s = String::new();
     for e in &h.events {
         let mut m = serde_json::Map::new();
-        if let Some(i) = e.index {
+        if let Some(i) = e.index.get() {
             m.insert("index".into(), Value::from(i));
         }
         if let Some(t) = e.time {

@@ -68,7 +68,7 @@ impl Builder {
         self.now += 50_000;
         let i = self.events.len();
         self.events.push(Event {
-            index: Some(i as u64),
+            index: Some(i as u64).into(),
             line: i + 1,
             time: Some(self.now),
             key: key.map(Box::new),
@@ -718,7 +718,7 @@ fn lock(ops: usize, anomalies: usize, rng: &mut Rng) -> History {
 /// One event as a JSON Lines record (the fields `faultline` writes).
 pub fn to_json_line(e: &Event) -> String {
     let mut m = serde_json::Map::new();
-    if let Some(i) = e.index {
+    if let Some(i) = e.index.get() {
         m.insert("index".into(), json!(i));
     }
     if let Some(t) = e.time {
