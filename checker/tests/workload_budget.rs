@@ -132,7 +132,8 @@ fn queue_stops_at_the_budget() {
 
 #[test]
 fn unique_ids_stops_at_the_budget() {
-    stops_at_the_budget("unique-ids", OPS);
+    // Sorted ids, not a map of strings: as fast as counter.
+    stops_within("unique-ids", OPS, Duration::from_millis(2));
 }
 
 #[test]
