@@ -261,7 +261,7 @@ impl Controller {
     }
 
     fn record(&mut self, mut ev: NemesisEvent) -> Result<()> {
-        ev.index = Some(self.index).into();
+        ev.index = Some(self.index);
         ev.time = Some(self.t0.elapsed().as_nanos() as u64);
         self.index += 1;
         let line = serde_json::to_string(&ev)?;

@@ -331,7 +331,10 @@ async fn nemesis_errors_are_recorded_and_counted() {
         .filter(|e| e.process.is_nemesis() && e.error.is_some())
         .collect();
     assert_eq!(errors.len() as u64, out.nemesis_errors);
-    assert_eq!(errors[0].error.as_deref(), Some(&Value::from("iptables: not found")));
+    assert_eq!(
+        errors[0].error.as_deref(),
+        Some(&Value::from("iptables: not found"))
+    );
 }
 
 /// Fails after `n` events, like a full disk.

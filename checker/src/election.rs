@@ -106,7 +106,10 @@ fn check_inner(
         let node = v
             .get("node")
             .and_then(name)
-            .or_else(|| o.complete.and_then(|c| history.events[c].node.as_deref().map(String::from)))
+            .or_else(|| {
+                o.complete
+                    .and_then(|c| history.events[c].node.as_deref().map(String::from))
+            })
             .or_else(|| history.events[o.invoke].node.as_deref().map(String::from));
         let (Some(node), Some(epoch)) = (node, v.get("epoch").and_then(Value::as_u64)) else {
             continue;

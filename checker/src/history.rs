@@ -519,8 +519,14 @@ mod tests {
     /// (BENCHMARKS.md, "Workload checkers at scale").
     #[test]
     fn events_and_operations_stay_compact() {
-        let (e, o) = (std::mem::size_of::<Event>(), std::mem::size_of::<Operation>());
-        eprintln!("Event {e} B, Operation {o} B, Process {} B", std::mem::size_of::<Process>());
+        let (e, o) = (
+            std::mem::size_of::<Event>(),
+            std::mem::size_of::<Operation>(),
+        );
+        eprintln!(
+            "Event {e} B, Operation {o} B, Process {} B",
+            std::mem::size_of::<Process>()
+        );
         assert!(e <= 120, "Event is {e} bytes");
         assert!(o <= 136, "Operation is {o} bytes");
     }
@@ -581,7 +587,11 @@ mod tests {
         let copied = h.pair().unwrap();
         let moved = h.take_pairs(&crate::Deadline::none()).unwrap().unwrap();
         assert_eq!(copied, moved);
-        assert_eq!(moved.operations[0].key.as_deref(), Some(&json!("k")), "key of the ok");
+        assert_eq!(
+            moved.operations[0].key.as_deref(),
+            Some(&json!("k")),
+            "key of the ok"
+        );
         // Invocations and ok completions gave their values; a fail's or
         // an info's own value is not the operation's and stays.
         for i in [0, 1, 2, 4, 6] {

@@ -20,13 +20,13 @@
 
 pub mod format;
 pub mod history;
-pub mod sym;
 pub mod linear;
 pub mod model;
+pub mod sym;
 pub mod verdict;
 
 pub use format::{Format, InputError};
-pub use history::{Event, EventType, History, OptU64, Operation, Outcome, Process, Sym, Value};
+pub use history::{Event, EventType, History, Operation, OptU64, Outcome, Process, Sym, Value};
 pub use verdict::Verdict;
 pub mod bank;
 pub mod consistency;

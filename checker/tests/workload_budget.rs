@@ -159,13 +159,17 @@ fn parsing_stops_at_the_budget() {
             text.push(b'\n');
         }
         let start = Instant::now();
-        let full = faultline_checker::format::parse_reader_within(&text[..], None, &Deadline::none());
+        let full =
+            faultline_checker::format::parse_reader_within(&text[..], None, &Deadline::none());
         let whole = start.elapsed();
         assert!(
             matches!(&full, Ok(faultline_checker::format::Parsed::Done(p, _)) if p.events.len() == h.events.len()),
             "{model}: {full:?}"
         );
-        assert!(whole > Duration::from_millis(100), "{model}: parsed whole in {whole:?}");
+        assert!(
+            whole > Duration::from_millis(100),
+            "{model}: parsed whole in {whole:?}"
+        );
         let dl = Deadline::after(Some(Duration::from_millis(50)));
         let start = Instant::now();
         let r = faultline_checker::format::parse_reader_within(&text[..], None, &dl);
@@ -173,7 +177,10 @@ fn parsing_stops_at_the_budget() {
         assert!(took < Duration::from_secs(1), "{model}: {took:?}");
         match r {
             Ok(faultline_checker::format::Parsed::OutOfTime { lines }) => {
-                assert!(lines > 0 && lines < h.events.len(), "{model}: {lines} lines")
+                assert!(
+                    lines > 0 && lines < h.events.len(),
+                    "{model}: {lines} lines"
+                )
             }
             other => panic!("{model}: parsed in {took:?} within 50 ms: {other:?}"),
         }

@@ -159,7 +159,9 @@ pub fn step_counts(history: &History, main_phase_s: Option<f64>) -> StepCounts {
         };
         rows[idx].add(w, span.outcome);
         if f == "order" {
-            let error = done.and_then(|e| e.error.as_deref()).and_then(Value::as_str);
+            let error = done
+                .and_then(|e| e.error.as_deref())
+                .and_then(Value::as_str);
             for (s, o) in SERVICES.iter().zip(step_outcomes(span.outcome, error)) {
                 if let (Some(o), Some(&i)) = (o, at.get(*s)) {
                     rows[i].add(w, o);

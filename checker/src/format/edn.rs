@@ -771,8 +771,9 @@ impl<R: BufRead> Reader<R> {
                         uint(&v).ok_or_else(|| bad(":time to be a non-negative integer", &v))?
                 }
                 Field::Index => {
-                    ev.index =
-                        uint(&v).ok_or_else(|| bad(":index to be a non-negative integer", &v))?.into()
+                    ev.index = uint(&v)
+                        .ok_or_else(|| bad(":index to be a non-negative integer", &v))?
+                        .into()
                 }
                 Field::Key => ev.key = Some(Box::new(v)),
                 Field::Node => {

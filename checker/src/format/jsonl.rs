@@ -8,9 +8,9 @@
 
 use super::InputError;
 use crate::history::{Event, EventType, History, Process, Sym, Value};
+use serde::Deserialize;
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
 use std::borrow::Cow;
 use std::io::BufRead;
 
