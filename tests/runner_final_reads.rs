@@ -110,7 +110,7 @@ fn final_reads(h: &History) -> Vec<(String, u64)> {
         .iter()
         .filter(|e| e.kind == EventType::Ok && e.f == "read")
         .filter_map(|e| match e.process {
-            Process::Client(p) => Some((e.node.clone().unwrap_or_default(), p)),
+            Process::Client(p) => Some((e.node.as_deref().unwrap_or_default().to_string(), p)),
             _ => None,
         })
         .collect()

@@ -173,7 +173,7 @@ async fn timeouts_become_info_with_fresh_processes() {
                 assert_eq!(p, want, "slot {}: after {kind} by {prev}", p % n);
             }
         } else if e.kind == EventType::Info {
-            assert_eq!(e.error, Some(Value::from("timeout")));
+            assert_eq!(e.error.as_deref(), Some(&Value::from("timeout")));
         }
         last.insert(p % n, (p, e.kind));
     }
@@ -331,7 +331,10 @@ async fn nemesis_errors_are_recorded_and_counted() {
         .filter(|e| e.process.is_nemesis() && e.error.is_some())
         .collect();
     assert_eq!(errors.len() as u64, out.nemesis_errors);
-    assert_eq!(errors[0].error, Some(Value::from("iptables: not found")));
+    assert_eq!(
+        errors[0].error.as_deref(),
+        Some(&Value::from("iptables: not found"))
+    );
 }
 
 /// Fails after `n` events, like a full disk.

@@ -1,69 +1,91 @@
-//! Parses a JSON Lines history and runs one workload checker on it,
-//! printing the parse and check times (for BENCHMARKS.md: the checker
-//! without the CLI around it).
+//! Parses a JSON Lines history and runs one workload checker on it the way
+//! `faultline check --model MODEL` does (deadline started before parsing,
+//! pairing once by moving values, then the checker), printing the parse,
+//! pairing and check times and `size_of` the history's structures: the
+//! checker without the CLI around it, for BENCHMARKS.md.
 //!
-//! `cargo run --release -p faultline-checker --example check_workload -- MODEL h.jsonl`
+//! ```text
+//! cargo run --release -p faultline-checker --example check_workload -- \
+//!     MODEL h.jsonl [--time-limit SECONDS]
+//! ```
 //!
-//! MODEL: fenced, siblings, lww-register, or-set, crdt-convergence,
-//! detector, bank, counter, queue, unique-ids, election, lock.
+//! MODEL: see `gen_workload` (fenced, siblings, detector, or-set,
+//! crdt-convergence, lww-register, bank, counter, queue, unique-ids,
+//! election, lock).
 
+#[path = "../tests/common/workloads.rs"]
+mod workloads;
+
+use faultline_checker::format::{self, Parsed};
+use faultline_checker::{Deadline, Event, Operation};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 fn main() -> ExitCode {
     let a: Vec<String> = std::env::args().collect();
     let (Some(model), Some(path)) = (a.get(1), a.get(2)) else {
-        eprintln!("usage: check_workload MODEL HISTORY.jsonl");
+        eprintln!("usage: check_workload MODEL HISTORY.jsonl [--time-limit SECONDS]");
         return ExitCode::from(64);
     };
-    let t0 = Instant::now();
-    let file = match std::fs::File::open(path) {
-        Ok(f) => std::io::BufReader::new(f),
-        Err(e) => {
-            eprintln!("check_workload: {path}: {e}");
+    if !workloads::MODELS.contains(&model.as_str()) {
+        eprintln!(
+            "check_workload: unknown model {model:?} ({})",
+            workloads::MODELS.join(", ")
+        );
+        return ExitCode::from(64);
+    }
+    let limit = match (a.get(3).map(String::as_str), a.get(4)) {
+        (None, _) => None,
+        (Some("--time-limit"), Some(s)) => match s.parse::<f64>() {
+            Ok(x) if x >= 0.0 => Some(Duration::from_secs_f64(x)),
+            _ => {
+                eprintln!("check_workload: bad --time-limit {s:?}");
+                return ExitCode::from(64);
+            }
+        },
+        (Some(other), _) => {
+            eprintln!("check_workload: unknown argument {other:?}");
             return ExitCode::from(64);
         }
     };
-    let h = match faultline_checker::format::jsonl::parse(file) {
-        Ok(h) => h,
+    let t0 = Instant::now();
+    let deadline = Deadline::after(limit);
+    let mut h = match format::parse_file_within(path.as_ref(), None, &deadline) {
+        Ok(Parsed::Done(h, _)) => h,
+        Ok(Parsed::OutOfTime { lines }) => {
+            println!("{model}: unknown: out of time parsing ({lines} lines read)");
+            return ExitCode::from(2);
+        }
         Err(e) => {
-            eprintln!("check_workload: {path}: {e}");
+            eprintln!("check_workload: {e}");
             return ExitCode::from(64);
         }
     };
     let t1 = Instant::now();
-    use faultline_checker::*;
-    let r = match model.as_str() {
-        "fenced" => fenced::check(&h),
-        "siblings" => siblings::check(&h),
-        "lww-register" => lww::check(&h),
-        "or-set" => crdt::check_or_set(&h),
-        "crdt-convergence" => crdt::check_convergence(&h, None),
-        "detector" => detector::check(&h, &Default::default()),
-        "bank" => bank::check(&h, &Default::default()),
-        "counter" => counter::check(&h, 0),
-        "queue" => queue::check(&h, &Default::default()),
-        "unique-ids" => unique_ids::check(&h),
-        "election" => election::check(&h),
-        "lock" => lock::check(&h, &Default::default()),
-        m => {
-            eprintln!("check_workload: unknown model {m:?}");
-            return ExitCode::from(64);
+    let paired = match h.take_pairs(&deadline) {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            println!("{model}: unknown: out of time pairing");
+            return ExitCode::from(2);
         }
-    };
-    let r = match r {
-        Ok(r) => r,
         Err(e) => {
             eprintln!("check_workload: {path}: {e}");
             return ExitCode::from(64);
         }
     };
     let t2 = Instant::now();
+    let r = workloads::check(model, &h, &paired, &deadline);
+    let t3 = Instant::now();
     println!(
-        "{model}: {} events; parse {:.2} s, check {:.2} s; {}; anomaly_counts {}",
+        "{model}: {} events ({} B each), {} ops ({} B each); parse {:.2} s, pair {:.2} s, \
+         check {:.2} s; {}; anomaly_counts {}",
         h.events.len(),
+        std::mem::size_of::<Event>(),
+        paired.operations.len(),
+        std::mem::size_of::<Operation>(),
         (t1 - t0).as_secs_f64(),
         (t2 - t1).as_secs_f64(),
+        (t3 - t2).as_secs_f64(),
         r.verdict,
         r.json["anomaly_counts"]
     );

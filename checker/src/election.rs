@@ -106,8 +106,11 @@ fn check_inner(
         let node = v
             .get("node")
             .and_then(name)
-            .or_else(|| o.complete.and_then(|c| history.events[c].node.clone()))
-            .or_else(|| history.events[o.invoke].node.clone());
+            .or_else(|| {
+                o.complete
+                    .and_then(|c| history.events[c].node.as_deref().map(String::from))
+            })
+            .or_else(|| history.events[o.invoke].node.as_deref().map(String::from));
         let (Some(node), Some(epoch)) = (node, v.get("epoch").and_then(Value::as_u64)) else {
             continue;
         };
@@ -383,7 +386,7 @@ mod tests {
                         (Process::Client(*p), "leader?")
                     };
                     Event {
-                        index: Some(i as u64),
+                        index: Some(i as u64).into(),
                         line: i + 1,
                         time: Some(t * 1_000_000),
                         ..Event::new(proc_, *k, f, v.clone())

@@ -17,6 +17,8 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub use crate::sym::Sym;
+
 /// Values are JSON values. EDN keywords become strings, EDN sets become arrays,
 /// integers beyond `i64`/`u64` become strings of their digits.
 pub type Value = serde_json::Value;
@@ -65,7 +67,7 @@ pub enum Process {
     /// A client worker, by number.
     Client(u64),
     /// A client worker named by a string (some tools name their clients).
-    Named(String),
+    Named(Sym),
     /// The fault injector; its events are never client operations.
     Nemesis,
 }
@@ -95,25 +97,86 @@ impl fmt::Display for Process {
     }
 }
 
+/// An optional `u64` in 8 bytes, not `Option<u64>`'s 16: `u64::MAX` is
+/// none (an index that large reads as none). Reads like an `Option`
+/// (`get`, `unwrap_or`, `is_some`, compares with `Option<u64>`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OptU64(u64);
+
+impl OptU64 {
+    pub const NONE: OptU64 = OptU64(u64::MAX);
+
+    pub fn get(self) -> Option<u64> {
+        (self.0 != u64::MAX).then_some(self.0)
+    }
+    pub fn is_some(self) -> bool {
+        self.0 != u64::MAX
+    }
+    pub fn is_none(self) -> bool {
+        self.0 == u64::MAX
+    }
+    pub fn unwrap_or(self, default: u64) -> u64 {
+        self.get().unwrap_or(default)
+    }
+}
+
+impl Default for OptU64 {
+    fn default() -> OptU64 {
+        OptU64::NONE
+    }
+}
+impl From<Option<u64>> for OptU64 {
+    fn from(v: Option<u64>) -> OptU64 {
+        OptU64(v.unwrap_or(u64::MAX))
+    }
+}
+impl From<u64> for OptU64 {
+    fn from(v: u64) -> OptU64 {
+        OptU64(v)
+    }
+}
+impl From<OptU64> for Option<u64> {
+    fn from(v: OptU64) -> Option<u64> {
+        v.get()
+    }
+}
+impl PartialEq<Option<u64>> for OptU64 {
+    fn eq(&self, other: &Option<u64>) -> bool {
+        self.get() == *other
+    }
+}
+impl fmt::Debug for OptU64 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.get(), f)
+    }
+}
+impl Serialize for OptU64 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.get().serialize(s)
+    }
+}
+
 /// One line of a history, as recorded.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
-    /// The `index` field when the file had one.
-    pub index: Option<u64>,
+    /// The `index` field when the file had one ([`OptU64`]: an event is
+    /// 120 bytes, not 128; 160 MB at 20 M events).
+    pub index: OptU64,
     /// Nanoseconds since the test started, when the file had them.
     pub time: Option<u64>,
     pub process: Process,
     pub kind: EventType,
     /// Operation name without any leading `:` (`read`, `write`, `cas`, `txn`, …).
-    pub f: String,
+    pub f: Sym,
     /// The key, for formats that carry it beside the value (Porcupine kv,
     /// faultline JSONL's optional `key`). Used to split a history by key.
-    pub key: Option<Value>,
+    /// Boxed: most events have none, and a `Value` is 32 bytes.
+    pub key: Option<Box<Value>>,
     pub value: Value,
     /// The node the client talked to, when recorded.
-    pub node: Option<String>,
-    /// Diagnostic error of a completion, when recorded.
-    pub error: Option<Value>,
+    pub node: Option<Sym>,
+    /// Diagnostic error of a completion, when recorded (boxed, as `key`).
+    pub error: Option<Box<Value>>,
     /// 1-based line of the source where this event starts.
     pub line: usize,
 }
@@ -121,9 +184,9 @@ pub struct Event {
 impl Event {
     /// An event with only what every event has; the optional fields (index,
     /// time, key, node, error) start empty and line at 0 (not from a file).
-    pub fn new(process: Process, kind: EventType, f: impl Into<String>, value: Value) -> Event {
+    pub fn new(process: Process, kind: EventType, f: impl Into<Sym>, value: Value) -> Event {
         Event {
-            index: None,
+            index: OptU64::NONE,
             time: None,
             process,
             kind,
@@ -162,8 +225,10 @@ pub struct Operation {
     /// Position of this operation in the paired list.
     pub id: usize,
     pub process: Process,
-    pub f: String,
-    pub key: Option<Value>,
+    pub f: Sym,
+    /// The invocation's key (else the `ok` completion's), boxed as an
+    /// event's: most operations have none.
+    pub key: Option<Box<Value>>,
     /// The invocation's value (the argument).
     pub invoke_value: Value,
     /// For `ok`: the completion's value (reads learn their result here).
@@ -178,11 +243,23 @@ pub struct Operation {
     /// infinity".
     pub complete: Option<usize>,
     /// Event position of the `info` completion when there was one (for
-    /// reports; it does not bound the operation).
-    pub info_at: Option<usize>,
+    /// reports; it does not bound the operation): see
+    /// [`Operation::info_at`]. A `u32` (`NO_EVENT` for none) so that an
+    /// operation is 136 bytes, not 152: 160 MB at 10 M operations.
+    info: u32,
 }
 
+/// [`Operation`]'s `info` when there was no `info` completion; pairing
+/// refuses histories of this many events or more.
+const NO_EVENT: u32 = u32::MAX;
+
 impl Operation {
+    /// Event position of the `info` completion when there was one (for
+    /// reports; it does not bound the operation).
+    pub fn info_at(&self) -> Option<usize> {
+        (self.info != NO_EVENT).then_some(self.info as usize)
+    }
+
     /// The real-time interval as event positions: `[call, ret)`, with
     /// `usize::MAX` for operations that never certainly returned.
     pub fn call(&self) -> usize {
@@ -214,16 +291,6 @@ pub struct HistoryError {
 pub struct Paired {
     pub operations: Vec<Operation>,
     pub nemesis: Vec<usize>,
-}
-
-/// Where one operation's events are: pairing's result before any value is
-/// copied or moved.
-#[derive(Clone, Copy)]
-struct Slot {
-    invoke: usize,
-    complete: Option<usize>,
-    info_at: Option<usize>,
-    outcome: Outcome,
 }
 
 /// FxHash (rustc's hasher): process ids are small and trusted-shape keys,
@@ -274,48 +341,33 @@ impl History {
     /// (a process is single-threaded by definition). An `info` with no open
     /// invocation is a note (Knossos ignores those) and is skipped.
     pub fn pair(&self) -> Result<Paired, HistoryError> {
-        let (slots, nemesis) = self.slots(&crate::Deadline::none())?.expect("no deadline");
-        let operations = slots
-            .iter()
-            .enumerate()
-            .map(|(id, s)| {
-                let inv = &self.events[s.invoke];
-                let done = s.complete.map(|c| &self.events[c]);
-                let ok = s.outcome == Outcome::Ok;
-                Operation {
-                    id,
-                    process: inv.process.clone(),
-                    f: inv.f.clone(),
-                    key: match (&inv.key, done) {
-                        (None, Some(d)) if ok => d.key.clone(),
-                        (k, _) => k.clone(),
-                    },
-                    invoke_value: inv.value.clone(),
-                    value: match done {
-                        Some(d) if ok => d.value.clone(),
-                        _ => inv.value.clone(),
-                    },
-                    outcome: s.outcome,
-                    invoke: s.invoke,
-                    complete: s.complete,
-                    info_at: s.info_at,
-                }
-            })
-            .collect();
-        Ok(Paired {
-            operations,
-            nemesis,
-        })
+        let Some(mut paired) = self.skeleton(&crate::Deadline::none())? else {
+            unreachable!("no deadline")
+        };
+        for op in &mut paired.operations {
+            let inv = &self.events[op.invoke];
+            let done = op.complete.map(|c| &self.events[c]);
+            let ok = op.outcome == Outcome::Ok;
+            op.key = match (&inv.key, done) {
+                (None, Some(d)) if ok => d.key.clone(),
+                (k, _) => k.clone(),
+            };
+            op.invoke_value = inv.value.clone();
+            op.value = match done {
+                Some(d) if ok => d.value.clone(),
+                _ => inv.value.clone(),
+            };
+        }
+        Ok(paired)
     }
 
     /// [`History::pair`] without copying what it need not, within
-    /// `deadline`: each client event's `value` and `key`, and an `ok` or
-    /// `fail` completion's `f` (the same as its invocation's), move into
-    /// its operation, so afterwards client events keep only where and
-    /// when they happened (process, type, index, time, node, error, line;
-    /// `value` null, `key` none, a completion's `f` empty). The nemesis's
-    /// events and `info` completions are untouched. Only a failed or
-    /// unknown operation's `value` is a copy (of its invocation's).
+    /// `deadline`: each client event's `value` and `key` move into its
+    /// operation, so afterwards client events keep only what and where and
+    /// when they happened (process, type, `f`, index, time, node, error,
+    /// line; `value` null, `key` none). The nemesis's events and `info`
+    /// completions are untouched. Only a failed or unknown operation's
+    /// `value` is a copy (of its invocation's).
     ///
     /// `Ok(None)` when the deadline passed while pairing (checked every
     /// [`crate::Deadline::CHECK_EVERY`] events); the history is then left
@@ -324,60 +376,47 @@ impl History {
         &mut self,
         deadline: &crate::Deadline,
     ) -> Result<Option<Paired>, HistoryError> {
-        let Some((slots, nemesis)) = self.slots(deadline)? else {
+        let Some(mut paired) = self.skeleton(deadline)? else {
             return Ok(None);
         };
-        let mut operations = Vec::with_capacity(slots.len());
-        for (id, s) in slots.iter().enumerate() {
-            let ok = s.outcome == Outcome::Ok;
-            let (mut key, value, f) = match s.complete {
-                Some(c) => {
-                    let d = &mut self.events[c];
-                    // Pairing checked the completion's `f` is the invocation's.
-                    let f = std::mem::take(&mut d.f);
-                    if ok {
-                        (d.key.take(), std::mem::take(&mut d.value), f)
-                    } else {
-                        (None, Value::Null, f)
-                    }
-                }
-                None => (None, Value::Null, self.events[s.invoke].f.clone()),
-            };
-            let inv = &mut self.events[s.invoke];
-            if inv.key.is_some() {
-                key = inv.key.take();
+        for op in &mut paired.operations {
+            let ok = op.outcome == Outcome::Ok;
+            if let (true, Some(c)) = (ok, op.complete) {
+                let d = &mut self.events[c];
+                op.key = d.key.take();
+                op.value = std::mem::take(&mut d.value);
             }
-            let invoke_value = std::mem::take(&mut inv.value);
-            let value = if ok { value } else { invoke_value.clone() };
-            operations.push(Operation {
-                id,
-                process: inv.process.clone(),
-                f,
-                key,
-                invoke_value,
-                value,
-                outcome: s.outcome,
-                invoke: s.invoke,
-                complete: s.complete,
-                info_at: s.info_at,
-            });
+            let inv = &mut self.events[op.invoke];
+            if inv.key.is_some() {
+                op.key = inv.key.take();
+            }
+            op.invoke_value = std::mem::take(&mut inv.value);
+            if !ok {
+                op.value = op.invoke_value.clone();
+            }
         }
-        Ok(Some(Paired {
-            operations,
-            nemesis,
-        }))
+        Ok(Some(paired))
     }
 
-    /// Pairing's structure (see [`History::pair`]), values untouched;
-    /// `None` if `deadline` passed.
-    #[allow(clippy::type_complexity)]
-    fn slots(
-        &self,
-        deadline: &crate::Deadline,
-    ) -> Result<Option<(Vec<Slot>, Vec<usize>)>, HistoryError> {
-        let mut slots: Vec<Slot> = Vec::with_capacity(self.events.len() / 2 + 1);
+    /// Pairing's structure (see [`History::pair`]): every operation with
+    /// its process, `f`, outcome and event positions, but no key and null
+    /// values yet; `None` if `deadline` passed. The operations are built
+    /// here, not from a list of positions, so pairing 10 M operations holds
+    /// the events and the operations and nothing else.
+    fn skeleton(&self, deadline: &crate::Deadline) -> Result<Option<Paired>, HistoryError> {
+        if self.events.len() >= NO_EVENT as usize {
+            return Err(HistoryError {
+                line: self.events.last().map_or(0, |e| e.line),
+                message: format!(
+                    "{} events: more than pairing handles ({})",
+                    self.events.len(),
+                    NO_EVENT - 1
+                ),
+            });
+        }
+        let mut operations: Vec<Operation> = Vec::with_capacity(self.events.len() / 2 + 1);
         let mut nemesis = Vec::new();
-        // process -> index into slots of its open operation
+        // process -> index into operations of its open operation
         let mut open: FxHashMap<&Process, usize> = FxHashMap::default();
         for (pos, ev) in self.events.iter().enumerate() {
             if deadline.tick() {
@@ -389,9 +428,9 @@ impl History {
             }
             match ev.kind {
                 EventType::Invoke => {
-                    let id = slots.len();
+                    let id = operations.len();
                     if let Some(prev) = open.insert(&ev.process, id) {
-                        let prev = &self.events[slots[prev].invoke];
+                        let prev = &self.events[operations[prev].invoke];
                         return Err(HistoryError {
                             line: ev.line,
                             message: format!(
@@ -401,11 +440,17 @@ impl History {
                             ),
                         });
                     }
-                    slots.push(Slot {
+                    operations.push(Operation {
+                        id,
+                        process: ev.process.clone(),
+                        f: ev.f.clone(),
+                        key: None,
+                        invoke_value: Value::Null,
+                        value: Value::Null,
+                        outcome: Outcome::Info,
                         invoke: pos,
                         complete: None,
-                        info_at: None,
-                        outcome: Outcome::Info,
+                        info: NO_EVENT,
                     });
                 }
                 kind => {
@@ -421,9 +466,9 @@ impl History {
                             ),
                         });
                     };
-                    let s = &mut slots[id];
-                    let inv = &self.events[s.invoke];
-                    if inv.f != ev.f {
+                    let op = &mut operations[id];
+                    if op.f != ev.f {
+                        let inv = &self.events[op.invoke];
                         return Err(HistoryError {
                             line: ev.line,
                             message: format!(
@@ -434,23 +479,26 @@ impl History {
                     }
                     match kind {
                         EventType::Ok => {
-                            s.outcome = Outcome::Ok;
-                            s.complete = Some(pos);
+                            op.outcome = Outcome::Ok;
+                            op.complete = Some(pos);
                         }
                         EventType::Fail => {
-                            s.outcome = Outcome::Fail;
-                            s.complete = Some(pos);
+                            op.outcome = Outcome::Fail;
+                            op.complete = Some(pos);
                         }
                         EventType::Info => {
-                            s.outcome = Outcome::Info;
-                            s.info_at = Some(pos);
+                            op.outcome = Outcome::Info;
+                            op.info = pos as u32;
                         }
                         EventType::Invoke => unreachable!("handled above"),
                     }
                 }
             }
         }
-        Ok(Some((slots, nemesis)))
+        Ok(Some(Paired {
+            operations,
+            nemesis,
+        }))
     }
 }
 
@@ -464,6 +512,23 @@ mod tests {
             line,
             ..Event::new(Process::Client(p), kind, f, value)
         }
+    }
+
+    /// A 10 M-operation history is 20 M events and 10 M operations: these
+    /// sizes are most of `faultline check`'s memory on one
+    /// (BENCHMARKS.md, "Workload checkers at scale").
+    #[test]
+    fn events_and_operations_stay_compact() {
+        let (e, o) = (
+            std::mem::size_of::<Event>(),
+            std::mem::size_of::<Operation>(),
+        );
+        eprintln!(
+            "Event {e} B, Operation {o} B, Process {} B",
+            std::mem::size_of::<Process>()
+        );
+        assert!(e <= 120, "Event is {e} bytes");
+        assert!(o <= 136, "Operation is {o} bytes");
     }
 
     #[test]
@@ -514,15 +579,19 @@ mod tests {
                 ev(7, 3, Invoke, "write", json!(9)),
             ],
         };
-        h.events[2].key = Some(json!("k"));
-        h.events[4].key = Some(json!(5));
+        h.events[2].key = Some(Box::new(json!("k")));
+        h.events[4].key = Some(Box::new(json!(5)));
         let mut n = ev(8, 0, Info, "start", json!("partition"));
         n.process = Process::Nemesis;
         h.events.push(n);
         let copied = h.pair().unwrap();
         let moved = h.take_pairs(&crate::Deadline::none()).unwrap().unwrap();
         assert_eq!(copied, moved);
-        assert_eq!(moved.operations[0].key, Some(json!("k")), "key of the ok");
+        assert_eq!(
+            moved.operations[0].key.as_deref(),
+            Some(&json!("k")),
+            "key of the ok"
+        );
         // Invocations and ok completions gave their values; a fail's or
         // an info's own value is not the operation's and stays.
         for i in [0, 1, 2, 4, 6] {

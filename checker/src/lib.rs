@@ -22,10 +22,11 @@ pub mod format;
 pub mod history;
 pub mod linear;
 pub mod model;
+pub mod sym;
 pub mod verdict;
 
 pub use format::{Format, InputError};
-pub use history::{Event, EventType, History, Operation, Outcome, Process, Value};
+pub use history::{Event, EventType, History, Operation, OptU64, Outcome, Process, Sym, Value};
 pub use verdict::Verdict;
 pub mod bank;
 pub mod consistency;
@@ -252,7 +253,7 @@ pub(crate) fn cut_short(model: &str, deadline: &Deadline, doing: &str) -> Worklo
 /// both of the completion when there is one (Jepsen names an op by the
 /// index of its completion), else of the invocation.
 pub(crate) fn op_ref(history: &History, op: &Operation) -> (u64, usize) {
-    let pos = op.complete.or(op.info_at).unwrap_or(op.invoke);
+    let pos = op.complete.or(op.info_at()).unwrap_or(op.invoke);
     match history.events.get(pos) {
         Some(e) => (e.index.unwrap_or(pos as u64), e.line),
         None => (pos as u64, 0),
@@ -337,7 +338,7 @@ pub(crate) mod testing {
                 .iter()
                 .enumerate()
                 .map(|(i, (p, k, f, v))| Event {
-                    index: Some(i as u64),
+                    index: Some(i as u64).into(),
                     line: i + 1,
                     ..Event::new(Process::Client(*p), *k, *f, v.clone())
                 })

@@ -125,7 +125,7 @@ fn check_inner(
             ));
         }
         by_key
-            .entry(linear::key_name(o.key.as_ref()))
+            .entry(linear::key_name(o.key.as_deref()))
             .or_default()
             .push(o);
     }

@@ -76,12 +76,12 @@ fn check_inner(
 
     let finals = final_reads(history, &paired.operations, &paired.nemesis);
     // key → node → (value, read)
-    let mut by_key: BTreeMap<String, BTreeMap<String, Vec<&crate::history::Operation>>> =
+    let mut by_key: BTreeMap<String, BTreeMap<crate::Sym, Vec<&crate::history::Operation>>> =
         BTreeMap::new();
     for r in &finals {
         let key = r
             .key
-            .as_ref()
+            .as_deref()
             .map_or_else(|| "null".into(), Value::to_string);
         let node = node_of(history, r).unwrap_or_else(|| "?".into());
         by_key
@@ -100,7 +100,7 @@ fn check_inner(
                 values
                     .entry(r.value.to_string())
                     .or_default()
-                    .push(node.clone());
+                    .push(node.to_string());
             }
         }
         if values.len() > 1 {

@@ -43,7 +43,7 @@ type Key = String;
 const MAX_LISTED: usize = 16;
 
 fn key_of(op: &Operation) -> Key {
-    op.key.as_ref().map_or("null".into(), Value::to_string)
+    op.key.as_deref().map_or("null".into(), Value::to_string)
 }
 
 /// A read's siblings as canonical JSON strings.
@@ -309,7 +309,7 @@ fn check_inner(
     // Of a node's final reads of a key only the last counts: the runner
     // reads every node again while their answers differ (a lagging
     // replica), as for the CRDT checks.
-    let mut last: BTreeMap<(String, Key), usize> = BTreeMap::new();
+    let mut last: BTreeMap<(crate::Sym, Key), usize> = BTreeMap::new();
     for (i, r) in finals.iter().enumerate() {
         if let Some(n) = crate::crdt::node_of(history, r) {
             last.insert((n, key_of(r)), i);
@@ -443,9 +443,9 @@ mod tests {
                         Process::Client(*p)
                     };
                     Event {
-                        index: Some(i as u64),
+                        index: Some(i as u64).into(),
                         line: i + 1,
-                        key: (*f != "nemesis").then(|| json!(key)),
+                        key: (*f != "nemesis").then(|| Box::new(json!(key))),
                         ..Event::new(process, *k, *f, v.clone())
                     }
                 })
@@ -542,14 +542,14 @@ mod tests {
         evs.insert(
             8,
             Event {
-                key: Some(json!(0)),
+                key: Some(Box::new(json!(0))),
                 ..Event::new(Process::Client(5), Invoke, "read", Value::Null)
             },
         );
         evs.insert(
             9,
             Event {
-                key: Some(json!(0)),
+                key: Some(Box::new(json!(0))),
                 ..Event::new(Process::Client(5), Ok, "read", json!([1]))
             },
         );

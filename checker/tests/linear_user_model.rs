@@ -94,7 +94,7 @@ fn user_model_is_split_by_key_and_bounded_by_the_time_limit() {
                 (EventType::Ok, Value::Bool(ok)),
             ] {
                 let mut e = Event::new(Process::Client(0), kind, "offer", value);
-                e.key = Some(Value::from(key));
+                e.key = Some(Box::new(Value::from(key)));
                 events.push(e);
             }
         }

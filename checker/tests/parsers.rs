@@ -56,7 +56,7 @@ fn porcupine_etcd_corpus() {
         let t = &mut tallies[usize::from(name.contains("etcd_1"))];
         for e in &h.events {
             match e.kind {
-                EventType::Invoke => *t.invokes.entry(e.f.clone()).or_default() += 1,
+                EventType::Invoke => *t.invokes.entry(e.f.to_string()).or_default() += 1,
                 EventType::Info => t.infos += 1,
                 EventType::Fail if e.f == "cas" => t.failed_cas += 1,
                 _ => {}

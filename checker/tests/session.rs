@@ -13,12 +13,12 @@ type Op = (u64, &'static str, &'static str, Value);
 
 fn event(line: usize, p: u64, kind: EventType, f: &str, key: &str, value: Value) -> Event {
     Event {
-        index: None,
+        index: Default::default(),
         time: None,
         process: Process::Client(p),
         kind,
         f: f.into(),
-        key: Some(json!(key)),
+        key: Some(Box::new(json!(key))),
         value,
         node: None,
         error: None,

@@ -11,7 +11,7 @@ type Op = (u64, &'static str, Value);
 
 fn ev(line: usize, p: u64, kind: EventType, value: Value) -> Event {
     Event {
-        index: Some(line as u64),
+        index: Some(line as u64).into(),
         time: None,
         process: Process::Client(p),
         kind,

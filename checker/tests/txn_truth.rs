@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 fn ev(line: usize, p: u64, kind: EventType, value: Value) -> Event {
     Event {
-        index: Some(line as u64),
+        index: Some(line as u64).into(),
         time: None,
         process: Process::Client(p),
         kind,

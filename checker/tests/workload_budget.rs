@@ -132,7 +132,8 @@ fn queue_stops_at_the_budget() {
 
 #[test]
 fn unique_ids_stops_at_the_budget() {
-    stops_at_the_budget("unique-ids", OPS);
+    // Sorted ids, not a map of strings: as fast as counter.
+    stops_within("unique-ids", OPS, Duration::from_millis(2));
 }
 
 #[test]
@@ -143,4 +144,46 @@ fn election_stops_at_the_budget() {
 #[test]
 fn lock_stops_at_the_budget() {
     stops_at_the_budget("lock", OPS);
+}
+
+/// Parsing is bound by the same deadline (`faultline check --time-limit`
+/// starts it before reading the file): 50 ms on a history that takes
+/// longer to read answers "out of time" within 1 s, with how far it got.
+#[test]
+fn parsing_stops_at_the_budget() {
+    for model in ["counter", "fenced"] {
+        let h = wl::generate(model, OPS, 0, 11).unwrap();
+        let mut text = Vec::new();
+        for e in &h.events {
+            text.extend_from_slice(wl::to_json_line(e).as_bytes());
+            text.push(b'\n');
+        }
+        let start = Instant::now();
+        let full =
+            faultline_checker::format::parse_reader_within(&text[..], None, &Deadline::none());
+        let whole = start.elapsed();
+        assert!(
+            matches!(&full, Ok(faultline_checker::format::Parsed::Done(p, _)) if p.events.len() == h.events.len()),
+            "{model}: {full:?}"
+        );
+        assert!(
+            whole > Duration::from_millis(100),
+            "{model}: parsed whole in {whole:?}"
+        );
+        let dl = Deadline::after(Some(Duration::from_millis(50)));
+        let start = Instant::now();
+        let r = faultline_checker::format::parse_reader_within(&text[..], None, &dl);
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(1), "{model}: {took:?}");
+        match r {
+            Ok(faultline_checker::format::Parsed::OutOfTime { lines }) => {
+                assert!(
+                    lines > 0 && lines < h.events.len(),
+                    "{model}: {lines} lines"
+                )
+            }
+            other => panic!("{model}: parsed in {took:?} within 50 ms: {other:?}"),
+        }
+        assert!(dl.ran_out());
+    }
 }

@@ -57,12 +57,12 @@ impl Lcg {
 
 fn ev(process: Process, kind: EventType, f: &str, key: u64, value: Value, time: u64) -> Event {
     Event {
-        index: None,
+        index: Default::default(),
         time: Some(time),
         process,
         kind,
         f: f.into(),
-        key: Some(json!(key)),
+        key: Some(Box::new(json!(key))),
         value,
         node: None,
         error: None,
@@ -99,9 +99,9 @@ fn synthetic(n_ops: usize) -> History {
             let value = json!((rng.next() * 10.0) as u64);
             let p = Process::Client(process);
             let mut inv = ev(p.clone(), EventType::Invoke, f, key, value.clone(), t);
-            inv.node = Some(node.clone());
+            inv.node = Some(node.as_str().into());
             let mut done = ev(p, kind, f, key, value, t + lat);
-            done.node = Some(node.clone());
+            done.node = Some(node.as_str().into());
             evs.push(inv);
             evs.push(done);
             if kind == EventType::Info {
@@ -126,7 +126,7 @@ fn synthetic(n_ops: usize) -> History {
     }
     evs.sort_by_key(|e| e.time);
     for (i, e) in evs.iter_mut().enumerate() {
-        e.index = Some(i as u64);
+        e.index = Some(i as u64).into();
         e.line = i + 1;
     }
     History { events: evs }

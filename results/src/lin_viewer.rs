@@ -97,7 +97,7 @@ impl LinKeyView {
     ) -> LinKeyView {
         let mine: Vec<&Operation> = ops
             .iter()
-            .filter(|o| whole || key_name(o.key.as_ref()) == key)
+            .filter(|o| whole || key_name(o.key.as_deref()) == key)
             .collect();
         let played = replay(spec, &mine, whole, &kr.longest_prefix, Some(history)).ok();
         let steps = kr
@@ -141,11 +141,11 @@ impl LinKeyView {
                     invoke_time: event(o.invoke).and_then(|e| e.time),
                     complete_time: o
                         .complete
-                        .or(o.info_at)
+                        .or(o.info_at())
                         .and_then(event)
                         .and_then(|e| e.time),
                     invoke_line: event(o.invoke).map_or(0, |e| e.line),
-                    complete_line: o.complete.or(o.info_at).and_then(event).map(|e| e.line),
+                    complete_line: o.complete.or(o.info_at()).and_then(event).map(|e| e.line),
                     minimal: kr.minimal.iter().position(|&m| m == o.id).map(|i| i + 1),
                     tried: kr.tried.contains(&o.id),
                 }

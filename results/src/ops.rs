@@ -68,7 +68,7 @@ mod tests {
 
     fn ev(p: Process, kind: EventType) -> Event {
         Event {
-            index: None,
+            index: Default::default(),
             time: None,
             process: p,
             kind,

@@ -801,7 +801,7 @@ mod tests {
 
     fn nem(f: &str, t: u64) -> Event {
         Event {
-            index: None,
+            index: Default::default(),
             time: Some(t),
             process: Process::Nemesis,
             kind: EventType::Info,

@@ -195,7 +195,7 @@ pub fn render_run_timeline(title: &str, history: &History, windows: &[FaultWindo
             }
         }
         if has_keys {
-            let k = inv.key.as_ref().map(short_value).unwrap_or_default();
+            let k = inv.key.as_deref().map(short_value).unwrap_or_default();
             let ki = intern(&mut keys, &mut key_index, &k);
             let _ = write!(cols[7], "{sep}{ki}");
         }

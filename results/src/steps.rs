@@ -159,7 +159,9 @@ pub fn step_counts(history: &History, main_phase_s: Option<f64>) -> StepCounts {
         };
         rows[idx].add(w, span.outcome);
         if f == "order" {
-            let error = done.and_then(|e| e.error.as_ref()).and_then(Value::as_str);
+            let error = done
+                .and_then(|e| e.error.as_deref())
+                .and_then(Value::as_str);
             for (s, o) in SERVICES.iter().zip(step_outcomes(span.outcome, error)) {
                 if let (Some(o), Some(&i)) = (o, at.get(*s)) {
                     rows[i].add(w, o);
@@ -286,7 +288,7 @@ mod tests {
     fn ev(p: u64, kind: EventType, f: &str, t_s: f64, error: Option<&str>) -> Event {
         let mut e = Event::new(Process::Client(p), kind, f, Value::Null);
         e.time = Some((t_s * 1e9) as u64);
-        e.error = error.map(|s| json!(s));
+        e.error = error.map(|s| Box::new(json!(s)));
         e
     }
 

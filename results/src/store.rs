@@ -509,10 +509,10 @@ impl HistoryWriter {
             process: ev.process.to_value(),
             kind: ev.kind.as_str(),
             f: &ev.f,
-            key: ev.key.as_ref(),
+            key: ev.key.as_deref(),
             value: &ev.value,
             node: ev.node.as_deref(),
-            error: ev.error.as_ref(),
+            error: ev.error.as_deref(),
         };
         self.line.clear();
         serde_json::to_writer(&mut self.line, &line).map_err(|source| StoreError::Json {

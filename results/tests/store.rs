@@ -7,7 +7,7 @@ use std::fs;
 
 fn ev(p: Process, kind: EventType, f: &str, value: Value, time: u64) -> Event {
     Event {
-        index: None,
+        index: Default::default(),
         time: Some(time),
         process: p,
         kind,
@@ -118,7 +118,7 @@ fn killed_writer_leaves_a_readable_prefix() {
         json!(2),
         1_299_000,
     );
-    done.key = Some(json!("x"));
+    done.key = Some(Box::new(json!("x")));
     w.write(&done).unwrap();
     let mut nem = ev(
         Process::Nemesis,
@@ -128,7 +128,7 @@ fn killed_writer_leaves_a_readable_prefix() {
         1_300_000,
     );
     nem.node = None;
-    nem.error = Some(json!("partial"));
+    nem.error = Some(Box::new(json!("partial")));
     w.write(&nem).unwrap();
     // Read while the writer is still open, then drop it without close(): as
     // if the controller were killed.

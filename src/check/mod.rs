@@ -16,7 +16,7 @@ mod txn;
 mod workload;
 
 use txn::{check_txn, check_txn_fast};
-use workload::{bank_initial_of_run, check_workload, pair_and_check_workload};
+use workload::{bank_initial_of_run, check_workload, out_of_time, pair_and_check_workload};
 
 /// Every model `--model` accepts, grouped as `--help` lists them.
 pub fn model_groups() -> [(&'static str, &'static [&'static str]); 4] {
@@ -413,6 +413,32 @@ fn read_history(file: &Path, plan: &Plan) -> anyhow::Result<(History, Option<For
     .map_err(|e| usage(e.in_file(name).to_string()))
 }
 
+/// [`read_history`] within `deadline`: `Err(outcome)` is the `unknown`
+/// answer when the time limit ran out while parsing.
+fn read_history_within(
+    file: &Path,
+    plan: &Plan,
+    model: &str,
+    deadline: &faultline_checker::Deadline,
+) -> anyhow::Result<Result<History, FileOutcome>> {
+    let name = file.display().to_string();
+    let parsed = match plan.streams.get(file) {
+        Some(data) => format::parse_reader_within(&data[..], plan.format, deadline),
+        None => format::parse_file_within(file, plan.format, deadline),
+    }
+    .map_err(|e| usage(e.in_file(name.as_str()).to_string()))?;
+    Ok(match parsed {
+        format::Parsed::Done(h, _) => Ok(h),
+        format::Parsed::OutOfTime { lines } => {
+            let why = format!(
+                "{} ({lines} lines read)",
+                deadline.reason("parsing the history")
+            );
+            Err(out_of_time(&name, model, why))
+        }
+    })
+}
+
 fn check_file(file: &Path, args: &CheckArgs, plan: &Plan) -> anyhow::Result<FileOutcome> {
     if file.is_dir() {
         return check_run_dir(file, args, plan);
@@ -483,7 +509,10 @@ fn check_run_dir(dir: &Path, args: &CheckArgs, plan: &Plan) -> anyhow::Result<Fi
         // The run's own balances, so a wrong total is judged against the
         // money the test put in, not against what most reads saw.
         let deadline = faultline_checker::Deadline::after(plan.time_limit);
-        let (mut h, _) = read_history(&history, plan)?;
+        let mut h = match read_history_within(&history, plan, "bank", &deadline)? {
+            Ok(h) => h,
+            Err(unknown) => return Ok(unknown),
+        };
         let name = history.display().to_string();
         return pair_and_check_workload(&name, &mut h, "bank", Some(&initial), &deadline, None);
     }
@@ -504,7 +533,10 @@ fn check_history_file(
     {
         // Started before parsing: --time-limit bounds the whole check.
         let deadline = faultline_checker::Deadline::after(plan.time_limit);
-        let (mut history, _) = read_history(file, plan)?;
+        let mut history = match read_history_within(file, plan, m, &deadline)? {
+            Ok(h) => h,
+            Err(unknown) => return Ok(unknown),
+        };
         return pair_and_check_workload(
             &file.display().to_string(),
             &mut history,

@@ -36,14 +36,7 @@ pub(super) fn pair_and_check_workload(
             deadline.reason("pairing the history's events"),
             deadline.ticks()
         );
-        let r = faultline_checker::WorkloadResult {
-            verdict: Verdict::Unknown,
-            json: serde_json::json!({"valid": Verdict::Unknown.to_json(), "model": model,
-                "anomaly_types": [], "anomalies": {}, "anomaly_counts": {},
-                "stats": {}, "reason": why, "stopped": why}),
-            text: format!("unknown ({model}): {why}\n"),
-        };
-        return Ok(outcome(name, model, r));
+        return Ok(out_of_time(name, model, why));
     };
     if paired.operations.is_empty() {
         return Ok(nothing_to_check(Path::new(name), model));
@@ -130,6 +123,19 @@ pub(super) fn check_workload(
 }
 
 /// A workload checker's result as one file's outcome.
+/// `unknown`: the time limit ran out before any checker ran (`why` says
+/// while doing what, and how far it got).
+pub(super) fn out_of_time(name: &str, model: &str, why: String) -> FileOutcome {
+    let r = faultline_checker::WorkloadResult {
+        verdict: Verdict::Unknown,
+        json: serde_json::json!({"valid": Verdict::Unknown.to_json(), "model": model,
+            "anomaly_types": [], "anomalies": {}, "anomaly_counts": {},
+            "stats": {}, "reason": why, "stopped": why}),
+        text: format!("unknown ({model}): {why}\n"),
+    };
+    outcome(name, model, r)
+}
+
 fn outcome(name: &str, model: &str, r: faultline_checker::WorkloadResult) -> FileOutcome {
     let mut json = r.json;
     // The workload name, as `--model` takes it; the checker's longer

@@ -31,7 +31,7 @@ impl Recorder {
             return;
         }
         let index = inner.next_index;
-        event.index = Some(index);
+        event.index = Some(index).into();
         // Taken under the lock, so times increase in file order.
         event.time = Some(self.start.elapsed().as_nanos() as u64);
         event.line = index as usize + 1;
@@ -79,15 +79,15 @@ pub(super) fn event(
     error: Option<&str>,
 ) -> Event {
     Event {
-        index: None,
+        index: Default::default(),
         time: None,
         process,
         kind,
-        f: f.to_string(),
-        key: key.cloned(),
+        f: f.into(),
+        key: key.cloned().map(Box::new),
         value: value.clone(),
-        node: node.map(str::to_string),
-        error: error.map(Value::from),
+        node: node.map(Into::into),
+        error: error.map(|e| Box::new(Value::from(e))),
         line: 0,
     }
 }

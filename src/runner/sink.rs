@@ -104,15 +104,15 @@ struct Line<'a> {
 /// Writes `event` as one JSON line (with the trailing newline).
 pub fn write_jsonl(out: &mut impl Write, event: &Event) -> io::Result<()> {
     let line = Line {
-        index: event.index,
+        index: event.index.get(),
         time: event.time,
         process: event.process.to_value(),
         kind: event.kind,
         f: &event.f,
-        key: event.key.as_ref(),
+        key: event.key.as_deref(),
         value: &event.value,
         node: event.node.as_deref(),
-        error: event.error.as_ref(),
+        error: event.error.as_deref(),
     };
     serde_json::to_writer(&mut *out, &line)?;
     out.write_all(b"\n")
@@ -135,19 +135,19 @@ pub fn parse_jsonl(text: &str, line: usize) -> Result<Event, String> {
                 .ok_or_else(|| format!("line {line}: bad process"))?,
         ),
         Some(Value::String(s)) if s == "nemesis" => Process::Nemesis,
-        Some(Value::String(s)) => Process::Named(s.clone()),
+        Some(Value::String(s)) => Process::Named(s.into()),
         _ => return Err(format!("line {line}: missing `process`")),
     };
     Ok(Event {
-        index: v.get("index").and_then(Value::as_u64),
+        index: v.get("index").and_then(Value::as_u64).into(),
         time: v.get("time").and_then(Value::as_u64),
         process,
         kind,
-        f: v.get("f").and_then(Value::as_str).unwrap_or("").to_string(),
-        key: v.get("key").cloned(),
+        f: v.get("f").and_then(Value::as_str).unwrap_or("").into(),
+        key: v.get("key").cloned().map(Box::new),
         value: v.get("value").cloned().unwrap_or(Value::Null),
-        node: v.get("node").and_then(Value::as_str).map(str::to_string),
-        error: v.get("error").cloned(),
+        node: v.get("node").and_then(Value::as_str).map(Into::into),
+        error: v.get("error").cloned().map(Box::new),
         line,
     })
 }
@@ -196,15 +196,15 @@ mod tests {
     #[test]
     fn jsonl_round_trip() {
         let ev = Event {
-            index: Some(4),
+            index: Some(4).into(),
             time: Some(1234),
             process: Process::Client(3),
             kind: EventType::Info,
             f: "write".into(),
-            key: Some(json!(7)),
+            key: Some(Box::new(json!(7))),
             value: json!(2),
             node: Some("n2".into()),
-            error: Some(json!("timeout")),
+            error: Some(Box::new(json!("timeout"))),
             line: 5,
         };
         let mut buf = Vec::new();

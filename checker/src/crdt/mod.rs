@@ -82,7 +82,7 @@ fn is_update(f: &str) -> bool {
 }
 
 /// The node that served an op: its completion's `node`, else its invocation's.
-pub(crate) fn node_of(history: &History, op: &Operation) -> Option<String> {
+pub(crate) fn node_of(history: &History, op: &Operation) -> Option<crate::Sym> {
     op.complete
         .and_then(|c| history.events.get(c))
         .and_then(|e| e.node.clone())
@@ -111,10 +111,10 @@ pub(crate) fn final_reads<'a>(
         .filter(|o| o.f == "read" && o.outcome == Outcome::Ok)
         .filter(|o| after.is_none_or(|p| o.invoke > p))
         .collect();
-    let mut last: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut last: BTreeMap<(crate::Sym, String), usize> = BTreeMap::new();
     for (i, o) in finals.iter().enumerate() {
         if let Some(n) = node_of(history, o) {
-            let key = o.key.as_ref().map(Value::to_string).unwrap_or_default();
+            let key = o.key.as_deref().map(Value::to_string).unwrap_or_default();
             last.insert((n, key), i);
         }
     }
@@ -368,7 +368,7 @@ fn convergence_inner(
             Kind::Register => op.value.clone(),
         })
     };
-    let mut by_node: BTreeMap<String, (Value, &Operation)> = BTreeMap::new();
+    let mut by_node: BTreeMap<crate::Sym, (Value, &Operation)> = BTreeMap::new();
     let mut anomalies: BTreeMap<&'static str, Vec<Value>> = BTreeMap::new();
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
     // Each final read is one big unit of work: the clock is read per read.

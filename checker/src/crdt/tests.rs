@@ -17,9 +17,9 @@ fn h(evs: &[(u64, EventType, &str, Value, &str)]) -> History {
                     Process::Client(*p)
                 };
                 Event {
-                    index: Some(i as u64),
+                    index: Some(i as u64).into(),
                     line: i + 1,
-                    node: (!n.is_empty()).then(|| n.to_string()),
+                    node: (!n.is_empty()).then(|| crate::Sym::new(n)),
                     ..Event::new(process, *k, *f, v.clone())
                 }
             })
@@ -120,7 +120,7 @@ fn counter_two_rounds(n2_last: i64) -> History {
         });
     }
     for (i, e) in ev.iter_mut().enumerate() {
-        e.index = Some(i as u64);
+        e.index = Some(i as u64).into();
         e.line = i + 1;
     }
     History { events: ev }

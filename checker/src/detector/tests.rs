@@ -15,10 +15,10 @@ fn h(evs: &[Ev]) -> History {
                     None => Process::Nemesis,
                 };
                 let mut e = Event::new(process, *t, *f, v.clone());
-                e.index = Some(i as u64);
+                e.index = Some(i as u64).into();
                 e.line = i + 1;
                 e.time = Some(ms * MS);
-                e.node = (!n.is_empty()).then(|| n.to_string());
+                e.node = (!n.is_empty()).then(|| crate::Sym::new(n));
                 e
             })
             .collect(),

@@ -152,11 +152,11 @@ pub fn check_paired(history: &History, paired: &Paired, deadline: &Deadline) -> 
         if deadline.tick() {
             return crate::cut_short(model, deadline, indexing);
         }
-        let int_key = o.key.as_ref().and_then(Value::as_u64);
+        let int_key = o.key.as_deref().and_then(Value::as_u64);
         if let Some(&id) = int_key.and_then(|u| int_key_ids.get(&u)) {
             kid.push(id);
         } else {
-            let k = key_of(o.key.as_ref());
+            let k = key_of(o.key.as_deref());
             let n = key_ids.len();
             let id = *key_ids.entry(k.clone()).or_insert_with(|| {
                 key_names.push(k);

@@ -50,10 +50,10 @@ pub(super) fn check_quadratic(history: &History) -> Result<WorkloadResult, Histo
             .or_else(|| o.invoke_value.get("lease_ms"))
             .and_then(Value::as_u64)
             .unwrap_or(0);
-        let key = key_of(o.key.as_ref());
+        let key = key_of(o.key.as_deref());
         let release = ops[i + 1..]
             .iter()
-            .find(|r| r.process == o.process && r.f == "release" && key_of(r.key.as_ref()) == key)
+            .find(|r| r.process == o.process && r.f == "release" && key_of(r.key.as_deref()) == key)
             .and_then(|r| time(r.call()))
             .unwrap_or(u64::MAX);
         let until = call
@@ -74,7 +74,7 @@ pub(super) fn check_quadratic(history: &History) -> Result<WorkloadResult, Histo
         else {
             continue;
         };
-        let key = key_of(b.key.as_ref());
+        let key = key_of(b.key.as_deref());
         for h in holds.get(&key).map_or(&[][..], Vec::as_slice) {
             if h.token != tb && h.from <= call && ret < h.until {
                 note(
@@ -104,7 +104,7 @@ pub(super) fn check_quadratic(history: &History) -> Result<WorkloadResult, Histo
     for g in &grants {
         if let Some(t) = token(&g.value) {
             by_key
-                .entry(key_of(g.key.as_ref()))
+                .entry(key_of(g.key.as_deref()))
                 .or_default()
                 .push((g, t));
         }
@@ -140,20 +140,20 @@ pub(super) fn check_quadratic(history: &History) -> Result<WorkloadResult, Histo
         .filter(|o| o.f == "write")
         .filter_map(|o| {
             let v = o.invoke_value.as_i64()?;
-            Some(((key_of(o.key.as_ref()), v), *o))
+            Some(((key_of(o.key.as_deref()), v), *o))
         })
         .collect();
     // The token a process held for a key when it invoked `w`: its last ok
     // acquire or renew of that key invoked before.
     let held_token = |w: &Operation| -> Option<u64> {
-        let key = key_of(w.key.as_ref());
+        let key = key_of(w.key.as_deref());
         ops.iter()
             .filter(|o| {
                 o.process == w.process
                     && matches!(o.f.as_str(), "acquire" | "renew")
                     && o.outcome == Outcome::Ok
                     && o.call() < w.call()
-                    && key_of(o.key.as_ref()) == key
+                    && key_of(o.key.as_deref()) == key
             })
             .filter_map(|o| token(&o.value))
             .next_back()
@@ -250,10 +250,10 @@ fn h(evs: &[(u64, EventType, &str, u64, Value, u64)]) -> History {
             .iter()
             .enumerate()
             .map(|(i, (p, k, f, key, v, t))| Event {
-                index: Some(i as u64),
+                index: Some(i as u64).into(),
                 line: i + 1,
                 time: Some(t * 1_000_000),
-                key: Some(json!(key)),
+                key: Some(Box::new(json!(key))),
                 ..Event::new(Process::Client(*p), *k, *f, v.clone())
             })
             .collect(),
@@ -343,7 +343,7 @@ fn a_grant_inside_a_lease_overlaps_and_a_later_write_is_superseded() {
     hs.events.extend(extra);
     hs.events.extend(read);
     for (i, e) in hs.events.iter_mut().enumerate() {
-        e.index = Some(i as u64);
+        e.index = Some(i as u64).into();
         e.line = i + 1;
     }
     let r = check(&hs).unwrap();
@@ -453,10 +453,10 @@ mod brute {
                 }
             };
             evs.push(Event {
-                index: Some(evs.len() as u64),
+                index: Some(evs.len() as u64).into(),
                 line: evs.len() + 1,
                 time: Some(t),
-                key: Some(json!(ev.3)),
+                key: Some(Box::new(json!(ev.3))),
                 ..Event::new(Process::Client(ev.0), ev.1, ev.2, ev.4)
             });
         }
@@ -466,10 +466,10 @@ mod brute {
                 t += 1_000_000;
                 let _ = s;
                 evs.push(Event {
-                    index: Some(evs.len() as u64),
+                    index: Some(evs.len() as u64).into(),
                     line: evs.len() + 1,
                     time: Some(t),
-                    key: Some(json!(key)),
+                    key: Some(Box::new(json!(key))),
                     ..Event::new(Process::Client(p), EventType::Info, f, v)
                 });
             }
@@ -492,7 +492,7 @@ mod brute {
             ] {
                 t += 1_000_000;
                 evs.push(Event {
-                    index: Some(evs.len() as u64),
+                    index: Some(evs.len() as u64).into(),
                     line: evs.len() + 1,
                     time: Some(t),
                     ..Event::new(Process::Client(99), kind, "read", v)

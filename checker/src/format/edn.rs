@@ -23,7 +23,7 @@
 //! is empty.
 
 use super::InputError;
-use crate::history::{Event, EventType, History, Process, Value};
+use crate::history::{Event, EventType, History, Process, Sym, Value};
 use std::io::BufRead;
 
 /// Deeper nesting than this is an error, not a stack overflow.
@@ -680,11 +680,11 @@ impl<R: BufRead> Reader<R> {
     /// Reads an op map (its `{` consumed) into an event on `line`.
     fn read_op(&mut self, line: usize) -> Res<Event> {
         let mut ev = Event {
-            index: None,
+            index: crate::OptU64::NONE,
             time: None,
             process: Process::Nemesis,
             kind: EventType::Invoke,
-            f: String::new(),
+            f: Sym::default(),
             key: None,
             value: Value::Null,
             node: None,
@@ -740,7 +740,7 @@ impl<R: BufRead> Reader<R> {
                             }
                         },
                         Value::String(s) if s == "nemesis" => Process::Nemesis,
-                        Value::String(s) => Process::Named(s),
+                        Value::String(s) => Process::Named(Sym::new(&s)),
                         _ => {
                             return Err(bad(
                                 ":process to be a non-negative integer or a keyword",
@@ -760,8 +760,8 @@ impl<R: BufRead> Reader<R> {
                 }
                 Field::F => {
                     ev.f = match v {
-                        Value::String(s) => s,
-                        Value::Null => String::new(),
+                        Value::String(s) => Sym::new(&s),
+                        Value::Null => Sym::default(),
                         _ => return Err(bad(":f to be a keyword", &v)),
                     }
                 }
@@ -771,23 +771,24 @@ impl<R: BufRead> Reader<R> {
                         uint(&v).ok_or_else(|| bad(":time to be a non-negative integer", &v))?
                 }
                 Field::Index => {
-                    ev.index =
-                        uint(&v).ok_or_else(|| bad(":index to be a non-negative integer", &v))?
+                    ev.index = uint(&v)
+                        .ok_or_else(|| bad(":index to be a non-negative integer", &v))?
+                        .into()
                 }
-                Field::Key => ev.key = Some(v),
+                Field::Key => ev.key = Some(Box::new(v)),
                 Field::Node => {
                     ev.node = match v {
                         Value::Null => None,
-                        Value::String(s) => Some(s),
-                        other => Some(other.to_string()),
+                        Value::String(s) => Some(Sym::new(&s)),
+                        other => Some(Sym::new(&other.to_string())),
                     }
                 }
-                Field::Error => ev.error = Some(v).filter(|v| !v.is_null()),
+                Field::Error => ev.error = Some(v).filter(|v| !v.is_null()).map(Box::new),
                 Field::Other => {}
             }
         }
         self.bump(b'}');
-        ev.process = process.unwrap_or_else(|| Process::Named(ANONYMOUS.to_string()));
+        ev.process = process.unwrap_or_else(|| Process::Named(Sym::new(ANONYMOUS)));
         ev.kind = kind.ok_or_else(|| {
             InputError::new(
                 line,

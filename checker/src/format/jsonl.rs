@@ -7,8 +7,10 @@
 //! skipped.
 
 use super::InputError;
-use crate::history::{Event, EventType, History, Process, Value};
+use crate::history::{Event, EventType, History, Process, Sym, Value};
 use serde::Deserialize;
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::io::BufRead;
 
@@ -18,14 +20,71 @@ use std::io::BufRead;
 struct Line<'a> {
     index: Option<Value>,
     time: Option<Value>,
-    process: Option<Value>,
+    #[serde(borrow)]
+    process: Option<Text<'a>>,
     #[serde(rename = "type", borrow)]
     kind: Option<Cow<'a, str>>,
-    f: Option<Value>,
+    #[serde(borrow)]
+    f: Option<Text<'a>>,
     value: Option<Value>,
     key: Option<Value>,
-    node: Option<Value>,
+    #[serde(borrow)]
+    node: Option<Text<'a>>,
     error: Option<Value>,
+}
+
+/// A field that should be a string: borrowed from the line when it has no
+/// escapes, so interning a name allocates nothing; anything else is kept
+/// as a `Value` for the error message.
+enum Text<'a> {
+    Str(Cow<'a, str>),
+    Other(Value),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Text<'a>, D::Error> {
+        d.deserialize_any(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+        Ok(Text::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+        Ok(Text::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+        Ok(Text::Str(Cow::Owned(v)))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Text<'de>, E> {
+        Ok(Text::Other(Value::Bool(v)))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Text<'de>, E> {
+        Ok(Text::Other(Value::from(v)))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Text<'de>, E> {
+        Ok(Text::Other(Value::from(v)))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Text<'de>, E> {
+        Ok(Text::Other(Value::from(v)))
+    }
+    fn visit_unit<E>(self) -> Result<Text<'de>, E> {
+        Ok(Text::Other(Value::Null))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Text<'de>, A::Error> {
+        Value::deserialize(SeqAccessDeserializer::new(seq)).map(Text::Other)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Text<'de>, A::Error> {
+        Value::deserialize(MapAccessDeserializer::new(map)).map(Text::Other)
+    }
 }
 
 /// Parses a whole JSONL history.
@@ -109,37 +168,37 @@ pub fn parse_line(bytes: &[u8], line: usize) -> Result<Option<Event>, InputError
     };
     let f = match raw.f {
         None => return Err(missing(line, "f")),
-        Some(Value::String(s)) => s,
-        Some(other) => return Err(expected(line, "f", "a string", &other)),
+        Some(Text::Str(s)) => Sym::new(&s),
+        Some(Text::Other(other)) => return Err(expected(line, "f", "a string", &other)),
     };
     let node = match raw.node {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(other) => return Err(expected(line, "node", "a string", &other)),
+        None | Some(Text::Other(Value::Null)) => None,
+        Some(Text::Str(s)) => Some(Sym::new(&s)),
+        Some(Text::Other(other)) => return Err(expected(line, "node", "a string", &other)),
     };
     Ok(Some(Event {
-        index: uint(line, "index", raw.index)?,
+        index: uint(line, "index", raw.index)?.into(),
         time: uint(line, "time", raw.time)?,
         process,
         kind,
         f,
-        key: raw.key,
+        key: raw.key.map(Box::new),
         value: raw.value.unwrap_or(Value::Null),
         node,
-        error: raw.error.filter(|e| !e.is_null()),
+        error: raw.error.filter(|e| !e.is_null()).map(Box::new),
         line,
     }))
 }
 
-fn process(line: usize, p: Value) -> Result<Process, InputError> {
+fn process(line: usize, p: Text) -> Result<Process, InputError> {
     match p {
-        Value::Number(ref n) => n
+        Text::Other(v @ Value::Number(_)) => v
             .as_u64()
             .map(Process::Client)
-            .ok_or_else(|| expected(line, "process", "a non-negative integer or a string", &p)),
-        Value::String(s) if s == "nemesis" => Ok(Process::Nemesis),
-        Value::String(s) => Ok(Process::Named(s)),
-        other => Err(expected(
+            .ok_or_else(|| expected(line, "process", "a non-negative integer or a string", &v)),
+        Text::Str(s) if s == "nemesis" => Ok(Process::Nemesis),
+        Text::Str(s) => Ok(Process::Named(Sym::new(&s))),
+        Text::Other(other) => Err(expected(
             line,
             "process",
             "a non-negative integer or a string",
@@ -217,8 +276,8 @@ mod tests {
         assert_eq!(h.events[0].value, Value::Null);
         assert_eq!(h.events[0].line, 2);
         assert_eq!(h.events[1].process, Process::Named("c1".into()));
-        assert_eq!(h.events[1].key, Some(json!("k")));
-        assert_eq!(h.events[1].error, Some(json!("e")));
+        assert_eq!(h.events[1].key.as_deref(), Some(&json!("k")));
+        assert_eq!(h.events[1].error.as_deref(), Some(&json!("e")));
         assert_eq!(h.events[1].line, 4);
     }
 

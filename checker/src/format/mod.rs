@@ -277,6 +277,65 @@ pub fn parse_bytes_detected(
     parse_reader_detected(data, format)
 }
 
+/// What parsing within a deadline gave.
+#[derive(Debug)]
+pub enum Parsed {
+    /// The whole history, and the format read (`None`: an empty stream
+    /// read with detection).
+    Done(History, Option<Format>),
+    /// The deadline passed while reading, after about `lines` lines: the
+    /// answer is `unknown`, whatever those lines held.
+    OutOfTime { lines: usize },
+}
+
+/// [`parse_file_detected`] within `deadline` (`faultline check
+/// --time-limit`, started before parsing): a history too big to read in
+/// the budget stops within one 64 KiB buffer of the limit.
+pub fn parse_file_within(
+    path: &Path,
+    format: Option<Format>,
+    deadline: &crate::Deadline,
+) -> Result<Parsed, InputError> {
+    let name = path.display().to_string();
+    let file = File::open(path).map_err(|e| InputError::io(0, &e).in_file(&name))?;
+    parse_reader_within(file, format, deadline).map_err(|e| e.in_file(name))
+}
+
+/// [`parse_reader_detected`] within `deadline` (see [`parse_file_within`]).
+pub fn parse_reader_within<R: Read>(
+    r: R,
+    format: Option<Format>,
+    deadline: &crate::Deadline,
+) -> Result<Parsed, InputError> {
+    match parse_reader_detected(Bounded { inner: r, deadline }, format) {
+        Ok((h, f)) => Ok(Parsed::Done(h, f)),
+        Err(e) if deadline.ran_out() => Ok(Parsed::OutOfTime {
+            lines: e.line.saturating_sub(1),
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// A reader that fails once its deadline has passed: every parser reads
+/// through a buffer, so each refill (64 KiB) looks at the clock and none
+/// of them needs a deadline of its own.
+struct Bounded<'d, R> {
+    inner: R,
+    deadline: &'d crate::Deadline,
+}
+
+impl<R: Read> Read for Bounded<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.deadline.expired() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the time limit ran out",
+            ));
+        }
+        self.inner.read(buf)
+    }
+}
+
 fn unknown_format() -> InputError {
     InputError::new(
         1,

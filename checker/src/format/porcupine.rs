@@ -113,15 +113,15 @@ pub fn etcd_line(text: &str, line: usize) -> Result<Option<Event>, InputError> {
         value = Value::Null;
     }
     Ok(Some(Event {
-        index: None,
+        index: crate::OptU64::NONE,
         time: None,
         process,
         kind,
-        f: f.to_string(),
+        f: f.into(),
         key: None,
         value,
         node: None,
-        error: timed_out.then(|| Value::from("timed-out")),
+        error: timed_out.then(|| Box::new(Value::from("timed-out"))),
         line,
     }))
 }
@@ -179,7 +179,7 @@ mod tests {
     fn timeouts() {
         let e = ev("INFO  jepsen.util - 1\t:info\t:write\t:timed-out");
         assert_eq!((e.kind, e.value.clone()), (EventType::Info, Value::Null));
-        assert_eq!(e.error, Some(json!("timed-out")));
+        assert_eq!(e.error.as_deref(), Some(&json!("timed-out")));
         let e = ev("INFO  jepsen.util - 1\t:fail\t:read\t:timed-out");
         assert_eq!((e.kind, e.value), (EventType::Info, Value::Null));
         let e = ev("INFO  jepsen.util - 1\t:fail\t:cas\t[1 2]");

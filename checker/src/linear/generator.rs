@@ -96,12 +96,12 @@ pub fn generate(cfg: &GenConfig) -> History {
         let mut emit = |kind: EventType, f: &str, key: u64, value: Value, process: u64| {
             let n = events.len();
             events.push(Event {
-                index: Some(n as u64),
+                index: Some(n as u64).into(),
                 time: Some(n as u64 * 1000),
                 process: Process::Client(process),
                 kind,
-                f: f.to_string(),
-                key: Some(Value::from(key)),
+                f: f.into(),
+                key: Some(Box::new(Value::from(key))),
                 value,
                 node: None,
                 error: None,
@@ -190,7 +190,7 @@ pub fn to_jsonl(h: &History) -> String {
     let mut s = String::new();
     for e in &h.events {
         let mut m = serde_json::Map::new();
-        if let Some(i) = e.index {
+        if let Some(i) = e.index.get() {
             m.insert("index".into(), Value::from(i));
         }
         if let Some(t) = e.time {
@@ -200,7 +200,7 @@ pub fn to_jsonl(h: &History) -> String {
         m.insert("type".into(), Value::from(e.kind.as_str()));
         m.insert("f".into(), Value::from(e.f.as_str()));
         if let Some(k) = &e.key {
-            m.insert("key".into(), k.clone());
+            m.insert("key".into(), (**k).clone());
         }
         m.insert("value".into(), e.value.clone());
         s.push_str(&Value::Object(m).to_string());

@@ -401,7 +401,7 @@ fn op_json(op: &Operation, history: &History) -> Value {
         "value": op.value,
         "outcome": op.outcome,
         "line": op_line(op, Some(history)),
-        "index": ev.and_then(|e| e.index).unwrap_or(op.invoke as u64),
+        "index": ev.and_then(|e| e.index.get()).unwrap_or(op.invoke as u64),
     })
 }
 

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 /// (process, type, f, value) rows; optional key as a 5th element via `evk`.
 fn ev(line: usize, p: u64, kind: EventType, f: &str, value: Value, key: Option<&str>) -> Event {
     Event {
-        key: key.map(Value::from),
+        key: key.map(|k| Box::new(Value::from(k))),
         line,
         ..Event::new(Process::Client(p), kind, f, value)
     }
@@ -699,7 +699,7 @@ where
 fn relaxed_oracle(group: &[&Operation], spec: &ModelSpec, keep: &HashSet<usize>) -> bool {
     let key = group
         .first()
-        .map_or("_".to_string(), |o| key_name(o.key.as_ref()));
+        .map_or("_".to_string(), |o| key_name(o.key.as_deref()));
     match spec.kind {
         ModelKind::Register | ModelKind::CasRegister | ModelKind::Kv => relaxed_linearizable(
             compile(&RegModel::new(spec), &key, group, None).expect("compile"),
@@ -745,7 +745,7 @@ proptest::proptest! {
             proptest::prop_assert!(kr.minimal_explanation.is_some());
             let group: Vec<&Operation> = ops
                 .iter()
-                .filter(|o| key_name(o.key.as_ref()) == *key)
+                .filter(|o| key_name(o.key.as_deref()) == *key)
                 .collect();
             let keep: HashSet<usize> = kr.minimal.iter().copied().collect();
             proptest::prop_assert!(

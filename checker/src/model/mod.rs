@@ -55,7 +55,7 @@ pub trait Model: Clone + Send {
     /// is linearizable iff each object's sub-history is). Default: the
     /// op's key, named by [`key_name`] (`_` without a key).
     fn partition(&self, op: &Operation) -> String {
-        key_name(op.key.as_ref())
+        key_name(op.key.as_deref())
     }
     /// Compiles one operation of an object, on that object's own clone of
     /// the model. Never called for `fail` operations (they did not happen,

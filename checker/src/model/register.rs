@@ -359,7 +359,7 @@ impl Model for Keyed<RegModel> {
     }
 
     fn compile(&mut self, op: &Operation) -> Result<Option<Self::Op>, String> {
-        let name = key_name(op.key.as_ref());
+        let name = key_name(op.key.as_deref());
         let k = match self.key_ids.get(&name) {
             Some(&k) => k,
             None => {

@@ -51,8 +51,8 @@ impl Graph<'_> {
         OpRef {
             op: op.id,
             process: op.process.to_value(),
-            f: op.f.clone(),
-            key: op.key.clone(),
+            f: op.f.to_string(),
+            key: op.key.as_deref().cloned(),
             value: op.value.clone(),
             line: self.line(n),
         }
@@ -61,7 +61,7 @@ impl Graph<'_> {
     /// "process 2 wrote 5 to key x (line 6)" / "process 2 read 5 from key x (line 6)".
     fn did(&self, n: usize) -> String {
         let op = self.op(n);
-        let k = key_phrase(&op.key);
+        let k = key_phrase(op.key.as_deref());
         if self.nodes[n].write && self.nodes[n].set {
             format!(
                 "process {} added {} to {k} (line {})",
@@ -371,7 +371,7 @@ impl<'g> StaleRead<'g> {
         Violation {
             kind: kind.into(),
             process: op.process.to_value(),
-            key: op.key.clone(),
+            key: op.key.as_deref().cloned(),
             ops: witness
                 .iter()
                 .chain([&self.r])
@@ -490,7 +490,7 @@ impl<'g> StaleRead<'g> {
                 "process {} read {} from {} (line {}), but {} is in the read's causal past{}",
                 op.process,
                 self.read_what,
-                key_phrase(&op.key),
+                key_phrase(op.key.as_deref()),
                 self.g.line(self.r),
                 self.g.did(w2),
                 if self.node().set {

@@ -322,11 +322,11 @@ impl<'a> Check<'a> {
             if deadline.tick() {
                 return Ok(());
             }
-            let key_text = op.key.as_ref().map_or_else(String::new, Value::to_string);
+            let key_text = op.key.as_deref().map_or_else(String::new, Value::to_string);
             let next_key = self.key_ids.len();
             let key = *self.key_ids.entry(key_text).or_insert(next_key);
             if key == self.g.keys.len() {
-                self.g.keys.push(op.key.clone());
+                self.g.keys.push(op.key.as_deref().cloned());
                 self.g.writers.push(BTreeSet::new());
             }
             match op.f.as_str() {
@@ -352,7 +352,7 @@ impl<'a> Check<'a> {
                     line: line_of(history, op),
                     message: format!(
                         "{} is both written and added to: it must be a register or a set",
-                        key_phrase(&op.key)
+                        key_phrase(op.key.as_deref())
                     ),
                 });
             }
@@ -387,7 +387,7 @@ impl<'a> Check<'a> {
                 return;
             }
             let write = op.f != "read";
-            let key_text = op.key.as_ref().map_or_else(String::new, Value::to_string);
+            let key_text = op.key.as_deref().map_or_else(String::new, Value::to_string);
             let Some(&key) = self.key_ids.get(&key_text) else {
                 continue; // every key was numbered by `number_keys`
             };
@@ -432,14 +432,14 @@ impl<'a> Check<'a> {
                     self.ambiguous.insert(key);
                     self.reasons.push(format!(
                         "{} is written null (line {}), which reads cannot tell from the initial version",
-                        key_phrase(&op.key),
+                        key_phrase(op.key.as_deref()),
                         line_of(history, op)
                     ));
                 } else if let Some(&prev) = self.written.get(&(key, op.value.to_string())) {
                     self.ambiguous.insert(key);
                     self.reasons.push(format!(
                         "{} is written {} twice (lines {} and {}): a read of it cannot tell which write it saw",
-                        key_phrase(&op.key),
+                        key_phrase(op.key.as_deref()),
                         op.value,
                         line_of(history, &ops[g.nodes[prev].op]),
                         line_of(history, op)
@@ -485,7 +485,7 @@ impl<'a> Check<'a> {
                     line: line_of(history, op),
                     message: format!(
                         "read of set {} returned {}, not a list of elements",
-                        key_phrase(&op.key),
+                        key_phrase(op.key.as_deref()),
                         op.value
                     ),
                 });
@@ -511,13 +511,13 @@ impl<'a> Check<'a> {
                 self.found.push(Violation {
                     kind: "garbage-read".into(),
                     process: op.process.to_value(),
-                    key: op.key.clone(),
+                    key: op.key.as_deref().cloned(),
                     ops: vec![self.g.op_ref(n)],
                     explanation: format!(
                         "process {} read {} from {} (line {}), but {why}{}: garbage-read",
                         op.process,
                         op.value,
-                        key_phrase(&op.key),
+                        key_phrase(op.key.as_deref()),
                         line_of(history, op),
                         if node.set {
                             format!(" ({v})")
@@ -649,7 +649,7 @@ impl<'a> Check<'a> {
 }
 
 /// "key x" or "the register".
-fn key_phrase(key: &Option<Value>) -> String {
+fn key_phrase(key: Option<&Value>) -> String {
     match key {
         None => "the register".into(),
         Some(Value::String(s)) => format!("key {s}"),

@@ -294,7 +294,7 @@ impl Prepared<'_> {
         };
         TxnRef {
             op: t as usize,
-            index: ev.index,
+            index: ev.index.get(),
             line: ev.line,
             process: inv.as_ref().unwrap_or(&ev).process.to_value(),
             outcome: match tx.state {

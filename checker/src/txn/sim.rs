@@ -151,7 +151,7 @@ pub fn simulate(o: &SimOptions) -> History {
     let push = |events: &mut Vec<Event>, p: usize, kind: EventType, value: Value| {
         let n = events.len();
         events.push(Event {
-            index: Some(n as u64),
+            index: Some(n as u64).into(),
             time: Some(n as u64 * 1000),
             process: Process::Client(p as u64),
             kind,

@@ -68,10 +68,10 @@ impl Builder {
         self.now += 50_000;
         let i = self.events.len();
         self.events.push(Event {
-            index: Some(i as u64),
+            index: Some(i as u64).into(),
             line: i + 1,
             time: Some(self.now),
-            key,
+            key: key.map(Box::new),
             ..Event::new(p, kind, f, v)
         });
     }
@@ -92,11 +92,11 @@ impl Builder {
 
     pub fn node(&mut self, n: &str) {
         if let Some(e) = self.events.last_mut() {
-            e.node = Some(n.to_string());
+            e.node = Some(n.into());
         }
         let k = self.events.len();
         if k >= 2 {
-            self.events[k - 2].node = Some(n.to_string());
+            self.events[k - 2].node = Some(n.into());
         }
     }
 
@@ -247,7 +247,7 @@ fn fenced(ops: usize, anomalies: usize, rng: &mut Rng) -> History {
                     json!(next_value),
                 );
                 if let Some(e) = b.events.last_mut() {
-                    e.error = Some(json!("no lease held: refused by the client"));
+                    e.error = Some(Box::new(json!("no lease held: refused by the client")));
                 }
             }
             None => {
@@ -329,7 +329,7 @@ fn fenced(ops: usize, anomalies: usize, rng: &mut Rng) -> History {
     // Each client talks to one node, as in a run (and as many bytes).
     for e in &mut b.events {
         if let Process::Client(p) = e.process {
-            e.node = Some(format!("n{}", p % 3 + 1));
+            e.node = Some(format!("n{}", p % 3 + 1).into());
         }
     }
     b.done()
@@ -718,7 +718,7 @@ fn lock(ops: usize, anomalies: usize, rng: &mut Rng) -> History {
 /// One event as a JSON Lines record (the fields `faultline` writes).
 pub fn to_json_line(e: &Event) -> String {
     let mut m = serde_json::Map::new();
-    if let Some(i) = e.index {
+    if let Some(i) = e.index.get() {
         m.insert("index".into(), json!(i));
     }
     if let Some(t) = e.time {
@@ -728,14 +728,14 @@ pub fn to_json_line(e: &Event) -> String {
     m.insert("type".into(), json!(e.kind.as_str()));
     m.insert("f".into(), json!(e.f));
     if let Some(k) = &e.key {
-        m.insert("key".into(), k.clone());
+        m.insert("key".into(), (**k).clone());
     }
     m.insert("value".into(), e.value.clone());
     if let Some(n) = &e.node {
         m.insert("node".into(), json!(n));
     }
     if let Some(x) = &e.error {
-        m.insert("error".into(), x.clone());
+        m.insert("error".into(), (**x).clone());
     }
     Value::Object(m).to_string()
 }

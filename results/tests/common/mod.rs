@@ -21,12 +21,12 @@ impl Lcg {
 
 fn event(process: Process, kind: EventType, f: &str, value: Value, time: u64) -> Event {
     Event {
-        index: None,
+        index: Default::default(),
         time: Some(time),
         process,
         kind,
         f: f.into(),
-        key: Some(json!(1)),
+        key: Some(Box::new(json!(1))),
         value,
         node: Some("n1".into()),
         error: None,
@@ -100,7 +100,7 @@ pub fn synthetic(n_events: usize) -> History {
     // real-time order, as the runner records it
     evs.sort_by_key(|e| e.time);
     for (i, e) in evs.iter_mut().enumerate() {
-        e.index = Some(i as u64);
+        e.index = Some(i as u64).into();
         e.line = i + 1;
     }
     History { events: evs }

@@ -152,11 +152,11 @@ fn op_fields() {
     assert_eq!(evs[1].line, 2);
     assert_eq!(evs[1].kind, EventType::Fail);
     assert_eq!(evs[1].value, json!([1, 2]));
-    assert_eq!(evs[1].error, Some(json!(["timeout", "x"])));
+    assert_eq!(evs[1].error.as_deref(), Some(&json!(["timeout", "x"])));
     assert_eq!(evs[1].node.as_deref(), Some("n1"));
     assert_eq!(evs[2].line, 6);
     assert_eq!(evs[2].process, Process::Named("worker".into()));
-    assert_eq!(evs[2].key, Some(json!("4")));
+    assert_eq!(evs[2].key.as_deref(), Some(&json!("4")));
     assert_eq!(evs[2].error, None);
     assert_eq!(evs[3].process, Process::Named(ANONYMOUS.into()));
     assert_eq!(evs[3].f, "");
