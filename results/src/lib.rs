@@ -34,9 +34,11 @@ pub mod serve;
 pub mod steps;
 pub mod store;
 pub mod timeline;
+pub mod views;
 
 pub use plots::{FaultWindow, PlotError};
 pub use store::{HistoryWriter, RunDir, RunSummary, Store, StoreError};
+pub use views::AnomalyViews;
 
 use faultline_checker::History;
 use std::path::Path;
@@ -65,12 +67,18 @@ impl AsRef<Path> for RunDir {
 /// read when present. A plot that fails to draw is named in the report
 /// and returned as an error after the HTML is written, so a report always
 /// exists.
+///
+/// `views` are what the failure viewer and cycle diagrams draw, from the
+/// checker's typed result (`faultline test` passes the check's); a run
+/// re-rendered from its stored files alone passes
+/// `&AnomalyViews::default()` and its anomalies show as prose.
 pub fn render_run(
     dir: impl AsRef<Path>,
     history: &History,
     results: &serde_json::Value,
+    views: &AnomalyViews,
 ) -> Result<(), RenderError> {
-    render_run_with_windows(dir, history, results, &[])
+    render_run_with_windows(dir, history, results, views, &[])
 }
 
 /// [`render_run`] with extra fault windows from the caller (e.g. the runner's
@@ -79,6 +87,7 @@ pub fn render_run_with_windows(
     dir: impl AsRef<Path>,
     history: &History,
     results: &serde_json::Value,
+    views: &AnomalyViews,
     extra_windows: &[FaultWindow],
 ) -> Result<(), RenderError> {
     let dir = dir.as_ref();
@@ -126,6 +135,7 @@ pub fn render_run_with_windows(
         run_time: &run_time,
         history,
         results,
+        views,
         windows: &windows,
         test_json: test_json.as_ref(),
         nodes: &nodes,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod progress;
+mod rerender;
 mod txn;
 mod workload;
 
@@ -156,6 +157,12 @@ pub struct CheckArgs {
     #[arg(long, value_name = "OUT")]
     pub html: Option<PathBuf>,
 
+    /// For run directories: rewrite the run's results.json and report.html
+    /// (with the failure viewer or cycle diagrams) from this re-check, for a
+    /// run stored before a checker or report change
+    #[arg(long)]
+    pub report: bool,
+
     /// History files to check (`-` reads stdin), or run directories of
     /// `faultline test` (`store/<test>/latest`), which are re-checked from
     /// their history.jsonl
@@ -174,6 +181,9 @@ struct Plan {
     /// The inputs that can be read only once, read whole: see
     /// [`read_streams`].
     streams: Arc<HashMap<PathBuf, Vec<u8>>>,
+    /// Build the failure viewer's and cycle diagrams' data
+    /// ([`FileOutcome::views`]): for `--html` and for a run's report.
+    views: bool,
 }
 
 fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
@@ -231,6 +241,7 @@ fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
         time_limit,
         max_false_positive_rate: args.max_false_positive_rate,
         streams: Arc::default(),
+        views: args.html.is_some() || args.report,
     })
 }
 
@@ -271,6 +282,14 @@ fn read_streams(files: &[PathBuf]) -> anyhow::Result<HashMap<PathBuf, Vec<u8>>> 
 }
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    if args.report
+        && let Some(f) = args.files.iter().find(|f| !f.is_dir())
+    {
+        return Err(usage(format!(
+            "--report rewrites a run directory's report; {} is not a directory",
+            f.display()
+        )));
+    }
     let mut plan = plan(&args)?;
     plan.streams = Arc::new(read_streams(&args.files)?);
     let mut worst = Verdict::Valid;
@@ -297,6 +316,15 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         let outcome = check_file(file, &args, &plan);
         drop(spinner);
         let outcome = outcome?;
+        if args.report {
+            rerender::rewrite(file, &outcome)?;
+            if !args.json {
+                outln!(
+                    "report rewritten: {}",
+                    file.join(faultline_results::store::REPORT_HTML).display()
+                );
+            }
+        }
         worst = worst.worst(outcome.verdict);
         if args.json {
             outln!("{}", outcome.json);
@@ -325,20 +353,6 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(worst.exit_code()))
 }
 
-/// What `--html` shows of one file beyond its result: filled only when
-/// `--html` is given.
-#[derive(Default)]
-struct HtmlParts {
-    /// Linearizability: a viewer tab per key that is not linearizable.
-    lin: Vec<faultline_results::lin_viewer::LinKeyView>,
-    /// Transactional anomalies, (type, explanation), the first few.
-    txn: Vec<(String, faultline_checker::txn::explain::Explanation)>,
-    txn_total: usize,
-    /// One sentence naming the cause, when the checker's data gives a
-    /// better one than its JSON's first explanation.
-    cause: Option<String>,
-}
-
 /// The page's view of one checked file: the verdict, the cause sentence
 /// (the checker's minimal explanation, or its first anomaly's), the
 /// reason of an unknown verdict, and what the viewers draw.
@@ -357,8 +371,9 @@ fn page_of(file: &Path, o: FileOutcome) -> faultline_results::timeline::CheckFil
         })
         .map(str::to_string);
     let cause = o
-        .html
+        .views
         .cause
+        .clone()
         .or(first_anomaly)
         .or_else(|| details.lines().next().map(str::to_string));
     let reason = json["reason"]
@@ -390,17 +405,30 @@ fn page_of(file: &Path, o: FileOutcome) -> faultline_results::timeline::CheckFil
         cause: (o.verdict == Verdict::Invalid).then_some(cause).flatten(),
         reason: (o.verdict == Verdict::Unknown).then_some(reason).flatten(),
         details,
-        lin: o.html.lin,
-        txn: o.html.txn,
-        txn_total: o.html.txn_total,
+        views: o.views,
     }
 }
 
-struct FileOutcome {
-    verdict: Verdict,
-    json: serde_json::Value,
-    text: String,
-    html: HtmlParts,
+/// One file's check: its verdict, JSON, text and (when asked for, see
+/// [`Plan::views`]) what the failure viewer and cycle diagrams draw.
+pub(crate) struct FileOutcome {
+    pub verdict: Verdict,
+    pub json: serde_json::Value,
+    pub text: String,
+    pub views: faultline_results::AnomalyViews,
+}
+
+impl FileOutcome {
+    pub(crate) fn into_parts(
+        self,
+    ) -> (
+        Verdict,
+        serde_json::Value,
+        String,
+        faultline_results::AnomalyViews,
+    ) {
+        (self.verdict, self.json, self.text, self.views)
+    }
 }
 
 /// Reads one history; `None` as the format means an empty file.
@@ -468,7 +496,7 @@ fn check_run_dir(dir: &Path, args: &CheckArgs, plan: &Plan) -> anyhow::Result<Fi
             verdict,
             json,
             text,
-            html: HtmlParts::default(),
+            views: faultline_results::AnomalyViews::default(),
         });
     }
     let model = plan.model.clone().or(match workload.as_deref() {
@@ -586,7 +614,7 @@ fn nothing_to_check(file: &Path, model: &str) -> FileOutcome {
             "stats": {"ops": 0},
         }),
         text: format!("{name}: unknown ({model}): {reason}\n"),
-        html: HtmlParts::default(),
+        views: faultline_results::AnomalyViews::default(),
     }
 }
 
@@ -747,8 +775,8 @@ fn check_lin(
         }
     }
 
-    let mut html = HtmlParts::default();
-    if args.html.is_some() {
+    let mut views = faultline_results::AnomalyViews::default();
+    if plan.views {
         let anomalies = json["anomalies"].as_array();
         let anomaly_of = |key: &str| {
             anomalies
@@ -758,7 +786,8 @@ fn check_lin(
         };
         for (key, kr) in &result.keys {
             if kr.verdict == Verdict::Invalid {
-                html.lin
+                views
+                    .lin
                     .push(faultline_results::lin_viewer::LinKeyView::build(
                         key,
                         kr,
@@ -770,22 +799,23 @@ fn check_lin(
                     ));
             }
         }
-        html.lin
+        views
+            .lin
             .sort_by(|a, b| match (a.key.parse::<u64>(), b.key.parse::<u64>()) {
                 (Ok(x), Ok(y)) => x.cmp(&y),
                 _ => a.key.cmp(&b.key),
             });
-        let more = match html.lin.len() {
+        let more = match views.lin.len() {
             0 | 1 => String::new(),
             n => format!(" (1 of {n} keys that are not linearizable)"),
         };
-        html.cause = html.lin.first().and_then(|v| v.cause(&more));
+        views.cause = views.lin.first().and_then(|v| v.cause(&more));
     }
     Ok(FileOutcome {
         verdict: result.verdict,
         json,
         text,
-        html,
+        views,
     })
 }
 
@@ -830,7 +860,7 @@ fn check_session(
         verdict: result.verdict,
         json,
         text,
-        html: HtmlParts::default(),
+        views: faultline_results::AnomalyViews::default(),
     })
 }
 
@@ -843,28 +873,27 @@ pub(crate) fn analyze_workload(
     name: &str,
     initial: Option<&serde_json::Value>,
     time_limit: Option<Duration>,
-) -> anyhow::Result<(Verdict, serde_json::Value, String)> {
+) -> anyhow::Result<FileOutcome> {
     let paired = format::check_pairs(history, Some(name)).map_err(|e| usage(e.to_string()))?;
-    let outcome = if paired.operations.is_empty() {
-        nothing_to_check(Path::new(name), model)
-    } else {
-        let deadline = faultline_checker::Deadline::after(time_limit);
-        check_workload(name, history, &paired, model, initial, &deadline, None)?
-    };
-    Ok((outcome.verdict, outcome.json, outcome.text))
+    if paired.operations.is_empty() {
+        return Ok(nothing_to_check(Path::new(name), model));
+    }
+    let deadline = faultline_checker::Deadline::after(time_limit);
+    check_workload(name, history, &paired, model, initial, &deadline, None)
 }
 
 /// Checks a recorded history against `model` (one of [`LIN_MODELS`],
 /// [`TXN_MODELS`] or [`SESSION_MODELS`]) exactly as `faultline check --model MODEL --nil-reads
 /// absent` would (faultline's own recorder writes an absent key as `null`),
 /// with an optional search time limit. `name` labels the result (`file`).
-/// Returns the verdict, the JSON result and the text summary.
+/// Returns the verdict, the JSON result, the text summary and what the
+/// report's failure viewer and cycle diagrams draw.
 pub(crate) fn analyze(
     history: &History,
     model: &str,
     name: &str,
     time_limit: Option<Duration>,
-) -> anyhow::Result<(Verdict, serde_json::Value, String)> {
+) -> anyhow::Result<FileOutcome> {
     analyze_with(history, model, name, time_limit, None)
 }
 
@@ -876,7 +905,7 @@ pub(crate) fn analyze_with(
     name: &str,
     time_limit: Option<Duration>,
     max_false_positive_rate: Option<f64>,
-) -> anyhow::Result<(Verdict, serde_json::Value, String)> {
+) -> anyhow::Result<FileOutcome> {
     let args = CheckArgs {
         model: Some(model.to_string()),
         initial: None,
@@ -893,9 +922,12 @@ pub(crate) fn analyze_with(
         max_false_positive_rate,
         json: true,
         html: None,
+        report: false,
         files: Vec::new(),
     };
-    let plan = plan(&args)?;
+    let mut plan = plan(&args)?;
+    // The run report draws the failure viewer and cycle diagrams.
+    plan.views = true;
     let file = Path::new(name);
     let paired = format::check_pairs(history, Some(name)).map_err(|e| usage(e.to_string()))?;
     let outcome = if paired.operations.is_empty() {
@@ -925,5 +957,5 @@ pub(crate) fn analyze_with(
             model,
         )?
     };
-    Ok((outcome.verdict, outcome.json, outcome.text))
+    Ok(outcome)
 }

@@ -461,7 +461,7 @@ fn run_one(
     };
     let interrupted = cancel.is_cancelled();
     let t_check = Instant::now();
-    let (mut verdict, mut results, text) = if failure.is_some() {
+    let (mut verdict, mut results, text, views) = if failure.is_some() {
         let e = failure
             .as_ref()
             .map(|e| format!("{e:#}"))
@@ -470,6 +470,7 @@ fn run_one(
             Verdict::Unknown,
             json!({"valid": Verdict::Unknown.to_json(), "error": e, "reason": format!("the run failed: {e}")}),
             String::new(),
+            faultline_results::AnomalyViews::default(),
         )
     } else if let Some(model) = db.as_ref().and_then(|d| d.checker(plan.workload)) {
         // The target's own promise (a CRDT store: convergence).
@@ -481,20 +482,22 @@ fn run_one(
             Some(checked.check_time_limit),
             plan.max_false_positive_rate,
         )?
+        .into_parts()
     } else {
         let label = history_path.display().to_string();
         match plan.workload {
             Workload::Set => {
                 let r = faultline_checker::set_full::check(&history)
                     .map_err(|e| anyhow!("history does not pair: {e}"))?;
-                (r.verdict, r.json, r.text)
+                (r.verdict, r.json, r.text, Default::default())
             }
             Workload::Register => crate::check::analyze(
                 &history,
                 "cas-register",
                 &label,
                 Some(checked.check_time_limit),
-            )?,
+            )?
+            .into_parts(),
             Workload::Bank => crate::check::analyze_workload(
                 &history,
                 "bank",
@@ -503,8 +506,10 @@ fn run_one(
                     WorkloadOptions::new(Workload::Bank).initial_balances()
                 )),
                 Some(checked.check_time_limit),
-            )?,
-            w => crate::check::analyze(&history, w.name(), &label, Some(checked.check_time_limit))?,
+            )?
+            .into_parts(),
+            w => crate::check::analyze(&history, w.name(), &label, Some(checked.check_time_limit))?
+                .into_parts(),
         }
     };
     let check_s = t_check.elapsed().as_secs_f64();
@@ -565,7 +570,7 @@ fn run_one(
         o.insert("lesson".into(), json!(l));
     }
     run.write_results(&results)?;
-    if let Err(e) = faultline_results::render_run(&run, &history, &results) {
+    if let Err(e) = faultline_results::render_run(&run, &history, &results, &views) {
         errln!("faultline: warning: rendering the report: {e}");
     }
     let report = run.file(store::REPORT_HTML);

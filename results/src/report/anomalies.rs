@@ -2,6 +2,8 @@
 //! violated, and the per-key results.
 
 use super::*;
+use crate::{AnomalyViews, cycle, lin_viewer};
+
 /// Every `line` in an anomaly (op references anywhere in it), for the
 /// timeline link.
 pub(super) fn all_lines(v: &Value, out: &mut Vec<u64>) {
@@ -89,13 +91,49 @@ pub(super) fn anomaly_groups(r: &Value) -> Vec<(String, Vec<&Value>)> {
     groups.into_iter().filter(|(_, l)| !l.is_empty()).collect()
 }
 
-pub(super) fn anomalies(h: &mut String, groups: &[(String, Vec<&Value>)], history: &History) {
+/// The id of the failure viewer in `report.html` (the banner links to it).
+pub(super) const VIEWER_ID: &str = "viewer";
+
+/// The anchor of anomaly `idx` (0-based) of type `kind`: anomalies are
+/// numbered a1, a2, … in page order (at most
+/// [`MAX_ANOMALIES_PER_TYPE`] per type are drawn).
+pub(super) fn anomaly_anchor(
+    groups: &[(String, Vec<&Value>)],
+    kind: &str,
+    idx: usize,
+) -> Option<String> {
+    let mut n = 0;
+    for (t, list) in groups {
+        let drawn = list.len().min(MAX_ANOMALIES_PER_TYPE);
+        if t == kind {
+            return (idx < drawn).then(|| format!("a{}", n + idx + 1));
+        }
+        n += drawn;
+    }
+    None
+}
+
+/// Whether the failure viewer has a tab for some anomaly of this list
+/// (linearizability: the anomaly's `key`).
+fn has_viewer(list: &[&Value], views: &AnomalyViews) -> bool {
+    list.iter().any(|an| {
+        an.get("key")
+            .map(text_of)
+            .is_some_and(|k| views.lin.iter().any(|v| v.key == k))
+    })
+}
+
+pub(super) fn anomalies(h: &mut String, groups: &[(String, Vec<&Value>)], views: &AnomalyViews) {
     if groups.is_empty() {
         return;
     }
     h.push_str("<section id=\"anomalies\"><h2>Anomalies</h2>\n");
+    if !views.txn.is_empty() {
+        h.push_str(&cycle::legend_html());
+    }
     // Anchors a1, a2, … in page order; the banner links to a1.
     let mut n = 0;
+    let mut viewer_drawn = false;
     for (t, list) in groups {
         let _ = writeln!(
             h,
@@ -103,6 +141,12 @@ pub(super) fn anomalies(h: &mut String, groups: &[(String, Vec<&Value>)], histor
             escape(t),
             list.len()
         );
+        // Linearizability: one viewer, a tab per failing key, above the
+        // anomalies it draws.
+        if !viewer_drawn && has_viewer(list, views) {
+            viewer_drawn = true;
+            h.push_str(&lin_viewer::render(VIEWER_ID, &views.lin));
+        }
         for (i, an) in list.iter().take(MAX_ANOMALIES_PER_TYPE).enumerate() {
             n += 1;
             let _ = write!(
@@ -127,8 +171,8 @@ pub(super) fn anomalies(h: &mut String, groups: &[(String, Vec<&Value>)], histor
                     ls.join(",")
                 );
             }
-            anomaly_view(h, t, an, history);
-            anomaly(h, an);
+            let drawn = anomaly_view(h, t, i, views);
+            anomaly(h, an, drawn);
             h.push_str("</div>\n");
         }
         if list.len() > MAX_ANOMALIES_PER_TYPE {
@@ -140,17 +184,33 @@ pub(super) fn anomalies(h: &mut String, groups: &[(String, Vec<&Value>)], histor
             );
         }
     }
+    if views.txn_total > views.txn.len() {
+        let _ = writeln!(
+            h,
+            "<p class=\"note\">{} transactional anomalies found; diagrams are drawn for the first {}.</p>",
+            views.txn_total,
+            views.txn.len()
+        );
+    }
     h.push_str("</section>\n");
+    if viewer_drawn {
+        let _ = write!(h, "<script>{}</script>", lin_viewer::JS);
+    }
 }
 
-/// Where the interactive explanations plug in: the linearizability failure
-/// viewer (a tab per failing key, the step control over the linearization)
-/// and the transactional cycle diagrams that `check --html` draws (issue
-/// #17 items 2–3, their own `results/` modules). They render into `h` from
-/// the anomaly's JSON and the run's history, above the generic fields
-/// [`anomaly`] prints; the page has no script yet, so one they need comes
-/// with their markup.
-pub(super) fn anomaly_view(_h: &mut String, _kind: &str, _anomaly: &Value, _history: &History) {}
+/// The transactional cycle diagram and its prose for anomaly `idx` of
+/// type `kind`, when the checker's typed result has it (`views`); says
+/// whether it drew one. (The linearizability viewer is drawn once per
+/// page, above its anomalies.)
+fn anomaly_view(h: &mut String, kind: &str, idx: usize, views: &AnomalyViews) -> bool {
+    match views.txn_nth(kind, idx) {
+        Some(e) => {
+            h.push_str(&cycle::anomaly_body(e));
+            true
+        }
+        None => false,
+    }
+}
 
 /// Fields of an anomaly that are rendered as prose rather than as JSON.
 pub(super) const PROSE_FIELDS: [&str; 7] = [
@@ -163,13 +223,33 @@ pub(super) const PROSE_FIELDS: [&str; 7] = [
     "svg",
 ];
 
-pub(super) fn anomaly(h: &mut String, an: &Value) {
+/// One anomaly's JSON for people; with `drawn` (its diagram and prose
+/// are above) only the data, folded.
+pub(super) fn anomaly(h: &mut String, an: &Value, drawn: bool) {
     let Value::Object(m) = an else {
         let _ = write!(h, "<p class=\"expl\">{}</p>", escape(&text_of(an)));
         return;
     };
+    if !drawn {
+        anomaly_prose(h, m);
+    }
+    let rest: Vec<(&String, &Value)> = m
+        .iter()
+        .filter(|(k, v)| {
+            !PROSE_FIELDS.contains(&k.as_str()) && k.as_str() != "type" && !v.is_null()
+        })
+        .collect();
+    if !rest.is_empty() {
+        h.push_str("<details><summary>the anomaly's data</summary>");
+        human_table(h, &rest, 0);
+        h.push_str("</details>");
+    }
+}
+
+/// An anomaly's prose fields, and a transactional cycle's data as lists.
+fn anomaly_prose(h: &mut String, m: &serde_json::Map<String, Value>) {
     // A transactional cycle as data (kind "cycle"): its transactions and
-    // one line per edge, until the cycle view plugs in above.
+    // one line per edge (when no diagram was drawn for it).
     let cycle = m.get("txns").and_then(Value::as_array).zip(
         m.get("steps").and_then(Value::as_array).filter(|st| {
             st.iter()
@@ -229,17 +309,6 @@ pub(super) fn anomaly(h: &mut String, an: &Value) {
     if let Some(Value::String(svg)) = m.get("svg") {
         inline_svg(h, svg);
     }
-    let rest: Vec<(&String, &Value)> = m
-        .iter()
-        .filter(|(k, v)| {
-            !PROSE_FIELDS.contains(&k.as_str()) && k.as_str() != "type" && !v.is_null()
-        })
-        .collect();
-    if !rest.is_empty() {
-        h.push_str("<details><summary>the anomaly's data</summary>");
-        human_table(h, &rest, 0);
-        h.push_str("</details>");
-    }
 }
 
 /// An explanation: a string, a list of lines, or an object with prose lines
@@ -256,7 +325,7 @@ pub(super) fn explanation(h: &mut String, e: &Value) {
             }
             h.push_str("</ol>");
         }
-        Value::Object(_) => anomaly(h, e),
+        Value::Object(_) => anomaly(h, e, false),
         Value::Null => {}
         other => {
             let _ = write!(h, "<p class=\"expl\">{}</p>", escape(&text_of(other)));

@@ -2,7 +2,12 @@
 //! linking to the section that explains it.
 
 use super::*;
-pub(super) fn verdict_banner(h: &mut String, results: &Value, groups: &[(String, Vec<&Value>)]) {
+pub(super) fn verdict_banner(
+    h: &mut String,
+    results: &Value,
+    groups: &[(String, Vec<&Value>)],
+    views: &crate::AnomalyViews,
+) {
     let verdict = store::verdict_of(results);
     let (class, word, what) = match verdict {
         Some(Verdict::Valid) => ("valid", "VALID", "no anomaly was found"),
@@ -22,7 +27,7 @@ pub(super) fn verdict_banner(h: &mut String, results: &Value, groups: &[(String,
         h,
         "<div class=\"verdict {class}\" id=\"verdict\"><span class=\"word\">{word}</span> "
     );
-    match (verdict, cause(results, groups)) {
+    match (verdict, cause(results, groups, views)) {
         (Some(Verdict::Invalid), Some((sentence, anchor))) => {
             let _ = write!(
                 h,
@@ -48,10 +53,28 @@ pub(super) fn verdict_banner(h: &mut String, results: &Value, groups: &[(String,
 pub(super) const MAX_CAUSE: usize = 240;
 
 /// The banner's one sentence naming the cause, and the anchor of the
-/// section that explains it. Built from the checker's structured data (the
+/// section that explains it. The checker's minimal explanation (`views`,
+/// from its typed result) comes first, linking to the failure viewer or
+/// the first cycle diagram; without it (a run rendered from its files),
+/// the sentence is built from `results.json`'s structured data (the
 /// failing operation, the minimal counterexample's size, a cycle's
-/// transactions) where present, else from its first line of prose.
-pub(super) fn cause(results: &Value, groups: &[(String, Vec<&Value>)]) -> Option<(String, String)> {
+/// transactions), else from its first line of prose.
+fn cause(
+    results: &Value,
+    groups: &[(String, Vec<&Value>)],
+    views: &crate::AnomalyViews,
+) -> Option<(String, String)> {
+    if let Some(c) = &views.cause {
+        let anchor = if !views.lin.is_empty() {
+            Some(VIEWER_ID.to_string())
+        } else {
+            views
+                .txn
+                .first()
+                .and_then(|(k, _)| anomaly_anchor(groups, k, 0))
+        };
+        return Some((cut(c, MAX_CAUSE), anchor.unwrap_or_else(|| "a1".into())));
+    }
     if let Some((t, an)) = groups
         .iter()
         .find_map(|(t, l)| l.first().map(|a| (t.as_str(), *a)))

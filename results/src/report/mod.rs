@@ -77,6 +77,9 @@ pub struct ReportInput<'a> {
     pub run_time: &'a str,
     pub history: &'a History,
     pub results: &'a Value,
+    /// The failure viewer's and cycle diagrams' data, from the checker's
+    /// typed result (empty for a run rendered from its files alone).
+    pub views: &'a crate::AnomalyViews,
     pub windows: &'a [FaultWindow],
     /// `test.json`, when readable.
     pub test_json: Option<&'a Value>,
@@ -112,17 +115,23 @@ const MAX_RAW_JSON: usize = 200_000;
 pub fn render_report(inp: &ReportInput<'_>) -> String {
     let mut h = String::with_capacity(64 * 1024);
     let title = format!("{} — {}", inp.test_name, inp.run_time);
+    // The viewer's and diagrams' styles, only on a page that has them.
+    let (lin_css, cycle_css) = if inp.views.is_empty() {
+        ("", "")
+    } else {
+        (crate::lin_viewer::CSS, crate::cycle::CSS)
+    };
     let _ = write!(
         h,
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>{}</title>\n<style>{CSS}</style></head><body>\n\
+         <title>{}</title>\n<style>{CSS}{lin_css}{cycle_css}</style></head><body>\n\
          <p class=\"crumb\">faultline run · test <b>{}</b> · started {}</p>\n",
         escape(&title),
         escape(inp.test_name),
         escape(inp.run_time)
     );
     let groups = anomaly_groups(inp.results);
-    verdict_banner(&mut h, inp.results, &groups);
+    verdict_banner(&mut h, inp.results, &groups, inp.views);
     // Links only to the sections this page has.
     let mut nav = format!(
         "<a href=\"{}\">timeline of every operation</a>",
@@ -150,7 +159,7 @@ pub fn render_report(inp: &ReportInput<'_>) -> String {
     summary_card(&mut h, inp, &stats);
     plots(&mut h, inp.plots);
     models(&mut h, inp.results);
-    anomalies(&mut h, &groups, inp.history);
+    anomalies(&mut h, &groups, inp.views);
     // Per-step counts of a saga run, beside the other per-check results.
     h.push_str(&crate::steps::section(inp.results, inp.history));
     keys(&mut h, inp.results);

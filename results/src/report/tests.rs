@@ -8,6 +8,7 @@ fn page(results: &Value) -> String {
         run_time: "20261126T005011.123Z",
         history: &h,
         results,
+        views: &crate::AnomalyViews::default(),
         windows: &[],
         test_json: None,
         nodes: &[],
