@@ -11,9 +11,8 @@ use common::{faultline, text};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
-/// The two ```json blocks after `## Schema`: the schema, then the
-/// linearizability models' `anomalies` (the documented exception).
-fn schemas() -> (Value, Value) {
+/// The ```json block after `## Schema`: the one schema of every checker.
+fn schema() -> Value {
     let doc =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/results.md"))
             .expect("docs/results.md");
@@ -22,10 +21,12 @@ fn schemas() -> (Value, Value) {
         let end = b.find("\n```").expect("a closed code block");
         serde_json::from_str::<Value>(&b[..end]).unwrap_or_else(|e| panic!("schema block: {e}"))
     });
-    (
-        blocks.next().expect("the schema"),
-        blocks.next().expect("the exception"),
-    )
+    let schema = blocks.next().expect("the schema");
+    assert!(
+        blocks.next().is_none(),
+        "one schema for every checker, no exception"
+    );
+    schema
 }
 
 /// Errors of `v` against `s`, each with its JSON path.
@@ -151,9 +152,6 @@ fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
 }
 
-/// Models whose `anomalies` is still the documented list form.
-const LIN_MODELS: &[&str] = &faultline_checker::model::ModelKind::NAMES;
-
 /// Histories written by the test for checkers without a fixture file.
 fn written(dir: &Path, name: &str, events: &[Value]) -> PathBuf {
     let p = dir.join(name);
@@ -168,9 +166,7 @@ fn ev(i: u64, p: u64, kind: &str, f: &str, value: Value) -> Value {
 
 #[test]
 fn every_checker_writes_the_documented_shape() {
-    let (schema, lin_anomalies) = schemas();
-    let mut lin_schema = schema.clone();
-    lin_schema["properties"]["anomalies"] = lin_anomalies;
+    let schema = schema();
 
     let tmp = common::TmpStore::new("results-schema");
     std::fs::create_dir_all(&tmp.0).unwrap();
@@ -302,15 +298,17 @@ fn every_checker_writes_the_documented_shape() {
         );
         let v: Value = serde_json::from_slice(&o.stdout)
             .unwrap_or_else(|e| panic!("{model} {f}: not JSON ({e}): {}", text(&o)));
-        let s = if LIN_MODELS.contains(model) {
-            &lin_schema
-        } else {
-            &schema
-        };
         let mut errs = Vec::new();
-        validate(s, s, &v, "$", &mut errs);
+        validate(&schema, &schema, &v, "$", &mut errs);
         if !errs.is_empty() {
             failures.push(format!("{model} {f}:\n  {}", errs.join("\n  ")));
+        }
+        // `anomaly_types` names every type `anomalies` lists.
+        let types = v["anomaly_types"].as_array().cloned().unwrap_or_default();
+        for (t, list) in v["anomalies"].as_object().into_iter().flatten() {
+            if list.as_array().is_some_and(|l| !l.is_empty()) && !types.contains(&json!(t)) {
+                failures.push(format!("{model} {f}: anomaly_types lacks {t}"));
+            }
         }
         if file.ends_with("causal-twice.jsonl") {
             assert!(
@@ -329,10 +327,13 @@ fn every_checker_writes_the_documented_shape() {
 
 #[test]
 fn the_validator_rejects_what_the_doc_forbids() {
-    let (schema, _) = schemas();
+    let schema = schema();
     let bad = [
         json!({"valid": "no", "model": "m", "anomalies": {}, "stats": {}}),
         json!({"valid": true, "model": "m", "anomalies": [], "stats": {}}),
+        // The list form linearizability wrote before issue #17 item 6.
+        json!({"valid": false, "model": "cas-register", "stats": {},
+               "anomalies": [{"type": "nonlinearizable", "key": "x", "op": {"line": 3}}]}),
         json!({"valid": true, "model": "m", "anomalies": {}, "stats": {}, "reasons": ["x"]}),
         json!({"valid": false, "model": "m", "stats": {},
                "anomalies": {"lost": [{"op": {"f": "read", "index": 3}}]}}),

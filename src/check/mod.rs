@@ -353,6 +353,16 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(worst.exit_code()))
 }
 
+/// Every anomaly of a result in order (`anomalies` is anomaly type →
+/// list, docs/results.md).
+fn all_anomalies(json: &serde_json::Value) -> impl Iterator<Item = &serde_json::Value> {
+    json["anomalies"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+        .flat_map(|l| l.as_array().into_iter().flatten())
+}
+
 /// The page's view of one checked file: the verdict, the cause sentence
 /// (the checker's minimal explanation, or its first anomaly's), the
 /// reason of an unknown verdict, and what the viewers draw.
@@ -361,9 +371,8 @@ fn page_of(file: &Path, o: FileOutcome) -> faultline_results::timeline::CheckFil
     let mut lines = o.text.lines();
     let summary = lines.next().unwrap_or_default().to_string();
     let details: String = lines.map(|l| format!("{}\n", l.trim_start())).collect();
-    let first_anomaly = json["anomalies"]
-        .as_array()
-        .and_then(|a| a.first())
+    let first_anomaly = all_anomalies(json)
+        .next()
         .and_then(|a| {
             ["minimal_explanation", "explanation", "message"]
                 .iter()
@@ -610,7 +619,8 @@ fn nothing_to_check(file: &Path, model: &str) -> FileOutcome {
             "model": model,
             "reason": reason,
             "keys": {},
-            "anomalies": [],
+            "anomaly_types": [],
+            "anomalies": {},
             "stats": {"ops": 0},
         }),
         text: format!("{name}: unknown ({model}): {reason}\n"),
@@ -754,7 +764,7 @@ fn check_lin(
     ));
     // Lead with the minimal counterexample; the search's own witness (the
     // longest prefix) follows as detail.
-    for a in json["anomalies"].as_array().into_iter().flatten() {
+    for a in all_anomalies(&json) {
         if let Some(e) = a["minimal_explanation"].as_str() {
             text.push_str(&format!("  {e}\n"));
         }
@@ -777,13 +787,7 @@ fn check_lin(
 
     let mut views = faultline_results::AnomalyViews::default();
     if plan.views {
-        let anomalies = json["anomalies"].as_array();
-        let anomaly_of = |key: &str| {
-            anomalies
-                .into_iter()
-                .flatten()
-                .find(|a| a["key"].as_str() == Some(key))
-        };
+        let anomaly_of = |key: &str| all_anomalies(&json).find(|a| a["key"].as_str() == Some(key));
         for (key, kr) in &result.keys {
             if kr.verdict == Verdict::Invalid {
                 views
