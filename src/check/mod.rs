@@ -13,6 +13,8 @@ use std::time::Duration;
 
 mod progress;
 mod rerender;
+#[cfg(test)]
+mod tests;
 mod txn;
 mod workload;
 

@@ -113,14 +113,12 @@ pub(super) fn anomaly_anchor(
     None
 }
 
-/// Whether the failure viewer has a tab for some anomaly of this list
+/// Whether the failure viewer has a tab for this anomaly
 /// (linearizability: the anomaly's `key`).
-fn has_viewer(list: &[&Value], views: &AnomalyViews) -> bool {
-    list.iter().any(|an| {
-        an.get("key")
-            .map(text_of)
-            .is_some_and(|k| views.lin.iter().any(|v| v.key == k))
-    })
+fn in_viewer(an: &Value, views: &AnomalyViews) -> bool {
+    an.get("key")
+        .map(text_of)
+        .is_some_and(|k| views.lin.iter().any(|v| v.key == k))
 }
 
 pub(super) fn anomalies(h: &mut String, groups: &[(String, Vec<&Value>)], views: &AnomalyViews) {
@@ -143,7 +141,7 @@ pub(super) fn anomalies(h: &mut String, groups: &[(String, Vec<&Value>)], views:
         );
         // Linearizability: one viewer, a tab per failing key, above the
         // anomalies it draws.
-        if !viewer_drawn && has_viewer(list, views) {
+        if !viewer_drawn && list.iter().any(|an| in_viewer(an, views)) {
             viewer_drawn = true;
             h.push_str(&lin_viewer::render(VIEWER_ID, &views.lin));
         }
@@ -171,7 +169,8 @@ pub(super) fn anomalies(h: &mut String, groups: &[(String, Vec<&Value>)], views:
                     ls.join(",")
                 );
             }
-            let drawn = anomaly_view(h, t, i, views);
+            // The viewer's tab already says what the prose would.
+            let drawn = anomaly_view(h, t, i, views) || (viewer_drawn && in_viewer(an, views));
             anomaly(h, an, drawn);
             h.push_str("</div>\n");
         }

@@ -126,3 +126,50 @@ fn svg_is_inlined_only_when_it_is_svg() {
     assert!(!p.contains("<script>alert"));
     assert!(p.contains("&lt;script&gt;"));
 }
+
+#[test]
+fn the_failure_viewer_is_embedded_and_the_cause_links_to_it() {
+    let view = crate::lin_viewer::LinKeyView {
+        key: "5".into(),
+        model: "cas-register".into(),
+        minimal_explanation: Some("Stale read at line 9.".into()),
+        ..Default::default()
+    };
+    let views = crate::AnomalyViews {
+        lin: vec![view],
+        cause: Some("key 5: Stale read at line 9.".into()),
+        ..Default::default()
+    };
+    let results = json!({"valid": false, "anomaly_types": ["nonlinearizable"],
+        "anomalies": {"nonlinearizable": [{"key": "5", "op": {"line": 9},
+            "minimal_explanation": "Stale read at line 9."}]}});
+    let h = History::default();
+    let p = render_report(&ReportInput {
+        test_name: "t",
+        run_time: "r",
+        history: &h,
+        results: &results,
+        views: &views,
+        windows: &[],
+        test_json: None,
+        nodes: &[],
+        plots: &[],
+    });
+    assert!(
+        p.contains("href=\"#viewer\">key 5: Stale read at line 9.</a>"),
+        "{p}"
+    );
+    assert!(p.contains("<div class=\"linviewer\" id=\"viewer\">"));
+    assert!(p.contains("<script>") && p.contains(".linviewer .tabs"));
+    // The tab says it; the anomaly's entry does not repeat it.
+    assert_eq!(
+        p.matches("<p class=\"why\">Stale read at line 9.</p>")
+            .count(),
+        1
+    );
+    assert!(!p.contains("<p class=\"expl\">Stale read"), "{p}");
+    // Without typed views (a stored run), no viewer and no script.
+    let old = page(&results);
+    assert!(!old.contains("linviewer") && !old.contains("<script>"));
+    assert!(old.contains("<p class=\"expl\">Stale read at line 9.</p>"));
+}
