@@ -11,6 +11,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod analyze;
+mod page;
 mod progress;
 mod rerender;
 #[cfg(test)]
@@ -18,6 +20,8 @@ mod tests;
 mod txn;
 mod workload;
 
+pub(crate) use analyze::{analyze, analyze_with, analyze_workload};
+use page::{all_anomalies, page_of};
 use txn::{check_txn, check_txn_fast};
 use workload::{bank_initial_of_run, check_workload, pair_and_check_workload};
 
@@ -353,71 +357,6 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::from(worst.exit_code()))
-}
-
-/// Every anomaly of a result in order (`anomalies` is anomaly type →
-/// list, docs/results.md).
-fn all_anomalies(json: &serde_json::Value) -> impl Iterator<Item = &serde_json::Value> {
-    json["anomalies"]
-        .as_object()
-        .into_iter()
-        .flat_map(|m| m.values())
-        .flat_map(|l| l.as_array().into_iter().flatten())
-}
-
-/// The page's view of one checked file: the verdict, the cause sentence
-/// (the checker's minimal explanation, or its first anomaly's), the
-/// reason of an unknown verdict, and what the viewers draw.
-fn page_of(file: &Path, o: FileOutcome) -> faultline_results::timeline::CheckFile {
-    let json = &o.json;
-    let mut lines = o.text.lines();
-    let summary = lines.next().unwrap_or_default().to_string();
-    let details: String = lines.map(|l| format!("{}\n", l.trim_start())).collect();
-    let first_anomaly = all_anomalies(json)
-        .next()
-        .and_then(|a| {
-            ["minimal_explanation", "explanation", "message"]
-                .iter()
-                .find_map(|f| a[*f].as_str())
-        })
-        .map(str::to_string);
-    let cause = o
-        .views
-        .cause
-        .clone()
-        .or(first_anomaly)
-        .or_else(|| details.lines().next().map(str::to_string));
-    let reason = json["reason"]
-        .as_str()
-        .map(str::to_string)
-        .or_else(|| {
-            json["reasons"]
-                .as_array()
-                .map(|r| {
-                    r.iter()
-                        .filter_map(|x| x.as_str())
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                })
-                .filter(|r| !r.is_empty())
-        })
-        .or_else(|| {
-            // Linearizability: the first key that did not finish.
-            json["keys"].as_object().and_then(|keys| {
-                keys.iter()
-                    .find_map(|(k, r)| r["reason"].as_str().map(|why| format!("key {k:?}: {why}")))
-            })
-        });
-    faultline_results::timeline::CheckFile {
-        file: file.display().to_string(),
-        model: json["model"].as_str().unwrap_or_default().to_string(),
-        verdict: o.verdict,
-        summary,
-        cause: (o.verdict == Verdict::Invalid).then_some(cause).flatten(),
-        reason: (o.verdict == Verdict::Unknown).then_some(reason).flatten(),
-        details,
-        views: o.views,
-    }
 }
 
 /// One file's check: its verdict, JSON, text and (when asked for, see
@@ -787,36 +726,12 @@ fn check_lin(
         }
     }
 
-    let mut views = faultline_results::AnomalyViews::default();
-    if plan.views {
-        let anomaly_of = |key: &str| all_anomalies(&json).find(|a| a["key"].as_str() == Some(key));
-        for (key, kr) in &result.keys {
-            if kr.verdict == Verdict::Invalid {
-                views
-                    .lin
-                    .push(faultline_results::lin_viewer::LinKeyView::build(
-                        key,
-                        kr,
-                        ops,
-                        history,
-                        &spec,
-                        !opts.split_by_key && LIN_SPLIT_OPTIONAL.contains(&model),
-                        anomaly_of(key),
-                    ));
-            }
-        }
-        views
-            .lin
-            .sort_by(|a, b| match (a.key.parse::<u64>(), b.key.parse::<u64>()) {
-                (Ok(x), Ok(y)) => x.cmp(&y),
-                _ => a.key.cmp(&b.key),
-            });
-        let more = match views.lin.len() {
-            0 | 1 => String::new(),
-            n => format!(" (1 of {n} keys that are not linearizable)"),
-        };
-        views.cause = views.lin.first().and_then(|v| v.cause(&more));
-    }
+    let views = if plan.views {
+        let whole = !opts.split_by_key && LIN_SPLIT_OPTIONAL.contains(&model);
+        page::lin_views(&result, &json, ops, history, &spec, whole)
+    } else {
+        faultline_results::AnomalyViews::default()
+    };
     Ok(FileOutcome {
         verdict: result.verdict,
         json,
@@ -868,100 +783,4 @@ fn check_session(
         text,
         views: faultline_results::AnomalyViews::default(),
     })
-}
-
-/// Like [`analyze`] for the [`WORKLOAD_MODELS`], with the test's initial
-/// state (the bank's balances), as `faultline check --model MODEL
-/// --initial INITIAL` would check it.
-pub(crate) fn analyze_workload(
-    history: &History,
-    model: &str,
-    name: &str,
-    initial: Option<&serde_json::Value>,
-    time_limit: Option<Duration>,
-) -> anyhow::Result<FileOutcome> {
-    let paired = format::check_pairs(history, Some(name)).map_err(|e| usage(e.to_string()))?;
-    if paired.operations.is_empty() {
-        return Ok(nothing_to_check(Path::new(name), model));
-    }
-    let deadline = faultline_checker::Deadline::after(time_limit);
-    check_workload(name, history, &paired, model, initial, &deadline, None)
-}
-
-/// Checks a recorded history against `model` (one of [`LIN_MODELS`],
-/// [`TXN_MODELS`] or [`SESSION_MODELS`]) exactly as `faultline check --model MODEL --nil-reads
-/// absent` would (faultline's own recorder writes an absent key as `null`),
-/// with an optional search time limit. `name` labels the result (`file`).
-/// Returns the verdict, the JSON result, the text summary and what the
-/// report's failure viewer and cycle diagrams draw.
-pub(crate) fn analyze(
-    history: &History,
-    model: &str,
-    name: &str,
-    time_limit: Option<Duration>,
-) -> anyhow::Result<FileOutcome> {
-    analyze_with(history, model, name, time_limit, None)
-}
-
-/// [`analyze`] with the detector's false-positive-rate bound
-/// (`--max-false-positive-rate`).
-pub(crate) fn analyze_with(
-    history: &History,
-    model: &str,
-    name: &str,
-    time_limit: Option<Duration>,
-    max_false_positive_rate: Option<f64>,
-) -> anyhow::Result<FileOutcome> {
-    let args = CheckArgs {
-        model: Some(model.to_string()),
-        initial: None,
-        format: "jsonl".into(),
-        time_limit: time_limit.map(|t| t.as_secs_f64().to_string()),
-        memory_limit: 1024,
-        nil_reads: Some("absent".into()),
-        no_split: false,
-        consistency_models: Vec::new(),
-        linearizable_keys: false,
-        anomalies: Vec::new(),
-        sequential_keys: false,
-        no_wfr_keys: false,
-        max_false_positive_rate,
-        json: true,
-        html: None,
-        report: false,
-        files: Vec::new(),
-    };
-    let mut plan = plan(&args)?;
-    // The run report draws the failure viewer and cycle diagrams.
-    plan.views = true;
-    let file = Path::new(name);
-    let paired = format::check_pairs(history, Some(name)).map_err(|e| usage(e.to_string()))?;
-    let outcome = if paired.operations.is_empty() {
-        nothing_to_check(file, model)
-    } else if WORKLOAD_MODELS.contains(&model) {
-        check_workload(
-            name,
-            history,
-            &paired,
-            model,
-            None,
-            &faultline_checker::Deadline::after(time_limit),
-            max_false_positive_rate,
-        )?
-    } else if TXN_MODELS.contains(&model) {
-        check_txn(file, &args, &plan, history, model)?
-    } else if SESSION_MODELS.contains(&model) {
-        check_session(file, &args, history, model)?
-    } else {
-        check_lin(
-            file,
-            &args,
-            &plan,
-            history,
-            &paired.operations,
-            Some(Format::Jsonl),
-            model,
-        )?
-    };
-    Ok(outcome)
 }
