@@ -444,3 +444,15 @@ fn postgres_serializable_g2_item_excerpt() {
     ]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
 }
+
+#[test]
+fn report_needs_a_run_directory() {
+    let f = data("register-bad.jsonl");
+    let o = faultline(&["check", "--report", f.to_str().unwrap()]);
+    assert_eq!(code(&o), 64, "{}", stdout(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--report") && err.contains("not a directory"),
+        "{err}"
+    );
+}

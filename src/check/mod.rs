@@ -324,18 +324,18 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         let outcome = outcome?;
         if args.report {
             rerender::rewrite(file, &outcome)?;
-            if !args.json {
-                outln!(
-                    "report rewritten: {}",
-                    file.join(faultline_results::store::REPORT_HTML).display()
-                );
-            }
         }
         worst = worst.worst(outcome.verdict);
         if args.json {
             outln!("{}", outcome.json);
         } else {
             out!("{}", outcome.text);
+            if args.report {
+                outln!(
+                    "report rewritten: {}",
+                    file.join(faultline_results::store::REPORT_HTML).display()
+                );
+            }
         }
         if args.html.is_some() {
             pages.push(page_of(file, outcome));
