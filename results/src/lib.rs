@@ -6,8 +6,9 @@
 //!   `junit.xml` and `summary.html`.
 //! - [`plots`]: `latency-raw.png`, `latency-quantiles.png`, `rate.png`, with
 //!   fault windows shaded (plotters, fonts compiled in).
-//! - [`report`]: `report.html` — verdict, anomalies, nemesis schedule,
-//!   counts, plots and links; the `results.json` schema it reads.
+//! - [`report`]: `report.html` — verdict, summary, plots, anomalies (with
+//!   the failure viewer and cycle diagrams), nemesis schedule, counts and
+//!   links; the `results.json` schema it reads.
 //! - [`run_timeline`]: `timeline.html` — every operation of a run over time.
 //! - [`steps`]: per-operation / per-saga-step outcomes per 10 s window
 //!   (`results.json`'s `steps`) and the report's table of them.
@@ -18,6 +19,10 @@
 //!   failing key's operations, minimal counterexample and a step control
 //!   over the linearization) and [`cycle`] (each transactional anomaly's
 //!   cycle diagram with its prose).
+//!
+//! - [`views`]: [`AnomalyViews`], what the failure viewer and cycle
+//!   diagrams draw, built from the checker's typed result; `check --html`
+//!   and the run report take the same value.
 //!
 //! [`render_run`] writes every rendered file of a run in one call. All
 //! renderers only read `results.json`; none computes a verdict.

@@ -173,7 +173,7 @@ impl LinKeyView {
 
     /// One sentence for a verdict banner: why the minimal counterexample
     /// admits no order (the checker's minimal explanation lists the
-    /// operations, "…: [1] … (lines a–b); [2] … (lines c–d).", then says
+    /// operations, `…: [1] … (lines a–b); [2] … (lines c–d).`, then says
     /// why; the banner keeps the why), naming the key; `note` follows the
     /// key (e.g. " (1 of 8 keys that are not linearizable)").
     pub fn cause<'a>(&'a self, note: &str) -> Option<String> {

@@ -1,14 +1,22 @@
 //! `report.html`: what a person reads first after a run.
 //!
-//! Order: the verdict banner with one sentence naming the cause (linking to
-//! the anomaly it names); a summary card in human units (what ran, counts,
-//! throughput, latency, and each fault window's availability and latency
-//! against the healthy baseline); the plots; each anomaly with its
-//! explanation; per-key results (only the non-valid ones expanded, keys in
-//! natural order); then, folded: the nemesis schedule, counts per
-//! operation, other statistics, the files and the raw JSON. The page is one
-//! file with inline CSS (no script, no network); the PNGs and links are
-//! relative, so the run directory can be copied anywhere.
+//! Order: the verdict banner with one sentence naming the cause (the
+//! checker's minimal explanation, linking to the viewer or diagram that
+//! shows it); a summary card in human units (what ran, counts, throughput,
+//! latency, and each fault window's availability and latency against the
+//! healthy baseline); the plots; each anomaly with its explanation and
+//! diagram — the linearizability failure viewer (a tab per failing key, a
+//! step control over the linearization) and each transactional cycle's
+//! diagram, drawn from the checker's typed result ([`crate::AnomalyViews`])
+//! when the caller has it; per-key results (only the non-valid ones
+//! expanded, keys in natural order); then, folded: the nemesis schedule,
+//! counts per operation, other statistics, the files and the raw JSON.
+//!
+//! Submodules by job: `banner`, `summary` (the card and plots),
+//! `anomalies` (anomalies, models, per-key results), `raw` (the folded
+//! detail). The page is one file with inline CSS, and the viewer's inline
+//! script when it has one (no network); the PNGs and links are relative,
+//! so the run directory can be copied anywhere.
 //!
 //! The full `results.json` contract is docs/results.md.
 //!
