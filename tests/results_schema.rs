@@ -243,8 +243,38 @@ fn every_checker_writes_the_documented_shape() {
             keyed(5, 1, "ok", "read", json!(1)),
         ],
     );
+    // A saga refunded twice: double compensation, money not conserved.
+    let order = json!({"saga": 2, "customer": 0, "item": 0, "qty": 1, "amount": 7, "dest": 1});
+    let ledger = |entries: &[(&str, i64)]| -> Vec<Value> {
+        entries
+            .iter()
+            .map(|(k, u)| json!({"saga": 2, "kind": k, "units": u, "account": 0}))
+            .collect()
+    };
+    let saga = written(
+        &tmp.0,
+        "saga.jsonl",
+        &[
+            ev(0, 1, "invoke", "order", order.clone()),
+            ev(1, 1, "fail", "order", order),
+            ev(2, 9, "invoke", "read", Value::Null),
+            ev(
+                3,
+                9,
+                "ok",
+                "read",
+                json!({"mode": "orchestrated", "sagas": {"2": "compensated"}, "services": {
+                    "reserve-credit": {"initial": [100], "current": [107],
+                        "ledger": ledger(&[("action", 7), ("compensation", 7), ("compensation", 7)])},
+                    "book-stock": {"initial": [10], "current": [10],
+                        "ledger": ledger(&[("refused", 1)])},
+                    "ship": {"initial": [0], "current": [0], "ledger": []}}}),
+            ),
+        ],
+    );
 
     let cases: Vec<(&str, PathBuf, &[&str])> = vec![
+        ("saga", saga, &[]),
         ("causal-register", twice, &[]),
         (
             "list-append",
