@@ -273,8 +273,29 @@ fn every_checker_writes_the_documented_shape() {
         ],
     );
 
+    // The set workload's check runs on a run directory (`workload: set`):
+    // add 1 acknowledged, the final read lost it.
+    let set_run = tmp.0.join("set-run");
+    std::fs::create_dir_all(&set_run).unwrap();
+    std::fs::write(
+        set_run.join("test.json"),
+        json!({"workload": "set"}).to_string(),
+    )
+    .unwrap();
+    written(
+        &set_run,
+        "history.jsonl",
+        &[
+            ev(0, 0, "invoke", "add", json!(1)),
+            ev(1, 0, "ok", "add", json!(1)),
+            ev(2, 1, "invoke", "read", Value::Null),
+            ev(3, 1, "ok", "read", json!([])),
+        ],
+    );
+
     let cases: Vec<(&str, PathBuf, &[&str])> = vec![
         ("saga", saga, &[]),
+        ("set", set_run.clone(), &[]),
         ("causal-register", twice, &[]),
         (
             "list-append",
@@ -317,7 +338,12 @@ fn every_checker_writes_the_documented_shape() {
     let mut verdicts = Vec::new();
     for (model, file, extra) in &cases {
         let f = file.to_str().unwrap();
-        let mut args = vec!["check", "--json", "--model", model];
+        // A run directory: the model its workload implies.
+        let mut args = if file.is_dir() {
+            vec!["check", "--json"]
+        } else {
+            vec!["check", "--json", "--model", model]
+        };
         args.extend_from_slice(extra);
         args.push(f);
         let o = faultline(&args);
