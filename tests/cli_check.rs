@@ -103,7 +103,7 @@ fn json_has_the_documented_shape() {
     assert!(v["file"].as_str().unwrap().ends_with("register-bad.jsonl"));
     assert!(v["keys"].is_object(), "{v}");
     assert!(v["stats"].is_object(), "{v}");
-    let anomalies = v["anomalies"].as_array().unwrap();
+    let anomalies = v["anomalies"]["nonlinearizable"].as_array().unwrap();
     assert!(!anomalies.is_empty(), "{v}");
 }
 
@@ -443,4 +443,16 @@ fn postgres_serializable_g2_item_excerpt() {
         f,
     ]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+}
+
+#[test]
+fn report_needs_a_run_directory() {
+    let f = data("register-bad.jsonl");
+    let o = faultline(&["check", "--report", f.to_str().unwrap()]);
+    assert_eq!(code(&o), 64, "{}", stdout(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--report") && err.contains("not a directory"),
+        "{err}"
+    );
 }

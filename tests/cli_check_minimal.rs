@@ -51,7 +51,7 @@ fn c10_bad_key_5_is_explained_by_the_stale_get() {
 
     let o = faultline(&["check", "--json", f]);
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
-    let a = v["anomalies"]
+    let a = v["anomalies"]["nonlinearizable"]
         .as_array()
         .unwrap()
         .iter()

@@ -11,9 +11,8 @@ use common::{faultline, text};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
-/// The two ```json blocks after `## Schema`: the schema, then the
-/// linearizability models' `anomalies` (the documented exception).
-fn schemas() -> (Value, Value) {
+/// The ```json block after `## Schema`: the one schema of every checker.
+fn schema() -> Value {
     let doc =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/results.md"))
             .expect("docs/results.md");
@@ -22,10 +21,12 @@ fn schemas() -> (Value, Value) {
         let end = b.find("\n```").expect("a closed code block");
         serde_json::from_str::<Value>(&b[..end]).unwrap_or_else(|e| panic!("schema block: {e}"))
     });
-    (
-        blocks.next().expect("the schema"),
-        blocks.next().expect("the exception"),
-    )
+    let schema = blocks.next().expect("the schema");
+    assert!(
+        blocks.next().is_none(),
+        "one schema for every checker, no exception"
+    );
+    schema
 }
 
 /// Errors of `v` against `s`, each with its JSON path.
@@ -151,9 +152,6 @@ fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
 }
 
-/// Models whose `anomalies` is still the documented list form.
-const LIN_MODELS: &[&str] = &faultline_checker::model::ModelKind::NAMES;
-
 /// Histories written by the test for checkers without a fixture file.
 fn written(dir: &Path, name: &str, events: &[Value]) -> PathBuf {
     let p = dir.join(name);
@@ -168,9 +166,7 @@ fn ev(i: u64, p: u64, kind: &str, f: &str, value: Value) -> Value {
 
 #[test]
 fn every_checker_writes_the_documented_shape() {
-    let (schema, lin_anomalies) = schemas();
-    let mut lin_schema = schema.clone();
-    lin_schema["properties"]["anomalies"] = lin_anomalies;
+    let schema = schema();
 
     let tmp = common::TmpStore::new("results-schema");
     std::fs::create_dir_all(&tmp.0).unwrap();
@@ -247,8 +243,59 @@ fn every_checker_writes_the_documented_shape() {
             keyed(5, 1, "ok", "read", json!(1)),
         ],
     );
+    // A saga refunded twice: double compensation, money not conserved.
+    let order = json!({"saga": 2, "customer": 0, "item": 0, "qty": 1, "amount": 7, "dest": 1});
+    let ledger = |entries: &[(&str, i64)]| -> Vec<Value> {
+        entries
+            .iter()
+            .map(|(k, u)| json!({"saga": 2, "kind": k, "units": u, "account": 0}))
+            .collect()
+    };
+    let saga = written(
+        &tmp.0,
+        "saga.jsonl",
+        &[
+            ev(0, 1, "invoke", "order", order.clone()),
+            ev(1, 1, "fail", "order", order),
+            ev(2, 9, "invoke", "read", Value::Null),
+            ev(
+                3,
+                9,
+                "ok",
+                "read",
+                json!({"mode": "orchestrated", "sagas": {"2": "compensated"}, "services": {
+                    "reserve-credit": {"initial": [100], "current": [107],
+                        "ledger": ledger(&[("action", 7), ("compensation", 7), ("compensation", 7)])},
+                    "book-stock": {"initial": [10], "current": [10],
+                        "ledger": ledger(&[("refused", 1)])},
+                    "ship": {"initial": [0], "current": [0], "ledger": []}}}),
+            ),
+        ],
+    );
+
+    // The set workload's check runs on a run directory (`workload: set`):
+    // add 1 acknowledged, the final read lost it.
+    let set_run = tmp.0.join("set-run");
+    std::fs::create_dir_all(&set_run).unwrap();
+    std::fs::write(
+        set_run.join("test.json"),
+        json!({"workload": "set"}).to_string(),
+    )
+    .unwrap();
+    written(
+        &set_run,
+        "history.jsonl",
+        &[
+            ev(0, 0, "invoke", "add", json!(1)),
+            ev(1, 0, "ok", "add", json!(1)),
+            ev(2, 1, "invoke", "read", Value::Null),
+            ev(3, 1, "ok", "read", json!([])),
+        ],
+    );
 
     let cases: Vec<(&str, PathBuf, &[&str])> = vec![
+        ("saga", saga, &[]),
+        ("set", set_run.clone(), &[]),
         ("causal-register", twice, &[]),
         (
             "list-append",
@@ -291,7 +338,12 @@ fn every_checker_writes_the_documented_shape() {
     let mut verdicts = Vec::new();
     for (model, file, extra) in &cases {
         let f = file.to_str().unwrap();
-        let mut args = vec!["check", "--json", "--model", model];
+        // A run directory: the model its workload implies.
+        let mut args = if file.is_dir() {
+            vec!["check", "--json"]
+        } else {
+            vec!["check", "--json", "--model", model]
+        };
         args.extend_from_slice(extra);
         args.push(f);
         let o = faultline(&args);
@@ -302,15 +354,17 @@ fn every_checker_writes_the_documented_shape() {
         );
         let v: Value = serde_json::from_slice(&o.stdout)
             .unwrap_or_else(|e| panic!("{model} {f}: not JSON ({e}): {}", text(&o)));
-        let s = if LIN_MODELS.contains(model) {
-            &lin_schema
-        } else {
-            &schema
-        };
         let mut errs = Vec::new();
-        validate(s, s, &v, "$", &mut errs);
+        validate(&schema, &schema, &v, "$", &mut errs);
         if !errs.is_empty() {
             failures.push(format!("{model} {f}:\n  {}", errs.join("\n  ")));
+        }
+        // `anomaly_types` names every type `anomalies` lists.
+        let types = v["anomaly_types"].as_array().cloned().unwrap_or_default();
+        for (t, list) in v["anomalies"].as_object().into_iter().flatten() {
+            if list.as_array().is_some_and(|l| !l.is_empty()) && !types.contains(&json!(t)) {
+                failures.push(format!("{model} {f}: anomaly_types lacks {t}"));
+            }
         }
         if file.ends_with("causal-twice.jsonl") {
             assert!(
@@ -329,10 +383,13 @@ fn every_checker_writes_the_documented_shape() {
 
 #[test]
 fn the_validator_rejects_what_the_doc_forbids() {
-    let (schema, _) = schemas();
+    let schema = schema();
     let bad = [
         json!({"valid": "no", "model": "m", "anomalies": {}, "stats": {}}),
         json!({"valid": true, "model": "m", "anomalies": [], "stats": {}}),
+        // The list form linearizability wrote before issue #17 item 6.
+        json!({"valid": false, "model": "cas-register", "stats": {},
+               "anomalies": [{"type": "nonlinearizable", "key": "x", "op": {"line": 3}}]}),
         json!({"valid": true, "model": "m", "anomalies": {}, "stats": {}, "reasons": ["x"]}),
         json!({"valid": false, "model": "m", "stats": {},
                "anomalies": {"lost": [{"op": {"f": "read", "index": 3}}]}}),

@@ -186,7 +186,7 @@ fn check_inner(
     })?;
     let lin_json = lin.to_json(&ops, history);
     if lin.verdict == Verdict::Invalid {
-        let list: Vec<Value> = lin_json["anomalies"]
+        let list: Vec<Value> = lin_json["anomalies"][linear::NONLINEARIZABLE]
             .as_array()
             .cloned()
             .unwrap_or_default();

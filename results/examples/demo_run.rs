@@ -55,7 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tl = run_timeline::render_run_timeline("demo timeline", &h, &windows);
     println!("timeline.html ({} bytes): {:?}", tl.len(), t.elapsed());
     let t = Instant::now();
-    faultline_results::render_run(&run, &h, &results)?;
+    faultline_results::render_run(&run, &h, &results, &Default::default())?;
     println!("render_run (all of it): {:?}", t.elapsed());
     let _ = report::render_report; // the report is part of render_run
     println!("wrote {}", run.file(store::REPORT_HTML).display());

@@ -13,7 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         faultline_checker::format::parse_file_detected(&dir.join("history.jsonl"), None)?;
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("results.json"))?)?;
-    faultline_results::render_run(&dir, &history, &results)?;
+    faultline_results::render_run(&dir, &history, &results, &Default::default())?;
     println!("{}", dir.join("report.html").display());
     Ok(())
 }

@@ -397,6 +397,15 @@ pub fn cycle_svg(e: &Explanation) -> Option<String> {
 pub fn anomaly_html(kind: &str, e: &Explanation) -> String {
     let mut s = String::new();
     let _ = write!(s, "<section class=\"anomaly\"><h3>{}</h3>", escape(kind));
+    s.push_str(&anomaly_body(e));
+    s.push_str("</section>\n");
+    s
+}
+
+/// [`anomaly_html`] without its section and heading, for a page that
+/// frames each anomaly itself (the run report).
+pub fn anomaly_body(e: &Explanation) -> String {
+    let mut s = String::new();
     match e {
         Explanation::Cycle {
             workload,
@@ -449,7 +458,6 @@ pub fn anomaly_html(kind: &str, e: &Explanation) -> String {
             );
         }
     }
-    s.push_str("</section>\n");
     s
 }
 

@@ -6,8 +6,9 @@
 //!   `junit.xml` and `summary.html`.
 //! - [`plots`]: `latency-raw.png`, `latency-quantiles.png`, `rate.png`, with
 //!   fault windows shaded (plotters, fonts compiled in).
-//! - [`report`]: `report.html` — verdict, anomalies, nemesis schedule,
-//!   counts, plots and links; the `results.json` schema it reads.
+//! - [`report`]: `report.html` — verdict, summary, plots, anomalies (with
+//!   the failure viewer and cycle diagrams), nemesis schedule, counts and
+//!   links; the `results.json` schema it reads.
 //! - [`run_timeline`]: `timeline.html` — every operation of a run over time.
 //! - [`steps`]: per-operation / per-saga-step outcomes per 10 s window
 //!   (`results.json`'s `steps`) and the report's table of them.
@@ -18,6 +19,10 @@
 //!   failing key's operations, minimal counterexample and a step control
 //!   over the linearization) and [`cycle`] (each transactional anomaly's
 //!   cycle diagram with its prose).
+//!
+//! - [`views`]: [`AnomalyViews`], what the failure viewer and cycle
+//!   diagrams draw, built from the checker's typed result; `check --html`
+//!   and the run report take the same value.
 //!
 //! [`render_run`] writes every rendered file of a run in one call. All
 //! renderers only read `results.json`; none computes a verdict.
@@ -34,9 +39,11 @@ pub mod serve;
 pub mod steps;
 pub mod store;
 pub mod timeline;
+pub mod views;
 
 pub use plots::{FaultWindow, PlotError};
 pub use store::{HistoryWriter, RunDir, RunSummary, Store, StoreError};
+pub use views::AnomalyViews;
 
 use faultline_checker::History;
 use std::path::Path;
@@ -65,12 +72,18 @@ impl AsRef<Path> for RunDir {
 /// read when present. A plot that fails to draw is named in the report
 /// and returned as an error after the HTML is written, so a report always
 /// exists.
+///
+/// `views` are what the failure viewer and cycle diagrams draw, from the
+/// checker's typed result (`faultline test` passes the check's); a run
+/// re-rendered from its stored files alone passes
+/// `&AnomalyViews::default()` and its anomalies show as prose.
 pub fn render_run(
     dir: impl AsRef<Path>,
     history: &History,
     results: &serde_json::Value,
+    views: &AnomalyViews,
 ) -> Result<(), RenderError> {
-    render_run_with_windows(dir, history, results, &[])
+    render_run_with_windows(dir, history, results, views, &[])
 }
 
 /// [`render_run`] with extra fault windows from the caller (e.g. the runner's
@@ -79,6 +92,7 @@ pub fn render_run_with_windows(
     dir: impl AsRef<Path>,
     history: &History,
     results: &serde_json::Value,
+    views: &AnomalyViews,
     extra_windows: &[FaultWindow],
 ) -> Result<(), RenderError> {
     let dir = dir.as_ref();
@@ -126,6 +140,7 @@ pub fn render_run_with_windows(
         run_time: &run_time,
         history,
         results,
+        views,
         windows: &windows,
         test_json: test_json.as_ref(),
         nodes: &nodes,

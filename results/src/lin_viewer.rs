@@ -173,7 +173,7 @@ impl LinKeyView {
 
     /// One sentence for a verdict banner: why the minimal counterexample
     /// admits no order (the checker's minimal explanation lists the
-    /// operations, "…: [1] … (lines a–b); [2] … (lines c–d).", then says
+    /// operations, `…: [1] … (lines a–b); [2] … (lines c–d).`, then says
     /// why; the banner keeps the why), naming the key; `note` follows the
     /// key (e.g. " (1 of 8 keys that are not linearizable)").
     pub fn cause<'a>(&'a self, note: &str) -> Option<String> {
@@ -626,10 +626,12 @@ document.querySelectorAll('.linviewer').forEach(function(root){
     var whole=view.querySelector('.show-whole');
     if(whole){whole.addEventListener('change',function(){view.querySelector('.chart.full').hidden=!whole.checked;view.querySelector('.chart.cropped').hidden=whole.checked;});}
     show(0);
-    // A chart wider than its box opens scrolled to the failing operation.
+    // A chart wider than its box opens scrolled to the failing operation,
+    // only when it would be off-screen (the lane labels stay in view).
     var box=view.querySelector('.chart.cropped'), f=box&&box.querySelector('.op.fail rect');
     if(f&&box.scrollWidth>box.clientWidth){
-      var x=f.getBBox().x; box.scrollLeft=Math.max(0,x-box.clientWidth/2);
+      var b=f.getBBox();
+      if(b.x+b.width>box.clientWidth){box.scrollLeft=Math.max(0,b.x-box.clientWidth/2);}
     }
   });
 });

@@ -10,9 +10,8 @@
 //! disk with no server and no network. This module only renders: the
 //! checker decided everything it shows.
 
-use crate::{cycle, lin_viewer};
+use crate::{AnomalyViews, cycle, lin_viewer};
 use faultline_checker::Verdict;
-use faultline_checker::txn::explain::Explanation;
 use std::fmt::Write;
 
 /// What the page shows of one checked file.
@@ -31,13 +30,8 @@ pub struct CheckFile {
     pub reason: Option<String>,
     /// The rest of the check's text output (shown folded).
     pub details: String,
-    /// Linearizability: one view per key that is not linearizable.
-    pub lin: Vec<lin_viewer::LinKeyView>,
-    /// Transactional anomalies: (anomaly type, explanation).
-    pub txn: Vec<(String, Explanation)>,
-    /// How many transactional anomalies were found in all (`txn` may
-    /// show fewer).
-    pub txn_total: usize,
+    /// What the failure viewer and the cycle diagrams draw.
+    pub views: AnomalyViews,
 }
 
 /// Escapes text for HTML and SVG content and attribute values.
@@ -125,8 +119,8 @@ pub fn render_check_page(title: &str, files: &[CheckFile]) -> String {
     }
     html.push_str("</div>\n");
     let _ = writeln!(html, "<p class=\"title\">{}</p>", escape(title));
-    let lin_any = files.iter().any(|f| !f.lin.is_empty());
-    let txn_any = files.iter().any(|f| !f.txn.is_empty());
+    let lin_any = files.iter().any(|f| !f.views.lin.is_empty());
+    let txn_any = files.iter().any(|f| !f.views.txn.is_empty());
     if txn_any {
         html.push_str(&cycle::legend_html());
     }
@@ -143,19 +137,19 @@ pub fn render_check_page(title: &str, files: &[CheckFile]) -> String {
                 let _ = write!(html, "<p class=\"file-cause\">{}</p>", escape(&sentence(f)));
             }
         }
-        if !f.lin.is_empty() {
-            html.push_str(&lin_viewer::render(&format!("lin{i}"), &f.lin));
+        if !f.views.lin.is_empty() {
+            html.push_str(&lin_viewer::render(&format!("lin{i}"), &f.views.lin));
         }
-        if !f.txn.is_empty() {
-            if f.txn_total > f.txn.len() {
+        if !f.views.txn.is_empty() {
+            if f.views.txn_total > f.views.txn.len() {
                 let _ = write!(
                     html,
                     "<p class=\"note\">{} anomalies found; the first {} are drawn (the JSON output has them all).</p>",
-                    f.txn_total,
-                    f.txn.len()
+                    f.views.txn_total,
+                    f.views.txn.len()
                 );
             }
-            for (kind, e) in &f.txn {
+            for (kind, e) in &f.views.txn {
                 html.push_str(&cycle::anomaly_html(kind, e));
             }
         }
@@ -210,9 +204,7 @@ mod tests {
             cause: Some("Key \"x\": read 1 <after> write 2.".into()),
             reason: Some("the time limit ran out".into()),
             details: String::new(),
-            lin: Vec::new(),
-            txn: Vec::new(),
-            txn_total: 0,
+            views: AnomalyViews::default(),
         }
     }
 

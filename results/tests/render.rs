@@ -54,7 +54,7 @@ fn render_run_writes_every_file() {
     run.node_dir("n1").unwrap();
     run.write_results(&results()).unwrap();
 
-    render_run(&run, &h, &results()).unwrap();
+    render_run(&run, &h, &results(), &Default::default()).unwrap();
 
     for f in [
         store::LATENCY_RAW_PNG,
@@ -162,6 +162,7 @@ fn histories_without_time_fall_back_to_event_order() {
         run.path(),
         &History::default(),
         &json!({"valid": "unknown", "reason": "no operations"}),
+        &Default::default(),
     )
     .unwrap();
     let report = fs::read_to_string(run.file(store::REPORT_HTML)).unwrap();
@@ -172,7 +173,12 @@ fn histories_without_time_fall_back_to_event_order() {
 fn a_missing_run_dir_is_an_error_not_a_panic() {
     let tmp = tempfile::tempdir().unwrap();
     let h = common::synthetic(100);
-    let r = render_run(tmp.path().join("no/such/run"), &h, &json!({"valid": true}));
+    let r = render_run(
+        tmp.path().join("no/such/run"),
+        &h,
+        &json!({"valid": true}),
+        &Default::default(),
+    );
     assert!(r.is_err());
     let msg = r.unwrap_err().to_string();
     assert!(msg.contains("no/such/run"), "{msg}");

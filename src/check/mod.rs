@@ -11,10 +11,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod analyze;
+mod page;
 mod progress;
+mod rerender;
+#[cfg(test)]
+mod tests;
 mod txn;
 mod workload;
 
+pub(crate) use analyze::{analyze, analyze_with, analyze_workload};
+use page::{all_anomalies, page_of};
 use txn::{check_txn, check_txn_fast};
 use workload::{bank_initial_of_run, check_workload, out_of_time, pair_and_check_workload};
 
@@ -156,6 +163,12 @@ pub struct CheckArgs {
     #[arg(long, value_name = "OUT")]
     pub html: Option<PathBuf>,
 
+    /// For run directories: rewrite the run's results.json and report.html
+    /// (with the failure viewer or cycle diagrams) from this re-check, for a
+    /// run stored before a checker or report change
+    #[arg(long)]
+    pub report: bool,
+
     /// History files to check (`-` reads stdin), or run directories of
     /// `faultline test` (`store/<test>/latest`), which are re-checked from
     /// their history.jsonl
@@ -174,6 +187,9 @@ struct Plan {
     /// The inputs that can be read only once, read whole: see
     /// [`read_streams`].
     streams: Arc<HashMap<PathBuf, Vec<u8>>>,
+    /// Build the failure viewer's and cycle diagrams' data
+    /// ([`FileOutcome::views`]): for `--html` and for a run's report.
+    views: bool,
 }
 
 fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
@@ -231,6 +247,7 @@ fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
         time_limit,
         max_false_positive_rate: args.max_false_positive_rate,
         streams: Arc::default(),
+        views: args.html.is_some() || args.report,
     })
 }
 
@@ -271,6 +288,14 @@ fn read_streams(files: &[PathBuf]) -> anyhow::Result<HashMap<PathBuf, Vec<u8>>> 
 }
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    if args.report
+        && let Some(f) = args.files.iter().find(|f| !f.is_dir())
+    {
+        return Err(usage(format!(
+            "--report rewrites a run directory's report; {} is not a directory",
+            f.display()
+        )));
+    }
     let mut plan = plan(&args)?;
     plan.streams = Arc::new(read_streams(&args.files)?);
     let mut worst = Verdict::Valid;
@@ -297,11 +322,20 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         let outcome = check_file(file, &args, &plan);
         drop(spinner);
         let outcome = outcome?;
+        if args.report {
+            rerender::rewrite(file, &outcome)?;
+        }
         worst = worst.worst(outcome.verdict);
         if args.json {
             outln!("{}", outcome.json);
         } else {
             out!("{}", outcome.text);
+            if args.report {
+                outln!(
+                    "report rewritten: {}",
+                    file.join(faultline_results::store::REPORT_HTML).display()
+                );
+            }
         }
         if args.html.is_some() {
             pages.push(page_of(file, outcome));
@@ -325,82 +359,26 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(worst.exit_code()))
 }
 
-/// What `--html` shows of one file beyond its result: filled only when
-/// `--html` is given.
-#[derive(Default)]
-struct HtmlParts {
-    /// Linearizability: a viewer tab per key that is not linearizable.
-    lin: Vec<faultline_results::lin_viewer::LinKeyView>,
-    /// Transactional anomalies, (type, explanation), the first few.
-    txn: Vec<(String, faultline_checker::txn::explain::Explanation)>,
-    txn_total: usize,
-    /// One sentence naming the cause, when the checker's data gives a
-    /// better one than its JSON's first explanation.
-    cause: Option<String>,
+/// One file's check: its verdict, JSON, text and (when asked for, see
+/// [`Plan::views`]) what the failure viewer and cycle diagrams draw.
+pub(crate) struct FileOutcome {
+    pub verdict: Verdict,
+    pub json: serde_json::Value,
+    pub text: String,
+    pub views: faultline_results::AnomalyViews,
 }
 
-/// The page's view of one checked file: the verdict, the cause sentence
-/// (the checker's minimal explanation, or its first anomaly's), the
-/// reason of an unknown verdict, and what the viewers draw.
-fn page_of(file: &Path, o: FileOutcome) -> faultline_results::timeline::CheckFile {
-    let json = &o.json;
-    let mut lines = o.text.lines();
-    let summary = lines.next().unwrap_or_default().to_string();
-    let details: String = lines.map(|l| format!("{}\n", l.trim_start())).collect();
-    let first_anomaly = json["anomalies"]
-        .as_array()
-        .and_then(|a| a.first())
-        .and_then(|a| {
-            ["minimal_explanation", "explanation", "message"]
-                .iter()
-                .find_map(|f| a[*f].as_str())
-        })
-        .map(str::to_string);
-    let cause = o
-        .html
-        .cause
-        .or(first_anomaly)
-        .or_else(|| details.lines().next().map(str::to_string));
-    let reason = json["reason"]
-        .as_str()
-        .map(str::to_string)
-        .or_else(|| {
-            json["reasons"]
-                .as_array()
-                .map(|r| {
-                    r.iter()
-                        .filter_map(|x| x.as_str())
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                })
-                .filter(|r| !r.is_empty())
-        })
-        .or_else(|| {
-            // Linearizability: the first key that did not finish.
-            json["keys"].as_object().and_then(|keys| {
-                keys.iter()
-                    .find_map(|(k, r)| r["reason"].as_str().map(|why| format!("key {k:?}: {why}")))
-            })
-        });
-    faultline_results::timeline::CheckFile {
-        file: file.display().to_string(),
-        model: json["model"].as_str().unwrap_or_default().to_string(),
-        verdict: o.verdict,
-        summary,
-        cause: (o.verdict == Verdict::Invalid).then_some(cause).flatten(),
-        reason: (o.verdict == Verdict::Unknown).then_some(reason).flatten(),
-        details,
-        lin: o.html.lin,
-        txn: o.html.txn,
-        txn_total: o.html.txn_total,
+impl FileOutcome {
+    pub(crate) fn into_parts(
+        self,
+    ) -> (
+        Verdict,
+        serde_json::Value,
+        String,
+        faultline_results::AnomalyViews,
+    ) {
+        (self.verdict, self.json, self.text, self.views)
     }
-}
-
-struct FileOutcome {
-    verdict: Verdict,
-    json: serde_json::Value,
-    text: String,
-    html: HtmlParts,
 }
 
 /// Reads one history; `None` as the format means an empty file.
@@ -494,7 +472,7 @@ fn check_run_dir(dir: &Path, args: &CheckArgs, plan: &Plan) -> anyhow::Result<Fi
             verdict,
             json,
             text,
-            html: HtmlParts::default(),
+            views: faultline_results::AnomalyViews::default(),
         });
     }
     let model = plan.model.clone().or(match workload.as_deref() {
@@ -614,11 +592,12 @@ fn nothing_to_check(file: &Path, model: &str) -> FileOutcome {
             "model": model,
             "reason": reason,
             "keys": {},
-            "anomalies": [],
+            "anomaly_types": [],
+            "anomalies": {},
             "stats": {"ops": 0},
         }),
         text: format!("{name}: unknown ({model}): {reason}\n"),
-        html: HtmlParts::default(),
+        views: faultline_results::AnomalyViews::default(),
     }
 }
 
@@ -758,7 +737,7 @@ fn check_lin(
     ));
     // Lead with the minimal counterexample; the search's own witness (the
     // longest prefix) follows as detail.
-    for a in json["anomalies"].as_array().into_iter().flatten() {
+    for a in all_anomalies(&json) {
         if let Some(e) = a["minimal_explanation"].as_str() {
             text.push_str(&format!("  {e}\n"));
         }
@@ -779,45 +758,17 @@ fn check_lin(
         }
     }
 
-    let mut html = HtmlParts::default();
-    if args.html.is_some() {
-        let anomalies = json["anomalies"].as_array();
-        let anomaly_of = |key: &str| {
-            anomalies
-                .into_iter()
-                .flatten()
-                .find(|a| a["key"].as_str() == Some(key))
-        };
-        for (key, kr) in &result.keys {
-            if kr.verdict == Verdict::Invalid {
-                html.lin
-                    .push(faultline_results::lin_viewer::LinKeyView::build(
-                        key,
-                        kr,
-                        ops,
-                        history,
-                        &spec,
-                        !opts.split_by_key && LIN_SPLIT_OPTIONAL.contains(&model),
-                        anomaly_of(key),
-                    ));
-            }
-        }
-        html.lin
-            .sort_by(|a, b| match (a.key.parse::<u64>(), b.key.parse::<u64>()) {
-                (Ok(x), Ok(y)) => x.cmp(&y),
-                _ => a.key.cmp(&b.key),
-            });
-        let more = match html.lin.len() {
-            0 | 1 => String::new(),
-            n => format!(" (1 of {n} keys that are not linearizable)"),
-        };
-        html.cause = html.lin.first().and_then(|v| v.cause(&more));
-    }
+    let views = if plan.views {
+        let whole = !opts.split_by_key && LIN_SPLIT_OPTIONAL.contains(&model);
+        page::lin_views(&result, &json, ops, history, &spec, whole)
+    } else {
+        faultline_results::AnomalyViews::default()
+    };
     Ok(FileOutcome {
         verdict: result.verdict,
         json,
         text,
-        html,
+        views,
     })
 }
 
@@ -862,100 +813,6 @@ fn check_session(
         verdict: result.verdict,
         json,
         text,
-        html: HtmlParts::default(),
+        views: faultline_results::AnomalyViews::default(),
     })
-}
-
-/// Like [`analyze`] for the [`WORKLOAD_MODELS`], with the test's initial
-/// state (the bank's balances), as `faultline check --model MODEL
-/// --initial INITIAL` would check it.
-pub(crate) fn analyze_workload(
-    history: &History,
-    model: &str,
-    name: &str,
-    initial: Option<&serde_json::Value>,
-    time_limit: Option<Duration>,
-) -> anyhow::Result<(Verdict, serde_json::Value, String)> {
-    let paired = format::check_pairs(history, Some(name)).map_err(|e| usage(e.to_string()))?;
-    let outcome = if paired.operations.is_empty() {
-        nothing_to_check(Path::new(name), model)
-    } else {
-        let deadline = faultline_checker::Deadline::after(time_limit);
-        check_workload(name, history, &paired, model, initial, &deadline, None)?
-    };
-    Ok((outcome.verdict, outcome.json, outcome.text))
-}
-
-/// Checks a recorded history against `model` (one of [`LIN_MODELS`],
-/// [`TXN_MODELS`] or [`SESSION_MODELS`]) exactly as `faultline check --model MODEL --nil-reads
-/// absent` would (faultline's own recorder writes an absent key as `null`),
-/// with an optional search time limit. `name` labels the result (`file`).
-/// Returns the verdict, the JSON result and the text summary.
-pub(crate) fn analyze(
-    history: &History,
-    model: &str,
-    name: &str,
-    time_limit: Option<Duration>,
-) -> anyhow::Result<(Verdict, serde_json::Value, String)> {
-    analyze_with(history, model, name, time_limit, None)
-}
-
-/// [`analyze`] with the detector's false-positive-rate bound
-/// (`--max-false-positive-rate`).
-pub(crate) fn analyze_with(
-    history: &History,
-    model: &str,
-    name: &str,
-    time_limit: Option<Duration>,
-    max_false_positive_rate: Option<f64>,
-) -> anyhow::Result<(Verdict, serde_json::Value, String)> {
-    let args = CheckArgs {
-        model: Some(model.to_string()),
-        initial: None,
-        format: "jsonl".into(),
-        time_limit: time_limit.map(|t| t.as_secs_f64().to_string()),
-        memory_limit: 1024,
-        nil_reads: Some("absent".into()),
-        no_split: false,
-        consistency_models: Vec::new(),
-        linearizable_keys: false,
-        anomalies: Vec::new(),
-        sequential_keys: false,
-        no_wfr_keys: false,
-        max_false_positive_rate,
-        json: true,
-        html: None,
-        files: Vec::new(),
-    };
-    let plan = plan(&args)?;
-    let file = Path::new(name);
-    let paired = format::check_pairs(history, Some(name)).map_err(|e| usage(e.to_string()))?;
-    let outcome = if paired.operations.is_empty() {
-        nothing_to_check(file, model)
-    } else if WORKLOAD_MODELS.contains(&model) {
-        check_workload(
-            name,
-            history,
-            &paired,
-            model,
-            None,
-            &faultline_checker::Deadline::after(time_limit),
-            max_false_positive_rate,
-        )?
-    } else if TXN_MODELS.contains(&model) {
-        check_txn(file, &args, &plan, history, model)?
-    } else if SESSION_MODELS.contains(&model) {
-        check_session(file, &args, history, model)?
-    } else {
-        check_lin(
-            file,
-            &args,
-            &plan,
-            history,
-            &paired.operations,
-            Some(Format::Jsonl),
-            model,
-        )?
-    };
-    Ok((outcome.verdict, outcome.json, outcome.text))
 }

@@ -182,23 +182,24 @@ pub(super) fn check_txn_with(
     for line in prose.lines().filter(|l| !l.starts_with("valid:")) {
         text.push_str(&format!("  {line}\n"));
     }
-    let mut html = HtmlParts::default();
-    if args.html.is_some() {
+    let mut views = faultline_results::AnomalyViews::default();
+    if plan.views {
         // Cycles first (they have diagrams), then the rest; a few of each
         // type, as the text output caps them.
         for (kind, list) in &result.anomalies {
             for e in list.iter().take(HTML_EXPLANATIONS) {
-                html.txn.push((kind.clone(), e.clone()));
+                views.txn.push((kind.clone(), e.clone()));
             }
         }
-        html.txn
+        views
+            .txn
             .sort_by_key(|(_, e)| !matches!(e, txn::explain::Explanation::Cycle { .. }));
-        html.txn_total = result
+        views.txn_total = result
             .anomaly_counts
             .values()
             .sum::<usize>()
-            .max(html.txn.len());
-        html.cause = html
+            .max(views.txn.len());
+        views.cause = views
             .txn
             .first()
             .map(|(k, e)| faultline_results::cycle::cause_sentence(k, e));
@@ -207,6 +208,6 @@ pub(super) fn check_txn_with(
         verdict: result.verdict,
         json,
         text,
-        html,
+        views,
     })
 }

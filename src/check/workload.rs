@@ -150,6 +150,6 @@ fn outcome(name: &str, model: &str, r: faultline_checker::WorkloadResult) -> Fil
         verdict: r.verdict,
         json,
         text: format!("{name}: {}", r.text),
-        html: HtmlParts::default(),
+        views: faultline_results::AnomalyViews::default(),
     }
 }

@@ -329,7 +329,7 @@ fn run_one(
     let history = read_back(&history_path, &mut failure);
     let interrupted = cancel.is_cancelled();
     let t_check = Instant::now();
-    let (mut verdict, mut results, text) = judge(
+    let (mut verdict, mut results, text, views) = judge(
         plan,
         checked,
         db.as_deref(),
@@ -369,7 +369,7 @@ fn run_one(
         o.insert("lesson".into(), json!(l));
     }
     run.write_results(&results)?;
-    if let Err(e) = faultline_results::render_run(&run, &history, &results) {
+    if let Err(e) = faultline_results::render_run(&run, &history, &results, &views) {
         errln!("faultline: warning: rendering the report: {e}");
     }
     let report = run.file(store::REPORT_HTML);
@@ -626,13 +626,14 @@ fn judge(
     history: &History,
     history_path: &Path,
     failure: Option<&anyhow::Error>,
-) -> Result<(Verdict, Value, String)> {
+) -> Result<(Verdict, Value, String, faultline_results::AnomalyViews)> {
     Ok(if failure.is_some() {
         let e = failure.map(|e| format!("{e:#}")).unwrap_or_default();
         (
             Verdict::Unknown,
             json!({"valid": Verdict::Unknown.to_json(), "error": e, "reason": format!("the run failed: {e}")}),
             String::new(),
+            faultline_results::AnomalyViews::default(),
         )
     } else if let Some(model) = db.and_then(|d| d.checker(plan.workload)) {
         // The target's own promise (a CRDT store: convergence).
@@ -644,20 +645,22 @@ fn judge(
             Some(checked.check_time_limit),
             plan.max_false_positive_rate,
         )?
+        .into_parts()
     } else {
         let label = history_path.display().to_string();
         match plan.workload {
             Workload::Set => {
                 let r = faultline_checker::set_full::check(history)
                     .map_err(|e| anyhow!("history does not pair: {e}"))?;
-                (r.verdict, r.json, r.text)
+                (r.verdict, r.json, r.text, Default::default())
             }
             Workload::Register => crate::check::analyze(
                 history,
                 "cas-register",
                 &label,
                 Some(checked.check_time_limit),
-            )?,
+            )?
+            .into_parts(),
             Workload::Bank => crate::check::analyze_workload(
                 history,
                 "bank",
@@ -666,8 +669,10 @@ fn judge(
                     WorkloadOptions::new(Workload::Bank).initial_balances()
                 )),
                 Some(checked.check_time_limit),
-            )?,
-            w => crate::check::analyze(history, w.name(), &label, Some(checked.check_time_limit))?,
+            )?
+            .into_parts(),
+            w => crate::check::analyze(history, w.name(), &label, Some(checked.check_time_limit))?
+                .into_parts(),
         }
     })
 }

@@ -259,3 +259,40 @@ pub fn browser() -> Option<(PathBuf, PathBuf)> {
         which(&["chromedriver"])?,
     ))
 }
+
+/// Text label boxes of every cycle diagram: (left, top, right, bottom).
+pub fn cycle_label_boxes(d: &Driver) -> Vec<Vec<f64>> {
+    let v = d.script(
+        "return [].map.call(document.querySelectorAll('svg.cycle text'),function(t){\
+         var r=t.getBoundingClientRect();return [r.left,r.top,r.right,r.bottom,\
+         [].indexOf.call(document.querySelectorAll('svg.cycle'),t.ownerSVGElement)];});",
+    );
+    v.as_array()
+        .expect("a list")
+        .iter()
+        .map(|b| {
+            b.as_array()
+                .expect("a box")
+                .iter()
+                .map(|x| x.as_f64().expect("a number"))
+                .collect()
+        })
+        .collect()
+}
+
+/// No two text labels of one cycle diagram (`svg.cycle`) overlap (their
+/// bounding boxes), and there are labels to compare.
+pub fn assert_no_label_overlaps(d: &Driver, page: &str) {
+    let boxes = cycle_label_boxes(d);
+    assert!(boxes.len() >= 4, "{page}: too few labels: {boxes:?}");
+    for (i, a) in boxes.iter().enumerate() {
+        assert!(a[2] > a[0] && a[3] > a[1], "{page}: empty label box {a:?}");
+        for b in &boxes[i + 1..] {
+            if a[4] != b[4] {
+                continue; // different diagrams
+            }
+            let overlap = a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
+            assert!(!overlap, "{page}: labels overlap: {a:?} and {b:?}");
+        }
+    }
+}

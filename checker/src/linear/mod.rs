@@ -129,6 +129,10 @@ pub struct Stats {
     pub threads: usize,
 }
 
+/// The anomaly type of a key that is not linearizable, in `results.json`'s
+/// `anomalies` and `anomaly_types`.
+pub const NONLINEARIZABLE: &str = "nonlinearizable";
+
 /// The answer of the linearizability checker.
 ///
 /// `verdict` is the worst key verdict (invalid > unknown > valid); a history
@@ -144,7 +148,8 @@ pub struct Stats {
 ///  "keys": {"_": {"valid": false, "reason": null, "ops": 3,
 ///                 "states_explored": 2, "longest_prefix": [0, 1],
 ///                 "failing_op": 2, "tried": [2], "final_state": "2"}},
-///  "anomalies": [{"type": "nonlinearizable", "key": "_",
+///  "anomaly_types": ["nonlinearizable"],
+///  "anomalies": {"nonlinearizable": [{"key": "_",
 ///                 "op": {"id": 2, "process": 2, "f": "read", "value": 1,
 ///                        "line": 6, "index": 4},
 ///                 "prefix": [{"id": 0, …}, {"id": 1, …}],
@@ -153,7 +158,7 @@ pub struct Stats {
 ///                 "explanation": "…",
 ///                 "minimal": [{"id": 0, …, "returned_line": 2}, {"id": 2, …}],
 ///                 "minimal_complete": true,
-///                 "minimal_explanation": "Key \"_\": a minimal counterexample has 2 …"}],
+///                 "minimal_explanation": "Key \"_\": a minimal counterexample has 2 …"}]},
 ///  "warnings": [],
 ///  "stats": {"ops": 3, "keys": 1, "states_explored": 2,
 ///            "elapsed_ms": 0.1, "threads": 1}}
@@ -422,7 +427,8 @@ fn op_prose(op: &Operation, history: &History) -> String {
 
 impl LinearResult {
     /// The `results.json` form (see the type's docs): `valid`, `model`,
-    /// `keys`, `anomalies` (one `nonlinearizable` entry per invalid key),
+    /// `keys`, `anomaly_types`, `anomalies` (`nonlinearizable`: one entry
+    /// per invalid key),
     /// `stats`. `ops` are the operations that were checked (ids index it).
     pub fn to_json(&self, ops: &[Operation], history: &History) -> Value {
         let by_id = |id: usize| {
@@ -495,7 +501,6 @@ impl LinearResult {
                 ),
             };
             anomalies.push(serde_json::json!({
-                "type": "nonlinearizable",
                 "key": key,
                 "op": failing.map(|o| op_json(o, history)),
                 "prefix": prefix,
@@ -511,7 +516,13 @@ impl LinearResult {
             "valid": self.verdict.to_json(),
             "model": self.model,
             "keys": serde_json::to_value(&self.keys).unwrap_or(Value::Null),
-            "anomalies": anomalies,
+            // One shape with every checker: anomaly type → list.
+            "anomaly_types": if anomalies.is_empty() { vec![] } else { vec![NONLINEARIZABLE] },
+            "anomalies": if anomalies.is_empty() {
+                serde_json::json!({})
+            } else {
+                serde_json::json!({ (NONLINEARIZABLE): anomalies })
+            },
             "warnings": self.warnings,
             "stats": serde_json::to_value(&self.stats).unwrap_or(Value::Null),
         })

@@ -72,9 +72,9 @@ fn formats_etcd_example_is_not_linearizable() {
     let ops = h.pair().unwrap().operations;
     let j = r.to_json(&ops, &h);
     assert_eq!(j["valid"], json!(false));
-    assert_eq!(j["anomalies"][0]["op"]["line"], json!(5));
+    assert_eq!(j["anomalies"]["nonlinearizable"][0]["op"]["line"], json!(5));
     assert!(
-        j["anomalies"][0]["explanation"]
+        j["anomalies"]["nonlinearizable"][0]["explanation"]
             .as_str()
             .unwrap()
             .contains("state 2")
@@ -166,12 +166,15 @@ fn stale_read_shrinks_to_the_write_and_the_read() {
     assert!(why.contains("Stale read"), "{why}");
     assert!(why.contains("the value read was overwritten"), "{why}");
     let j = r.to_json(&h.pair().unwrap().operations, &h);
-    let m = &j["anomalies"][0]["minimal"];
+    let m = &j["anomalies"]["nonlinearizable"][0]["minimal"];
     assert_eq!(m[0]["line"], json!(1));
     assert_eq!(m[1]["line"], json!(3));
     assert_eq!(m[1]["returned_line"], json!(6));
     assert_eq!(m[2]["line"], json!(9));
-    assert_eq!(j["anomalies"][0]["minimal_complete"], json!(true));
+    assert_eq!(
+        j["anomalies"]["nonlinearizable"][0]["minimal_complete"],
+        json!(true)
+    );
 }
 
 #[test]

@@ -171,9 +171,9 @@ fn strip(h: &mut String, rs: &[&RunInfo]) {
              height=\"14\" rx=\"1\" fill=\"{c}\"><title>{t}: {v}{a}</title></rect></a>",
             p = escape(&r.path),
             x = i * 10,
-            c = colour(&r.verdict),
+            c = colour(r.verdict_word()),
             t = escape(&display_time(&r.time)),
-            v = escape(&r.verdict),
+            v = escape(r.verdict_word()),
             a = if r.anomaly_types.is_empty() {
                 String::new()
             } else {
@@ -270,7 +270,7 @@ fn table(h: &mut String, runs: &[RunInfo]) {
             r.workload,
             nemesis,
             seed,
-            r.verdict,
+            r.verdict_word(),
             r.anomaly_types.join(" "),
             r.bugs.join(" "),
             r.reason.as_deref().unwrap_or("")
@@ -300,10 +300,10 @@ fn table(h: &mut String, runs: &[RunInfo]) {
                 format!(" <small>bug {}</small>", escape(&r.bugs.join(",")))
             },
             workload = escape(&r.workload),
-            verdict = escape(&r.verdict),
+            verdict = escape(r.verdict_word()),
             text = escape(&text),
             nemesis = escape(&nemesis),
-            c = colour(&r.verdict),
+            c = colour(r.verdict_word()),
             anomalies = escape(&anomalies),
             ops = r.ops_per_sec.map(|v| num(v, "")).unwrap_or_default(),
             lat = r.latency_p50_ms.map(|v| num(v, " ms")).unwrap_or_default(),
@@ -406,7 +406,12 @@ mod tests {
             nemesis: vec!["partition".into()],
             seed: Some(3),
             bugs: vec![],
-            verdict: verdict.into(),
+            verdict: match verdict {
+                "valid" => Some(faultline_checker::Verdict::Valid),
+                "invalid" => Some(faultline_checker::Verdict::Invalid),
+                "unknown" => Some(faultline_checker::Verdict::Unknown),
+                _ => None,
+            },
             anomaly_types: if verdict == "invalid" {
                 vec!["G1c".into()]
             } else {

@@ -53,9 +53,12 @@ pub struct RunInfo {
     pub nemesis: Vec<String>,
     pub seed: Option<u64>,
     pub bugs: Vec<String>,
-    /// `valid`, `invalid`, `unknown`, or `incomplete` (no readable
-    /// `results.json`: still running, or killed before the check).
-    pub verdict: String,
+    /// The verdict, named and valued as in `results.json`: `valid` is
+    /// `true`, `false` or `"unknown"`; `null` (`None`) when the run has no
+    /// readable verdict (still running, or killed before the check).
+    /// [`RunInfo::verdict_word`] names it for people and filters.
+    #[serde(rename = "valid")]
+    pub verdict: Option<Verdict>,
     pub anomaly_types: Vec<String>,
     /// Why the verdict is unknown, or what failed (`reason`/`error`).
     pub reason: Option<String>,
@@ -64,6 +67,19 @@ pub struct RunInfo {
     /// Median latency of `ok` operations, in milliseconds.
     pub latency_p50_ms: Option<f64>,
     pub has_report: bool,
+}
+
+impl RunInfo {
+    /// `valid`, `invalid`, `unknown`, or `incomplete` (no verdict): the
+    /// index's badge and its `?verdict=` filter.
+    pub fn verdict_word(&self) -> &'static str {
+        match self.verdict {
+            Some(Verdict::Valid) => "valid",
+            Some(Verdict::Invalid) => "invalid",
+            Some(Verdict::Unknown) => "unknown",
+            None => "incomplete",
+        }
+    }
 }
 
 /// One `faultline matrix` run, as listed on the index.
@@ -104,12 +120,7 @@ pub fn run_info(test: &str, time: &str, dir: &Path) -> RunInfo {
     };
     let tj = read(store::TEST_JSON).unwrap_or(Value::Null);
     let results = read(store::RESULTS_JSON);
-    let verdict = match results.as_ref().and_then(store::verdict_of) {
-        Some(Verdict::Valid) => "valid",
-        Some(Verdict::Invalid) => "invalid",
-        Some(Verdict::Unknown) => "unknown",
-        None => "incomplete",
-    };
+    let verdict = results.as_ref().and_then(store::verdict_of);
     let r = results.as_ref().unwrap_or(&Value::Null);
     let mut anomaly_types = strings(
         r.get("anomaly_types")
@@ -150,7 +161,7 @@ pub fn run_info(test: &str, time: &str, dir: &Path) -> RunInfo {
             .and_then(Value::as_u64)
             .or_else(|| run.get("seed").and_then(Value::as_u64)),
         bugs: strings(tj.get("bugs").unwrap_or(&Value::Null)),
-        verdict: verdict.to_string(),
+        verdict,
         anomaly_types,
         reason,
         ops_per_sec,
@@ -490,18 +501,30 @@ mod tests {
         sorted.reverse();
         assert_eq!(times, sorted, "newest first");
         let newest = &idx.runs[0];
-        assert_eq!(newest.verdict, "incomplete");
+        assert_eq!(newest.verdict_word(), "incomplete");
         assert!(!newest.has_report);
-        let bad = idx.runs.iter().find(|r| r.verdict == "invalid").unwrap();
+        let bad = idx
+            .runs
+            .iter()
+            .find(|r| r.verdict_word() == "invalid")
+            .unwrap();
         assert_eq!(bad.anomaly_types, vec!["G1c", "G-single"]);
         assert_eq!(bad.target, "raft");
         assert_eq!(bad.ops_per_sec, Some(5.0));
         assert_eq!(bad.nemesis, Vec::<String>::new());
         // latencies 2, 4, 6 ms → median 4
         assert_eq!(bad.latency_p50_ms, Some(4.0));
-        let unk = idx.runs.iter().find(|r| r.verdict == "unknown").unwrap();
+        let unk = idx
+            .runs
+            .iter()
+            .find(|r| r.verdict_word() == "unknown")
+            .unwrap();
         assert_eq!(unk.reason.as_deref(), Some("the run failed: SSH"));
-        let ok = idx.runs.iter().find(|r| r.verdict == "valid").unwrap();
+        let ok = idx
+            .runs
+            .iter()
+            .find(|r| r.verdict_word() == "valid")
+            .unwrap();
         assert_eq!(ok.nemesis, vec!["partition", "kill"]);
         assert_eq!(ok.seed, Some(7));
         assert_eq!(ok.ops_per_sec, Some(3.0));
@@ -515,7 +538,7 @@ mod tests {
         std::fs::write(dir.join("results.json"), r#"{"valid": false}"#).unwrap();
         let again = index(&store, &mut cache).unwrap();
         let r = again.runs.iter().find(|r| r.path == newest.path).unwrap();
-        assert_eq!(r.verdict, "invalid");
+        assert_eq!(r.verdict, Some(Verdict::Invalid));
     }
 
     #[test]
