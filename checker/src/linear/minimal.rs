@@ -73,6 +73,28 @@ struct Prober<'a, M: Model> {
     keep: Vec<bool>,
     limits: &'a ShrinkLimits,
     probes: usize,
+    /// Sets (sorted) already proven not linearizable / linearizable.
+    /// "Not linearizable" is monotone in the kept set (relaxing an op only
+    /// adds linearizations), so a superset of an invalid set is invalid
+    /// and a subset of a valid one valid: ddmin and the one-at-a-time pass
+    /// ask many such questions, and etcd_057 asked some twice.
+    invalid: Vec<Vec<usize>>,
+    valid: Vec<Vec<usize>>,
+}
+
+/// `a ⊆ b`, both sorted.
+fn subset(a: &[usize], b: &[usize]) -> bool {
+    let mut j = 0;
+    for &x in a {
+        while j < b.len() && b[j] < x {
+            j += 1;
+        }
+        if j == b.len() || b[j] != x {
+            return false;
+        }
+        j += 1;
+    }
+    true
 }
 
 impl<M: Model> Prober<'_, M> {
@@ -83,6 +105,25 @@ impl<M: Model> Prober<'_, M> {
     /// Some(true): not linearizable with only `set` (op indexes) kept,
     /// Some(false): linearizable, None: the probe ran out of its budget.
     fn probe(&mut self, set: &[usize], mem: usize) -> Option<bool> {
+        let mut sorted = set.to_vec();
+        sorted.sort_unstable();
+        if self.invalid.iter().any(|i| subset(i, &sorted)) {
+            return Some(true);
+        }
+        if self.valid.iter().any(|v| subset(&sorted, v)) {
+            return Some(false);
+        }
+        let answer = self.search(set, mem);
+        match answer {
+            Some(true) => self.invalid.push(sorted),
+            Some(false) => self.valid.push(sorted),
+            None => {}
+        }
+        answer
+    }
+
+    /// [`Prober::probe`] without the known answers: one WGL search.
+    fn search(&mut self, set: &[usize], mem: usize) -> Option<bool> {
         if self.expired() {
             return None;
         }
@@ -170,6 +211,8 @@ pub(crate) fn shrink<M: Model>(
         pure,
         limits,
         probes: 0,
+        invalid: Vec::new(),
+        valid: Vec::new(),
     };
     // `info` ops are relaxed already: never candidates, always kept as-is.
     let all: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].ok).collect();
