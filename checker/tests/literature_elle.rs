@@ -16,10 +16,13 @@ use faultline_checker::txn::{self, TxnOptions, TxnResult, Workload};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
+/// A micro-op being parsed: (f, key, read elements, appended value).
+type Mop = (String, String, Option<Vec<i64>>, Option<i64>);
+
 /// Elle's `op` for list-append (`elle.list-append-test/op`).
 fn la_txn(s: &str) -> Value {
     let mut txn: Vec<Value> = Vec::new();
-    let mut cur: Option<(String, String, Option<Vec<i64>>, Option<i64>)> = None;
+    let mut cur: Option<Mop> = None;
     for c in s.chars() {
         match c {
             'a' | 'r' => {
@@ -45,7 +48,7 @@ fn la_txn(s: &str) -> Value {
     Value::Array(txn)
 }
 
-fn la_mop((f, k, read, app): (String, String, Option<Vec<i64>>, Option<i64>)) -> Value {
+fn la_mop((f, k, read, app): Mop) -> Value {
     match f.as_str() {
         "append" => json!(["append", k, app]),
         _ => json!(["r", k, read]),
