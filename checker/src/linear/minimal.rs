@@ -34,8 +34,7 @@ use std::time::{Duration, Instant};
 
 /// Shrink budget when the check itself has no time limit, so a pathological
 /// key still answers promptly (with `complete = false`). Every corpus key
-/// but etcd_057's finishes well within it (the slowest, etcd_099, in
-/// 0.1–0.5 s).
+/// finishes well within it (the slowest, etcd_057, in about 0.2 s).
 pub const DEFAULT_SHRINK_LIMIT: Duration = Duration::from_secs(1);
 
 /// Memo budget of one probe. Relaxed ops that may go anywhere can make a
