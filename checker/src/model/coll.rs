@@ -167,8 +167,11 @@ impl Model for CollModel {
                     None
                 } else if let Some(a) = op.value.as_array() {
                     let mut ids: Vec<u32> = a.iter().map(|v| self.values.intern(v)).collect();
+                    // Sorted, duplicates kept: a state never holds one,
+                    // so a read listing an element twice is illegal in
+                    // every state (Porcupine's TestSetModel, Knossos's
+                    // set model compare the read with the set as is).
                     ids.sort_unstable();
-                    ids.dedup();
                     Some(CollOp::Read(ids.into()))
                 } else {
                     return Err("set read must return an array (the whole set)".into());

@@ -414,6 +414,15 @@ fn result(found: Found, prohibited: &BTreeSet<String>, stats: TxnStats) -> TxnRe
     // Report what the requested models care about, plus reasons for unknown.
     let keep = |k: &Anomaly| prohibited.contains(k.name()) || k.is_unknown();
     let Found { explained, counts } = found;
+    // `not` / `also-not` come from every anomaly found, reported or not,
+    // as Elle's `result-map` (`friendly-boundary` of all anomalies): a
+    // G1b found while checking for G2 still shows the history is not read
+    // committed. Nothing is said when nothing reportable was found.
+    let all_real: Vec<&'static str> = counts
+        .keys()
+        .filter(|a| !a.is_unknown())
+        .map(|a| a.name())
+        .collect();
     let explained: BTreeMap<String, Vec<Explanation>> = explained
         .into_iter()
         .filter(|(k, _)| keep(k))
@@ -432,12 +441,12 @@ fn result(found: Found, prohibited: &BTreeSet<String>, stats: TxnStats) -> TxnRe
     } else {
         Verdict::Unknown
     };
-    let real: Vec<&str> = anomaly_types
-        .iter()
-        .map(String::as_str)
-        .filter(|a| Anomaly::parse(a).is_ok_and(|a| !a.is_unknown()))
-        .collect();
-    let b = consistency::boundary(&real);
+    let real: &[&str] = if anomaly_types.is_empty() {
+        &[]
+    } else {
+        &all_real
+    };
+    let b = consistency::boundary(real);
     TxnResult {
         verdict,
         anomaly_types,

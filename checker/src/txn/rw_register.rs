@@ -199,7 +199,11 @@ pub fn analyze(
                         });
                     }
                     if let Some(w) = writer.writer(m.key, m.val) {
-                        if w != t && writer.is_intermediate(m.key, m.val) {
+                        // Only a transaction's final write of a key is an
+                        // external write (Elle's `ext-writes`): a read of
+                        // an intermediate one is G1b, not a wr edge.
+                        let intermediate = writer.is_intermediate(m.key, m.val);
+                        if w != t && intermediate {
                             found.add(Anomaly::G1b, || {
                                 let msg = format!(
                                     "read key {} = {}, an intermediate write of another transaction",
@@ -209,7 +213,9 @@ pub fn analyze(
                                 op(t, m.key, m.val, Some(w), None, msg)
                             });
                         }
-                        buf.push(w, t, WR);
+                        if !intermediate {
+                            buf.push(w, t, WR);
+                        }
                     }
                 }
                 (MopF::Write, Some(prev))
