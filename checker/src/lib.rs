@@ -38,6 +38,7 @@ pub mod lock;
 pub mod lww;
 pub mod queue;
 pub mod saga;
+pub mod sequential;
 pub mod session;
 pub mod set_full;
 pub mod siblings;
