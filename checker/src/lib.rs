@@ -39,6 +39,7 @@ pub mod lww;
 pub mod queue;
 pub mod saga;
 pub mod sequential;
+pub mod spectrum;
 pub mod session;
 pub mod set_full;
 pub mod siblings;
