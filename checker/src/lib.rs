@@ -39,10 +39,10 @@ pub mod lww;
 pub mod queue;
 pub mod saga;
 pub mod sequential;
-pub mod spectrum;
 pub mod session;
 pub mod set_full;
 pub mod siblings;
+pub mod spectrum;
 pub mod txn;
 pub mod unique_ids;
 

@@ -169,10 +169,11 @@ pub fn check(
             continue;
         }
         let weaker = all_implied_models([RUNGS[i]]);
-        if let Some(v) = spectrum
-            .iter()
-            .find(|q| q.verdict == Verdict::Invalid && q.model != RUNGS[i] && weaker.contains(q.model.as_str()))
-        {
+        if let Some(v) = spectrum.iter().find(|q| {
+            q.verdict == Verdict::Invalid
+                && q.model != RUNGS[i]
+                && weaker.contains(q.model.as_str())
+        }) {
             let by = v.model.clone();
             let p = &mut spectrum[i];
             p.verdict = Verdict::Invalid;
@@ -262,10 +263,23 @@ fn eventual(history: &History, paired: &crate::history::Paired, opts: &Options) 
     let deadline = Deadline::after(opts.time_limit);
     match crate::crdt::convergence_paired(history, paired, None, &deadline) {
         Ok(r) => {
+            let nodes = r.json["stats"]["final_read_nodes"].as_u64().unwrap_or(0);
+            if nodes < 2 {
+                // Without two named replicas among the final reads their
+                // disagreement may be an in-flight write landing between
+                // them (a linearizable history can show it): not judged.
+                let mut p = placement(EVENTUAL, Verdict::Unknown);
+                p.reason = Some(format!(
+                    "the final reads name {nodes} node(s) (the `node` field): \
+                     agreement between replicas was not tested"
+                ));
+                return p;
+            }
             let mut p = placement(EVENTUAL, r.verdict);
+            // `anomalies` maps each type to its list.
             let first = r.json["anomalies"]
-                .as_array()
-                .and_then(|a| a.first())
+                .as_object()
+                .and_then(|m| m.values().find_map(|l| l.as_array()?.first()))
                 .cloned();
             // Its anomalies name ops by line, not id: the prose is the witness.
             if let Some(a) = first {

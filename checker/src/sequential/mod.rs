@@ -204,7 +204,13 @@ pub fn check_model<M: Model>(
         let (ids, complete) = if opts.shrink {
             let own = Instant::now() + opts.time_limit.unwrap_or(DEFAULT_SHRINK_LIMIT);
             let deadline = limits.deadline.map_or(own, |d| d.min(own));
-            shrink(&mut flat, Limits { deadline: Some(deadline), ..limits })
+            shrink(
+                &mut flat,
+                Limits {
+                    deadline: Some(deadline),
+                    ..limits
+                },
+            )
         } else {
             (flat.ops.iter().map(|o| o.id).collect(), false)
         };

@@ -227,7 +227,9 @@ pub(crate) fn search<M: Model>(
         };
         let changed = prev.as_ref().is_some_and(|p| *p != states[k]);
         let pruned = changed
-            && !reads_from_ok(models, ops, k_count, &procs, &optional, &first_on, &next_same, &states, k);
+            && !reads_from_ok(
+                models, ops, k_count, &procs, &optional, &first_on, &next_same, &states, k,
+            );
         if pruned
             || dead.contains(&(
                 frontier.clone().into_boxed_slice(),

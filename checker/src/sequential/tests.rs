@@ -24,7 +24,14 @@ fn ev(line: usize, p: u64, kind: EventType, f: &str, value: Value, key: &str) ->
 fn seq_hist(rows: &[(u64, &str, &str, Value, Value)]) -> History {
     let mut events = Vec::new();
     for (p, f, k, iv, ov) in rows {
-        events.push(ev(events.len() + 1, *p, EventType::Invoke, f, iv.clone(), k));
+        events.push(ev(
+            events.len() + 1,
+            *p,
+            EventType::Invoke,
+            f,
+            iv.clone(),
+            k,
+        ));
         events.push(ev(events.len() + 1, *p, EventType::Ok, f, ov.clone(), k));
     }
     History { events }
@@ -119,8 +126,7 @@ fn oracle<M: Model>(ops: &[Operation], model: &M, relaxed: &HashSet<usize>) -> b
                     return true;
                 }
             }
-            if (!o.ok || o.relaxed) && go(models, all, must, done | 1 << i, states.clone(), dead)
-            {
+            if (!o.ok || o.relaxed) && go(models, all, must, done | 1 << i, states.clone(), dead) {
                 return true;
             }
         }
@@ -378,14 +384,27 @@ fn agrees(kind: ModelKind) {
         assert_eq!(got.verdict, want_v, "{}", ctx());
         if !want {
             let lin = crate::linear::check(&ops, Some(&h), &spec, &no_limits()).expect("lin");
-            assert_eq!(lin.verdict, Verdict::Invalid, "linearizable, not SC? {}", ctx());
+            assert_eq!(
+                lin.verdict,
+                Verdict::Invalid,
+                "linearizable, not SC? {}",
+                ctx()
+            );
             // The witness: invalid with everything else relaxed, and valid
             // when any one of its ops is relaxed too.
             assert_eq!(got.witness_complete, Some(true), "{}", ctx());
             let keep: HashSet<usize> = got.witness.iter().copied().collect();
-            let rest: HashSet<usize> =
-                ops.iter().map(|o| o.id).filter(|i| !keep.contains(i)).collect();
-            assert!(!oracle_for(kind, &spec, &ops, &rest), "witness {:?} {}", got.witness, ctx());
+            let rest: HashSet<usize> = ops
+                .iter()
+                .map(|o| o.id)
+                .filter(|i| !keep.contains(i))
+                .collect();
+            assert!(
+                !oracle_for(kind, &spec, &ops, &rest),
+                "witness {:?} {}",
+                got.witness,
+                ctx()
+            );
             for id in &keep {
                 let mut more = rest.clone();
                 more.insert(*id);
@@ -498,7 +517,9 @@ fn stale_read_is_sequential_not_linearizable() {
         (0, "read", "x", Value::Null, json!(0)),
     ]);
     assert_eq!(
-        check_history(&h, &spec, &no_limits()).expect("check").verdict,
+        check_history(&h, &spec, &no_limits())
+            .expect("check")
+            .verdict,
         Verdict::Invalid
     );
 }
@@ -513,17 +534,23 @@ fn info_ops_are_optional_after_their_program_order() {
         (1, "read", "x", Value::Null, json!(1)),
     ]);
     // Process 0 then writes 2 and times out: 2 may land before the reads.
-    h.events.push(ev(7, 0, EventType::Invoke, "write", json!(2), "x"));
+    h.events
+        .push(ev(7, 0, EventType::Invoke, "write", json!(2), "x"));
     let spec = spec_for(ModelKind::Register);
     let r = check_history(&h, &spec, &no_limits()).expect("check");
-    assert_eq!(r.verdict, Verdict::Invalid, "2 then 1 needs 1 after 2: {r:?}");
+    assert_eq!(
+        r.verdict,
+        Verdict::Invalid,
+        "2 then 1 needs 1 after 2: {r:?}"
+    );
     // Reading 1 then 2 is fine.
     let mut h = seq_hist(&[
         (0, "write", "x", json!(1), json!(1)),
         (1, "read", "x", Value::Null, json!(1)),
         (1, "read", "x", Value::Null, json!(2)),
     ]);
-    h.events.push(ev(7, 0, EventType::Invoke, "write", json!(2), "x"));
+    h.events
+        .push(ev(7, 0, EventType::Invoke, "write", json!(2), "x"));
     let r = check_history(&h, &spec, &no_limits()).expect("check");
     assert_eq!(r.verdict, Verdict::Valid);
     assert!(h.pair().expect("pair").operations[3].outcome == Out::Info);
