@@ -49,6 +49,10 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
+/// Explanations name at most this many ops (a witness that shrinking left
+/// big is listed whole in `witness`).
+const EXPLAIN_OPS: usize = 24;
+
 /// Shrinking gets this long when the check has no time limit of its own.
 const DEFAULT_SHRINK_LIMIT: Duration = Duration::from_secs(2);
 
@@ -306,29 +310,42 @@ fn shrink<M: Model>(flat: &mut Flat<M>, limits: Limits) -> (Vec<usize>, bool) {
             try_relax(flat, &mut relaxed, &set);
         }
     }
-    for i in 0..n {
-        if relaxed[i] {
-            continue;
+    // Then halves, quarters, … down to single ops (Zeller's ddmin, in
+    // its simplest form): big histories shed most ops in a few searches.
+    let strict = |relaxed: &[bool]| -> Vec<usize> { (0..n).filter(|&i| !relaxed[i]).collect() };
+    let mut size = strict(&relaxed).len() / 2;
+    while size >= 1 {
+        let chunks: Vec<Vec<usize>> = strict(&relaxed)
+            .chunks(size)
+            .map(<[usize]>::to_vec)
+            .collect();
+        for chunk in chunks {
+            if out_of_time() {
+                return (ids_of(flat, &relaxed), false);
+            }
+            try_relax(flat, &mut relaxed, &chunk);
         }
-        if out_of_time() {
-            complete = false;
-            break;
-        }
-        try_relax(flat, &mut relaxed, &[i]);
+        size /= 2;
     }
+    (ids_of(flat, &relaxed), complete)
+}
+
+/// The ids of the ops not relaxed, in invocation order.
+fn ids_of<M: Model>(flat: &Flat<M>, relaxed: &[bool]) -> Vec<usize> {
+    let n = flat.ops.len();
     let mut ids: Vec<(usize, usize)> = (0..n)
         .filter(|&i| !relaxed[i])
         .map(|i| (flat.ops[i].call, flat.ops[i].id))
         .collect();
     ids.sort_unstable();
-    (ids.into_iter().map(|(_, id)| id).collect(), complete)
+    ids.into_iter().map(|(_, id)| id).collect()
 }
 
 /// The witness in prose: each process's witness ops in its order.
 fn explain<M: Model>(model: &M, ops: &[Operation], ids: &[usize], complete: bool) -> String {
     let by_id: HashMap<usize, &Operation> = ops.iter().map(|o| (o.id, o)).collect();
     let mut per: BTreeMap<&Process, Vec<String>> = BTreeMap::new();
-    for id in ids {
+    for id in ids.iter().take(EXPLAIN_OPS) {
         if let Some(o) = by_id.get(id) {
             let key = o
                 .key
@@ -359,6 +376,10 @@ fn explain<M: Model>(model: &M, ops: &[Operation], ids: &[usize], complete: bool
         } else {
             " (shrinking ran out of time: maybe not minimal)"
         },
-        lines.join("; ")
-    )
+        lines.join("; "),
+    ) + &if ids.len() > EXPLAIN_OPS {
+        format!(" (the first {EXPLAIN_OPS} of {} by invocation)", ids.len())
+    } else {
+        String::new()
+    }
 }

@@ -90,7 +90,11 @@ pub(crate) fn search<M: Model>(
         let last = p.len().saturating_sub(1);
         for (pos, &i) in p.iter().enumerate() {
             let o = &ops[i as usize];
-            if is_relaxed(i as usize) || (!o.ok && pos != last) {
+            if is_relaxed(i as usize) && models[o.key as usize].is_pure(&o.op) {
+                // A relaxed observer may run or not and changes nothing:
+                // leaving it out is the same (and saves a branch per step).
+                optional[i as usize] = true;
+            } else if is_relaxed(i as usize) || (!o.ok && pos != last) {
                 optional[i as usize] = true;
                 procs.push(vec![i]);
             } else {
