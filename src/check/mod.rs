@@ -509,6 +509,7 @@ fn check_history_file(
     }
     if let Some(m) = model.as_deref()
         && WORKLOAD_MODELS.contains(&m)
+        && !args.spectrum
     {
         // Started before parsing: --time-limit bounds the whole check.
         let deadline = faultline_checker::Deadline::after(plan.time_limit);
