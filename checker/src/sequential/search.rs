@@ -65,6 +65,10 @@ struct Frame<S> {
 /// Searches `flat` with the ops in `relaxed` made optional and free of
 /// program order (each its own process): used to shrink a counterexample.
 /// `None` in `relaxed` means no op is relaxed.
+///
+/// Long on purpose: one loop over an explicit stack (histories are deeper
+/// than the thread's stack), whose move, undo and memo share ten pieces of
+/// state that helpers would each have to take.
 pub(crate) fn search<M: Model>(
     flat: &mut Flat<M>,
     relaxed: Option<&[bool]>,
