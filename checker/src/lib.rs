@@ -39,9 +39,11 @@ pub mod lock;
 pub mod lww;
 pub mod queue;
 pub mod saga;
+pub mod sequential;
 pub mod session;
 pub mod set_full;
 pub mod siblings;
+pub mod spectrum;
 pub mod txn;
 pub mod unique_ids;
 

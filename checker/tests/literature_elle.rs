@@ -85,7 +85,7 @@ fn invocation(v: &Value) -> Value {
 
 fn ev(line: usize, p: u64, kind: EventType, value: Value) -> Event {
     Event {
-        index: Some(line as u64),
+        index: Some(line as u64).into(),
         time: None,
         process: Process::Client(p),
         kind,

@@ -59,6 +59,7 @@ pub(crate) fn analyze_with(
         sequential_keys: false,
         no_wfr_keys: false,
         max_false_positive_rate,
+        spectrum: false,
         json: true,
         html: None,
         report: false,

@@ -15,6 +15,7 @@ mod analyze;
 mod page;
 mod progress;
 mod rerender;
+mod spectrum;
 #[cfg(test)]
 mod tests;
 mod txn;
@@ -153,6 +154,13 @@ pub struct CheckArgs {
     /// suspect or dead) above R is invalid. Default: measured, not judged
     #[arg(long, value_name = "R", value_parser = crate::nemesis_driver::parse_loss_prob)]
     pub max_false_positive_rate: Option<f64>,
+
+    /// Place the history on the consistency spectrum: linearizable,
+    /// sequential, causal, PRAM, the session guarantees and eventual
+    /// convergence, each holds / violated / unknown, and the strongest that
+    /// holds (docs/spectrum.md). The exit code is linearizability's
+    #[arg(long)]
+    pub spectrum: bool,
 
     /// Print one JSON object per file per line instead of text
     #[arg(long)]
@@ -508,6 +516,7 @@ fn check_history_file(
     }
     if let Some(m) = model.as_deref()
         && WORKLOAD_MODELS.contains(&m)
+        && !args.spectrum
     {
         // Started before parsing: --time-limit bounds the whole check.
         let deadline = faultline_checker::Deadline::after(plan.time_limit);
@@ -535,6 +544,14 @@ fn check_history_file(
     // with the `no-completed-ops` warning (as Knossos and Porcupine).
     if paired.operations.is_empty() && !LIN_MODELS.contains(&model.as_str()) {
         return Ok(nothing_to_check(file, &model));
+    }
+    if args.spectrum {
+        let (spec, opts) = lin_spec(args, plan, fmt, &model).map_err(|e| {
+            usage(format!(
+                "--spectrum places register, kv, set and queue histories: {e:#}"
+            ))
+        })?;
+        return spectrum::check_spectrum(file, &history, &spec, &opts);
     }
     if WORKLOAD_MODELS.contains(&model.as_str()) {
         let name = file.display().to_string();
@@ -667,19 +684,18 @@ pub fn infer_model(fmt: Option<Format>, ops: &[Operation]) -> &'static str {
     }
 }
 
-/// Linearizability of one file's operations.
-fn check_lin(
-    file: &Path,
+/// The linearizability model and budgets the flags name (`--spectrum`
+/// uses the same).
+fn lin_spec(
     args: &CheckArgs,
     plan: &Plan,
-    history: &History,
-    ops: &[Operation],
     fmt: Option<Format>,
     model: &str,
-) -> anyhow::Result<FileOutcome> {
-    use faultline_checker::linear::{self, Options};
+) -> anyhow::Result<(
+    faultline_checker::model::ModelSpec,
+    faultline_checker::linear::Options,
+)> {
     use faultline_checker::model::{ModelKind, ModelSpec};
-
     let kind = ModelKind::parse(model).ok_or_else(|| usage(format!("unknown model `{model}`")))?;
     let mut spec = ModelSpec::new(kind);
     // Knossos reads an ok read of nil as "value unknown"; Porcupine and our
@@ -695,12 +711,28 @@ fn check_lin(
         None => fmt != Some(Format::Edn),
     };
     spec.initial = plan.initial.clone();
-    let opts = Options {
+    let opts = faultline_checker::linear::Options {
         time_limit: plan.time_limit,
         memory_limit_bytes: args.memory_limit.saturating_mul(1 << 20),
         split_by_key: !args.no_split,
-        ..Options::default()
+        ..Default::default()
     };
+    Ok((spec, opts))
+}
+
+/// Linearizability of one file's operations.
+fn check_lin(
+    file: &Path,
+    args: &CheckArgs,
+    plan: &Plan,
+    history: &History,
+    ops: &[Operation],
+    fmt: Option<Format>,
+    model: &str,
+) -> anyhow::Result<FileOutcome> {
+    use faultline_checker::linear;
+
+    let (spec, opts) = lin_spec(args, plan, fmt, model)?;
     let name = file.display().to_string();
     let result = linear::check(ops, Some(history), &spec, &opts)
         .map_err(|e| usage(format!("{name}:{e}")))?;
