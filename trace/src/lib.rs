@@ -335,7 +335,10 @@ mod tests {
                 commit: None,
             }),
         };
-        let text = format!("{line}\n{}\n{{\"node\":", serde_json::to_string(&e).unwrap());
+        let text = format!(
+            "{line}\n{}\n{{\"node\":",
+            serde_json::to_string(&e).unwrap()
+        );
         // The torn last line (no newline) is skipped.
         assert_eq!(parse(&text, "f").unwrap(), vec![r, e]);
     }
