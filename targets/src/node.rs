@@ -54,6 +54,9 @@ pub const DIR: &str = "/opt/faultline-node";
 pub const BINARY: &str = "/opt/faultline-node/faultline-node";
 pub const DATA_DIR: &str = "/opt/faultline-node/data";
 pub const LOG_FILE: &str = "/opt/faultline-node/node.log";
+/// The node's message trace (`faultline_trace::MESSAGES_FILE` in the data
+/// dir), fetched beside its log for `faultline trace`.
+pub const TRACE_FILE: &str = "/opt/faultline-node/data/messages.jsonl";
 pub const PID_FILE: &str = "/opt/faultline-node/node.pid";
 pub const CLIENT_PORT: u16 = 7000;
 pub const PEER_PORT: u16 = 7001;
@@ -227,7 +230,7 @@ impl NodeDb {
     }
 
     pub fn log_files(&self) -> Vec<String> {
-        vec![LOG_FILE.to_string()]
+        vec![LOG_FILE.to_string(), TRACE_FILE.to_string()]
     }
 
     /// The client-side view of the cluster.
@@ -359,6 +362,9 @@ macro_rules! node_db_commands {
         fn log_file(&self) -> &str {
             $crate::db::Db::log_file(&self.0)
         }
+        fn log_files(&self) -> Vec<String> {
+            self.0.log_files()
+        }
         fn json(&self) -> (&'static str, serde_json::Value) {
             $crate::db::Db::json(&self.0)
         }
@@ -404,6 +410,9 @@ impl Db for NodeDb {
     }
     fn log_file(&self) -> &str {
         LOG_FILE
+    }
+    fn log_files(&self) -> Vec<String> {
+        NodeDb::log_files(self)
     }
     fn json(&self) -> (&'static str, serde_json::Value) {
         (
