@@ -545,6 +545,9 @@ fn run_one(
                 "final_reads_ok": outcome.as_ref().and_then(|o| o.final_reads_ok),
                 "pacing": outcome.as_ref().map(|o| o.pacing.to_json()),
                 "log_fetch_errors": log_errors,
+                // The test's start on the wall clock: puts the nodes' traces
+                // (`faultline trace`) and the history on one axis.
+                "t0_unix_ms": t0_unix_ms,
             }),
         );
     }
