@@ -441,16 +441,35 @@ fn log_status(log: &Log, old: Option<&Status>, s: &Status) {
     }
 }
 
-/// On SIGTERM (and SIGINT, SIGHUP) writes out the trace, then exits as
-/// the signal would have (128 + 15).
+/// On SIGTERM (and SIGINT, SIGHUP) writes out the trace of every node this
+/// process runs (tests run several), then exits as the signal would have
+/// (128 + 15). The handler is installed once per process.
 fn on_terminate(flusher: trace::Flusher, log: Log) {
+    static FLUSHERS: std::sync::OnceLock<Mutex<Vec<trace::Flusher>>> = std::sync::OnceLock::new();
+    let mut first = false;
+    let all = FLUSHERS.get_or_init(|| {
+        first = true;
+        Mutex::new(Vec::new())
+    });
+    if let Ok(mut v) = all.lock() {
+        v.push(flusher);
+    }
+    if !first {
+        return;
+    }
+    let said = log.clone();
     let r = ctrlc::set_handler(move || {
-        flusher.flush(Duration::from_secs(2));
-        log.line("terminated: trace written, exiting");
+        let fs = all.lock().map(|v| v.clone()).unwrap_or_default();
+        for f in fs {
+            f.flush(Duration::from_secs(2));
+        }
+        said.line("terminated: trace written, exiting");
         std::process::exit(143);
     });
     if let Err(e) = r {
-        eprintln!("warning: no SIGTERM handler, the trace's last 200 ms may be lost: {e}");
+        log.line(&format!(
+            "no SIGTERM handler, the trace's last 200 ms may be lost: {e}"
+        ));
     }
 }
 
