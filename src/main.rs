@@ -33,6 +33,7 @@ mod cli_ring;
 mod cli_serve;
 mod cli_targets;
 mod cli_test;
+mod cli_trace;
 mod delayer;
 mod lab;
 mod nemesis_ctl;
@@ -85,6 +86,8 @@ enum Command {
     Replay(cli_replay::ReplayArgs),
     /// Browse the store over HTTP: every run, filters, trends, reports, zips.
     Serve(cli_serve::ServeArgs),
+    /// Draw a run's messages as a Lamport space-time diagram, or count them.
+    Trace(cli_trace::TraceArgs),
 }
 
 /// Standard output that a reader may close early (`faultline check --json
@@ -325,6 +328,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Serve(a) => cli_serve::run(a),
         Command::Matrix(a) => cli_matrix::run(a),
         Command::Replay(a) => cli_replay::run(a),
+        Command::Trace(a) => cli_trace::run(a),
     }
 }
 

@@ -23,7 +23,7 @@
 use clap::Parser;
 use faultline_node::core::NodeId;
 use faultline_node::registry::{self, PROTOCOLS};
-use faultline_node::shell::Options;
+use faultline_node::shell::{self, Options};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,6 +87,40 @@ struct Args {
     /// swim: detector=swim|phi, period-ticks=N, k=K, … (docs/swim.md))
     #[arg(long = "option", value_name = "OPT")]
     options: Vec<String>,
+
+    /// Message trace: keep the last N records in DATA_DIR/messages.jsonl
+    /// (about 200 bytes each; the file holds at most 2N + 10000); 0 turns
+    /// it off. Also `--option trace-limit=N`, so `faultline test
+    /// --db-option trace-limit=N` reaches it (docs/trace.md)
+    #[arg(long, value_name = "N", default_value_t = shell::trace::DEFAULT_LIMIT)]
+    trace_limit: usize,
+
+    /// Message trace: keep only the last S seconds (0: no time bound).
+    /// Also `--option trace-seconds=S`
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    trace_seconds: u64,
+}
+
+/// The trace settings: the flags, overridden by `--option trace-limit=N`
+/// and `--option trace-seconds=S`.
+fn trace_config(args: &Args) -> Result<shell::trace::TraceConfig, String> {
+    let mut limit = args.trace_limit;
+    let mut seconds = args.trace_seconds;
+    for o in &args.options {
+        if let Some(v) = o.strip_prefix("trace-limit=") {
+            limit = v
+                .parse()
+                .map_err(|_| format!("--option {o}: not a number of records"))?;
+        } else if let Some(v) = o.strip_prefix("trace-seconds=") {
+            seconds = v
+                .parse()
+                .map_err(|_| format!("--option {o}: not a number of seconds"))?;
+        }
+    }
+    Ok(shell::trace::TraceConfig {
+        limit,
+        window: (seconds > 0).then(|| Duration::from_secs(seconds)),
+    })
 }
 
 fn parse_peers(s: &str) -> Result<BTreeMap<NodeId, String>, String> {
@@ -158,6 +192,10 @@ fn main() -> ExitCode {
     if args.tick_ms == 0 {
         return usage("--tick-ms must be at least 1".into());
     }
+    let trace = match trace_config(&args) {
+        Ok(t) => t,
+        Err(e) => return usage(e),
+    };
     let mut opts = Options {
         protocol: protocol.clone(),
         id: args.id,
@@ -170,6 +208,7 @@ fn main() -> ExitCode {
         heartbeat_ticks: args.heartbeat_ticks.max(1),
         seed: args.seed,
         options: args.options,
+        trace,
     };
     if let Err(e) = (proto.prepare)(&mut opts) {
         return usage(e);
@@ -192,6 +231,25 @@ mod tests {
     #[test]
     fn verify_cli() {
         Args::command().debug_assert();
+    }
+
+    #[test]
+    fn trace_options_override_the_flags() {
+        let a = Args::try_parse_from(["n", "raft", "--trace-limit", "5"]).unwrap();
+        assert_eq!(trace_config(&a).unwrap().limit, 5);
+        let a = Args::try_parse_from([
+            "n",
+            "raft",
+            "--option",
+            "trace-limit=0",
+            "--option",
+            "trace-seconds=30",
+        ])
+        .unwrap();
+        let t = trace_config(&a).unwrap();
+        assert_eq!((t.limit, t.window), (0, Some(Duration::from_secs(30))));
+        let a = Args::try_parse_from(["n", "raft", "--option", "trace-limit=x"]).unwrap();
+        assert!(trace_config(&a).unwrap_err().contains("trace-limit=x"));
     }
 
     #[test]

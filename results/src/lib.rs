@@ -14,6 +14,9 @@
 //!   (`results.json`'s `steps`) and the report's table of them.
 //! - [`serve`]: `faultline serve`'s index of the store, path checks and
 //!   zip archives (pure; the HTTP shell is in the binary).
+//! - [`trace`], [`trace_svg`]: a run's message traces
+//!   (`nodes/<node>/messages.jsonl`) read back, cut to a window, and drawn
+//!   as a Lamport space-time diagram (`faultline trace`).
 //! - [`timeline`]: the page `faultline check --html` writes: the verdict
 //!   first, then [`lin_viewer`] (the linearizability failure viewer: each
 //!   failing key's operations, minimal counterexample and a step control
@@ -40,6 +43,8 @@ pub mod steps;
 pub mod store;
 pub mod timeline;
 pub mod views;
+pub mod trace;
+pub mod trace_svg;
 
 pub use plots::{FaultWindow, PlotError};
 pub use store::{HistoryWriter, RunDir, RunSummary, Store, StoreError};

@@ -348,7 +348,7 @@ fn run_one(
         &history,
         seed,
         interrupted,
-        (setup_s, check_s),
+        (setup_s, check_s, t0_unix_ms),
         outcome.as_ref(),
         log_errors,
     );
@@ -688,7 +688,7 @@ fn annotate(
     history: &History,
     seed: u64,
     interrupted: bool,
-    (setup_s, check_s): (f64, f64),
+    (setup_s, check_s, t0_unix_ms): (f64, f64, u64),
     outcome: Option<&RunOutcome>,
     log_errors: Vec<String>,
 ) -> (usize, usize, usize, usize) {
@@ -716,6 +716,9 @@ fn annotate(
                 "final_reads_ok": outcome.and_then(|o| o.final_reads_ok),
                 "pacing": outcome.map(|o| o.pacing.to_json()),
                 "log_fetch_errors": log_errors,
+                // The test's start on the wall clock: puts the nodes' traces
+                // (`faultline trace`) and the history on one axis.
+                "t0_unix_ms": t0_unix_ms,
             }),
         );
     }

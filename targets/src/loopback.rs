@@ -54,6 +54,7 @@ pub fn start<C: Core>(
             heartbeat_ticks,
             seed: None,
             options: options.to_vec(),
+            trace: Default::default(),
         };
         std::thread::spawn(move || shell::run::<C>(o));
     }

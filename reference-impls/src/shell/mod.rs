@@ -32,6 +32,7 @@
 pub mod api;
 pub mod net;
 pub mod single;
+pub mod trace;
 pub mod wal;
 
 use crate::core::{Config, Core, Input, NodeId, Ready, Status};
@@ -68,6 +69,8 @@ pub struct Options {
     pub seed: Option<u64>,
     /// Protocol options (`lease-read`, `snapshot-entries=64`).
     pub options: Vec<String>,
+    /// How much of the message trace (`messages.jsonl`) is kept.
+    pub trace: trace::TraceConfig,
 }
 
 impl Options {
@@ -170,7 +173,8 @@ pub fn flush_ready<M, R: serde::Serialize>(
 }
 
 enum Event<M> {
-    Peer(NodeId, M),
+    /// From, the sender's Lamport clock, the message.
+    Peer(NodeId, u64, M),
     Request(crate::kv::Command, Sender<ClientReply>),
     Status(Sender<ClientReply>),
     Admin(serde_json::Value, Sender<ClientReply>),
@@ -179,12 +183,16 @@ enum Event<M> {
 struct LiveEffects<M> {
     peers: BTreeMap<NodeId, net::PeerSender<M>>,
     waiting: HashMap<RequestId, Sender<ClientReply>>,
+    tracer: trace::Tracer,
 }
 
 impl<M: serde::Serialize + Send + 'static> Effects<M> for LiveEffects<M> {
     fn send(&mut self, to: NodeId, msg: M) {
+        // Traced before the queue: a message dropped there is a send
+        // without a receive, as on a lossy link.
+        let lc = self.tracer.send(to, &msg);
         if let Some(p) = self.peers.get_mut(&to) {
-            p.send(msg);
+            p.send(lc, msg);
         }
     }
 
@@ -260,21 +268,24 @@ pub fn run<C: Core>(opts: Options) -> Result<(), ShellError> {
             .copied()
             .filter(|p| *p != opts.id)
             .collect(),
-        move |from, m| {
+        move |from, lc, m| {
             ptx.lock()
-                .map(|t| t.send(Event::Peer(from, m)).is_ok())
+                .map(|t| t.send(Event::Peer(from, lc, m)).is_ok())
                 .unwrap_or(false)
         },
         log.clone(),
     );
     serve_clients(client_listener, tx, log.clone());
 
+    let tracer = trace::Tracer::start(&opts.data_dir, opts.id, opts.trace, &log);
+    on_terminate(tracer.flusher(), log.clone());
     let mut fx = LiveEffects {
         peers: peer_addrs
             .iter()
             .map(|(id, a)| (*id, net::PeerSender::spawn(opts.id, *id, *a, log.clone())))
             .collect(),
         waiting: HashMap::new(),
+        tracer,
     };
     core_loop(&mut core, &mut wal, &mut fx, &rx, opts.id, opts.tick, &log)
 }
@@ -291,6 +302,7 @@ fn core_loop<C: Core>(
     let mut next_tick = Instant::now() + tick;
     let mut last = core.status();
     log_status(log, None, &last);
+    fx.tracer.status(None, &last);
     let mut applied_total = 0u64;
     let mut last_report = (Instant::now(), last.commit, 0u64);
     loop {
@@ -319,7 +331,10 @@ fn core_loop<C: Core>(
         let mut admin_replies = Vec::new();
         while let Some(ev) = next {
             match ev {
-                Event::Peer(from, msg) => core.step(Input::Message { from, msg }),
+                Event::Peer(from, lc, msg) => {
+                    fx.tracer.receive(from, lc, &msg);
+                    core.step(Input::Message { from, msg });
+                }
                 Event::Request(cmd, reply) => {
                     fx.waiting.insert(cmd.id, reply);
                     core.step(Input::Request(cmd));
@@ -364,6 +379,7 @@ fn core_loop<C: Core>(
         if s.role != last.role || s.term != last.term || s.leader != last.leader {
             log_status(log, Some(&last), &s);
         }
+        fx.tracer.status(Some(&last), &s);
         last = s;
         if last_report.0.elapsed() >= Duration::from_secs(1)
             && (last.commit != last_report.1 || applied_total != last_report.2)
@@ -402,6 +418,38 @@ fn log_status(log: &Log, old: Option<&Status>, s: &Status) {
             "{} in term {} (leader {leader}, commit {})",
             s.role, s.term, s.commit
         )),
+    }
+}
+
+/// On SIGTERM (and SIGINT, SIGHUP) writes out the trace of every node this
+/// process runs (tests run several), then exits as the signal would have
+/// (128 + 15). The handler is installed once per process.
+fn on_terminate(flusher: trace::Flusher, log: Log) {
+    static FLUSHERS: std::sync::OnceLock<Mutex<Vec<trace::Flusher>>> = std::sync::OnceLock::new();
+    let mut first = false;
+    let all = FLUSHERS.get_or_init(|| {
+        first = true;
+        Mutex::new(Vec::new())
+    });
+    if let Ok(mut v) = all.lock() {
+        v.push(flusher);
+    }
+    if !first {
+        return;
+    }
+    let said = log.clone();
+    let r = ctrlc::set_handler(move || {
+        let fs = all.lock().map(|v| v.clone()).unwrap_or_default();
+        for f in fs {
+            f.flush(Duration::from_secs(2));
+        }
+        said.line("terminated: trace written, exiting");
+        std::process::exit(143);
+    });
+    if let Err(e) = r {
+        log.line(&format!(
+            "no SIGTERM handler, the trace's last 200 ms may be lost: {e}"
+        ));
     }
 }
 

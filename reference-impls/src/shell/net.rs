@@ -3,7 +3,9 @@
 //! Each node dials every other node once (an outbound connection per peer,
 //! owned by one sender thread) and accepts their dials (a reader thread
 //! per inbound connection). The first line a dialer sends is
-//! `{"hello":<its id>}`; every later line is one protocol message.
+//! `{"hello":<its id>}`; every later line is one protocol message after
+//! the sender's Lamport clock at its send: `41 {"Prepare":{…}}` (the
+//! receiver's trace matches it to the send, `faultline_trace`).
 //!
 //! The core loop never waits on a peer: it hands messages to the peer's
 //! sender thread through a bounded queue and drops them when the queue is
@@ -39,7 +41,7 @@ pub fn resolve(addr: &str) -> Result<SocketAddr, String> {
 
 /// The sending half towards one peer.
 pub struct PeerSender<M> {
-    tx: SyncSender<M>,
+    tx: SyncSender<(u64, M)>,
     pub dropped: u64,
 }
 
@@ -54,9 +56,9 @@ impl<M: Serialize + Send + 'static> PeerSender<M> {
         PeerSender { tx, dropped: 0 }
     }
 
-    /// Queues `msg`; never blocks.
-    pub fn send(&mut self, msg: M) {
-        match self.tx.try_send(msg) {
+    /// Queues `msg`, sent at Lamport clock `lc`; never blocks.
+    pub fn send(&mut self, lc: u64, msg: M) {
+        match self.tx.try_send((lc, msg)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => self.dropped += 1,
         }
@@ -67,7 +69,7 @@ fn sender_loop<M: Serialize>(
     me: NodeId,
     peer: NodeId,
     addr: SocketAddr,
-    rx: Receiver<M>,
+    rx: Receiver<(u64, M)>,
     log: super::Log,
 ) {
     let mut conn: Option<BufWriter<TcpStream>> = None;
@@ -133,17 +135,21 @@ fn sender_loop<M: Serialize>(
     }
 }
 
-fn write_msg<M: Serialize>(w: &mut BufWriter<TcpStream>, m: &M) -> std::io::Result<()> {
+fn write_msg<M: Serialize>(
+    w: &mut BufWriter<TcpStream>,
+    (lc, m): &(u64, M),
+) -> std::io::Result<()> {
+    write!(w, "{lc} ")?;
     serde_json::to_writer(&mut *w, m)?;
     w.write_all(b"\n")
 }
 
 /// Accepts peer connections on `listener`; every message read goes to
-/// `deliver(from, msg)`. Returns at once (threads run in the background).
+/// `deliver(from, sent_lc, msg)`. Returns at once (threads run in the background).
 pub fn serve_peers<M, F>(listener: TcpListener, peers: Vec<NodeId>, deliver: F, log: super::Log)
 where
     M: DeserializeOwned + Send + 'static,
-    F: Fn(NodeId, M) -> bool + Send + Sync + Clone + 'static,
+    F: Fn(NodeId, u64, M) -> bool + Send + Sync + Clone + 'static,
 {
     std::thread::Builder::new()
         .name("peer-accept".into())
@@ -164,7 +170,7 @@ where
 fn read_peer<M, F>(s: TcpStream, peers: &[NodeId], deliver: F, log: super::Log)
 where
     M: DeserializeOwned,
-    F: Fn(NodeId, M) -> bool,
+    F: Fn(NodeId, u64, M) -> bool,
 {
     let remote = s.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let mut r = BufReader::with_capacity(256 << 10, s);
@@ -186,9 +192,9 @@ where
         line.clear();
         match r.read_line(&mut line) {
             Ok(0) | Err(_) => return,
-            Ok(_) => match serde_json::from_str::<M>(&line) {
-                Ok(m) => {
-                    if !deliver(from, m) {
+            Ok(_) => match parse_line::<M>(&line) {
+                Ok((lc, m)) => {
+                    if !deliver(from, lc, m) {
                         return;
                     }
                 }
@@ -201,4 +207,16 @@ where
             },
         }
     }
+}
+
+/// `<lc> <json>` → the sender's Lamport clock and the message.
+fn parse_line<M: DeserializeOwned>(line: &str) -> Result<(u64, M), String> {
+    let (lc, json) = line
+        .split_once(' ')
+        .ok_or_else(|| "no Lamport clock before the message".to_string())?;
+    let lc = lc
+        .parse()
+        .map_err(|_| format!("`{lc}` is not a Lamport clock"))?;
+    let m = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    Ok((lc, m))
 }

@@ -187,6 +187,7 @@ fn three_single_nodes_serve_clients_over_tcp() {
             heartbeat_ticks: 2,
             seed: None,
             options: vec![],
+            trace: Default::default(),
         };
         std::thread::spawn(move || run::<single::Single>(opts));
     }

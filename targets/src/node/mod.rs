@@ -60,6 +60,9 @@ pub const DIR: &str = "/opt/faultline-node";
 pub const BINARY: &str = "/opt/faultline-node/faultline-node";
 pub const DATA_DIR: &str = "/opt/faultline-node/data";
 pub const LOG_FILE: &str = "/opt/faultline-node/node.log";
+/// The node's message trace (`faultline_trace::MESSAGES_FILE` in the data
+/// dir), fetched beside its log for `faultline trace`.
+pub const TRACE_FILE: &str = "/opt/faultline-node/data/messages.jsonl";
 pub const PID_FILE: &str = "/opt/faultline-node/node.pid";
 pub const CLIENT_PORT: u16 = 7000;
 pub const PEER_PORT: u16 = 7001;
@@ -245,7 +248,7 @@ impl NodeDb {
     }
 
     pub fn log_files(&self) -> Vec<String> {
-        vec![LOG_FILE.to_string()]
+        vec![LOG_FILE.to_string(), TRACE_FILE.to_string()]
     }
 
     /// The client-side view of the cluster.
@@ -386,6 +389,9 @@ impl Db for NodeDb {
     }
     fn log_file(&self) -> &str {
         LOG_FILE
+    }
+    fn log_files(&self) -> Vec<String> {
+        NodeDb::log_files(self)
     }
     fn json(&self) -> (&'static str, serde_json::Value) {
         let mut v = serde_json::json!({
