@@ -99,7 +99,7 @@ pub fn replay_plan(run: &RunDir, a: &ReplayArgs) -> Result<Plan> {
 }
 
 /// The `faultline test` flags after `--`.
-fn parse_test_flags(extra: &[String]) -> Result<TestArgs> {
+pub(crate) fn parse_test_flags(extra: &[String]) -> Result<TestArgs> {
     use clap::{Args as _, FromArgMatches as _};
     let cmd = TestArgs::augment_args(clap::Command::new("faultline test").no_binary_name(true));
     let m = cmd

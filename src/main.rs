@@ -25,6 +25,8 @@ macro_rules! outln {
 
 mod check;
 mod cli_exec;
+mod cli_hunt;
+mod cli_hunt_shrink;
 mod cli_lab;
 mod cli_matrix;
 mod cli_nemesis;
@@ -84,6 +86,12 @@ enum Command {
     Matrix(cli_matrix::MatrixArgs),
     /// Run a stored test again with its recorded options and seed.
     Replay(cli_replay::ReplayArgs),
+    /// Shrink an invalid run's fault schedule to the fewest, shortest
+    /// faults that still make it fail.
+    Shrink(cli_hunt_shrink::ShrinkArgs),
+    /// Look for a bug without knowing it: short tests under fault mixes
+    /// chosen by feedback, until one fails (then shrink it) or the budget ends.
+    Hunt(cli_hunt::HuntArgs),
     /// Browse the store over HTTP: every run, filters, trends, reports, zips.
     Serve(cli_serve::ServeArgs),
     /// Draw a run's messages as a Lamport space-time diagram, or count them.
@@ -329,6 +337,8 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Matrix(a) => cli_matrix::run(a),
         Command::Replay(a) => cli_replay::run(a),
         Command::Trace(a) => cli_trace::run(a),
+        Command::Shrink(a) => cli_hunt_shrink::run(a),
+        Command::Hunt(a) => cli_hunt::run(a),
     }
 }
 

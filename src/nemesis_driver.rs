@@ -75,7 +75,9 @@ pub struct LabNemesis {
 /// of them need.
 pub fn long_help() -> String {
     format!(
-        "Faults, a comma list of these kinds, or none (the default):\n{}\n\n\
+        "Faults, a comma list of these kinds, all (every kind the target\n\
+         supports, `faultline targets`) or none. Default: the target's\n\
+         standard mix, all but latency (lab only); none for noop.\n{}\n\n\
          clock and skew-leader: raft, paxos and zab in the lab (under libfaketime); \
          real clocks outside the lab, etcd included; refused for etcd in the lab. \
          The leader kinds: docs/reference-impls.md; all: docs/nemesis.md",

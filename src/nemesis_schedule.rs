@@ -67,6 +67,31 @@ struct FileOut<'a> {
     faults: &'a [Entry],
 }
 
+impl faultline_nemesis::shrink::Window for Entry {
+    fn start_ms(&self) -> u64 {
+        self.start_ms
+    }
+    fn stop_ms(&self) -> Option<u64> {
+        self.stop_ms
+    }
+    fn set_stop_ms(&mut self, stop: u64) {
+        self.stop_ms = Some(stop);
+    }
+}
+
+/// Writes `faults` as a schedule file (what `test --nemesis-schedule`
+/// reads), whole, through a rename.
+pub fn write_file(path: &Path, faults: &[Entry]) -> std::io::Result<()> {
+    let body = serde_json::to_vec_pretty(&FileOut {
+        version: VERSION,
+        faults,
+    })
+    .map_err(std::io::Error::other)?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, body)?;
+    std::fs::rename(&tmp, path)
+}
+
 /// A schedule file that cannot be followed: names the file and the entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScheduleError {
@@ -352,17 +377,7 @@ impl Log {
     /// Rewrites the file (whole, through a rename, so a reader never sees
     /// half of it). A failure is a warning: the run goes on.
     fn write(&mut self) {
-        let body = FileOut {
-            version: VERSION,
-            faults: &self.recorded,
-        };
-        let r = serde_json::to_vec_pretty(&body)
-            .map_err(std::io::Error::other)
-            .and_then(|b| {
-                let tmp = self.out.with_extension("json.tmp");
-                std::fs::write(&tmp, b)?;
-                std::fs::rename(&tmp, &self.out)
-            });
+        let r = write_file(&self.out, &self.recorded);
         if let Err(e) = r
             && !self.warned
         {

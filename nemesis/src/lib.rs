@@ -12,12 +12,15 @@
 //! - [`kind`]: the `--nemesis` kinds, names and help, in one table.
 //! - [`choice`]: a drawn fault as data ([`Choice`]), the pure [`draw`], and
 //!   the one builder of its node faults ([`Choice::faults`]).
+//! - [`shrink`]: delta debugging of a failing schedule (pure; the oracle
+//!   that replays a candidate is the caller's).
 
 pub mod choice;
 pub mod event;
 pub mod fault;
 pub mod grudge;
 pub mod kind;
+pub mod shrink;
 
 pub use choice::{Choice, Cluster, DbProcess, DrawError, Drawn, FaultEnv, draw};
 pub use event::NemesisEvent;

@@ -42,9 +42,9 @@ pub mod serve;
 pub mod steps;
 pub mod store;
 pub mod timeline;
-pub mod views;
 pub mod trace;
 pub mod trace_svg;
+pub mod views;
 
 pub use plots::{FaultWindow, PlotError};
 pub use store::{HistoryWriter, RunDir, RunSummary, Store, StoreError};

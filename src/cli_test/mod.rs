@@ -130,15 +130,37 @@ pub fn run_plan(plan: &Plan) -> Result<Done> {
     })
 }
 
+/// The run the SIGINT/SIGTERM handler stops (the current one: `hunt` and
+/// `shrink` call [`run_plan`] many times in one process, and a process
+/// has one handler).
+static CURRENT: Mutex<Option<Cancel>> = Mutex::new(None);
+static INTERRUPTS: AtomicU32 = AtomicU32::new(0);
+
+/// Whether SIGINT/SIGTERM came (callers that loop over runs stop).
+pub fn interrupted() -> bool {
+    INTERRUPTS.load(Ordering::SeqCst) > 0
+}
+
 /// First SIGINT/SIGTERM: stop the main phase, heal, write what was
 /// recorded. A second one exits at once (faults may stay: the message says
-/// how to heal them).
+/// how to heal them). The handler is installed once per process; each
+/// call makes `cancel` the one it stops.
 fn install_interrupt(cancel: Cancel) -> Result<()> {
-    let count = Arc::new(AtomicU32::new(0));
+    let first = {
+        let mut cur = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+        let first = cur.is_none();
+        *cur = Some(cancel);
+        first
+    };
+    if !first {
+        return Ok(());
+    }
     ctrlc::set_handler(move || {
-        if count.fetch_add(1, Ordering::SeqCst) == 0 {
+        if INTERRUPTS.fetch_add(1, Ordering::SeqCst) == 0 {
             errln!("\nfaultline: interrupted: stopping, healing faults and writing the report");
-            cancel.cancel();
+            if let Some(c) = CURRENT.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                c.cancel();
+            }
         } else {
             errln!(
                 "faultline: interrupted twice: exiting now; run `faultline nemesis heal --all` \

@@ -204,6 +204,25 @@ impl TargetInfo {
         }
     }
 
+    /// The workload `faultline test` runs without `--workload`: the first
+    /// of [`TargetInfo::workloads`] (its own, for the one-workload targets).
+    pub fn default_workload(&self) -> Option<Workload> {
+        self.workloads.first().copied()
+    }
+
+    /// The faults `faultline test` injects without `--nemesis`: every kind
+    /// of [`TargetInfo::faults`] but `latency`, whose delayer runs the
+    /// faultline binary on the nodes and so works in the lab only (the
+    /// default must work on machines too). Leader-aimed kinds are in it
+    /// where the target lists them.
+    pub fn standard_mix(&self) -> Vec<faultline_nemesis::NemesisKind> {
+        self.faults
+            .iter()
+            .copied()
+            .filter(|k| *k != faultline_nemesis::NemesisKind::Latency)
+            .collect()
+    }
+
     /// Faults it cannot take, with why.
     pub fn unsupported_faults(&self) -> BTreeMap<&'static str, &'static str> {
         let mut m = BTreeMap::new();

@@ -51,14 +51,14 @@ pub struct TestArgs {
     #[arg(long, value_name = "FILE")]
     pub node_binary: Option<PathBuf>,
 
-    /// Workload: register (the default), list-append, rw-register, set,
-    /// bank, counter, queue, unique-ids or lock (docs/workloads.md: what
-    /// each checks and what a target must support)
+    /// Workload: register, list-append, rw-register, set, bank, counter,
+    /// queue, unique-ids, lock, … (docs/workloads.md). Default: the
+    /// target's first in `faultline targets` (register, or its only one)
     #[arg(long)]
     pub workload: Option<String>,
 
-    /// Faults: a comma list of kinds (--help lists them), or none (the
-    /// default)
+    /// Faults: a comma list of kinds (--help lists them), all (every kind
+    /// the target supports) or none. Default: the target's standard mix
     #[arg(long, value_name = "LIST", long_help = crate::nemesis_driver::long_help())]
     pub nemesis: Option<String>,
 
@@ -333,13 +333,47 @@ impl Plan {
 
     /// The plan of a `faultline test` command line: `--plan`'s file, or the
     /// defaults, with every flag given on the line in place of its value.
+    /// A workload or nemesis that neither the file nor a flag names is the
+    /// target's ([`Plan::target_defaults`]).
     pub fn from_args(a: &TestArgs) -> Result<Plan> {
-        let mut p = match &a.plan {
-            Some(f) => Plan::load(f)?,
-            None => Plan::default(),
+        let (mut p, named) = match &a.plan {
+            Some(f) => {
+                let p = Plan::load(f)?;
+                // Plan::load parsed it; a second read only asks which keys it has.
+                let v: Value = std::fs::read_to_string(f)
+                    .ok()
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or(Value::Null);
+                (p, (v.get("workload").is_some(), v.get("nemesis").is_some()))
+            }
+            None => (Plan::default(), (false, false)),
         };
         p.apply(a)?;
+        p.target_defaults(
+            !named.0 && a.workload.is_none(),
+            !named.1 && a.nemesis.is_none(),
+        );
         Ok(p)
+    }
+
+    /// Puts the target's default workload (the first it lists) and its
+    /// standard fault mix ([`TargetInfo::standard_mix`]) in place of the
+    /// plan's, for those the user did not name. An unknown target keeps
+    /// the plan's values (the check names the target).
+    pub fn target_defaults(&mut self, workload: bool, nemesis: bool) {
+        let Some(info) = dbs::find(&self.target) else {
+            return;
+        };
+        if workload && let Some(w) = info.default_workload() {
+            self.workload = w;
+        }
+        if nemesis {
+            self.nemesis = if info.is_deployed() {
+                info.standard_mix()
+            } else {
+                Vec::new()
+            };
+        }
     }
 
     /// Puts each flag given in `a` in place of the plan's value. The rule:
@@ -366,8 +400,12 @@ impl Plan {
             self.workload = w.parse().map_err(|e| usage(format!("{e}")))?;
         }
         if let Some(n) = &a.nemesis {
-            self.nemesis =
-                nemesis_driver::parse_list(n).map_err(|e| usage(format!("--nemesis: {e}")))?;
+            self.nemesis = if n.trim() == "all" {
+                // Every kind the target lists (the target flag came first).
+                dbs::find(&self.target).map_or_else(Vec::new, |t| t.faults.clone())
+            } else {
+                nemesis_driver::parse_list(n).map_err(|e| usage(format!("--nemesis: {e}")))?
+            };
         }
         set(&mut self.nemesis_interval_s, &a.nemesis_interval);
         set_some(&mut self.loss_prob, &a.loss_prob);
@@ -576,6 +614,19 @@ pub(super) fn check(p: &Plan) -> Result<Checked> {
         )));
     }
     let kinds = &p.nemesis;
+    // Clock kinds are judged below, by where the nodes are.
+    if let Some(k) = kinds
+        .iter()
+        .find(|k| !k.uses_clock() && !info.faults.contains(k))
+        && info.is_deployed()
+    {
+        let have: Vec<&str> = info.faults.iter().map(|k| k.name()).collect();
+        return Err(usage(format!(
+            "--nemesis {k}: the {target} target does not support it (it supports {}; \
+             `faultline targets` lists each target's faults)",
+            have.join(", ")
+        )));
+    }
     // Outside the lab the clock helper sets the real clock, which Go reads.
     let outside_lab = p.nodes.iter().any(|e| e.contains(['@', '=', ':', '.']));
     if kinds.iter().any(|k| k.uses_clock()) {

@@ -216,6 +216,67 @@ fn every_nemesis_kind_round_trips_by_name() {
     assert_eq!(through_test_json(&p), p);
 }
 
+/// Issue 18: without --workload and --nemesis a target runs its own
+/// workload (the first it lists) under its standard mix, leader kinds
+/// included; `none` and `all` say so explicitly; a kind the target
+/// does not take is a usage error; a plan file's values are kept.
+#[test]
+fn defaults_are_the_targets_workload_and_standard_mix() {
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    for (target, want) in [
+        ("twopc", Workload::Bank),
+        ("saga", Workload::Saga),
+        ("lock", Workload::Fenced),
+        ("elect", Workload::Election),
+        ("swim", Workload::Membership),
+        ("crdt", Workload::Counter),
+        ("raft", Workload::Register),
+    ] {
+        let p = plan_of(&s(&["--target", target]));
+        assert_eq!(p.workload, want, "{target}");
+        assert!(p.nemesis.contains(&NemesisKind::IsolateLeader), "{target}");
+        assert!(p.nemesis.contains(&NemesisKind::Kill), "{target}");
+        assert!(!p.nemesis.contains(&NemesisKind::Latency), "{target}");
+        // The defaulted plan passes the check (bar the node binary).
+        let info = dbs::find(target).expect("target");
+        assert_eq!(p.nemesis, info.standard_mix());
+    }
+    let p = plan_of(&s(&["--target", "raft", "--nemesis", "none"]));
+    assert!(p.nemesis.is_empty());
+    let p = plan_of(&s(&["--target", "raft", "--nemesis", "all"]));
+    assert_eq!(p.nemesis.len(), NemesisKind::ALL.len());
+    assert!(p.nemesis.contains(&NemesisKind::Latency));
+    let p = plan_of(&s(&["--target", "noop"]));
+    assert!(p.nemesis.is_empty() && p.workload == Workload::Register);
+    let p = plan_of(&s(&["--target", "etcd"]));
+    assert!(
+        !p.nemesis.contains(&NemesisKind::KillLeader),
+        "{:?}",
+        p.nemesis
+    );
+    // A kind the target does not list: one usage error naming it.
+    let p = plan_of(&s(&["--target", "etcd", "--nemesis", "kill-leader"]));
+    let e = check(&p).err().expect("refused");
+    let msg = format!("{e:#}");
+    assert!(
+        msg.contains("--nemesis kill-leader: the etcd target does not support it"),
+        "{msg}"
+    );
+    assert!(e.chain().any(|c| c.is::<crate::UsageError>()), "{msg}");
+    // A plan file that names its workload and nemesis keeps them.
+    let tmp = Tmp::new("defaults");
+    let f = tmp.file(
+        "p.json",
+        r#"{"plan_version": 1, "target": "raft", "workload": "set", "nemesis": []}"#,
+    );
+    let p = plan_of(&s(&["--plan", &f]));
+    assert_eq!((p.workload, p.nemesis.len()), (Workload::Set, 0));
+    let f = tmp.file("q.json", r#"{"plan_version": 1, "target": "twopc"}"#);
+    let p = plan_of(&s(&["--plan", &f]));
+    assert_eq!(p.workload, Workload::Bank);
+    assert_eq!(through_test_json(&p), p);
+}
+
 /// `test --plan F --flag V`: the flag wins; the file's other values stay.
 #[test]
 fn a_flag_given_with_a_plan_wins() {

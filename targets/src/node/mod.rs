@@ -270,8 +270,10 @@ impl NodeDb {
 }
 
 /// The faults every faultline-node target takes (its processes run under
-/// libfaketime in the lab, so clock faults too).
-pub const NODE_FAULTS: [NemesisKind; 9] = [
+/// libfaketime in the lab, so clock faults too; every node answers
+/// `status` with its role, so the leader kinds find the leader, or a
+/// random node in a leaderless protocol).
+pub const NODE_FAULTS: [NemesisKind; 14] = [
     NemesisKind::Partition,
     NemesisKind::Kill,
     NemesisKind::KillAll,
@@ -281,6 +283,11 @@ pub const NODE_FAULTS: [NemesisKind; 9] = [
     NemesisKind::Loss,
     NemesisKind::Latency,
     NemesisKind::Clock,
+    NemesisKind::KillLeader,
+    NemesisKind::PauseLeader,
+    NemesisKind::IsolateLeader,
+    NemesisKind::SkewLeader,
+    NemesisKind::LeaderChurn,
 ];
 
 /// The catalogue row of a faultline-node protocol, from its registry entry
