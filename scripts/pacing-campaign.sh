@@ -1,7 +1,8 @@
 #!/bin/sh
 # Campaign for issue #24 (paced clients): every target's own workload (the
 # first `faultline targets --json` lists), one run each, TIME s under every
-# fault it supports (its `faults` there, plus the leader kinds $LEADER) at
+# fault it supports (its `faults` there, which name the leader kinds where
+# the target can find its leader, plus any kinds in $LEADER) at
 # an INTERVAL s nemesis interval, at the workload's default pacing (no
 # --rate). Prints, per target, the history's size and the worst client's
 # failed operations (fail or info) per second over any 10 s window, both
@@ -19,8 +20,8 @@
 # NODE_BIN (default target/release/faultline-node), TIME (default 60),
 # INTERVAL (default 5), SEED (default 1), STORE (default store-pacing),
 # NODES (default 3), TARGETS (default: every deployed target), LEADER
-# (default kill-leader,pause-leader,isolate-leader; a target that cannot
-# name its leader records those as nemesis errors and runs the rest),
+# (default empty: since issue #18 a target lists the leader kinds it takes,
+# and `faultline test` refuses a kind its target does not list),
 # EXTRA (more `faultline test` arguments, e.g. "--check-time-limit 10":
 # the verdict is not the point here).
 #
@@ -37,7 +38,7 @@ SEED=${SEED:-1}
 STORE=${STORE:-store-pacing}
 NODES=${NODES:-3}
 TARGETS=${TARGETS:-}
-LEADER=${LEADER-kill-leader,pause-leader,isolate-leader}
+LEADER=${LEADER-}
 EXTRA=${EXTRA:-}
 BRIDGE=${BRIDGE:-flbr131}
 SUBNET=${SUBNET:-10.77.131.0/24}
