@@ -333,6 +333,17 @@ fn every_checker_writes_the_documented_shape() {
         ("fenced", fenced, &[]),
         ("lww-register", lww, &[]),
         ("siblings", siblings, &[]),
+        // `--spectrum` (issue #22): the rungs, and the same shape.
+        (
+            "register",
+            data("tests/data/sc-stale-read.jsonl"),
+            &["--spectrum"],
+        ),
+        (
+            "register",
+            data("tests/data/sc-store-buffer.jsonl"),
+            &["--spectrum"],
+        ),
     ];
     let mut failures = Vec::new();
     let mut verdicts = Vec::new();

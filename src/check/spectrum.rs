@@ -19,6 +19,7 @@ pub(super) fn check_spectrum(
         .map_err(|e| usage(format!("{name}:{e}")))?;
     let mut json = serde_json::to_value(&r)?;
     annotate(&mut json, &name, None, None);
+    one_shape(&mut json);
     let text = format!(
         "{name}: strongest model that holds: {} ({}; {:.1} ms)\n{}",
         r.strongest.as_deref().unwrap_or("none of them"),
@@ -32,4 +33,28 @@ pub(super) fn check_spectrum(
         text,
         views: faultline_results::AnomalyViews::default(),
     })
+}
+
+/// The one result shape (docs/results.md) beside the rungs: each model
+/// found violated (not merely implied so) is an anomaly type
+/// `not-<model>` with its explanation and witness; `stats` holds the time.
+fn one_shape(json: &mut serde_json::Value) {
+    use serde_json::{Map, Value, json};
+    let mut anomalies = Map::new();
+    for row in json["spectrum"].as_array().into_iter().flatten() {
+        if row["valid"] == Value::Bool(false) && row["implied_by"].is_null() {
+            let model = row["model"].as_str().unwrap_or("?");
+            anomalies.insert(
+                format!("not-{model}"),
+                json!([{"explanation": row["explanation"], "witness": row["witness"]}]),
+            );
+        }
+    }
+    let types: Vec<String> = anomalies.keys().cloned().collect();
+    let elapsed = json["elapsed_ms"].clone();
+    if let Some(o) = json.as_object_mut() {
+        o.insert("anomaly_types".into(), json!(types));
+        o.insert("anomalies".into(), Value::Object(anomalies));
+        o.insert("stats".into(), json!({ "elapsed_ms": elapsed }));
+    }
 }
