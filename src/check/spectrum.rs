@@ -19,7 +19,7 @@ pub(super) fn check_spectrum(
         .map_err(|e| usage(format!("{name}:{e}")))?;
     let mut json = serde_json::to_value(&r)?;
     annotate(&mut json, &name, None, None);
-    one_shape(&mut json);
+    one_shape(&mut json, history);
     let text = format!(
         "{name}: strongest model that holds: {} ({}; {:.1} ms)\n{}",
         r.strongest.as_deref().unwrap_or("none of them"),
@@ -37,16 +37,34 @@ pub(super) fn check_spectrum(
 
 /// The one result shape (docs/results.md) beside the rungs: each model
 /// found violated (not merely implied so) is an anomaly type
-/// `not-<model>` with its explanation and witness; `stats` holds the time.
-fn one_shape(json: &mut serde_json::Value) {
+/// `not-<model>` with its explanation and its witness as `ops` named by
+/// file line (the rungs' `witness` holds op ids); `stats` holds the time.
+fn one_shape(json: &mut serde_json::Value, history: &History) {
     use serde_json::{Map, Value, json};
+    let paired = history.pair().ok();
+    let line = |i: usize| history.events.get(i).map(|e| e.line);
+    let op_ref = |id: &Value| {
+        let op = paired
+            .as_ref()?
+            .operations
+            .get(usize::try_from(id.as_u64()?).ok()?)?;
+        Some(json!({
+            "line": line(op.invoke)?,
+            "returned_line": op.complete.and_then(line),
+            "f": op.f.to_string(),
+        }))
+    };
     let mut anomalies = Map::new();
     for row in json["spectrum"].as_array().into_iter().flatten() {
         if row["valid"] == Value::Bool(false) && row["implied_by"].is_null() {
             let model = row["model"].as_str().unwrap_or("?");
             anomalies.insert(
                 format!("not-{model}"),
-                json!([{"explanation": row["explanation"], "witness": row["witness"]}]),
+                json!([{
+                    "explanation": row["explanation"],
+                    "ops": row["witness"].as_array().into_iter().flatten()
+                        .filter_map(&op_ref).collect::<Vec<_>>(),
+                }]),
             );
         }
     }
